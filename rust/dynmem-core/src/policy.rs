@@ -1,0 +1,125 @@
+//! `HyperVPolicy`: every delay, rate and unit of the balancer's mechanics.
+//! See `docs/balancer.md` for what each one does and why the default.
+
+use crate::error::{Error, Result};
+
+/// Mechanics parameters of the Hyper-V balancer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// Granularity of every allocation and balloon operation (MB). VM sizes
+    /// must be multiples of it. Hyper-V: 2 MB.
+    pub balloon_unit_mb: u32,
+    /// Guest-visible memory grows in chunks of this size (MB). Linux
+    /// `hv_balloon`: 128 MB.
+    pub hot_add_chunk_mb: u32,
+    /// Seconds after start before the guest reports demand.
+    pub boot_report_delay_s: f64,
+    /// Seconds excess memory must persist before lazy ballooning starts.
+    pub remove_delay_s: f64,
+    /// Lazy ballooning speed (MB/s).
+    pub remove_rate_mb_per_s: f64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            balloon_unit_mb: 2,
+            hot_add_chunk_mb: 128,
+            boot_report_delay_s: 45.0,
+            remove_delay_s: 5.0,
+            remove_rate_mb_per_s: 256.0,
+        }
+    }
+}
+
+/// Largest balloon unit accepted (MB).
+pub const MAX_BALLOON_UNIT_MB: u32 = 1024;
+/// Largest hot-add chunk accepted (MB).
+pub const MAX_HOT_ADD_CHUNK_MB: u32 = 65536;
+/// Longest delay accepted (s): a year.
+pub const MAX_DELAY_S: f64 = 365.0 * 86400.0;
+
+impl Policy {
+    /// Checks every field; the first bad one is reported.
+    pub fn validate(&self) -> Result<()> {
+        let u = self.balloon_unit_mb;
+        if !(1..=MAX_BALLOON_UNIT_MB).contains(&u) {
+            return Err(Error::config(
+                "balloon_unit_mb",
+                u,
+                &format!("must be between 1 and {MAX_BALLOON_UNIT_MB}"),
+            ));
+        }
+        let c = self.hot_add_chunk_mb;
+        if !(1..=MAX_HOT_ADD_CHUNK_MB).contains(&c) {
+            return Err(Error::config(
+                "hot_add_chunk_mb",
+                c,
+                &format!("must be between 1 and {MAX_HOT_ADD_CHUNK_MB}"),
+            ));
+        }
+        if c % u != 0 {
+            return Err(Error::config(
+                "hot_add_chunk_mb",
+                c,
+                &format!("must be a multiple of balloon_unit_mb ({u})"),
+            ));
+        }
+        for (field, v) in [
+            ("boot_report_delay_s", self.boot_report_delay_s),
+            ("remove_delay_s", self.remove_delay_s),
+        ] {
+            if !(v.is_finite() && (0.0..=MAX_DELAY_S).contains(&v)) {
+                return Err(Error::config(
+                    field,
+                    v,
+                    &format!("must be a finite number of seconds between 0 and {MAX_DELAY_S}"),
+                ));
+            }
+        }
+        let r = self.remove_rate_mb_per_s;
+        if !(r.is_finite() && r > 0.0 && r <= 1e12) {
+            return Err(Error::config(
+                "remove_rate_mb_per_s",
+                r,
+                "must be a finite number of MB/s above 0 and at most 1e12",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_valid() {
+        Policy::default().validate().unwrap();
+    }
+
+    #[test]
+    fn rejects_each_bad_field() {
+        let bad = [
+            Policy { balloon_unit_mb: 0, ..Policy::default() },
+            Policy { hot_add_chunk_mb: 129, ..Policy::default() },
+            Policy { boot_report_delay_s: f64::NAN, ..Policy::default() },
+            Policy { remove_delay_s: -1.0, ..Policy::default() },
+            Policy { remove_rate_mb_per_s: 0.0, ..Policy::default() },
+            Policy { remove_rate_mb_per_s: f64::INFINITY, ..Policy::default() },
+        ];
+        let fields = [
+            "balloon_unit_mb",
+            "hot_add_chunk_mb",
+            "boot_report_delay_s",
+            "remove_delay_s",
+            "remove_rate_mb_per_s",
+            "remove_rate_mb_per_s",
+        ];
+        for (p, f) in bad.iter().zip(fields) {
+            let e = p.validate().unwrap_err();
+            assert_eq!(e.field.as_deref(), Some(f), "{e}");
+            assert!(e.message.starts_with(f));
+        }
+    }
+}
