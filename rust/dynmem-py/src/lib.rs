@@ -1,1 +1,437 @@
+//! PyO3 bindings of dynmem-core: argument conversion, the one error mapping,
+//! numpy bulk access and GIL release. No balancer logic lives here.
 
+use dynmem_core::{self as core, ErrorKind, Policy, Value, VmChange, VmSpec};
+use numpy::{PyArray1, PyReadonlyArray1};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyType};
+
+/// Hosts with at least this many VMs release the GIL during a tick.
+const DETACH_MIN_VMS: usize = 4096;
+
+static CONFIG_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static CONFIG_TYPE_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static INSUFFICIENT_MEMORY_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static STATE_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+/// Builds the `dynmem.errors` exception for `kind`, carrying `.field` and
+/// `.value`. Every error leaving this crate goes through here.
+fn raise(py: Python<'_>, kind: ErrorKind, field: Option<&str>, value: Py<PyAny>, message: &str) -> PyErr {
+    let (cell, name) = match kind {
+        ErrorKind::Config => (&CONFIG_ERROR, "ConfigError"),
+        ErrorKind::ConfigType => (&CONFIG_TYPE_ERROR, "ConfigTypeError"),
+        ErrorKind::InsufficientMemory => (&INSUFFICIENT_MEMORY_ERROR, "InsufficientMemoryError"),
+        ErrorKind::State => (&STATE_ERROR, "StateError"),
+    };
+    match cell.import(py, "dynmem.errors", name).and_then(|cls| cls.call1((message, field, value))) {
+        Ok(exc) => PyErr::from_value(exc),
+        Err(e) => e,
+    }
+}
+
+/// Maps a core error to its Python exception.
+fn map_err(py: Python<'_>, e: core::Error) -> PyErr {
+    let value: Py<PyAny> = match &e.value {
+        Value::None => py.None(),
+        Value::Int(v) => v.into_pyobject(py).map(|o| o.into_any().unbind()).unwrap_or_else(|_| py.None()),
+        Value::Float(v) => PyFloat::new(py, *v).into_any().unbind(),
+        Value::Str(s) => s.into_pyobject(py).map(|o| o.into_any().unbind()).unwrap_or_else(|_| py.None()),
+    };
+    raise(py, e.kind, e.field.as_deref(), value, &e.message)
+}
+
+trait OrRaise<T> {
+    fn or_raise(self, py: Python<'_>) -> PyResult<T>;
+}
+impl<T> OrRaise<T> for core::Result<T> {
+    fn or_raise(self, py: Python<'_>) -> PyResult<T> {
+        self.map_err(|e| map_err(py, e))
+    }
+}
+
+fn type_error(field: &str, v: &Bound<'_, PyAny>, what: &str) -> PyErr {
+    let shown = v.repr().map(|r| r.to_string()).unwrap_or_else(|_| "?".into());
+    let ty = v.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+    raise(v.py(), ErrorKind::ConfigType, Some(field), v.clone().unbind(), &format!("{field} must be {what}, got {shown} ({ty})"))
+}
+
+/// An integer argument: ints and objects with `__index__`, never bool or float.
+fn int_arg(field: &str, v: &Bound<'_, PyAny>) -> PyResult<i64> {
+    if v.is_instance_of::<PyBool>() || v.is_instance_of::<PyFloat>() {
+        return Err(type_error(field, v, "an integer"));
+    }
+    let as_int = if v.is_instance_of::<PyInt>() {
+        v.clone()
+    } else {
+        match v.call_method0("__index__") {
+            Ok(i) => i,
+            Err(_) => return Err(type_error(field, v, "an integer")),
+        }
+    };
+    as_int.extract::<i64>().map_err(|_| {
+        let shown = v.repr().map(|r| r.to_string()).unwrap_or_default();
+        raise(v.py(), ErrorKind::Config, Some(field), v.clone().unbind(), &format!("{field} is out of range, got {shown}"))
+    })
+}
+
+fn opt_int_arg(field: &str, v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<i64>> {
+    match v {
+        None => Ok(None),
+        Some(v) if v.is_none() => Ok(None),
+        Some(v) => int_arg(field, v).map(Some),
+    }
+}
+
+/// A real-number argument: int or float, never bool.
+fn float_arg(field: &str, v: &Bound<'_, PyAny>) -> PyResult<f64> {
+    if v.is_instance_of::<PyBool>() {
+        return Err(type_error(field, v, "a number"));
+    }
+    v.extract::<f64>().map_err(|_| type_error(field, v, "a number"))
+}
+
+fn bool_arg(field: &str, v: &Bound<'_, PyAny>) -> PyResult<bool> {
+    v.cast::<PyBool>().map(|b| b.is_true()).map_err(|_| type_error(field, v, "True or False"))
+}
+
+fn policy_arg(p: &Bound<'_, PyAny>) -> PyResult<Policy> {
+    let int = |f: &str| -> PyResult<u32> {
+        let v = int_arg(f, &p.getattr(f)?)?;
+        u32::try_from(v).map_err(|_| map_err(p.py(), core::Error::config(f, v, "must be a positive integer")))
+    };
+    let real = |f: &str| -> PyResult<f64> { float_arg(f, &p.getattr(f)?) };
+    Ok(Policy {
+        balloon_unit_mb: int("balloon_unit_mb")?,
+        hot_add_chunk_mb: int("hot_add_chunk_mb")?,
+        boot_report_delay_s: real("boot_report_delay_s")?,
+        remove_delay_s: real("remove_delay_s")?,
+        remove_rate_mb_per_s: real("remove_rate_mb_per_s")?,
+    })
+}
+
+fn i64_array<'py>(py: Python<'py>, it: impl Iterator<Item = i64>) -> Bound<'py, PyArray1<i64>> {
+    PyArray1::from_iter(py, it)
+}
+
+/// The Rust-owned host (wrapped by `dynmem.Host`).
+#[pyclass(module = "dynmem._dynmem", name = "Host")]
+struct PyHost {
+    core: core::Host,
+}
+
+fn busy(py: Python<'_>) -> PyErr {
+    raise(py, ErrorKind::State, None, py.None(), "the host is in use by another thread")
+}
+
+impl PyHost {
+    fn pos(&self, py: Python<'_>, id: u64) -> PyResult<usize> {
+        self.core.position(id).or_raise(py)
+    }
+}
+
+#[pymethods]
+impl PyHost {
+    #[new]
+    #[pyo3(signature = (physical_mb, reserve_mb, policy))]
+    fn new(py: Python<'_>, physical_mb: &Bound<'_, PyAny>, reserve_mb: Option<&Bound<'_, PyAny>>, policy: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let physical = int_arg("physical_mb", physical_mb)?;
+        let reserve = opt_int_arg("reserve_mb", reserve_mb)?;
+        let policy = policy_arg(policy)?;
+        Ok(PyHost { core: core::Host::new(physical, reserve, policy).or_raise(py)? })
+    }
+
+    #[getter]
+    fn physical_mb(&self) -> u64 {
+        self.core.physical_mb()
+    }
+    #[getter]
+    fn reserve_mb(&self) -> u64 {
+        self.core.reserve_mb()
+    }
+    #[getter]
+    fn time_s(&self) -> f64 {
+        self.core.time_s()
+    }
+    #[getter]
+    fn available_mb(&self) -> i64 {
+        self.core.available_mb()
+    }
+    fn __len__(&self) -> usize {
+        self.core.len()
+    }
+
+    #[pyo3(signature = (name, startup_mb, maximum_mb, minimum_mb, buffer_pct, weight, dynamic))]
+    #[allow(clippy::too_many_arguments)]
+    fn add_vm(
+        &mut self,
+        py: Python<'_>,
+        name: &Bound<'_, PyAny>,
+        startup_mb: &Bound<'_, PyAny>,
+        maximum_mb: &Bound<'_, PyAny>,
+        minimum_mb: Option<&Bound<'_, PyAny>>,
+        buffer_pct: &Bound<'_, PyAny>,
+        weight: &Bound<'_, PyAny>,
+        dynamic: &Bound<'_, PyAny>,
+    ) -> PyResult<u64> {
+        let name: String = name.extract().map_err(|_| type_error("name", name, "a string"))?;
+        let spec = VmSpec {
+            startup_mb: int_arg("startup_mb", startup_mb)?,
+            minimum_mb: opt_int_arg("minimum_mb", minimum_mb)?,
+            maximum_mb: int_arg("maximum_mb", maximum_mb)?,
+            buffer_pct: int_arg("buffer_pct", buffer_pct)?,
+            weight: int_arg("weight", weight)?,
+            dynamic: bool_arg("dynamic", dynamic)?,
+        };
+        self.core.add_vm(&name, &spec).or_raise(py)
+    }
+
+    fn remove_vm(&mut self, py: Python<'_>, id: u64) -> PyResult<()> {
+        self.core.remove_vm(id).or_raise(py)
+    }
+
+    fn find(&self, py: Python<'_>, name: &str) -> PyResult<u64> {
+        self.core.find(name).or_raise(py)
+    }
+
+    fn ids<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u64>> {
+        PyArray1::from_slice(py, self.core.ids())
+    }
+
+    /// One balancing pass; releases the GIL on large hosts.
+    fn tick(&mut self, py: Python<'_>, dt_s: &Bound<'_, PyAny>) -> PyResult<()> {
+        let dt = float_arg("dt_s", dt_s)?;
+        let core = &mut self.core;
+        let r = if core.len() >= DETACH_MIN_VMS { py.detach(|| core.tick(dt)) } else { core.tick(dt) };
+        r.or_raise(py)
+    }
+
+    /// Sets every demand from a C-contiguous int64 array in `ids()` order.
+    fn set_demand_mb(&mut self, py: Python<'_>, demand_mb: PyReadonlyArray1<'_, i64>) -> PyResult<()> {
+        let slice = demand_mb.as_slice().map_err(|_| {
+            raise(py, ErrorKind::Config, Some("demand_mb"), py.None(), "demand_mb must be a contiguous 1-D array")
+        })?;
+        self.core.set_demands(slice).or_raise(py)
+    }
+
+    fn demand_mb<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
+        i64_array(py, self.core.demands().iter().map(|&d| d as i64))
+    }
+    fn assigned_mb<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
+        i64_array(py, self.core.assigned().iter().map(|&d| d as i64))
+    }
+    fn visible_mb<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
+        i64_array(py, self.core.visible().iter().map(|&d| d as i64))
+    }
+    fn target_mb<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
+        i64_array(py, (0..self.core.len()).map(|p| self.core.target_mb(p) as i64))
+    }
+    fn paging_mb<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
+        i64_array(py, (0..self.core.len()).map(|p| self.core.paging_mb(p) as i64))
+    }
+    fn pressure<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        PyArray1::from_iter(py, (0..self.core.len()).map(|p| self.core.pressure(p)))
+    }
+
+    fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let c = self.core.host_counters();
+        let d = PyDict::new(py);
+        d.set_item("Available Memory", c.available_memory_mb)?;
+        d.set_item("Average Pressure", c.average_pressure)?;
+        d.set_item("System Current Pressure", c.system_current_pressure)?;
+        Ok(d)
+    }
+}
+
+/// A handle to one VM: the host and the VM's id, nothing else. Reads go to
+/// the host's arrays; a handle to a removed VM raises `StateError`.
+#[pyclass(module = "dynmem._dynmem", name = "VmHandle", subclass, frozen)]
+struct VmHandle {
+    host: Py<PyHost>,
+    id: u64,
+}
+
+impl VmHandle {
+    fn read<T>(&self, py: Python<'_>, f: impl FnOnce(&core::Host, usize) -> T) -> PyResult<T> {
+        let h = self.host.bind(py).try_borrow().map_err(|_| busy(py))?;
+        let pos = h.pos(py, self.id)?;
+        Ok(f(&h.core, pos))
+    }
+    fn write<T>(&self, py: Python<'_>, f: impl FnOnce(&mut core::Host) -> core::Result<T>) -> PyResult<T> {
+        let mut h = self.host.bind(py).try_borrow_mut().map_err(|_| busy(py))?;
+        f(&mut h.core).or_raise(py)
+    }
+    fn change(&self, py: Python<'_>, change: VmChange) -> PyResult<()> {
+        self.write(py, |h| h.configure(self.id, &change))
+    }
+}
+
+#[pymethods]
+impl VmHandle {
+    #[new]
+    fn new(host: Py<PyHost>, id: u64) -> Self {
+        VmHandle { host, id }
+    }
+
+    #[getter]
+    fn id(&self) -> u64 {
+        self.id
+    }
+    #[getter]
+    fn name(&self, py: Python<'_>) -> PyResult<String> {
+        self.read(py, |h, p| h.name(p).to_string())
+    }
+    #[getter]
+    fn state(&self, py: Python<'_>) -> PyResult<&'static str> {
+        self.read(py, |h, p| h.state(p).as_str())
+    }
+    #[getter]
+    fn status(&self, py: Python<'_>) -> PyResult<&'static str> {
+        self.read(py, |h, p| h.status(p).as_str())
+    }
+    #[getter]
+    fn demand_mb(&self, py: Python<'_>) -> PyResult<u32> {
+        self.read(py, |h, p| h.demand_mb(p))
+    }
+    #[setter]
+    fn set_demand_mb(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let d = int_arg("demand_mb", value)?;
+        self.write(py, |h| h.set_demand(self.id, d))
+    }
+    #[getter]
+    fn assigned_mb(&self, py: Python<'_>) -> PyResult<u32> {
+        self.read(py, |h, p| h.assigned_mb(p))
+    }
+    #[getter]
+    fn visible_mb(&self, py: Python<'_>) -> PyResult<u32> {
+        self.read(py, |h, p| h.visible_mb(p))
+    }
+    #[getter]
+    fn target_mb(&self, py: Python<'_>) -> PyResult<u64> {
+        self.read(py, |h, p| h.target_mb(p))
+    }
+    #[getter]
+    fn pressure(&self, py: Python<'_>) -> PyResult<f64> {
+        self.read(py, |h, p| h.pressure(p))
+    }
+    #[getter]
+    fn paging_mb(&self, py: Python<'_>) -> PyResult<u64> {
+        self.read(py, |h, p| h.paging_mb(p))
+    }
+    #[getter]
+    fn startup_mb(&self, py: Python<'_>) -> PyResult<u32> {
+        self.read(py, |h, p| h.config(p).startup_mb)
+    }
+    #[setter]
+    fn set_startup_mb(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.change(py, VmChange { startup_mb: Some(int_arg("startup_mb", value)?), ..Default::default() })
+    }
+    #[getter]
+    fn minimum_mb(&self, py: Python<'_>) -> PyResult<u32> {
+        self.read(py, |h, p| h.config(p).minimum_mb)
+    }
+    #[setter]
+    fn set_minimum_mb(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.change(py, VmChange { minimum_mb: Some(int_arg("minimum_mb", value)?), ..Default::default() })
+    }
+    #[getter]
+    fn maximum_mb(&self, py: Python<'_>) -> PyResult<u32> {
+        self.read(py, |h, p| h.config(p).maximum_mb)
+    }
+    #[setter]
+    fn set_maximum_mb(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.change(py, VmChange { maximum_mb: Some(int_arg("maximum_mb", value)?), ..Default::default() })
+    }
+    #[getter]
+    fn buffer_pct(&self, py: Python<'_>) -> PyResult<u16> {
+        self.read(py, |h, p| h.config(p).buffer_pct)
+    }
+    #[setter]
+    fn set_buffer_pct(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.change(py, VmChange { buffer_pct: Some(int_arg("buffer_pct", value)?), ..Default::default() })
+    }
+    #[getter]
+    fn weight(&self, py: Python<'_>) -> PyResult<u16> {
+        self.read(py, |h, p| h.config(p).weight)
+    }
+    #[setter]
+    fn set_weight(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.change(py, VmChange { weight: Some(int_arg("weight", value)?), ..Default::default() })
+    }
+    #[getter]
+    fn dynamic(&self, py: Python<'_>) -> PyResult<bool> {
+        self.read(py, |h, p| h.config(p).dynamic)
+    }
+    #[setter]
+    fn set_dynamic(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.change(py, VmChange { dynamic: Some(bool_arg("dynamic", value)?), ..Default::default() })
+    }
+
+    /// Changes several settings at once, atomically.
+    #[pyo3(signature = (*, startup_mb=None, minimum_mb=None, maximum_mb=None, buffer_pct=None, weight=None, dynamic=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn configure(
+        &self,
+        py: Python<'_>,
+        startup_mb: Option<&Bound<'_, PyAny>>,
+        minimum_mb: Option<&Bound<'_, PyAny>>,
+        maximum_mb: Option<&Bound<'_, PyAny>>,
+        buffer_pct: Option<&Bound<'_, PyAny>>,
+        weight: Option<&Bound<'_, PyAny>>,
+        dynamic: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let change = VmChange {
+            startup_mb: opt_int_arg("startup_mb", startup_mb)?,
+            minimum_mb: opt_int_arg("minimum_mb", minimum_mb)?,
+            maximum_mb: opt_int_arg("maximum_mb", maximum_mb)?,
+            buffer_pct: opt_int_arg("buffer_pct", buffer_pct)?,
+            weight: opt_int_arg("weight", weight)?,
+            dynamic: match dynamic {
+                Some(d) if !d.is_none() => Some(bool_arg("dynamic", d)?),
+                _ => None,
+            },
+        };
+        self.change(py, change)
+    }
+
+    /// Starts the VM (`InsufficientMemoryError` if startup memory can't be found).
+    fn start(&self, py: Python<'_>) -> PyResult<()> {
+        self.write(py, |h| h.start(self.id))
+    }
+    /// Stops the VM; its memory returns to the host.
+    fn stop(&self, py: Python<'_>) -> PyResult<()> {
+        self.write(py, |h| h.stop(self.id))
+    }
+
+    #[getter]
+    fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let c = self.read(py, |h, p| h.vm_counters(p))?;
+        let d = PyDict::new(py);
+        d.set_item("Added Memory", c.added_memory_mb)?;
+        d.set_item("Removed Memory", c.removed_memory_mb)?;
+        d.set_item("Memory Add Operations", c.add_operations)?;
+        d.set_item("Memory Remove Operations", c.remove_operations)?;
+        d.set_item("Physical Memory", c.physical_memory_mb)?;
+        d.set_item("Guest Visible Physical Memory", c.guest_visible_physical_memory_mb)?;
+        d.set_item("Current Pressure", c.current_pressure)?;
+        d.set_item("Average Pressure", c.average_pressure)?;
+        d.set_item("Minimum Pressure", c.minimum_pressure)?;
+        d.set_item("Maximum Pressure", c.maximum_pressure)?;
+        Ok(d)
+    }
+
+    /// True while the VM is still on its host.
+    #[getter]
+    fn exists(&self, py: Python<'_>) -> PyResult<bool> {
+        let h = self.host.bind(py).try_borrow().map_err(|_| busy(py))?;
+        Ok(h.core.position(self.id).is_ok())
+    }
+}
+
+#[pymodule]
+fn _dynmem(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyHost>()?;
+    m.add_class::<VmHandle>()?;
+    m.add("DETACH_MIN_VMS", DETACH_MIN_VMS)?;
+    Ok(())
+}

@@ -1,0 +1,241 @@
+"""Host, VM and HyperVPolicy: the Python face of the Rust core.
+
+`Host` owns a `dynmem._dynmem.Host` (the Rust struct of arrays); `VM` objects
+are small handles (host + VM id) whose attribute reads go straight to those
+arrays. Bulk reads and writes cross the FFI once, as numpy arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+import numpy.typing as npt
+
+from . import _dynmem
+from .errors import ConfigError, ConfigTypeError, StateError
+
+__all__ = ["Host", "VM", "HyperVPolicy", "MAX_MAXIMUM_MB"]
+
+#: Largest legal ``maximum_mb`` (1 TB), Hyper-V 2012's default maximum.
+MAX_MAXIMUM_MB = 1_048_576
+
+
+@dataclass(frozen=True)
+class HyperVPolicy:
+    """Delays, rates and units of the balancer's mechanics.
+
+    Microsoft publishes the units (2 MB balloon granularity, 128 MB hot-add
+    alignment of the Linux guest, ~45 reports before a guest's driver
+    reports); the lazy-removal delay and rate are dynmem's choices. See
+    ``docs/balancer.md``. Validated when a `Host` is created.
+    """
+
+    #: Granularity of allocation and ballooning (MB); VM sizes must be multiples of it.
+    balloon_unit_mb: int = 2
+    #: Guest-visible memory grows in chunks of this size (MB).
+    hot_add_chunk_mb: int = 128
+    #: Seconds after start before the guest reports demand; until then it holds startup memory.
+    boot_report_delay_s: float = 45.0
+    #: Seconds excess memory must persist before lazy ballooning starts (when nobody needs it).
+    remove_delay_s: float = 5.0
+    #: Lazy ballooning speed (MB/s).
+    remove_rate_mb_per_s: float = 256.0
+
+
+class VM(_dynmem.VmHandle):
+    """A handle to one VM on a `Host`.
+
+    Settings (``startup_mb``, ``minimum_mb``, ``maximum_mb``, ``buffer_pct``,
+    ``weight``, ``dynamic``) are read and assigned as attributes, under
+    Hyper-V's runtime rules; ``demand_mb`` is the guest's committed memory.
+    ``assigned_mb``, ``visible_mb``, ``target_mb``, ``pressure``, ``status``,
+    ``paging_mb`` and ``counters`` report the balancer's view. Once the VM is
+    removed from its host every access raises `StateError`.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        if not self.exists:
+            return f"<VM id={self.id} (removed)>"
+        return (
+            f"<VM {self.name!r} {self.state} assigned={self.assigned_mb} MB "
+            f"demand={self.demand_mb} MB status={self.status}>"
+        )
+
+
+def _int_array(field: str, values: Any, length: int) -> npt.NDArray[np.int64]:
+    """`values` as a contiguous int64 array of `length` whole numbers."""
+    try:
+        arr = np.asarray(values)
+    except Exception as e:  # e.g. ragged lists
+        raise ConfigTypeError(f"{field} must be an array of integers, got {values!r}", field, values) from e
+    if arr.ndim != 1:
+        raise ConfigError(f"{field} must be 1-dimensional, got shape {arr.shape}", field, arr.shape)
+    if arr.shape[0] != length:
+        raise ConfigError(
+            f"{field} must have one entry per VM ({length}), got length {arr.shape[0]}", field, arr.shape[0]
+        )
+    kind = arr.dtype.kind
+    if kind == "f":
+        bad = ~np.isfinite(arr) | (arr != np.round(arr))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ConfigError(
+                f"{field}[{i}] must be a whole number of MB, got {arr[i]!r}", f"{field}[{i}]", float(arr[i])
+            )
+        if length and (np.abs(arr).max() > 2.0**62):
+            i = int(np.argmax(np.abs(arr)))
+            raise ConfigError(f"{field}[{i}] is out of range, got {arr[i]!r}", f"{field}[{i}]", float(arr[i]))
+    elif kind == "u":
+        if length and arr.max() > np.iinfo(np.int64).max:
+            i = int(np.argmax(arr))
+            raise ConfigError(f"{field}[{i}] is out of range, got {arr[i]!r}", f"{field}[{i}]", int(arr[i]))
+    elif kind != "i":
+        raise ConfigTypeError(
+            f"{field} must be an array of integers, got dtype {arr.dtype}", field, str(arr.dtype)
+        )
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+class Host:
+    """A Hyper-V host: physical memory, a host reserve, and VMs sharing the rest.
+
+    >>> host = Host(physical_mb=8192, reserve_mb=512)
+    >>> vm = host.add_vm("Finance", startup_mb=1024, maximum_mb=4096)
+    >>> vm.start(); vm.demand_mb = 2500; host.tick(dt_s=1.0)
+
+    ``reserve_mb=None`` applies the 2008 R2 SP1 rule, 384 MB + 64 MB per GB
+    of physical memory. ``policy`` (a `HyperVPolicy`) sets the mechanics.
+    """
+
+    __slots__ = ("_core", "_handles", "_policy")
+
+    def __init__(
+        self, physical_mb: int, reserve_mb: int | None = None, policy: HyperVPolicy | None = None
+    ) -> None:
+        if policy is None:
+            policy = HyperVPolicy()
+        elif not isinstance(policy, HyperVPolicy):
+            raise ConfigTypeError(f"policy must be a HyperVPolicy, got {policy!r}", "policy", policy)
+        self._core = _dynmem.Host(physical_mb, reserve_mb, policy)
+        self._policy = policy
+        self._handles: dict[int, VM] = {}
+
+    # ----- settings and totals ---------------------------------------------
+    @property
+    def physical_mb(self) -> int:
+        """Host physical memory (MB)."""
+        return self._core.physical_mb
+
+    @property
+    def reserve_mb(self) -> int:
+        """Host reserve (MB): never assigned to VMs."""
+        return self._core.reserve_mb
+
+    @property
+    def policy(self) -> HyperVPolicy:
+        return self._policy
+
+    @property
+    def time_s(self) -> float:
+        """Simulated seconds elapsed (sum of every tick's ``dt_s``)."""
+        return self._core.time_s
+
+    @property
+    def available_mb(self) -> int:
+        """physical − reserve − Σ assigned (counter *Available Memory*)."""
+        return self._core.available_mb
+
+    @property
+    def counters(self) -> dict[str, float]:
+        """Host counters: Available Memory, Average Pressure, System Current Pressure."""
+        return self._core.counters()
+
+    # ----- VMs --------------------------------------------------------------
+    def add_vm(
+        self,
+        name: str,
+        startup_mb: int = 1024,
+        maximum_mb: int = MAX_MAXIMUM_MB,
+        minimum_mb: int | None = None,
+        buffer_pct: int = 20,
+        weight: int = 5000,
+        dynamic: bool = True,
+    ) -> VM:
+        """Adds a VM (off). ``minimum_mb=None`` means equal to ``startup_mb``."""
+        vm_id = self._core.add_vm(name, startup_mb, maximum_mb, minimum_mb, buffer_pct, weight, dynamic)
+        vm = VM(self._core, vm_id)
+        self._handles[vm_id] = vm
+        return vm
+
+    def _own(self, vm: VM) -> VM:
+        if not isinstance(vm, VM):
+            raise ConfigTypeError(f"vm must be a VM handle, got {vm!r}", "vm", vm)
+        if self._handles.get(vm.id) is not vm:
+            raise StateError(f"vm {vm.id} is not on this host (removed, or from another host)", "vm", vm.id)
+        return vm
+
+    def remove_vm(self, vm: VM) -> None:
+        """Removes an off VM; its handle becomes stale (`StateError` on use)."""
+        self._core.remove_vm(self._own(vm).id)
+        del self._handles[vm.id]
+
+    def vm(self, name: str) -> VM:
+        """The VM called ``name`` (`StateError` if there is none)."""
+        return self._handles[self._core.find(name)]
+
+    @property
+    def vms(self) -> list[VM]:
+        """The VMs, in the stable order every bulk array uses (insertion order)."""
+        return [self._handles[i] for i in self._core.ids().tolist()]
+
+    def __len__(self) -> int:
+        return len(self._core)
+
+    def __iter__(self) -> Iterator[VM]:
+        return iter(self.vms)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Host physical={self.physical_mb} MB reserve={self.reserve_mb} MB vms={len(self)} "
+            f"available={self.available_mb} MB t={self.time_s:g} s>"
+        )
+
+    # ----- time -------------------------------------------------------------
+    def tick(self, dt_s: float = 1.0) -> None:
+        """One balancing pass covering ``dt_s`` seconds."""
+        self._core.tick(dt_s)
+
+    # ----- bulk access (host.vms order) -------------------------------------
+    def set_demand_mb(self, demand_mb: npt.ArrayLike) -> None:
+        """Sets every VM's demand (MB) at once, in ``host.vms`` order; all or nothing."""
+        self._core.set_demand_mb(_int_array("demand_mb", demand_mb, len(self)))
+
+    @property
+    def demand_mb(self) -> npt.NDArray[np.int64]:
+        return self._core.demand_mb()
+
+    @property
+    def assigned_mb(self) -> npt.NDArray[np.int64]:
+        return self._core.assigned_mb()
+
+    @property
+    def visible_mb(self) -> npt.NDArray[np.int64]:
+        return self._core.visible_mb()
+
+    @property
+    def target_mb(self) -> npt.NDArray[np.int64]:
+        return self._core.target_mb()
+
+    @property
+    def paging_mb(self) -> npt.NDArray[np.int64]:
+        """Guest paging per VM, max(0, demand − assigned)."""
+        return self._core.paging_mb()
+
+    @property
+    def pressure(self) -> npt.NDArray[np.float64]:
+        """Current pressure per VM, demand / assigned × 100 (0 when off)."""
+        return self._core.pressure()
