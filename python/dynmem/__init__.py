@@ -6,6 +6,7 @@ reports what Hyper-V's counters would show.
 """
 
 from ._host import MAX_MAXIMUM_MB, VM, Host, HyperVPolicy
+from .timeline import STATUS_NAMES, Event, Timeline
 from .errors import ConfigError, ConfigTypeError, DynmemError, InsufficientMemoryError, StateError
 
 __all__ = [
@@ -13,6 +14,9 @@ __all__ = [
     "VM",
     "HyperVPolicy",
     "MAX_MAXIMUM_MB",
+    "Event",
+    "Timeline",
+    "STATUS_NAMES",
     "DynmemError",
     "ConfigError",
     "ConfigTypeError",

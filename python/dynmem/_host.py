@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from . import _dynmem
 from .errors import ConfigError, ConfigTypeError, StateError
+from .timeline import Event, Timeline
 
 __all__ = ["Host", "VM", "HyperVPolicy", "MAX_MAXIMUM_MB"]
 
@@ -66,38 +67,44 @@ class VM(_dynmem.VmHandle):
         )
 
 
-def _int_array(field: str, values: Any, length: int) -> npt.NDArray[np.int64]:
-    """`values` as a contiguous int64 array of `length` whole numbers."""
+def _int_array(field: str, values: Any, length: int, ndim: int = 1) -> npt.NDArray[np.int64]:
+    """`values` as a contiguous int64 array of whole numbers, ``length`` per row."""
     try:
         arr = np.asarray(values)
     except Exception as e:  # e.g. ragged lists
         raise ConfigTypeError(f"{field} must be an array of integers, got {values!r}", field, values) from e
-    if arr.ndim != 1:
-        raise ConfigError(f"{field} must be 1-dimensional, got shape {arr.shape}", field, arr.shape)
-    if arr.shape[0] != length:
+    if arr.ndim != ndim:
+        shape = "(vms,)" if ndim == 1 else "(ticks, vms)"
+        raise ConfigError(f"{field} must have shape {shape}, got shape {arr.shape}", field, arr.shape)
+    if arr.shape[-1] != length:
         raise ConfigError(
-            f"{field} must have one entry per VM ({length}), got length {arr.shape[0]}", field, arr.shape[0]
+            f"{field} must have one entry per VM ({length}), got length {arr.shape[-1]}", field, arr.shape[-1]
         )
     kind = arr.dtype.kind
     if kind == "f":
         bad = ~np.isfinite(arr) | (arr != np.round(arr))
         if bad.any():
-            i = int(np.argmax(bad))
-            raise ConfigError(
-                f"{field}[{i}] must be a whole number of MB, got {arr[i]!r}", f"{field}[{i}]", float(arr[i])
-            )
-        if length and (np.abs(arr).max() > 2.0**62):
-            i = int(np.argmax(np.abs(arr)))
-            raise ConfigError(f"{field}[{i}] is out of range, got {arr[i]!r}", f"{field}[{i}]", float(arr[i]))
+            _bad_entry(field, arr, bad, "must be a whole number of MB")
+        big = np.abs(arr) > 2.0**62
+        if big.any():
+            _bad_entry(field, arr, big, "is out of range")
     elif kind == "u":
-        if length and arr.max() > np.iinfo(np.int64).max:
-            i = int(np.argmax(arr))
-            raise ConfigError(f"{field}[{i}] is out of range, got {arr[i]!r}", f"{field}[{i}]", int(arr[i]))
+        big = arr > np.iinfo(np.int64).max
+        if big.any():
+            _bad_entry(field, arr, big, "is out of range")
     elif kind != "i":
         raise ConfigTypeError(
             f"{field} must be an array of integers, got dtype {arr.dtype}", field, str(arr.dtype)
         )
     return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _bad_entry(field: str, arr: npt.NDArray[Any], bad: npt.NDArray[np.bool_], what: str) -> None:
+    """Raises ConfigError naming the first flagged entry, e.g. ``demand_mb[3, 1]``."""
+    idx = tuple(int(i) for i in np.argwhere(bad)[0])
+    name = f"{field}[{', '.join(map(str, idx))}]"
+    value = arr[idx].item()
+    raise ConfigError(f"{name} {what}, got {value!r}", name, value)
 
 
 class Host:
@@ -208,6 +215,37 @@ class Host:
     def tick(self, dt_s: float = 1.0) -> None:
         """One balancing pass covering ``dt_s`` seconds."""
         self._core.tick(dt_s)
+
+    def run(
+        self,
+        demand_mb: npt.ArrayLike,
+        dt_s: float = 1.0,
+        events: list[Event] | None = None,
+        record_every: int = 1,
+    ) -> Timeline:
+        """Runs ``demand_mb.shape[0]`` ticks with the whole loop in Rust.
+
+        ``demand_mb`` is a ``(ticks, vms)`` array in ``host.vms`` order.
+        Tick ``k`` applies the `Event` objects scheduled at ``k``, sets row
+        ``k`` as every VM's demand, balances, and records a row when
+        ``k % record_every == 0``. Identical to stepping `tick` by hand.
+        Bad input raises before anything changes; a failing event (a start
+        without memory, an illegal change) is recorded in
+        ``Timeline.events`` instead of raised. The GIL is released.
+        """
+        handles = self.vms
+        names = [vm.name for vm in handles]
+        arr = _int_array("demand_mb", demand_mb, len(handles), ndim=2)
+        raw: list[tuple[int, int, str, dict[str, Any] | None]] = []
+        for i, ev in enumerate(events or ()):
+            if not isinstance(ev, Event):
+                raise ConfigTypeError(f"events[{i}] must be a dynmem.Event, got {ev!r}", f"events[{i}]", ev)
+            vm = self.vm(ev.vm) if isinstance(ev.vm, str) else self._own(ev.vm)
+            raw.append((ev.tick, vm.id, ev.action, dict(ev.changes) if ev.changes else None))
+        r = self._core.run(arr, dt_s, raw, record_every)
+        by_id = {vm.id: vm.name for vm in handles}
+        log = [(int(t), by_id[int(vid)], msg) for t, vid, msg in r.pop("events")]
+        return Timeline(names=names, dt_s=float(dt_s), events=log, **r)
 
     # ----- bulk access (host.vms order) -------------------------------------
     def set_demand_mb(self, demand_mb: npt.ArrayLike) -> None:

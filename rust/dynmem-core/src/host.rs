@@ -435,9 +435,7 @@ impl Host {
         if let Some((i, &d)) = demand_mb.iter().enumerate().find(|(_, &d)| d < 0 || d as u64 > MAX_DEMAND_MB) {
             return Err(Self::check_demand(&format!("demand_mb[{i}]"), d).unwrap_err());
         }
-        for (dst, &d) in self.vms.demand.iter_mut().zip(demand_mb) {
-            *dst = d as u32;
-        }
+        self.set_demands_unchecked(demand_mb);
         Ok(())
     }
 
@@ -552,9 +550,26 @@ impl Host {
 
     /// One balancing pass of `dt_s` seconds (see `docs/balancer.md`).
     pub fn tick(&mut self, dt_s: f64) -> Result<()> {
+        Host::check_dt(dt_s)?;
+        self.tick_unchecked(dt_s);
+        Ok(())
+    }
+
+    pub(crate) fn check_dt(dt_s: f64) -> Result<()> {
         if !(dt_s.is_finite() && dt_s > 0.0 && dt_s <= MAX_DT_S) {
             return Err(Error::config("dt_s", dt_s, &format!("must be a finite number of seconds in (0, {MAX_DT_S}]")));
         }
+        Ok(())
+    }
+
+    /// Demands already validated, one per VM.
+    pub(crate) fn set_demands_unchecked(&mut self, demand_mb: &[i64]) {
+        for (dst, &d) in self.vms.demand.iter_mut().zip(demand_mb) {
+            *dst = d as u32;
+        }
+    }
+
+    pub(crate) fn tick_unchecked(&mut self, dt_s: f64) {
         let u = self.unit();
         let policy = self.policy.clone();
         let v = &mut self.vms;
@@ -704,6 +719,5 @@ impl Host {
             v.p_time[i] += dt_s;
         }
         self.time_s += dt_s;
-        Ok(())
     }
 }

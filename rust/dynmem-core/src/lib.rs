@@ -8,12 +8,14 @@ pub mod config;
 pub mod error;
 pub mod host;
 pub mod policy;
+pub mod run;
 pub mod solver;
 
 pub use config::{VmChange, VmConfig, VmSpec};
 pub use error::{Error, ErrorKind, Result, Value};
 pub use host::{default_reserve_mb, Host, HostCounters, Status, VmCounters, VmState};
 pub use policy::Policy;
+pub use run::{Action, Event, EventOutcome, Record};
 
 #[cfg(test)]
 mod tests;

@@ -229,3 +229,63 @@ fn reference_scenario_split_at_thirty_minutes() {
     h.tick(1.0).unwrap();
     assert_eq!(h.assigned(), &[2048, 3584, 1024, 1024]);
 }
+
+#[test]
+fn run_equals_stepping_by_hand() {
+    let build = || {
+        let mut h = Host::new(4096, Some(256), Policy { boot_report_delay_s: 3.0, ..Policy::default() }).unwrap();
+        let a = h.add_vm("a", &spec(1024, 512, 4096, 2000)).unwrap();
+        let b = h.add_vm("b", &spec(1024, 512, 4096, 8000)).unwrap();
+        let c = h.add_vm("c", &spec(3072, 3072, 3072, 10000)).unwrap();
+        (h, [a, b, c])
+    };
+    let ticks = 50usize;
+    let demand: Vec<i64> = (0..ticks * 3).map(|k| ((k * 7919) % 3000) as i64).collect();
+    let (mut h1, ids) = build();
+    let events = [
+        Event { tick: 0, vm: ids[0], action: Action::Start },
+        Event { tick: 0, vm: ids[1], action: Action::Start },
+        Event { tick: 10, vm: ids[2], action: Action::Start }, // fails: 2816 MB obtainable at most
+        Event { tick: 20, vm: ids[0], action: Action::Configure(VmChange { weight: Some(9000), ..Default::default() }) },
+        Event { tick: 30, vm: ids[1], action: Action::Stop },
+        Event { tick: 31, vm: ids[2], action: Action::Start },
+    ];
+    let rec = h1.run(&demand, ticks, 2.0, &events, 7).unwrap();
+    let (mut h2, _) = build();
+    let mut rows = 0;
+    for k in 0..ticks {
+        for e in events.iter().filter(|e| e.tick == k as u64) {
+            let _ = match e.action {
+                Action::Start => h2.start(e.vm),
+                Action::Stop => h2.stop(e.vm),
+                Action::Configure(c) => h2.configure(e.vm, &c),
+            };
+        }
+        h2.set_demands(&demand[k * 3..k * 3 + 3]).unwrap();
+        h2.tick(2.0).unwrap();
+        if k % 7 == 0 {
+            assert_eq!(&rec.assigned_mb[rows * 3..rows * 3 + 3], h2.assigned());
+            assert_eq!(rec.available_mb[rows], h2.available_mb());
+            rows += 1;
+        }
+    }
+    assert_eq!(rec.rows(), rows);
+    assert_eq!(h1.assigned(), h2.assigned());
+    assert_eq!(h1.vm_counters(0), h2.vm_counters(0));
+    assert!(rec.events[2].error.is_some(), "the failed start is recorded");
+    assert!(rec.events.iter().enumerate().all(|(i, e)| i == 2 || e.error.is_none()));
+}
+
+#[test]
+fn run_rejects_bad_input_before_changing_anything() {
+    let mut h = Host::new(4096, Some(256), instant()).unwrap();
+    let a = h.add_vm("a", &spec(1024, 512, 4096, 2000)).unwrap();
+    let start = [Event { tick: 0, vm: a, action: Action::Start }];
+    assert_eq!(h.run(&[1, -1], 2, 1.0, &start, 1).unwrap_err().field.as_deref(), Some("demand_mb[1, 0]"));
+    assert_eq!(h.run(&[1], 2, 1.0, &start, 1).unwrap_err().field.as_deref(), Some("demand_mb"));
+    let late = [Event { tick: 2, vm: a, action: Action::Start }];
+    assert_eq!(h.run(&[1, 1], 2, 1.0, &late, 1).unwrap_err().field.as_deref(), Some("events[0].tick"));
+    assert_eq!(h.run(&[1, 1], 2, 0.0, &start, 1).unwrap_err().field.as_deref(), Some("dt_s"));
+    assert_eq!(h.state(0), VmState::Off);
+    assert_eq!(h.time_s(), 0.0);
+}

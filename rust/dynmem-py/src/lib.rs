@@ -1,11 +1,11 @@
 //! PyO3 bindings of dynmem-core: argument conversion, the one error mapping,
 //! numpy bulk access and GIL release. No balancer logic lives here.
 
-use dynmem_core::{self as core, ErrorKind, Policy, Value, VmChange, VmSpec};
-use numpy::{PyArray1, PyReadonlyArray1};
+use dynmem_core::{self as core, Action, ErrorKind, Event, Policy, Value, VmChange, VmSpec};
+use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyType};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyTuple, PyType};
 
 /// Hosts with at least this many VMs release the GIL during a tick.
 const DETACH_MIN_VMS: usize = 4096;
@@ -114,6 +114,34 @@ fn i64_array<'py>(py: Python<'py>, it: impl Iterator<Item = i64>) -> Bound<'py, 
     PyArray1::from_iter(py, it)
 }
 
+/// A `VmChange` from keyword-style optional values.
+fn change_arg(kw: Option<&Bound<'_, PyDict>>) -> PyResult<VmChange> {
+    let Some(kw) = kw else { return Ok(VmChange::default()) };
+    let get = |k: &str| -> PyResult<Option<Bound<'_, PyAny>>> { kw.get_item(k) };
+    for key in kw.keys() {
+        let k: String = key.extract()?;
+        if !["startup_mb", "minimum_mb", "maximum_mb", "buffer_pct", "weight", "dynamic"].contains(&k.as_str()) {
+            return Err(raise(kw.py(), ErrorKind::Config, Some("changes"), key.unbind(), &format!("changes: unknown setting {k:?}")));
+        }
+    }
+    Ok(VmChange {
+        startup_mb: opt_int_arg("startup_mb", get("startup_mb")?.as_ref())?,
+        minimum_mb: opt_int_arg("minimum_mb", get("minimum_mb")?.as_ref())?,
+        maximum_mb: opt_int_arg("maximum_mb", get("maximum_mb")?.as_ref())?,
+        buffer_pct: opt_int_arg("buffer_pct", get("buffer_pct")?.as_ref())?,
+        weight: opt_int_arg("weight", get("weight")?.as_ref())?,
+        dynamic: match get("dynamic")? {
+            Some(d) if !d.is_none() => Some(bool_arg("dynamic", &d)?),
+            _ => None,
+        },
+    })
+}
+
+fn u32_2d<'py>(py: Python<'py>, v: &[u32], rows: usize, cols: usize) -> PyResult<Bound<'py, PyAny>> {
+    let a = PyArray1::from_iter(py, v.iter().map(|&x| x as i64));
+    Ok(a.reshape([rows, cols])?.into_any())
+}
+
 /// The Rust-owned host (wrapped by `dynmem.Host`).
 #[pyclass(module = "dynmem._dynmem", name = "Host")]
 struct PyHost {
@@ -204,6 +232,76 @@ impl PyHost {
         let core = &mut self.core;
         let r = if core.len() >= DETACH_MIN_VMS { py.detach(|| core.tick(dt)) } else { core.tick(dt) };
         r.or_raise(py)
+    }
+
+    /// Runs `demand_mb.shape[0]` ticks in Rust with the GIL released.
+    /// `events`: `(tick, vm_id, "start"|"stop"|"configure", changes|None)`.
+    #[pyo3(signature = (demand_mb, dt_s, events, record_every))]
+    fn run<'py>(
+        &mut self,
+        py: Python<'py>,
+        demand_mb: PyReadonlyArray2<'py, i64>,
+        dt_s: &Bound<'py, PyAny>,
+        events: &Bound<'py, PyList>,
+        record_every: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let dt = float_arg("dt_s", dt_s)?;
+        let every = int_arg("record_every", record_every)?;
+        let every = usize::try_from(every).map_err(|_| map_err(py, core::Error::config("record_every", every, "must be at least 1")))?;
+        let mut evs = Vec::with_capacity(events.len());
+        for (i, item) in events.iter().enumerate() {
+            let field = format!("events[{i}]");
+            let t = item.cast::<PyTuple>().map_err(|_| type_error(&field, &item, "a (tick, vm_id, action, changes) tuple"))?;
+            if t.len() != 4 {
+                return Err(type_error(&field, &item, "a (tick, vm_id, action, changes) tuple"));
+            }
+            let tick = int_arg(&format!("{field}.tick"), &t.get_item(0)?)?;
+            let tick = u64::try_from(tick).map_err(|_| map_err(py, core::Error::config(&format!("{field}.tick"), tick, "must be at least 0")))?;
+            let vm: u64 = t.get_item(1)?.extract()?;
+            let action: String = t.get_item(2)?.extract()?;
+            let changes = t.get_item(3)?;
+            let action = match action.as_str() {
+                "start" => Action::Start,
+                "stop" => Action::Stop,
+                "configure" => Action::Configure(change_arg(changes.cast::<PyDict>().ok())?),
+                other => {
+                    return Err(raise(py, ErrorKind::Config, Some("action"), other.into_pyobject(py)?.into_any().unbind(),
+                        &format!("{field}.action must be 'start', 'stop' or 'configure', got {other:?}")))
+                }
+            };
+            evs.push(Event { tick, vm, action });
+        }
+        let shape = demand_mb.shape();
+        let ticks = shape[0];
+        let owned;
+        let slice = match demand_mb.as_slice() {
+            Ok(s) => s,
+            Err(_) => {
+                owned = demand_mb.as_array().iter().copied().collect::<Vec<i64>>();
+                &owned[..]
+            }
+        };
+        let core = &mut self.core;
+        let rec = py.detach(|| core.run(slice, ticks, dt, &evs, every)).or_raise(py)?;
+        let (rows, n) = (rec.rows(), rec.vms);
+        let d = PyDict::new(py);
+        d.set_item("tick", PyArray1::from_slice(py, &rec.tick))?;
+        d.set_item("time_s", PyArray1::from_slice(py, &rec.time_s))?;
+        d.set_item("demand_mb", u32_2d(py, &rec.demand_mb, rows, n)?)?;
+        d.set_item("assigned_mb", u32_2d(py, &rec.assigned_mb, rows, n)?)?;
+        d.set_item("visible_mb", u32_2d(py, &rec.visible_mb, rows, n)?)?;
+        d.set_item("target_mb", u32_2d(py, &rec.target_mb, rows, n)?)?;
+        d.set_item("pressure", PyArray1::from_iter(py, rec.pressure.iter().map(|&p| p as f64)).reshape([rows, n])?)?;
+        d.set_item("status", PyArray1::from_slice(py, &rec.status).reshape([rows, n])?)?;
+        d.set_item("available_mb", PyArray1::from_slice(py, &rec.available_mb))?;
+        d.set_item("average_pressure", PyArray1::from_slice(py, &rec.average_pressure))?;
+        let log = PyList::empty(py);
+        for e in &rec.events {
+            let msg: Option<&str> = e.error.as_ref().map(|x| x.message.as_str());
+            log.append((e.tick, e.vm, msg))?;
+        }
+        d.set_item("events", log)?;
+        Ok(d)
     }
 
     /// Sets every demand from a C-contiguous int64 array in `ids()` order.

@@ -1,0 +1,129 @@
+"""`Timeline`: what `Host.run` recorded, as numpy arrays, with summaries and
+optional conversion to pandas or polars."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .errors import ConfigError
+
+__all__ = ["Timeline", "Event", "STATUS_NAMES"]
+
+#: Codes of `Timeline.status`: index → Hyper-V memory status.
+STATUS_NAMES: tuple[str, ...] = ("ok", "low", "warning", "off")
+
+_PER_VM = ("demand_mb", "assigned_mb", "visible_mb", "target_mb", "pressure", "status")
+
+
+@dataclass(frozen=True)
+class Event:
+    """An action on a VM at a tick of `Host.run`.
+
+    ``action`` is ``"start"``, ``"stop"`` or ``"configure"`` (with
+    ``changes``, e.g. ``{"weight": 100}``). ``vm`` is a `VM` or a VM name.
+    Events at the same tick run in the order given, before that tick's
+    demand is applied and the balancer runs.
+    """
+
+    tick: int
+    vm: Any
+    action: str
+    changes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Per-tick series recorded by `Host.run` (rows = recorded ticks).
+
+    Per-VM series have shape ``(rows, vms)`` in ``names`` order; ``status``
+    holds codes into `STATUS_NAMES`. ``events`` lists ``(tick, vm_name,
+    error_message_or_None)`` for every scheduled event, so a failed start is
+    visible without having interrupted the run.
+    """
+
+    names: list[str]
+    dt_s: float
+    tick: npt.NDArray[np.uint64]
+    time_s: npt.NDArray[np.float64]
+    demand_mb: npt.NDArray[np.int64]
+    assigned_mb: npt.NDArray[np.int64]
+    visible_mb: npt.NDArray[np.int64]
+    target_mb: npt.NDArray[np.int64]
+    pressure: npt.NDArray[np.float64]
+    status: npt.NDArray[np.uint8]
+    available_mb: npt.NDArray[np.int64]
+    average_pressure: npt.NDArray[np.float64]
+    events: list[tuple[int, str, str | None]]
+
+    @property
+    def rows(self) -> int:
+        return int(self.tick.shape[0])
+
+    @property
+    def paging_mb(self) -> npt.NDArray[np.int64]:
+        """Guest paging per VM and row: max(0, demand − assigned) while running."""
+        running = self.status != STATUS_NAMES.index("off")
+        return np.where(running, np.maximum(self.demand_mb - self.assigned_mb, 0), 0)
+
+    @property
+    def failed_events(self) -> list[tuple[int, str, str]]:
+        return [(t, n, m) for t, n, m in self.events if m is not None]
+
+    def decimate(self, every: int) -> "Timeline":
+        """Every ``every``-th recorded row (the first row is kept)."""
+        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+            raise ConfigError(f"every must be a positive integer, got {every!r}", "every", every)
+        sl = slice(None, None, int(every))
+        arrays = {k: getattr(self, k)[sl] for k in ("tick", "time_s", "available_mb", "average_pressure", *_PER_VM)}
+        return replace(self, **arrays)
+
+    def status_seconds(self, status: str) -> npt.NDArray[np.float64]:
+        """Seconds each VM spent in ``status``, counting each row as the time
+        until the next row (``dt_s × record_every``)."""
+        if status not in STATUS_NAMES:
+            raise ConfigError(f"status must be one of {STATUS_NAMES}, got {status!r}", "status", status)
+        code = STATUS_NAMES.index(status)
+        return (self.status == code).sum(axis=0) * self._row_s()
+
+    def paging_mb_h(self) -> npt.NDArray[np.float64]:
+        """Guest paging per VM integrated over time, in MB·h."""
+        return self.paging_mb.sum(axis=0) * self._row_s() / 3600.0
+
+    def _row_s(self) -> float:
+        if self.rows < 2:
+            return self.dt_s
+        return float(self.time_s[1] - self.time_s[0])
+
+    def to_pandas(self) -> Any:
+        """A long DataFrame: one row per (recorded tick, VM). Needs pandas."""
+        try:
+            import pandas as pd
+        except ImportError as e:  # pragma: no cover - depends on the extra
+            raise ImportError("Timeline.to_pandas needs pandas: pip install 'dynmem[pandas]'") from e
+        return pd.DataFrame(self._long())
+
+    def to_polars(self) -> Any:
+        """A long DataFrame: one row per (recorded tick, VM). Needs polars."""
+        try:
+            import polars as pl
+        except ImportError as e:  # pragma: no cover - depends on the extra
+            raise ImportError("Timeline.to_polars needs polars: pip install 'dynmem[polars]'") from e
+        return pl.DataFrame(self._long())
+
+    def _long(self) -> dict[str, Any]:
+        rows, vms = self.rows, len(self.names)
+        names = np.array(self.names, dtype=object)
+        cols: dict[str, Any] = {
+            "tick": np.repeat(self.tick, vms),
+            "time_s": np.repeat(self.time_s, vms),
+            "vm": np.tile(names, rows),
+        }
+        for k in _PER_VM:
+            cols[k] = getattr(self, k).reshape(-1)
+        cols["status"] = np.array(STATUS_NAMES, dtype=object)[self.status.reshape(-1)]
+        cols["paging_mb"] = self.paging_mb.reshape(-1)
+        return cols
