@@ -8,7 +8,7 @@ arrays. Bulk reads and writes cross the FFI once, as numpy arrays.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import numpy.typing as npt
@@ -222,6 +222,7 @@ class Host:
         dt_s: float = 1.0,
         events: list[Event] | None = None,
         record_every: int = 1,
+        progress: Callable[[int, int], None] | None = None,
     ) -> Timeline:
         """Runs ``demand_mb.shape[0]`` ticks with the whole loop in Rust.
 
@@ -232,6 +233,10 @@ class Host:
         Bad input raises before anything changes; a failing event (a start
         without memory, an illegal change) is recorded in
         ``Timeline.events`` instead of raised. The GIL is released.
+
+        With ``progress``, the run goes in about 100 chunks (each a multiple
+        of ``record_every`` ticks, so the recorded rows are the same) and
+        ``progress(ticks_done, ticks)`` is called after each.
         """
         handles = self.vms
         names = [vm.name for vm in handles]
@@ -242,9 +247,43 @@ class Host:
                 raise ConfigTypeError(f"events[{i}] must be a dynmem.Event, got {ev!r}", f"events[{i}]", ev)
             vm = self.vm(ev.vm) if isinstance(ev.vm, str) else self._own(ev.vm)
             raw.append((ev.tick, vm.id, ev.action, dict(ev.changes) if ev.changes else None))
+        ticks = arr.shape[0]
+        if progress is None or ticks == 0:
+            return self._run_once(arr, dt_s, raw, record_every, names, 0)
+        if isinstance(record_every, bool) or not isinstance(record_every, int) or record_every < 1:
+            raise ConfigError(f"record_every must be at least 1, got {record_every!r}", "record_every", record_every)
+        for i, e in enumerate(raw):
+            if not isinstance(e[0], int) or not 0 <= e[0] < ticks:
+                raise ConfigError(
+                    f"events[{i}].tick must be below the number of ticks ({ticks}), got {e[0]!r}",
+                    f"events[{i}].tick",
+                    e[0],
+                )
+        float(dt_s)  # type errors surface before the first chunk runs
+        chunk = max(record_every, (ticks // 100) // record_every * record_every)
+        parts = []
+        for lo in range(0, ticks, chunk):
+            hi = min(ticks, lo + chunk)
+            part = [(t - lo, vid, a, c) for t, vid, a, c in raw if lo <= t < hi]
+            parts.append(self._run_once(arr[lo:hi], dt_s, part, record_every, names, lo))
+            progress(hi, ticks)
+        return Timeline.concat(parts)
+
+    def _run_once(
+        self,
+        arr: npt.NDArray[np.int64],
+        dt_s: float,
+        raw: list[tuple[int, int, str, dict[str, Any] | None]],
+        record_every: int,
+        names: list[str],
+        offset: int,
+    ) -> Timeline:
         r = self._core.run(arr, dt_s, raw, record_every)
-        by_id = {vm.id: vm.name for vm in handles}
-        log = [(int(t), by_id[int(vid)], msg) for t, vid, msg in r.pop("events")]
+        by_id = {vm.id: vm.name for vm in self._handles.values()}
+        log = [
+            (int(t) + offset, by_id[raw[i][1]], raw[i][2], msg) for i, t, msg in r.pop("events")
+        ]
+        r["tick"] = r["tick"] + np.uint64(offset)
         return Timeline(names=names, dt_s=float(dt_s), events=log, **r)
 
     # ----- bulk access (host.vms order) -------------------------------------

@@ -41,8 +41,8 @@ class Timeline:
 
     Per-VM series have shape ``(rows, vms)`` in ``names`` order; ``status``
     holds codes into `STATUS_NAMES`. ``events`` lists ``(tick, vm_name,
-    error_message_or_None)`` for every scheduled event, so a failed start is
-    visible without having interrupted the run.
+    action, error_message_or_None)`` for every scheduled event in the order
+    they ran, so a failed start is visible without having interrupted the run.
     """
 
     names: list[str]
@@ -57,7 +57,7 @@ class Timeline:
     status: npt.NDArray[np.uint8]
     available_mb: npt.NDArray[np.int64]
     average_pressure: npt.NDArray[np.float64]
-    events: list[tuple[int, str, str | None]]
+    events: list[tuple[int, str, str, str | None]]
 
     @property
     def rows(self) -> int:
@@ -70,8 +70,21 @@ class Timeline:
         return np.where(running, np.maximum(self.demand_mb - self.assigned_mb, 0), 0)
 
     @property
-    def failed_events(self) -> list[tuple[int, str, str]]:
-        return [(t, n, m) for t, n, m in self.events if m is not None]
+    def failed_events(self) -> list[tuple[int, str, str, str]]:
+        """The events that failed: ``(tick, vm_name, action, message)``."""
+        return [(t, n, a, m) for t, n, a, m in self.events if m is not None]
+
+    @staticmethod
+    def concat(parts: "list[Timeline]") -> "Timeline":
+        """Joins timelines of consecutive runs of the same host."""
+        if not parts:
+            raise ConfigError("parts must hold at least one Timeline, got []", "parts", parts)
+        first = parts[0]
+        arrays = {
+            k: np.concatenate([getattr(p, k) for p in parts])
+            for k in ("tick", "time_s", "available_mb", "average_pressure", *_PER_VM)
+        }
+        return replace(first, events=[e for p in parts for e in p.events], **arrays)
 
     def decimate(self, every: int) -> "Timeline":
         """Every ``every``-th recorded row (the first row is kept)."""
@@ -87,11 +100,11 @@ class Timeline:
         if status not in STATUS_NAMES:
             raise ConfigError(f"status must be one of {STATUS_NAMES}, got {status!r}", "status", status)
         code = STATUS_NAMES.index(status)
-        return (self.status == code).sum(axis=0) * self._row_s()
+        return np.asarray((self.status == code).sum(axis=0) * self._row_s(), dtype=np.float64)
 
     def paging_mb_h(self) -> npt.NDArray[np.float64]:
         """Guest paging per VM integrated over time, in MB·h."""
-        return self.paging_mb.sum(axis=0) * self._row_s() / 3600.0
+        return np.asarray(self.paging_mb.sum(axis=0) * self._row_s() / 3600.0, dtype=np.float64)
 
     def _row_s(self) -> float:
         if self.rows < 2:

@@ -29,6 +29,8 @@ pub struct Event {
 /// The outcome of one event: failures are recorded, not raised mid-run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventOutcome {
+    /// Position of the event in the `events` passed to [`Host::run`].
+    pub index: usize,
     pub tick: u64,
     pub vm: u64,
     pub error: Option<Error>,
@@ -118,7 +120,7 @@ impl Host {
                     Action::Stop => self.stop(e.vm),
                     Action::Configure(c) => self.configure(e.vm, &c),
                 };
-                rec.events.push(EventOutcome { tick: e.tick, vm: e.vm, error: r.err() });
+                rec.events.push(EventOutcome { index: order[next], tick: e.tick, vm: e.vm, error: r.err() });
                 next += 1;
             }
             self.set_demands_unchecked(&demand_mb[k * n..(k + 1) * n]);

@@ -235,7 +235,8 @@ impl PyHost {
     }
 
     /// Runs `demand_mb.shape[0]` ticks in Rust with the GIL released.
-    /// `events`: `(tick, vm_id, "start"|"stop"|"configure", changes|None)`.
+    /// `events`: `(tick, vm_id, "start"|"stop"|"configure", changes|None)`;
+    /// the result's `events` lists `(index, tick, error_message|None)` in the order run.
     #[pyo3(signature = (demand_mb, dt_s, events, record_every))]
     fn run<'py>(
         &mut self,
@@ -298,7 +299,7 @@ impl PyHost {
         let log = PyList::empty(py);
         for e in &rec.events {
             let msg: Option<&str> = e.error.as_ref().map(|x| x.message.as_str());
-            log.append((e.tick, e.vm, msg))?;
+            log.append((e.index, e.tick, msg))?;
         }
         d.set_item("events", log)?;
         Ok(d)

@@ -1,0 +1,239 @@
+"""Scenario files (TOML): a host, its VMs, their workloads and events.
+
+```toml
+name = "two VMs"
+duration_s = 3600          # simulated time
+dt_s = 1.0                 # tick length
+record_every = 60          # Timeline keeps every 60th tick
+report_at_s = [0, 1800]    # optional: times `dynmem run` prints a table for
+
+[host]
+physical_mb = 8192
+reserve_mb = 512           # optional; default 384 + 64 per GB
+
+[policy]                   # optional HyperVPolicy fields
+boot_report_delay_s = 45
+
+[[vm]]
+name = "web"
+startup_mb = 1024          # every add_vm setting: minimum_mb, maximum_mb,
+maximum_mb = 4096          # buffer_pct, weight, dynamic
+start_s = 0                # optional: started at this time (else stays off)
+demand_mb = [[0, 600], [300, 2560]]   # piecewise constant: [from_s, MB] pairs
+# or a generator of dynmem.workloads, parameters in ticks:
+# workload = { kind = "diurnal", base_mb = 2048, amplitude_mb = 512, period_ticks = 3600 }
+
+[[event]]
+at_s = 1200
+vm = "web"
+action = "configure"       # "start" | "stop" | "configure"
+changes = { weight = 8000 }
+```
+Every problem raises `ConfigError` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from . import workloads
+from ._host import Host, HyperVPolicy
+from .errors import ConfigError, DynmemError
+from .timeline import Event, Timeline
+
+__all__ = ["Scenario", "load_scenario", "reference_scenario"]
+
+_VM_SETTINGS = ("startup_mb", "minimum_mb", "maximum_mb", "buffer_pct", "weight", "dynamic")
+_GENERATORS = ("constant", "step", "ramp", "diurnal", "random_walk", "bursts")
+
+
+@dataclass
+class Scenario:
+    """A parsed scenario: build a fresh host with `build`, run it with `run`."""
+
+    name: str
+    source: str
+    duration_s: float
+    dt_s: float
+    record_every: int
+    report_at_s: list[float]
+    host: dict[str, Any]
+    policy: dict[str, Any]
+    vms: list[dict[str, Any]]
+    demand_mb: npt.NDArray[np.int64]
+    events: list[tuple[int, str, str, dict[str, Any]]] = field(default_factory=list)
+
+    @property
+    def ticks(self) -> int:
+        return int(self.demand_mb.shape[0])
+
+    def build(self) -> Host:
+        """A new host with the scenario's VMs added (all off)."""
+        try:
+            host = Host(policy=HyperVPolicy(**self.policy), **self.host)
+            for vm in self.vms:
+                host.add_vm(vm["name"], **{k: vm[k] for k in _VM_SETTINGS if k in vm})
+        except DynmemError as e:
+            raise type(e)(f"{self.source}: {e}", e.field, e.value) from e
+        return host
+
+    def scheduled_events(self) -> list[Event]:
+        return [Event(t, vm, action, changes) for t, vm, action, changes in self.events]
+
+    def run(self, host: Host | None = None) -> tuple[Host, Timeline]:
+        """Runs the whole scenario on ``host`` (default: `build`)."""
+        host = self.build() if host is None else host
+        timeline = host.run(self.demand_mb, self.dt_s, self.scheduled_events(), self.record_every)
+        return host, timeline
+
+
+def _err(source: str, key: str, value: Any, what: str) -> ConfigError:
+    return ConfigError(f"{source}: {key} {what}, got {value!r}", key, value)
+
+
+def _number(source: str, key: str, value: Any, *, positive: bool = True) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _err(source, key, value, "must be a finite number")
+    if positive and value <= 0 or value < 0:
+        raise _err(source, key, value, "must be above 0" if positive else "must be at least 0")
+    return float(value)
+
+
+def _tick_of(source: str, key: str, at_s: Any, dt_s: float, ticks: int) -> int:
+    t = _number(source, key, at_s, positive=False)
+    k = int(round(t / dt_s))
+    if k >= ticks:
+        raise _err(source, key, at_s, f"must be before the end of the run ({ticks * dt_s:g} s)")
+    return k
+
+
+def _demand(source: str, vm: dict[str, Any], i: int, ticks: int, dt_s: float) -> npt.NDArray[np.int64]:
+    key = f"vm[{i}]"
+    if ("demand_mb" in vm) == ("workload" in vm):
+        raise _err(source, key, vm.get("name"), "needs exactly one of demand_mb or workload")
+    if "demand_mb" in vm:
+        steps = vm["demand_mb"]
+        if not isinstance(steps, list) or not steps:
+            raise _err(source, f"{key}.demand_mb", steps, "must be a non-empty list of [from_s, MB] pairs")
+        out = np.zeros(ticks, dtype=np.int64)
+        last = -1.0
+        for j, pair in enumerate(steps):
+            k = f"{key}.demand_mb[{j}]"
+            if not isinstance(pair, list) or len(pair) != 2:
+                raise _err(source, k, pair, "must be a [from_s, MB] pair")
+            at = _number(source, k, pair[0], positive=False)
+            if at <= last:
+                raise _err(source, k, pair, "must start after the previous pair")
+            if j == 0 and at != 0:
+                raise _err(source, k, pair, "must start at 0 s")
+            mb = pair[1]
+            if isinstance(mb, bool) or not isinstance(mb, int) or not 0 <= mb <= workloads.MAX_DEMAND_MB:
+                raise _err(source, k, pair, f"must give whole MB between 0 and {workloads.MAX_DEMAND_MB}")
+            out[min(ticks, int(round(at / dt_s))):] = mb
+            last = at
+        return out
+    spec = vm["workload"]
+    if not isinstance(spec, dict) or spec.get("kind") not in _GENERATORS:
+        raise _err(source, f"{key}.workload.kind", spec, f"must be one of {', '.join(_GENERATORS)}")
+    args = {k: v for k, v in spec.items() if k != "kind"}
+    try:
+        series = getattr(workloads, spec["kind"])(ticks, **args)
+    except DynmemError as e:
+        raise ConfigError(f"{source}: {key}.workload: {e}", e.field, e.value) from e
+    except TypeError as e:
+        raise _err(source, f"{key}.workload", spec, f"has bad parameters ({e})") from e
+    return np.asarray(series, dtype=np.int64)
+
+
+def parse_scenario(doc: dict[str, Any], source: str = "<scenario>") -> Scenario:
+    """A `Scenario` from an already-parsed TOML document."""
+    known = {"name", "duration_s", "dt_s", "record_every", "report_at_s", "host", "policy", "vm", "event"}
+    for k in doc:
+        if k not in known:
+            raise _err(source, k, doc[k], f"is not a scenario key (known: {', '.join(sorted(known))})")
+    duration_s = _number(source, "duration_s", doc.get("duration_s"))
+    dt_s = _number(source, "dt_s", doc.get("dt_s", 1.0))
+    ticks = int(math.ceil(duration_s / dt_s))
+    record_every = doc.get("record_every", 1)
+    if isinstance(record_every, bool) or not isinstance(record_every, int) or record_every < 1:
+        raise _err(source, "record_every", record_every, "must be a positive integer")
+    host = doc.get("host")
+    if not isinstance(host, dict) or "physical_mb" not in host:
+        raise _err(source, "host", host, "must be a table with physical_mb")
+    for k in host:
+        if k not in ("physical_mb", "reserve_mb"):
+            raise _err(source, f"host.{k}", host[k], "is not a host setting (physical_mb, reserve_mb)")
+    policy = doc.get("policy", {})
+    if not isinstance(policy, dict):
+        raise _err(source, "policy", policy, "must be a table")
+    policy_fields = [f.name for f in fields(HyperVPolicy)]
+    for k in policy:
+        if k not in policy_fields:
+            raise _err(source, f"policy.{k}", policy[k], f"is not a HyperVPolicy field ({', '.join(policy_fields)})")
+    vms = doc.get("vm", [])
+    if not isinstance(vms, list) or not vms:
+        raise _err(source, "vm", vms, "must be a non-empty array of tables ([[vm]])")
+    demand = np.zeros((ticks, len(vms)), dtype=np.int64)
+    events: list[tuple[int, str, str, dict[str, Any]]] = []
+    for i, vm in enumerate(vms):
+        if not isinstance(vm, dict) or not isinstance(vm.get("name"), str):
+            raise _err(source, f"vm[{i}].name", vm.get("name") if isinstance(vm, dict) else vm, "must be a string")
+        extra = set(vm) - {"name", "start_s", "demand_mb", "workload", *_VM_SETTINGS}
+        if extra:
+            raise _err(source, f"vm[{i}]", sorted(extra), "has unknown keys")
+        demand[:, i] = _demand(source, vm, i, ticks, dt_s)
+        if "start_s" in vm:
+            events.append((_tick_of(source, f"vm[{i}].start_s", vm["start_s"], dt_s, ticks), vm["name"], "start", {}))
+    names = {vm["name"] for vm in vms}
+    for j, ev in enumerate(doc.get("event", [])):
+        key = f"event[{j}]"
+        if not isinstance(ev, dict):
+            raise _err(source, key, ev, "must be a table")
+        if ev.get("vm") not in names:
+            raise _err(source, f"{key}.vm", ev.get("vm"), "must name a VM of the scenario")
+        if ev.get("action") not in ("start", "stop", "configure"):
+            raise _err(source, f"{key}.action", ev.get("action"), "must be start, stop or configure")
+        changes = ev.get("changes", {})
+        if not isinstance(changes, dict):
+            raise _err(source, f"{key}.changes", changes, "must be a table")
+        events.append((_tick_of(source, f"{key}.at_s", ev.get("at_s"), dt_s, ticks), ev["vm"], ev["action"], changes))
+    events.sort(key=lambda e: e[0])
+    report = doc.get("report_at_s", [])
+    if not isinstance(report, list):
+        raise _err(source, "report_at_s", report, "must be a list of times in seconds")
+    report_at = [_number(source, f"report_at_s[{j}]", t, positive=False) for j, t in enumerate(report)]
+    name = doc.get("name", Path(source).stem)
+    scenario = Scenario(
+        name=str(name), source=source, duration_s=duration_s, dt_s=dt_s, record_every=record_every,
+        report_at_s=report_at, host=host, policy=policy, vms=vms, demand_mb=demand, events=events,
+    )
+    scenario.build()  # validates every host, policy and VM setting now
+    return scenario
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Reads and validates a scenario file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read scenario file ({e.strerror})", "path", str(p)) from e
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: not valid TOML: {e}", "path", str(p)) from e
+    return parse_scenario(doc, str(p))
+
+
+def reference_scenario() -> Scenario:
+    """The reference scenario of `docs/reference-scenario` (§6 of the shared doc)."""
+    text = resources.files("dynmem").joinpath("scenarios/reference.toml").read_text(encoding="utf-8")
+    return parse_scenario(tomllib.loads(text), "reference.toml")
