@@ -110,7 +110,14 @@ impl VmSpec {
                 &format!("must be at least startup_mb ({startup_mb})"),
             ));
         }
-        Ok(VmConfig { startup_mb, minimum_mb, maximum_mb, buffer_pct, weight, dynamic: self.dynamic })
+        Ok(VmConfig {
+            startup_mb,
+            minimum_mb,
+            maximum_mb,
+            buffer_pct,
+            weight,
+            dynamic: self.dynamic,
+        })
     }
 }
 
@@ -196,21 +203,74 @@ mod tests {
 
     #[test]
     fn minimum_defaults_to_startup() {
-        let c = VmSpec { startup_mb: 2048, ..VmSpec::default() }.validate(2).unwrap();
+        let c = VmSpec {
+            startup_mb: 2048,
+            ..VmSpec::default()
+        }
+        .validate(2)
+        .unwrap();
         assert_eq!(c.minimum_mb, 2048);
     }
 
     #[test]
     fn each_bad_field_is_named() {
         let cases: [(VmSpec, &str); 8] = [
-            (VmSpec { startup_mb: -2, ..VmSpec::default() }, "startup_mb"),
-            (VmSpec { startup_mb: 1025, ..VmSpec::default() }, "startup_mb"),
-            (VmSpec { minimum_mb: Some(16), ..VmSpec::default() }, "minimum_mb"),
-            (VmSpec { maximum_mb: 2_097_152, ..VmSpec::default() }, "maximum_mb"),
-            (VmSpec { buffer_pct: 4, ..VmSpec::default() }, "buffer_pct"),
-            (VmSpec { weight: 10_001, ..VmSpec::default() }, "weight"),
-            (VmSpec { minimum_mb: Some(2048), ..VmSpec::default() }, "minimum_mb"),
-            (VmSpec { maximum_mb: 512, ..VmSpec::default() }, "maximum_mb"),
+            (
+                VmSpec {
+                    startup_mb: -2,
+                    ..VmSpec::default()
+                },
+                "startup_mb",
+            ),
+            (
+                VmSpec {
+                    startup_mb: 1025,
+                    ..VmSpec::default()
+                },
+                "startup_mb",
+            ),
+            (
+                VmSpec {
+                    minimum_mb: Some(16),
+                    ..VmSpec::default()
+                },
+                "minimum_mb",
+            ),
+            (
+                VmSpec {
+                    maximum_mb: 2_097_152,
+                    ..VmSpec::default()
+                },
+                "maximum_mb",
+            ),
+            (
+                VmSpec {
+                    buffer_pct: 4,
+                    ..VmSpec::default()
+                },
+                "buffer_pct",
+            ),
+            (
+                VmSpec {
+                    weight: 10_001,
+                    ..VmSpec::default()
+                },
+                "weight",
+            ),
+            (
+                VmSpec {
+                    minimum_mb: Some(2048),
+                    ..VmSpec::default()
+                },
+                "minimum_mb",
+            ),
+            (
+                VmSpec {
+                    maximum_mb: 512,
+                    ..VmSpec::default()
+                },
+                "maximum_mb",
+            ),
         ];
         for (spec, field) in cases {
             let e = spec.validate(2).unwrap_err();
@@ -220,16 +280,48 @@ mod tests {
 
     #[test]
     fn runtime_rules() {
-        let c = VmSpec { minimum_mb: Some(512), maximum_mb: 4096, ..VmSpec::default() }
-            .validate(2)
-            .unwrap();
-        let up = VmChange { maximum_mb: Some(8192), minimum_mb: Some(256), ..Default::default() };
+        let c = VmSpec {
+            minimum_mb: Some(512),
+            maximum_mb: 4096,
+            ..VmSpec::default()
+        }
+        .validate(2)
+        .unwrap();
+        let up = VmChange {
+            maximum_mb: Some(8192),
+            minimum_mb: Some(256),
+            ..Default::default()
+        };
         assert!(c.apply(&up, 2, true, "a").is_ok());
         for (change, field) in [
-            (VmChange { maximum_mb: Some(2048), ..Default::default() }, "maximum_mb"),
-            (VmChange { minimum_mb: Some(1024), ..Default::default() }, "minimum_mb"),
-            (VmChange { startup_mb: Some(2048), ..Default::default() }, "startup_mb"),
-            (VmChange { dynamic: Some(false), ..Default::default() }, "dynamic"),
+            (
+                VmChange {
+                    maximum_mb: Some(2048),
+                    ..Default::default()
+                },
+                "maximum_mb",
+            ),
+            (
+                VmChange {
+                    minimum_mb: Some(1024),
+                    ..Default::default()
+                },
+                "minimum_mb",
+            ),
+            (
+                VmChange {
+                    startup_mb: Some(2048),
+                    ..Default::default()
+                },
+                "startup_mb",
+            ),
+            (
+                VmChange {
+                    dynamic: Some(false),
+                    ..Default::default()
+                },
+                "dynamic",
+            ),
         ] {
             let e = c.apply(&change, 2, true, "a").unwrap_err();
             assert_eq!(e.kind, crate::error::ErrorKind::State);

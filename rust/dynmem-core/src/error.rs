@@ -74,7 +74,12 @@ pub struct Error {
 
 impl Error {
     pub fn new(kind: ErrorKind, field: Option<&str>, value: Value, message: String) -> Self {
-        Error { kind, field: field.map(str::to_string), value, message }
+        Error {
+            kind,
+            field: field.map(str::to_string),
+            value,
+            message,
+        }
     }
 
     /// `"{field} {requirement}, got {value}"`.

@@ -4,6 +4,25 @@
 //! returns an error having changed nothing.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Hasher for VM ids (sequential u64s): one multiply, no SipHash.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = x.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
 
 use crate::config::{VmChange, VmConfig, VmSpec, MAX_DEMAND_MB};
 use crate::error::{Error, ErrorKind, Result, Value};
@@ -79,22 +98,29 @@ pub struct HostCounters {
     pub system_current_pressure: f64,
 }
 
-/// Per-VM arrays, one entry per VM in `host.vms` order.
+/// Per-VM arrays, one entry per VM in `host.vms` order. The tick reads the
+/// "hot" columns (flags to clock) in two streaming passes; the rest are
+/// counters and names.
 #[derive(Debug, Clone, Default)]
 struct Vms {
     id: Vec<u64>,
     name: Vec<String>,
-    config: Vec<VmConfig>,
-    state: Vec<VmState>,
+    /// Bits 0–1: [`VmState`]; bit 2: dynamic.
+    flags: Vec<u8>,
+    startup: Vec<u32>,
+    minimum: Vec<u32>,
+    maximum: Vec<u32>,
+    buffer: Vec<u16>,
+    weight: Vec<u16>,
     demand: Vec<u32>,
     assigned: Vec<u32>,
     visible: Vec<u32>,
-    boot_s: Vec<f64>,
-    excess_s: Vec<f64>,
+    /// Boot clock while starting, excess clock while running (s).
+    clock_s: Vec<f64>,
     added: Vec<u64>,
     removed: Vec<u64>,
-    add_ops: Vec<u64>,
-    remove_ops: Vec<u64>,
+    add_ops: Vec<u32>,
+    remove_ops: Vec<u32>,
     p_sum: Vec<f64>,
     p_time: Vec<f64>,
     p_min: Vec<f64>,
@@ -104,24 +130,52 @@ struct Vms {
 macro_rules! each_column {
     ($vms:expr, $op:ident ( $($arg:expr),* )) => {{
         let v = $vms;
-        v.id.$op($($arg),*); v.name.$op($($arg),*); v.config.$op($($arg),*);
-        v.state.$op($($arg),*); v.demand.$op($($arg),*); v.assigned.$op($($arg),*);
-        v.visible.$op($($arg),*); v.boot_s.$op($($arg),*); v.excess_s.$op($($arg),*);
-        v.added.$op($($arg),*); v.removed.$op($($arg),*); v.add_ops.$op($($arg),*);
-        v.remove_ops.$op($($arg),*); v.p_sum.$op($($arg),*); v.p_time.$op($($arg),*);
-        v.p_min.$op($($arg),*); v.p_max.$op($($arg),*);
+        v.id.$op($($arg),*); v.name.$op($($arg),*); v.flags.$op($($arg),*);
+        v.startup.$op($($arg),*); v.minimum.$op($($arg),*); v.maximum.$op($($arg),*);
+        v.buffer.$op($($arg),*); v.weight.$op($($arg),*);
+        v.demand.$op($($arg),*); v.assigned.$op($($arg),*); v.visible.$op($($arg),*);
+        v.clock_s.$op($($arg),*); v.added.$op($($arg),*); v.removed.$op($($arg),*);
+        v.add_ops.$op($($arg),*); v.remove_ops.$op($($arg),*); v.p_sum.$op($($arg),*);
+        v.p_time.$op($($arg),*); v.p_min.$op($($arg),*); v.p_max.$op($($arg),*);
     }};
 }
 
-/// Scratch buffers reused across ticks.
+/// Bytes of per-VM state held in the hot columns the tick streams over.
+pub const HOT_BYTES_PER_VM: usize = 1 + 4 * 3 + 2 * 2 + 4 * 3 + 8;
+/// Bytes of per-VM counters (and the id), excluding the name's text.
+pub const COLD_BYTES_PER_VM: usize = 8 + 8 * 2 + 4 * 2 + 8 * 4;
+
+const DYNAMIC: u8 = 4;
+const STATE_MASK: u8 = 3;
+
+#[inline(always)]
+fn state_of(flags: u8) -> VmState {
+    match flags & STATE_MASK {
+        0 => VmState::Off,
+        1 => VmState::Starting,
+        _ => VmState::Running,
+    }
+}
+
+/// Running and dynamic: in the solver set.
+#[inline(always)]
+fn in_solver(flags: u8) -> bool {
+    flags == VmState::Running as u8 | DYNAMIC
+}
+
+/// Scratch buffers reused across ticks (no allocation in steady state).
 #[derive(Debug, Clone, Default)]
 struct Scratch {
-    sel: Vec<usize>,
-    base: Vec<u64>,
-    caps: Vec<u64>,
+    /// Allocation per VM (solver VMs only), when it is not simply the target.
+    g: Vec<u32>,
+    /// Compact solver items: capacity in units, weight, position.
+    caps: Vec<u32>,
     weights: Vec<u16>,
-    extra: Vec<u64>,
-    order: Vec<(u64, usize)>,
+    pos: Vec<u32>,
+    extra: Vec<u32>,
+    keys: Vec<u64>,
+    /// The solver's last water level in stages 1 and 2: the next tick's first guess.
+    levels: [Option<(bool, u64)>; 2],
 }
 
 /// A Hyper-V host: physical memory, reserve, policy and its VMs.
@@ -132,7 +186,10 @@ pub struct Host {
     policy: Policy,
     time_s: f64,
     next_id: u64,
-    index: HashMap<u64, usize>,
+    index: HashMap<u64, usize, BuildHasherDefault<IdHasher>>,
+    names: HashMap<String, u64>,
+    /// Σ assigned over all VMs, kept exact by every operation.
+    assigned_sum: u64,
     vms: Vms,
     scratch: Scratch,
 }
@@ -142,26 +199,27 @@ pub fn default_reserve_mb(physical_mb: u64) -> u64 {
     384 + 64 * physical_mb / 1024
 }
 
-#[inline]
+// `u` (the balloon unit) is a power of two: rounding is a mask.
+#[inline(always)]
 fn floor_u(x: u64, u: u64) -> u64 {
-    x - x % u
+    x & !(u - 1)
 }
-#[inline]
+#[inline(always)]
 fn ceil_u(x: u64, u: u64) -> u64 {
-    x.div_ceil(u) * u
+    (x + u - 1) & !(u - 1)
 }
 
 /// `clamp(ceil_u(ceil(demand·(100+buffer)/100)), minimum, maximum)`.
-#[inline]
-pub fn target_of(demand: u32, c: &VmConfig, u: u64) -> u64 {
-    let t = (demand as u64 * (100 + c.buffer_pct as u64)).div_ceil(100);
-    ceil_u(t, u).clamp(c.minimum_mb as u64, c.maximum_mb as u64)
+#[inline(always)]
+pub fn target_of(demand: u32, buffer_pct: u16, minimum: u32, maximum: u32, u: u64) -> u64 {
+    let t = (demand as u64 * (100 + buffer_pct as u64)).div_ceil(100);
+    ceil_u(t, u).clamp(minimum as u64, maximum as u64)
 }
 
 /// `clamp(ceil_u(demand), minimum, maximum)`.
-#[inline]
-fn demand_cap_of(demand: u32, c: &VmConfig, u: u64) -> u64 {
-    ceil_u(demand as u64, u).clamp(c.minimum_mb as u64, c.maximum_mb as u64)
+#[inline(always)]
+fn demand_cap_of(demand: u32, minimum: u32, maximum: u32, u: u64) -> u64 {
+    ceil_u(demand as u64, u).clamp(minimum as u64, maximum as u64)
 }
 
 impl Host {
@@ -203,7 +261,9 @@ impl Host {
             policy,
             time_s: 0.0,
             next_id: 1,
-            index: HashMap::new(),
+            index: HashMap::default(),
+            names: HashMap::new(),
+            assigned_sum: 0,
             vms: Vms::default(),
             scratch: Scratch::default(),
         })
@@ -248,11 +308,9 @@ impl Host {
 
     /// Id of the VM called `name`.
     pub fn find(&self, name: &str) -> Result<u64> {
-        self.vms
-            .name
-            .iter()
-            .position(|n| n == name)
-            .map(|i| self.vms.id[i])
+        self.names
+            .get(name)
+            .copied()
             .ok_or_else(|| Error::state(Some("name"), name, format!("name: no VM called {name:?} on this host")))
     }
 
@@ -263,37 +321,48 @@ impl Host {
         if name.trim().is_empty() {
             return Err(Error::config("name", name, "must be a non-empty string"));
         }
-        if self.vms.name.iter().any(|n| n == name) {
-            return Err(Error::config("name", name, "must be unique on the host; a VM of that name exists"));
+        if self.names.contains_key(name) {
+            return Err(Error::config(
+                "name",
+                name,
+                "must be unique on the host; a VM of that name exists",
+            ));
         }
-        let config = spec.validate(self.policy.balloon_unit_mb)?;
+        let c = spec.validate(self.policy.balloon_unit_mb)?;
         let id = self.next_id;
         self.next_id += 1;
         let pos = self.len();
         let v = &mut self.vms;
         v.id.push(id);
         v.name.push(name.to_string());
-        v.config.push(config);
-        v.state.push(VmState::Off);
+        v.flags.push(if c.dynamic { DYNAMIC } else { 0 });
+        v.startup.push(c.startup_mb);
+        v.minimum.push(c.minimum_mb);
+        v.maximum.push(c.maximum_mb);
+        v.buffer.push(c.buffer_pct);
+        v.weight.push(c.weight);
         for col in [&mut v.demand, &mut v.assigned, &mut v.visible] {
             col.push(0);
         }
-        for col in [&mut v.added, &mut v.removed, &mut v.add_ops, &mut v.remove_ops] {
-            col.push(0);
-        }
-        for col in [&mut v.boot_s, &mut v.excess_s, &mut v.p_sum, &mut v.p_time, &mut v.p_min, &mut v.p_max] {
+        v.added.push(0);
+        v.removed.push(0);
+        v.add_ops.push(0);
+        v.remove_ops.push(0);
+        for col in [&mut v.clock_s, &mut v.p_sum, &mut v.p_time, &mut v.p_min, &mut v.p_max] {
             col.push(0.0);
         }
         self.index.insert(id, pos);
+        self.names.insert(name.to_string(), id);
         Ok(id)
     }
 
     /// Removes an off VM; later VMs keep their relative order.
     pub fn remove_vm(&mut self, id: u64) -> Result<()> {
         let pos = self.position(id)?;
-        if self.vms.state[pos] != VmState::Off {
+        if self.state(pos) != VmState::Off {
             return Err(self.state_error(pos, "cannot be removed while it is running; stop it first"));
         }
+        self.names.remove(&self.vms.name[pos]);
         each_column!(&mut self.vms, remove(pos));
         self.index.remove(&id);
         for (p, vid) in self.vms.id.iter().enumerate().skip(pos) {
@@ -303,7 +372,7 @@ impl Host {
     }
 
     fn state_error(&self, pos: usize, what: &str) -> Error {
-        let state = self.vms.state[pos].as_str();
+        let state = self.state(pos).as_str();
         Error::state(
             Some("state"),
             state,
@@ -311,100 +380,179 @@ impl Host {
         )
     }
 
-    fn held_mb(&self) -> u64 {
-        self.vms.assigned.iter().map(|&a| a as u64).sum()
-    }
-
     /// Memory not assigned to any VM: physical − reserve − Σ assigned.
     pub fn available_mb(&self) -> i64 {
-        self.physical_mb as i64 - self.reserve_mb as i64 - self.held_mb() as i64
+        self.physical_mb as i64 - self.reserve_mb as i64 - self.assigned_sum as i64
+    }
+
+    /// Balloons `take` MB out of VM `j` (a removal operation).
+    #[inline]
+    fn balloon(v: &mut Vms, j: usize, take: u64) {
+        v.assigned[j] -= take as u32;
+        v.removed[j] += take;
+        v.remove_ops[j] += 1;
     }
 
     /// Starts an off VM with its startup memory, ballooning running dynamic
-    /// VMs of weight ≤ its own (lowest weight first, never below their
-    /// minimum) if free memory is short. Fails having changed nothing.
+    /// VMs of weight ≤ its own (lowest weight first, ties by position, never
+    /// below their minimum) if free memory is short. Fails having changed
+    /// nothing.
     pub fn start(&mut self, id: u64) -> Result<()> {
         let pos = self.position(id)?;
-        if self.vms.state[pos] != VmState::Off {
+        if self.state(pos) != VmState::Off {
             return Err(self.state_error(pos, "is already started"));
         }
-        let u = self.unit();
-        let c = self.vms.config[pos];
-        let startup = c.startup_mb as u64;
-        let free = self.available_mb();
-        let order = &mut self.scratch.order;
-        order.clear();
-        if free < startup as i64 {
-            let short = ceil_u((startup as i64 - free) as u64, u);
-            for j in 0..self.vms.id.len() {
-                let cj = &self.vms.config[j];
-                if self.vms.state[j] == VmState::Running && cj.dynamic && cj.weight <= c.weight {
-                    order.push((cj.weight as u64, j));
-                }
+        let mut out = [None];
+        self.start_positions(&[pos], &mut out);
+        match out[0].take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Starts many off VMs, in the order given, exactly as calling
+    /// [`Host::start`] on each in turn would; returns, per VM, `None` or the
+    /// `InsufficientMemory` error of a start that failed (that VM stays off
+    /// and nothing else changed for it). Unknown, repeated or already
+    /// started VMs are rejected before anything changes.
+    ///
+    /// `O(N log N)` for the whole batch: the donors are sorted once and
+    /// consumed from the front with a cursor and prefix sums.
+    pub fn start_many(&mut self, ids: &[u64]) -> Result<Vec<Option<Error>>> {
+        let mut positions = Vec::with_capacity(ids.len());
+        let mut seen = vec![false; self.len()];
+        for (k, &id) in ids.iter().enumerate() {
+            let pos = self.position(id)?;
+            if self.state(pos) != VmState::Off {
+                let e = self.state_error(pos, "is already started");
+                return Err(Error {
+                    field: Some(format!("vms[{k}]")),
+                    ..e
+                });
             }
-            order.sort_unstable();
-            let mut left = short;
-            let mut give = 0u64;
-            for &(_, j) in order.iter() {
-                give += self.vms.assigned[j] as u64 - self.vms.config[j].minimum_mb as u64;
-            }
-            if give < short {
-                let obtainable = (free.max(0) as u64).saturating_add(give);
-                return Err(Error::new(
-                    ErrorKind::InsufficientMemory,
-                    Some("startup_mb"),
-                    Value::from(startup),
-                    format!(
-                        "Not enough memory in the system to start the virtual machine '{}': \
-                         startup_mb {startup} needed, {obtainable} MB obtainable",
-                        self.vms.name[pos]
-                    ),
+            if std::mem::replace(&mut seen[pos], true) {
+                return Err(Error::state(
+                    Some(&format!("vms[{k}]")),
+                    self.vms.name[pos].as_str(),
+                    format!("vms[{k}]: VM '{}' appears twice in the batch", self.vms.name[pos]),
                 ));
             }
-            for &(_, j) in order.iter() {
-                if left == 0 {
-                    break;
-                }
-                let can = self.vms.assigned[j] as u64 - self.vms.config[j].minimum_mb as u64;
-                let take = can.min(left);
-                if take > 0 {
-                    self.vms.assigned[j] -= take as u32;
-                    self.vms.removed[j] += take;
-                    self.vms.remove_ops[j] += 1;
-                    left -= take;
-                }
-            }
+            positions.push(pos);
         }
-        let v = &mut self.vms;
-        v.state[pos] = if c.dynamic { VmState::Starting } else { VmState::Running };
-        v.assigned[pos] = c.startup_mb;
-        v.visible[pos] = c.startup_mb;
-        v.boot_s[pos] = 0.0;
-        v.excess_s[pos] = 0.0;
-        Ok(())
+        let mut out = vec![None; ids.len()];
+        self.start_positions(&positions, &mut out);
+        Ok(out)
+    }
+
+    /// The start of validated, distinct, off VMs, in order.
+    fn start_positions(&mut self, positions: &[usize], out: &mut [Option<Error>]) {
+        let u = self.unit();
+        let mut free = self.available_mb();
+        // Donors sorted by (weight, position); prefix sums of what they can give.
+        let mut donors: Vec<(u16, u32)> = Vec::new();
+        let mut prefix: Vec<u64> = Vec::new();
+        let mut sorted = false;
+        let (mut cursor, mut taken_at_cursor) = (0usize, 0u64);
+        for (k, &pos) in positions.iter().enumerate() {
+            let startup = self.vms.startup[pos] as u64;
+            let weight = self.vms.weight[pos];
+            if free < startup as i64 {
+                if !sorted {
+                    let v = &self.vms;
+                    donors = (0..v.id.len())
+                        .filter(|&j| in_solver(v.flags[j]) && v.assigned[j] > v.minimum[j])
+                        .map(|j| (v.weight[j], j as u32))
+                        .collect();
+                    donors.sort_unstable();
+                    prefix.push(0);
+                    for &(_, j) in &donors {
+                        let j = j as usize;
+                        prefix.push(prefix.last().unwrap() + (v.assigned[j] - v.minimum[j]) as u64);
+                    }
+                    sorted = true;
+                }
+                let short = ceil_u((startup as i64 - free) as u64, u);
+                let end = donors.partition_point(|&(w, _)| w <= weight);
+                let give = if end > cursor {
+                    prefix[end] - prefix[cursor] - taken_at_cursor
+                } else {
+                    0
+                };
+                if give < short {
+                    let obtainable = (free.max(0) as u64).saturating_add(give);
+                    out[k] = Some(Error::new(
+                        ErrorKind::InsufficientMemory,
+                        Some("startup_mb"),
+                        Value::from(startup),
+                        format!(
+                            "Not enough memory in the system to start the virtual machine '{}': \
+                             startup_mb {startup} needed, {obtainable} MB obtainable",
+                            self.vms.name[pos]
+                        ),
+                    ));
+                    continue;
+                }
+                let mut left = short;
+                while left > 0 {
+                    let j = donors[cursor].1 as usize;
+                    let can = (self.vms.assigned[j] - self.vms.minimum[j]) as u64;
+                    let take = can.min(left);
+                    Self::balloon(&mut self.vms, j, take);
+                    self.assigned_sum -= take;
+                    left -= take;
+                    if take == can {
+                        cursor += 1;
+                        taken_at_cursor = 0;
+                    } else {
+                        taken_at_cursor += take;
+                    }
+                }
+                free += short as i64;
+            }
+            let v = &mut self.vms;
+            let started = if v.flags[pos] & DYNAMIC != 0 {
+                VmState::Starting
+            } else {
+                VmState::Running
+            };
+            v.flags[pos] = (v.flags[pos] & !STATE_MASK) | started as u8;
+            v.assigned[pos] = startup as u32;
+            v.visible[pos] = startup as u32;
+            v.clock_s[pos] = 0.0;
+            self.assigned_sum += startup;
+            free -= startup as i64;
+        }
     }
 
     /// Stops a started VM: its memory returns to the host at once.
     pub fn stop(&mut self, id: u64) -> Result<()> {
         let pos = self.position(id)?;
-        if self.vms.state[pos] == VmState::Off {
+        if self.state(pos) == VmState::Off {
             return Err(self.state_error(pos, "is not running"));
         }
         let v = &mut self.vms;
-        v.state[pos] = VmState::Off;
+        self.assigned_sum -= v.assigned[pos] as u64;
+        v.flags[pos] &= !STATE_MASK;
         v.assigned[pos] = 0;
         v.visible[pos] = 0;
-        v.boot_s[pos] = 0.0;
-        v.excess_s[pos] = 0.0;
+        v.clock_s[pos] = 0.0;
         Ok(())
     }
 
     /// Changes settings atomically, following Hyper-V's runtime rules.
     pub fn configure(&mut self, id: u64, change: &VmChange) -> Result<()> {
         let pos = self.position(id)?;
-        let running = self.vms.state[pos] != VmState::Off;
-        let new = self.vms.config[pos].apply(change, self.policy.balloon_unit_mb, running, &self.vms.name[pos])?;
-        self.vms.config[pos] = new;
+        let running = self.state(pos) != VmState::Off;
+        let new = self
+            .config(pos)
+            .apply(change, self.policy.balloon_unit_mb, running, &self.vms.name[pos])?;
+        let v = &mut self.vms;
+        v.startup[pos] = new.startup_mb;
+        v.minimum[pos] = new.minimum_mb;
+        v.maximum[pos] = new.maximum_mb;
+        v.buffer[pos] = new.buffer_pct;
+        v.weight[pos] = new.weight;
+        v.flags[pos] = (v.flags[pos] & STATE_MASK) | if new.dynamic { DYNAMIC } else { 0 };
         Ok(())
     }
 
@@ -412,7 +560,11 @@ impl Host {
 
     fn check_demand(field: &str, d: i64) -> Result<u32> {
         if d < 0 || d as u64 > MAX_DEMAND_MB {
-            return Err(Error::config(field, d, &format!("must be between 0 and {MAX_DEMAND_MB} MB")));
+            return Err(Error::config(
+                field,
+                d,
+                &format!("must be between 0 and {MAX_DEMAND_MB} MB"),
+            ));
         }
         Ok(d as u32)
     }
@@ -432,11 +584,25 @@ impl Host {
                 &format!("must have one entry per VM ({}); length", self.len()),
             ));
         }
-        if let Some((i, &d)) = demand_mb.iter().enumerate().find(|(_, &d)| d < 0 || d as u64 > MAX_DEMAND_MB) {
+        // One branch-free pass to check, a second only to name the culprit.
+        let bad = demand_mb.iter().fold(false, |acc, &d| acc | (d as u64 > MAX_DEMAND_MB));
+        if bad {
+            let (i, &d) = demand_mb
+                .iter()
+                .enumerate()
+                .find(|(_, &d)| d as u64 > MAX_DEMAND_MB)
+                .unwrap();
             return Err(Self::check_demand(&format!("demand_mb[{i}]"), d).unwrap_err());
         }
         self.set_demands_unchecked(demand_mb);
         Ok(())
+    }
+
+    /// Demands already validated, one per VM.
+    pub(crate) fn set_demands_unchecked(&mut self, demand_mb: &[i64]) {
+        for (dst, &d) in self.vms.demand.iter_mut().zip(demand_mb) {
+            *dst = d as u32;
+        }
     }
 
     // ----- reads -----------------------------------------------------------
@@ -444,11 +610,19 @@ impl Host {
     pub fn name(&self, pos: usize) -> &str {
         &self.vms.name[pos]
     }
-    pub fn config(&self, pos: usize) -> &VmConfig {
-        &self.vms.config[pos]
+    pub fn config(&self, pos: usize) -> VmConfig {
+        let v = &self.vms;
+        VmConfig {
+            startup_mb: v.startup[pos],
+            minimum_mb: v.minimum[pos],
+            maximum_mb: v.maximum[pos],
+            buffer_pct: v.buffer[pos],
+            weight: v.weight[pos],
+            dynamic: v.flags[pos] & DYNAMIC != 0,
+        }
     }
     pub fn state(&self, pos: usize) -> VmState {
-        self.vms.state[pos]
+        state_of(self.vms.flags[pos])
     }
     pub fn demand_mb(&self, pos: usize) -> u32 {
         self.vms.demand[pos]
@@ -471,19 +645,25 @@ impl Host {
 
     /// What the balancer aims to give the VM (see the spec).
     pub fn target_mb(&self, pos: usize) -> u64 {
-        let c = &self.vms.config[pos];
-        match self.vms.state[pos] {
+        let v = &self.vms;
+        let f = v.flags[pos];
+        match state_of(f) {
             VmState::Off => 0,
-            VmState::Starting => c.startup_mb as u64,
-            VmState::Running if !c.dynamic => c.startup_mb as u64,
-            VmState::Running => target_of(self.vms.demand[pos], c, self.unit()),
+            _ if !in_solver(f) => v.startup[pos] as u64,
+            _ => target_of(
+                v.demand[pos],
+                v.buffer[pos],
+                v.minimum[pos],
+                v.maximum[pos],
+                self.unit(),
+            ),
         }
     }
 
     /// demand / assigned × 100 (0 when off).
     pub fn pressure(&self, pos: usize) -> f64 {
         let a = self.vms.assigned[pos];
-        if self.vms.state[pos] == VmState::Off || a == 0 {
+        if self.state(pos) == VmState::Off || a == 0 {
             0.0
         } else {
             self.vms.demand[pos] as f64 / a as f64 * 100.0
@@ -491,7 +671,7 @@ impl Host {
     }
 
     pub fn status(&self, pos: usize) -> Status {
-        if self.vms.state[pos] == VmState::Off {
+        if self.state(pos) == VmState::Off {
             return Status::Off;
         }
         let a = self.vms.assigned[pos] as u64;
@@ -506,7 +686,7 @@ impl Host {
 
     /// Memory the guest pages inside itself: max(0, demand − assigned).
     pub fn paging_mb(&self, pos: usize) -> u64 {
-        if self.vms.state[pos] == VmState::Off {
+        if self.state(pos) == VmState::Off {
             return 0;
         }
         (self.vms.demand[pos] as u64).saturating_sub(self.vms.assigned[pos] as u64)
@@ -518,8 +698,8 @@ impl Host {
         VmCounters {
             added_memory_mb: v.added[pos],
             removed_memory_mb: v.removed[pos],
-            add_operations: v.add_ops[pos],
-            remove_operations: v.remove_ops[pos],
+            add_operations: v.add_ops[pos] as u64,
+            remove_operations: v.remove_ops[pos] as u64,
             physical_memory_mb: v.assigned[pos] as u64,
             guest_visible_physical_memory_mb: v.visible[pos] as u64,
             current_pressure: self.pressure(pos),
@@ -532,7 +712,7 @@ impl Host {
     pub fn host_counters(&self) -> HostCounters {
         let (mut n, mut sum_p, mut sum_d, mut sum_a) = (0u64, 0.0f64, 0u64, 0u64);
         for pos in 0..self.len() {
-            if self.vms.state[pos] != VmState::Off {
+            if self.state(pos) != VmState::Off {
                 n += 1;
                 sum_p += self.pressure(pos);
                 sum_d += self.vms.demand[pos] as u64;
@@ -542,7 +722,11 @@ impl Host {
         HostCounters {
             available_memory_mb: self.available_mb(),
             average_pressure: if n > 0 { sum_p / n as f64 } else { 0.0 },
-            system_current_pressure: if sum_a > 0 { sum_d as f64 / sum_a as f64 * 100.0 } else { 0.0 },
+            system_current_pressure: if sum_a > 0 {
+                sum_d as f64 / sum_a as f64 * 100.0
+            } else {
+                0.0
+            },
         }
     }
 
@@ -557,167 +741,303 @@ impl Host {
 
     pub(crate) fn check_dt(dt_s: f64) -> Result<()> {
         if !(dt_s.is_finite() && dt_s > 0.0 && dt_s <= MAX_DT_S) {
-            return Err(Error::config("dt_s", dt_s, &format!("must be a finite number of seconds in (0, {MAX_DT_S}]")));
+            return Err(Error::config(
+                "dt_s",
+                dt_s,
+                &format!("must be a finite number of seconds in (0, {MAX_DT_S}]"),
+            ));
         }
         Ok(())
     }
 
-    /// Demands already validated, one per VM.
-    pub(crate) fn set_demands_unchecked(&mut self, demand_mb: &[i64]) {
-        for (dst, &d) in self.vms.demand.iter_mut().zip(demand_mb) {
-            *dst = d as u32;
-        }
-    }
-
+    /// The tick. Steady state is two streaming passes over the hot columns:
+    /// pass 1 advances boot clocks and sums targets, demand caps, minimums,
+    /// assigned memory and the shortfall; pass 2 applies the mechanics and
+    /// the pressure statistics. Only when targets do not fit (or memory must
+    /// move between VMs at once) does the solver run between them, over a
+    /// compact copy of the solver VMs' capacities and weights.
     pub(crate) fn tick_unchecked(&mut self, dt_s: f64) {
         let u = self.unit();
-        let policy = self.policy.clone();
+        let boot_delay = self.policy.boot_report_delay_s;
         let v = &mut self.vms;
-        let s = &mut self.scratch;
         let n = v.id.len();
 
-        // 1. Boot.
-        for i in 0..n {
-            if v.state[i] == VmState::Starting {
-                v.boot_s[i] += dt_s;
-                if v.boot_s[i] >= policy.boot_report_delay_s {
-                    v.state[i] = VmState::Running;
+        // Pass 1.
+        let (mut held, mut sum_t, mut sum_d, mut sum_m, mut sum_a, mut need_t) = (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
+        {
+            let Vms {
+                flags,
+                demand,
+                assigned,
+                minimum,
+                maximum,
+                buffer,
+                clock_s,
+                ..
+            } = &mut *v;
+            let (flags, demand, assigned, clock_s) = (&mut flags[..n], &demand[..n], &assigned[..n], &mut clock_s[..n]);
+            let (minimum, maximum, buffer) = (&minimum[..n], &maximum[..n], &buffer[..n]);
+            for i in 0..n {
+                let mut f = flags[i];
+                if f & STATE_MASK == VmState::Off as u8 {
+                    continue;
                 }
-            }
-        }
-
-        // 2. Pool and the solver set.
-        s.sel.clear();
-        let mut held = 0u64;
-        for i in 0..n {
-            match v.state[i] {
-                VmState::Off => {}
-                VmState::Running if v.config[i].dynamic => s.sel.push(i),
-                _ => held += v.assigned[i] as u64,
+                if f & STATE_MASK == VmState::Starting as u8 {
+                    clock_s[i] += dt_s;
+                    if clock_s[i] < boot_delay {
+                        held += assigned[i] as u64;
+                        continue;
+                    }
+                    f = (f & !STATE_MASK) | VmState::Running as u8;
+                    flags[i] = f;
+                    clock_s[i] = 0.0;
+                }
+                let a = assigned[i] as u64;
+                if !in_solver(f) {
+                    held += a;
+                    continue;
+                }
+                let (d, mn, mx) = (demand[i], minimum[i], maximum[i]);
+                let t = target_of(d, buffer[i], mn, mx, u);
+                sum_t += t;
+                sum_d += demand_cap_of(d, mn, mx, u);
+                sum_m += mn as u64;
+                sum_a += a;
+                need_t += t.saturating_sub(a);
             }
         }
         let pool = floor_u((self.physical_mb - self.reserve_mb).saturating_sub(held), u);
+        let free = pool.saturating_sub(sum_a);
 
-        // 3. Allocation g = base + extra, where the stage picks base and caps.
-        let (mut sum_t, mut sum_d, mut sum_m) = (0u64, 0u64, 0u64);
-        for &i in &s.sel {
-            let c = &v.config[i];
-            sum_t += target_of(v.demand[i], c, u);
-            sum_d += demand_cap_of(v.demand[i], c, u);
-            sum_m += c.minimum_mb as u64;
-        }
-        let m = s.sel.len();
-        s.base.clear();
-        s.caps.clear();
-        s.weights.clear();
-        s.extra.clear();
-        s.extra.resize(m, 0);
-        let stage = if sum_t <= pool {
-            0
-        } else if sum_d <= pool {
-            1
-        } else {
-            2
+        let policy = &self.policy;
+        let step = u.max(floor_u((policy.remove_rate_mb_per_s * dt_s).floor() as u64, u));
+        let mech = Mechanics {
+            prompt_all: false,
+            dt_s,
+            remove_delay_s: policy.remove_delay_s,
+            lazy_step: step,
+            chunk: policy.hot_add_chunk_mb as u64,
         };
-        for &i in &s.sel {
-            let c = &v.config[i];
-            let (lo, hi) = match stage {
-                0 => {
-                    let t = target_of(v.demand[i], c, u);
-                    (t, t)
-                }
-                1 => (demand_cap_of(v.demand[i], c, u), target_of(v.demand[i], c, u)),
-                _ => (c.minimum_mb as u64, demand_cap_of(v.demand[i], c, u)),
-            };
-            s.base.push(lo);
-            s.caps.push((hi - lo) / u);
-            s.weights.push(c.weight);
-        }
-        if stage > 0 {
-            let base_sum = if stage == 1 { sum_d } else { sum_m };
-            let budget = pool.saturating_sub(base_sum) / u;
-            solver::fill(budget, &s.caps, &s.weights, &mut s.extra, &mut s.order);
-        }
-        // g, stored in `base`.
-        for k in 0..m {
-            s.base[k] += s.extra[k] * u;
-        }
 
-        // 4. Mechanics.
-        let mut assigned_sum = 0u64;
-        let mut need = 0u64;
-        for (k, &i) in s.sel.iter().enumerate() {
-            let a = v.assigned[i] as u64;
-            assigned_sum += a;
-            need += s.base[k].saturating_sub(a);
-        }
-        let free = pool.saturating_sub(assigned_sum);
-        if need > free {
-            let mut short = need - free;
-            s.order.clear();
-            for (k, &i) in s.sel.iter().enumerate() {
-                if v.assigned[i] as u64 > s.base[k] {
-                    s.order.push(((v.config[i].weight as u64) << 32 | k as u64, i));
-                }
+        if sum_t <= pool && need_t <= free {
+            // Plentiful, and every add fits in free memory: g = target.
+            self.assigned_sum = pass2(v, &mech, |_, d, b, mn, mx| target_of(d, b, mn, mx, u));
+        } else {
+            let s = &mut self.scratch;
+            let (need, excess) = allocate(v, s, pool, u, (sum_t, sum_d, sum_m));
+            // Prompt removal: balloon what the adds need beyond free memory.
+            // When that is all the excess (always so under contention) pass 2
+            // does it on its way; otherwise lowest weight first, here.
+            let all = need > free && need - free >= excess;
+            if need > free && !all {
+                prompt_removal(v, s, need - free);
             }
-            s.order.sort_unstable();
-            for &(key, i) in &s.order {
-                if short == 0 {
-                    break;
-                }
-                let k = (key & 0xffff_ffff) as usize;
-                let take = (v.assigned[i] as u64 - s.base[k]).min(short);
-                v.assigned[i] -= take as u32;
-                v.removed[i] += take;
-                v.remove_ops[i] += 1;
-                short -= take;
-            }
+            let g = &s.g;
+            let mech = Mechanics {
+                prompt_all: all,
+                ..mech
+            };
+            self.assigned_sum = pass2(v, &mech, |i, _, _, _, _| g[i] as u64);
         }
-        let lazy_step = u.max(floor_u((policy.remove_rate_mb_per_s * dt_s).floor() as u64, u));
-        let chunk = policy.hot_add_chunk_mb as u64;
-        for (k, &i) in s.sel.iter().enumerate() {
-            let g = s.base[k];
-            let a = v.assigned[i] as u64;
+        self.time_s += dt_s;
+    }
+}
+
+/// The mechanics' parameters for one tick.
+struct Mechanics {
+    /// Balloon every VM above `g` down to `g` at once (prompt removal of all excess).
+    prompt_all: bool,
+    dt_s: f64,
+    remove_delay_s: f64,
+    lazy_step: u64,
+    chunk: u64,
+}
+
+/// Pass 2: lazy removal, adds (unballoon, then hot-add) and statistics.
+/// `g_of(i, demand, buffer, minimum, maximum)` is the allocation of solver
+/// VM `i`. Returns Σ assigned afterwards.
+#[inline(always)]
+fn pass2(v: &mut Vms, m: &Mechanics, g_of: impl Fn(usize, u32, u16, u32, u32) -> u64) -> u64 {
+    let n = v.id.len();
+    let Vms {
+        flags,
+        demand,
+        assigned,
+        visible,
+        minimum,
+        maximum,
+        buffer,
+        clock_s,
+        added,
+        removed,
+        add_ops,
+        remove_ops,
+        p_sum,
+        p_time,
+        p_min,
+        p_max,
+        ..
+    } = v;
+    let (flags, demand, assigned, visible) = (&flags[..n], &demand[..n], &mut assigned[..n], &mut visible[..n]);
+    let (minimum, maximum, buffer, clock_s) = (&minimum[..n], &maximum[..n], &buffer[..n], &mut clock_s[..n]);
+    let (added, removed, add_ops, remove_ops) = (
+        &mut added[..n],
+        &mut removed[..n],
+        &mut add_ops[..n],
+        &mut remove_ops[..n],
+    );
+    let (p_sum, p_time, p_min, p_max) = (&mut p_sum[..n], &mut p_time[..n], &mut p_min[..n], &mut p_max[..n]);
+    let mut total = 0u64;
+    for i in 0..n {
+        let f = flags[i];
+        if f & STATE_MASK == VmState::Off as u8 {
+            continue;
+        }
+        let d = demand[i];
+        if in_solver(f) {
+            let g = g_of(i, d, buffer[i], minimum[i], maximum[i]);
+            let mut a = assigned[i] as u64;
+            if a > g && m.prompt_all {
+                assigned[i] = g as u32;
+                removed[i] += a - g;
+                remove_ops[i] += 1;
+                a = g;
+            }
             if a > g {
-                v.excess_s[i] += dt_s;
-                if v.excess_s[i] >= policy.remove_delay_s {
-                    let take = (a - g).min(lazy_step);
-                    v.assigned[i] -= take as u32;
-                    v.removed[i] += take;
-                    v.remove_ops[i] += 1;
+                clock_s[i] += m.dt_s;
+                if clock_s[i] >= m.remove_delay_s {
+                    let take = (a - g).min(m.lazy_step);
+                    assigned[i] -= take as u32;
+                    removed[i] += take;
+                    remove_ops[i] += 1;
                 }
             } else {
-                v.excess_s[i] = 0.0;
+                clock_s[i] = 0.0;
                 if a < g {
-                    v.assigned[i] = g as u32;
-                    v.added[i] += g - a;
-                    v.add_ops[i] += 1;
-                    let vis = v.visible[i] as u64;
+                    assigned[i] = g as u32;
+                    added[i] += g - a;
+                    add_ops[i] += 1;
+                    let vis = visible[i] as u64;
                     if g > vis {
-                        let max = v.config[i].maximum_mb as u64;
-                        let grown = (vis + (g - vis).div_ceil(chunk) * chunk).min(max).max(g);
-                        v.visible[i] = grown as u32;
+                        let grown = (vis + (g - vis).div_ceil(m.chunk) * m.chunk)
+                            .min(maximum[i] as u64)
+                            .max(g);
+                        visible[i] = grown as u32;
                     }
                 }
             }
         }
-
-        // 5. Statistics.
-        for i in 0..n {
-            if v.state[i] == VmState::Off {
-                continue;
+        let a = assigned[i];
+        let p = d as f64 / a as f64 * 100.0;
+        if p_time[i] == 0.0 {
+            p_min[i] = p;
+            p_max[i] = p;
+        } else {
+            if p < p_min[i] {
+                p_min[i] = p;
             }
-            let p = v.demand[i] as f64 / v.assigned[i] as f64 * 100.0;
-            if v.p_time[i] == 0.0 {
-                v.p_min[i] = p;
-                v.p_max[i] = p;
-            } else {
-                v.p_min[i] = v.p_min[i].min(p);
-                v.p_max[i] = v.p_max[i].max(p);
+            if p > p_max[i] {
+                p_max[i] = p;
             }
-            v.p_sum[i] += p * dt_s;
-            v.p_time[i] += dt_s;
         }
-        self.time_s += dt_s;
+        p_sum[i] += p * m.dt_s;
+        p_time[i] += m.dt_s;
+        total += a as u64;
+    }
+    total
+}
+
+/// The staged allocation: writes `g` for every solver VM and returns
+/// `(need, excess)`: Σ max(0, g − assigned) and Σ max(0, assigned − g).
+fn allocate(v: &Vms, s: &mut Scratch, pool: u64, u: u64, (sum_t, sum_d, sum_m): (u64, u64, u64)) -> (u64, u64) {
+    let n = v.id.len();
+    s.g.resize(n, 0);
+    let stage = if sum_t <= pool {
+        0
+    } else if sum_d <= pool {
+        1
+    } else {
+        2
+    };
+    s.caps.clear();
+    s.weights.clear();
+    s.pos.clear();
+    let (mut need, mut excess) = (0u64, 0u64);
+    let Vms {
+        flags,
+        demand,
+        assigned,
+        minimum,
+        maximum,
+        buffer,
+        weight,
+        ..
+    } = v;
+    let (flags, demand, assigned) = (&flags[..n], &demand[..n], &assigned[..n]);
+    let (minimum, maximum, buffer, weight, g) =
+        (&minimum[..n], &maximum[..n], &buffer[..n], &weight[..n], &mut s.g[..n]);
+    let shift = u.trailing_zeros();
+    for i in 0..n {
+        if !in_solver(flags[i]) {
+            continue;
+        }
+        let (d, mn, mx) = (demand[i], minimum[i], maximum[i]);
+        let (lo, hi) = match stage {
+            0 => {
+                let t = target_of(d, buffer[i], mn, mx, u);
+                (t, t)
+            }
+            1 => (demand_cap_of(d, mn, mx, u), target_of(d, buffer[i], mn, mx, u)),
+            _ => (mn as u64, demand_cap_of(d, mn, mx, u)),
+        };
+        g[i] = lo as u32;
+        if hi > lo && stage > 0 {
+            s.caps.push(((hi - lo) >> shift) as u32);
+            s.weights.push(weight[i]);
+            s.pos.push(i as u32);
+        } else {
+            let a = assigned[i] as u64;
+            need += lo.saturating_sub(a);
+            excess += a.saturating_sub(lo);
+        }
+    }
+    if stage > 0 {
+        let base_sum = if stage == 1 { sum_d } else { sum_m };
+        let budget = pool.saturating_sub(base_sum) >> shift;
+        s.extra.clear();
+        s.extra.resize(s.caps.len(), 0);
+        let level = &mut s.levels[stage - 1];
+        solver::fill_with_hint(budget, &s.caps, &s.weights, &mut s.extra, &mut s.keys, level);
+        for (k, &i) in s.pos.iter().enumerate() {
+            let i = i as usize;
+            g[i] += s.extra[k] << shift;
+            let (a, gi) = (assigned[i] as u64, g[i] as u64);
+            need += gi.saturating_sub(a);
+            excess += a.saturating_sub(gi);
+        }
+    }
+    (need, excess)
+}
+
+/// Balloons `short` MB out of solver VMs holding more than `g`, lowest
+/// weight first (ties: earlier position), each down to at most `g`.
+fn prompt_removal(v: &mut Vms, s: &mut Scratch, short: u64) {
+    let n = v.id.len();
+    s.keys.clear();
+    for i in 0..n {
+        if in_solver(v.flags[i]) && v.assigned[i] > s.g[i] {
+            s.keys.push((v.weight[i] as u64) << 40 | i as u64);
+        }
+    }
+    s.keys.sort_unstable();
+    let mut left = short;
+    for &k in &s.keys {
+        if left == 0 {
+            break;
+        }
+        let i = (k & ((1 << 40) - 1)) as usize;
+        let take = ((v.assigned[i] - s.g[i]) as u64).min(left);
+        Host::balloon(v, i, take);
+        left -= take;
     }
 }

@@ -43,11 +43,11 @@ impl Policy {
     /// Checks every field; the first bad one is reported.
     pub fn validate(&self) -> Result<()> {
         let u = self.balloon_unit_mb;
-        if !(1..=MAX_BALLOON_UNIT_MB).contains(&u) {
+        if !(1..=MAX_BALLOON_UNIT_MB).contains(&u) || !u.is_power_of_two() {
             return Err(Error::config(
                 "balloon_unit_mb",
                 u,
-                &format!("must be between 1 and {MAX_BALLOON_UNIT_MB}"),
+                &format!("must be a power of two between 1 and {MAX_BALLOON_UNIT_MB}"),
             ));
         }
         let c = self.hot_add_chunk_mb;
@@ -101,14 +101,37 @@ mod tests {
     #[test]
     fn rejects_each_bad_field() {
         let bad = [
-            Policy { balloon_unit_mb: 0, ..Policy::default() },
-            Policy { hot_add_chunk_mb: 129, ..Policy::default() },
-            Policy { boot_report_delay_s: f64::NAN, ..Policy::default() },
-            Policy { remove_delay_s: -1.0, ..Policy::default() },
-            Policy { remove_rate_mb_per_s: 0.0, ..Policy::default() },
-            Policy { remove_rate_mb_per_s: f64::INFINITY, ..Policy::default() },
+            Policy {
+                balloon_unit_mb: 0,
+                ..Policy::default()
+            },
+            Policy {
+                balloon_unit_mb: 6,
+                ..Policy::default()
+            },
+            Policy {
+                hot_add_chunk_mb: 129,
+                ..Policy::default()
+            },
+            Policy {
+                boot_report_delay_s: f64::NAN,
+                ..Policy::default()
+            },
+            Policy {
+                remove_delay_s: -1.0,
+                ..Policy::default()
+            },
+            Policy {
+                remove_rate_mb_per_s: 0.0,
+                ..Policy::default()
+            },
+            Policy {
+                remove_rate_mb_per_s: f64::INFINITY,
+                ..Policy::default()
+            },
         ];
         let fields = [
+            "balloon_unit_mb",
             "balloon_unit_mb",
             "hot_add_chunk_mb",
             "boot_report_delay_s",

@@ -83,7 +83,11 @@ impl Host {
                 &format!("must have shape (ticks, vms) = ({ticks}, {n}); size"),
             ));
         }
-        if let Some((k, &d)) = demand_mb.iter().enumerate().find(|(_, &d)| d < 0 || d as u64 > MAX_DEMAND_MB) {
+        if let Some((k, &d)) = demand_mb
+            .iter()
+            .enumerate()
+            .find(|(_, &d)| d < 0 || d as u64 > MAX_DEMAND_MB)
+        {
             let (t, v) = (k / n.max(1), k % n.max(1));
             return Err(Error::config(
                 &format!("demand_mb[{t}, {v}]"),
@@ -104,9 +108,17 @@ impl Host {
         let mut order: Vec<usize> = (0..events.len()).collect();
         order.sort_by_key(|&i| events[i].tick); // stable: same-tick events keep their order
         let rows = ticks.div_ceil(record_every);
-        let mut rec = Record { vms: n, ..Record::default() };
+        let mut rec = Record {
+            vms: n,
+            ..Record::default()
+        };
         rec.tick.reserve(rows);
-        for col in [&mut rec.demand_mb, &mut rec.assigned_mb, &mut rec.visible_mb, &mut rec.target_mb] {
+        for col in [
+            &mut rec.demand_mb,
+            &mut rec.assigned_mb,
+            &mut rec.visible_mb,
+            &mut rec.target_mb,
+        ] {
             col.reserve(rows * n);
         }
         rec.pressure.reserve(rows * n);
@@ -120,7 +132,12 @@ impl Host {
                     Action::Stop => self.stop(e.vm),
                     Action::Configure(c) => self.configure(e.vm, &c),
                 };
-                rec.events.push(EventOutcome { index: order[next], tick: e.tick, vm: e.vm, error: r.err() });
+                rec.events.push(EventOutcome {
+                    index: order[next],
+                    tick: e.tick,
+                    vm: e.vm,
+                    error: r.err(),
+                });
                 next += 1;
             }
             self.set_demands_unchecked(&demand_mb[k * n..(k + 1) * n]);

@@ -1,119 +1,201 @@
-//! The allocation solver: staged, weighted water-filling in whole units.
+//! The allocation solver: weighted water-filling in whole units.
 //!
-//! # Algorithm
+//! # Definition
 //! [`fill`] hands `budget` units to items with capacities `caps` in
 //! proportion to their weights. With `W = 10_000` (the largest weight), an
 //! item of weight `w` holds `min(cap, floor(L·w/W))` units at integer water
-//! level `L`. The solver finds the largest `L` whose total fits the budget by
-//! bisection over `L` (each probe is one pass over the items), then gives
-//! the remainder, one unit each, to the items that would step up at `L + 1`,
-//! highest weight first, ties by position. Because `w ≤ W`, an item rises by
-//! at most one unit per level, so the remainder is always smaller than the
-//! number of such items.
+//! level `L`. The answer is the largest `L` whose total `S(L)` fits the
+//! budget; the remainder `budget − S(L)` goes one unit each to the items
+//! that would step up at `L + 1`, highest weight first, ties by position.
+//! Because `w ≤ W`, an item rises by at most one unit per level, so the
+//! remainder is always smaller than the number of such items. Weight 0 is
+//! served only once every positive weight is capped; the rest then goes to
+//! the weight-0 items with equal weights, by the same rule.
 //!
-//! Complexity: `O(N · log2(Lmax))` with `Lmax ≤ cap·W/w_min` (≤ ~33 probes
-//! for any legal input), plus `O(k log k)` to order the `k` items stepping at
-//! `L + 1`; no allocation beyond the caller's scratch vector.
+//! This equals handing out units one at a time to the item whose next unit
+//! has the lowest threshold level `ceil(k·W/w)` (ties: higher weight, then
+//! earlier position) — the pure-Python reference does exactly that, and the
+//! unit tests below check the two against each other.
 //!
-//! Weight 0 is served only once every positive weight is capped; the rest
-//! then goes to the weight-0 items with equal weights, by the same rule.
-//! The result equals handing out units one at a time to the item whose next
-//! unit has the lowest threshold level `ceil(k·W/w)` (ties: higher weight,
-//! then earlier position) — the pure-Python reference does exactly that.
+//! # Algorithm and complexity
+//! Finding `L` is a safeguarded Newton iteration on the concave, piecewise
+//! linear `S`: one pass over the items evaluates `S(L)`, the weight `Σw` and
+//! the count `n` of items not yet capped. From a level `lo` with
+//! `S(lo) ≤ budget`, `S(lo + Δ) ≤ S(lo) + Δ·Σw/W + n` (the floors lose less
+//! than one unit per item), so the step `Δ = (budget − S(lo) − n)·W/Σw`
+//! never overshoots; when that step vanishes the iteration takes one
+//! aggressive step to bound the answer from above and then bisects the few
+//! levels left. Level 0 needs no pass; from a cold start it takes 3–7
+//! passes in practice. [`fill_with_hint`] first probes a hint (the host
+//! passes the previous tick's level) and then the level above it: when
+//! demand barely moves, that is the answer in two passes. The worst case is
+//! bounded by bisection, `O(log2 Lmax)` ≤ ~34 passes. The remainder is handed out by selection (`select_nth_unstable`)
+//! of the `r`-th key among the `k` items stepping at `L + 1`, not a sort:
+//! `O(N)` expected overall, and no allocation beyond the caller's scratch.
 
 /// Weight scale: the largest legal weight.
 pub const WEIGHT_SCALE: u64 = 10_000;
 
-/// Units held at level `level` by an item of weight `w` and capacity `cap`.
-#[inline(always)]
-fn at_level(level: u64, w: u64, cap: u64) -> u64 {
-    (level * w / WEIGHT_SCALE).min(cap)
+/// One pass at level `level`: units held and the weight of the items below
+/// their cap. Branch-free; an item of weight 0 holds nothing and adds no weight.
+#[inline]
+fn eval(level: u64, caps: &[u32], weight: &impl Fn(usize) -> u64) -> (u64, u64) {
+    let (mut s, mut wsum) = (0u64, 0u64);
+    for (i, &c) in caps.iter().enumerate() {
+        let w = weight(i);
+        let c = c as u64;
+        let x = (level * w / WEIGHT_SCALE).min(c);
+        s += x;
+        wsum += if x < c { w } else { 0 };
+    }
+    (s, wsum)
 }
 
 /// Water-fills `budget` units over the items with `weight(i) > 0`, writing
-/// `out[i]` for those items only. Precondition: their capacities sum to
-/// more than `budget`.
+/// `out[i]` for those items only, and returns the level. Precondition: their
+/// capacities sum to more than `budget`. `hint` (e.g. the previous tick's
+/// level) is probed first: when demand barely moves it is the answer, and
+/// the search costs two passes.
+/// `w_lo` is the weight of the items with room (their slope at level 0, which
+/// needs no pass) and `hi` a level at which every item is capped.
+#[allow(clippy::too_many_arguments)]
 fn level_fill(
     budget: u64,
-    caps: &[u64],
+    caps: &[u32],
     weight: impl Fn(usize) -> u64,
-    out: &mut [u64],
-    scratch: &mut Vec<(u64, usize)>,
-) {
-    let total = |level: u64| -> u64 {
-        let mut s = 0u64;
-        for (i, &c) in caps.iter().enumerate() {
-            s += at_level(level, weight(i), c);
-        }
-        s
-    };
-    // Level at which every item is capped: the answer lies below it.
-    let mut hi = 0u64;
-    for (i, &c) in caps.iter().enumerate() {
-        let w = weight(i);
-        if w > 0 {
-            hi = hi.max((c * WEIGHT_SCALE).div_ceil(w));
-        }
-    }
-    let mut lo = 0u64; // total(lo) <= budget, total(hi) > budget
+    out: &mut [u32],
+    keys: &mut Vec<u64>,
+    hint: Option<u64>,
+    w_lo: u64,
+    hi: u64,
+) -> u64 {
+    let mut hi = hi;
+    let mut lo = 0u64;
+    let mut next = hint.filter(|&h| h > lo && h < hi);
+    // The last probe: level, S, weight below cap. Starts at level 0 (no pass).
+    let (mut p, mut s_p, mut w_p) = (0u64, 0u64, w_lo);
+    // Safeguard: every third probe, if the bracket has not halved since the
+    // last check, bisect. This bounds the worst case by O(log2 hi) probes.
+    let (mut probes, mut checked_width) = (0u32, hi - lo);
+    let big_w = WEIGHT_SCALE as u128;
     while hi - lo > 1 {
-        let mid = lo + (hi - lo) / 2;
-        if total(mid) <= budget {
-            lo = mid;
+        probes += 1;
+        let stalled = probes % 3 == 0 && hi - lo > checked_width / 2;
+        if probes % 3 == 0 {
+            checked_width = hi - lo;
+        }
+        let cand = if let Some(h) = next.take() {
+            h
+        } else if stalled || w_p == 0 {
+            lo + (hi - lo) / 2
+        } else if s_p <= budget {
+            // Newton from below: S rises by about Σw/W units per level.
+            (p + ((budget - s_p) as u128 * big_w / w_p as u128) as u64).max(p + 1)
         } else {
-            hi = mid;
+            // Newton from above.
+            p.saturating_sub(((s_p - budget) as u128 * big_w).div_ceil(w_p as u128) as u64)
+                .min(p - 1)
+        };
+        let cand = if cand <= lo || cand >= hi {
+            lo + (hi - lo) / 2
+        } else {
+            cand
+        };
+        let (s, w) = eval(cand, caps, &weight);
+        let above = s > budget;
+        (p, s_p, w_p) = (cand, s, w);
+        if above {
+            hi = cand;
+        } else {
+            lo = cand;
+            if hint == Some(cand) {
+                next = Some(cand + 1); // the answer if demand did not move
+            }
         }
     }
+    // Hand out x = min(cap, floor(lo·w/W)); collect the items stepping at lo + 1.
+    keys.clear();
     let mut given = 0u64;
-    scratch.clear();
     for (i, &c) in caps.iter().enumerate() {
         let w = weight(i);
         if w == 0 {
             continue;
         }
-        let x = at_level(lo, w, c);
-        out[i] = x;
+        let c = c as u64;
+        let x = (lo * w / WEIGHT_SCALE).min(c);
+        out[i] = x as u32;
         given += x;
         if x < c && (lo + 1) * w / WEIGHT_SCALE > x {
-            scratch.push((w, i));
+            // Highest weight first, then earlier position: ascending key.
+            keys.push((WEIGHT_SCALE - w) << 40 | i as u64);
         }
     }
     let rest = (budget - given) as usize;
-    debug_assert!(rest < scratch.len().max(1));
-    if rest > 0 {
-        // Highest weight first, then earlier position.
-        scratch.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        for &(_, i) in &scratch[..rest] {
-            out[i] += 1;
-        }
+    debug_assert!(rest < keys.len().max(1));
+    if rest == 0 {
+        return lo;
     }
+    if rest < keys.len() {
+        keys.select_nth_unstable(rest - 1);
+    }
+    for &k in &keys[..rest] {
+        out[(k & ((1 << 40) - 1)) as usize] += 1;
+    }
+    lo
 }
 
 /// Hands `budget` units to items by weighted water-filling (see the module
 /// docs). Writes every `out[i]` (`0 ≤ out[i] ≤ caps[i]`) and returns the
 /// units left over (non-zero only when every item is at its cap).
-pub fn fill(
+pub fn fill(budget: u64, caps: &[u32], weights: &[u16], out: &mut [u32], keys: &mut Vec<u64>) -> u64 {
+    fill_with_hint(budget, caps, weights, out, keys, &mut None)
+}
+
+/// [`fill`], probing the level in `*level` first and leaving the level found
+/// in it (`None` when no water-filling was needed; the flag marks the
+/// weight-0 stage). The result does not depend on the hint, only the number
+/// of passes does.
+pub fn fill_with_hint(
     budget: u64,
-    caps: &[u64],
+    caps: &[u32],
     weights: &[u16],
-    out: &mut [u64],
-    scratch: &mut Vec<(u64, usize)>,
+    out: &mut [u32],
+    keys: &mut Vec<u64>,
+    level: &mut Option<(bool, u64)>,
 ) -> u64 {
     assert_eq!(caps.len(), weights.len());
     assert_eq!(caps.len(), out.len());
-    let total: u64 = caps.iter().sum();
+    // One scan for both stages: totals, slopes at level 0, all-capped levels.
+    let (mut total, mut positive, mut w_pos, mut hi_pos, mut n_zero, mut hi_zero) =
+        (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
+    for (&c, &w) in caps.iter().zip(weights) {
+        let (c, w) = (c as u64, w as u64);
+        total += c;
+        if w > 0 {
+            positive += c;
+            if c > 0 {
+                w_pos += w;
+                hi_pos = hi_pos.max((c * WEIGHT_SCALE).div_ceil(w));
+            }
+        } else if c > 0 {
+            n_zero += 1;
+            hi_zero = hi_zero.max(c);
+        }
+    }
     if total <= budget {
         out.copy_from_slice(caps);
+        *level = None;
         return budget - total;
     }
-    let positive: u64 = caps.iter().zip(weights).filter(|(_, &w)| w > 0).map(|(c, _)| c).sum();
     if positive > budget {
         for (o, &w) in out.iter_mut().zip(weights) {
             if w == 0 {
                 *o = 0;
             }
         }
-        level_fill(budget, caps, |i| weights[i] as u64, out, scratch);
+        let hint = level.and_then(|(zero, l)| (!zero).then_some(l));
+        let weight = |i: usize| weights[i] as u64;
+        *level = Some((false, level_fill(budget, caps, weight, out, keys, hint, w_pos, hi_pos)));
     } else {
         for ((o, &c), &w) in out.iter_mut().zip(caps).zip(weights) {
             if w > 0 {
@@ -121,7 +203,12 @@ pub fn fill(
             }
         }
         let zero_weight = |i: usize| if weights[i] == 0 { WEIGHT_SCALE } else { 0 };
-        level_fill(budget - positive, caps, zero_weight, out, scratch);
+        let hint = level.and_then(|(zero, l)| zero.then_some(l));
+        let (w0, hi0) = (n_zero * WEIGHT_SCALE, hi_zero);
+        *level = Some((
+            true,
+            level_fill(budget - positive, caps, zero_weight, out, keys, hint, w0, hi0),
+        ));
     }
     0
 }
@@ -130,29 +217,33 @@ pub fn fill(
 mod tests {
     use super::*;
 
-    fn run(budget: u64, caps: &[u64], weights: &[u16]) -> (Vec<u64>, u64) {
-        let mut out = vec![u64::MAX; caps.len()];
+    fn run(budget: u64, caps: &[u32], weights: &[u16]) -> (Vec<u32>, u64) {
+        let mut out = vec![u32::MAX; caps.len()];
         let left = fill(budget, caps, weights, &mut out, &mut Vec::new());
         (out, left)
     }
 
     /// Unit-at-a-time greedy: the obviously-correct definition.
-    fn greedy(budget: u64, caps: &[u64], weights: &[u16]) -> Vec<u64> {
-        let mut x = vec![0u64; caps.len()];
-        let positive_capped = |x: &[u64]| (0..caps.len()).all(|i| weights[i] == 0 || x[i] == caps[i]);
+    fn greedy(budget: u64, caps: &[u32], weights: &[u16]) -> Vec<u32> {
+        let mut x = vec![0u32; caps.len()];
+        let positive_capped = |x: &[u32]| (0..caps.len()).all(|i| weights[i] == 0 || x[i] == caps[i]);
         for _ in 0..budget {
             let zero_stage = positive_capped(&x);
             let mut best: Option<(u64, u64, usize)> = None; // (threshold, W - w, i)
             for i in 0..caps.len() {
                 let w = if zero_stage {
-                    if weights[i] == 0 { WEIGHT_SCALE } else { 0 }
+                    if weights[i] == 0 {
+                        WEIGHT_SCALE
+                    } else {
+                        0
+                    }
                 } else {
                     weights[i] as u64
                 };
                 if w == 0 || x[i] == caps[i] {
                     continue;
                 }
-                let key = (((x[i] + 1) * WEIGHT_SCALE).div_ceil(w), WEIGHT_SCALE - w, i);
+                let key = (((x[i] as u64 + 1) * WEIGHT_SCALE).div_ceil(w), WEIGHT_SCALE - w, i);
                 if best.is_none_or(|b| key < b) {
                     best = Some(key);
                 }
@@ -163,6 +254,16 @@ mod tests {
             }
         }
         x
+    }
+
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self, m: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % m
+        }
     }
 
     #[test]
@@ -180,6 +281,7 @@ mod tests {
     fn remainder_goes_to_higher_weight_then_earlier() {
         assert_eq!(run(3, &[10, 10], &[5000, 5000]).0, vec![2, 1]);
         assert_eq!(run(3, &[10, 10], &[4000, 5000]).0, vec![1, 2]);
+        assert_eq!(run(5, &[10, 10, 10, 10], &[7000, 7000, 7000, 7000]).0, vec![2, 1, 1, 1]);
     }
 
     #[test]
@@ -196,27 +298,94 @@ mod tests {
 
     #[test]
     fn matches_greedy_on_pseudorandom_inputs() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move |m: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % m
-        };
-        for _ in 0..3000 {
-            let n = 1 + next(7) as usize;
-            let caps: Vec<u64> = (0..n).map(|_| next(40)).collect();
+        let mut r = Rng(0x2545_f491_4f6c_dd1d);
+        for _ in 0..4000 {
+            let n = 1 + r.next(8) as usize;
+            let caps: Vec<u32> = (0..n).map(|_| r.next(40) as u32).collect();
             let weights: Vec<u16> = (0..n)
-                .map(|_| match next(4) {
+                .map(|_| match r.next(5) {
                     0 => 0,
                     1 => 10_000,
-                    _ => next(10_001) as u16,
+                    2 => 1 + r.next(3) as u16,
+                    _ => r.next(10_001) as u16,
                 })
                 .collect();
-            let budget = next(caps.iter().sum::<u64>() + 5);
+            let budget = r.next(caps.iter().map(|&c| c as u64).sum::<u64>() + 5);
             let (got, left) = run(budget, &caps, &weights);
-            assert_eq!(got, greedy(budget, &caps, &weights), "budget {budget} caps {caps:?} w {weights:?}");
-            assert_eq!(got.iter().sum::<u64>() + left, budget);
+            assert_eq!(
+                got,
+                greedy(budget, &caps, &weights),
+                "budget {budget} caps {caps:?} w {weights:?}"
+            );
+            assert_eq!(got.iter().map(|&c| c as u64).sum::<u64>() + left, budget);
+        }
+    }
+
+    #[test]
+    fn result_does_not_depend_on_the_hint() {
+        let mut r = Rng(0x1234_5678_9abc_def1);
+        for _ in 0..2000 {
+            let n = 1 + r.next(12) as usize;
+            let caps: Vec<u32> = (0..n).map(|_| r.next(60) as u32).collect();
+            let weights: Vec<u16> = (0..n)
+                .map(|_| if r.next(4) == 0 { 0 } else { 1 + r.next(10_000) as u16 })
+                .collect();
+            let budget = r.next(caps.iter().map(|&c| c as u64).sum::<u64>() + 3);
+            let (want, _) = run(budget, &caps, &weights);
+            for hint in [0u64, 1, 2, 7, 100, 5000, 1 << 30] {
+                let mut out = vec![0; n];
+                let mut level = Some((r.next(2) == 0, hint));
+                fill_with_hint(budget, &caps, &weights, &mut out, &mut Vec::new(), &mut level);
+                assert_eq!(out, want, "hint {hint}");
+            }
+        }
+    }
+
+    /// Plain bisection on the level: the previous, simpler search.
+    fn bisection(budget: u64, caps: &[u32], weights: &[u16]) -> u64 {
+        let s = |l: u64| -> u64 {
+            caps.iter()
+                .zip(weights)
+                .map(|(&c, &w)| (l * w as u64 / WEIGHT_SCALE).min(c as u64))
+                .sum()
+        };
+        let (mut lo, mut hi) = (0u64, 1u64 << 40);
+        while hi - lo > 1 {
+            let mid = (lo + hi) / 2;
+            if s(mid) <= budget {
+                lo = mid
+            } else {
+                hi = mid
+            }
+        }
+        lo
+    }
+
+    #[test]
+    fn large_inputs_hit_the_same_level_as_bisection() {
+        let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+        for round in 0..40 {
+            let n = 2000 + r.next(3000) as usize;
+            let caps: Vec<u32> = (0..n).map(|_| r.next(5000) as u32).collect();
+            let weights: Vec<u16> = (0..n)
+                .map(|_| {
+                    if round % 4 == 0 {
+                        [1u16, 10_000][r.next(2) as usize]
+                    } else {
+                        1 + r.next(10_000) as u16
+                    }
+                })
+                .collect();
+            let total: u64 = caps.iter().map(|&c| c as u64).sum();
+            let budget = r.next(total);
+            let (got, _) = run(budget, &caps, &weights);
+            let level = bisection(budget, &caps, &weights);
+            assert_eq!(got.iter().map(|&x| x as u64).sum::<u64>(), budget);
+            for i in 0..n {
+                let base = (level * weights[i] as u64 / WEIGHT_SCALE).min(caps[i] as u64);
+                let x = got[i] as u64;
+                assert!(x == base || x == base + 1, "item {i}: {x} vs level share {base}");
+            }
         }
     }
 }

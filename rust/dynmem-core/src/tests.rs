@@ -3,11 +3,20 @@
 use crate::*;
 
 fn spec(startup: i64, min: i64, max: i64, weight: i64) -> VmSpec {
-    VmSpec { startup_mb: startup, minimum_mb: Some(min), maximum_mb: max, weight, ..VmSpec::default() }
+    VmSpec {
+        startup_mb: startup,
+        minimum_mb: Some(min),
+        maximum_mb: max,
+        weight,
+        ..VmSpec::default()
+    }
 }
 
 fn instant() -> Policy {
-    Policy { boot_report_delay_s: 0.0, ..Policy::default() }
+    Policy {
+        boot_report_delay_s: 0.0,
+        ..Policy::default()
+    }
 }
 
 fn invariant(h: &Host) {
@@ -17,7 +26,12 @@ fn invariant(h: &Host) {
         if h.state(pos) == VmState::Running && h.config(pos).dynamic {
             let c = h.config(pos);
             let a = h.assigned_mb(pos);
-            assert!(c.minimum_mb <= a && a <= c.maximum_mb, "vm {pos}: {a} outside [{}, {}]", c.minimum_mb, c.maximum_mb);
+            assert!(
+                c.minimum_mb <= a && a <= c.maximum_mb,
+                "vm {pos}: {a} outside [{}, {}]",
+                c.minimum_mb,
+                c.maximum_mb
+            );
         }
     }
 }
@@ -153,7 +167,11 @@ fn start_reclaims_low_weight_first_or_fails_changing_nothing() {
     let before = h.assigned().to_vec();
     let tiny = h.add_vm("tiny", &spec(1024, 1024, 4096, 0)).unwrap();
     let e = h.start(tiny).unwrap_err();
-    assert_eq!(e.kind, ErrorKind::InsufficientMemory, "a weight-0 VM takes memory from nobody");
+    assert_eq!(
+        e.kind,
+        ErrorKind::InsufficientMemory,
+        "a weight-0 VM takes memory from nobody"
+    );
     assert_eq!(h.assigned()[..2], before[..2]);
     h.start(big).unwrap();
     // Needs 2048 − 496 free = 1552: lo gives 1288 (to its minimum), hi 264.
@@ -168,7 +186,15 @@ fn start_reclaims_low_weight_first_or_fails_changing_nothing() {
 #[test]
 fn static_vm_holds_startup() {
     let mut h = Host::new(8192, Some(512), instant()).unwrap();
-    let s = h.add_vm("s", &VmSpec { dynamic: false, ..spec(2048, 2048, 4096, 5000) }).unwrap();
+    let s = h
+        .add_vm(
+            "s",
+            &VmSpec {
+                dynamic: false,
+                ..spec(2048, 2048, 4096, 5000)
+            },
+        )
+        .unwrap();
     h.start(s).unwrap();
     h.set_demand(s, 4000).unwrap();
     h.tick(1.0).unwrap();
@@ -181,7 +207,10 @@ fn static_vm_holds_startup() {
 fn failed_operations_change_nothing() {
     let mut h = Host::new(8192, Some(512), instant()).unwrap();
     let a = h.add_vm("a", &spec(1024, 512, 4096, 5000)).unwrap();
-    assert_eq!(h.add_vm("a", &VmSpec::default()).unwrap_err().field.as_deref(), Some("name"));
+    assert_eq!(
+        h.add_vm("a", &VmSpec::default()).unwrap_err().field.as_deref(),
+        Some("name")
+    );
     assert_eq!(h.stop(a).unwrap_err().kind, ErrorKind::State);
     h.start(a).unwrap();
     assert_eq!(h.start(a).unwrap_err().kind, ErrorKind::State);
@@ -202,7 +231,9 @@ fn failed_operations_change_nothing() {
 #[test]
 fn removal_keeps_order_and_ids() {
     let mut h = Host::new(8192, Some(512), instant()).unwrap();
-    let ids: Vec<u64> = (0..4).map(|k| h.add_vm(&format!("v{k}"), &VmSpec::default()).unwrap()).collect();
+    let ids: Vec<u64> = (0..4)
+        .map(|k| h.add_vm(&format!("v{k}"), &VmSpec::default()).unwrap())
+        .collect();
     h.remove_vm(ids[1]).unwrap();
     assert_eq!(h.ids(), &[ids[0], ids[2], ids[3]]);
     assert_eq!(h.position(ids[3]).unwrap(), 2);
@@ -233,7 +264,15 @@ fn reference_scenario_split_at_thirty_minutes() {
 #[test]
 fn run_equals_stepping_by_hand() {
     let build = || {
-        let mut h = Host::new(4096, Some(256), Policy { boot_report_delay_s: 3.0, ..Policy::default() }).unwrap();
+        let mut h = Host::new(
+            4096,
+            Some(256),
+            Policy {
+                boot_report_delay_s: 3.0,
+                ..Policy::default()
+            },
+        )
+        .unwrap();
         let a = h.add_vm("a", &spec(1024, 512, 4096, 2000)).unwrap();
         let b = h.add_vm("b", &spec(1024, 512, 4096, 8000)).unwrap();
         let c = h.add_vm("c", &spec(3072, 3072, 3072, 10000)).unwrap();
@@ -243,12 +282,39 @@ fn run_equals_stepping_by_hand() {
     let demand: Vec<i64> = (0..ticks * 3).map(|k| ((k * 7919) % 3000) as i64).collect();
     let (mut h1, ids) = build();
     let events = [
-        Event { tick: 0, vm: ids[0], action: Action::Start },
-        Event { tick: 0, vm: ids[1], action: Action::Start },
-        Event { tick: 10, vm: ids[2], action: Action::Start }, // fails: 2816 MB obtainable at most
-        Event { tick: 20, vm: ids[0], action: Action::Configure(VmChange { weight: Some(9000), ..Default::default() }) },
-        Event { tick: 30, vm: ids[1], action: Action::Stop },
-        Event { tick: 31, vm: ids[2], action: Action::Start },
+        Event {
+            tick: 0,
+            vm: ids[0],
+            action: Action::Start,
+        },
+        Event {
+            tick: 0,
+            vm: ids[1],
+            action: Action::Start,
+        },
+        Event {
+            tick: 10,
+            vm: ids[2],
+            action: Action::Start,
+        }, // fails: 2816 MB obtainable at most
+        Event {
+            tick: 20,
+            vm: ids[0],
+            action: Action::Configure(VmChange {
+                weight: Some(9000),
+                ..Default::default()
+            }),
+        },
+        Event {
+            tick: 30,
+            vm: ids[1],
+            action: Action::Stop,
+        },
+        Event {
+            tick: 31,
+            vm: ids[2],
+            action: Action::Start,
+        },
     ];
     let rec = h1.run(&demand, ticks, 2.0, &events, 7).unwrap();
     let (mut h2, _) = build();
@@ -280,12 +346,131 @@ fn run_equals_stepping_by_hand() {
 fn run_rejects_bad_input_before_changing_anything() {
     let mut h = Host::new(4096, Some(256), instant()).unwrap();
     let a = h.add_vm("a", &spec(1024, 512, 4096, 2000)).unwrap();
-    let start = [Event { tick: 0, vm: a, action: Action::Start }];
-    assert_eq!(h.run(&[1, -1], 2, 1.0, &start, 1).unwrap_err().field.as_deref(), Some("demand_mb[1, 0]"));
-    assert_eq!(h.run(&[1], 2, 1.0, &start, 1).unwrap_err().field.as_deref(), Some("demand_mb"));
-    let late = [Event { tick: 2, vm: a, action: Action::Start }];
-    assert_eq!(h.run(&[1, 1], 2, 1.0, &late, 1).unwrap_err().field.as_deref(), Some("events[0].tick"));
-    assert_eq!(h.run(&[1, 1], 2, 0.0, &start, 1).unwrap_err().field.as_deref(), Some("dt_s"));
+    let start = [Event {
+        tick: 0,
+        vm: a,
+        action: Action::Start,
+    }];
+    assert_eq!(
+        h.run(&[1, -1], 2, 1.0, &start, 1).unwrap_err().field.as_deref(),
+        Some("demand_mb[1, 0]")
+    );
+    assert_eq!(
+        h.run(&[1], 2, 1.0, &start, 1).unwrap_err().field.as_deref(),
+        Some("demand_mb")
+    );
+    let late = [Event {
+        tick: 2,
+        vm: a,
+        action: Action::Start,
+    }];
+    assert_eq!(
+        h.run(&[1, 1], 2, 1.0, &late, 1).unwrap_err().field.as_deref(),
+        Some("events[0].tick")
+    );
+    assert_eq!(
+        h.run(&[1, 1], 2, 0.0, &start, 1).unwrap_err().field.as_deref(),
+        Some("dt_s")
+    );
     assert_eq!(h.state(0), VmState::Off);
     assert_eq!(h.time_s(), 0.0);
+}
+
+#[test]
+fn start_many_equals_starting_one_by_one() {
+    let build = || {
+        let mut h = Host::new(16384, Some(0), instant()).unwrap();
+        let mut ids = Vec::new();
+        for k in 0..12i64 {
+            let w = [0, 100, 5000, 5000, 9000, 10000][k as usize % 6];
+            ids.push(
+                h.add_vm(&format!("r{k}"), &spec(512, 256 + 64 * (k % 3), 4096, w))
+                    .unwrap(),
+            );
+        }
+        for &id in &ids[..8] {
+            h.start(id).unwrap();
+        }
+        let d: Vec<i64> = (0..12).map(|k| 600 + 250 * k).collect();
+        h.set_demands(&d).unwrap();
+        h.tick(1.0).unwrap();
+        (h, ids)
+    };
+    let (mut one, ids) = build();
+    let (mut many, _) = build();
+    let mut expect = Vec::new();
+    // Big startups so that most starts must reclaim, some fail.
+    for (k, &id) in ids[8..].iter().enumerate() {
+        one.configure(
+            id,
+            &VmChange {
+                startup_mb: Some(2048 + 1024 * k as i64),
+                maximum_mb: Some(8192),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        many.configure(
+            id,
+            &VmChange {
+                startup_mb: Some(2048 + 1024 * k as i64),
+                maximum_mb: Some(8192),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        expect.push(one.start(id).err().map(|e| e.kind));
+    }
+    let got: Vec<_> = many
+        .start_many(&ids[8..])
+        .unwrap()
+        .into_iter()
+        .map(|e| e.map(|e| e.kind))
+        .collect();
+    assert_eq!(got, expect);
+    assert!(
+        expect.iter().any(|e| e.is_some()) && expect.iter().any(|e| e.is_none()),
+        "{expect:?}"
+    );
+    assert_eq!(one.assigned(), many.assigned());
+    for p in 0..12 {
+        assert_eq!(one.vm_counters(p), many.vm_counters(p));
+    }
+    assert_eq!(one.available_mb(), many.available_mb());
+    invariant(&many);
+    // Rejected as a whole: a repeated VM, an already started VM.
+    let before = many.assigned().to_vec();
+    let off: Vec<u64> = (0..12)
+        .filter(|&p| many.state(p) == VmState::Off)
+        .map(|p| ids[p])
+        .collect();
+    if let Some(&x) = off.first() {
+        assert_eq!(many.start_many(&[x, x]).unwrap_err().field.as_deref(), Some("vms[1]"));
+    }
+    assert_eq!(many.start_many(&[ids[0]]).unwrap_err().kind, ErrorKind::State);
+    assert_eq!(many.assigned(), &before[..]);
+}
+
+#[test]
+fn available_memory_is_tracked_exactly() {
+    let mut h = Host::new(8192, Some(512), instant()).unwrap();
+    let ids: Vec<u64> = (0..5)
+        .map(|k| h.add_vm(&format!("v{k}"), &spec(1024, 512, 4096, 1000 * k)).unwrap())
+        .collect();
+    let check = |h: &Host| {
+        let sum: i64 = h.assigned().iter().map(|&a| a as i64).sum();
+        assert_eq!(h.available_mb(), 8192 - 512 - sum);
+    };
+    for (k, &id) in ids.iter().enumerate() {
+        let _ = h.start(id);
+        h.set_demands(&[3000, 100, 2500, 4000, 900]).unwrap();
+        h.tick(0.5 + k as f64).unwrap();
+        check(&h);
+    }
+    h.stop(ids[2]).unwrap();
+    check(&h);
+    for _ in 0..30 {
+        h.tick(1.0).unwrap();
+        check(&h);
+    }
 }

@@ -24,7 +24,10 @@ fn raise(py: Python<'_>, kind: ErrorKind, field: Option<&str>, value: Py<PyAny>,
         ErrorKind::InsufficientMemory => (&INSUFFICIENT_MEMORY_ERROR, "InsufficientMemoryError"),
         ErrorKind::State => (&STATE_ERROR, "StateError"),
     };
-    match cell.import(py, "dynmem.errors", name).and_then(|cls| cls.call1((message, field, value))) {
+    match cell
+        .import(py, "dynmem.errors", name)
+        .and_then(|cls| cls.call1((message, field, value)))
+    {
         Ok(exc) => PyErr::from_value(exc),
         Err(e) => e,
     }
@@ -34,9 +37,15 @@ fn raise(py: Python<'_>, kind: ErrorKind, field: Option<&str>, value: Py<PyAny>,
 fn map_err(py: Python<'_>, e: core::Error) -> PyErr {
     let value: Py<PyAny> = match &e.value {
         Value::None => py.None(),
-        Value::Int(v) => v.into_pyobject(py).map(|o| o.into_any().unbind()).unwrap_or_else(|_| py.None()),
+        Value::Int(v) => v
+            .into_pyobject(py)
+            .map(|o| o.into_any().unbind())
+            .unwrap_or_else(|_| py.None()),
         Value::Float(v) => PyFloat::new(py, *v).into_any().unbind(),
-        Value::Str(s) => s.into_pyobject(py).map(|o| o.into_any().unbind()).unwrap_or_else(|_| py.None()),
+        Value::Str(s) => s
+            .into_pyobject(py)
+            .map(|o| o.into_any().unbind())
+            .unwrap_or_else(|_| py.None()),
     };
     raise(py, e.kind, e.field.as_deref(), value, &e.message)
 }
@@ -53,7 +62,13 @@ impl<T> OrRaise<T> for core::Result<T> {
 fn type_error(field: &str, v: &Bound<'_, PyAny>, what: &str) -> PyErr {
     let shown = v.repr().map(|r| r.to_string()).unwrap_or_else(|_| "?".into());
     let ty = v.get_type().name().map(|n| n.to_string()).unwrap_or_default();
-    raise(v.py(), ErrorKind::ConfigType, Some(field), v.clone().unbind(), &format!("{field} must be {what}, got {shown} ({ty})"))
+    raise(
+        v.py(),
+        ErrorKind::ConfigType,
+        Some(field),
+        v.clone().unbind(),
+        &format!("{field} must be {what}, got {shown} ({ty})"),
+    )
 }
 
 /// An integer argument: ints and objects with `__index__`, never bool or float.
@@ -71,7 +86,13 @@ fn int_arg(field: &str, v: &Bound<'_, PyAny>) -> PyResult<i64> {
     };
     as_int.extract::<i64>().map_err(|_| {
         let shown = v.repr().map(|r| r.to_string()).unwrap_or_default();
-        raise(v.py(), ErrorKind::Config, Some(field), v.clone().unbind(), &format!("{field} is out of range, got {shown}"))
+        raise(
+            v.py(),
+            ErrorKind::Config,
+            Some(field),
+            v.clone().unbind(),
+            &format!("{field} is out of range, got {shown}"),
+        )
     })
 }
 
@@ -92,7 +113,9 @@ fn float_arg(field: &str, v: &Bound<'_, PyAny>) -> PyResult<f64> {
 }
 
 fn bool_arg(field: &str, v: &Bound<'_, PyAny>) -> PyResult<bool> {
-    v.cast::<PyBool>().map(|b| b.is_true()).map_err(|_| type_error(field, v, "True or False"))
+    v.cast::<PyBool>()
+        .map(|b| b.is_true())
+        .map_err(|_| type_error(field, v, "True or False"))
 }
 
 fn policy_arg(p: &Bound<'_, PyAny>) -> PyResult<Policy> {
@@ -120,8 +143,23 @@ fn change_arg(kw: Option<&Bound<'_, PyDict>>) -> PyResult<VmChange> {
     let get = |k: &str| -> PyResult<Option<Bound<'_, PyAny>>> { kw.get_item(k) };
     for key in kw.keys() {
         let k: String = key.extract()?;
-        if !["startup_mb", "minimum_mb", "maximum_mb", "buffer_pct", "weight", "dynamic"].contains(&k.as_str()) {
-            return Err(raise(kw.py(), ErrorKind::Config, Some("changes"), key.unbind(), &format!("changes: unknown setting {k:?}")));
+        if ![
+            "startup_mb",
+            "minimum_mb",
+            "maximum_mb",
+            "buffer_pct",
+            "weight",
+            "dynamic",
+        ]
+        .contains(&k.as_str())
+        {
+            return Err(raise(
+                kw.py(),
+                ErrorKind::Config,
+                Some("changes"),
+                key.unbind(),
+                &format!("changes: unknown setting {k:?}"),
+            ));
         }
     }
     Ok(VmChange {
@@ -149,7 +187,13 @@ struct PyHost {
 }
 
 fn busy(py: Python<'_>) -> PyErr {
-    raise(py, ErrorKind::State, None, py.None(), "the host is in use by another thread")
+    raise(
+        py,
+        ErrorKind::State,
+        None,
+        py.None(),
+        "the host is in use by another thread",
+    )
 }
 
 impl PyHost {
@@ -162,11 +206,18 @@ impl PyHost {
 impl PyHost {
     #[new]
     #[pyo3(signature = (physical_mb, reserve_mb, policy))]
-    fn new(py: Python<'_>, physical_mb: &Bound<'_, PyAny>, reserve_mb: Option<&Bound<'_, PyAny>>, policy: &Bound<'_, PyAny>) -> PyResult<Self> {
+    fn new(
+        py: Python<'_>,
+        physical_mb: &Bound<'_, PyAny>,
+        reserve_mb: Option<&Bound<'_, PyAny>>,
+        policy: &Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
         let physical = int_arg("physical_mb", physical_mb)?;
         let reserve = opt_int_arg("reserve_mb", reserve_mb)?;
         let policy = policy_arg(policy)?;
-        Ok(PyHost { core: core::Host::new(physical, reserve, policy).or_raise(py)? })
+        Ok(PyHost {
+            core: core::Host::new(physical, reserve, policy).or_raise(py)?,
+        })
     }
 
     #[getter]
@@ -230,7 +281,11 @@ impl PyHost {
     fn tick(&mut self, py: Python<'_>, dt_s: &Bound<'_, PyAny>) -> PyResult<()> {
         let dt = float_arg("dt_s", dt_s)?;
         let core = &mut self.core;
-        let r = if core.len() >= DETACH_MIN_VMS { py.detach(|| core.tick(dt)) } else { core.tick(dt) };
+        let r = if core.len() >= DETACH_MIN_VMS {
+            py.detach(|| core.tick(dt))
+        } else {
+            core.tick(dt)
+        };
         r.or_raise(py)
     }
 
@@ -248,16 +303,24 @@ impl PyHost {
     ) -> PyResult<Bound<'py, PyDict>> {
         let dt = float_arg("dt_s", dt_s)?;
         let every = int_arg("record_every", record_every)?;
-        let every = usize::try_from(every).map_err(|_| map_err(py, core::Error::config("record_every", every, "must be at least 1")))?;
+        let every = usize::try_from(every)
+            .map_err(|_| map_err(py, core::Error::config("record_every", every, "must be at least 1")))?;
         let mut evs = Vec::with_capacity(events.len());
         for (i, item) in events.iter().enumerate() {
             let field = format!("events[{i}]");
-            let t = item.cast::<PyTuple>().map_err(|_| type_error(&field, &item, "a (tick, vm_id, action, changes) tuple"))?;
+            let t = item
+                .cast::<PyTuple>()
+                .map_err(|_| type_error(&field, &item, "a (tick, vm_id, action, changes) tuple"))?;
             if t.len() != 4 {
                 return Err(type_error(&field, &item, "a (tick, vm_id, action, changes) tuple"));
             }
             let tick = int_arg(&format!("{field}.tick"), &t.get_item(0)?)?;
-            let tick = u64::try_from(tick).map_err(|_| map_err(py, core::Error::config(&format!("{field}.tick"), tick, "must be at least 0")))?;
+            let tick = u64::try_from(tick).map_err(|_| {
+                map_err(
+                    py,
+                    core::Error::config(&format!("{field}.tick"), tick, "must be at least 0"),
+                )
+            })?;
             let vm: u64 = t.get_item(1)?.extract()?;
             let action: String = t.get_item(2)?.extract()?;
             let changes = t.get_item(3)?;
@@ -266,8 +329,13 @@ impl PyHost {
                 "stop" => Action::Stop,
                 "configure" => Action::Configure(change_arg(changes.cast::<PyDict>().ok())?),
                 other => {
-                    return Err(raise(py, ErrorKind::Config, Some("action"), other.into_pyobject(py)?.into_any().unbind(),
-                        &format!("{field}.action must be 'start', 'stop' or 'configure', got {other:?}")))
+                    return Err(raise(
+                        py,
+                        ErrorKind::Config,
+                        Some("action"),
+                        other.into_pyobject(py)?.into_any().unbind(),
+                        &format!("{field}.action must be 'start', 'stop' or 'configure', got {other:?}"),
+                    ))
                 }
             };
             evs.push(Event { tick, vm, action });
@@ -292,7 +360,10 @@ impl PyHost {
         d.set_item("assigned_mb", u32_2d(py, &rec.assigned_mb, rows, n)?)?;
         d.set_item("visible_mb", u32_2d(py, &rec.visible_mb, rows, n)?)?;
         d.set_item("target_mb", u32_2d(py, &rec.target_mb, rows, n)?)?;
-        d.set_item("pressure", PyArray1::from_iter(py, rec.pressure.iter().map(|&p| p as f64)).reshape([rows, n])?)?;
+        d.set_item(
+            "pressure",
+            PyArray1::from_iter(py, rec.pressure.iter().map(|&p| p as f64)).reshape([rows, n])?,
+        )?;
         d.set_item("status", PyArray1::from_slice(py, &rec.status).reshape([rows, n])?)?;
         d.set_item("available_mb", PyArray1::from_slice(py, &rec.available_mb))?;
         d.set_item("average_pressure", PyArray1::from_slice(py, &rec.average_pressure))?;
@@ -308,7 +379,13 @@ impl PyHost {
     /// Sets every demand from a C-contiguous int64 array in `ids()` order.
     fn set_demand_mb(&mut self, py: Python<'_>, demand_mb: PyReadonlyArray1<'_, i64>) -> PyResult<()> {
         let slice = demand_mb.as_slice().map_err(|_| {
-            raise(py, ErrorKind::Config, Some("demand_mb"), py.None(), "demand_mb must be a contiguous 1-D array")
+            raise(
+                py,
+                ErrorKind::Config,
+                Some("demand_mb"),
+                py.None(),
+                "demand_mb must be a contiguous 1-D array",
+            )
         })?;
         self.core.set_demands(slice).or_raise(py)
     }
@@ -423,7 +500,13 @@ impl VmHandle {
     }
     #[setter]
     fn set_startup_mb(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.change(py, VmChange { startup_mb: Some(int_arg("startup_mb", value)?), ..Default::default() })
+        self.change(
+            py,
+            VmChange {
+                startup_mb: Some(int_arg("startup_mb", value)?),
+                ..Default::default()
+            },
+        )
     }
     #[getter]
     fn minimum_mb(&self, py: Python<'_>) -> PyResult<u32> {
@@ -431,7 +514,13 @@ impl VmHandle {
     }
     #[setter]
     fn set_minimum_mb(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.change(py, VmChange { minimum_mb: Some(int_arg("minimum_mb", value)?), ..Default::default() })
+        self.change(
+            py,
+            VmChange {
+                minimum_mb: Some(int_arg("minimum_mb", value)?),
+                ..Default::default()
+            },
+        )
     }
     #[getter]
     fn maximum_mb(&self, py: Python<'_>) -> PyResult<u32> {
@@ -439,7 +528,13 @@ impl VmHandle {
     }
     #[setter]
     fn set_maximum_mb(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.change(py, VmChange { maximum_mb: Some(int_arg("maximum_mb", value)?), ..Default::default() })
+        self.change(
+            py,
+            VmChange {
+                maximum_mb: Some(int_arg("maximum_mb", value)?),
+                ..Default::default()
+            },
+        )
     }
     #[getter]
     fn buffer_pct(&self, py: Python<'_>) -> PyResult<u16> {
@@ -447,7 +542,13 @@ impl VmHandle {
     }
     #[setter]
     fn set_buffer_pct(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.change(py, VmChange { buffer_pct: Some(int_arg("buffer_pct", value)?), ..Default::default() })
+        self.change(
+            py,
+            VmChange {
+                buffer_pct: Some(int_arg("buffer_pct", value)?),
+                ..Default::default()
+            },
+        )
     }
     #[getter]
     fn weight(&self, py: Python<'_>) -> PyResult<u16> {
@@ -455,7 +556,13 @@ impl VmHandle {
     }
     #[setter]
     fn set_weight(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.change(py, VmChange { weight: Some(int_arg("weight", value)?), ..Default::default() })
+        self.change(
+            py,
+            VmChange {
+                weight: Some(int_arg("weight", value)?),
+                ..Default::default()
+            },
+        )
     }
     #[getter]
     fn dynamic(&self, py: Python<'_>) -> PyResult<bool> {
@@ -463,7 +570,13 @@ impl VmHandle {
     }
     #[setter]
     fn set_dynamic(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.change(py, VmChange { dynamic: Some(bool_arg("dynamic", value)?), ..Default::default() })
+        self.change(
+            py,
+            VmChange {
+                dynamic: Some(bool_arg("dynamic", value)?),
+                ..Default::default()
+            },
+        )
     }
 
     /// Changes several settings at once, atomically.

@@ -1,0 +1,89 @@
+//! Times `Host::tick` in Rust alone: `cargo run --release --example tick_bench [N]`.
+//! (The published benchmarks are `benches/run.py`; this isolates the core.)
+use dynmem_core::{Host, Policy, VmSpec};
+use std::time::Instant;
+
+fn lcg(s: &mut u64) -> u64 {
+    *s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    *s >> 33
+}
+
+fn main() {
+    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    println!("     floor n={n}: {:.2} ns/VM", floor_pass(n));
+    let only = std::env::var("REGIME").unwrap_or_default();
+    for (regime, per_vm) in [("plentiful", 4096u64), ("contended", 2000)] {
+        if !only.is_empty() && only != regime {
+            continue;
+        }
+        let policy = Policy {
+            boot_report_delay_s: 0.0,
+            ..Policy::default()
+        };
+        let mut h = Host::new((n as u64 * per_vm) as i64, Some(0), policy).unwrap();
+        let mut seed = 42u64;
+        let weights = [0i64, 100, 2000, 5000, 10000];
+        for i in 0..n {
+            let w = if i % 2 == 0 {
+                weights[(lcg(&mut seed) % 5) as usize]
+            } else {
+                (lcg(&mut seed) % 10001) as i64
+            };
+            let spec = VmSpec {
+                startup_mb: 512,
+                minimum_mb: Some(256),
+                maximum_mb: 8192,
+                weight: w,
+                ..VmSpec::default()
+            };
+            let id = h.add_vm(&format!("v{i}"), &spec).unwrap();
+            h.start(id).unwrap();
+        }
+        let base: Vec<i64> = (0..n).map(|_| 500 + (lcg(&mut seed) % 3000) as i64).collect();
+        let rounds: usize = std::env::var("ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(50);
+        let demands: Vec<Vec<i64>> = (0..4).map(|k| base.iter().map(|d| d + k * 8).collect()).collect();
+        h.set_demands(&demands[0]).unwrap();
+        h.tick(1.0).unwrap();
+        let mut best = f64::MAX;
+        for r in 0..rounds {
+            h.set_demands(&demands[r % 4]).unwrap();
+            let t = Instant::now();
+            h.tick(1.0).unwrap();
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        println!(
+            "{regime:>10} n={n}: {:.2} ns/VM (best of {rounds}), available {}",
+            best / n as f64 * 1e9,
+            h.available_mb()
+        );
+    }
+}
+
+fn floor_pass(n: usize) -> f64 {
+    // One streaming read of the hot columns the tick reads (u8 + 5×u32 + 2×u16 + f64) and
+    // a write of one u32 column: the bandwidth floor for touching every VM once.
+    let flags = vec![6u8; n];
+    let cols: Vec<Vec<u32>> = (0..5).map(|k| vec![k as u32 + 1; n]).collect();
+    let w16: Vec<Vec<u16>> = (0..2).map(|k| vec![k as u16 + 1; n]).collect();
+    let clock = vec![1.0f64; n];
+    let mut out = vec![0u32; n];
+    let mut best = f64::MAX;
+    for _ in 0..50 {
+        let t = Instant::now();
+        for i in 0..n {
+            let x = flags[i] as u32
+                + cols[0][i]
+                + cols[1][i]
+                + cols[2][i]
+                + cols[3][i]
+                + cols[4][i]
+                + w16[0][i] as u32
+                + w16[1][i] as u32
+                + clock[i] as u32;
+            out[i] = x;
+        }
+        std::hint::black_box(&out);
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    best / n as f64 * 1e9
+}
