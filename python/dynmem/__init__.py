@@ -6,7 +6,7 @@ reports what Hyper-V's counters would show.
 """
 
 from ._host import MAX_MAXIMUM_MB, VM, Host, HyperVPolicy
-from .timeline import STATUS_NAMES, Event, Timeline
+from .timeline import ACTIONS, STATUS_NAMES, Event, Timeline
 from .errors import ConfigError, ConfigTypeError, DynmemError, InsufficientMemoryError, StateError
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "Event",
     "Timeline",
     "STATUS_NAMES",
+    "ACTIONS",
     "DynmemError",
     "ConfigError",
     "ConfigTypeError",

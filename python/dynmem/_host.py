@@ -185,6 +185,22 @@ class Host:
             raise StateError(f"vm {vm.id} is not on this host (removed, or from another host)", "vm", vm.id)
         return vm
 
+    def start_vms(self, vms: "list[VM | str] | None" = None) -> npt.NDArray[np.bool_]:
+        """Starts many VMs at once (default: every off VM), in order, exactly
+        as calling ``vm.start()`` on each in turn would, in one call.
+
+        Returns a boolean array, ``True`` where the VM started; a VM whose
+        startup memory could not be found stays off (its ``start()`` would
+        have raised `InsufficientMemoryError`). Unknown, repeated or already
+        started VMs raise `StateError` before anything starts.
+        """
+        if vms is None:
+            handles = [vm for vm in self.vms if vm.state == "off"]
+        else:
+            handles = [self.vm(v) if isinstance(v, str) else self._own(v) for v in vms]
+        outcome = self._core.start_many([vm.id for vm in handles])
+        return np.array([msg is None for msg in outcome], dtype=bool)
+
     def remove_vm(self, vm: VM) -> None:
         """Removes an off VM; its handle becomes stale (`StateError` on use)."""
         self._core.remove_vm(self._own(vm).id)
@@ -311,6 +327,11 @@ class Host:
     def paging_mb(self) -> npt.NDArray[np.int64]:
         """Guest paging per VM, max(0, demand − assigned)."""
         return self._core.paging_mb()
+
+    @property
+    def status_codes(self) -> npt.NDArray[np.uint8]:
+        """Memory status per VM as codes into `dynmem.STATUS_NAMES` (ok, low, warning, off)."""
+        return self._core.status_codes()
 
     @property
     def pressure(self) -> npt.NDArray[np.float64]:

@@ -11,7 +11,10 @@ import numpy.typing as npt
 
 from .errors import ConfigError
 
-__all__ = ["Timeline", "Event", "STATUS_NAMES"]
+__all__ = ["Timeline", "Event", "STATUS_NAMES", "ACTIONS"]
+
+#: What an `Event` can do to its VM.
+ACTIONS: tuple[str, ...] = ("start", "stop", "configure")
 
 #: Codes of `Timeline.status`: index → Hyper-V memory status.
 STATUS_NAMES: tuple[str, ...] = ("ok", "low", "warning", "off")
@@ -39,6 +42,9 @@ class Event:
 class Timeline:
     """Per-tick series recorded by `Host.run` (rows = recorded ticks).
 
+    Row ``r`` was recorded after tick ``tick[r]`` (0-based) ran, so
+    ``time_s[r]`` is the simulated time at the *end* of that tick
+    (``(tick[r] + 1) × dt_s`` for a run from a fresh host).
     Per-VM series have shape ``(rows, vms)`` in ``names`` order; ``status``
     holds codes into `STATUS_NAMES`. ``events`` lists ``(tick, vm_name,
     action, error_message_or_None)`` for every scheduled event in the order
@@ -80,18 +86,19 @@ class Timeline:
         if not parts:
             raise ConfigError("parts must hold at least one Timeline, got []", "parts", parts)
         first = parts[0]
-        arrays = {
+        arrays: dict[str, Any] = {
             k: np.concatenate([getattr(p, k) for p in parts])
             for k in ("tick", "time_s", "available_mb", "average_pressure", *_PER_VM)
         }
-        return replace(first, events=[e for p in parts for e in p.events], **arrays)
+        arrays["events"] = [e for p in parts for e in p.events]
+        return replace(first, **arrays)
 
     def decimate(self, every: int) -> "Timeline":
         """Every ``every``-th recorded row (the first row is kept)."""
         if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
             raise ConfigError(f"every must be a positive integer, got {every!r}", "every", every)
         sl = slice(None, None, int(every))
-        arrays = {k: getattr(self, k)[sl] for k in ("tick", "time_s", "available_mb", "average_pressure", *_PER_VM)}
+        arrays: dict[str, Any] = {k: getattr(self, k)[sl] for k in ("tick", "time_s", "available_mb", "average_pressure", *_PER_VM)}
         return replace(self, **arrays)
 
     def status_seconds(self, status: str) -> npt.NDArray[np.float64]:

@@ -46,7 +46,7 @@ pub struct Record {
     pub assigned_mb: Vec<u32>,
     pub visible_mb: Vec<u32>,
     pub target_mb: Vec<u32>,
-    pub pressure: Vec<f32>,
+    pub pressure: Vec<f64>,
     pub status: Vec<u8>,
     pub available_mb: Vec<i64>,
     pub average_pressure: Vec<f64>,
@@ -157,7 +157,7 @@ impl Host {
         rec.visible_mb.extend_from_slice(self.visible());
         for p in 0..self.len() {
             rec.target_mb.push(self.target_mb(p) as u32);
-            rec.pressure.push(self.pressure(p) as f32);
+            rec.pressure.push(self.pressure(p));
             rec.status.push(self.status(p) as u8);
         }
         let c = self.host_counters();

@@ -265,6 +265,14 @@ impl PyHost {
         self.core.add_vm(&name, &spec).or_raise(py)
     }
 
+    /// Starts VMs in order, as one `start` each would; returns per VM `None`
+    /// or the message of a start that failed for want of memory.
+    fn start_many(&mut self, py: Python<'_>, ids: Vec<u64>) -> PyResult<Vec<Option<String>>> {
+        let core = &mut self.core;
+        let out = if ids.len() >= DETACH_MIN_VMS { py.detach(|| core.start_many(&ids)) } else { core.start_many(&ids) };
+        Ok(out.or_raise(py)?.into_iter().map(|e| e.map(|e| e.message)).collect())
+    }
+
     fn remove_vm(&mut self, py: Python<'_>, id: u64) -> PyResult<()> {
         self.core.remove_vm(id).or_raise(py)
     }
@@ -404,6 +412,9 @@ impl PyHost {
     }
     fn paging_mb<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
         i64_array(py, (0..self.core.len()).map(|p| self.core.paging_mb(p) as i64))
+    }
+    fn status_codes<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u8>> {
+        PyArray1::from_iter(py, (0..self.core.len()).map(|p| self.core.status(p) as u8))
     }
     fn pressure<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
         PyArray1::from_iter(py, (0..self.core.len()).map(|p| self.core.pressure(p)))

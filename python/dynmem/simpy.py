@@ -1,0 +1,341 @@
+"""Run a `Host` inside a SimPy simulation. Needs SimPy: ``pip install 'dynmem[simpy]'``.
+
+`HostProcess` is a SimPy process that balances the host every ``dt_s``
+of simulated time; the rest of the simulation (jobs, schedulers, operators)
+are ordinary SimPy processes that set demand, start and stop VMs, and wait
+for ticks::
+
+    import simpy, dynmem
+    from dynmem.simpy import HostProcess
+
+    env = simpy.Environment()
+    host = dynmem.Host(16384, 1024)
+    web = host.add_vm("web", maximum_mb=8192)
+    web.start()
+    hp = HostProcess(env, host, dt_s=1.0, demand={"web": lambda t: 2048 + int(t)})
+
+    def operator(env):
+        yield env.timeout(600)
+        batch = host.add_vm("batch", startup_mb=4096)
+        waited = yield hp.wait_for_memory(batch)   # retried after every tick
+
+    env.process(operator(env))
+    env.run(until=3600)                             # host.time_s == 3600.0
+
+Timing (the same as `Host.run`): the tick at SimPy time ``t`` covers
+``[t, t + dt_s)``. It runs *after* every other event scheduled for time
+``t`` — so a VM started, or a demand set, by a process at time ``t`` is in
+that tick, like an `Event` at that tick of `Host.run` — then pulls demand
+for time ``t``, calls ``host.tick(dt_s)``, calls the `on_tick` hooks and
+fires `ticked`. The first tick is at the SimPy time the `HostProcess` is
+created, so ``env.run(until=t0 + n * dt_s)`` runs exactly ``n`` ticks
+(SimPy stops *before* events at the ``until`` time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Mapping
+from typing import Any, Union
+
+import numpy as np
+import numpy.typing as npt
+
+from ._host import VM, Host
+from .errors import ConfigError, ConfigTypeError, InsufficientMemoryError, StateError
+from .timeline import STATUS_NAMES, Timeline
+
+__all__ = ["HostProcess", "DemandFn", "VmDemandFn", "TickHook"]
+
+#: Whole-host demand: ``demand(now_s)`` → one value per VM, in ``host.vms`` order.
+DemandFn = Callable[[float], npt.ArrayLike]
+#: One VM's demand: ``demand(now_s)`` → MB.
+VmDemandFn = Callable[[float], Union[int, float, np.integer[Any], np.floating[Any]]]
+#: Called after each tick with the `HostProcess`.
+TickHook = Callable[["HostProcess"], None]
+
+# SimPy processes events of equal time by (priority, insertion order); it uses
+# URGENT = 0 and NORMAL = 1. The tick is scheduled at LATE so it comes after
+# everything else due at the same time.
+_LATE = 2
+
+
+def _import_simpy() -> Any:
+    try:
+        import simpy
+    except ImportError as e:
+        raise ImportError(
+            "dynmem.simpy needs SimPy: pip install 'dynmem[simpy]' (or pip install simpy)"
+        ) from e
+    return simpy
+
+
+class HostProcess:
+    """Ticks ``host`` every ``dt_s`` seconds of SimPy time, as a SimPy process.
+
+    Parameters
+    ----------
+    env:
+        The ``simpy.Environment``. Its time unit is taken to be seconds.
+    host:
+        The `Host` to drive. Nothing else should call ``host.tick`` or
+        ``host.run`` while the process runs.
+    dt_s:
+        Seconds per tick (> 0); SimPy time advances by this between ticks.
+    demand:
+        Where each tick's demand comes from, pulled just before the tick at
+        SimPy time ``now``:
+
+        - ``None``: nothing is pulled; demand is whatever other processes
+          last set (``vm.demand_mb = ...`` or ``host.set_demand_mb``).
+        - a callable ``demand(now_s)`` returning one value per VM in
+          ``host.vms`` order (given to ``host.set_demand_mb``);
+        - a mapping ``{vm_or_name: callable(now_s) -> MB}``; VMs not in it
+          keep their current demand. Names are resolved when the
+          `HostProcess` is created. More entries can be added to
+          `vm_demand` later.
+
+        Values must be whole numbers of MB (``ConfigError`` otherwise, which
+        ends the simulation as any exception in a SimPy process does).
+    record_every:
+        If given, record a row after every ``record_every``-th tick (the
+        first tick is always recorded); `timeline` returns the rows.
+
+    Attributes
+    ----------
+    on_tick:
+        Callables ``hook(host_process)`` run after each tick, in order.
+    ticks:
+        Ticks done so far.
+    process:
+        The underlying ``simpy.Process``.
+    """
+
+    def __init__(
+        self,
+        env: Any,
+        host: Host,
+        dt_s: float = 1.0,
+        demand: DemandFn | Mapping[VM | str, VmDemandFn] | None = None,
+        *,
+        record_every: int | None = None,
+    ) -> None:
+        self._simpy = _import_simpy()
+        if not isinstance(host, Host):
+            raise ConfigTypeError(f"host must be a dynmem.Host, got {host!r}", "host", host)
+        if isinstance(dt_s, bool) or not isinstance(dt_s, (int, float, np.integer, np.floating)) or not (
+            0 < float(dt_s) < float("inf")
+        ):
+            raise ConfigError(f"dt_s must be a positive finite number of seconds, got {dt_s!r}", "dt_s", dt_s)
+        if record_every is not None and (
+            isinstance(record_every, bool) or not isinstance(record_every, int) or record_every < 1
+        ):
+            raise ConfigError(
+                f"record_every must be a positive integer or None, got {record_every!r}",
+                "record_every",
+                record_every,
+            )
+        self.env = env
+        self.host = host
+        self.dt_s = float(dt_s)
+        self.record_every = record_every
+        self.demand_fn: DemandFn | None = None
+        self.vm_demand: dict[VM, VmDemandFn] = {}
+        if isinstance(demand, Mapping):
+            for key, fn in demand.items():
+                vm = self._resolve(key)
+                if not callable(fn):
+                    raise ConfigTypeError(f"demand[{key!r}] must be callable, got {fn!r}", "demand", fn)
+                self.vm_demand[vm] = fn
+        elif callable(demand):
+            self.demand_fn = demand
+        elif demand is not None:
+            raise ConfigTypeError(
+                f"demand must be None, a callable or a mapping of VM to callable, got {demand!r}", "demand", demand
+            )
+        self.on_tick: list[TickHook] = []
+        self.ticks = 0
+        self._stopped = False
+        self._ticked: Any = env.event()
+        self._events: list[tuple[int, str, str, str | None]] = []
+        self._rows: list[tuple[list[str], dict[str, Any]]] = []
+        self.process: Any = env.process(self._loop())
+
+    # ----- public API ---------------------------------------------------------
+    @property
+    def ticked(self) -> Any:
+        """A SimPy event that succeeds right after the next tick, with value
+        ``host.time_s``. ``yield hp.ticked`` in a process to wait a tick."""
+        return self._ticked
+
+    def wait_for_memory(self, vm: VM | str, *, timeout_s: float | None = None) -> Any:
+        """Starts ``vm``, retrying after every tick while the host lacks the
+        memory (`InsufficientMemoryError`); returns a SimPy process to yield.
+
+        The first attempt is immediate; its value is the seconds waited
+        (0.0 when memory was there). With ``timeout_s``, the process fails
+        with the last `InsufficientMemoryError` once ``timeout_s`` seconds
+        have passed without success. Any other error (e.g. `StateError`,
+        the VM already running) fails it at once. Successful starts and
+        timeouts are logged in `timeline`'s ``events``.
+        """
+        handle = self._resolve(vm)
+        if timeout_s is not None and not timeout_s >= 0:
+            raise ConfigError(f"timeout_s must be >= 0 or None, got {timeout_s!r}", "timeout_s", timeout_s)
+        return self.env.process(self._wait_for_memory(handle, timeout_s))
+
+    def stop(self) -> None:
+        """Ends the process: no more ticks (the host keeps its state)."""
+        if not self._stopped:
+            self._stopped = True
+            if self.process.is_alive and self.process is not self.env.active_process:
+                self.process.interrupt("dynmem.simpy.HostProcess.stop")
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    def timeline(self) -> Timeline:
+        """The rows recorded so far (``record_every`` must have been given).
+
+        ``tick`` counts this process's ticks from 0; ``time_s`` is
+        ``host.time_s`` after the tick, as in `Host.run`. VMs added after
+        recording began (or removed before it ended) are reported as off,
+        with zeros, in the rows where they did not exist. ``events``
+        holds the starts made by `wait_for_memory` as ``(tick, vm_name,
+        "start", error_or_None)``, ``tick`` being the first tick the start
+        is part of.
+        """
+        if self.record_every is None:
+            raise StateError("this HostProcess records nothing: pass record_every=", "record_every", None)
+        names: list[str] = []
+        col: dict[str, int] = {}
+        for row_names, _ in self._rows:
+            for n in row_names:
+                if n not in col:
+                    col[n] = len(names)
+                    names.append(n)
+        rows, vms = len(self._rows), len(names)
+        off = STATUS_NAMES.index("off")
+        per_vm: dict[str, npt.NDArray[Any]] = {
+            "demand_mb": np.zeros((rows, vms), dtype=np.int64),
+            "assigned_mb": np.zeros((rows, vms), dtype=np.int64),
+            "visible_mb": np.zeros((rows, vms), dtype=np.int64),
+            "target_mb": np.zeros((rows, vms), dtype=np.int64),
+            "pressure": np.zeros((rows, vms), dtype=np.float64),
+            "status": np.full((rows, vms), off, dtype=np.uint8),
+        }
+        for r, (row_names, values) in enumerate(self._rows):
+            idx = np.array([col[n] for n in row_names], dtype=np.intp)
+            for k, arr in per_vm.items():
+                arr[r, idx] = values[k]
+        return Timeline(
+            names=names,
+            dt_s=self.dt_s,
+            tick=np.array([v["tick"] for _, v in self._rows], dtype=np.uint64),
+            time_s=np.array([v["time_s"] for _, v in self._rows], dtype=np.float64),
+            available_mb=np.array([v["available_mb"] for _, v in self._rows], dtype=np.int64),
+            average_pressure=np.array([v["average_pressure"] for _, v in self._rows], dtype=np.float64),
+            events=list(self._events),
+            demand_mb=per_vm["demand_mb"],
+            assigned_mb=per_vm["assigned_mb"],
+            visible_mb=per_vm["visible_mb"],
+            target_mb=per_vm["target_mb"],
+            pressure=per_vm["pressure"],
+            status=per_vm["status"],
+        )
+
+    def __repr__(self) -> str:
+        state = "stopped" if self._stopped else "running"
+        return f"<HostProcess {state} dt_s={self.dt_s:g} ticks={self.ticks} host={self.host!r}>"
+
+    # ----- internals ----------------------------------------------------------
+    def _resolve(self, vm: VM | str) -> VM:
+        if isinstance(vm, str):
+            return self.host.vm(vm)
+        if not isinstance(vm, VM):
+            raise ConfigTypeError(f"vm must be a VM handle or a VM name, got {vm!r}", "vm", vm)
+        if not any(v is vm for v in self.host.vms):
+            raise StateError(f"vm {vm.id} is not on this host (removed, or from another host)", "vm", vm.id)
+        return vm
+
+    def _late_timeout(self, delay: float) -> Any:
+        # What simpy.Timeout does, at a priority after NORMAL (see _LATE).
+        ev = self.env.event()
+        ev._ok = True
+        ev._value = None
+        self.env.schedule(ev, _LATE, delay)
+        return ev
+
+    def _loop(self) -> Generator[Any, Any, None]:
+        interrupt = self._simpy.Interrupt
+        delay = 0.0
+        while not self._stopped:
+            try:
+                yield self._late_timeout(delay)
+            except interrupt:
+                break
+            if self._stopped:
+                break
+            self._tick(float(self.env.now))
+            delay = self.dt_s
+
+    def _tick(self, now: float) -> None:
+        self._pull_demand(now)
+        self.host.tick(self.dt_s)
+        k = self.ticks
+        self.ticks += 1
+        if self.record_every is not None and k % self.record_every == 0:
+            self._record(k)
+        for hook in list(self.on_tick):
+            hook(self)
+        ev, self._ticked = self._ticked, self.env.event()
+        ev.succeed(self.host.time_s)
+
+    def _pull_demand(self, now: float) -> None:
+        if self.demand_fn is not None:
+            self.host.set_demand_mb(self.demand_fn(now))
+        if self.vm_demand:
+            vms = self.host.vms
+            pos = {vm.id: i for i, vm in enumerate(vms)}
+            values: list[Any] = self.host.demand_mb.tolist()
+            for vm, fn in self.vm_demand.items():
+                i = pos.get(vm.id)
+                if i is None or vms[i] is not vm:
+                    raise StateError(f"vm {vm.id} in vm_demand is no longer on the host", "vm", vm.id)
+                values[i] = fn(now)
+            self.host.set_demand_mb(values)
+
+    def _record(self, k: int) -> None:
+        h = self.host
+        vms = h.vms
+        self._rows.append(
+            (
+                [vm.name for vm in vms],
+                {
+                    "tick": k,
+                    "time_s": h.time_s,
+                    "available_mb": h.available_mb,
+                    "average_pressure": h.counters["Average Pressure"],
+                    "demand_mb": h.demand_mb,
+                    "assigned_mb": h.assigned_mb,
+                    "visible_mb": h.visible_mb,
+                    "target_mb": h.target_mb,
+                    "pressure": h.pressure,
+                    "status": h.status_codes,
+                },
+            )
+        )
+
+    def _wait_for_memory(self, vm: VM, timeout_s: float | None) -> Generator[Any, Any, float]:
+        t0 = float(self.env.now)
+        while True:
+            try:
+                vm.start()
+            except InsufficientMemoryError as e:
+                if timeout_s is not None and float(self.env.now) - t0 >= timeout_s:
+                    self._events.append((self.ticks, vm.name, "start", str(e)))
+                    raise
+                yield self._ticked
+                continue
+            self._events.append((self.ticks, vm.name, "start", None))
+            return float(self.env.now) - t0
