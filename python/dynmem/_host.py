@@ -15,9 +15,11 @@ import numpy.typing as npt
 
 from . import _dynmem
 from .errors import ConfigError, ConfigTypeError, StateError
-from .timeline import Event, Timeline
+from .timeline import STATUS_NAMES, Event, Timeline
 
 __all__ = ["Host", "VM", "HyperVPolicy", "MAX_MAXIMUM_MB"]
+
+_OFF = STATUS_NAMES.index("off")
 
 #: Largest legal ``maximum_mb`` (1 TB), Hyper-V 2012's default maximum.
 MAX_MAXIMUM_MB = 1_048_576
@@ -174,14 +176,65 @@ class Host:
     ) -> VM:
         """Adds a VM (off). ``minimum_mb=None`` means equal to ``startup_mb``."""
         vm_id = self._core.add_vm(name, startup_mb, maximum_mb, minimum_mb, buffer_pct, weight, dynamic)
-        vm = VM(self._core, vm_id)
-        self._handles[vm_id] = vm
+        return self._handle(vm_id)
+
+    def add_vms(
+        self,
+        names: "list[str]",
+        startup_mb: "int | npt.ArrayLike" = 1024,
+        maximum_mb: "int | npt.ArrayLike" = MAX_MAXIMUM_MB,
+        minimum_mb: "int | npt.ArrayLike | None" = None,
+        buffer_pct: "int | npt.ArrayLike" = 20,
+        weight: "int | npt.ArrayLike" = 5000,
+        dynamic: "bool | npt.ArrayLike" = True,
+    ) -> list[VM]:
+        """Adds many VMs (off) in one call, all or nothing.
+
+        Each setting is one value for all or an array with one entry per
+        name; errors name the entry (``weight[3] must be between 0 and
+        10000, got 20000``). ``minimum_mb=None`` means equal to startup.
+        """
+        if isinstance(names, str) or not all(isinstance(x, str) for x in names):
+            raise ConfigTypeError(f"names must be a list of strings, got {names!r:.80}", "names", names)
+        n = len(names)
+
+        def column(field: str, value: Any) -> npt.NDArray[np.int64]:
+            arr = np.asarray(value)
+            if arr.ndim == 0:
+                arr = np.full(n, arr)
+            return _int_array(field, arr, n)
+
+        if minimum_mb is None:
+            minimum = np.full(n, -1, dtype=np.int64)
+        else:
+            minimum = column("minimum_mb", minimum_mb)
+            if (minimum < 0).any():
+                _bad_entry("minimum_mb", minimum, minimum < 0, f"must be between 32 and {MAX_MAXIMUM_MB} MB")
+        dyn = np.asarray(dynamic)
+        if dyn.dtype != np.bool_:
+            raise ConfigTypeError(f"dynamic must be True/False or a bool array, got {dynamic!r:.80}", "dynamic", dynamic)
+        ids = self._core.add_vms(
+            list(names),
+            column("startup_mb", startup_mb),
+            column("maximum_mb", maximum_mb),
+            minimum,
+            column("buffer_pct", buffer_pct),
+            column("weight", weight),
+            np.ascontiguousarray(np.broadcast_to(dyn, (n,))),
+        )
+        return [self._handle(int(i)) for i in ids]
+
+    def _handle(self, vm_id: int) -> VM:
+        """The one handle of VM ``vm_id`` (made on first use)."""
+        vm = self._handles.get(vm_id)
+        if vm is None:
+            vm = self._handles[vm_id] = VM(self._core, vm_id)
         return vm
 
     def _own(self, vm: VM) -> VM:
         if not isinstance(vm, VM):
             raise ConfigTypeError(f"vm must be a VM handle, got {vm!r}", "vm", vm)
-        if self._handles.get(vm.id) is not vm:
+        if self._handles.get(vm.id) is not vm or not vm.exists:
             raise StateError(f"vm {vm.id} is not on this host (removed, or from another host)", "vm", vm.id)
         return vm
 
@@ -195,25 +248,26 @@ class Host:
         started VMs raise `StateError` before anything starts.
         """
         if vms is None:
-            handles = [vm for vm in self.vms if vm.state == "off"]
+            ids = self._core.ids()[self._core.status_codes() == _OFF]
         else:
             handles = [self.vm(v) if isinstance(v, str) else self._own(v) for v in vms]
-        outcome = self._core.start_many([vm.id for vm in handles])
-        return np.array([msg is None for msg in outcome], dtype=bool)
+            ids = np.array([vm.id for vm in handles], dtype=np.uint64)
+        started, _failed = self._core.start_many(ids)
+        return started
 
     def remove_vm(self, vm: VM) -> None:
         """Removes an off VM; its handle becomes stale (`StateError` on use)."""
         self._core.remove_vm(self._own(vm).id)
-        del self._handles[vm.id]
+        self._handles.pop(vm.id, None)
 
     def vm(self, name: str) -> VM:
         """The VM called ``name`` (`StateError` if there is none)."""
-        return self._handles[self._core.find(name)]
+        return self._handle(self._core.find(name))
 
     @property
     def vms(self) -> list[VM]:
         """The VMs, in the stable order every bulk array uses (insertion order)."""
-        return [self._handles[i] for i in self._core.ids().tolist()]
+        return [self._handle(i) for i in self._core.ids().tolist()]
 
     def __len__(self) -> int:
         return len(self._core)
@@ -295,7 +349,7 @@ class Host:
         offset: int,
     ) -> Timeline:
         r = self._core.run(arr, dt_s, raw, record_every)
-        by_id = {vm.id: vm.name for vm in self._handles.values()}
+        by_id = dict(zip(self._core.ids().tolist(), names))
         log = [
             (int(t) + offset, by_id[raw[i][1]], raw[i][2], msg) for i, t, msg in r.pop("events")
         ]

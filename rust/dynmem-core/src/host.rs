@@ -318,17 +318,67 @@ impl Host {
 
     /// Adds a VM (off). Returns its id.
     pub fn add_vm(&mut self, name: &str, spec: &VmSpec) -> Result<u64> {
+        self.check_name(name, || "name".to_string())?;
+        let c = spec.validate(self.policy.balloon_unit_mb)?;
+        Ok(self.push_vm(name, c))
+    }
+
+    /// Checks a new VM's name; `field` is only built for the error.
+    fn check_name(&self, name: &str, field: impl FnOnce() -> String) -> Result<()> {
         if name.trim().is_empty() {
-            return Err(Error::config("name", name, "must be a non-empty string"));
+            return Err(Error::config(&field(), name, "must be a non-empty string"));
         }
         if self.names.contains_key(name) {
             return Err(Error::config(
-                "name",
+                &field(),
                 name,
                 "must be unique on the host; a VM of that name exists",
             ));
         }
-        let c = spec.validate(self.policy.balloon_unit_mb)?;
+        Ok(())
+    }
+
+    /// Adds many VMs (off) in order; all or nothing. Errors name the entry,
+    /// e.g. `startup_mb[3]`.
+    pub fn add_vms(&mut self, names: &[String], specs: &[VmSpec]) -> Result<Vec<u64>> {
+        assert_eq!(names.len(), specs.len());
+        let mut configs = Vec::with_capacity(specs.len());
+        let mut batch: HashMap<&str, usize> = HashMap::with_capacity(names.len());
+        for (k, (name, spec)) in names.iter().zip(specs).enumerate() {
+            self.check_name(name, || format!("names[{k}]"))?;
+            if let Some(first) = batch.insert(name.as_str(), k) {
+                return Err(Error::config(
+                    &format!("names[{k}]"),
+                    name.as_str(),
+                    &format!("must be unique; names[{first}] is the same"),
+                ));
+            }
+            let c = spec.validate(self.policy.balloon_unit_mb).map_err(|e| {
+                let field = format!("{}[{k}]", e.field.as_deref().unwrap_or("vm"));
+                let message = e.message.replacen(e.field.as_deref().unwrap_or("vm"), &field, 1);
+                Error {
+                    field: Some(field),
+                    message,
+                    ..e
+                }
+            })?;
+            configs.push(c);
+        }
+        self.reserve(names.len());
+        Ok(names
+            .iter()
+            .zip(configs)
+            .map(|(name, c)| self.push_vm(name, c))
+            .collect())
+    }
+
+    fn reserve(&mut self, extra: usize) {
+        each_column!(&mut self.vms, reserve(extra));
+        self.index.reserve(extra);
+        self.names.reserve(extra);
+    }
+
+    fn push_vm(&mut self, name: &str, c: VmConfig) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
         let pos = self.len();
@@ -353,7 +403,7 @@ impl Host {
         }
         self.index.insert(id, pos);
         self.names.insert(name.to_string(), id);
-        Ok(id)
+        id
     }
 
     /// Removes an off VM; later VMs keep their relative order.

@@ -361,7 +361,9 @@ mod tests {
         let mut r = Rng(0x0dd_ba11);
         let n = 5 * PAR_CHUNK + 17;
         let caps: Vec<u32> = (0..n).map(|_| r.next(3000) as u32).collect();
-        let weights: Vec<u16> = (0..n).map(|_| if r.next(10) == 0 { 0 } else { r.next(10_001) as u16 }).collect();
+        let weights: Vec<u16> = (0..n)
+            .map(|_| if r.next(10) == 0 { 0 } else { r.next(10_001) as u16 })
+            .collect();
         let total: u64 = caps.iter().map(|&c| c as u64).sum();
         for budget in [total / 3, total * 9 / 10, total - 1] {
             let (many, _) = run(budget, &caps, &weights);

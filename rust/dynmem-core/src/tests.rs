@@ -474,3 +474,32 @@ fn available_memory_is_tracked_exactly() {
         check(&h);
     }
 }
+
+#[test]
+fn add_vms_is_all_or_nothing_and_names_the_entry() {
+    let mut h = Host::new(8192, Some(512), instant()).unwrap();
+    h.add_vm("a", &VmSpec::default()).unwrap();
+    let names: Vec<String> = ["b", "c", "d"].iter().map(|s| s.to_string()).collect();
+    let good = VmSpec::default();
+    let bad = VmSpec {
+        buffer_pct: 1,
+        ..VmSpec::default()
+    };
+    let e = h.add_vms(&names, &[good, good, bad]).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("buffer_pct[2]"));
+    assert!(e.message.starts_with("buffer_pct[2] must be between 5 and 2000"), "{e}");
+    let dup: Vec<String> = ["b", "a"].iter().map(|s| s.to_string()).collect();
+    assert_eq!(
+        h.add_vms(&dup, &[good, good]).unwrap_err().field.as_deref(),
+        Some("names[1]")
+    );
+    let twice: Vec<String> = ["b", "b"].iter().map(|s| s.to_string()).collect();
+    assert_eq!(
+        h.add_vms(&twice, &[good, good]).unwrap_err().field.as_deref(),
+        Some("names[1]")
+    );
+    assert_eq!(h.len(), 1);
+    let ids = h.add_vms(&names, &[good, good, good]).unwrap();
+    assert_eq!(h.len(), 4);
+    assert_eq!(h.find("d").unwrap(), ids[2]);
+}

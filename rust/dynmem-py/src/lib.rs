@@ -265,12 +265,74 @@ impl PyHost {
         self.core.add_vm(&name, &spec).or_raise(py)
     }
 
-    /// Starts VMs in order, as one `start` each would; returns per VM `None`
-    /// or the message of a start that failed for want of memory.
-    fn start_many(&mut self, py: Python<'_>, ids: Vec<u64>) -> PyResult<Vec<Option<String>>> {
+    /// Starts VMs in order, as one `start` each would. Returns a boolean
+    /// array (started or not) and `(index, message)` of every start that
+    /// failed for want of memory.
+    #[allow(clippy::type_complexity)]
+    fn start_many<'py>(
+        &mut self,
+        py: Python<'py>,
+        ids: PyReadonlyArray1<'py, u64>,
+    ) -> PyResult<(Bound<'py, PyArray1<bool>>, Vec<(usize, String)>)> {
+        let ids = ids.as_array().to_vec();
         let core = &mut self.core;
-        let out = if ids.len() >= DETACH_MIN_VMS { py.detach(|| core.start_many(&ids)) } else { core.start_many(&ids) };
-        Ok(out.or_raise(py)?.into_iter().map(|e| e.map(|e| e.message)).collect())
+        let out = if ids.len() >= DETACH_MIN_VMS {
+            py.detach(|| core.start_many(&ids))
+        } else {
+            core.start_many(&ids)
+        };
+        let out = out.or_raise(py)?;
+        let ok = PyArray1::from_iter(py, out.iter().map(|e| e.is_none()));
+        let failed = out
+            .into_iter()
+            .enumerate()
+            .filter_map(|(k, e)| e.map(|e| (k, e.message)))
+            .collect();
+        Ok((ok, failed))
+    }
+
+    /// Adds VMs in bulk (all or nothing); every array has one entry per
+    /// name; `minimum_mb` entries below 0 mean "equal to startup".
+    #[pyo3(signature = (names, startup_mb, maximum_mb, minimum_mb, buffer_pct, weight, dynamic))]
+    #[allow(clippy::too_many_arguments)]
+    fn add_vms<'py>(
+        &mut self,
+        py: Python<'py>,
+        names: Vec<String>,
+        startup_mb: PyReadonlyArray1<'py, i64>,
+        maximum_mb: PyReadonlyArray1<'py, i64>,
+        minimum_mb: PyReadonlyArray1<'py, i64>,
+        buffer_pct: PyReadonlyArray1<'py, i64>,
+        weight: PyReadonlyArray1<'py, i64>,
+        dynamic: PyReadonlyArray1<'py, bool>,
+    ) -> PyResult<Bound<'py, PyArray1<u64>>> {
+        let n = names.len();
+        let (s, mx, mn) = (startup_mb.as_array(), maximum_mb.as_array(), minimum_mb.as_array());
+        let (b, w, d) = (buffer_pct.as_array(), weight.as_array(), dynamic.as_array());
+        if [s.len(), mx.len(), mn.len(), b.len(), w.len(), d.len()]
+            .iter()
+            .any(|&l| l != n)
+        {
+            return Err(raise(
+                py,
+                ErrorKind::Config,
+                Some("names"),
+                py.None(),
+                "every setting must have one entry per name",
+            ));
+        }
+        let specs: Vec<VmSpec> = (0..n)
+            .map(|k| VmSpec {
+                startup_mb: s[k],
+                minimum_mb: (mn[k] >= 0).then_some(mn[k]),
+                maximum_mb: mx[k],
+                buffer_pct: b[k],
+                weight: w[k],
+                dynamic: d[k],
+            })
+            .collect();
+        let ids = self.core.add_vms(&names, &specs).or_raise(py)?;
+        Ok(PyArray1::from_vec(py, ids))
     }
 
     fn remove_vm(&mut self, py: Python<'_>, id: u64) -> PyResult<()> {
