@@ -1074,6 +1074,7 @@ fn allocate(v: &Vms, s: &mut Scratch, pool: u64, u: u64, (sum_t, sum_d, sum_m): 
 fn prompt_removal(v: &mut Vms, s: &mut Scratch, short: u64) {
     let n = v.id.len();
     s.keys.clear();
+    s.keys.reserve(n);
     for i in 0..n {
         if in_solver(v.flags[i]) && v.assigned[i] > s.g[i] {
             s.keys.push((v.weight[i] as u64) << 40 | i as u64);

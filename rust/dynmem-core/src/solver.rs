@@ -30,8 +30,9 @@
 //! level above it: when demand barely moves, that is the answer in two
 //! passes. A cold start takes 3–7 passes in practice, under contention of
 //! 100k VMs; the worst case is bounded by the bisection, `O(log2 Lmax)` ≤ ~34
-//! passes. Passes over ≥ 2·[`PAR_CHUNK`] items run on rayon's threads; the
-//! sums are integers, so the result is the same on any number of threads.
+//! passes. Single-threaded on purpose: a tick is deterministic and
+//! allocation-free, and a caller wanting both cores runs two hosts (every
+//! heavy binding call releases the GIL).
 //!
 //! The remainder goes to the `k` items stepping at `L + 1` through a
 //! histogram of their weights (which weight is cut, and how many of it get
@@ -41,34 +42,19 @@
 /// Weight scale: the largest legal weight.
 pub const WEIGHT_SCALE: u64 = 10_000;
 
-/// Items per parallel chunk of an evaluation pass; below twice this, one thread.
-pub const PAR_CHUNK: usize = 16 * 1024;
-
 /// One pass at level `level`: units held and the weight of the items below
-/// their cap. Branch-free; an item of weight 0 holds nothing and adds no
-/// weight. Large inputs are split over rayon's threads: the sums are
-/// integers, so the result is the same on any number of threads.
+/// their cap. Branch-free; an item of weight 0 holds nothing and adds no weight.
 #[inline]
-fn eval(level: u64, caps: &[u32], weight: &(impl Fn(usize) -> u64 + Sync)) -> (u64, u64) {
-    let part = |start: usize, caps: &[u32]| {
-        let (mut s, mut wsum) = (0u64, 0u64);
-        for (k, &c) in caps.iter().enumerate() {
-            let w = weight(start + k);
-            let c = c as u64;
-            let x = (level * w / WEIGHT_SCALE).min(c);
-            s += x;
-            wsum += if x < c { w } else { 0 };
-        }
-        (s, wsum)
-    };
-    if caps.len() < 2 * PAR_CHUNK {
-        return part(0, caps);
+fn eval(level: u64, caps: &[u32], weight: &impl Fn(usize) -> u64) -> (u64, u64) {
+    let (mut s, mut wsum) = (0u64, 0u64);
+    for (i, &c) in caps.iter().enumerate() {
+        let w = weight(i);
+        let c = c as u64;
+        let x = (level * w / WEIGHT_SCALE).min(c);
+        s += x;
+        wsum += if x < c { w } else { 0 };
     }
-    use rayon::prelude::*;
-    caps.par_chunks(PAR_CHUNK)
-        .enumerate()
-        .map(|(j, chunk)| part(j * PAR_CHUNK, chunk))
-        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    (s, wsum)
 }
 
 /// Water-fills `budget` units over the items with `weight(i) > 0`, writing
@@ -82,7 +68,7 @@ fn eval(level: u64, caps: &[u32], weight: &(impl Fn(usize) -> u64 + Sync)) -> (u
 fn level_fill(
     budget: u64,
     caps: &[u32],
-    weight: impl Fn(usize) -> u64 + Sync,
+    weight: impl Fn(usize) -> u64,
     out: &mut [u32],
     keys: &mut Vec<u64>,
     hint: Option<u64>,
@@ -135,6 +121,7 @@ fn level_fill(
     }
     // Hand out x = min(cap, floor(lo·w/W)); collect the items stepping at lo + 1.
     keys.clear();
+    keys.reserve(caps.len()); // once per size, so that ticks do not allocate
     let mut given = 0u64;
     for (i, &c) in caps.iter().enumerate() {
         let w = weight(i);
@@ -372,26 +359,6 @@ mod tests {
                 fill_with_hint(budget, &caps, &weights, &mut out, &mut Vec::new(), &mut level);
                 assert_eq!(out, want, "hint {hint}");
             }
-        }
-    }
-
-    #[test]
-    fn same_result_on_one_thread_and_many() {
-        let mut r = Rng(0x0dd_ba11);
-        let n = 5 * PAR_CHUNK + 17;
-        let caps: Vec<u32> = (0..n).map(|_| r.next(3000) as u32).collect();
-        let weights: Vec<u16> = (0..n)
-            .map(|_| if r.next(10) == 0 { 0 } else { r.next(10_001) as u16 })
-            .collect();
-        let total: u64 = caps.iter().map(|&c| c as u64).sum();
-        for budget in [total / 3, total * 9 / 10, total - 1] {
-            let (many, _) = run(budget, &caps, &weights);
-            let one = rayon::ThreadPoolBuilder::new()
-                .num_threads(1)
-                .build()
-                .unwrap()
-                .install(|| run(budget, &caps, &weights).0);
-            assert_eq!(one, many);
         }
     }
 
