@@ -32,3 +32,11 @@ def test_readme_example_runs() -> None:
     lines = r.stdout.splitlines()
     assert lines[0] == "starting 1024 warning"
     assert lines[1].split()[:3] == ["3000", "3072", "3000"] and lines[1].endswith("ok")
+
+
+def test_readme_fleet_example_runs() -> None:
+    code = re.search(r"## Fleets: the bulk API\n.*?```python\n(.*?)```", README, re.S)
+    assert code
+    r = subprocess.run([sys.executable, "-c", code.group(1)], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("True True [")
