@@ -169,13 +169,11 @@ impl VmConfig {
                 return rule("startup_mb", new.startup_mb as i64, "can only change");
             }
             if new.dynamic != self.dynamic {
+                let shown = if new.dynamic { "True" } else { "False" };
                 return Err(Error::state(
                     Some("dynamic"),
-                    crate::error::Value::Str(if new.dynamic { "True" } else { "False" }.into()),
-                    format!(
-                        "dynamic can only change while VM '{vm}' is off, got {}",
-                        if new.dynamic { "True" } else { "False" }
-                    ),
+                    new.dynamic,
+                    format!("dynamic can only change while VM '{vm}' is off, got {shown}"),
                 ));
             }
             if new.maximum_mb < self.maximum_mb {

@@ -20,6 +20,7 @@ pub enum ErrorKind {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     None,
+    Bool(bool),
     Int(i128),
     Float(f64),
     Str(String),
@@ -29,6 +30,7 @@ impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Value::None => write!(f, "None"),
+            Value::Bool(v) => write!(f, "{}", if *v { "True" } else { "False" }),
             Value::Int(v) => write!(f, "{v}"),
             Value::Float(v) => write!(f, "{v}"),
             Value::Str(s) => write!(f, "{s:?}"),
@@ -49,6 +51,11 @@ impl From<u64> for Value {
 impl From<u32> for Value {
     fn from(v: u32) -> Self {
         Value::Int(v as i128)
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
     }
 }
 impl From<f64> for Value {

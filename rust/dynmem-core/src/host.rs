@@ -960,6 +960,9 @@ fn pass2(v: &mut Vms, m: &Mechanics, g_of: impl Fn(usize, u32, u16, u32, u32) ->
                     assigned[i] -= take as u32;
                     removed[i] += take;
                     remove_ops[i] += 1;
+                    if take == a - g {
+                        clock_s[i] = 0.0; // no excess left: a new excess waits the delay again
+                    }
                 }
             } else {
                 clock_s[i] = 0.0;

@@ -37,6 +37,7 @@ fn raise(py: Python<'_>, kind: ErrorKind, field: Option<&str>, value: Py<PyAny>,
 fn map_err(py: Python<'_>, e: core::Error) -> PyErr {
     let value: Py<PyAny> = match &e.value {
         Value::None => py.None(),
+        Value::Bool(v) => PyBool::new(py, *v).to_owned().into_any().unbind(),
         Value::Int(v) => v
             .into_pyobject(py)
             .map(|o| o.into_any().unbind())

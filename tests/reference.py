@@ -1,0 +1,447 @@
+"""Pure-Python reference implementation of docs/balancer.md.
+
+Written for obviousness, not speed: every step of the spec is a few lines
+here, in the order the spec lists it, and every float operation is done in
+the same order as the spec writes it, so results can be compared *exactly*
+against the Rust core.
+
+The reference does NOT validate its inputs (the tests only feed it valid
+operations); the one failure it models is the spec's start failure, raised
+as `InsufficientMemory`.
+
+It mirrors the public `dynmem` API closely enough that the same driver code
+can operate a `dynmem.Host` and a `reference.Host` in lock-step:
+
+    host = Host(physical_mb=8192, reserve_mb=512, policy=Policy())
+    vm = host.add_vm("a", startup_mb=1024, maximum_mb=4096, minimum_mb=512)
+    vm.start(); vm.demand_mb = 1500; host.tick(1.0)
+    vm.assigned_mb, vm.visible_mb, vm.target_mb, vm.status, vm.pressure,
+    vm.counters, host.counters, host.assigned_mb (a list), ...
+
+Where the spec is silent the reference does the following (and so do the
+tests' expectations):
+- "running VMs" in the start rule's `free` and in the host counters means
+  every VM that is not off (starting VMs hold memory too);
+- `minimum_mb=None` is resolved to startup once, when the VM is added;
+- counters and pressure statistics are cumulative over a VM's life on the
+  host (not reset by stop/start); an off VM shows pressure 0;
+- start and stop are not Memory Add/Remove Operations; ballooning a running
+  VM to make room for a start is.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+W = 10000  # weight scale of the water-filling level (spec: `W = 10000`)
+
+# Settled readings of docs/balancer.md: current pressure is live (computed
+# on read), and the excess clock also resets when a lazy step reaches g.
+
+OFF, STARTING, RUNNING = "off", "starting", "running"
+
+
+class InsufficientMemory(Exception):
+    """A start could not find the VM's startup memory (spec: 'Starting a VM')."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    balloon_unit_mb: int = 2
+    hot_add_chunk_mb: int = 128
+    boot_report_delay_s: float = 45.0
+    remove_delay_s: float = 5.0
+    remove_rate_mb_per_s: float = 256.0
+
+
+# --------------------------------------------------------------------------
+# arithmetic helpers from the spec's preamble
+# --------------------------------------------------------------------------
+
+def floor_u(x: int, u: int) -> int:
+    return x - x % u
+
+
+def ceil_u(x: int, u: int) -> int:
+    return floor_u(x + u - 1, u)
+
+
+def ceil_div(a: int, b: int) -> int:
+    """ceil(a / b) for integers, b > 0, without floats."""
+    return -((-a) // b)
+
+
+def clamp(x: int, lo: int, hi: int) -> int:
+    return max(lo, min(hi, x))
+
+
+# --------------------------------------------------------------------------
+# fill(budget, caps, weights): unit-at-a-time greedy (spec, "Equivalently")
+# --------------------------------------------------------------------------
+
+def fill(budget_mb: int, caps_mb: list[int], weights: list[int], u: int) -> list[int]:
+    """Weighted water-filling of `budget_mb` over VMs with `caps_mb`.
+
+    Hands out one unit (u MB) at a time. The next unit goes to the VM whose
+    next unit has the lowest threshold level ceil(k * W / w), k being the
+    number of units it would then hold; ties go to the higher weight, then
+    to the earlier position. Weight-0 VMs only get units once every
+    positive-weight VM is at its cap, and then share equally (same rule with
+    equal weights). Returns MB per VM.
+    """
+    n = len(caps_mb)
+    caps = [c // u for c in caps_mb]
+    budget = budget_mb // u
+    got = [0] * n
+
+    def hand_out(members: list[int], weight_of) -> None:
+        nonlocal budget
+        while budget > 0:
+            best = None
+            best_key = None
+            for i in members:
+                if got[i] >= caps[i]:
+                    continue
+                w = weight_of(i)
+                k = got[i] + 1
+                threshold = ceil_div(k * W, w)
+                key = (threshold, -w, i)  # lowest level, higher weight, earlier
+                if best_key is None or key < best_key:
+                    best, best_key = i, key
+            if best is None:  # everyone in this group is at its cap
+                return
+            got[best] += 1
+            budget -= 1
+
+    positive = [i for i in range(n) if weights[i] > 0]
+    zero = [i for i in range(n) if weights[i] == 0]
+    hand_out(positive, lambda i: weights[i])
+    if all(got[i] >= caps[i] for i in positive):
+        hand_out(zero, lambda i: 1)  # "equal weights among them"
+    return [g * u for g in got]
+
+
+# --------------------------------------------------------------------------
+# VM
+# --------------------------------------------------------------------------
+
+class VM:
+    def __init__(self, host: "Host", name: str, startup_mb: int, maximum_mb: int,
+                 minimum_mb, buffer_pct: int, weight: int, dynamic: bool):
+        self._host = host
+        self.name = name
+        self.startup_mb = startup_mb
+        # `None` means "equal to startup"; resolved once, when the VM is added.
+        self.minimum_mb = startup_mb if minimum_mb is None else minimum_mb
+        self.maximum_mb = maximum_mb
+        self.buffer_pct = buffer_pct
+        self.weight = weight
+        self.dynamic = dynamic
+        self.demand_mb = 0
+
+        self.state = OFF
+        self.assigned_mb = 0
+        self.visible_mb = 0
+        self.boot_clock = 0.0
+        self.excess_clock = 0.0
+
+        # counters (cumulative for the VM's life on the host)
+        self.added_mb = 0
+        self.removed_mb = 0
+        self.add_ops = 0
+        self.remove_ops = 0
+        # pressure statistics
+        self.sum_p_dt = 0.0
+        self.sum_dt = 0.0
+        self.min_pressure = 0.0
+        self.max_pressure = 0.0
+        self.samples = 0
+
+    # ---- settings -------------------------------------------------------
+    def configure(self, **changes) -> None:
+        for key, value in changes.items():
+            assert key in ("minimum_mb", "maximum_mb", "startup_mb",
+                           "buffer_pct", "weight", "dynamic"), key
+            setattr(self, key, value)
+
+    # ---- lifecycle ------------------------------------------------------
+    def start(self) -> None:
+        self._host._start(self)
+
+    def stop(self) -> None:
+        self.state = OFF
+        self.assigned_mb = 0
+        self.visible_mb = 0
+        self.boot_clock = 0.0
+        self.excess_clock = 0.0
+
+    # ---- derived quantities ---------------------------------------------
+    @property
+    def in_solver_set(self) -> bool:
+        return self.state == RUNNING and self.dynamic
+
+    @property
+    def target_mb(self) -> int:
+        if self.state == OFF:
+            return 0
+        if not self.in_solver_set:  # starting, or static running
+            return self.startup_mb
+        u = self._host.policy.balloon_unit_mb
+        with_buffer = ceil_div(self.demand_mb * (100 + self.buffer_pct), 100)
+        return clamp(ceil_u(with_buffer, u), self.minimum_mb, self.maximum_mb)
+
+    @property
+    def demand_cap_mb(self) -> int:
+        u = self._host.policy.balloon_unit_mb
+        return clamp(ceil_u(self.demand_mb, u), self.minimum_mb, self.maximum_mb)
+
+    @property
+    def status(self) -> str:
+        if self.state == OFF:
+            return "off"
+        if self.assigned_mb < self.demand_mb:
+            return "warning"
+        if self.assigned_mb < self.target_mb:
+            return "low"
+        return "ok"
+
+    @property
+    def paging_mb(self) -> int:
+        if self.state == OFF:
+            return 0
+        return max(0, self.demand_mb - self.assigned_mb)
+
+    @property
+    def pressure(self) -> float:
+        """Current pressure; 0 for an off VM."""
+        if self.state == OFF:
+            return 0.0
+        return self.demand_mb / self.assigned_mb * 100
+
+    @property
+    def average_pressure(self) -> float:
+        return self.sum_p_dt / self.sum_dt if self.samples else 0.0
+
+    @property
+    def counters(self) -> dict:
+        return {
+            "Added Memory": self.added_mb,
+            "Removed Memory": self.removed_mb,
+            "Memory Add Operations": self.add_ops,
+            "Memory Remove Operations": self.remove_ops,
+            "Physical Memory": self.assigned_mb,
+            "Guest Visible Physical Memory": self.visible_mb,
+            "Current Pressure": self.pressure,
+            "Average Pressure": self.average_pressure,
+            "Minimum Pressure": self.min_pressure,
+            "Maximum Pressure": self.max_pressure,
+        }
+
+    # ---- memory mechanics -------------------------------------------------
+    def _balloon_out(self, mb: int) -> None:
+        """Remove `mb` by ballooning: assigned falls, visible stays."""
+        if mb <= 0:
+            return
+        self.assigned_mb -= mb
+        self.removed_mb += mb
+        self.remove_ops += 1
+
+    def _raise_to(self, g: int) -> None:
+        """Add memory up to g: unballoon first, then hot-add in chunks."""
+        rise = g - self.assigned_mb
+        if rise <= 0:
+            return
+        self.assigned_mb = g
+        if self.assigned_mb > self.visible_mb:
+            chunk = self._host.policy.hot_add_chunk_mb
+            chunks = ceil_div(self.assigned_mb - self.visible_mb, chunk)
+            self.visible_mb = min(self.maximum_mb, self.visible_mb + chunks * chunk)
+            if self.visible_mb < self.assigned_mb:
+                self.visible_mb = self.assigned_mb
+        self.added_mb += rise
+        self.add_ops += 1
+
+    def _sample(self, dt_s: float) -> None:
+        p = self.demand_mb / self.assigned_mb * 100
+        self.sum_p_dt += p * dt_s
+        self.sum_dt += dt_s
+        if self.samples == 0:
+            self.min_pressure = p
+            self.max_pressure = p
+        else:
+            self.min_pressure = min(self.min_pressure, p)
+            self.max_pressure = max(self.max_pressure, p)
+        self.samples += 1
+
+
+# --------------------------------------------------------------------------
+# Host
+# --------------------------------------------------------------------------
+
+class Host:
+    def __init__(self, physical_mb: int, reserve_mb=None, policy: Policy | None = None):
+        self.physical_mb = physical_mb
+        self.reserve_mb = 384 + 64 * physical_mb // 1024 if reserve_mb is None else reserve_mb
+        self.policy = Policy() if policy is None else policy
+        self.time_s = 0.0
+        self.vms: list[VM] = []
+
+    # ---- VM management --------------------------------------------------
+    def add_vm(self, name: str, startup_mb: int = 1024, maximum_mb: int = 1048576,
+               minimum_mb=None, buffer_pct: int = 20, weight: int = 5000,
+               dynamic: bool = True) -> VM:
+        vm = VM(self, name, startup_mb, maximum_mb, minimum_mb, buffer_pct, weight, dynamic)
+        self.vms.append(vm)
+        return vm
+
+    def remove_vm(self, vm: VM) -> None:
+        self.vms.remove(vm)
+
+    def vm(self, name: str) -> VM:
+        for v in self.vms:
+            if v.name == name:
+                return v
+        raise KeyError(name)
+
+    def set_demand_mb(self, demands) -> None:
+        for v, d in zip(self.vms, list(demands)):
+            v.demand_mb = int(d)
+
+    # ---- arrays -----------------------------------------------------------
+    @property
+    def demand_mb(self) -> list[int]:
+        return [v.demand_mb for v in self.vms]
+
+    @property
+    def assigned_mb(self) -> list[int]:
+        return [v.assigned_mb for v in self.vms]
+
+    @property
+    def visible_mb(self) -> list[int]:
+        return [v.visible_mb for v in self.vms]
+
+    @property
+    def target_mb(self) -> list[int]:
+        return [v.target_mb for v in self.vms]
+
+    @property
+    def pressure(self) -> list[float]:
+        return [v.pressure for v in self.vms]
+
+    # ---- counters ---------------------------------------------------------
+    @property
+    def available_mb(self) -> int:
+        return self.physical_mb - self.reserve_mb - sum(v.assigned_mb for v in self.vms)
+
+    @property
+    def counters(self) -> dict:
+        on = [v for v in self.vms if v.state != OFF]
+        if on:
+            average = sum(v.pressure for v in on) / len(on)
+            system = sum(v.demand_mb for v in on) / sum(v.assigned_mb for v in on) * 100
+        else:
+            average = 0.0
+            system = 0.0
+        return {
+            "Available Memory": self.available_mb,
+            "Average Pressure": average,
+            "System Current Pressure": system,
+        }
+
+    # ---- starting a VM ----------------------------------------------------
+    def _start(self, vm: VM) -> None:
+        u = self.policy.balloon_unit_mb
+        free = self.physical_mb - self.reserve_mb - sum(v.assigned_mb for v in self.vms)
+        if free < vm.startup_mb:
+            short = ceil_u(vm.startup_mb - free, u)
+            donors = [v for v in self.vms
+                      if v.in_solver_set and v.weight <= vm.weight]
+            donors.sort(key=lambda v: (v.weight, self.vms.index(v)))
+            takes = []
+            for d in donors:
+                take = min(max(0, d.assigned_mb - d.minimum_mb), short)
+                takes.append((d, take))
+                short -= take
+            if short > 0:
+                raise InsufficientMemory(vm.name)
+            for d, take in takes:
+                d._balloon_out(take)
+        vm.assigned_mb = vm.startup_mb
+        vm.visible_mb = vm.startup_mb
+        vm.boot_clock = 0.0
+        vm.excess_clock = 0.0
+        vm.state = STARTING if vm.dynamic else RUNNING
+
+    # ---- one tick -----------------------------------------------------------
+    def tick(self, dt_s: float = 1.0) -> None:
+        pol = self.policy
+        u = pol.balloon_unit_mb
+
+        # 1. Boot.
+        for v in self.vms:
+            if v.state == STARTING:
+                v.boot_clock += dt_s
+                if v.boot_clock >= pol.boot_report_delay_s:
+                    v.state = RUNNING
+
+        solver = [v for v in self.vms if v.in_solver_set]
+
+        # 2. Pool.
+        held = sum(v.assigned_mb for v in self.vms if not v.in_solver_set)
+        pool = floor_u(self.physical_mb - self.reserve_mb - held, u)
+
+        # 3. Allocation.
+        target = [v.target_mb for v in solver]
+        dcap = [v.demand_cap_mb for v in solver]
+        minimum = [v.minimum_mb for v in solver]
+        weights = [v.weight for v in solver]
+        if sum(target) <= pool:
+            g = list(target)
+        elif sum(dcap) <= pool:
+            extra = fill(pool - sum(dcap), [t - c for t, c in zip(target, dcap)], weights, u)
+            g = [c + e for c, e in zip(dcap, extra)]
+        else:
+            assert sum(minimum) <= pool, "spec invariant: sum(minimum) <= pool"
+            extra = fill(pool - sum(minimum), [c - m for c, m in zip(dcap, minimum)], weights, u)
+            g = [m + e for m, e in zip(minimum, extra)]
+        alloc = dict(zip(map(id, solver), g))
+
+        # 4. Mechanics.
+        free = pool - sum(v.assigned_mb for v in solver)
+        need = sum(max(0, alloc[id(v)] - v.assigned_mb) for v in solver)
+
+        # 4a. prompt removal
+        if need > free:
+            short = need - free
+            above = [v for v in solver if v.assigned_mb > alloc[id(v)]]
+            above.sort(key=lambda v: (v.weight, self.vms.index(v)))
+            for v in above:
+                take = min(v.assigned_mb - alloc[id(v)], short)
+                v._balloon_out(take)
+                short -= take
+            assert short == 0
+
+        # 4b. lazy removal
+        step_max = max(u, floor_u(math.floor(pol.remove_rate_mb_per_s * dt_s), u))
+        for v in solver:
+            gv = alloc[id(v)]
+            if v.assigned_mb > gv:
+                v.excess_clock += dt_s
+                if v.excess_clock >= pol.remove_delay_s:
+                    v._balloon_out(min(v.assigned_mb - gv, step_max))
+                    if v.assigned_mb <= gv:
+                        v.excess_clock = 0.0
+            else:
+                v.excess_clock = 0.0
+
+        # 4c. adds
+        for v in solver:
+            v._raise_to(alloc[id(v)])
+
+        # 5. Statistics.
+        for v in self.vms:
+            if v.state in (STARTING, RUNNING):
+                v._sample(dt_s)
+
+        self.time_s += dt_s

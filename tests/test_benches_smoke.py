@@ -1,0 +1,197 @@
+"""The benchmark suite (benches/) stays honest and runnable.
+
+(a) The numpy peer (benches/numpy_peer.py) is the baseline dynmem's speed is
+    judged against, so it must compute the same balancer: after every tick
+    and every batch of starts its assigned/visible memory (and counters)
+    equal dynmem's, on seeded hosts in all three benchmark regimes and in
+    variants that reach every solver stage and mechanism.
+(b) The benchmarks run in smoke mode (tiny sizes, each once; times are not
+    checked): `benches/run.py --quick` in-process, and the pytest-benchmark
+    module in a subprocess when pytest-benchmark is installed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCHES = os.path.join(ROOT, "benches")
+
+dynmem = pytest.importorskip("dynmem")
+sys.path.insert(0, BENCHES)
+import _common as C  # noqa: E402
+
+# --------------------------------------------------------------------------
+# (a) numpy peer == dynmem
+# --------------------------------------------------------------------------
+
+COUNTERS = {
+    "Added Memory": "added",
+    "Removed Memory": "removed",
+    "Memory Add Operations": "add_ops",
+    "Memory Remove Operations": "remove_ops",
+}
+
+
+def variant(spec: C.Spec, *, pool_ratio: float | None = None, zero_weight_share: float = 0.0, seed: int = 0) -> C.Spec:
+    """``spec`` with pool = Σ target(row 0) / pool_ratio and/or many weight-0 VMs."""
+    rng = np.random.default_rng(seed)
+    weight = spec.weight.copy()
+    if zero_weight_share:
+        weight[rng.random(spec.n) < zero_weight_share] = 0
+    physical = spec.physical_mb
+    if pool_ratio is not None:
+        t = C.targets(spec.rows[0], spec.buffer, spec.minimum, spec.maximum)
+        pool = max(int(t.sum() / pool_ratio), int(spec.startup.sum()), int(spec.minimum.sum()))
+        physical = spec.reserve_mb + pool // C.U * C.U
+    return dataclasses.replace(spec, weight=weight, physical_mb=physical)
+
+
+def assert_same(dd: C.Driver, nd: C.Driver, where: str, counters: bool = False) -> None:
+    a, b = dd.assigned(), nd.assigned()
+    if not np.array_equal(a, b):
+        bad = np.flatnonzero(a != b)[:5]
+        pytest.fail(f"{where}: assigned differs at {bad.tolist()}: dynmem {a[bad].tolist()} numpy {b[bad].tolist()}")
+    a, b = dd.visible(), nd.visible()
+    if not np.array_equal(a, b):
+        bad = np.flatnonzero(a != b)[:5]
+        pytest.fail(f"{where}: visible differs at {bad.tolist()}: dynmem {a[bad].tolist()} numpy {b[bad].tolist()}")
+    if counters:
+        cs = [vm.counters for vm in dd.handles]
+        for key, attr in COUNTERS.items():
+            got = np.array([c[key] for c in cs], dtype=np.int64)
+            assert np.array_equal(got, getattr(nd.host, attr).astype(np.int64)), f"{where}: {key}"
+        h = nd.host
+        avg = np.where(h.p_time > 0, h.p_sum / np.where(h.p_time > 0, h.p_time, 1), 0.0)
+        for key, arr in (("Average Pressure", avg), ("Minimum Pressure", h.p_min), ("Maximum Pressure", h.p_max)):
+            got = np.array([c[key] for c in cs])
+            assert np.array_equal(got, arr), f"{where}: {key}"
+
+
+def lockstep(spec: C.Spec, ticks: int) -> C.Driver:
+    """Builds both implementations from ``spec`` and compares them tick by tick."""
+    dd = C.make_driver("dynmem", spec)
+    nd = C.make_driver("numpy", spec)
+    assert_same(dd, nd, f"{spec.regime} n={spec.n} after warm-up")
+    for t in range(ticks):
+        if spec.regime == "storm":
+            if t % 2 == 0:
+                started = dd.host.start_vms() if hasattr(dd.host, "start_vms") else None
+                ok = nd.host.start_many(spec.storm)
+                if started is not None:
+                    assert np.array_equal(np.asarray(started), ok), "which starts succeeded"
+                assert_same(dd, nd, f"storm n={spec.n} after the starts")
+                dd.host.tick(1.0)
+                nd.host.tick(1.0)
+            else:
+                dd.unstorm()
+                nd.unstorm()
+        else:
+            dd.step()
+            nd.step()
+        assert_same(dd, nd, f"{spec.regime} n={spec.n} seed={spec.seed} tick {t}", counters=t == ticks - 1)
+    return nd
+
+
+@pytest.mark.parametrize("regime", C.REGIMES)
+@pytest.mark.parametrize("n, seed", [(7, 1), (60, 2), (400, 3)])
+def test_numpy_peer_matches_dynmem(regime: str, n: int, seed: int) -> None:
+    lockstep(C.make_spec(n, regime, seed), ticks=10)
+
+
+def test_numpy_peer_covers_every_path() -> None:
+    """Variants of the benchmark inputs that reach every stage and mechanism."""
+    seen: dict[str, bool] = {}
+    cases = [
+        variant(C.make_spec(300, "contended", 4), pool_ratio=1.1),  # stage "demand + buffer"
+        variant(C.make_spec(300, "contended", 5), pool_ratio=1.1, zero_weight_share=0.8, seed=1),  # weight-0 stage
+        variant(C.make_spec(300, "contended", 6), pool_ratio=3.0),  # deep contention
+        C.make_spec(300, "plentiful", 7),  # lazy removal, hot-add
+        C.make_spec(300, "storm", 8),  # start reclaim
+    ]
+    for spec in cases:
+        nd = lockstep(spec, ticks=14).host
+        seen["stage 0"] = seen.get("stage 0", False) or nd.last_stage == 0
+        for key, val in (
+            (f"stage {nd.last_stage}", True),
+            ("weight-0 stage", nd.did_zero_stage),
+            ("prompt removal", nd.did_prompt),
+            ("lazy removal", nd.did_lazy),
+            ("hot-add", nd.did_hot_add),
+            ("start reclaim", nd.did_reclaim),
+        ):
+            seen[key] = seen.get(key, False) or val
+    missing = [k for k in ("stage 0", "stage 1", "stage 2", "weight-0 stage", "prompt removal", "lazy removal", "hot-add", "start reclaim") if not seen.get(k)]
+    assert not missing, f"inputs never reached: {missing}"
+
+
+def test_numpy_peer_failed_starts_match() -> None:
+    """A storm without enough reclaimable memory: some starts fail, the rest go on."""
+    spec = C.make_spec(200, "storm", 9)
+    spec = dataclasses.replace(spec, physical_mb=spec.physical_mb - int(spec.startup[spec.storm].sum()) // 2 // C.U * C.U)
+    dd = C.make_driver("dynmem", spec)
+    nd = C.make_driver("numpy", spec)
+    if not hasattr(dd.host, "start_vms"):
+        pytest.skip("this dynmem build has no Host.start_vms")
+    started = np.asarray(dd.host.start_vms())
+    ok = nd.host.start_many(spec.storm)
+    assert not ok.all(), "the variant should make some starts fail"
+    assert np.array_equal(started, ok)
+    assert_same(dd, nd, "after failing starts", counters=True)
+    dd.host.tick(1.0)
+    nd.host.tick(1.0)
+    assert_same(dd, nd, "tick after failing starts", counters=True)
+
+
+def test_floor_reads_the_hot_columns() -> None:
+    from floor import Floor
+
+    f = C.floor_for(C.make_spec(100, "contended"))
+    assert isinstance(f, Floor) and f.bytes_per_vm == 25
+    assert isinstance(f.run(), int)
+
+
+# --------------------------------------------------------------------------
+# (b) the benchmarks run (smoke mode; times are not checked)
+# --------------------------------------------------------------------------
+
+
+def test_run_py_quick_writes_a_report(tmp_path) -> None:
+    spec = importlib.util.spec_from_file_location("dynmem_benches_run", os.path.join(BENCHES, "run.py"))
+    assert spec is not None and spec.loader is not None
+    run = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = run  # dataclasses look their module up there
+    try:
+        spec.loader.exec_module(run)
+    finally:
+        sys.modules.pop(spec.name, None)
+    out = tmp_path / "RESULTS.md"
+    assert run.main(["--quick", "--out", str(out)]) == 0
+    text = out.read_text()
+    for needle in ("## Machine", "## Targets", "ns per VM per tick", "dynmem÷numpy", "dynmem÷floor", "Host.run", "handle"):
+        assert needle in text
+    rows = [ln for ln in text.splitlines() if ln.startswith("| contended |") or ln.startswith("| storm |") or ln.startswith("| plentiful |")]
+    assert len(rows) >= 6
+    assert "PASS" in text or "FAIL" in text
+
+
+def test_pytest_benchmarks_smoke() -> None:
+    pytest.importorskip("pytest_benchmark")
+    env = dict(os.environ, DYNMEM_BENCH_SMOKE="1")
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", BENCHES, "--benchmark-disable", "-q", "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert " passed" in r.stdout
