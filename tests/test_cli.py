@@ -151,3 +151,35 @@ def test_replay_real_traces(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
 def test_replay_bad_host_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["replay", str(TRACES), "--physical-mb", "-1", "--vms", "2"]) == 2
     assert "physical_mb must be between 1" in capsys.readouterr().err
+
+
+def test_demo_plot_writes_a_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "demo.png"
+    assert main(["demo", "--plot", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+    assert f"wrote {out}" in capsys.readouterr().out
+
+
+def test_plot_without_matplotlib_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for mod in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.") or m == "dynmem.plot"]:
+        monkeypatch.delitem(sys.modules, mod)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(SystemExit) as e:
+        main(["demo", "--plot", str(tmp_path / "x.png")])
+    assert "pip install 'dynmem[plot]'" in str(e.value.code)
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_progress_bar_on_long_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import dynmem.cli as cli
+
+    monkeypatch.setattr(cli, "PROGRESS_MIN_VM_TICKS", 100)
+    f = tmp_path / "s.toml"
+    f.write_text(SCENARIO)
+    assert main(["run", str(f)]) == 0
+    err = capsys.readouterr().err
+    assert "600/600 ticks" in err and "[####" in err
+    assert main(["run", str(f), "--no-progress"]) == 0
+    assert "ticks" not in capsys.readouterr().err

@@ -117,11 +117,12 @@ def _outputs(args: argparse.Namespace, timeline: Timeline, title: str) -> None:
         write_csv(timeline, Path(args.csv))
         print(f"wrote {args.csv}")
     if args.plot:
+        from .plot import plot_timeline  # imports matplotlib only when drawing
+
         try:
-            from .plot import plot_timeline
+            plot_timeline(timeline, args.plot, title=title)
         except ImportError as e:
             raise SystemExit(f"dynmem: --plot needs matplotlib: pip install 'dynmem[plot]' ({e})") from e
-        plot_timeline(timeline, args.plot, title=title)
         print(f"wrote {args.plot}")
 
 
