@@ -40,13 +40,20 @@ fn main() {
             h.start(id).unwrap();
         }
         let base: Vec<i64> = (0..n).map(|_| 500 + (lcg(&mut seed) % 3000) as i64).collect();
+        // Eight demand rows, each VM ±3 % around its base, cycled tick after tick.
+        let demands: Vec<Vec<i64>> = (0..8)
+            .map(|_| {
+                base.iter()
+                    .map(|&d| d + (d * ((lcg(&mut seed) % 61) as i64 - 30)) / 1000)
+                    .collect()
+            })
+            .collect();
         let rounds: usize = std::env::var("ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(50);
-        let demands: Vec<Vec<i64>> = (0..4).map(|k| base.iter().map(|d| d + k * 8).collect()).collect();
         h.set_demands(&demands[0]).unwrap();
         h.tick(1.0).unwrap();
         let mut best = f64::MAX;
         for r in 0..rounds {
-            h.set_demands(&demands[r % 4]).unwrap();
+            h.set_demands(&demands[r % 8]).unwrap();
             let t = Instant::now();
             h.tick(1.0).unwrap();
             best = best.min(t.elapsed().as_secs_f64());

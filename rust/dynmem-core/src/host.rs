@@ -24,7 +24,7 @@ impl Hasher for IdHasher {
     }
 }
 
-use crate::config::{VmChange, VmConfig, VmSpec, MAX_DEMAND_MB};
+use crate::config::{VmChange, VmConfig, VmSpec, MAX_DEMAND_MB, MAX_WEIGHT};
 use crate::error::{Error, ErrorKind, Result, Value};
 use crate::policy::Policy;
 use crate::solver;
@@ -174,6 +174,8 @@ struct Scratch {
     pos: Vec<u32>,
     extra: Vec<u32>,
     keys: Vec<u64>,
+    /// Excess memory per weight, for prompt removal (lowest weight first).
+    excess_by_weight: Vec<u64>,
     /// The solver's last water level in stages 1 and 2: the next tick's first guess.
     levels: [Option<(bool, u64)>; 2],
 }
@@ -1075,23 +1077,38 @@ fn allocate(v: &Vms, s: &mut Scratch, pool: u64, u: u64, (sum_t, sum_d, sum_m): 
 /// Balloons `short` MB out of solver VMs holding more than `g`, lowest
 /// weight first (ties: earlier position), each down to at most `g`.
 fn prompt_removal(v: &mut Vms, s: &mut Scratch, short: u64) {
+    // Lowest weight first without sorting: total the excess per weight, find
+    // the weight at which `short` is reached, then one pass in position order.
     let n = v.id.len();
-    s.keys.clear();
-    s.keys.reserve(n);
+    let by_weight = &mut s.excess_by_weight;
+    by_weight.clear();
+    by_weight.resize(MAX_WEIGHT as usize + 1, 0);
     for i in 0..n {
         if in_solver(v.flags[i]) && v.assigned[i] > s.g[i] {
-            s.keys.push((v.weight[i] as u64) << 40 | i as u64);
+            by_weight[v.weight[i] as usize] += (v.assigned[i] - s.g[i]) as u64;
         }
     }
-    s.keys.sort_unstable();
-    let mut left = short;
-    for &k in &s.keys {
-        if left == 0 {
+    let (mut cut, mut acc) = (MAX_WEIGHT, 0u64);
+    for (w, &x) in by_weight.iter().enumerate() {
+        if acc + x >= short {
+            cut = w as u16;
             break;
         }
-        let i = (k & ((1 << 40) - 1)) as usize;
-        let take = ((v.assigned[i] - s.g[i]) as u64).min(left);
-        Host::balloon(v, i, take);
-        left -= take;
+        acc += x;
+    }
+    let mut at_cut = short - acc; // what VMs of the cut weight give, earliest first
+    for i in 0..n {
+        let w = v.weight[i];
+        if w > cut || !in_solver(v.flags[i]) || v.assigned[i] <= s.g[i] {
+            continue;
+        }
+        let excess = (v.assigned[i] - s.g[i]) as u64;
+        let take = if w < cut { excess } else { excess.min(at_cut) };
+        if take > 0 {
+            Host::balloon(v, i, take);
+            if w == cut {
+                at_cut -= take;
+            }
+        }
     }
 }

@@ -25,11 +25,20 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 fn host(n: usize, per_vm_mb: i64) -> Host {
-    let policy = Policy { boot_report_delay_s: 0.0, ..Policy::default() };
+    let policy = Policy {
+        boot_report_delay_s: 0.0,
+        ..Policy::default()
+    };
     let mut h = Host::new(n as i64 * per_vm_mb, Some(0), policy).unwrap();
     for i in 0..n {
         let w = (i * 7919 % 10_001) as i64;
-        let spec = VmSpec { startup_mb: 512, minimum_mb: Some(256), maximum_mb: 8192, weight: w, ..VmSpec::default() };
+        let spec = VmSpec {
+            startup_mb: 512,
+            minimum_mb: Some(256),
+            maximum_mb: 8192,
+            weight: w,
+            ..VmSpec::default()
+        };
         let id = h.add_vm(&format!("v{i}"), &spec).unwrap();
         h.start(id).unwrap();
     }
@@ -41,8 +50,9 @@ fn steady_state_ticks_do_not_allocate() {
     // Plentiful, and contended with enough VMs that the solver runs in parallel.
     for (n, per_vm) in [(5_000usize, 8192i64), (100_000, 1500)] {
         let mut h = host(n, per_vm);
-        let demands: Vec<Vec<i64>> =
-            (0..3).map(|k| (0..n).map(|i| 400 + ((i * 31 + k * 17) % 2500) as i64).collect()).collect();
+        let demands: Vec<Vec<i64>> = (0..3)
+            .map(|k| (0..n).map(|i| 400 + ((i * 31 + k * 17) % 2500) as i64).collect())
+            .collect();
         for d in &demands {
             h.set_demands(d).unwrap();
             h.tick(1.0).unwrap(); // warm-up: scratch buffers and rayon's pool
