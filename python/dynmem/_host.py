@@ -255,6 +255,16 @@ class Host:
         started, _failed = self._core.start_many(ids)
         return started
 
+    def stop_vms(self, vms: "list[VM | str] | None" = None) -> None:
+        """Stops many VMs at once (default: every started VM); their memory
+        returns to the host. Unknown, repeated or off VMs raise `StateError`
+        before anything stops."""
+        if vms is None:
+            ids = self._core.ids()[self._core.status_codes() != _OFF]
+        else:
+            ids = np.array([(self.vm(v) if isinstance(v, str) else self._own(v)).id for v in vms], dtype=np.uint64)
+        self._core.stop_many(ids)
+
     def remove_vm(self, vm: VM) -> None:
         """Removes an off VM; its handle becomes stale (`StateError` on use)."""
         self._core.remove_vm(self._own(vm).id)

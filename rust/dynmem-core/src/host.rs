@@ -591,6 +591,30 @@ impl Host {
         Ok(())
     }
 
+    /// Stops many started VMs; unknown, repeated or off VMs are rejected
+    /// before anything changes.
+    pub fn stop_many(&mut self, ids: &[u64]) -> Result<()> {
+        let mut seen = vec![false; self.len()];
+        for (k, &id) in ids.iter().enumerate() {
+            let pos = self.position(id)?;
+            if self.state(pos) == VmState::Off {
+                let e = self.state_error(pos, "is not running");
+                return Err(Error { field: Some(format!("vms[{k}]")), ..e });
+            }
+            if std::mem::replace(&mut seen[pos], true) {
+                return Err(Error::state(
+                    Some(&format!("vms[{k}]")),
+                    self.vms.name[pos].as_str(),
+                    format!("vms[{k}]: VM '{}' appears twice in the batch", self.vms.name[pos]),
+                ));
+            }
+        }
+        for &id in ids {
+            self.stop(id)?;
+        }
+        Ok(())
+    }
+
     /// Changes settings atomically, following Hyper-V's runtime rules.
     pub fn configure(&mut self, id: u64, change: &VmChange) -> Result<()> {
         let pos = self.position(id)?;

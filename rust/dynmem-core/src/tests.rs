@@ -503,3 +503,18 @@ fn add_vms_is_all_or_nothing_and_names_the_entry() {
     assert_eq!(h.len(), 4);
     assert_eq!(h.find("d").unwrap(), ids[2]);
 }
+
+#[test]
+fn stop_many_is_all_or_nothing() {
+    let mut h = Host::new(8192, Some(512), instant()).unwrap();
+    let ids: Vec<u64> = (0..3).map(|k| h.add_vm(&format!("v{k}"), &spec(1024, 512, 4096, 5000)).unwrap()).collect();
+    h.start(ids[0]).unwrap();
+    h.start(ids[1]).unwrap();
+    let e = h.stop_many(&[ids[0], ids[2]]).unwrap_err();
+    assert_eq!((e.kind, e.field.as_deref()), (ErrorKind::State, Some("vms[1]")));
+    assert_eq!(h.stop_many(&[ids[1], ids[1]]).unwrap_err().field.as_deref(), Some("vms[1]"));
+    assert_eq!(h.assigned(), &[1024, 1024, 0]);
+    h.stop_many(&[ids[1], ids[0]]).unwrap();
+    assert_eq!(h.assigned(), &[0, 0, 0]);
+    assert_eq!(h.available_mb(), 8192 - 512);
+}

@@ -292,6 +292,12 @@ impl PyHost {
         Ok((ok, failed))
     }
 
+    /// Stops VMs in bulk (all or nothing).
+    fn stop_many(&mut self, py: Python<'_>, ids: PyReadonlyArray1<'_, u64>) -> PyResult<()> {
+        let ids = ids.as_array().to_vec();
+        self.core.stop_many(&ids).or_raise(py)
+    }
+
     /// Adds VMs in bulk (all or nothing); every array has one entry per
     /// name; `minimum_mb` entries below 0 mean "equal to startup".
     #[pyo3(signature = (names, startup_mb, maximum_mb, minimum_mb, buffer_pct, weight, dynamic))]
