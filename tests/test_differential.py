@@ -202,9 +202,9 @@ class Pair:
             if not ref.vms:
                 return
             ds = [H.draw_demand(data.draw, v.assigned_mb or 1024) for v in ref.vms]
-            as_float = data.draw(st.booleans()) and max(ds) < 2**31
-            arr = np.array(ds, dtype=np.float64 if as_float else np.int64)
-            self.log.append(f"set_demand_mb({ds}, float={as_float})")
+            dtype = data.draw(st.sampled_from([np.int64, np.uint32, np.int32])) if max(ds) < 2**31 else np.int64
+            arr = np.array(ds, dtype=dtype)
+            self.log.append(f"set_demand_mb({ds}, dtype={np.dtype(dtype).name})")
             real.set_demand_mb(arr)
             ref.set_demand_mb(ds)
         elif op == "start":

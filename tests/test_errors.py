@@ -383,8 +383,13 @@ def test_bad_demand(host, value, cls):
 
 def test_demand_limits_accepted(host):
     host.vm("b").demand_mb = 2**32 - 1
+    assert host.vm("b").demand_mb == 2**32 - 1
     host.vm("b").demand_mb = 0
+    assert host.vm("b").demand_mb == 0
     host.vm("a").demand_mb = np.int64(1500)  # numpy integers are integers
+    assert host.vm("a").demand_mb == 1500
+    host.set_demand_mb(np.array([2**32 - 1, 0, 7], dtype=np.uint32)[: len(host)])
+    assert host.demand_mb.tolist()[:1] == [2**32 - 1]
 
 
 @pytest.mark.parametrize("demands", [[1000, 1000], [1000, 1000, 1000, 1000], []])
@@ -402,10 +407,7 @@ def test_bulk_demand_wrong_length(host, demands):
 @pytest.mark.parametrize("demands, bad_index, bad_value, dtype", [
     ([1000, -1, 1000], 1, -1, np.int64),
     ([1000, 1000, 2**32], 2, 2**32, np.int64),
-    ([1000.0, 10.5, 1000.0], 1, 10.5, np.float64),
-    ([NAN, 1000.0, 1000.0], 0, NAN, np.float64),
-    ([1000.0, 1000.0, INF], 2, INF, np.float64),
-    ([1000.0, -3.0, 1000.0], 1, -3.0, np.float64),
+    ([1000, 1000, 2**63 + 5], 2, 2**63 + 5, np.uint64),
 ])
 def test_bulk_demand_bad_entry(host, demands, bad_index, bad_value, dtype):
     before = snapshot(host)
@@ -427,9 +429,20 @@ def test_bulk_demand_wrong_type(host):
     assert_unchanged(host, before)
 
 
-def test_bulk_demand_float_integral_accepted(host):
-    host.set_demand_mb(np.array([1500.0, 0.0, 10.0]))
-    assert host.demand_mb.tolist() == [1500, 0, 10]
+@pytest.mark.parametrize("demands", [
+    [1500.0, 0.0, 10.0],          # whole floats too: as vm.demand_mb = 1500.0 is a type error
+    [1000.0, 10.5, 1000.0],
+    [NAN, 1000.0, 1000.0],
+    [1000.0, 1000.0, INF],
+    [True, False, True],
+])
+def test_bulk_demand_non_integer_dtype_is_a_type_error(host, demands):
+    before = snapshot(host)
+    with pytest.raises(ConfigTypeError) as info:
+        host.set_demand_mb(np.array(demands))
+    assert info.value.field == "demand_mb" and "integers" in str(info.value)
+    assert str(np.array(demands).dtype) in str(info.value)
+    assert_unchanged(host, before)
 
 
 # --------------------------------------------------------------------------

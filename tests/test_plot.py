@@ -168,7 +168,7 @@ def test_bad_arguments():
 def test_without_matplotlib_raises_import_error_naming_extra(monkeypatch):
     tl = run(ticks=60)
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    with pytest.raises(ImportError, match=r"dynmem\[matplotlib\]"):
+    with pytest.raises(ImportError, match=r"dynmem\[plot\]"):
         plot_timeline(tl)
 
 
@@ -183,5 +183,5 @@ def test_module_imports_without_matplotlib(monkeypatch):
         monkeypatch.setitem(sys.modules, name, None)
     fresh = importlib.import_module("dynmem.plot")
     assert fresh.plot_timeline is not plot_timeline
-    with pytest.raises(ImportError, match=r"dynmem\[matplotlib\]"):
+    with pytest.raises(ImportError, match=r"dynmem\[plot\]"):
         fresh.plot_timeline(run(ticks=60))

@@ -126,17 +126,19 @@ def test_decimate_and_summaries() -> None:
     (dict(demand_mb=np.zeros((5, 3), dtype=np.int64)), "demand_mb"),
     (dict(demand_mb=np.zeros(5, dtype=np.int64)), "demand_mb"),
     (dict(demand_mb=np.full((5, 4), -1)), "demand_mb[0, 0]"),
-    (dict(demand_mb=np.full((5, 4), 0.5)), "demand_mb[0, 0]"),
+    (dict(demand_mb=np.full((5, 4), 0.5)), "demand_mb"),
+    (dict(demand_mb=np.full((5, 4), 2**32)), "demand_mb[0, 0]"),
     (dict(dt_s=float("nan")), "dt_s"),
     (dict(dt_s=0.0), "dt_s"),
     (dict(record_every=0), "record_every"),
     (dict(events=[Event(5, "v0", "start")]), "events[0].tick"),
     (dict(events=[Event(1, "v0", "reboot")]), "action"),
 ])
-def test_bad_run_input_changes_nothing(kwargs: dict, field: str) -> None:
+@pytest.mark.parametrize("progress", [None, lambda done, total: None])
+def test_bad_run_input_changes_nothing(kwargs: dict, field: str, progress: object) -> None:
     h = _host(7)
     args = dict(demand_mb=np.full((5, 4), 100, dtype=np.int64), dt_s=1.0, events=[Event(0, "v1", "start")],
-                record_every=1)
+                record_every=1, progress=progress)
     args.update(kwargs)
     before = (h.time_s, h.assigned_mb.tolist(), h.demand_mb.tolist(), [vm.state for vm in h.vms])
     with pytest.raises(dynmem.ConfigError) as e:
@@ -149,3 +151,33 @@ def test_run_rejects_unknown_vm_event() -> None:
     h = _host(8)
     with pytest.raises(dynmem.StateError):
         h.run(np.zeros((3, 4), dtype=np.int64), events=[Event(0, "nobody", "start")])
+
+
+@pytest.mark.parametrize("late", ["demand", "action"])
+def test_bad_entry_late_in_a_chunked_run_changes_nothing(late: str) -> None:
+    """With progress the run goes in chunks: everything is checked before the first."""
+    h = _host(9)
+    demand = np.full((1000, 4), 100, dtype=np.int64)
+    events = [Event(0, "v0", "start")]
+    if late == "demand":
+        demand[999, 2] = -7
+    else:
+        events.append(Event(990, "v1", "reboot"))
+    with pytest.raises(dynmem.ConfigError) as e:
+        h.run(demand, 1.0, events, 10, progress=lambda done, total: None)
+    assert e.value.field == ("demand_mb[999, 2]" if late == "demand" else "action")
+    assert h.time_s == 0.0 and h.vm("v0").state == "off"
+
+
+def test_chunked_run_accepts_numpy_integer_ticks() -> None:
+    h = _host(10)
+    tl = h.run(np.full((300, 4), 100), 1.0, [Event(np.int64(250), "v0", "start")], 10, progress=lambda d, t: None)
+    assert tl.events == [(250, "v0", "start", None)]
+
+
+def test_status_seconds_use_record_every_even_with_one_row() -> None:
+    h = _host(11)
+    tl = h.run(np.full((120, 4), 100), 1.0, [], 200)
+    assert tl.rows == 1 and tl.record_every == 200
+    assert tl.status_seconds("off").tolist() == [200.0] * 4
+    assert tl.decimate(2).record_every == 400

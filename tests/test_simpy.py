@@ -97,7 +97,7 @@ def test_per_vm_demand_equals_ticking_by_hand():
     h1.vm("b").start()
     h1.vm("b").demand_mb = 1500  # not in the mapping: kept
     fa = lambda t: 2 * int(500 + 40 * t)  # noqa: E731
-    fc = lambda t: 1000.0  # whole floats are accepted  # noqa: E731
+    fc = lambda t: 1000  # noqa: E731
     got: list[dict] = []
     hp = HostProcess(env, h1, dt_s=2.0, demand={h1.vm("a"): fa, "c": fc})
     hp.on_tick.append(lambda p: got.append(snapshot(p.host)))

@@ -7,9 +7,11 @@ from typing_extensions import disjoint_base
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Host", "VmHandle", "DETACH_MIN_VMS"]
+__all__ = ["Host", "VmHandle", "DETACH_MIN_VMS", "MAX_DEMAND_MB", "MAX_MAXIMUM_MB"]
 
 DETACH_MIN_VMS: int
+MAX_DEMAND_MB: int
+MAX_MAXIMUM_MB: int
 
 @final
 class Host:
@@ -49,6 +51,13 @@ class Host:
     def find(self, name: str) -> int: ...
     def ids(self) -> npt.NDArray[np.uint64]: ...
     def tick(self, dt_s: float) -> None: ...
+    def check_run(
+        self,
+        demand_mb: npt.NDArray[np.int64],
+        dt_s: float,
+        events: list[tuple[int, int, str, dict[str, Any] | None]],
+        record_every: int,
+    ) -> None: ...
     def run(
         self,
         demand_mb: npt.NDArray[np.int64],

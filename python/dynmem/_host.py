@@ -22,7 +22,7 @@ __all__ = ["Host", "VM", "HyperVPolicy", "MAX_MAXIMUM_MB"]
 _OFF = STATUS_NAMES.index("off")
 
 #: Largest legal ``maximum_mb`` (1 TB), Hyper-V 2012's default maximum.
-MAX_MAXIMUM_MB = 1_048_576
+MAX_MAXIMUM_MB: int = _dynmem.MAX_MAXIMUM_MB
 
 
 @dataclass(frozen=True)
@@ -83,20 +83,15 @@ def _int_array(field: str, values: Any, length: int, ndim: int = 1) -> npt.NDArr
             f"{field} must have one entry per VM ({length}), got length {arr.shape[-1]}", field, arr.shape[-1]
         )
     kind = arr.dtype.kind
-    if kind == "f":
-        bad = ~np.isfinite(arr) | (arr != np.round(arr))
-        if bad.any():
-            _bad_entry(field, arr, bad, "must be a whole number of MB")
-        big = np.abs(arr) > 2.0**62
-        if big.any():
-            _bad_entry(field, arr, big, "is out of range")
-    elif kind == "u":
+    if kind == "u":
         big = arr > np.iinfo(np.int64).max
         if big.any():
             _bad_entry(field, arr, big, "is out of range")
     elif kind != "i":
+        # As for single values (`vm.demand_mb = 2.0` is a type error), only
+        # integers are MB; convert whole floats with `.astype(np.int64)`.
         raise ConfigTypeError(
-            f"{field} must be an array of integers, got dtype {arr.dtype}", field, str(arr.dtype)
+            f"{field} must be an array of integers (whole MB), got dtype {arr.dtype}", field, str(arr.dtype)
         )
     return np.ascontiguousarray(arr, dtype=np.int64)
 
@@ -213,6 +208,8 @@ class Host:
         dyn = np.asarray(dynamic)
         if dyn.dtype != np.bool_:
             raise ConfigTypeError(f"dynamic must be True/False or a bool array, got {dynamic!r:.80}", "dynamic", dynamic)
+        if dyn.ndim > 1 or (dyn.ndim == 1 and dyn.shape[0] != n):
+            raise ConfigError(f"dynamic must have one entry per name ({n}), got shape {dyn.shape}", "dynamic", dyn.shape)
         ids = self._core.add_vms(
             list(names),
             column("startup_mb", startup_mb),
@@ -330,16 +327,9 @@ class Host:
         ticks = arr.shape[0]
         if progress is None or ticks == 0:
             return self._run_once(arr, dt_s, raw, record_every, names, 0)
-        if isinstance(record_every, bool) or not isinstance(record_every, int) or record_every < 1:
-            raise ConfigError(f"record_every must be at least 1, got {record_every!r}", "record_every", record_every)
-        for i, e in enumerate(raw):
-            if not isinstance(e[0], int) or not 0 <= e[0] < ticks:
-                raise ConfigError(
-                    f"events[{i}].tick must be below the number of ticks ({ticks}), got {e[0]!r}",
-                    f"events[{i}].tick",
-                    e[0],
-                )
-        float(dt_s)  # type errors surface before the first chunk runs
+        # Check everything once, so that a bad entry late in the run fails
+        # before the first chunk changes anything.
+        self._core.check_run(arr, dt_s, raw, record_every)
         chunk = max(record_every, (ticks // 100) // record_every * record_every)
         parts = []
         for lo in range(0, ticks, chunk):
@@ -364,7 +354,7 @@ class Host:
             (int(t) + offset, by_id[raw[i][1]], raw[i][2], msg) for i, t, msg in r.pop("events")
         ]
         r["tick"] = r["tick"] + np.uint64(offset)
-        return Timeline(names=names, dt_s=float(dt_s), events=log, **r)
+        return Timeline(names=names, dt_s=float(dt_s), events=log, record_every=int(record_every), **r)
 
     # ----- bulk access (host.vms order) -------------------------------------
     def set_demand_mb(self, demand_mb: npt.ArrayLike) -> None:

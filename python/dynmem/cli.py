@@ -11,7 +11,7 @@ from typing import Any, Sequence, TextIO
 
 import numpy as np
 
-from ._host import Host
+from ._host import MAX_MAXIMUM_MB, Host
 from .errors import DynmemError
 from .scenario import Scenario, load_scenario, reference_scenario
 from .timeline import STATUS_NAMES, Timeline
@@ -152,7 +152,6 @@ def cmd_run(args: argparse.Namespace, scenario: Scenario | None = None) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from .traces import DemandMapping, load_bitbrains
-    from .workloads import MAX_DEMAND_MB  # noqa: F401  (validated by the loader)
 
     mapping = DemandMapping(baseline_mb=args.baseline_mb, baseline_pct=args.baseline_pct, scale=args.scale)
     trace = load_bitbrains(args.trace_dir, tick_s=args.tick_s, vms=args.vms, mapping=mapping,
@@ -164,7 +163,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     events = []
     for j, name in enumerate(trace.names):
         prov = int(trace.provisioned_mb[:, j].max())
-        maximum = min(1_048_576, max(64, -(-prov // unit) * unit))
+        maximum = min(MAX_MAXIMUM_MB, max(64, -(-prov // unit) * unit))
         startup = min(args.startup_mb, maximum)
         host.add_vm(name, startup_mb=startup, maximum_mb=maximum, minimum_mb=min(args.minimum_mb, startup),
                     buffer_pct=args.buffer_pct)

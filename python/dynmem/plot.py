@@ -1,4 +1,4 @@
-"""Plot a `Timeline`. Needs matplotlib: ``pip install 'dynmem[matplotlib]'``.
+"""Plot a `Timeline`. Needs matplotlib: ``pip install 'dynmem[plot]'``.
 
 The figure is drawn on matplotlib's non-interactive Agg canvas without
 touching pyplot or the global backend, so it works headless, in scripts
@@ -27,7 +27,7 @@ def _import_matplotlib() -> tuple[Any, Any, Any, Any]:
         from matplotlib.patches import Patch
     except ImportError as e:
         raise ImportError(
-            "dynmem.plot needs matplotlib: pip install 'dynmem[matplotlib]' (or pip install matplotlib)"
+            "dynmem.plot needs matplotlib: pip install 'dynmem[plot]' (or pip install matplotlib)"
         ) from e
     return Figure, FigureCanvasAgg, Patch, matplotlib.colormaps
 

@@ -234,6 +234,7 @@ def load_scenario(path: str | Path) -> Scenario:
 
 
 def reference_scenario() -> Scenario:
-    """The reference scenario of `docs/reference-scenario` (§6 of the shared doc)."""
+    """The reference scenario (§6 of the shared dynamic-memory.md), from
+    ``scenarios/reference.toml``."""
     text = resources.files("dynmem").joinpath("scenarios/reference.toml").read_text(encoding="utf-8")
     return parse_scenario(tomllib.loads(text), "reference.toml")

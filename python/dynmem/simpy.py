@@ -94,7 +94,7 @@ class HostProcess:
           `HostProcess` is created. More entries can be added to
           `vm_demand` later.
 
-        Values must be whole numbers of MB (``ConfigError`` otherwise, which
+        Values must be integers, whole MB (``ConfigError`` otherwise, which
         ends the simulation as any exception in a SimPy process does).
     record_every:
         If given, record a row after every ``record_every``-th tick (the
@@ -231,6 +231,7 @@ class HostProcess:
         return Timeline(
             names=names,
             dt_s=self.dt_s,
+            record_every=self.record_every or 1,
             tick=np.array([v["tick"] for _, v in self._rows], dtype=np.uint64),
             time_s=np.array([v["time_s"] for _, v in self._rows], dtype=np.float64),
             available_mb=np.array([v["available_mb"] for _, v in self._rows], dtype=np.int64),

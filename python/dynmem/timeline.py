@@ -64,6 +64,8 @@ class Timeline:
     available_mb: npt.NDArray[np.int64]
     average_pressure: npt.NDArray[np.float64]
     events: list[tuple[int, str, str, str | None]]
+    #: Ticks between recorded rows: each row stands for ``dt_s × record_every`` seconds.
+    record_every: int = 1
 
     @property
     def rows(self) -> int:
@@ -99,6 +101,7 @@ class Timeline:
             raise ConfigError(f"every must be a positive integer, got {every!r}", "every", every)
         sl = slice(None, None, int(every))
         arrays: dict[str, Any] = {k: getattr(self, k)[sl] for k in ("tick", "time_s", "available_mb", "average_pressure", *_PER_VM)}
+        arrays["record_every"] = self.record_every * int(every)
         return replace(self, **arrays)
 
     def status_seconds(self, status: str) -> npt.NDArray[np.float64]:
@@ -114,9 +117,7 @@ class Timeline:
         return np.asarray(self.paging_mb.sum(axis=0) * self._row_s() / 3600.0, dtype=np.float64)
 
     def _row_s(self) -> float:
-        if self.rows < 2:
-            return self.dt_s
-        return float(self.time_s[1] - self.time_s[0])
+        return self.dt_s * self.record_every
 
     def to_pandas(self) -> Any:
         """A long DataFrame: one row per (recorded tick, VM). Needs pandas."""

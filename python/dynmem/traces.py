@@ -105,6 +105,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from . import _dynmem
 from .errors import ConfigError, ConfigTypeError
 
 __all__ = [
@@ -124,7 +125,7 @@ _GAP_LOG_S: float = 1.5 * SAMPLE_INTERVAL_S
 #: Line ranges listed in one log entry before the rest is summarised.
 _LOG_LIMIT: int = 10
 #: Largest demand the balancer accepts, in MB.
-_MAX_DEMAND_MB: int = 2**32 - 1
+_MAX_DEMAND_MB: int = _dynmem.MAX_DEMAND_MB
 
 _TIME_COL = "Timestamp"  # header prefix: "Timestamp [ms]" (really seconds)
 _PROV_COL = "Memory capacity provisioned [KB]"

@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from . import _dynmem
 from .errors import ConfigError, ConfigTypeError
 
 __all__ = [
@@ -62,7 +63,7 @@ __all__ = [
 ]
 
 #: Largest demand the balancer accepts, in MB (``demand_mb`` is 0..=2**32-1).
-MAX_DEMAND_MB: int = 2**32 - 1
+MAX_DEMAND_MB: int = _dynmem.MAX_DEMAND_MB
 
 #: Largest series length accepted; keeps every intermediate product of the
 #: integer arithmetic below within int64.

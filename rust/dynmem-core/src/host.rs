@@ -140,11 +140,6 @@ macro_rules! each_column {
     }};
 }
 
-/// Bytes of per-VM state held in the hot columns the tick streams over.
-pub const HOT_BYTES_PER_VM: usize = 1 + 4 * 3 + 2 * 2 + 4 * 3 + 8;
-/// Bytes of per-VM counters (and the id), excluding the name's text.
-pub const COLD_BYTES_PER_VM: usize = 8 + 8 * 2 + 4 * 2 + 8 * 4;
-
 const DYNAMIC: u8 = 4;
 const STATE_MASK: u8 = 3;
 
@@ -471,12 +466,26 @@ impl Host {
     /// `O(N log N)` for the whole batch: the donors are sorted once and
     /// consumed from the front with a cursor and prefix sums.
     pub fn start_many(&mut self, ids: &[u64]) -> Result<Vec<Option<Error>>> {
+        let positions = self.batch_positions(ids, false)?;
+        let mut out = vec![None; ids.len()];
+        self.start_positions(&positions, &mut out);
+        Ok(out)
+    }
+
+    /// Positions of a batch of distinct VMs that are all started (`started`)
+    /// or all off; errors name the entry, `vms[k]`.
+    fn batch_positions(&self, ids: &[u64], started: bool) -> Result<Vec<usize>> {
         let mut positions = Vec::with_capacity(ids.len());
         let mut seen = vec![false; self.len()];
         for (k, &id) in ids.iter().enumerate() {
             let pos = self.position(id)?;
-            if self.state(pos) != VmState::Off {
-                let e = self.state_error(pos, "is already started");
+            if (self.state(pos) != VmState::Off) != started {
+                let what = if started {
+                    "is not running"
+                } else {
+                    "is already started"
+                };
+                let e = self.state_error(pos, what);
                 return Err(Error {
                     field: Some(format!("vms[{k}]")),
                     ..e
@@ -491,9 +500,7 @@ impl Host {
             }
             positions.push(pos);
         }
-        let mut out = vec![None; ids.len()];
-        self.start_positions(&positions, &mut out);
-        Ok(out)
+        Ok(positions)
     }
 
     /// The start of validated, distinct, off VMs, in order.
@@ -594,21 +601,7 @@ impl Host {
     /// Stops many started VMs; unknown, repeated or off VMs are rejected
     /// before anything changes.
     pub fn stop_many(&mut self, ids: &[u64]) -> Result<()> {
-        let mut seen = vec![false; self.len()];
-        for (k, &id) in ids.iter().enumerate() {
-            let pos = self.position(id)?;
-            if self.state(pos) == VmState::Off {
-                let e = self.state_error(pos, "is not running");
-                return Err(Error { field: Some(format!("vms[{k}]")), ..e });
-            }
-            if std::mem::replace(&mut seen[pos], true) {
-                return Err(Error::state(
-                    Some(&format!("vms[{k}]")),
-                    self.vms.name[pos].as_str(),
-                    format!("vms[{k}]: VM '{}' appears twice in the batch", self.vms.name[pos]),
-                ));
-            }
-        }
+        self.batch_positions(ids, true)?;
         for &id in ids {
             self.stop(id)?;
         }
@@ -645,6 +638,17 @@ impl Host {
         Ok(d as u32)
     }
 
+    /// Checks every demand (a branch-free pass; a second pass only to find
+    /// the culprit), naming the first bad entry by `field(k)`.
+    pub(crate) fn check_demands(demand_mb: &[i64], field: impl Fn(usize) -> String) -> Result<()> {
+        // Negative values wrap above the limit.
+        if demand_mb.iter().fold(false, |bad, &d| bad | (d as u64 > MAX_DEMAND_MB)) {
+            let k = demand_mb.iter().position(|&d| d as u64 > MAX_DEMAND_MB).unwrap_or(0);
+            return Err(Self::check_demand(&field(k), demand_mb[k]).unwrap_err());
+        }
+        Ok(())
+    }
+
     pub fn set_demand(&mut self, id: u64, demand_mb: i64) -> Result<()> {
         let pos = self.position(id)?;
         self.vms.demand[pos] = Self::check_demand("demand_mb", demand_mb)?;
@@ -660,25 +664,15 @@ impl Host {
                 &format!("must have one entry per VM ({}); length", self.len()),
             ));
         }
-        // One branch-free pass to check, a second only to name the culprit.
-        let bad = demand_mb.iter().fold(false, |acc, &d| acc | (d as u64 > MAX_DEMAND_MB));
-        if bad {
-            let (i, &d) = demand_mb
-                .iter()
-                .enumerate()
-                .find(|(_, &d)| d as u64 > MAX_DEMAND_MB)
-                .unwrap();
-            return Err(Self::check_demand(&format!("demand_mb[{i}]"), d).unwrap_err());
-        }
-        self.set_demands_unchecked(demand_mb);
-        Ok(())
-    }
-
-    /// Demands already validated, one per VM.
-    pub(crate) fn set_demands_unchecked(&mut self, demand_mb: &[i64]) {
+        Self::check_demands(demand_mb, |k| format!("demand_mb[{k}]"))?;
         for (dst, &d) in self.vms.demand.iter_mut().zip(demand_mb) {
             *dst = d as u32;
         }
+        Ok(())
+    }
+
+    pub(crate) fn vms_demand_mut(&mut self) -> &mut [u32] {
+        &mut self.vms.demand
     }
 
     // ----- reads -----------------------------------------------------------

@@ -15,7 +15,7 @@ pub use config::{VmChange, VmConfig, VmSpec};
 pub use error::{Error, ErrorKind, Result, Value};
 pub use host::{default_reserve_mb, Host, HostCounters, Status, VmCounters, VmState};
 pub use policy::Policy;
-pub use run::{Action, Event, EventOutcome, Record};
+pub use run::{Action, Event, EventOutcome, Record, RunInput};
 
 #[cfg(test)]
 mod tests;

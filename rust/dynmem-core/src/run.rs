@@ -6,7 +6,7 @@
 //! when `k % record_every == 0`, a record row. That is exactly what stepping
 //! the host by hand does, and the tests hold it to that.
 
-use crate::config::{VmChange, MAX_DEMAND_MB};
+use crate::config::VmChange;
 use crate::error::{Error, Result};
 use crate::host::Host;
 
@@ -59,7 +59,74 @@ impl Record {
     }
 }
 
+/// Most rows a run may record (a guard against absurd allocations).
+pub const MAX_RECORD_ROWS: usize = 1 << 32;
+
+/// A run's inputs, validated: the demand matrix as `u32`, owned, so that the
+/// caller's buffer is no longer read once the run starts.
+#[derive(Debug, Clone)]
+pub struct RunInput {
+    demand_mb: Vec<u32>,
+    ticks: usize,
+    dt_s: f64,
+    events: Vec<Event>,
+    record_every: usize,
+}
+
 impl Host {
+    /// Checks a run's inputs against this host without changing anything:
+    /// shape, every demand, `dt_s`, `record_every`, every event's tick and VM.
+    pub fn check_run(
+        &self,
+        demand_mb: &[i64],
+        ticks: usize,
+        dt_s: f64,
+        events: &[Event],
+        record_every: usize,
+    ) -> Result<RunInput> {
+        let n = self.len();
+        Host::check_dt(dt_s)?;
+        if record_every == 0 {
+            return Err(Error::config("record_every", 0u64, "must be at least 1"));
+        }
+        if ticks.div_ceil(record_every) > MAX_RECORD_ROWS {
+            return Err(Error::config(
+                "demand_mb",
+                ticks as u64,
+                &format!("would record more than {MAX_RECORD_ROWS} rows; ticks"),
+            ));
+        }
+        if ticks.checked_mul(n) != Some(demand_mb.len()) {
+            return Err(Error::config(
+                "demand_mb",
+                demand_mb.len() as u64,
+                &format!("must have shape (ticks, vms) = ({ticks}, {n}); size"),
+            ));
+        }
+        Host::check_demands(demand_mb, |k| {
+            let (t, v) = (k / n.max(1), k % n.max(1));
+            format!("demand_mb[{t}, {v}]")
+        })?;
+        let demand = demand_mb.iter().map(|&d| d as u32).collect();
+        for (i, e) in events.iter().enumerate() {
+            if e.tick >= ticks as u64 {
+                return Err(Error::config(
+                    &format!("events[{i}].tick"),
+                    e.tick,
+                    &format!("must be below the number of ticks ({ticks})"),
+                ));
+            }
+            self.position(e.vm)?;
+        }
+        Ok(RunInput {
+            demand_mb: demand,
+            ticks,
+            dt_s,
+            events: events.to_vec(),
+            record_every,
+        })
+    }
+
     /// Runs `ticks` ticks of `dt_s`; `demand_mb` is `ticks × self.len()`
     /// row-major. Inputs are validated before anything changes; events that
     /// fail (a start without memory, an illegal change) are recorded.
@@ -71,39 +138,28 @@ impl Host {
         events: &[Event],
         record_every: usize,
     ) -> Result<Record> {
+        let input = self.check_run(demand_mb, ticks, dt_s, events, record_every)?;
+        self.run_checked(&input)
+    }
+
+    /// Runs inputs checked by [`Host::check_run`] on this host (which must
+    /// not have gained or lost VMs since).
+    pub fn run_checked(&mut self, input: &RunInput) -> Result<Record> {
+        let RunInput {
+            demand_mb,
+            ticks,
+            dt_s,
+            events,
+            record_every,
+        } = input;
+        let (ticks, dt_s, record_every) = (*ticks, *dt_s, *record_every);
         let n = self.len();
-        Host::check_dt(dt_s)?;
-        if record_every == 0 {
-            return Err(Error::config("record_every", 0u64, "must be at least 1"));
-        }
         if demand_mb.len() != ticks * n {
-            return Err(Error::config(
-                "demand_mb",
-                demand_mb.len() as u64,
-                &format!("must have shape (ticks, vms) = ({ticks}, {n}); size"),
+            return Err(Error::state(
+                Some("demand_mb"),
+                n as u64,
+                format!("the host has {n} VMs, not the number the run was checked for"),
             ));
-        }
-        if let Some((k, &d)) = demand_mb
-            .iter()
-            .enumerate()
-            .find(|(_, &d)| d < 0 || d as u64 > MAX_DEMAND_MB)
-        {
-            let (t, v) = (k / n.max(1), k % n.max(1));
-            return Err(Error::config(
-                &format!("demand_mb[{t}, {v}]"),
-                d,
-                &format!("must be between 0 and {MAX_DEMAND_MB} MB"),
-            ));
-        }
-        for (i, e) in events.iter().enumerate() {
-            if e.tick >= ticks as u64 {
-                return Err(Error::config(
-                    &format!("events[{i}].tick"),
-                    e.tick,
-                    &format!("must be below the number of ticks ({ticks})"),
-                ));
-            }
-            self.position(e.vm)?;
         }
         let mut order: Vec<usize> = (0..events.len()).collect();
         order.sort_by_key(|&i| events[i].tick); // stable: same-tick events keep their order
@@ -140,7 +196,7 @@ impl Host {
                 });
                 next += 1;
             }
-            self.set_demands_unchecked(&demand_mb[k * n..(k + 1) * n]);
+            self.vms_demand_mut().copy_from_slice(&demand_mb[k * n..(k + 1) * n]);
             self.tick_unchecked(dt_s);
             if k % record_every == 0 {
                 self.record_row(k as u64, &mut rec);

@@ -31,8 +31,8 @@
 //! passes. A cold start takes 3–7 passes in practice, under contention of
 //! 100k VMs; the worst case is bounded by the bisection, `O(log2 Lmax)` ≤ ~34
 //! passes. Single-threaded on purpose: a tick is deterministic and
-//! allocation-free, and a caller wanting both cores runs two hosts (every
-//! heavy binding call releases the GIL).
+//! allocation-free, and a caller wanting both cores runs two hosts (the
+//! bindings release the GIL for `run`, large ticks and large batch starts).
 //!
 //! The remainder goes to the `k` items stepping at `L + 1` through a
 //! histogram of their weights (which weight is cut, and how many of it get

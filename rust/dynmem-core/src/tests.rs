@@ -203,29 +203,96 @@ fn static_vm_holds_startup() {
     assert_eq!(h.status(0), Status::Warning);
 }
 
+/// Everything observable about a host, to compare before and after a failure.
+fn snapshot(h: &Host) -> String {
+    let per_vm: Vec<String> = (0..h.len())
+        .map(|p| {
+            format!(
+                "{:?} {:?} {} {} {} {} {:?}",
+                h.state(p),
+                h.config(p),
+                h.demand_mb(p),
+                h.assigned_mb(p),
+                h.visible_mb(p),
+                h.target_mb(p),
+                h.vm_counters(p)
+            )
+        })
+        .collect();
+    format!("{:?} {} {} {:?}", h.ids(), h.time_s(), h.available_mb(), per_vm)
+}
+
 #[test]
 fn failed_operations_change_nothing() {
     let mut h = Host::new(8192, Some(512), instant()).unwrap();
     let a = h.add_vm("a", &spec(1024, 512, 4096, 5000)).unwrap();
-    assert_eq!(
-        h.add_vm("a", &VmSpec::default()).unwrap_err().field.as_deref(),
-        Some("name")
+    let b = h.add_vm("b", &spec(2048, 1024, 4096, 100)).unwrap();
+    h.start(b).unwrap();
+    h.set_demands(&[700, 3000]).unwrap();
+    h.tick(1.0).unwrap();
+    let check = |h: &mut Host, f: &dyn Fn(&mut Host) -> Result<()>, kind: ErrorKind, field: &str| {
+        let before = snapshot(h);
+        let e = f(h).unwrap_err();
+        assert_eq!((e.kind, e.field.as_deref()), (kind, Some(field)), "{e}");
+        assert_eq!(snapshot(h), before, "{e}");
+    };
+    check(
+        &mut h,
+        &|h| h.add_vm("a", &VmSpec::default()).map(|_| ()),
+        ErrorKind::Config,
+        "name",
     );
-    assert_eq!(h.stop(a).unwrap_err().kind, ErrorKind::State);
-    h.start(a).unwrap();
-    assert_eq!(h.start(a).unwrap_err().kind, ErrorKind::State);
-    assert_eq!(h.remove_vm(a).unwrap_err().kind, ErrorKind::State);
-    let e = h.set_demands(&[5, 6]).unwrap_err();
-    assert_eq!(e.field.as_deref(), Some("demand_mb"));
-    let e = h.set_demands(&[-5]).unwrap_err();
-    assert_eq!(e.field.as_deref(), Some("demand_mb[0]"));
-    assert_eq!(h.demand_mb(0), 0);
-    assert_eq!(h.tick(f64::NAN).unwrap_err().field.as_deref(), Some("dt_s"));
-    assert_eq!(h.time_s(), 0.0);
-    h.stop(a).unwrap();
-    h.remove_vm(a).unwrap();
-    assert_eq!(h.position(a).unwrap_err().kind, ErrorKind::State);
-    assert!(h.is_empty());
+    check(&mut h, &|h| h.stop(a), ErrorKind::State, "state");
+    check(&mut h, &|h| h.start(b), ErrorKind::State, "state");
+    check(&mut h, &|h| h.remove_vm(b), ErrorKind::State, "state");
+    check(&mut h, &|h| h.set_demands(&[5, 6, 7]), ErrorKind::Config, "demand_mb");
+    check(&mut h, &|h| h.set_demands(&[5, -1]), ErrorKind::Config, "demand_mb[1]");
+    check(&mut h, &|h| h.set_demand(a, -3), ErrorKind::Config, "demand_mb");
+    check(&mut h, &|h| h.tick(f64::NAN), ErrorKind::Config, "dt_s");
+    let raise_min = VmChange {
+        minimum_mb: Some(1536),
+        ..Default::default()
+    };
+    check(&mut h, &|h| h.configure(b, &raise_min), ErrorKind::State, "minimum_mb");
+    let bad = VmChange {
+        weight: Some(1),
+        buffer_pct: Some(1),
+        ..Default::default()
+    };
+    check(&mut h, &|h| h.configure(a, &bad), ErrorKind::Config, "buffer_pct");
+    check(
+        &mut h,
+        &|h| h.start_many(&[a, a]).map(|_| ()),
+        ErrorKind::State,
+        "vms[1]",
+    );
+    check(&mut h, &|h| h.stop_many(&[b, a]), ErrorKind::State, "vms[1]");
+    let names = vec!["c".to_string(), "d".to_string()];
+    let specs = [
+        VmSpec::default(),
+        VmSpec {
+            weight: -1,
+            ..VmSpec::default()
+        },
+    ];
+    check(
+        &mut h,
+        &|h| h.add_vms(&names, &specs).map(|_| ()),
+        ErrorKind::Config,
+        "weight[1]",
+    );
+    check(
+        &mut h,
+        &|h| h.run(&[1, 1, 1, -1], 2, 1.0, &[], 1).map(|_| ()),
+        ErrorKind::Config,
+        "demand_mb[1, 1]",
+    );
+    // A start without memory: a VM too big for what it may take.
+    let big = h.add_vm("big", &spec(8192, 8192, 8192, 10000)).unwrap();
+    check(&mut h, &|h| h.start(big), ErrorKind::InsufficientMemory, "startup_mb");
+    h.stop(b).unwrap();
+    h.remove_vm(b).unwrap();
+    check(&mut h, &|h| h.start(b), ErrorKind::State, "vm");
 }
 
 #[test]
@@ -330,14 +397,23 @@ fn run_equals_stepping_by_hand() {
         h2.set_demands(&demand[k * 3..k * 3 + 3]).unwrap();
         h2.tick(2.0).unwrap();
         if k % 7 == 0 {
-            assert_eq!(&rec.assigned_mb[rows * 3..rows * 3 + 3], h2.assigned());
+            let r = rows * 3..rows * 3 + 3;
+            assert_eq!(&rec.assigned_mb[r.clone()], h2.assigned());
+            assert_eq!(&rec.visible_mb[r.clone()], h2.visible());
+            assert_eq!(&rec.demand_mb[r.clone()], h2.demands());
+            for p in 0..3 {
+                assert_eq!(rec.target_mb[r.start + p] as u64, h2.target_mb(p));
+                assert_eq!(rec.pressure[r.start + p], h2.pressure(p));
+                assert_eq!(rec.status[r.start + p], h2.status(p) as u8);
+            }
             assert_eq!(rec.available_mb[rows], h2.available_mb());
+            assert_eq!(rec.average_pressure[rows], h2.host_counters().average_pressure);
+            assert_eq!(rec.time_s[rows], h2.time_s());
             rows += 1;
         }
     }
     assert_eq!(rec.rows(), rows);
-    assert_eq!(h1.assigned(), h2.assigned());
-    assert_eq!(h1.vm_counters(0), h2.vm_counters(0));
+    assert_eq!(snapshot(&h1), snapshot(&h2));
     assert!(rec.events[2].error.is_some(), "the failed start is recorded");
     assert!(rec.events.iter().enumerate().all(|(i, e)| i == 2 || e.error.is_none()));
 }
@@ -507,12 +583,17 @@ fn add_vms_is_all_or_nothing_and_names_the_entry() {
 #[test]
 fn stop_many_is_all_or_nothing() {
     let mut h = Host::new(8192, Some(512), instant()).unwrap();
-    let ids: Vec<u64> = (0..3).map(|k| h.add_vm(&format!("v{k}"), &spec(1024, 512, 4096, 5000)).unwrap()).collect();
+    let ids: Vec<u64> = (0..3)
+        .map(|k| h.add_vm(&format!("v{k}"), &spec(1024, 512, 4096, 5000)).unwrap())
+        .collect();
     h.start(ids[0]).unwrap();
     h.start(ids[1]).unwrap();
     let e = h.stop_many(&[ids[0], ids[2]]).unwrap_err();
     assert_eq!((e.kind, e.field.as_deref()), (ErrorKind::State, Some("vms[1]")));
-    assert_eq!(h.stop_many(&[ids[1], ids[1]]).unwrap_err().field.as_deref(), Some("vms[1]"));
+    assert_eq!(
+        h.stop_many(&[ids[1], ids[1]]).unwrap_err().field.as_deref(),
+        Some("vms[1]")
+    );
     assert_eq!(h.assigned(), &[1024, 1024, 0]);
     h.stop_many(&[ids[1], ids[0]]).unwrap();
     assert_eq!(h.assigned(), &[0, 0, 0]);

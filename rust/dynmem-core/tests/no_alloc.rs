@@ -47,7 +47,7 @@ fn host(n: usize, per_vm_mb: i64) -> Host {
 
 #[test]
 fn steady_state_ticks_do_not_allocate() {
-    // Plentiful, and contended with enough VMs that the solver runs in parallel.
+    // Plentiful, and contended with many VMs (the solver's scratch at full size).
     for (n, per_vm) in [(5_000usize, 8192i64), (100_000, 1500)] {
         let mut h = host(n, per_vm);
         let demands: Vec<Vec<i64>> = (0..3)
@@ -55,7 +55,7 @@ fn steady_state_ticks_do_not_allocate() {
             .collect();
         for d in &demands {
             h.set_demands(d).unwrap();
-            h.tick(1.0).unwrap(); // warm-up: scratch buffers and rayon's pool
+            h.tick(1.0).unwrap(); // warm-up: the scratch buffers reach their size
         }
         ALLOCS.store(0, Ordering::SeqCst);
         COUNTING.store(true, Ordering::SeqCst);

@@ -181,6 +181,69 @@ fn u32_2d<'py>(py: Python<'py>, v: &[u32], rows: usize, cols: usize) -> PyResult
     Ok(a.reshape([rows, cols])?.into_any())
 }
 
+/// Converts and checks `run`'s arguments (events, dt, record_every, demand).
+fn run_input<'py>(
+    core: &core::Host,
+    py: Python<'py>,
+    demand_mb: PyReadonlyArray2<'py, i64>,
+    dt_s: &Bound<'py, PyAny>,
+    events: &Bound<'py, PyList>,
+    record_every: &Bound<'py, PyAny>,
+) -> PyResult<core::RunInput> {
+    let dt = float_arg("dt_s", dt_s)?;
+    let every = int_arg("record_every", record_every)?;
+    let every = usize::try_from(every)
+        .map_err(|_| map_err(py, core::Error::config("record_every", every, "must be at least 1")))?;
+    let mut evs = Vec::with_capacity(events.len());
+    for (i, item) in events.iter().enumerate() {
+        let field = format!("events[{i}]");
+        let shape = "a (tick, vm_id, action, changes) tuple";
+        let t = item.cast::<PyTuple>().map_err(|_| type_error(&field, &item, shape))?;
+        if t.len() != 4 {
+            return Err(type_error(&field, &item, shape));
+        }
+        let tick_field = format!("{field}.tick");
+        let tick = int_arg(&tick_field, &t.get_item(0)?)?;
+        let tick = u64::try_from(tick)
+            .map_err(|_| map_err(py, core::Error::config(&tick_field, tick, "must be at least 0")))?;
+        let vm: u64 = t.get_item(1)?.extract()?;
+        let action_obj = t.get_item(2)?;
+        let action: String = action_obj.extract().map_err(|_| {
+            type_error(
+                &format!("{field}.action"),
+                &action_obj,
+                "'start', 'stop' or 'configure'",
+            )
+        })?;
+        let changes = t.get_item(3)?;
+        let action = match action.as_str() {
+            "start" => Action::Start,
+            "stop" => Action::Stop,
+            "configure" => Action::Configure(change_arg(changes.cast::<PyDict>().ok())?),
+            other => {
+                return Err(raise(
+                    py,
+                    ErrorKind::Config,
+                    Some("action"),
+                    other.into_pyobject(py)?.into_any().unbind(),
+                    &format!("{field}.action must be 'start', 'stop' or 'configure', got {other:?}"),
+                ))
+            }
+        };
+        evs.push(Event { tick, vm, action });
+    }
+    let ticks = demand_mb.shape()[0];
+    let owned;
+    let slice = match demand_mb.as_slice() {
+        Ok(s) => s,
+        Err(_) => {
+            owned = demand_mb.as_array().iter().copied().collect::<Vec<i64>>();
+            &owned[..]
+        }
+    };
+    core.check_run(slice, ticks, dt, &evs, every).or_raise(py)
+}
+
 /// The Rust-owned host (wrapped by `dynmem.Host`).
 #[pyclass(module = "dynmem._dynmem", name = "Host")]
 struct PyHost {
@@ -366,7 +429,22 @@ impl PyHost {
         r.or_raise(py)
     }
 
-    /// Runs `demand_mb.shape[0]` ticks in Rust with the GIL released.
+    /// Checks a run's inputs without running it (what `run` checks first).
+    #[pyo3(signature = (demand_mb, dt_s, events, record_every))]
+    fn check_run<'py>(
+        &self,
+        py: Python<'py>,
+        demand_mb: PyReadonlyArray2<'py, i64>,
+        dt_s: &Bound<'py, PyAny>,
+        events: &Bound<'py, PyList>,
+        record_every: &Bound<'py, PyAny>,
+    ) -> PyResult<()> {
+        run_input(&self.core, py, demand_mb, dt_s, events, record_every).map(|_| ())
+    }
+
+    /// Runs `demand_mb.shape[0]` ticks in Rust with the GIL released, after
+    /// checking every input and copying the demand matrix (the caller's
+    /// buffer is not read while the GIL is released).
     /// `events`: `(tick, vm_id, "start"|"stop"|"configure", changes|None)`;
     /// the result's `events` lists `(index, tick, error_message|None)` in the order run.
     #[pyo3(signature = (demand_mb, dt_s, events, record_every))]
@@ -378,57 +456,9 @@ impl PyHost {
         events: &Bound<'py, PyList>,
         record_every: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let dt = float_arg("dt_s", dt_s)?;
-        let every = int_arg("record_every", record_every)?;
-        let every = usize::try_from(every)
-            .map_err(|_| map_err(py, core::Error::config("record_every", every, "must be at least 1")))?;
-        let mut evs = Vec::with_capacity(events.len());
-        for (i, item) in events.iter().enumerate() {
-            let field = format!("events[{i}]");
-            let t = item
-                .cast::<PyTuple>()
-                .map_err(|_| type_error(&field, &item, "a (tick, vm_id, action, changes) tuple"))?;
-            if t.len() != 4 {
-                return Err(type_error(&field, &item, "a (tick, vm_id, action, changes) tuple"));
-            }
-            let tick = int_arg(&format!("{field}.tick"), &t.get_item(0)?)?;
-            let tick = u64::try_from(tick).map_err(|_| {
-                map_err(
-                    py,
-                    core::Error::config(&format!("{field}.tick"), tick, "must be at least 0"),
-                )
-            })?;
-            let vm: u64 = t.get_item(1)?.extract()?;
-            let action: String = t.get_item(2)?.extract()?;
-            let changes = t.get_item(3)?;
-            let action = match action.as_str() {
-                "start" => Action::Start,
-                "stop" => Action::Stop,
-                "configure" => Action::Configure(change_arg(changes.cast::<PyDict>().ok())?),
-                other => {
-                    return Err(raise(
-                        py,
-                        ErrorKind::Config,
-                        Some("action"),
-                        other.into_pyobject(py)?.into_any().unbind(),
-                        &format!("{field}.action must be 'start', 'stop' or 'configure', got {other:?}"),
-                    ))
-                }
-            };
-            evs.push(Event { tick, vm, action });
-        }
-        let shape = demand_mb.shape();
-        let ticks = shape[0];
-        let owned;
-        let slice = match demand_mb.as_slice() {
-            Ok(s) => s,
-            Err(_) => {
-                owned = demand_mb.as_array().iter().copied().collect::<Vec<i64>>();
-                &owned[..]
-            }
-        };
+        let input = run_input(&self.core, py, demand_mb, dt_s, events, record_every)?;
         let core = &mut self.core;
-        let rec = py.detach(|| core.run(slice, ticks, dt, &evs, every)).or_raise(py)?;
+        let rec = py.detach(|| core.run_checked(&input)).or_raise(py)?;
         let (rows, n) = (rec.rows(), rec.vms);
         let d = PyDict::new(py);
         d.set_item("tick", PyArray1::from_slice(py, &rec.tick))?;
@@ -725,5 +755,7 @@ fn _dynmem(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyHost>()?;
     m.add_class::<VmHandle>()?;
     m.add("DETACH_MIN_VMS", DETACH_MIN_VMS)?;
+    m.add("MAX_DEMAND_MB", core::config::MAX_DEMAND_MB)?;
+    m.add("MAX_MAXIMUM_MB", core::config::MAX_MAXIMUM_MB)?;
     Ok(())
 }
