@@ -5,6 +5,8 @@ use dynmem_core::{self as core, Action, ErrorKind, Event, Policy, Value, VmChang
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+use std::sync::{Mutex, MutexGuard};
+
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyTuple, PyType};
 
 /// Hosts with at least this many VMs release the GIL during a tick.
@@ -245,9 +247,11 @@ fn run_input<'py>(
 }
 
 /// The Rust-owned host (wrapped by `dynmem.Host`).
-#[pyclass(module = "dynmem._dynmem", name = "Host")]
+/// Frozen, with the core behind a mutex: a second thread using the host while
+/// one is inside it (the GIL released) gets `StateError`, never a crash.
+#[pyclass(module = "dynmem._dynmem", name = "Host", frozen)]
 struct PyHost {
-    core: core::Host,
+    core: Mutex<core::Host>,
 }
 
 fn busy(py: Python<'_>) -> PyErr {
@@ -261,8 +265,9 @@ fn busy(py: Python<'_>) -> PyErr {
 }
 
 impl PyHost {
-    fn pos(&self, py: Python<'_>, id: u64) -> PyResult<usize> {
-        self.core.position(id).or_raise(py)
+    /// The core, or `StateError` if another thread is using it.
+    fn core(&self, py: Python<'_>) -> PyResult<MutexGuard<'_, core::Host>> {
+        self.core.try_lock().map_err(|_| busy(py))
     }
 }
 
@@ -280,34 +285,34 @@ impl PyHost {
         let reserve = opt_int_arg("reserve_mb", reserve_mb)?;
         let policy = policy_arg(policy)?;
         Ok(PyHost {
-            core: core::Host::new(physical, reserve, policy).or_raise(py)?,
+            core: Mutex::new(core::Host::new(physical, reserve, policy).or_raise(py)?),
         })
     }
 
     #[getter]
-    fn physical_mb(&self) -> u64 {
-        self.core.physical_mb()
+    fn physical_mb(&self, py: Python<'_>) -> PyResult<u64> {
+        Ok(self.core(py)?.physical_mb())
     }
     #[getter]
-    fn reserve_mb(&self) -> u64 {
-        self.core.reserve_mb()
+    fn reserve_mb(&self, py: Python<'_>) -> PyResult<u64> {
+        Ok(self.core(py)?.reserve_mb())
     }
     #[getter]
-    fn time_s(&self) -> f64 {
-        self.core.time_s()
+    fn time_s(&self, py: Python<'_>) -> PyResult<f64> {
+        Ok(self.core(py)?.time_s())
     }
     #[getter]
-    fn available_mb(&self) -> i64 {
-        self.core.available_mb()
+    fn available_mb(&self, py: Python<'_>) -> PyResult<i64> {
+        Ok(self.core(py)?.available_mb())
     }
-    fn __len__(&self) -> usize {
-        self.core.len()
+    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
+        Ok(self.core(py)?.len())
     }
 
     #[pyo3(signature = (name, startup_mb, maximum_mb, minimum_mb, buffer_pct, weight, dynamic))]
     #[allow(clippy::too_many_arguments)]
     fn add_vm(
-        &mut self,
+        &self,
         py: Python<'_>,
         name: &Bound<'_, PyAny>,
         startup_mb: &Bound<'_, PyAny>,
@@ -326,7 +331,7 @@ impl PyHost {
             weight: int_arg("weight", weight)?,
             dynamic: bool_arg("dynamic", dynamic)?,
         };
-        self.core.add_vm(&name, &spec).or_raise(py)
+        self.core(py)?.add_vm(&name, &spec).or_raise(py)
     }
 
     /// Starts VMs in order, as one `start` each would. Returns a boolean
@@ -334,12 +339,13 @@ impl PyHost {
     /// failed for want of memory.
     #[allow(clippy::type_complexity)]
     fn start_many<'py>(
-        &mut self,
+        &self,
         py: Python<'py>,
         ids: PyReadonlyArray1<'py, u64>,
     ) -> PyResult<(Bound<'py, PyArray1<bool>>, Vec<(usize, String)>)> {
         let ids = ids.as_array().to_vec();
-        let core = &mut self.core;
+        let mut guard = self.core(py)?;
+        let core: &mut core::Host = &mut guard;
         let out = if ids.len() >= DETACH_MIN_VMS {
             py.detach(|| core.start_many(&ids))
         } else {
@@ -356,9 +362,9 @@ impl PyHost {
     }
 
     /// Stops VMs in bulk (all or nothing).
-    fn stop_many(&mut self, py: Python<'_>, ids: PyReadonlyArray1<'_, u64>) -> PyResult<()> {
+    fn stop_many(&self, py: Python<'_>, ids: PyReadonlyArray1<'_, u64>) -> PyResult<()> {
         let ids = ids.as_array().to_vec();
-        self.core.stop_many(&ids).or_raise(py)
+        self.core(py)?.stop_many(&ids).or_raise(py)
     }
 
     /// Adds VMs in bulk (all or nothing); every array has one entry per
@@ -366,7 +372,7 @@ impl PyHost {
     #[pyo3(signature = (names, startup_mb, maximum_mb, minimum_mb, buffer_pct, weight, dynamic))]
     #[allow(clippy::too_many_arguments)]
     fn add_vms<'py>(
-        &mut self,
+        &self,
         py: Python<'py>,
         names: Vec<String>,
         startup_mb: PyReadonlyArray1<'py, i64>,
@@ -401,26 +407,28 @@ impl PyHost {
                 dynamic: d[k],
             })
             .collect();
-        let ids = self.core.add_vms(&names, &specs).or_raise(py)?;
+        let ids = self.core(py)?.add_vms(&names, &specs).or_raise(py)?;
         Ok(PyArray1::from_vec(py, ids))
     }
 
-    fn remove_vm(&mut self, py: Python<'_>, id: u64) -> PyResult<()> {
-        self.core.remove_vm(id).or_raise(py)
+    fn remove_vm(&self, py: Python<'_>, id: u64) -> PyResult<()> {
+        self.core(py)?.remove_vm(id).or_raise(py)
     }
 
     fn find(&self, py: Python<'_>, name: &str) -> PyResult<u64> {
-        self.core.find(name).or_raise(py)
+        self.core(py)?.find(name).or_raise(py)
     }
 
-    fn ids<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u64>> {
-        PyArray1::from_slice(py, self.core.ids())
+    fn ids<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<u64>>> {
+        let core = self.core(py)?;
+        Ok(PyArray1::from_slice(py, core.ids()))
     }
 
     /// One balancing pass; releases the GIL on large hosts.
-    fn tick(&mut self, py: Python<'_>, dt_s: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn tick(&self, py: Python<'_>, dt_s: &Bound<'_, PyAny>) -> PyResult<()> {
         let dt = float_arg("dt_s", dt_s)?;
-        let core = &mut self.core;
+        let mut guard = self.core(py)?;
+        let core: &mut core::Host = &mut guard;
         let r = if core.len() >= DETACH_MIN_VMS {
             py.detach(|| core.tick(dt))
         } else {
@@ -439,7 +447,7 @@ impl PyHost {
         events: &Bound<'py, PyList>,
         record_every: &Bound<'py, PyAny>,
     ) -> PyResult<()> {
-        run_input(&self.core, py, demand_mb, dt_s, events, record_every).map(|_| ())
+        run_input(&*self.core(py)?, py, demand_mb, dt_s, events, record_every).map(|_| ())
     }
 
     /// Runs `demand_mb.shape[0]` ticks in Rust with the GIL released, after
@@ -449,15 +457,16 @@ impl PyHost {
     /// the result's `events` lists `(index, tick, error_message|None)` in the order run.
     #[pyo3(signature = (demand_mb, dt_s, events, record_every))]
     fn run<'py>(
-        &mut self,
+        &self,
         py: Python<'py>,
         demand_mb: PyReadonlyArray2<'py, i64>,
         dt_s: &Bound<'py, PyAny>,
         events: &Bound<'py, PyList>,
         record_every: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let input = run_input(&self.core, py, demand_mb, dt_s, events, record_every)?;
-        let core = &mut self.core;
+        let input = run_input(&*self.core(py)?, py, demand_mb, dt_s, events, record_every)?;
+        let mut guard = self.core(py)?;
+        let core: &mut core::Host = &mut guard;
         let rec = py.detach(|| core.run_checked(&input)).or_raise(py)?;
         let (rows, n) = (rec.rows(), rec.vms);
         let d = PyDict::new(py);
@@ -484,7 +493,7 @@ impl PyHost {
     }
 
     /// Sets every demand from a C-contiguous int64 array in `ids()` order.
-    fn set_demand_mb(&mut self, py: Python<'_>, demand_mb: PyReadonlyArray1<'_, i64>) -> PyResult<()> {
+    fn set_demand_mb(&self, py: Python<'_>, demand_mb: PyReadonlyArray1<'_, i64>) -> PyResult<()> {
         let slice = demand_mb.as_slice().map_err(|_| {
             raise(
                 py,
@@ -494,33 +503,40 @@ impl PyHost {
                 "demand_mb must be a contiguous 1-D array",
             )
         })?;
-        self.core.set_demands(slice).or_raise(py)
+        self.core(py)?.set_demands(slice).or_raise(py)
     }
 
-    fn demand_mb<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
-        i64_array(py, self.core.demands().iter().map(|&d| d as i64))
+    fn demand_mb<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        let core = self.core(py)?;
+        Ok(i64_array(py, core.demands().iter().map(|&d| d as i64)))
     }
-    fn assigned_mb<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
-        i64_array(py, self.core.assigned().iter().map(|&d| d as i64))
+    fn assigned_mb<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        let core = self.core(py)?;
+        Ok(i64_array(py, core.assigned().iter().map(|&d| d as i64)))
     }
-    fn visible_mb<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
-        i64_array(py, self.core.visible().iter().map(|&d| d as i64))
+    fn visible_mb<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        let core = self.core(py)?;
+        Ok(i64_array(py, core.visible().iter().map(|&d| d as i64)))
     }
-    fn target_mb<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
-        i64_array(py, (0..self.core.len()).map(|p| self.core.target_mb(p) as i64))
+    fn target_mb<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        let core = self.core(py)?;
+        Ok(i64_array(py, (0..core.len()).map(|p| core.target_mb(p) as i64)))
     }
-    fn paging_mb<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
-        i64_array(py, (0..self.core.len()).map(|p| self.core.paging_mb(p) as i64))
+    fn paging_mb<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        let core = self.core(py)?;
+        Ok(i64_array(py, (0..core.len()).map(|p| core.paging_mb(p) as i64)))
     }
-    fn status_codes<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u8>> {
-        PyArray1::from_iter(py, (0..self.core.len()).map(|p| self.core.status(p) as u8))
+    fn status_codes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<u8>>> {
+        let core = self.core(py)?;
+        Ok(PyArray1::from_iter(py, (0..core.len()).map(|p| core.status(p) as u8)))
     }
-    fn pressure<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
-        PyArray1::from_iter(py, (0..self.core.len()).map(|p| self.core.pressure(p)))
+    fn pressure<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let core = self.core(py)?;
+        Ok(PyArray1::from_iter(py, (0..core.len()).map(|p| core.pressure(p))))
     }
 
     fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let c = self.core.host_counters();
+        let c = self.core(py)?.host_counters();
         let d = PyDict::new(py);
         d.set_item("Available Memory", c.available_memory_mb)?;
         d.set_item("Average Pressure", c.average_pressure)?;
@@ -539,13 +555,13 @@ struct VmHandle {
 
 impl VmHandle {
     fn read<T>(&self, py: Python<'_>, f: impl FnOnce(&core::Host, usize) -> T) -> PyResult<T> {
-        let h = self.host.bind(py).try_borrow().map_err(|_| busy(py))?;
-        let pos = h.pos(py, self.id)?;
-        Ok(f(&h.core, pos))
+        let h = self.host.get().core(py)?;
+        let pos = h.position(self.id).or_raise(py)?;
+        Ok(f(&h, pos))
     }
     fn write<T>(&self, py: Python<'_>, f: impl FnOnce(&mut core::Host) -> core::Result<T>) -> PyResult<T> {
-        let mut h = self.host.bind(py).try_borrow_mut().map_err(|_| busy(py))?;
-        f(&mut h.core).or_raise(py)
+        let mut h = self.host.get().core(py)?;
+        f(&mut h).or_raise(py)
     }
     fn change(&self, py: Python<'_>, change: VmChange) -> PyResult<()> {
         self.write(py, |h| h.configure(self.id, &change))
@@ -745,8 +761,7 @@ impl VmHandle {
     /// True while the VM is still on its host.
     #[getter]
     fn exists(&self, py: Python<'_>) -> PyResult<bool> {
-        let h = self.host.bind(py).try_borrow().map_err(|_| busy(py))?;
-        Ok(h.core.position(self.id).is_ok())
+        Ok(self.host.get().core(py)?.position(self.id).is_ok())
     }
 }
 
