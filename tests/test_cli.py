@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from conftest import trace_dir
 from dynmem.cli import main
 from dynmem.scenario import reference_scenario
 
-TRACES = Path(__file__).resolve().parents[1].parent / "shared" / "traces" / "bitbrains-rnd-2013-08"
+TRACES = trace_dir()
 
 
 def _table(out: str, minute: int) -> dict[str, tuple[str, int, str]]:

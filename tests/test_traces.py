@@ -19,13 +19,14 @@ import pytest
 
 from dynmem import ConfigError
 from dynmem.traces import DemandMapping, Trace, load_bitbrains
+from conftest import trace_dir
 
 REPO = Path(__file__).resolve().parents[1]
-TRACE_DIR = REPO / ".." / "shared" / "traces" / "bitbrains-rnd-2013-08"
+TRACE_DIR = trace_dir()
 
 needs_trace = pytest.mark.skipif(
     not TRACE_DIR.is_dir(),
-    reason=f"real Bitbrains trace not found at {TRACE_DIR} (../shared/traces next to the repo)",
+    reason=f"real Bitbrains trace not found at {TRACE_DIR} (set DYNMEM_TRACES, or ../shared/traces beside the repo)",
 )
 
 HEADER = ";\t".join(
