@@ -478,7 +478,7 @@ impl PyHost {
         d.set_item("target_mb", u32_2d(py, &rec.target_mb, rows, n)?)?;
         d.set_item(
             "pressure",
-            PyArray1::from_iter(py, rec.pressure.iter().map(|&p| p as f64)).reshape([rows, n])?,
+            PyArray1::from_slice(py, &rec.pressure).reshape([rows, n])?,
         )?;
         d.set_item("status", PyArray1::from_slice(py, &rec.status).reshape([rows, n])?)?;
         d.set_item("available_mb", PyArray1::from_slice(py, &rec.available_mb))?;
