@@ -42,13 +42,33 @@
 /// Weight scale: the largest legal weight.
 pub const WEIGHT_SCALE: u64 = 10_000;
 
+/// Which items a water-filling stage serves, and with what weight.
+#[derive(Clone, Copy)]
+enum Stage {
+    /// Items of positive weight, by their weight.
+    Positive,
+    /// Items of weight 0, with equal weights (the others are capped).
+    Zero,
+}
+
+impl Stage {
+    /// The weight an item has in this stage (0: not served).
+    #[inline(always)]
+    fn weight(self, w: u16) -> u64 {
+        match self {
+            Stage::Positive => w as u64,
+            Stage::Zero => (w == 0) as u64 * WEIGHT_SCALE,
+        }
+    }
+}
+
 /// One pass at level `level`: units held and the weight of the items below
 /// their cap. Branch-free; an item of weight 0 holds nothing and adds no weight.
 #[inline]
-fn eval(level: u64, caps: &[u32], weight: &impl Fn(usize) -> u64) -> (u64, u64) {
+fn eval(level: u64, caps: &[u32], weights: &[u16], stage: Stage) -> (u64, u64) {
     let (mut s, mut wsum) = (0u64, 0u64);
-    for (i, &c) in caps.iter().enumerate() {
-        let w = weight(i);
+    for (&c, &w) in caps.iter().zip(weights) {
+        let w = stage.weight(w);
         let c = c as u64;
         let x = (level * w / WEIGHT_SCALE).min(c);
         s += x;
@@ -57,7 +77,7 @@ fn eval(level: u64, caps: &[u32], weight: &impl Fn(usize) -> u64) -> (u64, u64) 
     (s, wsum)
 }
 
-/// Water-fills `budget` units over the items with `weight(i) > 0`, writing
+/// Water-fills `budget` units over the items the stage serves, writing
 /// `out[i]` for those items only, and returns the level. Precondition: their
 /// capacities sum to more than `budget`. `hint` (e.g. the previous tick's
 /// level) is probed first: when demand barely moves it is the answer, and
@@ -68,7 +88,8 @@ fn eval(level: u64, caps: &[u32], weight: &impl Fn(usize) -> u64) -> (u64, u64) 
 fn level_fill(
     budget: u64,
     caps: &[u32],
-    weight: impl Fn(usize) -> u64,
+    weights: &[u16],
+    stage: Stage,
     out: &mut [u32],
     keys: &mut Vec<u64>,
     hint: Option<u64>,
@@ -107,7 +128,7 @@ fn level_fill(
         } else {
             cand
         };
-        let (s, w) = eval(cand, caps, &weight);
+        let (s, w) = eval(cand, caps, weights, stage);
         let above = s > budget;
         (p, s_p, w_p) = (cand, s, w);
         if above {
@@ -123,8 +144,8 @@ fn level_fill(
     keys.clear();
     keys.reserve(caps.len()); // once per size, so that ticks do not allocate
     let mut given = 0u64;
-    for (i, &c) in caps.iter().enumerate() {
-        let w = weight(i);
+    for (i, (&c, &w)) in caps.iter().zip(weights).enumerate() {
+        let w = stage.weight(w);
         if w == 0 {
             continue;
         }
@@ -215,20 +236,21 @@ pub fn fill_with_hint(
             }
         }
         let hint = level.and_then(|(zero, l)| (!zero).then_some(l));
-        let weight = |i: usize| weights[i] as u64;
-        *level = Some((false, level_fill(budget, caps, weight, out, keys, hint, w_pos, hi_pos)));
+        *level = Some((
+            false,
+            level_fill(budget, caps, weights, Stage::Positive, out, keys, hint, w_pos, hi_pos),
+        ));
     } else {
         for ((o, &c), &w) in out.iter_mut().zip(caps).zip(weights) {
             if w > 0 {
                 *o = c;
             }
         }
-        let zero_weight = |i: usize| if weights[i] == 0 { WEIGHT_SCALE } else { 0 };
         let hint = level.and_then(|(zero, l)| zero.then_some(l));
         let (w0, hi0) = (n_zero * WEIGHT_SCALE, hi_zero);
         *level = Some((
             true,
-            level_fill(budget - positive, caps, zero_weight, out, keys, hint, w0, hi0),
+            level_fill(budget - positive, caps, weights, Stage::Zero, out, keys, hint, w0, hi0),
         ));
     }
     0

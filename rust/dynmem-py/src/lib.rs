@@ -476,10 +476,7 @@ impl PyHost {
         d.set_item("assigned_mb", u32_2d(py, &rec.assigned_mb, rows, n)?)?;
         d.set_item("visible_mb", u32_2d(py, &rec.visible_mb, rows, n)?)?;
         d.set_item("target_mb", u32_2d(py, &rec.target_mb, rows, n)?)?;
-        d.set_item(
-            "pressure",
-            PyArray1::from_slice(py, &rec.pressure).reshape([rows, n])?,
-        )?;
+        d.set_item("pressure", PyArray1::from_slice(py, &rec.pressure).reshape([rows, n])?)?;
         d.set_item("status", PyArray1::from_slice(py, &rec.status).reshape([rows, n])?)?;
         d.set_item("available_mb", PyArray1::from_slice(py, &rec.available_mb))?;
         d.set_item("average_pressure", PyArray1::from_slice(py, &rec.average_pressure))?;
