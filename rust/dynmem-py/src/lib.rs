@@ -165,14 +165,22 @@ fn change_arg(kw: Option<&Bound<'_, PyDict>>) -> PyResult<VmChange> {
             ));
         }
     }
+    let (s, mn, mx) = (get("startup_mb")?, get("minimum_mb")?, get("maximum_mb")?);
+    let (b, w, d) = (get("buffer_pct")?, get("weight")?, get("dynamic")?);
+    vm_change([s.as_ref(), mn.as_ref(), mx.as_ref(), b.as_ref(), w.as_ref(), d.as_ref()])
+}
+
+/// A `VmChange` from optional values of startup, minimum, maximum, buffer,
+/// weight and dynamic; `None` (absent or Python `None`) leaves a setting as it is.
+fn vm_change([s, mn, mx, b, w, d]: [Option<&Bound<'_, PyAny>>; 6]) -> PyResult<VmChange> {
     Ok(VmChange {
-        startup_mb: opt_int_arg("startup_mb", get("startup_mb")?.as_ref())?,
-        minimum_mb: opt_int_arg("minimum_mb", get("minimum_mb")?.as_ref())?,
-        maximum_mb: opt_int_arg("maximum_mb", get("maximum_mb")?.as_ref())?,
-        buffer_pct: opt_int_arg("buffer_pct", get("buffer_pct")?.as_ref())?,
-        weight: opt_int_arg("weight", get("weight")?.as_ref())?,
-        dynamic: match get("dynamic")? {
-            Some(d) if !d.is_none() => Some(bool_arg("dynamic", &d)?),
+        startup_mb: opt_int_arg("startup_mb", s)?,
+        minimum_mb: opt_int_arg("minimum_mb", mn)?,
+        maximum_mb: opt_int_arg("maximum_mb", mx)?,
+        buffer_pct: opt_int_arg("buffer_pct", b)?,
+        weight: opt_int_arg("weight", w)?,
+        dynamic: match d {
+            Some(d) if !d.is_none() => Some(bool_arg("dynamic", d)?),
             _ => None,
         },
     })
@@ -715,17 +723,7 @@ impl VmHandle {
         weight: Option<&Bound<'_, PyAny>>,
         dynamic: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let change = VmChange {
-            startup_mb: opt_int_arg("startup_mb", startup_mb)?,
-            minimum_mb: opt_int_arg("minimum_mb", minimum_mb)?,
-            maximum_mb: opt_int_arg("maximum_mb", maximum_mb)?,
-            buffer_pct: opt_int_arg("buffer_pct", buffer_pct)?,
-            weight: opt_int_arg("weight", weight)?,
-            dynamic: match dynamic {
-                Some(d) if !d.is_none() => Some(bool_arg("dynamic", d)?),
-                _ => None,
-            },
-        };
+        let change = vm_change([startup_mb, minimum_mb, maximum_mb, buffer_pct, weight, dynamic])?;
         self.change(py, change)
     }
 
