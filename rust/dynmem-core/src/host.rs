@@ -159,14 +159,16 @@ fn in_solver(flags: u8) -> bool {
 }
 
 /// Scratch buffers reused across ticks (no allocation in steady state).
+/// Under contention the solver works on full-length columns (one entry per
+/// VM, capacity 0 for VMs outside the solver set), so no compaction or
+/// index indirection is needed: `g = base + (extra << log2 u)`.
 #[derive(Debug, Clone, Default)]
 struct Scratch {
-    /// Allocation per VM (solver VMs only), when it is not simply the target.
-    g: Vec<u32>,
-    /// Compact solver items: capacity in units, weight, position.
+    /// The stage's floor per VM (demand cap or minimum), MB.
+    base: Vec<u32>,
+    /// Room above the floor per VM, in balloon units.
     caps: Vec<u32>,
-    weights: Vec<u16>,
-    pos: Vec<u32>,
+    /// Units the water-filling gives each VM above its floor.
     extra: Vec<u32>,
     keys: Vec<u64>,
     /// Excess memory per weight, for prompt removal (lowest weight first).
@@ -889,25 +891,41 @@ impl Host {
             chunk: policy.hot_add_chunk_mb as u64,
         };
 
-        if sum_t <= pool && need_t <= free {
-            // Plentiful, and every add fits in free memory: g = target.
-            self.assigned_sum = pass2(v, &mech, |_, d, b, mn, mx| target_of(d, b, mn, mx, u));
+        if sum_t <= pool {
+            // Every target fits: g = target (stage 0).
+            let g_of = |_: usize, d: u32, b: u16, mn: u32, mx: u32| target_of(d, b, mn, mx, u);
+            let mut prompt_all = false;
+            if need_t > free {
+                // The adds need more than free memory: balloon the excess of
+                // others at once. All of it when that is what the adds need
+                // (pass 2 then does it on its way); else lowest weight first.
+                let excess = excess_over(v, g_of);
+                prompt_all = need_t - free >= excess;
+                if !prompt_all {
+                    prompt_removal(v, &mut self.scratch.excess_by_weight, need_t - free, g_of);
+                }
+            }
+            self.assigned_sum = pass2(v, &Mechanics { prompt_all, ..mech }, g_of);
         } else {
             let s = &mut self.scratch;
-            let (need, excess) = allocate(v, s, pool, u, (sum_t, sum_d, sum_m));
-            // Prompt removal: balloon what the adds need beyond free memory.
-            // When that is all the excess (always so under contention) pass 2
-            // does it on its way; otherwise lowest weight first, here.
-            let all = need > free && need - free >= excess;
-            if need > free && !all {
-                prompt_removal(v, s, need - free);
+            let shift = allocate(v, s, pool, u, (sum_d, sum_m));
+            let (base, extra) = (&s.base, &s.extra);
+            let s_ebw = &mut s.excess_by_weight;
+            let g_of = |i: usize, _: u32, _: u16, _: u32, _: u32| base[i] as u64 + ((extra[i] as u64) << shift);
+            // The water-filling hands out the whole pool (Σ g = pool), so the
+            // adds need exactly free memory plus all the excess: prompt removal
+            // takes all of it, in pass 2. Only when the solver set already
+            // holds more than the pool (free = 0 < Σ assigned − pool) do the
+            // adds need less than the excess: then lowest weight first, here.
+            let mut prompt_all = true;
+            if sum_a > pool {
+                let need = need_under(v, g_of);
+                if need > 0 {
+                    prompt_removal(v, s_ebw, need, g_of);
+                }
+                prompt_all = false;
             }
-            let g = &s.g;
-            let mech = Mechanics {
-                prompt_all: all,
-                ..mech
-            };
-            self.assigned_sum = pass2(v, &mech, |i, _, _, _, _| g[i] as u64);
+            self.assigned_sum = pass2(v, &Mechanics { prompt_all, ..mech }, g_of);
         }
         self.time_s += dt_s;
     }
@@ -1020,91 +1038,105 @@ fn pass2(v: &mut Vms, m: &Mechanics, g_of: impl Fn(usize, u32, u16, u32, u32) ->
     total
 }
 
-/// The staged allocation: writes `g` for every solver VM and returns
-/// `(need, excess)`: Σ max(0, g − assigned) and Σ max(0, assigned − g).
-fn allocate(v: &Vms, s: &mut Scratch, pool: u64, u: u64, (sum_t, sum_d, sum_m): (u64, u64, u64)) -> (u64, u64) {
+/// The allocation `g` of a solver VM, from `(position, demand, buffer, minimum, maximum)`.
+trait GOf: Fn(usize, u32, u16, u32, u32) -> u64 + Copy {}
+impl<F: Fn(usize, u32, u16, u32, u32) -> u64 + Copy> GOf for F {}
+
+/// Stages 1 and 2 (targets do not fit): for every VM writes the stage's
+/// floor (`base`, MB) and the room above it (`caps`, units; 0 outside the
+/// solver set), water-fills the pool above the floors into `extra`, and
+/// returns `log2 u`: solver VM `i` gets `base[i] + (extra[i] << log2 u)`.
+/// One pass here, then the solver's probes and hand-out (see `solver.rs`):
+/// `O(N · passes)`, no allocation once the scratch has grown to `N`.
+fn allocate(v: &Vms, s: &mut Scratch, pool: u64, u: u64, (sum_d, sum_m): (u64, u64)) -> u32 {
     let n = v.id.len();
-    s.g.resize(n, 0);
-    let stage = if sum_t <= pool {
-        0
-    } else if sum_d <= pool {
-        1
-    } else {
-        2
-    };
-    s.caps.clear();
-    s.weights.clear();
-    s.pos.clear();
-    let (mut need, mut excess) = (0u64, 0u64);
-    let Vms {
-        flags,
-        demand,
-        assigned,
-        minimum,
-        maximum,
-        buffer,
-        weight,
-        ..
-    } = v;
-    let (flags, demand, assigned) = (&flags[..n], &demand[..n], &assigned[..n]);
-    let (minimum, maximum, buffer, weight, g) =
-        (&minimum[..n], &maximum[..n], &buffer[..n], &weight[..n], &mut s.g[..n]);
+    let demand_stage = sum_d <= pool; // stage 1: demand caps fit, buffers are filled
     let shift = u.trailing_zeros();
-    for i in 0..n {
-        if !in_solver(flags[i]) {
-            continue;
-        }
-        let (d, mn, mx) = (demand[i], minimum[i], maximum[i]);
-        let (lo, hi) = match stage {
-            0 => {
-                let t = target_of(d, buffer[i], mn, mx, u);
-                (t, t)
-            }
-            1 => (demand_cap_of(d, mn, mx, u), target_of(d, buffer[i], mn, mx, u)),
-            _ => (mn as u64, demand_cap_of(d, mn, mx, u)),
-        };
-        g[i] = lo as u32;
-        if hi > lo && stage > 0 {
-            s.caps.push(((hi - lo) >> shift) as u32);
-            s.weights.push(weight[i]);
-            s.pos.push(i as u32);
-        } else {
-            let a = assigned[i] as u64;
-            need += lo.saturating_sub(a);
-            excess += a.saturating_sub(lo);
-        }
-    }
-    if stage > 0 {
-        let base_sum = if stage == 1 { sum_d } else { sum_m };
-        let budget = pool.saturating_sub(base_sum) >> shift;
-        s.extra.clear();
-        s.extra.resize(s.caps.len(), 0);
-        let level = &mut s.levels[stage - 1];
-        solver::fill_with_hint(budget, &s.caps, &s.weights, &mut s.extra, &mut s.keys, level);
-        for (k, &i) in s.pos.iter().enumerate() {
-            let i = i as usize;
-            g[i] += s.extra[k] << shift;
-            let (a, gi) = (assigned[i] as u64, g[i] as u64);
-            need += gi.saturating_sub(a);
-            excess += a.saturating_sub(gi);
+    s.base.resize(n, 0);
+    s.caps.resize(n, 0);
+    s.extra.resize(n, 0);
+    let mut scan = solver::Scan::default();
+    {
+        let Vms {
+            flags,
+            demand,
+            minimum,
+            maximum,
+            buffer,
+            weight,
+            ..
+        } = v;
+        let (flags, demand, minimum, maximum, buffer, weight) = (
+            &flags[..n],
+            &demand[..n],
+            &minimum[..n],
+            &maximum[..n],
+            &buffer[..n],
+            &weight[..n],
+        );
+        let (base, caps) = (&mut s.base[..n], &mut s.caps[..n]);
+        for i in 0..n {
+            let (d, mn, mx) = (demand[i], minimum[i], maximum[i]);
+            let d_cap = demand_cap_of(d, mn, mx, u);
+            let (lo, hi) = if demand_stage {
+                (d_cap, target_of(d, buffer[i], mn, mx, u))
+            } else {
+                (mn as u64, d_cap)
+            };
+            let c = if in_solver(flags[i]) { ((hi - lo) >> shift) as u32 } else { 0 };
+            base[i] = lo as u32;
+            caps[i] = c;
+            scan.add(c, weight[i]);
         }
     }
-    (need, excess)
+    let base_sum = if demand_stage { sum_d } else { sum_m };
+    let budget = pool.saturating_sub(base_sum) >> shift;
+    let level = &mut s.levels[usize::from(!demand_stage)];
+    solver::fill_scanned(budget, &s.caps, &v.weight, scan, &mut s.extra, &mut s.keys, level);
+    shift
+}
+
+/// Σ max(0, assigned − g) over the solver set.
+fn excess_over(v: &Vms, g_of: impl GOf) -> u64 {
+    let mut excess = 0u64;
+    for i in 0..v.id.len() {
+        if in_solver(v.flags[i]) {
+            let g = g_of(i, v.demand[i], v.buffer[i], v.minimum[i], v.maximum[i]);
+            excess += (v.assigned[i] as u64).saturating_sub(g);
+        }
+    }
+    excess
+}
+
+/// Σ max(0, g − assigned) over the solver set.
+fn need_under(v: &Vms, g_of: impl GOf) -> u64 {
+    let mut need = 0u64;
+    for i in 0..v.id.len() {
+        if in_solver(v.flags[i]) {
+            let g = g_of(i, v.demand[i], v.buffer[i], v.minimum[i], v.maximum[i]);
+            need += g.saturating_sub(v.assigned[i] as u64);
+        }
+    }
+    need
 }
 
 /// Balloons `short` MB out of solver VMs holding more than `g`, lowest
 /// weight first (ties: earlier position), each down to at most `g`.
-fn prompt_removal(v: &mut Vms, s: &mut Scratch, short: u64) {
+fn prompt_removal(v: &mut Vms, by_weight: &mut Vec<u64>, short: u64, g_of: impl GOf) {
     // Lowest weight first without sorting: total the excess per weight, find
     // the weight at which `short` is reached, then one pass in position order.
     let n = v.id.len();
-    let by_weight = &mut s.excess_by_weight;
+    let excess_of = |v: &Vms, i: usize| -> u64 {
+        if !in_solver(v.flags[i]) {
+            return 0;
+        }
+        let g = g_of(i, v.demand[i], v.buffer[i], v.minimum[i], v.maximum[i]);
+        (v.assigned[i] as u64).saturating_sub(g)
+    };
     by_weight.clear();
     by_weight.resize(MAX_WEIGHT as usize + 1, 0);
     for i in 0..n {
-        if in_solver(v.flags[i]) && v.assigned[i] > s.g[i] {
-            by_weight[v.weight[i] as usize] += (v.assigned[i] - s.g[i]) as u64;
-        }
+        by_weight[v.weight[i] as usize] += excess_of(v, i);
     }
     let (mut cut, mut acc) = (MAX_WEIGHT, 0u64);
     for (w, &x) in by_weight.iter().enumerate() {
@@ -1117,10 +1149,10 @@ fn prompt_removal(v: &mut Vms, s: &mut Scratch, short: u64) {
     let mut at_cut = short - acc; // what VMs of the cut weight give, earliest first
     for i in 0..n {
         let w = v.weight[i];
-        if w > cut || !in_solver(v.flags[i]) || v.assigned[i] <= s.g[i] {
+        if w > cut {
             continue;
         }
-        let excess = (v.assigned[i] - s.g[i]) as u64;
+        let excess = excess_of(v, i);
         let take = if w < cut { excess } else { excess.min(at_cut) };
         if take > 0 {
             Host::balloon(v, i, take);

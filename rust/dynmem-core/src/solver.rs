@@ -62,10 +62,28 @@ impl Stage {
     }
 }
 
+/// Largest capacity for which [`eval`] may use its floating-point form:
+/// levels then stay below `2^22·W`, `level·w` below `2^49`, and every step
+/// of `((level·w) + ½)·10⁻⁴` is exact enough that its floor is `level·w / W`.
+const F64_EXACT_CAP: u64 = 1 << 22;
+
 /// One pass at level `level`: units held and the weight of the items below
-/// their cap. Branch-free; an item of weight 0 holds nothing and adds no weight.
+/// their cap. `small_caps` (every cap ≤ [`F64_EXACT_CAP`]) allows the
+/// vectorized form where the CPU has AVX2 and FMA.
 #[inline]
-fn eval(level: u64, caps: &[u32], weights: &[u16], stage: Stage) -> (u64, u64) {
+fn eval(level: u64, caps: &[u32], weights: &[u16], stage: Stage, small_caps: bool) -> (u64, u64) {
+    #[cfg(target_arch = "x86_64")]
+    if small_caps && std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the features were just detected.
+        return unsafe { eval_f64_avx2(level, caps, weights, stage) };
+    }
+    let _ = small_caps;
+    eval_int(level, caps, weights, stage)
+}
+
+/// [`eval`] in 64-bit integers: the definition.
+#[inline]
+fn eval_int(level: u64, caps: &[u32], weights: &[u16], stage: Stage) -> (u64, u64) {
     let (mut s, mut wsum) = (0u64, 0u64);
     for (&c, &w) in caps.iter().zip(weights) {
         let w = stage.weight(w);
@@ -77,13 +95,134 @@ fn eval(level: u64, caps: &[u32], weights: &[u16], stage: Stage) -> (u64, u64) {
     (s, wsum)
 }
 
+/// [`eval_int`] in f64 lanes, for caps ≤ [`F64_EXACT_CAP`]. `y = (level·w +
+/// ½)·10⁻⁴` lies at least ½·10⁻⁴ from every integer, and for these
+/// magnitudes (`y < 2^36`) its rounding error is below 10⁻⁵, so `trunc(y) =
+/// floor(level·w/W)`; `min` with the integer cap commutes with `trunc`; the
+/// sums stay below 2^53, so they are exact too. Checked against
+/// [`eval_int`] in the tests.
+#[inline(always)]
+fn eval_f64_body(level: u64, caps: &[u32], weights: &[u16], stage: Stage) -> (u64, u64) {
+    const LANES: usize = 8;
+    let lf = level as f64;
+    let zero_stage = matches!(stage, Stage::Zero);
+    // Independent partial sums per lane (exact integers in f64, so the
+    // order of the additions does not matter), which lets the compiler keep
+    // them in vector registers.
+    let mut s = [0.0f64; LANES];
+    let mut wsum = [0.0f64; LANES];
+    let item = |c: u32, w: u16| -> (f64, f64) {
+        let wf = if zero_stage {
+            if w == 0 {
+                WEIGHT_SCALE as f64
+            } else {
+                0.0
+            }
+        } else {
+            w as f64
+        };
+        let y = lf.mul_add(wf, 0.5) * 1e-4;
+        let cf = c as f64;
+        let below = y < cf;
+        ((if below { y } else { cf }).trunc(), if below { wf } else { 0.0 })
+    };
+    let (cc, wc) = (caps.chunks_exact(LANES), weights.chunks_exact(LANES));
+    let (c_rest, w_rest) = (cc.remainder(), wc.remainder());
+    for (c8, w8) in cc.zip(wc) {
+        for k in 0..LANES {
+            let (x, w) = item(c8[k], w8[k]);
+            s[k] += x;
+            wsum[k] += w;
+        }
+    }
+    for (k, (&c, &w)) in c_rest.iter().zip(w_rest).enumerate() {
+        let (x, w) = item(c, w);
+        s[k] += x;
+        wsum[k] += w;
+    }
+    (s.iter().sum::<f64>() as u64, wsum.iter().sum::<f64>() as u64)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn eval_f64_avx2(level: u64, caps: &[u32], weights: &[u16], stage: Stage) -> (u64, u64) {
+    eval_f64_body(level, caps, weights, stage)
+}
+
+/// Finds the largest level `L` with `S(L) ≤ budget`, given `S(0) = 0` with
+/// slope weight `w_lo` and `S(hi) = s_hi > budget`. See the module docs.
+#[allow(clippy::too_many_arguments)]
+fn find_level(
+    budget: u64,
+    caps: &[u32],
+    weights: &[u16],
+    stage: Stage,
+    small_caps: bool,
+    hint: Option<u64>,
+    w_lo: u64,
+    (hi, s_hi): (u64, u64),
+) -> u64 {
+    // The bracket: S(lo) ≤ budget < S(hi), with S and the slope weight (Σw
+    // of the items below their cap) at each end. An end is "probed" once a
+    // pass has evaluated it, rather than it being level 0 or the all-capped
+    // bound; only probed ends are near the answer.
+    let (mut lo, mut s_lo, mut w_lo, mut probed_lo) = (0u64, 0u64, w_lo, false);
+    let (mut hi, mut s_hi, mut w_hi, mut probed_hi) = (hi, s_hi, 0u64, false);
+    let mut next = hint.filter(|&h| h > lo && h < hi);
+    // Tangent steps go `boost / 4` times as far as the tangent says (first
+    // 1.25×, plus one level, to cross the answer despite the staircase),
+    // doubling while they fail to cross: an exponential search.
+    let (mut boost_up, mut boost_down) = (5u64, 5u64);
+    let mut width_before = [u64::MAX; 3]; // the bracket's width 1, 2 and 3 probes ago
+    let tangent = |gap: u64, w: u64, boost: u64| -> u64 {
+        let step = (gap as u128 * WEIGHT_SCALE as u128).div_ceil(w.max(1) as u128);
+        (step.saturating_mul(boost as u128) / 4).min(u64::MAX as u128 / 2) as u64 + 1
+    };
+    while hi - lo > 1 {
+        let width = hi - lo;
+        let cand = if let Some(h) = next.take() {
+            h
+        } else if probed_lo && probed_hi {
+            if width > 8 && width_before[2] != u64::MAX && width > width_before[2] / 2 {
+                lo + width / 2 // three probes did not halve the bracket: bisect
+            } else {
+                // The chord through both ends, rounded down (the answer is the
+                // last level that fits).
+                lo + ((budget - s_lo) as u128 * width as u128 / (s_hi - s_lo) as u128) as u64
+            }
+        } else if probed_hi && w_hi > 0 {
+            // S is concave: the tangent at hi lies above it, so stepping down
+            // along it lands at or below the answer.
+            let d = tangent(s_hi - budget, w_hi, boost_down);
+            boost_down = boost_down.saturating_mul(2);
+            hi.saturating_sub(d)
+        } else if w_lo > 0 {
+            let u = tangent(budget - s_lo, w_lo, boost_up);
+            boost_up = boost_up.saturating_mul(2);
+            lo.saturating_add(u)
+        } else {
+            lo + width / 2
+        };
+        let cand = cand.clamp(lo + 1, hi - 1);
+        let (s, w) = eval(cand, caps, weights, stage, small_caps);
+        width_before = [width, width_before[0], width_before[1]];
+        if s > budget {
+            (hi, s_hi, w_hi, probed_hi) = (cand, s, w, true);
+        } else {
+            (lo, s_lo, w_lo, probed_lo) = (cand, s, w, true);
+        }
+    }
+    lo
+}
+
 /// Water-fills `budget` units over the items the stage serves, writing
 /// `out[i]` for those items only, and returns the level. Precondition: their
 /// capacities sum to more than `budget`. `hint` (e.g. the previous tick's
 /// level) is probed first: when demand barely moves it is the answer, and
 /// the search costs two passes.
 /// `w_lo` is the weight of the items with room (their slope at level 0, which
-/// needs no pass) and `hi` a level at which every item is capped.
+/// needs no pass), `hi` a level at which every item is capped and `s_hi` the
+/// units held there (the stage's capacity).
 #[allow(clippy::too_many_arguments)]
 fn level_fill(
     budget: u64,
@@ -94,52 +233,10 @@ fn level_fill(
     keys: &mut Vec<u64>,
     hint: Option<u64>,
     w_lo: u64,
-    hi: u64,
+    hi: (u64, u64),
+    small_caps: bool,
 ) -> u64 {
-    let mut hi = hi;
-    let mut lo = 0u64;
-    let mut next = hint.filter(|&h| h > lo && h < hi);
-    // The last probe: level, S, weight below cap. Starts at level 0 (no pass).
-    let (mut p, mut s_p, mut w_p) = (0u64, 0u64, w_lo);
-    // Safeguard: every third probe, if the bracket has not halved since the
-    // last check, bisect. This bounds the worst case by O(log2 hi) probes.
-    let (mut probes, mut checked_width) = (0u32, hi - lo);
-    let big_w = WEIGHT_SCALE as u128;
-    while hi - lo > 1 {
-        probes += 1;
-        let stalled = probes % 3 == 0 && hi - lo > checked_width / 2;
-        if probes % 3 == 0 {
-            checked_width = hi - lo;
-        }
-        let cand = if let Some(h) = next.take() {
-            h
-        } else if stalled || w_p == 0 {
-            lo + (hi - lo) / 2
-        } else if s_p <= budget {
-            // Newton from below: S rises by about Σw/W units per level.
-            (p + ((budget - s_p) as u128 * big_w / w_p as u128) as u64).max(p + 1)
-        } else {
-            // Newton from above.
-            p.saturating_sub(((s_p - budget) as u128 * big_w).div_ceil(w_p as u128) as u64)
-                .min(p - 1)
-        };
-        let cand = if cand <= lo || cand >= hi {
-            lo + (hi - lo) / 2
-        } else {
-            cand
-        };
-        let (s, w) = eval(cand, caps, weights, stage);
-        let above = s > budget;
-        (p, s_p, w_p) = (cand, s, w);
-        if above {
-            hi = cand;
-        } else {
-            lo = cand;
-            if hint == Some(cand) {
-                next = Some(cand + 1); // the answer if demand did not move
-            }
-        }
-    }
+    let lo = find_level(budget, caps, weights, stage, small_caps, hint, w_lo, hi);
     // Hand out x = min(cap, floor(lo·w/W)); collect the items stepping at lo + 1.
     keys.clear();
     keys.reserve(caps.len()); // once per size, so that ticks do not allocate
@@ -193,6 +290,63 @@ pub fn fill(budget: u64, caps: &[u32], weights: &[u16], out: &mut [u32], keys: &
     fill_with_hint(budget, caps, weights, out, keys, &mut None)
 }
 
+/// What [`fill_scanned`] needs to know about the items before its first
+/// pass: totals, the slope at level 0 and bounds on the all-capped levels.
+/// A caller that builds `caps` in a pass of its own accumulates it there
+/// ([`Scan::add`]) and saves the solver a pass.
+#[derive(Debug, Clone, Copy)]
+pub struct Scan {
+    total: u64,
+    positive: u64,
+    w_pos: u64,
+    max_pos: u32,
+    min_w: u16,
+    n_zero: u64,
+    max_zero: u32,
+}
+
+impl Default for Scan {
+    fn default() -> Scan {
+        Scan {
+            total: 0,
+            positive: 0,
+            w_pos: 0,
+            max_pos: 0,
+            min_w: WEIGHT_SCALE as u16,
+            n_zero: 0,
+            max_zero: 0,
+        }
+    }
+}
+
+impl Scan {
+    /// Accounts for one item.
+    #[inline(always)]
+    pub fn add(&mut self, c: u32, w: u16) {
+        self.total += c as u64;
+        if w > 0 {
+            self.positive += c as u64;
+            if c > 0 {
+                self.w_pos += w as u64;
+                self.max_pos = self.max_pos.max(c);
+                self.min_w = self.min_w.min(w);
+            }
+        } else if c > 0 {
+            self.n_zero += 1;
+            self.max_zero = self.max_zero.max(c);
+        }
+    }
+
+    /// The scan of all items.
+    pub fn of(caps: &[u32], weights: &[u16]) -> Scan {
+        let mut scan = Scan::default();
+        for (&c, &w) in caps.iter().zip(weights) {
+            scan.add(c, w);
+        }
+        scan
+    }
+}
+
 /// [`fill`], probing the level in `*level` first and leaving the level found
 /// in it (`None` when no water-filling was needed; the flag marks the
 /// weight-0 stage). The result does not depend on the hint, only the number
@@ -205,30 +359,39 @@ pub fn fill_with_hint(
     keys: &mut Vec<u64>,
     level: &mut Option<(bool, u64)>,
 ) -> u64 {
+    fill_scanned(budget, caps, weights, Scan::of(caps, weights), out, keys, level)
+}
+
+/// [`fill_with_hint`] with the items' [`Scan`] already made (it must be the
+/// scan of exactly these `caps` and `weights`).
+pub fn fill_scanned(
+    budget: u64,
+    caps: &[u32],
+    weights: &[u16],
+    scan: Scan,
+    out: &mut [u32],
+    keys: &mut Vec<u64>,
+    level: &mut Option<(bool, u64)>,
+) -> u64 {
     assert_eq!(caps.len(), weights.len());
     assert_eq!(caps.len(), out.len());
-    // One scan for both stages: totals, slopes at level 0, all-capped levels.
-    let (mut total, mut positive, mut w_pos, mut hi_pos, mut n_zero, mut hi_zero) =
-        (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
-    for (&c, &w) in caps.iter().zip(weights) {
-        let (c, w) = (c as u64, w as u64);
-        total += c;
-        if w > 0 {
-            positive += c;
-            if c > 0 {
-                w_pos += w;
-                hi_pos = hi_pos.max((c * WEIGHT_SCALE).div_ceil(w));
-            }
-        } else if c > 0 {
-            n_zero += 1;
-            hi_zero = hi_zero.max(c);
-        }
-    }
+    let Scan {
+        total,
+        positive,
+        w_pos,
+        max_pos,
+        min_w,
+        n_zero,
+        max_zero,
+    } = scan;
     if total <= budget {
         out.copy_from_slice(caps);
         *level = None;
         return budget - total;
     }
+    // Every positive item is capped at level ceil(max cap·W / min weight):
+    // a bound for the search that needs no division per item.
+    let small_caps = max_pos.max(max_zero) as u64 <= F64_EXACT_CAP;
     if positive > budget {
         for (o, &w) in out.iter_mut().zip(weights) {
             if w == 0 {
@@ -236,9 +399,10 @@ pub fn fill_with_hint(
             }
         }
         let hint = level.and_then(|(zero, l)| (!zero).then_some(l));
+        let hi = ((max_pos as u64 * WEIGHT_SCALE).div_ceil(min_w as u64), positive);
         *level = Some((
             false,
-            level_fill(budget, caps, weights, Stage::Positive, out, keys, hint, w_pos, hi_pos),
+            level_fill(budget, caps, weights, Stage::Positive, out, keys, hint, w_pos, hi, small_caps),
         ));
     } else {
         for ((o, &c), &w) in out.iter_mut().zip(caps).zip(weights) {
@@ -247,10 +411,10 @@ pub fn fill_with_hint(
             }
         }
         let hint = level.and_then(|(zero, l)| zero.then_some(l));
-        let (w0, hi0) = (n_zero * WEIGHT_SCALE, hi_zero);
+        let (w0, hi0) = (n_zero * WEIGHT_SCALE, (max_zero as u64, total - positive));
         *level = Some((
             true,
-            level_fill(budget - positive, caps, weights, Stage::Zero, out, keys, hint, w0, hi0),
+            level_fill(budget - positive, caps, weights, Stage::Zero, out, keys, hint, w0, hi0, small_caps),
         ));
     }
     0
@@ -380,6 +544,35 @@ mod tests {
                 let mut level = Some((r.next(2) == 0, hint));
                 fill_with_hint(budget, &caps, &weights, &mut out, &mut Vec::new(), &mut level);
                 assert_eq!(out, want, "hint {hint}");
+            }
+        }
+    }
+
+    #[test]
+    fn float_pass_equals_integer_pass() {
+        let mut r = Rng(0x5151_7e57_0ddb_a11d);
+        for round in 0..3000 {
+            let n = 1 + r.next(40) as usize;
+            let big = round % 3 == 0;
+            let caps: Vec<u32> = (0..n)
+                .map(|_| if big { F64_EXACT_CAP as u32 - r.next(3) as u32 } else { r.next(5000) as u32 })
+                .collect();
+            let weights: Vec<u16> = (0..n)
+                .map(|_| match r.next(4) {
+                    0 => 0,
+                    1 => [1, 3, 9_999, 10_000][r.next(4) as usize],
+                    _ => r.next(10_001) as u16,
+                })
+                .collect();
+            let max_level = F64_EXACT_CAP * WEIGHT_SCALE;
+            for level in [0, 1, 9_999, 10_000, 10_001, r.next(1 << 20), r.next(max_level), max_level] {
+                for stage in [Stage::Positive, Stage::Zero] {
+                    assert_eq!(
+                        eval_f64_body(level, &caps, &weights, stage),
+                        eval_int(level, &caps, &weights, stage),
+                        "level {level}"
+                    );
+                }
             }
         }
     }
