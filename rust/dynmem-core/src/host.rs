@@ -170,7 +170,7 @@ struct Scratch {
     caps: Vec<u32>,
     /// Units the water-filling gives each VM above its floor.
     extra: Vec<u32>,
-    keys: Vec<u64>,
+    keys: Vec<u32>,
     /// Excess memory per weight, for prompt removal (lowest weight first).
     excess_by_weight: Vec<u64>,
     /// The solver's last water level in stages 1 and 2: the next tick's first guess.

@@ -230,41 +230,42 @@ fn level_fill(
     weights: &[u16],
     stage: Stage,
     out: &mut [u32],
-    keys: &mut Vec<u64>,
+    keys: &mut Vec<u32>,
     hint: Option<u64>,
     w_lo: u64,
     hi: (u64, u64),
     small_caps: bool,
 ) -> u64 {
     let lo = find_level(budget, caps, weights, stage, small_caps, hint, w_lo, hi);
-    // Hand out x = min(cap, floor(lo·w/W)); collect the items stepping at lo + 1.
-    keys.clear();
-    keys.reserve(caps.len()); // once per size, so that ticks do not allocate
-    let mut given = 0u64;
-    for (i, (&c, &w)) in caps.iter().zip(weights).enumerate() {
-        let w = stage.weight(w);
-        if w == 0 {
-            continue;
-        }
-        let c = c as u64;
+    // Hand out x = min(cap, floor(lo·w/W)) to every item (in the weight-0
+    // stage, positive items are full) and list, branch-free, the items that
+    // step up at lo + 1, in position order, with a histogram of their weights.
+    let n = caps.len();
+    if keys.len() < n {
+        keys.resize(n, 0); // once per size, so that ticks do not allocate
+    }
+    let zero_stage = matches!(stage, Stage::Zero);
+    let mut counts = [0u32; WEIGHT_SCALE as usize + 1];
+    let (mut given, mut k) = (0u64, 0usize);
+    let (out, keys_n) = (&mut out[..n], &mut keys[..n]);
+    for i in 0..n {
+        let (c, w0) = (caps[i] as u64, weights[i]);
+        let w = stage.weight(w0);
+        let full = zero_stage && w0 > 0;
         let x = (lo * w / WEIGHT_SCALE).min(c);
-        out[i] = x as u32;
-        given += x;
-        if x < c && (lo + 1) * w / WEIGHT_SCALE > x {
-            keys.push(w << 40 | i as u64); // in position order
-        }
+        out[i] = if full { c } else { x } as u32;
+        given += if full { 0 } else { x };
+        let step = !full && x < c && (lo + 1) * w / WEIGHT_SCALE > x;
+        keys_n[k] = i as u32;
+        k += step as usize;
+        counts[w as usize] += step as u32;
     }
     let rest = (budget - given) as usize;
-    debug_assert!(rest < keys.len().max(1));
+    debug_assert!(rest < k.max(1));
     if rest == 0 {
         return lo;
     }
-    // The remainder goes to the highest weights, then earliest positions:
-    // find the cut weight with a histogram of the candidates' weights.
-    let mut counts = [0u32; WEIGHT_SCALE as usize + 1];
-    for &k in keys.iter() {
-        counts[(k >> 40) as usize] += 1;
-    }
+    // The remainder goes to the highest weights, then earliest positions.
     let (mut cut, mut at_cut, mut acc) = (0usize, 0usize, 0usize);
     for w in (1..=WEIGHT_SCALE as usize).rev() {
         if acc + counts[w] as usize >= rest {
@@ -273,11 +274,11 @@ fn level_fill(
         }
         acc += counts[w] as usize;
     }
-    for &k in keys.iter() {
-        let w = (k >> 40) as usize;
+    for &i in &keys_n[..k] {
+        let w = stage.weight(weights[i as usize]) as usize;
         if w > cut || (w == cut && at_cut > 0) {
             at_cut -= (w == cut) as usize;
-            out[(k & ((1 << 40) - 1)) as usize] += 1;
+            out[i as usize] += 1;
         }
     }
     lo
@@ -286,7 +287,7 @@ fn level_fill(
 /// Hands `budget` units to items by weighted water-filling (see the module
 /// docs). Writes every `out[i]` (`0 ≤ out[i] ≤ caps[i]`) and returns the
 /// units left over (non-zero only when every item is at its cap).
-pub fn fill(budget: u64, caps: &[u32], weights: &[u16], out: &mut [u32], keys: &mut Vec<u64>) -> u64 {
+pub fn fill(budget: u64, caps: &[u32], weights: &[u16], out: &mut [u32], keys: &mut Vec<u32>) -> u64 {
     fill_with_hint(budget, caps, weights, out, keys, &mut None)
 }
 
@@ -356,7 +357,7 @@ pub fn fill_with_hint(
     caps: &[u32],
     weights: &[u16],
     out: &mut [u32],
-    keys: &mut Vec<u64>,
+    keys: &mut Vec<u32>,
     level: &mut Option<(bool, u64)>,
 ) -> u64 {
     fill_scanned(budget, caps, weights, Scan::of(caps, weights), out, keys, level)
@@ -370,7 +371,7 @@ pub fn fill_scanned(
     weights: &[u16],
     scan: Scan,
     out: &mut [u32],
-    keys: &mut Vec<u64>,
+    keys: &mut Vec<u32>,
     level: &mut Option<(bool, u64)>,
 ) -> u64 {
     assert_eq!(caps.len(), weights.len());
@@ -393,11 +394,6 @@ pub fn fill_scanned(
     // a bound for the search that needs no division per item.
     let small_caps = max_pos.max(max_zero) as u64 <= F64_EXACT_CAP;
     if positive > budget {
-        for (o, &w) in out.iter_mut().zip(weights) {
-            if w == 0 {
-                *o = 0;
-            }
-        }
         let hint = level.and_then(|(zero, l)| (!zero).then_some(l));
         let hi = ((max_pos as u64 * WEIGHT_SCALE).div_ceil(min_w as u64), positive);
         *level = Some((
@@ -405,11 +401,6 @@ pub fn fill_scanned(
             level_fill(budget, caps, weights, Stage::Positive, out, keys, hint, w_pos, hi, small_caps),
         ));
     } else {
-        for ((o, &c), &w) in out.iter_mut().zip(caps).zip(weights) {
-            if w > 0 {
-                *o = c;
-            }
-        }
         let hint = level.and_then(|(zero, l)| zero.then_some(l));
         let (w0, hi0) = (n_zero * WEIGHT_SCALE, (max_zero as u64, total - positive));
         *level = Some((
