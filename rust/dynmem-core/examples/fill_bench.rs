@@ -10,11 +10,23 @@ fn main() {
         (seed >> 33) % m
     };
     let weights: Vec<u16> = (0..n)
-        .map(|i| if i % 2 == 0 { [0u16, 100, 2000, 5000, 10000][rnd(5) as usize] } else { rnd(10001) as u16 })
+        .map(|i| {
+            if i % 2 == 0 {
+                [0u16, 100, 2000, 5000, 10000][rnd(5) as usize]
+            } else {
+                rnd(10001) as u16
+            }
+        })
         .collect();
     let rows: Vec<Vec<u32>> = {
         let base: Vec<u64> = (0..n).map(|_| 200 + rnd(2800)).collect();
-        (0..8).map(|_| base.iter().map(|&b| (b + b * rnd(61) / 1000 - b * 30 / 1000) as u32).collect()).collect()
+        (0..8)
+            .map(|_| {
+                base.iter()
+                    .map(|&b| (b + b * rnd(61) / 1000 - b * 30 / 1000) as u32)
+                    .collect()
+            })
+            .collect()
     };
     let total: u64 = rows[0].iter().map(|&c| c as u64).sum();
     let budget = total * 2 / 3;

@@ -28,6 +28,7 @@ use crate::config::{VmChange, VmConfig, VmSpec, MAX_DEMAND_MB, MAX_WEIGHT};
 use crate::error::{Error, ErrorKind, Result, Value};
 use crate::policy::Policy;
 use crate::solver;
+use crate::tick::{self, Alloc, Filled, Mechanics, Sums, Targets};
 
 /// Largest physical memory accepted (MB): 2^40.
 pub const MAX_PHYSICAL_MB: u64 = 1 << 40;
@@ -102,29 +103,35 @@ pub struct HostCounters {
 /// "hot" columns (flags to clock) in two streaming passes; the rest are
 /// counters and names.
 #[derive(Debug, Clone, Default)]
-struct Vms {
-    id: Vec<u64>,
-    name: Vec<String>,
+pub(crate) struct Vms {
+    pub(crate) id: Vec<u64>,
+    pub(crate) name: Vec<String>,
     /// Bits 0–1: [`VmState`]; bit 2: dynamic.
-    flags: Vec<u8>,
-    startup: Vec<u32>,
-    minimum: Vec<u32>,
-    maximum: Vec<u32>,
-    buffer: Vec<u16>,
-    weight: Vec<u16>,
-    demand: Vec<u32>,
-    assigned: Vec<u32>,
-    visible: Vec<u32>,
+    pub(crate) flags: Vec<u8>,
+    pub(crate) startup: Vec<u32>,
+    pub(crate) minimum: Vec<u32>,
+    pub(crate) maximum: Vec<u32>,
+    pub(crate) buffer: Vec<u16>,
+    pub(crate) weight: Vec<u16>,
+    pub(crate) demand: Vec<u32>,
+    pub(crate) assigned: Vec<u32>,
+    pub(crate) visible: Vec<u32>,
     /// Boot clock while starting, excess clock while running (s).
-    clock_s: Vec<f64>,
-    added: Vec<u64>,
-    removed: Vec<u64>,
-    add_ops: Vec<u32>,
-    remove_ops: Vec<u32>,
-    p_sum: Vec<f64>,
-    p_time: Vec<f64>,
-    p_min: Vec<f64>,
-    p_max: Vec<f64>,
+    pub(crate) clock_s: Vec<f64>,
+    pub(crate) added: Vec<u64>,
+    pub(crate) removed: Vec<u64>,
+    pub(crate) add_ops: Vec<u32>,
+    pub(crate) remove_ops: Vec<u32>,
+    pub(crate) p_sum: Vec<f64>,
+    pub(crate) p_time: Vec<f64>,
+    pub(crate) p_min: Vec<f64>,
+    pub(crate) p_max: Vec<f64>,
+}
+
+impl Vms {
+    pub(crate) fn len(&self) -> usize {
+        self.id.len()
+    }
 }
 
 macro_rules! each_column {
@@ -140,8 +147,8 @@ macro_rules! each_column {
     }};
 }
 
-const DYNAMIC: u8 = 4;
-const STATE_MASK: u8 = 3;
+pub(crate) const DYNAMIC: u8 = 4;
+pub(crate) const STATE_MASK: u8 = 3;
 
 #[inline(always)]
 fn state_of(flags: u8) -> VmState {
@@ -154,7 +161,7 @@ fn state_of(flags: u8) -> VmState {
 
 /// Running and dynamic: in the solver set.
 #[inline(always)]
-fn in_solver(flags: u8) -> bool {
+pub(crate) fn in_solver(flags: u8) -> bool {
     flags == VmState::Running as u8 | DYNAMIC
 }
 
@@ -191,6 +198,9 @@ pub struct Host {
     assigned_sum: u64,
     vms: Vms,
     scratch: Scratch,
+    /// Whether the tick may use its vector forms (tests switch them off to
+    /// compare; results are identical either way).
+    simd: bool,
 }
 
 /// The 2008 R2 SP1 rule of thumb: 384 MB + 64 MB per GB of physical memory.
@@ -209,15 +219,22 @@ fn ceil_u(x: u64, u: u64) -> u64 {
 }
 
 /// `clamp(ceil_u(ceil(demand·(100+buffer)/100)), minimum, maximum)`.
+///
+/// In f64, so that it vectorizes (there is no 64-bit vector divide): the
+/// product is an integer below 2^44, exact; `(x + 99.5)·0.01` lies at least
+/// 0.005 from every integer and is computed with an absolute error below
+/// 10⁻⁴ at these magnitudes, so its truncation is `ceil(x / 100)` exactly
+/// (checked against the integer form in the tests).
 #[inline(always)]
 pub fn target_of(demand: u32, buffer_pct: u16, minimum: u32, maximum: u32, u: u64) -> u64 {
-    let t = (demand as u64 * (100 + buffer_pct as u64)).div_ceil(100);
+    let x = demand as f64 * (100 + buffer_pct as u32) as f64;
+    let t = ((x + 99.5) * 0.01) as u64;
     ceil_u(t, u).clamp(minimum as u64, maximum as u64)
 }
 
 /// `clamp(ceil_u(demand), minimum, maximum)`.
 #[inline(always)]
-fn demand_cap_of(demand: u32, minimum: u32, maximum: u32, u: u64) -> u64 {
+pub(crate) fn demand_cap_of(demand: u32, minimum: u32, maximum: u32, u: u64) -> u64 {
     ceil_u(demand as u64, u).clamp(minimum as u64, maximum as u64)
 }
 
@@ -265,6 +282,7 @@ impl Host {
             assigned_sum: 0,
             vms: Vms::default(),
             scratch: Scratch::default(),
+            simd: true,
         })
     }
 
@@ -397,9 +415,11 @@ impl Host {
         v.removed.push(0);
         v.add_ops.push(0);
         v.remove_ops.push(0);
-        for col in [&mut v.clock_s, &mut v.p_sum, &mut v.p_time, &mut v.p_min, &mut v.p_max] {
+        for col in [&mut v.clock_s, &mut v.p_sum, &mut v.p_time, &mut v.p_max] {
             col.push(0.0);
         }
+        // No sample yet: the first one will be the minimum (reads as 0 until then).
+        v.p_min.push(f64::INFINITY);
         self.index.insert(id, pos);
         self.names.insert(name.to_string(), id);
         id
@@ -776,7 +796,7 @@ impl Host {
             guest_visible_physical_memory_mb: v.visible[pos] as u64,
             current_pressure: self.pressure(pos),
             average_pressure: if t > 0.0 { v.p_sum[pos] / t } else { 0.0 },
-            minimum_pressure: v.p_min[pos],
+            minimum_pressure: if t > 0.0 { v.p_min[pos] } else { 0.0 },
             maximum_pressure: v.p_max[pos],
         }
     }
@@ -811,6 +831,24 @@ impl Host {
         Ok(())
     }
 
+    /// Switches the tick's vector forms off or on (they are on by default
+    /// where the CPU has them). Results are identical either way; this exists
+    /// so that tests can compare the two.
+    #[doc(hidden)]
+    pub fn set_simd(&mut self, on: bool) {
+        self.simd = on;
+    }
+
+    /// Every per-VM column and the host's scalars, exactly (f64 in
+    /// round-trip form), for tests that compare two hosts.
+    #[cfg(test)]
+    pub(crate) fn state_dump(&self) -> String {
+        format!(
+            "{:?} {} {} {:?}",
+            self.vms, self.time_s, self.assigned_sum, self.scratch.levels
+        )
+    }
+
     pub(crate) fn check_dt(dt_s: f64) -> Result<()> {
         if !(dt_s.is_finite() && dt_s > 0.0 && dt_s <= MAX_DT_S) {
             return Err(Error::config(
@@ -830,54 +868,16 @@ impl Host {
     /// compact copy of the solver VMs' capacities and weights.
     pub(crate) fn tick_unchecked(&mut self, dt_s: f64) {
         let u = self.unit();
-        let boot_delay = self.policy.boot_report_delay_s;
+        let simd = self.simd;
         let v = &mut self.vms;
-        let n = v.id.len();
-
-        // Pass 1.
-        let (mut held, mut sum_t, mut sum_d, mut sum_m, mut sum_a, mut need_t) = (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
-        {
-            let Vms {
-                flags,
-                demand,
-                assigned,
-                minimum,
-                maximum,
-                buffer,
-                clock_s,
-                ..
-            } = &mut *v;
-            let (flags, demand, assigned, clock_s) = (&mut flags[..n], &demand[..n], &assigned[..n], &mut clock_s[..n]);
-            let (minimum, maximum, buffer) = (&minimum[..n], &maximum[..n], &buffer[..n]);
-            for i in 0..n {
-                let mut f = flags[i];
-                if f & STATE_MASK == VmState::Off as u8 {
-                    continue;
-                }
-                if f & STATE_MASK == VmState::Starting as u8 {
-                    clock_s[i] += dt_s;
-                    if clock_s[i] < boot_delay {
-                        held += assigned[i] as u64;
-                        continue;
-                    }
-                    f = (f & !STATE_MASK) | VmState::Running as u8;
-                    flags[i] = f;
-                    clock_s[i] = 0.0;
-                }
-                let a = assigned[i] as u64;
-                if !in_solver(f) {
-                    held += a;
-                    continue;
-                }
-                let (d, mn, mx) = (demand[i], minimum[i], maximum[i]);
-                let t = target_of(d, buffer[i], mn, mx, u);
-                sum_t += t;
-                sum_d += demand_cap_of(d, mn, mx, u);
-                sum_m += mn as u64;
-                sum_a += a;
-                need_t += t.saturating_sub(a);
-            }
-        }
+        let Sums {
+            held,
+            sum_t,
+            sum_d,
+            sum_m,
+            sum_a,
+            need_t,
+        } = tick::pass1(v, dt_s, self.policy.boot_report_delay_s, u, simd);
         let pool = floor_u((self.physical_mb - self.reserve_mb).saturating_sub(held), u);
         let free = pool.saturating_sub(sum_a);
 
@@ -893,25 +893,27 @@ impl Host {
 
         if sum_t <= pool {
             // Every target fits: g = target (stage 0).
-            let g_of = |_: usize, d: u32, b: u16, mn: u32, mx: u32| target_of(d, b, mn, mx, u);
+            let g = Targets { u };
             let mut prompt_all = false;
             if need_t > free {
                 // The adds need more than free memory: balloon the excess of
                 // others at once. All of it when that is what the adds need
                 // (pass 2 then does it on its way); else lowest weight first.
-                let excess = excess_over(v, g_of);
+                let excess = excess_over(v, g);
                 prompt_all = need_t - free >= excess;
                 if !prompt_all {
-                    prompt_removal(v, &mut self.scratch.excess_by_weight, need_t - free, g_of);
+                    prompt_removal(v, &mut self.scratch.excess_by_weight, need_t - free, g);
                 }
             }
-            self.assigned_sum = pass2(v, &Mechanics { prompt_all, ..mech }, g_of);
+            self.assigned_sum = tick::pass2(v, &Mechanics { prompt_all, ..mech }, g, simd);
         } else {
             let s = &mut self.scratch;
             let shift = allocate(v, s, pool, u, (sum_d, sum_m));
-            let (base, extra) = (&s.base, &s.extra);
-            let s_ebw = &mut s.excess_by_weight;
-            let g_of = |i: usize, _: u32, _: u16, _: u32, _: u32| base[i] as u64 + ((extra[i] as u64) << shift);
+            let g = Filled {
+                base: &s.base,
+                extra: &s.extra,
+                shift,
+            };
             // The water-filling hands out the whole pool (Σ g = pool), so the
             // adds need exactly free memory plus all the excess: prompt removal
             // takes all of it, in pass 2. Only when the solver set already
@@ -919,128 +921,17 @@ impl Host {
             // adds need less than the excess: then lowest weight first, here.
             let mut prompt_all = true;
             if sum_a > pool {
-                let need = need_under(v, g_of);
+                let need = need_under(v, g);
                 if need > 0 {
-                    prompt_removal(v, s_ebw, need, g_of);
+                    prompt_removal(v, &mut s.excess_by_weight, need, g);
                 }
                 prompt_all = false;
             }
-            self.assigned_sum = pass2(v, &Mechanics { prompt_all, ..mech }, g_of);
+            self.assigned_sum = tick::pass2(v, &Mechanics { prompt_all, ..mech }, g, simd);
         }
         self.time_s += dt_s;
     }
 }
-
-/// The mechanics' parameters for one tick.
-struct Mechanics {
-    /// Balloon every VM above `g` down to `g` at once (prompt removal of all excess).
-    prompt_all: bool,
-    dt_s: f64,
-    remove_delay_s: f64,
-    lazy_step: u64,
-    chunk: u64,
-}
-
-/// Pass 2: lazy removal, adds (unballoon, then hot-add) and statistics.
-/// `g_of(i, demand, buffer, minimum, maximum)` is the allocation of solver
-/// VM `i`. Returns Σ assigned afterwards.
-#[inline(always)]
-fn pass2(v: &mut Vms, m: &Mechanics, g_of: impl Fn(usize, u32, u16, u32, u32) -> u64) -> u64 {
-    let n = v.id.len();
-    let Vms {
-        flags,
-        demand,
-        assigned,
-        visible,
-        minimum,
-        maximum,
-        buffer,
-        clock_s,
-        added,
-        removed,
-        add_ops,
-        remove_ops,
-        p_sum,
-        p_time,
-        p_min,
-        p_max,
-        ..
-    } = v;
-    let (flags, demand, assigned, visible) = (&flags[..n], &demand[..n], &mut assigned[..n], &mut visible[..n]);
-    let (minimum, maximum, buffer, clock_s) = (&minimum[..n], &maximum[..n], &buffer[..n], &mut clock_s[..n]);
-    let (added, removed, add_ops, remove_ops) = (
-        &mut added[..n],
-        &mut removed[..n],
-        &mut add_ops[..n],
-        &mut remove_ops[..n],
-    );
-    let (p_sum, p_time, p_min, p_max) = (&mut p_sum[..n], &mut p_time[..n], &mut p_min[..n], &mut p_max[..n]);
-    let mut total = 0u64;
-    for i in 0..n {
-        let f = flags[i];
-        if f & STATE_MASK == VmState::Off as u8 {
-            continue;
-        }
-        let d = demand[i];
-        if in_solver(f) {
-            let g = g_of(i, d, buffer[i], minimum[i], maximum[i]);
-            let mut a = assigned[i] as u64;
-            if a > g && m.prompt_all {
-                assigned[i] = g as u32;
-                removed[i] += a - g;
-                remove_ops[i] += 1;
-                a = g;
-            }
-            if a > g {
-                clock_s[i] += m.dt_s;
-                if clock_s[i] >= m.remove_delay_s {
-                    let take = (a - g).min(m.lazy_step);
-                    assigned[i] -= take as u32;
-                    removed[i] += take;
-                    remove_ops[i] += 1;
-                    if take == a - g {
-                        clock_s[i] = 0.0; // no excess left: a new excess waits the delay again
-                    }
-                }
-            } else {
-                clock_s[i] = 0.0;
-                if a < g {
-                    assigned[i] = g as u32;
-                    added[i] += g - a;
-                    add_ops[i] += 1;
-                    let vis = visible[i] as u64;
-                    if g > vis {
-                        let grown = (vis + (g - vis).div_ceil(m.chunk) * m.chunk)
-                            .min(maximum[i] as u64)
-                            .max(g);
-                        visible[i] = grown as u32;
-                    }
-                }
-            }
-        }
-        let a = assigned[i];
-        let p = d as f64 / a as f64 * 100.0;
-        if p_time[i] == 0.0 {
-            p_min[i] = p;
-            p_max[i] = p;
-        } else {
-            if p < p_min[i] {
-                p_min[i] = p;
-            }
-            if p > p_max[i] {
-                p_max[i] = p;
-            }
-        }
-        p_sum[i] += p * m.dt_s;
-        p_time[i] += m.dt_s;
-        total += a as u64;
-    }
-    total
-}
-
-/// The allocation `g` of a solver VM, from `(position, demand, buffer, minimum, maximum)`.
-trait GOf: Fn(usize, u32, u16, u32, u32) -> u64 + Copy {}
-impl<F: Fn(usize, u32, u16, u32, u32) -> u64 + Copy> GOf for F {}
 
 /// Stages 1 and 2 (targets do not fit): for every VM writes the stage's
 /// floor (`base`, MB) and the room above it (`caps`, units; 0 outside the
@@ -1083,7 +974,11 @@ fn allocate(v: &Vms, s: &mut Scratch, pool: u64, u: u64, (sum_d, sum_m): (u64, u
             } else {
                 (mn as u64, d_cap)
             };
-            let c = if in_solver(flags[i]) { ((hi - lo) >> shift) as u32 } else { 0 };
+            let c = if in_solver(flags[i]) {
+                ((hi - lo) >> shift) as u32
+            } else {
+                0
+            };
             base[i] = lo as u32;
             caps[i] = c;
             scan.add(c, weight[i]);
@@ -1097,41 +992,32 @@ fn allocate(v: &Vms, s: &mut Scratch, pool: u64, u: u64, (sum_d, sum_m): (u64, u
 }
 
 /// Σ max(0, assigned − g) over the solver set.
-fn excess_over(v: &Vms, g_of: impl GOf) -> u64 {
-    let mut excess = 0u64;
-    for i in 0..v.id.len() {
-        if in_solver(v.flags[i]) {
-            let g = g_of(i, v.demand[i], v.buffer[i], v.minimum[i], v.maximum[i]);
-            excess += (v.assigned[i] as u64).saturating_sub(g);
-        }
-    }
-    excess
+fn excess_over(v: &Vms, g: impl Alloc) -> u64 {
+    (0..v.len())
+        .filter(|&i| in_solver(v.flags[i]))
+        .map(|i| (v.assigned[i] as u64).saturating_sub(g.g(v, i)))
+        .sum()
 }
 
 /// Σ max(0, g − assigned) over the solver set.
-fn need_under(v: &Vms, g_of: impl GOf) -> u64 {
-    let mut need = 0u64;
-    for i in 0..v.id.len() {
-        if in_solver(v.flags[i]) {
-            let g = g_of(i, v.demand[i], v.buffer[i], v.minimum[i], v.maximum[i]);
-            need += g.saturating_sub(v.assigned[i] as u64);
-        }
-    }
-    need
+fn need_under(v: &Vms, g: impl Alloc) -> u64 {
+    (0..v.len())
+        .filter(|&i| in_solver(v.flags[i]))
+        .map(|i| g.g(v, i).saturating_sub(v.assigned[i] as u64))
+        .sum()
 }
 
 /// Balloons `short` MB out of solver VMs holding more than `g`, lowest
 /// weight first (ties: earlier position), each down to at most `g`.
-fn prompt_removal(v: &mut Vms, by_weight: &mut Vec<u64>, short: u64, g_of: impl GOf) {
+fn prompt_removal(v: &mut Vms, by_weight: &mut Vec<u64>, short: u64, g: impl Alloc) {
     // Lowest weight first without sorting: total the excess per weight, find
     // the weight at which `short` is reached, then one pass in position order.
-    let n = v.id.len();
+    let n = v.len();
     let excess_of = |v: &Vms, i: usize| -> u64 {
         if !in_solver(v.flags[i]) {
             return 0;
         }
-        let g = g_of(i, v.demand[i], v.buffer[i], v.minimum[i], v.maximum[i]);
-        (v.assigned[i] as u64).saturating_sub(g)
+        (v.assigned[i] as u64).saturating_sub(g.g(v, i))
     };
     by_weight.clear();
     by_weight.resize(MAX_WEIGHT as usize + 1, 0);

@@ -10,6 +10,7 @@ pub mod host;
 pub mod policy;
 pub mod run;
 pub mod solver;
+mod tick;
 
 pub use config::{VmChange, VmConfig, VmSpec};
 pub use error::{Error, ErrorKind, Result, Value};

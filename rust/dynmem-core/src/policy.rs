@@ -58,7 +58,7 @@ impl Policy {
                 &format!("must be between 1 and {MAX_HOT_ADD_CHUNK_MB}"),
             ));
         }
-        if c % u != 0 {
+        if !c.is_multiple_of(u) {
             return Err(Error::config(
                 "hot_add_chunk_mb",
                 c,

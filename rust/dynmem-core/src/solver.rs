@@ -398,14 +398,36 @@ pub fn fill_scanned(
         let hi = ((max_pos as u64 * WEIGHT_SCALE).div_ceil(min_w as u64), positive);
         *level = Some((
             false,
-            level_fill(budget, caps, weights, Stage::Positive, out, keys, hint, w_pos, hi, small_caps),
+            level_fill(
+                budget,
+                caps,
+                weights,
+                Stage::Positive,
+                out,
+                keys,
+                hint,
+                w_pos,
+                hi,
+                small_caps,
+            ),
         ));
     } else {
         let hint = level.and_then(|(zero, l)| zero.then_some(l));
         let (w0, hi0) = (n_zero * WEIGHT_SCALE, (max_zero as u64, total - positive));
         *level = Some((
             true,
-            level_fill(budget - positive, caps, weights, Stage::Zero, out, keys, hint, w0, hi0, small_caps),
+            level_fill(
+                budget - positive,
+                caps,
+                weights,
+                Stage::Zero,
+                out,
+                keys,
+                hint,
+                w0,
+                hi0,
+                small_caps,
+            ),
         ));
     }
     0
@@ -546,7 +568,13 @@ mod tests {
             let n = 1 + r.next(40) as usize;
             let big = round % 3 == 0;
             let caps: Vec<u32> = (0..n)
-                .map(|_| if big { F64_EXACT_CAP as u32 - r.next(3) as u32 } else { r.next(5000) as u32 })
+                .map(|_| {
+                    if big {
+                        F64_EXACT_CAP as u32 - r.next(3) as u32
+                    } else {
+                        r.next(5000) as u32
+                    }
+                })
                 .collect();
             let weights: Vec<u16> = (0..n)
                 .map(|_| match r.next(4) {
@@ -556,7 +584,16 @@ mod tests {
                 })
                 .collect();
             let max_level = F64_EXACT_CAP * WEIGHT_SCALE;
-            for level in [0, 1, 9_999, 10_000, 10_001, r.next(1 << 20), r.next(max_level), max_level] {
+            for level in [
+                0,
+                1,
+                9_999,
+                10_000,
+                10_001,
+                r.next(1 << 20),
+                r.next(max_level),
+                max_level,
+            ] {
                 for stage in [Stage::Positive, Stage::Zero] {
                     assert_eq!(
                         eval_f64_body(level, &caps, &weights, stage),
