@@ -908,7 +908,7 @@ impl Host {
             self.assigned_sum = tick::pass2(v, &Mechanics { prompt_all, ..mech }, g, simd);
         } else {
             let s = &mut self.scratch;
-            let shift = allocate(v, s, pool, u, (sum_d, sum_m));
+            let shift = allocate(v, s, pool, u, (sum_d, sum_m), simd);
             let g = Filled {
                 base: &s.base,
                 extra: &s.extra,
@@ -939,55 +939,18 @@ impl Host {
 /// returns `log2 u`: solver VM `i` gets `base[i] + (extra[i] << log2 u)`.
 /// One pass here, then the solver's probes and hand-out (see `solver.rs`):
 /// `O(N · passes)`, no allocation once the scratch has grown to `N`.
-fn allocate(v: &Vms, s: &mut Scratch, pool: u64, u: u64, (sum_d, sum_m): (u64, u64)) -> u32 {
-    let n = v.id.len();
+fn allocate(v: &Vms, s: &mut Scratch, pool: u64, u: u64, (sum_d, sum_m): (u64, u64), simd: bool) -> u32 {
+    let n = v.len();
     let demand_stage = sum_d <= pool; // stage 1: demand caps fit, buffers are filled
     let shift = u.trailing_zeros();
     s.base.resize(n, 0);
     s.caps.resize(n, 0);
     s.extra.resize(n, 0);
-    let mut scan = solver::Scan::default();
-    {
-        let Vms {
-            flags,
-            demand,
-            minimum,
-            maximum,
-            buffer,
-            weight,
-            ..
-        } = v;
-        let (flags, demand, minimum, maximum, buffer, weight) = (
-            &flags[..n],
-            &demand[..n],
-            &minimum[..n],
-            &maximum[..n],
-            &buffer[..n],
-            &weight[..n],
-        );
-        let (base, caps) = (&mut s.base[..n], &mut s.caps[..n]);
-        for i in 0..n {
-            let (d, mn, mx) = (demand[i], minimum[i], maximum[i]);
-            let d_cap = demand_cap_of(d, mn, mx, u);
-            let (lo, hi) = if demand_stage {
-                (d_cap, target_of(d, buffer[i], mn, mx, u))
-            } else {
-                (mn as u64, d_cap)
-            };
-            let c = if in_solver(flags[i]) {
-                ((hi - lo) >> shift) as u32
-            } else {
-                0
-            };
-            base[i] = lo as u32;
-            caps[i] = c;
-            scan.add(c, weight[i]);
-        }
-    }
+    let scan = tick::floors(v, &mut s.base, &mut s.caps, u, demand_stage, simd);
     let base_sum = if demand_stage { sum_d } else { sum_m };
     let budget = pool.saturating_sub(base_sum) >> shift;
     let level = &mut s.levels[usize::from(!demand_stage)];
-    solver::fill_scanned(budget, &s.caps, &v.weight, scan, &mut s.extra, &mut s.keys, level);
+    solver::fill_scanned_with(budget, &s.caps, &v.weight, scan, &mut s.extra, &mut s.keys, level, simd);
     shift
 }
 

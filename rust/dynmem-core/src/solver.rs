@@ -68,17 +68,20 @@ impl Stage {
 const F64_EXACT_CAP: u64 = 1 << 22;
 
 /// One pass at level `level`: units held and the weight of the items below
-/// their cap. `small_caps` (every cap ≤ [`F64_EXACT_CAP`]) allows the
-/// vectorized form where the CPU has AVX2 and FMA.
+/// their cap. `fast`: every cap ≤ [`F64_EXACT_CAP`] and the vector forms
+/// are allowed, so the AVX-512 form may run where the CPU has it.
 #[inline]
-fn eval(level: u64, caps: &[u32], weights: &[u16], stage: Stage, small_caps: bool) -> (u64, u64) {
+fn eval(level: u64, caps: &[u32], weights: &[u16], stage: Stage, fast: bool) -> (u64, u64) {
+    let mut done = 0;
+    let (mut s, mut wsum) = (0, 0);
     #[cfg(target_arch = "x86_64")]
-    if small_caps && std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the features were just detected.
-        return unsafe { eval_f64_avx2(level, caps, weights, stage) };
+    if crate::avx512(fast) {
+        // SAFETY: the features were just detected; caps are small.
+        (done, s, wsum) = unsafe { simd::eval(level, caps, weights, stage) };
     }
-    let _ = small_caps;
-    eval_int(level, caps, weights, stage)
+    let _ = fast;
+    let (s2, w2) = eval_int(level, &caps[done..], &weights[done..], stage);
+    (s + s2, wsum + w2)
 }
 
 /// [`eval`] in 64-bit integers: the definition.
@@ -95,58 +98,131 @@ fn eval_int(level: u64, caps: &[u32], weights: &[u16], stage: Stage) -> (u64, u6
     (s, wsum)
 }
 
-/// [`eval_int`] in f64 lanes, for caps ≤ [`F64_EXACT_CAP`]. `y = (level·w +
-/// ½)·10⁻⁴` lies at least ½·10⁻⁴ from every integer, and for these
-/// magnitudes (`y < 2^36`) its rounding error is below 10⁻⁵, so `trunc(y) =
-/// floor(level·w/W)`; `min` with the integer cap commutes with `trunc`; the
-/// sums stay below 2^53, so they are exact too. Checked against
-/// [`eval_int`] in the tests.
+/// The hand-out at level `lo` over `range`: writes `out`, appends the items
+/// that step up at `lo + 1` to `keys` (at `*k`, in position order) and
+/// returns the units given (in the weight-0 stage, positive items are full
+/// and not counted).
 #[inline(always)]
-fn eval_f64_body(level: u64, caps: &[u32], weights: &[u16], stage: Stage) -> (u64, u64) {
-    const LANES: usize = 8;
-    let lf = level as f64;
+#[allow(clippy::too_many_arguments)]
+fn handout_int(
+    lo: u64,
+    caps: &[u32],
+    weights: &[u16],
+    stage: Stage,
+    out: &mut [u32],
+    keys: &mut [u32],
+    k: &mut usize,
+    range: std::ops::Range<usize>,
+) -> u64 {
     let zero_stage = matches!(stage, Stage::Zero);
-    // Independent partial sums per lane (exact integers in f64, so the
-    // order of the additions does not matter), which lets the compiler keep
-    // them in vector registers.
-    let mut s = [0.0f64; LANES];
-    let mut wsum = [0.0f64; LANES];
-    let item = |c: u32, w: u16| -> (f64, f64) {
-        let wf = if zero_stage {
-            if w == 0 {
-                WEIGHT_SCALE as f64
-            } else {
-                0.0
-            }
-        } else {
-            w as f64
-        };
-        let y = lf.mul_add(wf, 0.5) * 1e-4;
-        let cf = c as f64;
-        let below = y < cf;
-        ((if below { y } else { cf }).trunc(), if below { wf } else { 0.0 })
-    };
-    let (cc, wc) = (caps.chunks_exact(LANES), weights.chunks_exact(LANES));
-    let (c_rest, w_rest) = (cc.remainder(), wc.remainder());
-    for (c8, w8) in cc.zip(wc) {
-        for k in 0..LANES {
-            let (x, w) = item(c8[k], w8[k]);
-            s[k] += x;
-            wsum[k] += w;
-        }
+    let mut given = 0u64;
+    for i in range {
+        let (c, w0) = (caps[i] as u64, weights[i]);
+        let w = stage.weight(w0);
+        let full = zero_stage && w0 > 0;
+        let x = (lo * w / WEIGHT_SCALE).min(c);
+        out[i] = if full { c } else { x } as u32;
+        given += if full { 0 } else { x };
+        let step = !full && x < c && (lo + 1) * w / WEIGHT_SCALE > x;
+        keys[*k] = i as u32;
+        *k += step as usize;
     }
-    for (k, (&c, &w)) in c_rest.iter().zip(w_rest).enumerate() {
-        let (x, w) = item(c, w);
-        s[k] += x;
-        wsum[k] += w;
-    }
-    (s.iter().sum::<f64>() as u64, wsum.iter().sum::<f64>() as u64)
+    given
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn eval_f64_avx2(level: u64, caps: &[u32], weights: &[u16], stage: Stage) -> (u64, u64) {
-    eval_f64_body(level, caps, weights, stage)
+mod simd {
+    //! AVX-512 forms of the solver's passes, for caps ≤ `F64_EXACT_CAP`:
+    //! 8 items per step in f64 lanes. `trunc((level·w + ½)·10⁻⁴)` is
+    //! `floor(level·w / W)` exactly there (see `F64_EXACT_CAP`), and the sums
+    //! are integers below 2^53, so they are exact in any order. Checked
+    //! against the integer forms in the tests.
+    use super::{Stage, WEIGHT_SCALE};
+    use std::arch::x86_64::*;
+
+    /// Caps and stage weights of items `i..i + 8` as f64, and the mask of
+    /// the items that are full (positive items in the weight-0 stage).
+    #[inline(always)]
+    unsafe fn load(caps: &[u32], weights: &[u16], stage: Stage, i: usize) -> (__m512d, __m512d, u8) {
+        debug_assert!(i + 8 <= caps.len() && i + 8 <= weights.len());
+        unsafe {
+            let c = _mm512_cvtepu32_pd(_mm256_loadu_si256(caps.as_ptr().add(i) as *const __m256i));
+            let w = _mm256_cvtepu16_epi32(_mm_loadu_si128(weights.as_ptr().add(i) as *const __m128i));
+            let positive = _mm256_test_epi32_mask(w, w);
+            match stage {
+                Stage::Positive => (c, _mm512_cvtepu32_pd(w), 0),
+                Stage::Zero => (
+                    c,
+                    _mm512_maskz_mov_pd(!positive, _mm512_set1_pd(WEIGHT_SCALE as f64)),
+                    positive,
+                ),
+            }
+        }
+    }
+
+    /// floor(level·w / W) per lane.
+    #[inline(always)]
+    unsafe fn share(level: __m512d, w: __m512d) -> __m512d {
+        unsafe {
+            let y = _mm512_mul_pd(_mm512_fmadd_pd(level, w, _mm512_set1_pd(0.5)), _mm512_set1_pd(1e-4));
+            _mm512_roundscale_pd::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(y)
+        }
+    }
+
+    /// `eval` over whole groups of 8: (items covered, units, weight below cap).
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+    pub(super) unsafe fn eval(level: u64, caps: &[u32], weights: &[u16], stage: Stage) -> (usize, u64, u64) {
+        let n = caps.len() / 8 * 8;
+        let l = _mm512_set1_pd(level as f64);
+        let (mut s, mut ws) = (_mm512_setzero_pd(), _mm512_setzero_pd());
+        let mut i = 0;
+        while i < n {
+            unsafe {
+                let (c, w, _) = load(caps, weights, stage, i);
+                let x = share(l, w);
+                let below = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(x, c);
+                s = _mm512_add_pd(s, _mm512_min_pd(x, c));
+                ws = _mm512_mask_add_pd(ws, below, ws, w);
+            }
+            i += 8;
+        }
+        (n, _mm512_reduce_add_pd(s) as u64, _mm512_reduce_add_pd(ws) as u64)
+    }
+
+    /// `handout_int` over whole groups of 8: (items covered, units given).
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+    pub(super) unsafe fn handout(
+        lo: u64,
+        caps: &[u32],
+        weights: &[u16],
+        stage: Stage,
+        out: &mut [u32],
+        keys: &mut [u32],
+        k: &mut usize,
+    ) -> (usize, u64) {
+        let n = caps.len() / 8 * 8;
+        assert!(out.len() >= n && keys.len() >= n);
+        let (l0, l1) = (_mm512_set1_pd(lo as f64), _mm512_set1_pd((lo + 1) as f64));
+        let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        let mut given = _mm512_setzero_pd();
+        let mut i = 0;
+        while i < n {
+            unsafe {
+                let (c, w, full) = load(caps, weights, stage, i);
+                let x = _mm512_min_pd(share(l0, w), c);
+                let o = _mm512_mask_blend_pd(full, x, c);
+                _mm256_storeu_si256(out.as_mut_ptr().add(i) as *mut __m256i, _mm512_cvttpd_epu32(o));
+                given = _mm512_mask_add_pd(given, !full, given, x);
+                let step =
+                    !full & _mm512_cmp_pd_mask::<_CMP_LT_OQ>(x, c) & _mm512_cmp_pd_mask::<_CMP_GT_OQ>(share(l1, w), x);
+                let idx = _mm256_add_epi32(lanes, _mm256_set1_epi32(i as i32));
+                _mm256_mask_compressstoreu_epi32(keys.as_mut_ptr().add(*k) as *mut i32, step, idx);
+                *k += step.count_ones() as usize;
+            }
+            i += 8;
+        }
+        (n, _mm512_reduce_add_pd(given) as u64)
+    }
 }
 
 /// Finds the largest level `L` with `S(L) ≤ budget`, given `S(0) = 0` with
@@ -157,7 +233,7 @@ fn find_level(
     caps: &[u32],
     weights: &[u16],
     stage: Stage,
-    small_caps: bool,
+    fast: bool,
     hint: Option<u64>,
     w_lo: u64,
     (hi, s_hi): (u64, u64),
@@ -204,7 +280,7 @@ fn find_level(
             lo + width / 2
         };
         let cand = cand.clamp(lo + 1, hi - 1);
-        let (s, w) = eval(cand, caps, weights, stage, small_caps);
+        let (s, w) = eval(cand, caps, weights, stage, fast);
         width_before = [width, width_before[0], width_before[1]];
         if s > budget {
             (hi, s_hi, w_hi, probed_hi) = (cand, s, w, true);
@@ -234,9 +310,9 @@ fn level_fill(
     hint: Option<u64>,
     w_lo: u64,
     hi: (u64, u64),
-    small_caps: bool,
+    fast: bool,
 ) -> u64 {
-    let lo = find_level(budget, caps, weights, stage, small_caps, hint, w_lo, hi);
+    let lo = find_level(budget, caps, weights, stage, fast, hint, w_lo, hi);
     // Hand out x = min(cap, floor(lo·w/W)) to every item (in the weight-0
     // stage, positive items are full) and list, branch-free, the items that
     // step up at lo + 1, in position order, with a histogram of their weights.
@@ -244,28 +320,25 @@ fn level_fill(
     if keys.len() < n {
         keys.resize(n, 0); // once per size, so that ticks do not allocate
     }
-    let zero_stage = matches!(stage, Stage::Zero);
-    let mut counts = [0u32; WEIGHT_SCALE as usize + 1];
-    let (mut given, mut k) = (0u64, 0usize);
     let (out, keys_n) = (&mut out[..n], &mut keys[..n]);
-    for i in 0..n {
-        let (c, w0) = (caps[i] as u64, weights[i]);
-        let w = stage.weight(w0);
-        let full = zero_stage && w0 > 0;
-        let x = (lo * w / WEIGHT_SCALE).min(c);
-        out[i] = if full { c } else { x } as u32;
-        given += if full { 0 } else { x };
-        let step = !full && x < c && (lo + 1) * w / WEIGHT_SCALE > x;
-        keys_n[k] = i as u32;
-        k += step as usize;
-        counts[w as usize] += step as u32;
+    let (mut k, mut done, mut given) = (0usize, 0usize, 0u64);
+    #[cfg(target_arch = "x86_64")]
+    if crate::avx512(fast) {
+        // SAFETY: the features were just detected; caps are small.
+        (done, given) = unsafe { simd::handout(lo, caps, weights, stage, out, keys_n, &mut k) };
     }
+    given += handout_int(lo, caps, weights, stage, out, keys_n, &mut k, done..n);
     let rest = (budget - given) as usize;
     debug_assert!(rest < k.max(1));
     if rest == 0 {
         return lo;
     }
-    // The remainder goes to the highest weights, then earliest positions.
+    // The remainder goes to the highest weights, then earliest positions:
+    // the cut weight from a histogram of the stepping items' weights.
+    let mut counts = [0u32; WEIGHT_SCALE as usize + 1];
+    for &i in &keys_n[..k] {
+        counts[stage.weight(weights[i as usize]) as usize] += 1;
+    }
     let (mut cut, mut at_cut, mut acc) = (0usize, 0usize, 0usize);
     for w in (1..=WEIGHT_SCALE as usize).rev() {
         if acc + counts[w] as usize >= rest {
@@ -297,13 +370,13 @@ pub fn fill(budget: u64, caps: &[u32], weights: &[u16], out: &mut [u32], keys: &
 /// ([`Scan::add`]) and saves the solver a pass.
 #[derive(Debug, Clone, Copy)]
 pub struct Scan {
-    total: u64,
-    positive: u64,
-    w_pos: u64,
-    max_pos: u32,
-    min_w: u16,
-    n_zero: u64,
-    max_zero: u32,
+    pub(crate) total: u64,
+    pub(crate) positive: u64,
+    pub(crate) w_pos: u64,
+    pub(crate) max_pos: u32,
+    pub(crate) min_w: u16,
+    pub(crate) n_zero: u64,
+    pub(crate) max_zero: u32,
 }
 
 impl Default for Scan {
@@ -374,6 +447,21 @@ pub fn fill_scanned(
     keys: &mut Vec<u32>,
     level: &mut Option<(bool, u64)>,
 ) -> u64 {
+    fill_scanned_with(budget, caps, weights, scan, out, keys, level, true)
+}
+
+/// [`fill_scanned`]; `simd: false` keeps to the scalar forms (same results).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn fill_scanned_with(
+    budget: u64,
+    caps: &[u32],
+    weights: &[u16],
+    scan: Scan,
+    out: &mut [u32],
+    keys: &mut Vec<u32>,
+    level: &mut Option<(bool, u64)>,
+    simd: bool,
+) -> u64 {
     assert_eq!(caps.len(), weights.len());
     assert_eq!(caps.len(), out.len());
     let Scan {
@@ -392,24 +480,13 @@ pub fn fill_scanned(
     }
     // Every positive item is capped at level ceil(max cap·W / min weight):
     // a bound for the search that needs no division per item.
-    let small_caps = max_pos.max(max_zero) as u64 <= F64_EXACT_CAP;
+    let fast = simd && max_pos.max(max_zero) as u64 <= F64_EXACT_CAP;
     if positive > budget {
         let hint = level.and_then(|(zero, l)| (!zero).then_some(l));
         let hi = ((max_pos as u64 * WEIGHT_SCALE).div_ceil(min_w as u64), positive);
         *level = Some((
             false,
-            level_fill(
-                budget,
-                caps,
-                weights,
-                Stage::Positive,
-                out,
-                keys,
-                hint,
-                w_pos,
-                hi,
-                small_caps,
-            ),
+            level_fill(budget, caps, weights, Stage::Positive, out, keys, hint, w_pos, hi, fast),
         ));
     } else {
         let hint = level.and_then(|(zero, l)| zero.then_some(l));
@@ -426,7 +503,7 @@ pub fn fill_scanned(
                 hint,
                 w0,
                 hi0,
-                small_caps,
+                fast,
             ),
         ));
     }
@@ -562,7 +639,7 @@ mod tests {
     }
 
     #[test]
-    fn float_pass_equals_integer_pass() {
+    fn vector_passes_equal_integer_passes() {
         let mut r = Rng(0x5151_7e57_0ddb_a11d);
         for round in 0..3000 {
             let n = 1 + r.next(40) as usize;
@@ -596,12 +673,21 @@ mod tests {
             ] {
                 for stage in [Stage::Positive, Stage::Zero] {
                     assert_eq!(
-                        eval_f64_body(level, &caps, &weights, stage),
+                        eval(level, &caps, &weights, stage, true),
                         eval_int(level, &caps, &weights, stage),
                         "level {level}"
                     );
                 }
             }
+            // The whole fill, with and without the vector forms.
+            let total: u64 = caps.iter().map(|&c| c as u64).sum();
+            let budget = r.next(total + 2);
+            let scan = Scan::of(&caps, &weights);
+            let mut outs = [vec![0u32; n], vec![0u32; n]];
+            for (out, simd) in outs.iter_mut().zip([true, false]) {
+                fill_scanned_with(budget, &caps, &weights, scan, out, &mut Vec::new(), &mut None, simd);
+            }
+            assert_eq!(outs[0], outs[1], "budget {budget} caps {caps:?} weights {weights:?}");
         }
     }
 

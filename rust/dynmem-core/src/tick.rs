@@ -13,6 +13,7 @@
 //! group, a hot-add) fall back to the scalar form for those VMs only.
 
 use crate::host::{in_solver, VmState, Vms, STATE_MASK};
+use crate::solver::Scan;
 
 /// What the allocation `g` of a solver VM is this tick.
 pub(crate) trait Alloc: Copy {
@@ -88,25 +89,6 @@ pub(crate) struct Mechanics {
     pub chunk: u64,
 }
 
-/// Whether the vector forms may run: the CPU has them, and no test has
-/// switched them off. Detection is cached by the standard library.
-#[inline]
-fn use_simd(allowed: bool) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        allowed
-            && std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-            && std::arch::is_x86_feature_detected!("avx512dq")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = allowed;
-        false
-    }
-}
-
 /// Pass 1: boot clocks (a starting VM whose clock reaches the delay joins
 /// the solver set this tick) and the sums that pick the stage.
 pub(crate) fn pass1(v: &mut Vms, dt_s: f64, boot_delay: f64, u: u64, simd_allowed: bool) -> Sums {
@@ -114,7 +96,7 @@ pub(crate) fn pass1(v: &mut Vms, dt_s: f64, boot_delay: f64, u: u64, simd_allowe
     let n = v.len();
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if use_simd(simd_allowed) {
+    if crate::avx512(simd_allowed) {
         // SAFETY: the features were just detected.
         done = unsafe { simd::pass1(v, dt_s, boot_delay, u, &mut sums) };
     }
@@ -163,13 +145,67 @@ pub(crate) fn pass1_scalar(
     }
 }
 
+/// Under contention, for every VM: the stage's floor (`base`, MB: demand cap
+/// in stage 1, minimum in stage 2) and the room above it (`caps`, balloon
+/// units: up to the target, or up to the demand cap; 0 outside the solver
+/// set), and the solver's [`Scan`] of them.
+pub(crate) fn floors(
+    v: &Vms,
+    base: &mut [u32],
+    caps: &mut [u32],
+    u: u64,
+    demand_stage: bool,
+    simd_allowed: bool,
+) -> Scan {
+    let mut scan = Scan::default();
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if crate::avx512(simd_allowed) {
+        // SAFETY: the features were just detected.
+        done = unsafe { simd::floors(v, base, caps, u, demand_stage, &mut scan) };
+    }
+    let _ = simd_allowed;
+    floors_scalar(v, base, caps, u, demand_stage, done..v.len(), &mut scan);
+    scan
+}
+
+#[inline(always)]
+fn floors_scalar(
+    v: &Vms,
+    base: &mut [u32],
+    caps: &mut [u32],
+    u: u64,
+    demand_stage: bool,
+    range: std::ops::Range<usize>,
+    scan: &mut Scan,
+) {
+    let shift = u.trailing_zeros();
+    for i in range {
+        let (d, mn, mx) = (v.demand[i], v.minimum[i], v.maximum[i]);
+        let d_cap = crate::host::demand_cap_of(d, mn, mx, u);
+        let (lo, hi) = if demand_stage {
+            (d_cap, crate::host::target_of(d, v.buffer[i], mn, mx, u))
+        } else {
+            (mn as u64, d_cap)
+        };
+        let c = if in_solver(v.flags[i]) {
+            ((hi - lo) >> shift) as u32
+        } else {
+            0
+        };
+        base[i] = lo as u32;
+        caps[i] = c;
+        scan.add(c, v.weight[i]);
+    }
+}
+
 /// Pass 2: prompt and lazy removal, adds (unballoon, then hot-add) and the
 /// statistics. Returns Σ assigned afterwards.
 pub(crate) fn pass2(v: &mut Vms, m: &Mechanics, g: impl Alloc, simd_allowed: bool) -> u64 {
     let n = v.len();
     let (mut done, mut total) = (0, 0);
     #[cfg(target_arch = "x86_64")]
-    if use_simd(simd_allowed) {
+    if crate::avx512(simd_allowed) {
         // SAFETY: the features were just detected.
         (done, total) = unsafe { simd::pass2(v, m, g) };
     }
@@ -244,7 +280,7 @@ fn hot_add(v: &mut Vms, i: usize, chunk: u64) {
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod simd {
     //! The AVX-512 forms: 8 VMs per step, u64/f64 lanes.
-    use super::{Alloc, Mechanics, Sums};
+    use super::{Alloc, Mechanics, Scan, Sums};
     use crate::host::{VmState, Vms, DYNAMIC, STATE_MASK};
     use std::arch::x86_64::*;
 
@@ -365,6 +401,62 @@ pub(crate) mod simd {
             sums.sum_m += hsum(sum_m);
             sums.sum_a += hsum(sum_a);
             sums.need_t += hsum(need_t);
+        }
+        n
+    }
+
+    /// `floors` over whole groups of 8 VMs; returns how many VMs it covered.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+    pub(crate) unsafe fn floors(
+        v: &Vms,
+        base: &mut [u32],
+        caps: &mut [u32],
+        u: u64,
+        demand_stage: bool,
+        scan: &mut Scan,
+    ) -> usize {
+        let n = v.len() / 8 * 8;
+        assert!(base.len() >= n && caps.len() >= n);
+        let running_dynamic = splat((VmState::Running as u8 | DYNAMIC) as u64);
+        let shift = splat(u.trailing_zeros() as u64);
+        let zero = _mm512_setzero_si512();
+        let (mut total, mut positive, mut w_pos, mut max_pos) = (zero, zero, zero, zero);
+        let (mut min_w, mut n_zero, mut max_zero) = (splat(crate::solver::WEIGHT_SCALE), zero, zero);
+        let mut i = 0;
+        while i < n {
+            unsafe {
+                let solver = _mm512_cmpeq_epi64_mask(u8x8(&v.flags, i), running_dynamic);
+                let (d, mn, mx) = (u32x8(&v.demand, i), u32x8(&v.minimum, i), u32x8(&v.maximum, i));
+                let d_cap = _mm512_min_epu64(_mm512_max_epu64(ceil_u(d, u), mn), mx);
+                let (lo, hi) = if demand_stage {
+                    (d_cap, targets8(v, i, u))
+                } else {
+                    (mn, d_cap)
+                };
+                let c = _mm512_maskz_srlv_epi64(solver, _mm512_sub_epi64(hi, lo), shift);
+                store_u32x8(base, i, lo);
+                store_u32x8(caps, i, c);
+                let w = u16x8(&v.weight, i);
+                let pos_w = _mm512_test_epi64_mask(w, w);
+                let has_c = _mm512_test_epi64_mask(c, c);
+                total = _mm512_add_epi64(total, c);
+                positive = _mm512_mask_add_epi64(positive, pos_w, positive, c);
+                w_pos = _mm512_mask_add_epi64(w_pos, pos_w & has_c, w_pos, w);
+                max_pos = _mm512_mask_max_epu64(max_pos, pos_w, max_pos, c);
+                min_w = _mm512_mask_min_epu64(min_w, pos_w & has_c, min_w, w);
+                n_zero = _mm512_mask_add_epi64(n_zero, !pos_w & has_c, n_zero, splat(1));
+                max_zero = _mm512_mask_max_epu64(max_zero, !pos_w, max_zero, c);
+            }
+            i += 8;
+        }
+        unsafe {
+            scan.total += hsum(total);
+            scan.positive += hsum(positive);
+            scan.w_pos += hsum(w_pos);
+            scan.max_pos = scan.max_pos.max(_mm512_reduce_max_epu64(max_pos) as u32);
+            scan.min_w = scan.min_w.min(_mm512_reduce_min_epu64(min_w) as u16);
+            scan.n_zero += hsum(n_zero);
+            scan.max_zero = scan.max_zero.max(_mm512_reduce_max_epu64(max_zero) as u32);
         }
         n
     }
