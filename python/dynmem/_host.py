@@ -154,6 +154,12 @@ class Host:
         return self._core.available_mb
 
     @property
+    def heap_bytes(self) -> int:
+        """Bytes the Rust core holds for this host: VM columns, names and
+        their index, solver scratch (not the Python `VM` handles)."""
+        return self._core.heap_bytes
+
+    @property
     def counters(self) -> dict[str, float]:
         """Host counters: Available Memory, Average Pressure, System Current Pressure."""
         return self._core.counters()

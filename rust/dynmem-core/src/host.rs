@@ -4,28 +4,10 @@
 //! returns an error having changed nothing.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
-/// Hasher for VM ids (sequential u64s): one multiply, no SipHash.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-    fn write_u64(&mut self, x: u64) {
-        self.0 = x.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
 
 use crate::config::{VmChange, VmConfig, VmSpec, MAX_DEMAND_MB, MAX_WEIGHT};
 use crate::error::{Error, ErrorKind, Result, Value};
+use crate::names::{Names, MAX_NAME_TEXT};
 use crate::policy::Policy;
 use crate::solver;
 use crate::tick::{self, Alloc, Filled, Mechanics, Sums, Targets};
@@ -105,7 +87,6 @@ pub struct HostCounters {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Vms {
     pub(crate) id: Vec<u64>,
-    pub(crate) name: Vec<String>,
     /// Bits 0–1: [`VmState`]; bit 2: dynamic.
     pub(crate) flags: Vec<u8>,
     pub(crate) startup: Vec<u32>,
@@ -132,12 +113,38 @@ impl Vms {
     pub(crate) fn len(&self) -> usize {
         self.id.len()
     }
+
+    /// Heap bytes of the columns (capacity, not just length).
+    fn heap_bytes(&self) -> usize {
+        fn b<T>(c: &Vec<T>) -> usize {
+            c.capacity() * std::mem::size_of::<T>()
+        }
+        b(&self.id)
+            + b(&self.flags)
+            + b(&self.startup)
+            + b(&self.minimum)
+            + b(&self.maximum)
+            + b(&self.buffer)
+            + b(&self.weight)
+            + b(&self.demand)
+            + b(&self.assigned)
+            + b(&self.visible)
+            + b(&self.clock_s)
+            + b(&self.added)
+            + b(&self.removed)
+            + b(&self.add_ops)
+            + b(&self.remove_ops)
+            + b(&self.p_sum)
+            + b(&self.p_time)
+            + b(&self.p_min)
+            + b(&self.p_max)
+    }
 }
 
 macro_rules! each_column {
     ($vms:expr, $op:ident ( $($arg:expr),* )) => {{
         let v = $vms;
-        v.id.$op($($arg),*); v.name.$op($($arg),*); v.flags.$op($($arg),*);
+        v.id.$op($($arg),*); v.flags.$op($($arg),*);
         v.startup.$op($($arg),*); v.minimum.$op($($arg),*); v.maximum.$op($($arg),*);
         v.buffer.$op($($arg),*); v.weight.$op($($arg),*);
         v.demand.$op($($arg),*); v.assigned.$op($($arg),*); v.visible.$op($($arg),*);
@@ -192,8 +199,8 @@ pub struct Host {
     policy: Policy,
     time_s: f64,
     next_id: u64,
-    index: HashMap<u64, usize, BuildHasherDefault<IdHasher>>,
-    names: HashMap<String, u64>,
+    /// VM names in position order, with an index from name to position.
+    names: Names,
     /// Σ assigned over all VMs, kept exact by every operation.
     assigned_sum: u64,
     vms: Vms,
@@ -277,8 +284,7 @@ impl Host {
             policy,
             time_s: 0.0,
             next_id: 1,
-            index: HashMap::default(),
-            names: HashMap::new(),
+            names: Names::default(),
             assigned_sum: 0,
             vms: Vms::default(),
             scratch: Scratch::default(),
@@ -304,6 +310,17 @@ impl Host {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// Heap memory the host holds: its VM columns, names and name index,
+    /// and the solver's scratch (which grows to one entry per VM the first
+    /// time memory is contended). Capacities, so what is really allocated.
+    pub fn heap_bytes(&self) -> usize {
+        let s = &self.scratch;
+        self.vms.heap_bytes()
+            + self.names.heap_bytes()
+            + (s.base.capacity() + s.caps.capacity() + s.extra.capacity() + s.keys.capacity()) * 4
+            + s.excess_by_weight.capacity() * 8
+    }
+
     /// VM ids in `host.vms` order.
     pub fn ids(&self) -> &[u64] {
         &self.vms.id
@@ -313,8 +330,25 @@ impl Host {
     }
 
     /// Position of VM `id`, or a `State` error for an unknown or removed VM.
+    ///
+    /// Ids are handed out in increasing order and removal keeps the order,
+    /// so `ids` is sorted and a VM sits at most `id − ids[0]` places in: that
+    /// place when no VM before it was removed (O(1)), else a binary search
+    /// below it. No per-VM index to keep.
     pub fn position(&self, id: u64) -> Result<usize> {
-        self.index.get(&id).copied().ok_or_else(|| {
+        let ids = &self.vms.id;
+        let found = match ids.first() {
+            Some(&first) if id >= first => {
+                let at_most = ((id - first).min(ids.len() as u64 - 1)) as usize;
+                if ids[at_most] == id {
+                    Some(at_most)
+                } else {
+                    ids[..at_most].binary_search(&id).ok()
+                }
+            }
+            _ => None,
+        };
+        found.ok_or_else(|| {
             Error::state(
                 Some("vm"),
                 id,
@@ -326,8 +360,8 @@ impl Host {
     /// Id of the VM called `name`.
     pub fn find(&self, name: &str) -> Result<u64> {
         self.names
-            .get(name)
-            .copied()
+            .find(name)
+            .map(|pos| self.vms.id[pos])
             .ok_or_else(|| Error::state(Some("name"), name, format!("name: no VM called {name:?} on this host")))
     }
 
@@ -345,7 +379,7 @@ impl Host {
         if name.trim().is_empty() {
             return Err(Error::config(&field(), name, "must be a non-empty string"));
         }
-        if self.names.contains_key(name) {
+        if self.names.find(name).is_some() {
             return Err(Error::config(
                 &field(),
                 name,
@@ -381,7 +415,15 @@ impl Host {
             })?;
             configs.push(c);
         }
-        self.reserve(names.len());
+        let text: usize = names.iter().map(|n| n.len()).sum();
+        if self.names.text_len() + text > MAX_NAME_TEXT {
+            return Err(Error::config(
+                "names",
+                text as u64,
+                &format!("the host's VM names may total at most {MAX_NAME_TEXT} bytes"),
+            ));
+        }
+        self.reserve(names.len(), text);
         Ok(names
             .iter()
             .zip(configs)
@@ -389,19 +431,16 @@ impl Host {
             .collect())
     }
 
-    fn reserve(&mut self, extra: usize) {
+    fn reserve(&mut self, extra: usize, text: usize) {
         each_column!(&mut self.vms, reserve(extra));
-        self.index.reserve(extra);
-        self.names.reserve(extra);
+        self.names.reserve(extra, text);
     }
 
     fn push_vm(&mut self, name: &str, c: VmConfig) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
-        let pos = self.len();
         let v = &mut self.vms;
         v.id.push(id);
-        v.name.push(name.to_string());
         v.flags.push(if c.dynamic { DYNAMIC } else { 0 });
         v.startup.push(c.startup_mb);
         v.minimum.push(c.minimum_mb);
@@ -420,8 +459,7 @@ impl Host {
         }
         // No sample yet: the first one will be the minimum (reads as 0 until then).
         v.p_min.push(f64::INFINITY);
-        self.index.insert(id, pos);
-        self.names.insert(name.to_string(), id);
+        self.names.push(name);
         id
     }
 
@@ -431,12 +469,8 @@ impl Host {
         if self.state(pos) != VmState::Off {
             return Err(self.state_error(pos, "cannot be removed while it is running; stop it first"));
         }
-        self.names.remove(&self.vms.name[pos]);
+        self.names.remove(pos);
         each_column!(&mut self.vms, remove(pos));
-        self.index.remove(&id);
-        for (p, vid) in self.vms.id.iter().enumerate().skip(pos) {
-            self.index.insert(*vid, p);
-        }
         Ok(())
     }
 
@@ -445,7 +479,7 @@ impl Host {
         Error::state(
             Some("state"),
             state,
-            format!("VM '{}' {what} (state: {state})", self.vms.name[pos]),
+            format!("VM '{}' {what} (state: {state})", self.names.get(pos)),
         )
     }
 
@@ -516,8 +550,8 @@ impl Host {
             if std::mem::replace(&mut seen[pos], true) {
                 return Err(Error::state(
                     Some(&format!("vms[{k}]")),
-                    self.vms.name[pos].as_str(),
-                    format!("vms[{k}]: VM '{}' appears twice in the batch", self.vms.name[pos]),
+                    self.names.get(pos),
+                    format!("vms[{k}]: VM '{}' appears twice in the batch", self.names.get(pos)),
                 ));
             }
             positions.push(pos);
@@ -540,11 +574,22 @@ impl Host {
             if free < startup as i64 {
                 if !sorted {
                     let v = &self.vms;
-                    donors = (0..v.id.len())
-                        .filter(|&j| in_solver(v.flags[j]) && v.assigned[j] > v.minimum[j])
-                        .map(|j| (v.weight[j], j as u32))
-                        .collect();
-                    donors.sort_unstable();
+                    // By (weight, position) with a counting sort: O(N + W).
+                    let can_give = |j: usize| in_solver(v.flags[j]) && v.assigned[j] > v.minimum[j];
+                    let mut at = vec![0usize; MAX_WEIGHT as usize + 2];
+                    for j in (0..v.len()).filter(|&j| can_give(j)) {
+                        at[v.weight[j] as usize + 1] += 1;
+                    }
+                    for w in 1..at.len() {
+                        at[w] += at[w - 1];
+                    }
+                    donors = vec![(0, 0); at[MAX_WEIGHT as usize + 1]];
+                    for j in (0..v.len()).filter(|&j| can_give(j)) {
+                        let w = v.weight[j];
+                        donors[at[w as usize]] = (w, j as u32);
+                        at[w as usize] += 1;
+                    }
+                    prefix.reserve(donors.len() + 1);
                     prefix.push(0);
                     for &(_, j) in &donors {
                         let j = j as usize;
@@ -568,7 +613,7 @@ impl Host {
                         format!(
                             "Not enough memory in the system to start the virtual machine '{}': \
                              startup_mb {startup} needed, {obtainable} MB obtainable",
-                            self.vms.name[pos]
+                            self.names.get(pos)
                         ),
                     ));
                     continue;
@@ -636,7 +681,7 @@ impl Host {
         let running = self.state(pos) != VmState::Off;
         let new = self
             .config(pos)
-            .apply(change, self.policy.balloon_unit_mb, running, &self.vms.name[pos])?;
+            .apply(change, self.policy.balloon_unit_mb, running, self.names.get(pos))?;
         let v = &mut self.vms;
         v.startup[pos] = new.startup_mb;
         v.minimum[pos] = new.minimum_mb;
@@ -700,7 +745,7 @@ impl Host {
     // ----- reads -----------------------------------------------------------
 
     pub fn name(&self, pos: usize) -> &str {
-        &self.vms.name[pos]
+        self.names.get(pos)
     }
     pub fn config(&self, pos: usize) -> VmConfig {
         let v = &self.vms;

@@ -7,6 +7,7 @@
 pub mod config;
 pub mod error;
 pub mod host;
+mod names;
 pub mod policy;
 pub mod run;
 pub mod solver;

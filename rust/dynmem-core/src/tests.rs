@@ -681,3 +681,32 @@ fn target_in_f64_is_exact() {
         }
     }
 }
+
+/// Ids stay findable through removals (O(1) when nothing before them was
+/// removed, binary search otherwise); removed and foreign ids are not; names
+/// follow their VMs.
+#[test]
+fn positions_and_names_survive_removals() {
+    let mut h = Host::new(1 << 20, Some(0), instant()).unwrap();
+    let ids: Vec<u64> = (0..300)
+        .map(|i| h.add_vm(&format!("vm{i}"), &spec(512, 512, 512, 100)).unwrap())
+        .collect();
+    let mut rnd = xorshift(0x0001_d50f_da7a);
+    let mut alive: Vec<(u64, String)> = ids.iter().enumerate().map(|(i, &id)| (id, format!("vm{i}"))).collect();
+    for _ in 0..120 {
+        let k = rnd(alive.len() as u64) as usize;
+        let (id, _) = alive.remove(k);
+        h.remove_vm(id).unwrap();
+        assert!(h.position(id).is_err());
+        for (pos, (id, name)) in alive.iter().enumerate() {
+            assert_eq!(h.position(*id).unwrap(), pos);
+            assert_eq!(h.find(name).unwrap(), *id);
+            assert_eq!(h.name(pos), name);
+        }
+    }
+    let next = h.add_vm("vm-new", &spec(512, 512, 512, 100)).unwrap();
+    assert_eq!(h.position(next).unwrap(), alive.len());
+    assert!(h.position(next + 1).is_err());
+    assert!(h.position(0).is_err() || ids[0] == 0 && alive.iter().any(|&(id, _)| id == 0));
+    assert!(h.find("vm-missing").is_err());
+}

@@ -313,6 +313,10 @@ impl PyHost {
     fn available_mb(&self, py: Python<'_>) -> PyResult<i64> {
         Ok(self.core(py)?.available_mb())
     }
+    #[getter]
+    fn heap_bytes(&self, py: Python<'_>) -> PyResult<usize> {
+        Ok(self.core(py)?.heap_bytes())
+    }
     fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
         Ok(self.core(py)?.len())
     }

@@ -1,0 +1,149 @@
+//! VM names: one text buffer for all of them, in position order, and an
+//! open-addressing hash index from name to position. About 4 + 8 bytes per
+//! VM plus the text itself, where a `String` per VM and a `HashMap<String, _>`
+//! beside it cost ~100.
+
+/// Largest total of name text a host holds (end offsets are `u32`).
+pub const MAX_NAME_TEXT: usize = u32::MAX as usize;
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Names {
+    text: String,
+    /// `ends[i]`: where name `i` ends in `text` (it starts where `i − 1` ends).
+    ends: Vec<u32>,
+    /// Hash index: `position + 1` per slot, 0 for empty; a power-of-two
+    /// length at least twice the number of names (linear probing).
+    slots: Vec<u32>,
+}
+
+#[inline]
+fn hash(name: &str) -> u64 {
+    // FxHash-style over 8-byte words: names are short and trusted.
+    let mut h = name.len() as u64;
+    for chunk in name.as_bytes().chunks(8) {
+        let mut w = [0u8; 8];
+        w[..chunk.len()].copy_from_slice(chunk);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    h ^ (h >> 29)
+}
+
+impl Names {
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub(crate) fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
+    /// Name of the VM at `pos`.
+    pub(crate) fn get(&self, pos: usize) -> &str {
+        let start = if pos == 0 { 0 } else { self.ends[pos - 1] as usize };
+        &self.text[start..self.ends[pos] as usize]
+    }
+
+    /// Position of the VM called `name`.
+    pub(crate) fn find(&self, name: &str) -> Option<usize> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut s = hash(name) as usize & mask;
+        loop {
+            match self.slots[s] {
+                0 => return None,
+                p if self.get(p as usize - 1) == name => return Some(p as usize - 1),
+                _ => s = (s + 1) & mask,
+            }
+        }
+    }
+
+    /// Room for `names` more names of `bytes` more text.
+    pub(crate) fn reserve(&mut self, names: usize, bytes: usize) {
+        self.text.reserve(bytes);
+        self.ends.reserve(names);
+        if (self.len() + names) * 2 > self.slots.len() {
+            self.rebuild((self.len() + names) * 2);
+        }
+    }
+
+    /// Appends a name. The caller has checked that it is new and that the
+    /// text stays within [`MAX_NAME_TEXT`].
+    pub(crate) fn push(&mut self, name: &str) {
+        debug_assert!(self.find(name).is_none());
+        debug_assert!(self.text.len() + name.len() <= MAX_NAME_TEXT);
+        if (self.len() + 1) * 2 > self.slots.len() {
+            self.rebuild((self.len() + 1) * 4);
+        }
+        self.text.push_str(name);
+        self.ends.push(self.text.len() as u32);
+        self.insert(self.len() - 1);
+    }
+
+    /// Removes the name at `pos`; later names move down one position.
+    pub(crate) fn remove(&mut self, pos: usize) {
+        let start = if pos == 0 { 0 } else { self.ends[pos - 1] as usize };
+        let end = self.ends[pos] as usize;
+        self.text.replace_range(start..end, "");
+        self.ends.remove(pos);
+        for e in &mut self.ends[pos..] {
+            *e -= (end - start) as u32;
+        }
+        self.rebuild(self.slots.len());
+    }
+
+    fn insert(&mut self, pos: usize) {
+        let mask = self.slots.len() - 1;
+        let mut s = hash(self.get(pos)) as usize & mask;
+        while self.slots[s] != 0 {
+            s = (s + 1) & mask;
+        }
+        self.slots[s] = pos as u32 + 1;
+    }
+
+    /// Rebuilds the index with at least `capacity` slots.
+    fn rebuild(&mut self, capacity: usize) {
+        let size = capacity.max(8).next_power_of_two();
+        self.slots.clear();
+        self.slots.resize(size, 0);
+        for pos in 0..self.len() {
+            self.insert(pos);
+        }
+    }
+
+    /// Bytes held on the heap (capacity, not just length).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.text.capacity() + self.ends.capacity() * 4 + self.slots.capacity() * 4
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn find_get_push_remove() {
+        let mut n = Names::default();
+        let names: Vec<String> = (0..1000).map(|i| format!("vm-{i}")).collect();
+        for s in &names {
+            n.push(s);
+        }
+        n.push("");
+        n.push("ünïcødé name");
+        for (i, s) in names.iter().enumerate() {
+            assert_eq!(n.find(s), Some(i));
+            assert_eq!(n.get(i), s);
+        }
+        assert_eq!(n.find("ünïcødé name"), Some(1001));
+        assert_eq!(n.find("vm-1000"), None);
+        n.remove(0);
+        n.remove(500);
+        assert_eq!(n.find("vm-0"), None);
+        assert_eq!(n.find("vm-501"), None);
+        assert_eq!(n.find("vm-1"), Some(0));
+        assert_eq!(n.find("vm-502"), Some(500));
+        assert_eq!(n.get(999), "ünïcødé name");
+        assert_eq!(n.len(), 1000);
+    }
+}
