@@ -5,6 +5,8 @@ Everything here works on both a `dynmem.Host` and a `reference.Host`.
 
 from __future__ import annotations
 
+import itertools
+
 import functools
 import math
 
@@ -35,12 +37,19 @@ SETTINGS = ("startup_mb", "minimum_mb", "maximum_mb", "buffer_pct", "weight", "d
 # building hosts of either implementation
 # --------------------------------------------------------------------------
 
+_SIMD_TURNS = itertools.cycle([True, False])
+
+
 def make_host(impl: str, physical_mb: int, reserve_mb, policy: dict | None):
     if impl == "reference":
         pol = reference.Policy(**policy) if policy is not None else None
         return reference.Host(physical_mb=physical_mb, reserve_mb=reserve_mb, policy=pol)
     pol = dynmem.HyperVPolicy(**policy) if policy is not None else None
-    return dynmem.Host(physical_mb=physical_mb, reserve_mb=reserve_mb, policy=pol)
+    host = dynmem.Host(physical_mb=physical_mb, reserve_mb=reserve_mb, policy=pol)
+    # Every other host runs the core's scalar forms, the rest its vector
+    # forms where the CPU has them: both are held to the reference.
+    host._core._set_simd(next(_SIMD_TURNS))
+    return host
 
 
 def start_failure_types():

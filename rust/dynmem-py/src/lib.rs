@@ -317,6 +317,12 @@ impl PyHost {
     fn heap_bytes(&self, py: Python<'_>) -> PyResult<usize> {
         Ok(self.core(py)?.heap_bytes())
     }
+    /// Switches the core's vector (AVX-512) forms off or on; results are
+    /// identical either way. For tests that check the scalar forms too.
+    fn _set_simd(&self, py: Python<'_>, on: bool) -> PyResult<()> {
+        self.core(py)?.set_simd(on);
+        Ok(())
+    }
     fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
         Ok(self.core(py)?.len())
     }
