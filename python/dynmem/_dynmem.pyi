@@ -7,9 +7,10 @@ from typing_extensions import disjoint_base
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Host", "VmHandle", "DETACH_MIN_VMS", "MAX_DEMAND_MB", "MAX_MAXIMUM_MB"]
+__all__ = ["Host", "VmHandle", "DETACH_MIN_VMS", "MAX_DEMAND_MB", "MAX_MAXIMUM_MB", "VECTOR_PATH"]
 
 DETACH_MIN_VMS: int
+VECTOR_PATH: str
 MAX_DEMAND_MB: int
 MAX_MAXIMUM_MB: int
 

@@ -39,5 +39,15 @@ pub(crate) fn avx512(allowed: bool) -> bool {
     }
 }
 
+/// Which forms of the hot loops this CPU runs: `"avx512"` or `"scalar"`
+/// (results are identical; only speed differs).
+pub fn vector_path() -> &'static str {
+    if avx512(true) {
+        "avx512"
+    } else {
+        "scalar"
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -775,6 +775,7 @@ fn _dynmem(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyHost>()?;
     m.add_class::<VmHandle>()?;
     m.add("DETACH_MIN_VMS", DETACH_MIN_VMS)?;
+    m.add("VECTOR_PATH", core::vector_path())?;
     m.add("MAX_DEMAND_MB", core::config::MAX_DEMAND_MB)?;
     m.add("MAX_MAXIMUM_MB", core::config::MAX_MAXIMUM_MB)?;
     Ok(())
