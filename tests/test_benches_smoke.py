@@ -195,3 +195,16 @@ def test_pytest_benchmarks_smoke() -> None:
     )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert " passed" in r.stdout
+
+
+def test_export_spec_writes_the_replay_layout(tmp_path):
+    """`benches/export_spec.py` writes n, physical, reserve, 5 columns and 8 rows (int64)."""
+    import export_spec
+
+    assert export_spec.main(["40", "contended", "--out", str(tmp_path)]) == 0
+    raw = np.fromfile(tmp_path / "contended_40.bin", dtype="<i8")
+    spec = C.make_spec(40, "contended")
+    assert raw[:3].tolist() == [40, spec.physical_mb, spec.reserve_mb]
+    assert len(raw) == 3 + 5 * 40 + C.ROWS * 40
+    assert (raw[3 + 4 * 40 : 3 + 5 * 40] == spec.weight).all()
+    assert (raw[3 + 5 * 40 :].reshape(C.ROWS, 40) == spec.rows).all()

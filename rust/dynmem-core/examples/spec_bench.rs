@@ -1,6 +1,7 @@
 //! Replays a benchmark spec exported from `benches/_common.py` (raw i64:
 //! n, physical, reserve, startup, minimum, maximum, buffer, weight, 8 demand
-//! rows) and times ticks in Rust alone: `spec_bench FILE [ROUNDS]`.
+//! rows) and times ticks in Rust alone: `spec_bench FILE [ROUNDS]` (env `SCALAR=1`:
+//! the portable loops instead of the AVX-512 ones).
 use dynmem_core::{Host, Policy, VmSpec};
 use std::time::Instant;
 
@@ -33,6 +34,7 @@ fn main() {
         })
         .collect();
     let ids = h.add_vms(&names, &specs).unwrap();
+    h.set_simd(std::env::var_os("SCALAR").is_none());
     h.start_many(&ids).unwrap();
     for k in 0..16 {
         h.set_demands(rows[k % 8]).unwrap();

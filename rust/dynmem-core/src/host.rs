@@ -226,17 +226,21 @@ fn ceil_u(x: u64, u: u64) -> u64 {
 }
 
 /// `clamp(ceil_u(ceil(demand·(100+buffer)/100)), minimum, maximum)`.
-///
-/// In f64, so that it vectorizes (there is no 64-bit vector divide): the
-/// product is an integer below 2^44, exact; `(x + 99.5)·0.01` lies at least
-/// 0.005 from every integer and is computed with an absolute error below
-/// 10⁻⁴ at these magnitudes, so its truncation is `ceil(x / 100)` exactly
-/// (checked against the integer form in the tests).
 #[inline(always)]
 pub fn target_of(demand: u32, buffer_pct: u16, minimum: u32, maximum: u32, u: u64) -> u64 {
-    let x = demand as f64 * (100 + buffer_pct as u32) as f64;
-    let t = ((x + 99.5) * 0.01) as u64;
+    let t = (demand as u64 * (100 + buffer_pct as u64)).div_ceil(100);
     ceil_u(t, u).clamp(minimum as u64, maximum as u64)
+}
+
+/// `ceil(demand·(100+buffer)/100)` in f64, as the vector forms compute it
+/// (there is no 64-bit vector divide): the product is an integer below
+/// 2^44, exact; `(x + 99.5)·0.01` lies at least 0.005 from every integer
+/// and is computed with an absolute error below 10⁻⁴ at these magnitudes,
+/// so its truncation is exact. The tests check it against the integer form.
+#[cfg(test)]
+pub(crate) fn ceil_pct_f64(demand: u32, buffer_pct: u16) -> u64 {
+    let x = demand as f64 * (100 + buffer_pct as u32) as f64;
+    ((x + 99.5) * 0.01) as u64
 }
 
 /// `clamp(ceil_u(demand), minimum, maximum)`.
@@ -905,12 +909,15 @@ impl Host {
         Ok(())
     }
 
-    /// The tick. Steady state is two streaming passes over the hot columns:
-    /// pass 1 advances boot clocks and sums targets, demand caps, minimums,
-    /// assigned memory and the shortfall; pass 2 applies the mechanics and
-    /// the pressure statistics. Only when targets do not fit (or memory must
-    /// move between VMs at once) does the solver run between them, over a
-    /// compact copy of the solver VMs' capacities and weights.
+    /// The tick (`tick.rs` has the passes). When every target fits it is two
+    /// streaming passes over the VM columns: pass 1 advances boot clocks and
+    /// sums targets, demand caps, minimums, assigned memory and the
+    /// shortfall; pass 2 applies the mechanics (prompt and lazy removal,
+    /// adds, hot-add) and the pressure statistics. Under contention one more
+    /// pass writes every VM's floor and room (full-length columns, 0 outside
+    /// the solver set), then the solver's 3–4 probe passes and its hand-out
+    /// (see `solver.rs`), then pass 2. `O(N)` per pass, no allocation in
+    /// steady state; each pass runs 8 VMs per step on AVX-512 CPUs.
     pub(crate) fn tick_unchecked(&mut self, dt_s: f64) {
         let u = self.unit();
         let simd = self.simd;

@@ -18,26 +18,35 @@
 //! unit tests below check the two against each other.
 //!
 //! # Algorithm and complexity
-//! Finding `L` is a safeguarded Newton iteration on the concave, piecewise
-//! linear `S`. One pass over the items evaluates `S(L)` and the weight `Σw`
-//! of the items still below their cap (the slope of `S` is about `Σw/W`
-//! units per level); level 0 and the level where everything is capped need
-//! no pass. Each probe steps from the last probe by `(budget − S)·W/Σw`
-//! levels, inside the bracket `[lo, hi)` of levels known to fit and not to
-//! fit; every third probe, if the bracket has not halved since the last
-//! check, it bisects instead. [`fill_with_hint`] first probes a hint (the
-//! host passes the previous tick's level for the same stage) and then the
-//! level above it: when demand barely moves, that is the answer in two
-//! passes. A cold start takes 3–7 passes in practice, under contention of
-//! 100k VMs; the worst case is bounded by the bisection, `O(log2 Lmax)` ≤ ~34
-//! passes. Single-threaded on purpose: a tick is deterministic and
-//! allocation-free, and a caller wanting both cores runs two hosts (the
-//! bindings release the GIL for `run`, large ticks and large batch starts).
+//! Finding `L` is a bracketed search on the concave, piecewise linear `S`.
+//! One pass over the items evaluates `S(L)` and the weight `Σw` of the items
+//! still below their cap (the slope of `S` is about `Σw/W` units per level);
+//! level 0 and the all-capped level need no pass, and the caller's own pass
+//! over the items supplies their totals ([`Scan`]), so the solver adds none.
+//! The bracket `[lo, hi)` holds levels known to fit and not to fit. Because
+//! `S` is concave, a tangent lands at or below the answer and a chord at or
+//! above it, so: from one probed end, step along its tangent (¼ further
+//! than it says, plus a level, to cross despite the staircase; doubling
+//! while it fails to cross: an exponential search); once both ends are
+//! probed, take the chord through them; if three probes have not halved the
+//! bracket, bisect. [`fill_with_hint`] probes the hint first (the host
+//! passes the previous tick's level for the same stage). Under contention
+//! at 100k VMs with demand moving ±3 % every tick this takes 3–4 passes
+//! (the previous Newton search took ~16 there); the worst case stays
+//! `O(log2 Lmax)` ≤ ~100 passes.
 //!
 //! The remainder goes to the `k` items stepping at `L + 1` through a
 //! histogram of their weights (which weight is cut, and how many of it get
-//! a unit, in position order), not a sort. Overall `O(N·passes + W)`, and no
-//! allocation beyond the caller's scratch.
+//! a unit, in position order), not a sort; the hand-out lists those items
+//! branch-free. Overall `O(N·passes + W)`, and no allocation beyond the
+//! caller's scratch.
+//!
+//! The passes (probe and hand-out) have AVX-512 forms, used when the CPU has
+//! it and every cap is ≤ 2^22 units: `floor(L·w/W)` is computed exactly in
+//! f64 lanes, 8 items per step; results are identical to the integer forms
+//! (tested). Single-threaded on purpose: a tick is deterministic and
+//! allocation-free, and a caller wanting both cores runs two hosts (the
+//! bindings release the GIL for `run`, large ticks and large batch starts).
 
 /// Weight scale: the largest legal weight.
 pub const WEIGHT_SCALE: u64 = 10_000;

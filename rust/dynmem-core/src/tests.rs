@@ -617,24 +617,43 @@ fn xorshift(mut seed: u64) -> impl FnMut(u64) -> u64 {
 #[test]
 fn vector_and_scalar_ticks_agree() {
     let mut rnd = xorshift(0x0ddb_a11d_u64);
-    for round in 0..60 {
+    for round in 0..80 {
         let n = 1 + rnd(70) as usize;
-        let per_vm = [600u64, 1500, 4000, 9000][round % 4];
+        // Every fifth host is huge: 1 MB units, odd hot-add chunks, VMs up
+        // to the 1 TB maximum and demands up to 2^32 − 1 (the f64 steps'
+        // largest magnitudes).
+        let big = round % 5 == 4;
+        let per_vm = if big {
+            400_000
+        } else {
+            [600u64, 1500, 4000, 9000][round % 4]
+        };
         let policy = Policy {
+            balloon_unit_mb: if big { 1 } else { 2 },
+            hot_add_chunk_mb: if big { 96 } else { 128 },
             boot_report_delay_s: [0.0, 3.0, 45.0][rnd(3) as usize],
             remove_delay_s: [0.0, 2.0, 5.0][rnd(3) as usize],
             remove_rate_mb_per_s: [64.0, 256.0, 1e6][rnd(3) as usize],
-            ..Policy::default()
         };
         let mut h = Host::new(512 + (n as u64 * per_vm) as i64, Some(512), policy).unwrap();
         let mut ids = Vec::new();
         for i in 0..n {
-            let min = 64 * (1 + rnd(8) as i64);
-            let startup = min * (1 + rnd(2) as i64);
+            let (min, max) = if big {
+                let min = 32 + rnd(5000) as i64;
+                (min, (min + rnd(1 << 20) as i64).min(1 << 20))
+            } else {
+                let min = 64 * (1 + rnd(8) as i64);
+                (min, 0)
+            };
+            let startup = if big {
+                min + (max - min) / 4
+            } else {
+                min * (1 + rnd(2) as i64)
+            };
             let spec = VmSpec {
                 startup_mb: startup,
                 minimum_mb: Some(min),
-                maximum_mb: startup + 128 * rnd(40) as i64,
+                maximum_mb: if big { max } else { startup + 128 * rnd(40) as i64 },
                 buffer_pct: [5, 20, 50, 2000][rnd(4) as usize],
                 weight: [0, 1, 100, 5000, 10000, rnd(10001) as i64][rnd(6) as usize],
                 dynamic: rnd(8) != 0,
@@ -644,7 +663,13 @@ fn vector_and_scalar_ticks_agree() {
         let mut scalar = h.clone();
         scalar.set_simd(false);
         for tick in 0..40 {
-            let demands: Vec<i64> = (0..n).map(|_| rnd(6000) as i64).collect();
+            let demands: Vec<i64> = (0..n)
+                .map(|_| match (big, rnd(4)) {
+                    (false, _) => rnd(6000) as i64,
+                    (true, 0) => u32::MAX as i64 - rnd(1000) as i64,
+                    (true, _) => rnd(1 << 21) as i64,
+                })
+                .collect();
             let id = ids[rnd(n as u64) as usize];
             let op = rnd(6);
             for host in [&mut h, &mut scalar] {
@@ -662,7 +687,8 @@ fn vector_and_scalar_ticks_agree() {
     }
 }
 
-/// `target_of`'s f64 form equals the integer definition, at the extremes too.
+/// The target's f64 form (the vector forms' arithmetic) equals the integer
+/// definition, at the extremes too.
 #[test]
 fn target_in_f64_is_exact() {
     let exact = |d: u32, b: u16| (d as u64 * (100 + b as u64)).div_ceil(100);
@@ -672,12 +698,7 @@ fn target_in_f64_is_exact() {
     demands.extend((0..20_000).map(|_| rnd(100_000) as u32));
     for &d in &demands {
         for b in [5u16, 7, 10, 20, 33, 50, 99, 100, 1999, 2000] {
-            let want = exact(d, b).min(u32::MAX as u64);
-            assert_eq!(
-                crate::host::target_of(d, b, 0, u32::MAX, 1),
-                want,
-                "demand {d} buffer {b}"
-            );
+            assert_eq!(crate::host::ceil_pct_f64(d, b), exact(d, b), "demand {d} buffer {b}");
         }
     }
 }

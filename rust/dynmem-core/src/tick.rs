@@ -17,8 +17,14 @@ use crate::solver::Scan;
 
 /// What the allocation `g` of a solver VM is this tick.
 pub(crate) trait Alloc: Copy {
-    /// `g` of VM `i` (only called for solver VMs; any value for the others).
-    fn g(&self, v: &Vms, i: usize) -> u64;
+    /// `g` of VM `i`, given its demand, buffer, minimum and maximum (only
+    /// called for solver VMs).
+    fn g_of(&self, i: usize, demand: u32, buffer: u16, minimum: u32, maximum: u32) -> u64;
+    /// `g` of VM `i` (only called for solver VMs).
+    #[inline(always)]
+    fn g(&self, v: &Vms, i: usize) -> u64 {
+        self.g_of(i, v.demand[i], v.buffer[i], v.minimum[i], v.maximum[i])
+    }
     /// `g` of VMs `i..i + 8` in u64 lanes (any value in non-solver lanes).
     ///
     /// # Safety
@@ -35,8 +41,8 @@ pub(crate) struct Targets {
 
 impl Alloc for Targets {
     #[inline(always)]
-    fn g(&self, v: &Vms, i: usize) -> u64 {
-        crate::host::target_of(v.demand[i], v.buffer[i], v.minimum[i], v.maximum[i], self.u)
+    fn g_of(&self, _: usize, demand: u32, buffer: u16, minimum: u32, maximum: u32) -> u64 {
+        crate::host::target_of(demand, buffer, minimum, maximum, self.u)
     }
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
@@ -55,7 +61,7 @@ pub(crate) struct Filled<'a> {
 
 impl Alloc for Filled<'_> {
     #[inline(always)]
-    fn g(&self, _: &Vms, i: usize) -> u64 {
+    fn g_of(&self, i: usize, _: u32, _: u16, _: u32, _: u32) -> u64 {
         self.base[i] as u64 + ((self.extra[i] as u64) << self.shift)
     }
     #[cfg(target_arch = "x86_64")]
@@ -115,34 +121,59 @@ pub(crate) fn pass1_scalar(
     u: u64,
     sums: &mut Sums,
 ) {
-    for i in range {
-        let mut f = v.flags[i];
+    // Columns sliced to the range up front: no bounds checks in the loop.
+    let r = range;
+    let (flags, clock_s) = (&mut v.flags[r.clone()], &mut v.clock_s[r.clone()]);
+    let (demand, assigned) = (&v.demand[r.clone()], &v.assigned[r.clone()]);
+    let (minimum, maximum, buffer) = (&v.minimum[r.clone()], &v.maximum[r.clone()], &v.buffer[r.clone()]);
+    let n = flags.len();
+    let (clock_s, demand, assigned) = (&mut clock_s[..n], &demand[..n], &assigned[..n]);
+    let (minimum, maximum, buffer) = (&minimum[..n], &maximum[..n], &buffer[..n]);
+    // Local accumulators (registers, not the struct in memory).
+    let Sums {
+        mut held,
+        mut sum_t,
+        mut sum_d,
+        mut sum_m,
+        mut sum_a,
+        mut need_t,
+    } = *sums;
+    for i in 0..n {
+        let mut f = flags[i];
         if f & STATE_MASK == VmState::Off as u8 {
             continue;
         }
         if f & STATE_MASK == VmState::Starting as u8 {
-            v.clock_s[i] += dt_s;
-            if v.clock_s[i] < boot_delay {
-                sums.held += v.assigned[i] as u64;
+            clock_s[i] += dt_s;
+            if clock_s[i] < boot_delay {
+                held += assigned[i] as u64;
                 continue;
             }
             f = (f & !STATE_MASK) | VmState::Running as u8;
-            v.flags[i] = f;
-            v.clock_s[i] = 0.0;
+            flags[i] = f;
+            clock_s[i] = 0.0;
         }
-        let a = v.assigned[i] as u64;
+        let a = assigned[i] as u64;
         if !in_solver(f) {
-            sums.held += a;
+            held += a;
             continue;
         }
-        let (d, mn, mx) = (v.demand[i], v.minimum[i], v.maximum[i]);
-        let t = crate::host::target_of(d, v.buffer[i], mn, mx, u);
-        sums.sum_t += t;
-        sums.sum_d += crate::host::demand_cap_of(d, mn, mx, u);
-        sums.sum_m += mn as u64;
-        sums.sum_a += a;
-        sums.need_t += t.saturating_sub(a);
+        let (d, mn, mx) = (demand[i], minimum[i], maximum[i]);
+        let t = crate::host::target_of(d, buffer[i], mn, mx, u);
+        sum_t += t;
+        sum_d += crate::host::demand_cap_of(d, mn, mx, u);
+        sum_m += mn as u64;
+        sum_a += a;
+        need_t += t.max(a) - a; // max(0, t − a), as a cmov: t vs a is data, not control
     }
+    *sums = Sums {
+        held,
+        sum_t,
+        sum_d,
+        sum_m,
+        sum_a,
+        need_t,
+    };
 }
 
 /// Under contention, for every VM: the stage's floor (`base`, MB: demand cap
@@ -216,64 +247,99 @@ pub(crate) fn pass2(v: &mut Vms, m: &Mechanics, g: impl Alloc, simd_allowed: boo
 /// Pass 2 over the VMs in `range`; returns their Σ assigned afterwards.
 #[inline(always)]
 pub(crate) fn pass2_scalar(v: &mut Vms, range: std::ops::Range<usize>, m: &Mechanics, g_of: impl Alloc) -> u64 {
+    // Columns sliced to the range up front: no bounds checks in the loop.
+    let r = range;
+    let start = r.start;
+    let flags = &v.flags[r.clone()];
+    let n = flags.len();
+    let (demand, assigned, visible) = (
+        &v.demand[r.clone()],
+        &mut v.assigned[r.clone()],
+        &mut v.visible[r.clone()],
+    );
+    let (minimum, maximum, buffer) = (&v.minimum[r.clone()], &v.maximum[r.clone()], &v.buffer[r.clone()]);
+    let (clock_s, added, removed) = (
+        &mut v.clock_s[r.clone()],
+        &mut v.added[r.clone()],
+        &mut v.removed[r.clone()],
+    );
+    let (add_ops, remove_ops) = (&mut v.add_ops[r.clone()], &mut v.remove_ops[r.clone()]);
+    let (p_sum, p_time, p_min, p_max) = (
+        &mut v.p_sum[r.clone()],
+        &mut v.p_time[r.clone()],
+        &mut v.p_min[r.clone()],
+        &mut v.p_max[r],
+    );
+    let (demand, assigned, visible) = (&demand[..n], &mut assigned[..n], &mut visible[..n]);
+    let (minimum, maximum, buffer, clock_s) = (&minimum[..n], &maximum[..n], &buffer[..n], &mut clock_s[..n]);
+    let (added, removed, add_ops, remove_ops) = (
+        &mut added[..n],
+        &mut removed[..n],
+        &mut add_ops[..n],
+        &mut remove_ops[..n],
+    );
+    let (p_sum, p_time, p_min, p_max) = (&mut p_sum[..n], &mut p_time[..n], &mut p_min[..n], &mut p_max[..n]);
     let mut total = 0u64;
-    for i in range {
-        let f = v.flags[i];
+    for i in 0..n {
+        let f = flags[i];
         if f & STATE_MASK == VmState::Off as u8 {
             continue;
         }
-        let d = v.demand[i];
+        let d = demand[i];
         if in_solver(f) {
-            let g = g_of.g(v, i);
-            let mut a = v.assigned[i] as u64;
+            let g = g_of.g_of(start + i, d, buffer[i], minimum[i], maximum[i]);
+            let mut a = assigned[i] as u64;
             if a > g && m.prompt_all {
-                v.assigned[i] = g as u32;
-                v.removed[i] += a - g;
-                v.remove_ops[i] += 1;
+                assigned[i] = g as u32;
+                removed[i] += a - g;
+                remove_ops[i] += 1;
                 a = g;
             }
             if a > g {
-                v.clock_s[i] += m.dt_s;
-                if v.clock_s[i] >= m.remove_delay_s {
+                clock_s[i] += m.dt_s;
+                if clock_s[i] >= m.remove_delay_s {
                     let take = (a - g).min(m.lazy_step);
-                    v.assigned[i] -= take as u32;
-                    v.removed[i] += take;
-                    v.remove_ops[i] += 1;
+                    assigned[i] -= take as u32;
+                    removed[i] += take;
+                    remove_ops[i] += 1;
                     if take == a - g {
-                        v.clock_s[i] = 0.0; // no excess left: a new excess waits the delay again
+                        clock_s[i] = 0.0; // no excess left: a new excess waits the delay again
                     }
                 }
             } else {
-                v.clock_s[i] = 0.0;
+                clock_s[i] = 0.0;
                 if a < g {
-                    v.assigned[i] = g as u32;
-                    v.added[i] += g - a;
-                    v.add_ops[i] += 1;
-                    hot_add(v, i, m.chunk);
+                    assigned[i] = g as u32;
+                    added[i] += g - a;
+                    add_ops[i] += 1;
+                    visible[i] = visible_after_add(g, visible[i] as u64, maximum[i] as u64, m.chunk) as u32;
                 }
             }
         }
-        let a = v.assigned[i];
+        let a = assigned[i];
         let p = d as f64 / a as f64 * 100.0;
-        v.p_min[i] = v.p_min[i].min(p);
-        v.p_max[i] = v.p_max[i].max(p);
-        v.p_sum[i] += p * m.dt_s;
-        v.p_time[i] += m.dt_s;
+        if p < p_min[i] {
+            p_min[i] = p;
+        }
+        if p > p_max[i] {
+            p_max[i] = p;
+        }
+        p_sum[i] += p * m.dt_s;
+        p_time[i] += m.dt_s;
         total += a as u64;
     }
     total
 }
 
-/// After an add: if the VM now holds more than its guest sees, visible
-/// memory grows by whole chunks (up to the maximum, and at least to what the
-/// VM holds).
+/// Visible memory after an add to `a`: unchanged while the guest already
+/// sees `a`; else it grows by whole hot-add chunks (up to the maximum, and
+/// at least to `a`).
 #[inline(always)]
-fn hot_add(v: &mut Vms, i: usize, chunk: u64) {
-    let (a, vis) = (v.assigned[i] as u64, v.visible[i] as u64);
+fn visible_after_add(a: u64, vis: u64, maximum: u64, chunk: u64) -> u64 {
     if a > vis {
-        v.visible[i] = (vis + (a - vis).div_ceil(chunk) * chunk)
-            .min(v.maximum[i] as u64)
-            .max(a) as u32;
+        (vis + (a - vis).div_ceil(chunk) * chunk).min(maximum).max(a)
+    } else {
+        vis
     }
 }
 
@@ -327,7 +393,8 @@ pub(crate) mod simd {
         unsafe { _mm512_andnot_si512(splat(u - 1), _mm512_add_epi64(x, splat(u - 1))) }
     }
 
-    /// `target_of` for VMs `i..i + 8` (same f64 steps as the scalar form).
+    /// `target_of` for VMs `i..i + 8`, its `ceil(d·(100+b)/100)` in f64 lanes
+    /// (exact: see `host::ceil_pct_f64`, which the tests check).
     #[inline(always)]
     pub(crate) unsafe fn targets8(v: &Vms, i: usize, u: u64) -> V {
         unsafe {
@@ -527,7 +594,9 @@ pub(crate) mod simd {
                     let mut grow = _mm512_mask_cmpgt_epu64_mask(under, a, u32x8(&v.visible, i));
                     while grow != 0 {
                         let k = grow.trailing_zeros() as usize;
-                        super::hot_add(v, i + k, m.chunk);
+                        let j = i + k;
+                        let (a, vis, max) = (v.assigned[j] as u64, v.visible[j] as u64, v.maximum[j] as u64);
+                        v.visible[j] = super::visible_after_add(a, vis, max, m.chunk) as u32;
                         grow &= grow - 1;
                     }
                 }
