@@ -922,14 +922,9 @@ impl Host {
         let u = self.unit();
         let simd = self.simd;
         let v = &mut self.vms;
-        let Sums {
-            held,
-            sum_t,
-            sum_d,
-            sum_m,
-            sum_a,
-            need_t,
-        } = tick::pass1(v, dt_s, self.policy.boot_report_delay_s, u, simd);
+        let sums: Sums = tick::pass1(v, dt_s, self.policy.boot_report_delay_s, u, simd);
+        let (held, sum_t, sum_d, sum_m, sum_a, need_t) =
+            (sums.held, sums.sum_t, sums.sum_d, sums.sum_m, sums.sum_a, sums.need_t);
         let pool = floor_u((self.physical_mb - self.reserve_mb).saturating_sub(held), u);
         let free = pool.saturating_sub(sum_a);
 
