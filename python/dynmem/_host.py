@@ -19,7 +19,6 @@ from .timeline import STATUS_NAMES, Event, Timeline
 
 __all__ = ["Host", "VM", "HyperVPolicy", "MAX_MAXIMUM_MB"]
 
-_OFF = STATUS_NAMES.index("off")
 
 #: Largest legal ``maximum_mb`` (1 TB), Hyper-V 2012's default maximum.
 MAX_MAXIMUM_MB: int = _dynmem.MAX_MAXIMUM_MB
@@ -251,7 +250,7 @@ class Host:
         started VMs raise `StateError` before anything starts.
         """
         if vms is None:
-            ids = self._core.ids()[self._core.status_codes() == _OFF]
+            ids = self._core.ids_where_off(True)
         else:
             handles = [self.vm(v) if isinstance(v, str) else self._own(v) for v in vms]
             ids = np.array([vm.id for vm in handles], dtype=np.uint64)
@@ -263,7 +262,7 @@ class Host:
         returns to the host. Unknown, repeated or off VMs raise `StateError`
         before anything stops."""
         if vms is None:
-            ids = self._core.ids()[self._core.status_codes() != _OFF]
+            ids = self._core.ids_where_off(False)
         else:
             ids = np.array([(self.vm(v) if isinstance(v, str) else self._own(v)).id for v in vms], dtype=np.uint64)
         self._core.stop_many(ids)

@@ -509,10 +509,8 @@ impl Host {
         if self.state(pos) != VmState::Off {
             return Err(self.state_error(pos, "is already started"));
         }
-        let mut out = [None];
-        self.start_positions(&[pos], &mut out);
-        match out[0].take() {
-            Some(e) => Err(e),
+        match self.start_positions(&[pos]).pop() {
+            Some((_, e)) => Err(e),
             None => Ok(()),
         }
     }
@@ -525,11 +523,18 @@ impl Host {
     ///
     /// `O(N log N)` for the whole batch: the donors are sorted once and
     /// consumed from the front with a cursor and prefix sums.
-    pub fn start_many(&mut self, ids: &[u64]) -> Result<Vec<Option<Error>>> {
+    pub fn start_many(&mut self, ids: &[u64]) -> Result<Vec<(usize, Error)>> {
         let positions = self.batch_positions(ids, false)?;
-        let mut out = vec![None; ids.len()];
-        self.start_positions(&positions, &mut out);
-        Ok(out)
+        Ok(self.start_positions(&positions))
+    }
+
+    /// Ids of the VMs that are off (`off`), or started (not off), in order.
+    pub fn ids_where_off(&self, off: bool) -> Vec<u64> {
+        let v = &self.vms;
+        (0..v.len())
+            .filter(|&i| (v.flags[i] & STATE_MASK == VmState::Off as u8) == off)
+            .map(|i| v.id[i])
+            .collect()
     }
 
     /// Positions of a batch of distinct VMs that are all started (`started`)
@@ -563,12 +568,15 @@ impl Host {
         Ok(positions)
     }
 
-    /// The start of validated, distinct, off VMs, in order.
-    fn start_positions(&mut self, positions: &[usize], out: &mut [Option<Error>]) {
+    /// The start of validated, distinct, off VMs, in order. Returns the
+    /// starts that failed (index into `positions`, error); the others started.
+    fn start_positions(&mut self, positions: &[usize]) -> Vec<(usize, Error)> {
+        let mut failed = Vec::new();
         let u = self.unit();
         let mut free = self.available_mb();
-        // Donors sorted by (weight, position); prefix sums of what they can give.
-        let mut donors: Vec<(u16, u32)> = Vec::new();
+        // Donors sorted by (weight, position), with what each can give;
+        // prefix sums of that.
+        let mut donors: Vec<(u16, u32, u32)> = Vec::new();
         let mut prefix: Vec<u64> = Vec::new();
         let mut sorted = false;
         let (mut cursor, mut taken_at_cursor) = (0usize, 0u64);
@@ -578,7 +586,9 @@ impl Host {
             if free < startup as i64 {
                 if !sorted {
                     let v = &self.vms;
-                    // By (weight, position) with a counting sort: O(N + W).
+                    // By (weight, position) with a counting sort: O(N + W). The
+                    // scatter gathers what each can give, so that the prefix sums
+                    // run over `donors` in order instead of jumping around the host.
                     let can_give = |j: usize| in_solver(v.flags[j]) && v.assigned[j] > v.minimum[j];
                     let mut at = vec![0usize; MAX_WEIGHT as usize + 2];
                     for j in (0..v.len()).filter(|&j| can_give(j)) {
@@ -587,22 +597,23 @@ impl Host {
                     for w in 1..at.len() {
                         at[w] += at[w - 1];
                     }
-                    donors = vec![(0, 0); at[MAX_WEIGHT as usize + 1]];
+                    donors = vec![(0, 0, 0); at[MAX_WEIGHT as usize + 1]];
                     for j in (0..v.len()).filter(|&j| can_give(j)) {
                         let w = v.weight[j];
-                        donors[at[w as usize]] = (w, j as u32);
+                        donors[at[w as usize]] = (w, j as u32, v.assigned[j] - v.minimum[j]);
                         at[w as usize] += 1;
                     }
                     prefix.reserve(donors.len() + 1);
                     prefix.push(0);
-                    for &(_, j) in &donors {
-                        let j = j as usize;
-                        prefix.push(prefix.last().unwrap() + (v.assigned[j] - v.minimum[j]) as u64);
+                    let mut acc = 0u64;
+                    for &(_, _, give) in &donors {
+                        acc += give as u64;
+                        prefix.push(acc);
                     }
                     sorted = true;
                 }
                 let short = ceil_u((startup as i64 - free) as u64, u);
-                let end = donors.partition_point(|&(w, _)| w <= weight);
+                let end = donors.partition_point(|&(w, _, _)| w <= weight);
                 let give = if end > cursor {
                     prefix[end] - prefix[cursor] - taken_at_cursor
                 } else {
@@ -610,14 +621,17 @@ impl Host {
                 };
                 if give < short {
                     let obtainable = (free.max(0) as u64).saturating_add(give);
-                    out[k] = Some(Error::new(
-                        ErrorKind::InsufficientMemory,
-                        Some("startup_mb"),
-                        Value::from(startup),
-                        format!(
-                            "Not enough memory in the system to start the virtual machine '{}': \
+                    failed.push((
+                        k,
+                        Error::new(
+                            ErrorKind::InsufficientMemory,
+                            Some("startup_mb"),
+                            Value::from(startup),
+                            format!(
+                                "Not enough memory in the system to start the virtual machine '{}': \
                              startup_mb {startup} needed, {obtainable} MB obtainable",
-                            self.names.get(pos)
+                                self.names.get(pos)
+                            ),
                         ),
                     ));
                     continue;
@@ -625,7 +639,7 @@ impl Host {
                 let mut left = short;
                 while left > 0 {
                     let j = donors[cursor].1 as usize;
-                    let can = (self.vms.assigned[j] - self.vms.minimum[j]) as u64;
+                    let can = donors[cursor].2 as u64 - taken_at_cursor;
                     let take = can.min(left);
                     Self::balloon(&mut self.vms, j, take);
                     self.assigned_sum -= take;
@@ -652,6 +666,7 @@ impl Host {
             self.assigned_sum += startup;
             free -= startup as i64;
         }
+        failed
     }
 
     /// Stops a started VM: its memory returns to the host at once.

@@ -369,14 +369,18 @@ impl PyHost {
         } else {
             core.start_many(&ids)
         };
-        let out = out.or_raise(py)?;
-        let ok = PyArray1::from_iter(py, out.iter().map(|e| e.is_none()));
-        let failed = out
-            .into_iter()
-            .enumerate()
-            .filter_map(|(k, e)| e.map(|e| (k, e.message)))
-            .collect();
-        Ok((ok, failed))
+        let failed = out.or_raise(py)?;
+        let mut ok = vec![true; ids.len()];
+        for (k, _) in &failed {
+            ok[*k] = false;
+        }
+        let failed = failed.into_iter().map(|(k, e)| (k, e.message)).collect();
+        Ok((PyArray1::from_vec(py, ok), failed))
+    }
+
+    /// Ids of the VMs that are off (`off=True`) or started, in order.
+    fn ids_where_off<'py>(&self, py: Python<'py>, off: bool) -> PyResult<Bound<'py, PyArray1<u64>>> {
+        Ok(PyArray1::from_vec(py, self.core(py)?.ids_where_off(off)))
     }
 
     /// Stops VMs in bulk (all or nothing).
