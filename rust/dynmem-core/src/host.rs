@@ -3,11 +3,9 @@
 //! is the specification; every public operation either succeeds entirely or
 //! returns an error having changed nothing.
 
-use std::collections::HashMap;
-
 use crate::config::{VmChange, VmConfig, VmSpec, MAX_DEMAND_MB, MAX_WEIGHT};
 use crate::error::{Error, ErrorKind, Result, Value};
-use crate::names::{Names, MAX_NAME_TEXT};
+use crate::names::{first_repeat, Names, MAX_NAME_TEXT};
 use crate::policy::Policy;
 use crate::solver;
 use crate::tick::{self, Alloc, Filled, Mechanics, Sums, Targets};
@@ -395,16 +393,17 @@ impl Host {
 
     /// Adds many VMs (off) in order; all or nothing. Errors name the entry,
     /// e.g. `startup_mb[3]`.
-    pub fn add_vms(&mut self, names: &[String], specs: &[VmSpec]) -> Result<Vec<u64>> {
+    pub fn add_vms<S: AsRef<str>>(&mut self, names: &[S], specs: &[VmSpec]) -> Result<Vec<u64>> {
         assert_eq!(names.len(), specs.len());
         let mut configs = Vec::with_capacity(specs.len());
-        let mut batch: HashMap<&str, usize> = HashMap::with_capacity(names.len());
+        let repeat = first_repeat(names);
         for (k, (name, spec)) in names.iter().zip(specs).enumerate() {
+            let name = name.as_ref();
             self.check_name(name, || format!("names[{k}]"))?;
-            if let Some(first) = batch.insert(name.as_str(), k) {
+            if let Some((first, _)) = repeat.filter(|&(_, again)| again == k) {
                 return Err(Error::config(
                     &format!("names[{k}]"),
-                    name.as_str(),
+                    name,
                     &format!("must be unique; names[{first}] is the same"),
                 ));
             }
@@ -419,7 +418,7 @@ impl Host {
             })?;
             configs.push(c);
         }
-        let text: usize = names.iter().map(|n| n.len()).sum();
+        let text: usize = names.iter().map(|n| n.as_ref().len()).sum();
         if self.names.text_len() + text > MAX_NAME_TEXT {
             return Err(Error::config(
                 "names",
@@ -431,7 +430,7 @@ impl Host {
         Ok(names
             .iter()
             .zip(configs)
-            .map(|(name, c)| self.push_vm(name, c))
+            .map(|(name, c)| self.push_vm(name.as_ref(), c))
             .collect())
     }
 

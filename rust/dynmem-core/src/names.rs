@@ -118,6 +118,30 @@ impl Names {
     }
 }
 
+/// The first repeat in `names`: `(first, k)` where `names[k] == names[first]`
+/// and `first < k`, with the smallest such `k`. One open-addressing table,
+/// no per-name allocation.
+pub(crate) fn first_repeat<S: AsRef<str>>(names: &[S]) -> Option<(usize, usize)> {
+    let size = (names.len() * 2).max(8).next_power_of_two();
+    let mask = size - 1;
+    let mut slots = vec![0u32; size];
+    for (k, name) in names.iter().enumerate() {
+        let name = name.as_ref();
+        let mut s = hash(name) as usize & mask;
+        loop {
+            match slots[s] {
+                0 => {
+                    slots[s] = k as u32 + 1;
+                    break;
+                }
+                p if names[p as usize - 1].as_ref() == name => return Some((p as usize - 1, k)),
+                _ => s = (s + 1) & mask,
+            }
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +169,13 @@ mod tests {
         assert_eq!(n.find("vm-502"), Some(500));
         assert_eq!(n.get(999), "ünïcødé name");
         assert_eq!(n.len(), 1000);
+    }
+
+    #[test]
+    fn first_repeat_finds_the_earliest_second_occurrence() {
+        let names: Vec<String> = ["a", "b", "c", "b", "a"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(first_repeat(&names), Some((1, 3)));
+        assert_eq!(first_repeat(&names[..3]), None);
+        assert_eq!(first_repeat::<&str>(&[]), None);
     }
 }

@@ -5,9 +5,10 @@ use dynmem_core::{self as core, Action, ErrorKind, Event, Policy, Value, VmChang
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+use std::borrow::Cow;
 use std::sync::{Mutex, MutexGuard};
 
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyTuple, PyType};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 
 /// Hosts with at least this many VMs release the GIL during a tick.
 const DETACH_MIN_VMS: usize = 4096;
@@ -396,7 +397,7 @@ impl PyHost {
     fn add_vms<'py>(
         &self,
         py: Python<'py>,
-        names: Vec<String>,
+        names: &Bound<'py, PyList>,
         startup_mb: PyReadonlyArray1<'py, i64>,
         maximum_mb: PyReadonlyArray1<'py, i64>,
         minimum_mb: PyReadonlyArray1<'py, i64>,
@@ -404,6 +405,12 @@ impl PyHost {
         weight: PyReadonlyArray1<'py, i64>,
         dynamic: PyReadonlyArray1<'py, bool>,
     ) -> PyResult<Bound<'py, PyArray1<u64>>> {
+        // Names borrowed from the Python strings (no copy per name).
+        let items: Vec<Bound<'py, PyString>> = names
+            .iter()
+            .map(|x| x.cast_into::<PyString>().map_err(PyErr::from))
+            .collect::<PyResult<_>>()?;
+        let names: Vec<Cow<'_, str>> = items.iter().map(|x| x.to_cow()).collect::<PyResult<_>>()?;
         let n = names.len();
         let (s, mx, mn) = (startup_mb.as_array(), maximum_mb.as_array(), minimum_mb.as_array());
         let (b, w, d) = (buffer_pct.as_array(), weight.as_array(), dynamic.as_array());
