@@ -112,6 +112,36 @@ impl Vms {
         self.id.len()
     }
 
+    /// Panics unless every column holds `len()` entries (the vector forms
+    /// read them unchecked; `push_vm` and `each_column!` keep this true).
+    pub(crate) fn assert_columns(&self) {
+        let n = self.len();
+        let lens = [
+            self.flags.len(),
+            self.startup.len(),
+            self.minimum.len(),
+            self.maximum.len(),
+            self.buffer.len(),
+            self.weight.len(),
+            self.demand.len(),
+            self.assigned.len(),
+            self.visible.len(),
+            self.clock_s.len(),
+            self.added.len(),
+            self.removed.len(),
+            self.add_ops.len(),
+            self.remove_ops.len(),
+            self.p_sum.len(),
+            self.p_time.len(),
+            self.p_min.len(),
+            self.p_max.len(),
+        ];
+        assert!(
+            lens.iter().all(|&l| l == n),
+            "VM columns out of step: {n} ids, {lens:?}"
+        );
+    }
+
     /// Heap bytes of the columns (capacity, not just length).
     fn heap_bytes(&self) -> usize {
         fn b<T>(c: &Vec<T>) -> usize {

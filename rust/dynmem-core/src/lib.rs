@@ -20,13 +20,15 @@ pub use policy::Policy;
 pub use run::{Action, Event, EventOutcome, Record, RunInput};
 
 /// Whether the AVX-512 forms of the hot loops may run: `allowed` (tests
-/// switch them off to compare) and the CPU has AVX-512 F/BW/VL/DQ. The
+/// switch them off to compare) and the CPU has AVX-512 F/BW/VL/DQ (and
+/// AVX2, which they also use). The
 /// standard library caches the detection.
 #[inline]
 pub(crate) fn avx512(allowed: bool) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         allowed
+            && std::arch::is_x86_feature_detected!("avx2")
             && std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512bw")
             && std::arch::is_x86_feature_detected!("avx512vl")

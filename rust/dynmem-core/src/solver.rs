@@ -32,8 +32,11 @@
 //! bracket, bisect. [`fill_with_hint`] probes the hint first (the host
 //! passes the previous tick's level for the same stage). Under contention
 //! at 100k VMs with demand moving ±3 % every tick this takes 3–4 passes
-//! (the previous Newton search took ~16 there); the worst case stays
-//! `O(log2 Lmax)` ≤ ~100 passes.
+//! (the previous Newton search took ~16 there). Three probes that do not
+//! halve the bracket switch the search to bisection for good, so the worst
+//! case is `O(log2 Lmax)`, about 60 passes (the tests include adversarial
+//! inputs a review found, where a one-sided search crawled a level per
+//! pass, and bound their passes).
 //!
 //! The remainder goes to the `k` items stepping at `L + 1` through a
 //! histogram of their weights (which weight is cut, and how many of it get
@@ -72,7 +75,7 @@ impl Stage {
 }
 
 /// Largest capacity for which [`eval`] may use its floating-point form:
-/// levels then stay below `2^22·W`, `level·w` below `2^49`, and every step
+/// levels then stay at or below `2^22·W`, `level·w` below `2^49`, and every step
 /// of `((level·w) + ½)·10⁻⁴` is exact enough that its floor is `level·w / W`.
 const F64_EXACT_CAP: u64 = 1 << 22;
 
@@ -81,6 +84,8 @@ const F64_EXACT_CAP: u64 = 1 << 22;
 /// are allowed, so the AVX-512 form may run where the CPU has it.
 #[inline]
 fn eval(level: u64, caps: &[u32], weights: &[u16], stage: Stage, fast: bool) -> (u64, u64) {
+    #[cfg(test)]
+    tests::PASSES.with(|p| p.set(p.get() + 1));
     let mut done = 0;
     let (mut s, mut wsum) = (0, 0);
     #[cfg(target_arch = "x86_64")]
@@ -179,8 +184,13 @@ mod simd {
     }
 
     /// `eval` over whole groups of 8: (items covered, units, weight below cap).
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 F/BW/VL/DQ; every cap ≤ `F64_EXACT_CAP` (for
+    /// exactness, not safety). Lengths are checked.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
     pub(super) unsafe fn eval(level: u64, caps: &[u32], weights: &[u16], stage: Stage) -> (usize, u64, u64) {
+        assert!(weights.len() >= caps.len());
         let n = caps.len() / 8 * 8;
         let l = _mm512_set1_pd(level as f64);
         let (mut s, mut ws) = (_mm512_setzero_pd(), _mm512_setzero_pd());
@@ -199,6 +209,10 @@ mod simd {
     }
 
     /// `handout_int` over whole groups of 8: (items covered, units given).
+    ///
+    /// # Safety
+    /// As [`eval`]. Lengths are checked; `keys` takes at most one entry per
+    /// item, so the compress-store at `*k ≤ i` stays below `i + 8 ≤ n`.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
     pub(super) unsafe fn handout(
         lo: u64,
@@ -210,7 +224,7 @@ mod simd {
         k: &mut usize,
     ) -> (usize, u64) {
         let n = caps.len() / 8 * 8;
-        assert!(out.len() >= n && keys.len() >= n);
+        assert!(weights.len() >= caps.len() && out.len() >= n && keys.len() >= n && *k == 0);
         let (l0, l1) = (_mm512_set1_pd(lo as f64), _mm512_set1_pd((lo + 1) as f64));
         let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         let mut given = _mm512_setzero_pd();
@@ -259,22 +273,26 @@ fn find_level(
     // doubling while they fail to cross: an exponential search.
     let (mut boost_up, mut boost_down) = (5u64, 5u64);
     let mut width_before = [u64::MAX; 3]; // the bracket's width 1, 2 and 3 probes ago
+    let mut bisecting = false;
     let tangent = |gap: u64, w: u64, boost: u64| -> u64 {
-        let step = (gap as u128 * WEIGHT_SCALE as u128).div_ceil(w.max(1) as u128);
+        // At least one unit's worth: from a plateau (gap 0) the step must still grow.
+        let step = (gap.max(1) as u128 * WEIGHT_SCALE as u128).div_ceil(w.max(1) as u128);
         (step.saturating_mul(boost as u128) / 4).min(u64::MAX as u128 / 2) as u64 + 1
     };
     while hi - lo > 1 {
         let width = hi - lo;
+        // Three probes that did not halve the bracket: bisect from then on,
+        // whatever the other rules would say (this bounds the worst case;
+        // one-sided tangent steps can otherwise crawl a level at a time).
+        bisecting |= width > 8 && width_before[2] != u64::MAX && width > width_before[2] / 2;
         let cand = if let Some(h) = next.take() {
             h
+        } else if bisecting {
+            lo + width / 2
         } else if probed_lo && probed_hi {
-            if width > 8 && width_before[2] != u64::MAX && width > width_before[2] / 2 {
-                lo + width / 2 // three probes did not halve the bracket: bisect
-            } else {
-                // The chord through both ends, rounded down (the answer is the
-                // last level that fits).
-                lo + ((budget - s_lo) as u128 * width as u128 / (s_hi - s_lo) as u128) as u64
-            }
+            // The chord through both ends, rounded down (the answer is the
+            // last level that fits).
+            lo + ((budget - s_lo) as u128 * width as u128 / (s_hi - s_lo) as u128) as u64
         } else if probed_hi && w_hi > 0 {
             // S is concave: the tangent at hi lies above it, so stepping down
             // along it lands at or below the answer.
@@ -447,6 +465,10 @@ pub fn fill_with_hint(
 
 /// [`fill_with_hint`] with the items' [`Scan`] already made (it must be the
 /// scan of exactly these `caps` and `weights`).
+///
+/// # Panics
+/// If `caps`, `weights` and `out` differ in length, or a weight exceeds
+/// [`WEIGHT_SCALE`] (the host validates weights before they get here).
 pub fn fill_scanned(
     budget: u64,
     caps: &[u32],
@@ -456,6 +478,10 @@ pub fn fill_scanned(
     keys: &mut Vec<u32>,
     level: &mut Option<(bool, u64)>,
 ) -> u64 {
+    assert!(
+        weights.iter().all(|&w| w as u64 <= WEIGHT_SCALE),
+        "solver::fill: weights must be at most {WEIGHT_SCALE}"
+    );
     fill_scanned_with(budget, caps, weights, scan, out, keys, level, true)
 }
 
@@ -520,8 +546,17 @@ pub(crate) fn fill_scanned_with(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    thread_local!(pub(crate) static PASSES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) });
+
+    /// Passes `f` makes over the items.
+    fn passes(f: impl FnOnce()) -> u64 {
+        let before = PASSES.with(|p| p.get());
+        f();
+        PASSES.with(|p| p.get()) - before
+    }
 
     fn run(budget: u64, caps: &[u32], weights: &[u16]) -> (Vec<u32>, u64) {
         let mut out = vec![u32::MAX; caps.len()];
@@ -697,6 +732,90 @@ mod tests {
                 fill_scanned_with(budget, &caps, &weights, scan, out, &mut Vec::new(), &mut None, simd);
             }
             assert_eq!(outs[0], outs[1], "budget {budget} caps {caps:?} weights {weights:?}");
+        }
+    }
+
+    /// `floor(L·w/W)` in f64 lanes at the top of the range the search can
+    /// probe, for every weight, at the levels where `L·w mod W` is 0, 1, W/2
+    /// or W − 1 (closest to an integer). Huge caps, so `min` hides nothing.
+    #[test]
+    fn float_share_is_exact_at_the_top_for_every_weight() {
+        let top = F64_EXACT_CAP * WEIGHT_SCALE;
+        for w in 1..=WEIGHT_SCALE as u16 {
+            let mut levels = vec![top, top - 1, top - 2];
+            for target in [WEIGHT_SCALE - 1, 0, 1, WEIGHT_SCALE / 2] {
+                if let Some(l) = (top - WEIGHT_SCALE..=top)
+                    .rev()
+                    .find(|l| l * w as u64 % WEIGHT_SCALE == target)
+                {
+                    levels.push(l);
+                }
+            }
+            let (caps, weights) = ([u32::MAX; 8], [w; 8]);
+            for l in levels {
+                assert_eq!(
+                    eval(l, &caps, &weights, Stage::Positive, true),
+                    eval_int(l, &caps, &weights, Stage::Positive),
+                    "weight {w} level {l}"
+                );
+            }
+        }
+    }
+
+    /// Inputs on which the search once crawled a level per pass (a review
+    /// found them: a probe exactly at the budget, and a first step past every
+    /// cap), and random edge shapes: the same result with and without the
+    /// vector forms, the whole budget handed out, and few passes.
+    #[test]
+    fn search_stays_logarithmic_on_adversarial_inputs() {
+        let run_both = |budget: u64, caps: &[u32], weights: &[u16]| -> u64 {
+            let n = caps.len();
+            let scan = Scan::of(caps, weights);
+            let mut outs = [vec![7u32; n], vec![9u32; n]];
+            let mut most = 0;
+            for (out, simd) in outs.iter_mut().zip([true, false]) {
+                let p = passes(|| {
+                    let left = fill_scanned_with(budget, caps, weights, scan, out, &mut Vec::new(), &mut None, simd);
+                    assert_eq!(out.iter().map(|&x| x as u64).sum::<u64>() + left, budget);
+                });
+                most = most.max(p);
+            }
+            assert_eq!(outs[0], outs[1], "budget {budget} caps {caps:?} weights {weights:?}");
+            most
+        };
+        let cap = F64_EXACT_CAP as u32;
+        let p1 = run_both(1, &[1, 1], &[1, 10_000]);
+        let p2 = run_both(F64_EXACT_CAP, &[cap, 1], &[10_000, 1]);
+        eprintln!("crawl cases: {p1} and {p2} passes");
+        assert!(p1 <= 60 && p2 <= 60, "{p1} {p2}");
+        let mut r = Rng(0x0bad_cafe_dead_beef);
+        for round in 0..4000 {
+            let n = 1 + r.next(if round % 10 == 0 { 300 } else { 20 }) as usize;
+            let shape = r.next(6);
+            let caps: Vec<u32> = (0..n)
+                .map(|_| match shape {
+                    0 => cap,
+                    1 => cap >> r.next(23),
+                    2 => r.next(3) as u32,
+                    3 => [1, cap][r.next(2) as usize],
+                    4 => cap + r.next(3) as u32, // just over: the integer forms
+                    _ => r.next(5000) as u32,
+                })
+                .collect();
+            let wshape = r.next(5);
+            let weights: Vec<u16> = (0..n)
+                .map(|_| match wshape {
+                    0 => 0,
+                    1 => 1,
+                    2 => [1, 10_000][r.next(2) as usize],
+                    3 => [0, 1][r.next(2) as usize],
+                    _ => r.next(10_001) as u16,
+                })
+                .collect();
+            let total: u64 = caps.iter().map(|&c| c as u64).sum();
+            let budget = [0, 1, total.saturating_sub(1), r.next(total + 2)][r.next(4) as usize];
+            let p = run_both(budget, &caps, &weights);
+            assert!(p <= 70, "{p} passes: budget {budget} caps {caps:?} weights {weights:?}");
         }
     }
 

@@ -729,3 +729,172 @@ fn positions_and_names_survive_removals() {
     assert!(h.position(0).is_err() || ids[0] == 0 && alive.iter().any(|&(id, _)| id == 0));
     assert!(h.find("vm-missing").is_err());
 }
+
+/// Adversarial shapes for the vector/scalar comparison (after a review):
+/// units 1..1024 with odd hot-add chunks, all weights 0 or all equal, tight
+/// and huge hosts, boot delays up to 1e6 s, dt from 1e-9 s to a day, starts,
+/// stops, removals, adds and weight changes between ticks.
+#[test]
+fn vector_and_scalar_ticks_agree_on_adversarial_hosts() {
+    let mut r = xorshift(0xfeed_beef_1234_5678);
+    for round in 0..400 {
+        let n = 1 + (round % 40) as usize;
+        let unit = [1u32, 2, 4, 64, 1024][r(5) as usize];
+        let policy = Policy {
+            balloon_unit_mb: unit,
+            hot_add_chunk_mb: unit * (1 + r(8) as u32),
+            boot_report_delay_s: [0.0, 1.0, 2.5, 1e6][r(4) as usize],
+            remove_delay_s: [0.0, 0.5, 1.0, 5.0][r(4) as usize],
+            remove_rate_mb_per_s: [0.001, 1.0, 64.0, 1e12][r(4) as usize],
+        };
+        let (wmode, dyn_mode) = (r(5), r(4));
+        let per_vm = [1u64, 300, 2000, 100_000, 1 << 22][r(5) as usize];
+        let mut h = Host::new(1024 + (n as u64 * per_vm) as i64, Some(r(1024) as i64), policy).unwrap();
+        let make = |r: &mut dyn FnMut(u64) -> u64| {
+            let u = unit as i64;
+            let min = (32 + u - 1) / u * u + u * r(4096 / u as u64 + 1) as i64;
+            let startup = min + u * r(2048 / u as u64 + 1) as i64;
+            let max = ((startup + u * r((1 << 20) / u as u64) as i64).min(1 << 20) / u * u).max(startup);
+            VmSpec {
+                startup_mb: startup,
+                minimum_mb: Some(min),
+                maximum_mb: max,
+                buffer_pct: [5, 20, 50, 2000][r(4) as usize],
+                weight: match wmode {
+                    0 => 0,
+                    1 => 5000,
+                    2 => [0, 1, 10000][r(3) as usize],
+                    _ => r(10001) as i64,
+                },
+                dynamic: match dyn_mode {
+                    0 => true,
+                    1 => false,
+                    _ => r(6) != 0,
+                },
+            }
+        };
+        let mut names = 0usize;
+        for _ in 0..n {
+            let spec = make(&mut r);
+            h.add_vm(&format!("v{names}"), &spec).unwrap();
+            names += 1;
+        }
+        let mut scalar = h.clone();
+        scalar.set_simd(false);
+        for tick in 0..30 {
+            let dmode = r(5);
+            let demands: Vec<i64> = (0..h.len())
+                .map(|_| match dmode {
+                    0 => 0,
+                    1 => u32::MAX as i64 - r(3) as i64,
+                    2 => r(1 << 21) as i64,
+                    _ => r(8000) as i64,
+                })
+                .collect();
+            let (op, ids) = (r(10), h.ids().to_vec());
+            let pick = if ids.is_empty() {
+                0
+            } else {
+                ids[r(ids.len() as u64) as usize]
+            };
+            let off = h.ids_where_off(true);
+            let (spec, w) = (make(&mut r), r(10001) as i64);
+            let dt = [1.0, 0.5, 3.0, 1e-9, 86400.0][r(5) as usize];
+            for host in [&mut h, &mut scalar] {
+                host.set_demands(&demands).unwrap();
+                let _ = match op {
+                    0 | 1 => host.start_many(&off).map(|_| ()),
+                    2 => host.start(pick),
+                    3 => host.stop(pick),
+                    4 => host.remove_vm(pick),
+                    5 => host.add_vm(&format!("n{names}"), &spec).map(|_| ()),
+                    6 => host.configure(
+                        pick,
+                        &VmChange {
+                            weight: Some(w),
+                            ..Default::default()
+                        },
+                    ),
+                    _ => Ok(()),
+                };
+                host.tick(dt).unwrap();
+            }
+            names += (op == 5) as usize;
+            assert_eq!(h.state_dump(), scalar.state_dump(), "round {round} tick {tick}");
+            invariant(&h);
+        }
+    }
+}
+
+/// Two VMs with room under contention, one of weight 10000 and one of weight
+/// 1 (and off VMs every pass still walks): the water level search once
+/// crawled a level per pass here (10⁴–10⁶ passes in one tick). Now a handful.
+#[test]
+fn contended_tick_search_does_not_crawl() {
+    let policy = Policy {
+        balloon_unit_mb: 1,
+        hot_add_chunk_mb: 1,
+        boot_report_delay_s: 0.0,
+        ..Policy::default()
+    };
+    let vm = |w: i64| VmSpec {
+        startup_mb: 32,
+        minimum_mb: Some(32),
+        maximum_mb: 1 << 20,
+        buffer_pct: 5,
+        weight: w,
+        dynamic: true,
+    };
+    // (host memory, weights, demands): a probe lands exactly on the budget;
+    // and a first step lands past every cap.
+    for (physical, demands) in [(65i64, [33i64, 1 << 20]), ((1 << 20) + 32, [1 << 20, 33])] {
+        let mut h = Host::new(physical, Some(0), policy.clone()).unwrap();
+        let a = h.add_vm("a", &vm(10000)).unwrap();
+        let b = h.add_vm("b", &vm(1)).unwrap();
+        for i in 0..200 {
+            h.add_vm(&format!("off{i}"), &spec(32, 32, 64, 1)).unwrap();
+        }
+        h.start(a).unwrap();
+        h.start(b).unwrap();
+        let mut d = vec![0i64; h.len()];
+        d[..2].copy_from_slice(&demands);
+        h.set_demands(&d).unwrap();
+        let before = crate::solver::tests::PASSES.with(|p| p.get());
+        h.tick(1.0).unwrap();
+        let passes = crate::solver::tests::PASSES.with(|p| p.get()) - before;
+        assert!(passes <= 60, "{passes} passes for host {physical}");
+        invariant(&h);
+    }
+}
+
+/// Steady contention with demand moving a few % per tick: the warm-started
+/// search needs about 4 passes a tick (a guard against regressions that the
+/// results would not show).
+#[test]
+fn steady_contention_takes_few_passes_per_tick() {
+    let mut r = xorshift(0x5eed);
+    let n = 4000;
+    let mut h = Host::new(n as i64 * 1500, Some(0), instant()).unwrap();
+    for i in 0..n {
+        h.add_vm(&format!("v{i}"), &spec(512, 512, 8192, 1 + r(10000) as i64))
+            .unwrap();
+    }
+    let off = h.ids_where_off(true);
+    h.start_many(&off).unwrap();
+    let mut d: Vec<i64> = (0..n).map(|_| 1000 + r(2000) as i64).collect();
+    let (mut passes, mut ticks) = (0, 0);
+    for t in 0..80 {
+        for x in d.iter_mut() {
+            *x = (*x * (97 + r(7) as i64) / 100).clamp(100, 8000);
+        }
+        h.set_demands(&d).unwrap();
+        let before = crate::solver::tests::PASSES.with(|p| p.get());
+        h.tick(1.0).unwrap();
+        if t >= 10 {
+            passes += crate::solver::tests::PASSES.with(|p| p.get()) - before;
+            ticks += 1;
+        }
+    }
+    let per_tick = passes as f64 / ticks as f64;
+    assert!((1.0..=6.0).contains(&per_tick), "{per_tick} passes per tick");
+}

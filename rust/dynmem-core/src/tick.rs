@@ -9,8 +9,9 @@
 //! choices mispredict often; as masks they cost nothing extra. Both forms
 //! give bit-identical results (integer arithmetic, and f64 operations done
 //! in the same order without fused multiply-adds); the unit tests run every
-//! tick both ways and compare whole hosts. Rare cases (a booting VM in the
-//! group, a hot-add) fall back to the scalar form for those VMs only.
+//! tick both ways and compare whole hosts. Rare cases fall back to the
+//! scalar form: a group of 8 with a booting VM in pass 1, and a hot-add
+//! (for that VM).
 
 use crate::host::{in_solver, VmState, Vms, STATE_MASK};
 use crate::solver::Scan;
@@ -28,9 +29,13 @@ pub(crate) trait Alloc: Copy {
     /// `g` of VMs `i..i + 8` in u64 lanes (any value in non-solver lanes).
     ///
     /// # Safety
-    /// `i + 8 ≤ v.len()`, and the CPU has AVX-512 F/BW/VL/DQ.
+    /// `i + 8 ≤ v.len()`, every column of `v` has `v.len()` entries,
+    /// [`Alloc::check`] has passed for `v.len()`, and the CPU has AVX-512
+    /// F/BW/VL/DQ.
     #[cfg(target_arch = "x86_64")]
     unsafe fn g8(&self, v: &Vms, i: usize) -> simd::V;
+    /// Panics unless `g8` may read entries `0..n` (what it reads beside `v`).
+    fn check(&self, _n: usize) {}
 }
 
 /// `g = target` (every target fits).
@@ -60,6 +65,12 @@ pub(crate) struct Filled<'a> {
 }
 
 impl Alloc for Filled<'_> {
+    fn check(&self, n: usize) {
+        assert!(
+            self.base.len() >= n && self.extra.len() >= n,
+            "solver scratch shorter than the host"
+        );
+    }
     #[inline(always)]
     fn g_of(&self, i: usize, _: u32, _: u16, _: u32, _: u32) -> u64 {
         self.base[i] as u64 + ((self.extra[i] as u64) << self.shift)
@@ -378,11 +389,6 @@ pub(crate) mod simd {
         unsafe { _mm512_loadu_pd(p.as_ptr().add(i)) }
     }
     #[inline(always)]
-    unsafe fn u64x8(p: &[u64], i: usize) -> V {
-        debug_assert!(i + 8 <= p.len());
-        unsafe { _mm512_loadu_si512(p.as_ptr().add(i) as *const __m512i) }
-    }
-    #[inline(always)]
     fn splat(x: u64) -> V {
         unsafe { _mm512_set1_epi64(x as i64) }
     }
@@ -422,8 +428,13 @@ pub(crate) mod simd {
 
     /// Pass 1 over whole groups of 8 VMs; returns how many VMs it covered.
     /// A group with a starting VM goes through the scalar form.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 F/BW/VL/DQ. (Bounds: every column is checked to
+    /// hold `v.len()` entries, and groups end at or before `v.len()`.)
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
     pub(crate) unsafe fn pass1(v: &mut Vms, dt_s: f64, boot_delay: f64, u: u64, sums: &mut Sums) -> usize {
+        v.assert_columns();
         let n = v.len() / 8 * 8;
         let running_dynamic = splat((VmState::Running as u8 | DYNAMIC) as u64);
         let (mut held, mut sum_t, mut sum_d, mut sum_m, mut sum_a, mut need_t) = (
@@ -473,6 +484,9 @@ pub(crate) mod simd {
     }
 
     /// `floors` over whole groups of 8 VMs; returns how many VMs it covered.
+    ///
+    /// # Safety
+    /// As [`pass1`]; `base` and `caps` are checked to be long enough.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
     pub(crate) unsafe fn floors(
         v: &Vms,
@@ -482,6 +496,7 @@ pub(crate) mod simd {
         demand_stage: bool,
         scan: &mut Scan,
     ) -> usize {
+        v.assert_columns();
         let n = v.len() / 8 * 8;
         assert!(base.len() >= n && caps.len() >= n);
         let running_dynamic = splat((VmState::Running as u8 | DYNAMIC) as u64);
@@ -530,8 +545,13 @@ pub(crate) mod simd {
 
     /// Pass 2 over whole groups of 8 VMs; returns how many VMs it covered
     /// and their Σ assigned afterwards.
+    ///
+    /// # Safety
+    /// As [`pass1`]; what `g_of` reads is checked ([`Alloc::check`]).
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
     pub(crate) unsafe fn pass2(v: &mut Vms, m: &Mechanics, g_of: impl Alloc) -> (usize, u64) {
+        v.assert_columns();
+        g_of.check(v.len());
         let n = v.len() / 8 * 8;
         let running_dynamic = splat((VmState::Running as u8 | DYNAMIC) as u64);
         let (dt, delay, hundred) = (
@@ -606,18 +626,17 @@ pub(crate) mod simd {
                     hundred,
                 );
                 let pm = v.p_min.as_mut_ptr().add(i);
-                _mm512_mask_storeu_pd(pm, on, _mm512_min_pd(_mm512_loadu_pd(pm), p));
+                _mm512_mask_storeu_pd(pm, on, _mm512_min_pd(p, _mm512_loadu_pd(pm))); // p < min ? p : min
                 let px = v.p_max.as_mut_ptr().add(i);
-                _mm512_mask_storeu_pd(px, on, _mm512_max_pd(_mm512_loadu_pd(px), p));
+                _mm512_mask_storeu_pd(px, on, _mm512_max_pd(p, _mm512_loadu_pd(px))); // p > max ? p : max
                 let ps = v.p_sum.as_mut_ptr().add(i);
                 _mm512_mask_storeu_pd(ps, on, _mm512_add_pd(_mm512_loadu_pd(ps), _mm512_mul_pd(p, dt)));
                 let pt = v.p_time.as_mut_ptr().add(i);
                 _mm512_mask_storeu_pd(pt, on, _mm512_add_pd(_mm512_loadu_pd(pt), dt));
-                total = _mm512_add_epi64(total, a);
+                total = _mm512_mask_add_epi64(total, on, total, a);
             }
             i += 8;
         }
-        let _ = u64x8;
         (n, unsafe { hsum(total) })
     }
 }
