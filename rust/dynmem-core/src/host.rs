@@ -402,8 +402,21 @@ impl Host {
     /// Adds a VM (off). Returns its id.
     pub fn add_vm(&mut self, name: &str, spec: &VmSpec) -> Result<u64> {
         self.check_name(name, || "name".to_string())?;
+        self.check_name_text("name", name.len())?;
         let c = spec.validate(self.policy.balloon_unit_mb)?;
         Ok(self.push_vm(name, c))
+    }
+
+    /// `more` bytes of names still fit the host's name text.
+    fn check_name_text(&self, field: &str, more: usize) -> Result<()> {
+        if self.names.text_len() + more > MAX_NAME_TEXT {
+            return Err(Error::config(
+                field,
+                more as u64,
+                &format!("the host's VM names may total at most {MAX_NAME_TEXT} bytes"),
+            ));
+        }
+        Ok(())
     }
 
     /// Checks a new VM's name; `field` is only built for the error.
@@ -449,13 +462,7 @@ impl Host {
             configs.push(c);
         }
         let text: usize = names.iter().map(|n| n.as_ref().len()).sum();
-        if self.names.text_len() + text > MAX_NAME_TEXT {
-            return Err(Error::config(
-                "names",
-                text as u64,
-                &format!("the host's VM names may total at most {MAX_NAME_TEXT} bytes"),
-            ));
-        }
+        self.check_name_text("names", text)?;
         self.reserve(names.len(), text);
         Ok(names
             .iter()
