@@ -56,6 +56,56 @@ impl Status {
     }
 }
 
+/// What is computed from a VM's settings and memory whenever it is read
+/// (docs/balancer.md, "Status and counters").
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Live {
+    pub target_mb: u64,
+    pub pressure: f64,
+    pub status: Status,
+}
+
+impl Live {
+    #[inline(always)]
+    fn of(
+        flags: u8,
+        demand: u32,
+        assigned: u32,
+        (startup, minimum, maximum): (u32, u32, u32),
+        buffer: u16,
+        u: u64,
+    ) -> Live {
+        if state_of(flags) == VmState::Off {
+            return Live {
+                target_mb: 0,
+                pressure: 0.0,
+                status: Status::Off,
+            };
+        }
+        let target_mb = if in_solver(flags) {
+            target_of(demand, buffer, minimum, maximum, u)
+        } else {
+            startup as u64
+        };
+        let a = assigned as u64;
+        Live {
+            target_mb,
+            pressure: if a == 0 {
+                0.0
+            } else {
+                demand as f64 / assigned as f64 * 100.0
+            },
+            status: if a < demand as u64 {
+                Status::Warning
+            } else if a < target_mb {
+                Status::Low
+            } else {
+                Status::Ok
+            },
+        }
+    }
+}
+
 /// Hyper-V's per-VM counters ("Hyper-V Dynamic Memory VM").
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct VmCounters {
@@ -837,42 +887,41 @@ impl Host {
 
     /// What the balancer aims to give the VM (see the spec).
     pub fn target_mb(&self, pos: usize) -> u64 {
-        let v = &self.vms;
-        let f = v.flags[pos];
-        match state_of(f) {
-            VmState::Off => 0,
-            _ if !in_solver(f) => v.startup[pos] as u64,
-            _ => target_of(
-                v.demand[pos],
-                v.buffer[pos],
-                v.minimum[pos],
-                v.maximum[pos],
-                self.unit(),
-            ),
-        }
+        self.live(pos).target_mb
     }
 
     /// demand / assigned × 100 (0 when off).
     pub fn pressure(&self, pos: usize) -> f64 {
-        let a = self.vms.assigned[pos];
-        if self.state(pos) == VmState::Off || a == 0 {
-            0.0
-        } else {
-            self.vms.demand[pos] as f64 / a as f64 * 100.0
-        }
+        self.live(pos).pressure
     }
 
     pub fn status(&self, pos: usize) -> Status {
-        if self.state(pos) == VmState::Off {
-            return Status::Off;
-        }
-        let a = self.vms.assigned[pos] as u64;
-        if a < self.vms.demand[pos] as u64 {
-            Status::Warning
-        } else if a < self.target_mb(pos) {
-            Status::Low
-        } else {
-            Status::Ok
+        self.live(pos).status
+    }
+
+    /// Target, current pressure and status of the VM at `pos`, as of now.
+    pub(crate) fn live(&self, pos: usize) -> Live {
+        let v = &self.vms;
+        Live::of(
+            v.flags[pos],
+            v.demand[pos],
+            v.assigned[pos],
+            (v.startup[pos], v.minimum[pos], v.maximum[pos]),
+            v.buffer[pos],
+            self.unit(),
+        )
+    }
+
+    /// [`Host::live`] of every VM, in order, into `out` (one streaming pass).
+    pub(crate) fn live_all(&self, mut out: impl FnMut(Live)) {
+        let v = &self.vms;
+        let n = v.len();
+        let u = self.unit();
+        let (flags, demand, assigned) = (&v.flags[..n], &v.demand[..n], &v.assigned[..n]);
+        let (startup, minimum, maximum, buffer) = (&v.startup[..n], &v.minimum[..n], &v.maximum[..n], &v.buffer[..n]);
+        for i in 0..n {
+            let sizes = (startup[i], minimum[i], maximum[i]);
+            out(Live::of(flags[i], demand[i], assigned[i], sizes, buffer[i], u));
         }
     }
 

@@ -6,7 +6,7 @@
 //! when `k % record_every == 0`, a record row. That is exactly what stepping
 //! the host by hand does, and the tests hold it to that.
 
-use crate::config::VmChange;
+use crate::config::{VmChange, MAX_DEMAND_MB};
 use crate::error::{Error, Result};
 use crate::host::Host;
 
@@ -103,11 +103,22 @@ impl Host {
                 &format!("must have shape (ticks, vms) = ({ticks}, {n}); size"),
             ));
         }
-        Host::check_demands(demand_mb, |k| {
-            let (t, v) = (k / n.max(1), k % n.max(1));
-            format!("demand_mb[{t}, {v}]")
-        })?;
-        let demand = demand_mb.iter().map(|&d| d as u32).collect();
+        // Narrow and check in one pass over the matrix; on a bad value, find
+        // and name the first one.
+        let mut bad = false;
+        let demand: Vec<u32> = demand_mb
+            .iter()
+            .map(|&d| {
+                bad |= d as u64 > MAX_DEMAND_MB; // negative values wrap above the limit
+                d as u32
+            })
+            .collect();
+        if bad {
+            Host::check_demands(demand_mb, |k| {
+                let (t, v) = (k / n.max(1), k % n.max(1));
+                format!("demand_mb[{t}, {v}]")
+            })?;
+        }
         for (i, e) in events.iter().enumerate() {
             if e.tick >= ticks as u64 {
                 return Err(Error::config(
@@ -211,11 +222,11 @@ impl Host {
         rec.demand_mb.extend_from_slice(self.demands());
         rec.assigned_mb.extend_from_slice(self.assigned());
         rec.visible_mb.extend_from_slice(self.visible());
-        for p in 0..self.len() {
-            rec.target_mb.push(self.target_mb(p) as u32);
-            rec.pressure.push(self.pressure(p));
-            rec.status.push(self.status(p) as u8);
-        }
+        self.live_all(|l| {
+            rec.target_mb.push(l.target_mb as u32);
+            rec.pressure.push(l.pressure);
+            rec.status.push(l.status as u8);
+        });
         let c = self.host_counters();
         rec.available_mb.push(c.available_memory_mb);
         rec.average_pressure.push(c.average_pressure);

@@ -188,8 +188,9 @@ fn vm_change([s, mn, mx, b, w, d]: [Option<&Bound<'_, PyAny>>; 6]) -> PyResult<V
 }
 
 fn u32_2d<'py>(py: Python<'py>, v: &[u32], rows: usize, cols: usize) -> PyResult<Bound<'py, PyAny>> {
-    let a = PyArray1::from_iter(py, v.iter().map(|&x| x as i64));
-    Ok(a.reshape([rows, cols])?.into_any())
+    // Widen in one exact-size pass, then hand the buffer to numpy (no copy).
+    let wide: Vec<i64> = v.iter().map(|&x| x as i64).collect();
+    Ok(PyArray1::from_vec(py, wide).reshape([rows, cols])?.into_any())
 }
 
 /// Converts and checks `run`'s arguments (events, dt, record_every, demand).
@@ -496,7 +497,7 @@ impl PyHost {
         let input = run_input(&*self.core(py)?, py, demand_mb, dt_s, events, record_every)?;
         let mut guard = self.core(py)?;
         let core: &mut core::Host = &mut guard;
-        let rec = py.detach(|| core.run_checked(&input)).or_raise(py)?;
+        let mut rec = py.detach(|| core.run_checked(&input)).or_raise(py)?;
         let (rows, n) = (rec.rows(), rec.vms);
         let d = PyDict::new(py);
         d.set_item("tick", PyArray1::from_slice(py, &rec.tick))?;
@@ -505,8 +506,9 @@ impl PyHost {
         d.set_item("assigned_mb", u32_2d(py, &rec.assigned_mb, rows, n)?)?;
         d.set_item("visible_mb", u32_2d(py, &rec.visible_mb, rows, n)?)?;
         d.set_item("target_mb", u32_2d(py, &rec.target_mb, rows, n)?)?;
-        d.set_item("pressure", PyArray1::from_slice(py, &rec.pressure).reshape([rows, n])?)?;
-        d.set_item("status", PyArray1::from_slice(py, &rec.status).reshape([rows, n])?)?;
+        let (pressure, status) = (std::mem::take(&mut rec.pressure), std::mem::take(&mut rec.status));
+        d.set_item("pressure", PyArray1::from_vec(py, pressure).reshape([rows, n])?)?;
+        d.set_item("status", PyArray1::from_vec(py, status).reshape([rows, n])?)?;
         d.set_item("available_mb", PyArray1::from_slice(py, &rec.available_mb))?;
         d.set_item("average_pressure", PyArray1::from_slice(py, &rec.average_pressure))?;
         let log = PyList::empty(py);
