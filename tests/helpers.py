@@ -37,7 +37,7 @@ SETTINGS = ("startup_mb", "minimum_mb", "maximum_mb", "buffer_pct", "weight", "d
 # building hosts of either implementation
 # --------------------------------------------------------------------------
 
-_SIMD_TURNS = itertools.cycle([True, False])
+_VECTOR_CAPS = itertools.cycle(["avx512", "scalar", "avx2"])
 
 
 def make_host(impl: str, physical_mb: int, reserve_mb, policy: dict | None):
@@ -46,9 +46,9 @@ def make_host(impl: str, physical_mb: int, reserve_mb, policy: dict | None):
         return reference.Host(physical_mb=physical_mb, reserve_mb=reserve_mb, policy=pol)
     pol = dynmem.HyperVPolicy(**policy) if policy is not None else None
     host = dynmem.Host(physical_mb=physical_mb, reserve_mb=reserve_mb, policy=pol)
-    # Every other host runs the core's scalar forms, the rest its vector
-    # forms where the CPU has them: both are held to the reference.
-    host._core._set_simd(next(_SIMD_TURNS))
+    # Hosts take turns capping the core's loops at their AVX-512, scalar and
+    # AVX2 forms (each runs where the CPU has it): all are held to the reference.
+    host._core._set_vector_cap(next(_VECTOR_CAPS))
     return host
 
 

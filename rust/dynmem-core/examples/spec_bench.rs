@@ -1,7 +1,7 @@
 //! Replays a benchmark spec exported from `benches/_common.py` (raw i64:
 //! n, physical, reserve, startup, minimum, maximum, buffer, weight, 8 demand
-//! rows) and times ticks in Rust alone: `spec_bench FILE [ROUNDS]` (env `SCALAR=1`:
-//! the portable loops instead of the AVX-512 ones).
+//! rows) and times ticks in Rust alone: `spec_bench FILE [ROUNDS]` (env `CAP=scalar`
+//! or `CAP=avx2` caps the vector forms).
 use dynmem_core::{Host, Policy, VmSpec};
 use std::time::Instant;
 
@@ -34,7 +34,11 @@ fn main() {
         })
         .collect();
     let ids = h.add_vms(&names, &specs).unwrap();
-    h.set_simd(std::env::var_os("SCALAR").is_none());
+    h.set_vector_cap(match std::env::var("CAP").as_deref() {
+        Ok("scalar") => dynmem_core::VectorCap::Scalar,
+        Ok("avx2") => dynmem_core::VectorCap::Avx2,
+        _ => dynmem_core::VectorCap::Avx512,
+    });
     h.start_many(&ids).unwrap();
     for k in 0..16 {
         h.set_demands(rows[k % 8]).unwrap();

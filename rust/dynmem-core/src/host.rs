@@ -9,6 +9,7 @@ use crate::names::{first_repeat, Names, MAX_NAME_TEXT};
 use crate::policy::Policy;
 use crate::solver;
 use crate::tick::{self, Alloc, Filled, Mechanics, Sums, Targets};
+use crate::VectorCap;
 
 /// Largest physical memory accepted (MB): 2^40.
 pub const MAX_PHYSICAL_MB: u64 = 1 << 40;
@@ -283,9 +284,9 @@ pub struct Host {
     assigned_sum: u64,
     vms: Vms,
     scratch: Scratch,
-    /// Whether the tick may use its vector forms (tests switch them off to
-    /// compare; results are identical either way).
-    simd: bool,
+    /// The widest vector forms the tick may use (tests lower it to compare;
+    /// results are identical either way).
+    simd: VectorCap,
 }
 
 /// The 2008 R2 SP1 rule of thumb: 384 MB + 64 MB per GB of physical memory.
@@ -370,7 +371,7 @@ impl Host {
             assigned_sum: 0,
             vms: Vms::default(),
             scratch: Scratch::default(),
-            simd: true,
+            simd: VectorCap::Avx512,
         })
     }
 
@@ -980,12 +981,12 @@ impl Host {
         Ok(())
     }
 
-    /// Switches the tick's vector forms off or on (they are on by default
-    /// where the CPU has them). Results are identical either way; this exists
-    /// so that tests can compare the two.
+    /// Caps the tick's vector forms (by default the widest the CPU has).
+    /// Results are identical whatever the cap; this exists for tests and for
+    /// measuring each form.
     #[doc(hidden)]
-    pub fn set_simd(&mut self, on: bool) {
-        self.simd = on;
+    pub fn set_vector_cap(&mut self, cap: VectorCap) {
+        self.simd = cap;
     }
 
     /// Every per-VM column and the host's scalars, exactly (f64 in
@@ -1086,7 +1087,7 @@ impl Host {
 /// returns `log2 u`: solver VM `i` gets `base[i] + (extra[i] << log2 u)`.
 /// One pass here, then the solver's probes and hand-out (see `solver.rs`):
 /// `O(N · passes)`, no allocation once the scratch has grown to `N`.
-fn allocate(v: &Vms, s: &mut Scratch, pool: u64, u: u64, (sum_d, sum_m): (u64, u64), simd: bool) -> u32 {
+fn allocate(v: &Vms, s: &mut Scratch, pool: u64, u: u64, (sum_d, sum_m): (u64, u64), simd: VectorCap) -> u32 {
     let n = v.len();
     let demand_stage = sum_d <= pool; // stage 1: demand caps fit, buffers are filled
     let shift = u.trailing_zeros();
@@ -1097,7 +1098,16 @@ fn allocate(v: &Vms, s: &mut Scratch, pool: u64, u: u64, (sum_d, sum_m): (u64, u
     let base_sum = if demand_stage { sum_d } else { sum_m };
     let budget = pool.saturating_sub(base_sum) >> shift;
     let level = &mut s.levels[usize::from(!demand_stage)];
-    solver::fill_scanned_with(budget, &s.caps, &v.weight, scan, &mut s.extra, &mut s.keys, level, simd);
+    solver::fill_scanned_with(
+        budget,
+        &s.caps,
+        &v.weight,
+        scan,
+        &mut s.extra,
+        &mut s.keys,
+        level,
+        simd == VectorCap::Avx512,
+    );
     shift
 }
 

@@ -19,15 +19,26 @@ pub use host::{default_reserve_mb, Host, HostCounters, Status, VmCounters, VmSta
 pub use policy::Policy;
 pub use run::{Action, Event, EventOutcome, Record, RunInput};
 
-/// Whether the AVX-512 forms of the hot loops may run: `allowed` (tests
-/// switch them off to compare) and the CPU has AVX-512 F/BW/VL/DQ (and
-/// AVX2, which they also use). The
-/// standard library caches the detection.
+/// The widest vector forms a host's hot loops may use. Every form gives
+/// identical results; tests lower the cap to compare them. The forms run
+/// only where the CPU has the instructions (detected at run time, cached by
+/// the standard library).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum VectorCap {
+    /// The portable scalar loops (the definition).
+    Scalar = 0,
+    /// x86-64 AVX2 + FMA: 4 VMs per step in the tick's passes.
+    Avx2 = 1,
+    /// x86-64 AVX-512 F/BW/VL/DQ: 8 VMs per step, and the solver's passes.
+    Avx512 = 2,
+}
+
+/// Whether the AVX-512 forms may run under `cap`.
 #[inline]
-pub(crate) fn avx512(allowed: bool) -> bool {
+pub(crate) fn avx512(cap: VectorCap) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        allowed
+        cap >= VectorCap::Avx512
             && std::arch::is_x86_feature_detected!("avx2")
             && std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512bw")
@@ -36,16 +47,34 @@ pub(crate) fn avx512(allowed: bool) -> bool {
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = allowed;
+        let _ = cap;
         false
     }
 }
 
-/// Which forms of the hot loops this CPU runs: `"avx512"` or `"scalar"`
-/// (results are identical; only speed differs).
+/// Whether the AVX2 forms may run under `cap`.
+#[inline]
+pub(crate) fn avx2(cap: VectorCap) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        cap >= VectorCap::Avx2
+            && std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = cap;
+        false
+    }
+}
+
+/// Which forms of the hot loops this CPU runs: `"avx512"`, `"avx2"` or
+/// `"scalar"` (results are identical; only speed differs).
 pub fn vector_path() -> &'static str {
-    if avx512(true) {
+    if avx512(VectorCap::Avx512) {
         "avx512"
+    } else if avx2(VectorCap::Avx512) {
+        "avx2"
     } else {
         "scalar"
     }

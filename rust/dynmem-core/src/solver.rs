@@ -89,7 +89,7 @@ fn eval(level: u64, caps: &[u32], weights: &[u16], stage: Stage, fast: bool) -> 
     let mut done = 0;
     let (mut s, mut wsum) = (0, 0);
     #[cfg(target_arch = "x86_64")]
-    if crate::avx512(fast) {
+    if fast && crate::avx512(crate::VectorCap::Avx512) {
         // SAFETY: the features were just detected; caps are small.
         (done, s, wsum) = unsafe { simd::eval(level, caps, weights, stage) };
     }
@@ -350,7 +350,7 @@ fn level_fill(
     let (out, keys_n) = (&mut out[..n], &mut keys[..n]);
     let (mut k, mut done, mut given) = (0usize, 0usize, 0u64);
     #[cfg(target_arch = "x86_64")]
-    if crate::avx512(fast) {
+    if fast && crate::avx512(crate::VectorCap::Avx512) {
         // SAFETY: the features were just detected; caps are small.
         (done, given) = unsafe { simd::handout(lo, caps, weights, stage, out, keys_n, &mut k) };
     }

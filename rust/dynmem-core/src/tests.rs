@@ -658,8 +658,11 @@ fn vector_and_scalar_ticks_agree() {
             };
             ids.push(h.add_vm(&format!("v{i}"), &spec).unwrap());
         }
-        let mut scalar = h.clone();
-        scalar.set_simd(false);
+        // The same host capped to the scalar and to the AVX2 forms (h runs
+        // the widest this CPU has).
+        let (mut scalar, mut avx2) = (h.clone(), h.clone());
+        scalar.set_vector_cap(VectorCap::Scalar);
+        avx2.set_vector_cap(VectorCap::Avx2);
         for tick in 0..40 {
             let demands: Vec<i64> = (0..n)
                 .map(|_| match (big, rnd(4)) {
@@ -670,7 +673,7 @@ fn vector_and_scalar_ticks_agree() {
                 .collect();
             let id = ids[rnd(n as u64) as usize];
             let op = rnd(6);
-            for host in [&mut h, &mut scalar] {
+            for host in [&mut h, &mut scalar, &mut avx2] {
                 host.set_demands(&demands).unwrap();
                 let _ = match op {
                     0 | 1 => host.start(id),
@@ -680,6 +683,11 @@ fn vector_and_scalar_ticks_agree() {
                 host.tick([1.0, 0.5, 3.0][tick % 3]).unwrap();
             }
             assert_eq!(h.state_dump(), scalar.state_dump(), "round {round} tick {tick}");
+            assert_eq!(
+                avx2.state_dump(),
+                scalar.state_dump(),
+                "AVX2: round {round} tick {tick}"
+            );
             invariant(&h);
         }
     }
@@ -779,8 +787,11 @@ fn vector_and_scalar_ticks_agree_on_adversarial_hosts() {
             h.add_vm(&format!("v{names}"), &spec).unwrap();
             names += 1;
         }
-        let mut scalar = h.clone();
-        scalar.set_simd(false);
+        // The same host capped to the scalar and to the AVX2 forms (h runs
+        // the widest this CPU has).
+        let (mut scalar, mut avx2) = (h.clone(), h.clone());
+        scalar.set_vector_cap(VectorCap::Scalar);
+        avx2.set_vector_cap(VectorCap::Avx2);
         for tick in 0..30 {
             let dmode = r(5);
             let demands: Vec<i64> = (0..h.len())
@@ -800,7 +811,7 @@ fn vector_and_scalar_ticks_agree_on_adversarial_hosts() {
             let off = h.ids_where_off(true);
             let (spec, w) = (make(&mut r), r(10001) as i64);
             let dt = [1.0, 0.5, 3.0, 1e-9, 86400.0][r(5) as usize];
-            for host in [&mut h, &mut scalar] {
+            for host in [&mut h, &mut scalar, &mut avx2] {
                 host.set_demands(&demands).unwrap();
                 let _ = match op {
                     0 | 1 => host.start_many(&off).map(|_| ()),
@@ -821,6 +832,11 @@ fn vector_and_scalar_ticks_agree_on_adversarial_hosts() {
             }
             names += (op == 5) as usize;
             assert_eq!(h.state_dump(), scalar.state_dump(), "round {round} tick {tick}");
+            assert_eq!(
+                avx2.state_dump(),
+                scalar.state_dump(),
+                "AVX2: round {round} tick {tick}"
+            );
             invariant(&h);
         }
     }

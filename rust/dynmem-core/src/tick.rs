@@ -15,6 +15,7 @@
 
 use crate::host::{in_solver, VmState, Vms, STATE_MASK};
 use crate::solver::Scan;
+use crate::VectorCap;
 
 /// What the allocation `g` of a solver VM is this tick.
 pub(crate) trait Alloc: Copy {
@@ -34,6 +35,12 @@ pub(crate) trait Alloc: Copy {
     /// F/BW/VL/DQ.
     #[cfg(target_arch = "x86_64")]
     unsafe fn g8(&self, v: &Vms, i: usize) -> simd::V;
+    /// `g` of VMs `i..i + 4` in u64 lanes, as [`Alloc::g8`] but for AVX2.
+    ///
+    /// # Safety
+    /// As [`Alloc::g8`], with `i + 4 ≤ v.len()` and AVX2 + FMA.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn g4(&self, v: &Vms, i: usize) -> avx2::V;
     /// Panics unless `g8` may read entries `0..n` (what it reads beside `v`).
     fn check(&self, _n: usize) {}
 }
@@ -53,6 +60,11 @@ impl Alloc for Targets {
     #[inline(always)]
     unsafe fn g8(&self, v: &Vms, i: usize) -> simd::V {
         unsafe { simd::targets8(v, i, self.u) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn g4(&self, v: &Vms, i: usize) -> avx2::V {
+        unsafe { avx2::targets4(v, i, self.u) }
     }
 }
 
@@ -80,6 +92,11 @@ impl Alloc for Filled<'_> {
     unsafe fn g8(&self, _: &Vms, i: usize) -> simd::V {
         unsafe { simd::filled8(self.base, self.extra, self.shift, i) }
     }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn g4(&self, _: &Vms, i: usize) -> avx2::V {
+        unsafe { avx2::filled4(self.base, self.extra, self.shift, i) }
+    }
 }
 
 /// Pass 1's sums over the VMs (MB).
@@ -95,6 +112,19 @@ pub(crate) struct Sums {
     pub need_t: u64,
 }
 
+impl Sums {
+    /// Adds partial sums in field order (held, target, demand cap, minimum,
+    /// assigned, shortfall), as the vector forms reduce their lanes.
+    fn add(&mut self, [held, t, d, m, a, need]: [u64; 6]) {
+        self.held += held;
+        self.sum_t += t;
+        self.sum_d += d;
+        self.sum_m += m;
+        self.sum_a += a;
+        self.need_t += need;
+    }
+}
+
 /// The mechanics' parameters for one tick.
 #[derive(Clone, Copy)]
 pub(crate) struct Mechanics {
@@ -108,16 +138,19 @@ pub(crate) struct Mechanics {
 
 /// Pass 1: boot clocks (a starting VM whose clock reaches the delay joins
 /// the solver set this tick) and the sums that pick the stage.
-pub(crate) fn pass1(v: &mut Vms, dt_s: f64, boot_delay: f64, u: u64, simd_allowed: bool) -> Sums {
+pub(crate) fn pass1(v: &mut Vms, dt_s: f64, boot_delay: f64, u: u64, cap: VectorCap) -> Sums {
     let mut sums = Sums::default();
     let n = v.len();
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if crate::avx512(simd_allowed) {
+    if crate::avx512(cap) {
         // SAFETY: the features were just detected.
         done = unsafe { simd::pass1(v, dt_s, boot_delay, u, &mut sums) };
+    } else if crate::avx2(cap) {
+        // SAFETY: as above.
+        done = unsafe { avx2::pass1(v, dt_s, boot_delay, u, &mut sums) };
     }
-    let _ = simd_allowed;
+    let _ = cap;
     pass1_scalar(v, done..n, dt_s, boot_delay, u, &mut sums);
     sums
 }
@@ -191,22 +224,15 @@ pub(crate) fn pass1_scalar(
 /// in stage 1, minimum in stage 2) and the room above it (`caps`, balloon
 /// units: up to the target, or up to the demand cap; 0 outside the solver
 /// set), and the solver's [`Scan`] of them.
-pub(crate) fn floors(
-    v: &Vms,
-    base: &mut [u32],
-    caps: &mut [u32],
-    u: u64,
-    demand_stage: bool,
-    simd_allowed: bool,
-) -> Scan {
+pub(crate) fn floors(v: &Vms, base: &mut [u32], caps: &mut [u32], u: u64, demand_stage: bool, cap: VectorCap) -> Scan {
     let mut scan = Scan::default();
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if crate::avx512(simd_allowed) {
+    if crate::avx512(cap) {
         // SAFETY: the features were just detected.
         done = unsafe { simd::floors(v, base, caps, u, demand_stage, &mut scan) };
     }
-    let _ = simd_allowed;
+    let _ = cap;
     floors_scalar(v, base, caps, u, demand_stage, done..v.len(), &mut scan);
     scan
 }
@@ -243,15 +269,18 @@ fn floors_scalar(
 
 /// Pass 2: prompt and lazy removal, adds (unballoon, then hot-add) and the
 /// statistics. Returns Σ assigned afterwards.
-pub(crate) fn pass2(v: &mut Vms, m: &Mechanics, g: impl Alloc, simd_allowed: bool) -> u64 {
+pub(crate) fn pass2(v: &mut Vms, m: &Mechanics, g: impl Alloc, cap: VectorCap) -> u64 {
     let n = v.len();
     let (mut done, mut total) = (0, 0);
     #[cfg(target_arch = "x86_64")]
-    if crate::avx512(simd_allowed) {
+    if crate::avx512(cap) {
         // SAFETY: the features were just detected.
         (done, total) = unsafe { simd::pass2(v, m, g) };
+    } else if crate::avx2(cap) {
+        // SAFETY: as above.
+        (done, total) = unsafe { avx2::pass2(v, m, g) };
     }
-    let _ = simd_allowed;
+    let _ = cap;
     total + pass2_scalar(v, done..n, m, g)
 }
 
@@ -472,14 +501,8 @@ pub(crate) mod simd {
             }
             i += 8;
         }
-        unsafe {
-            sums.held += hsum(held);
-            sums.sum_t += hsum(sum_t);
-            sums.sum_d += hsum(sum_d);
-            sums.sum_m += hsum(sum_m);
-            sums.sum_a += hsum(sum_a);
-            sums.need_t += hsum(need_t);
-        }
+        let lanes = [held, sum_t, sum_d, sum_m, sum_a, need_t];
+        sums.add(lanes.map(|x| unsafe { hsum(x) }));
         n
     }
 
@@ -636,6 +659,254 @@ pub(crate) mod simd {
                 total = _mm512_mask_add_epi64(total, on, total, a);
             }
             i += 8;
+        }
+        (n, unsafe { hsum(total) })
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2 {
+    //! The AVX2 forms of passes 1 and 2: 4 VMs per step in u64/f64 lanes,
+    //! for x86-64 CPUs without AVX-512. AVX2 has no mask registers, no
+    //! unsigned 64-bit compares and no u64 ↔ f64 conversions, so: masks are
+    //! all-ones lanes; every compared value is below 2^63 (u32-derived), so
+    //! signed compares are right; conversions go through the 2^52 magic
+    //! number, exact for values below 2^52 (every value here is below 2^45).
+    use super::{Alloc, Mechanics, Sums};
+    use crate::host::{VmState, Vms, DYNAMIC, STATE_MASK};
+    use std::arch::x86_64::*;
+
+    pub(crate) type V = __m256i;
+
+    const MAGIC: i64 = 0x4330_0000_0000_0000; // 2^52 as f64 bits
+
+    #[inline(always)]
+    unsafe fn u32x4(p: &[u32], i: usize) -> V {
+        debug_assert!(i + 4 <= p.len());
+        unsafe { _mm256_cvtepu32_epi64(_mm_loadu_si128(p.as_ptr().add(i) as *const __m128i)) }
+    }
+    #[inline(always)]
+    unsafe fn u16x4(p: &[u16], i: usize) -> V {
+        debug_assert!(i + 4 <= p.len());
+        unsafe { _mm256_cvtepu16_epi64(_mm_loadl_epi64(p.as_ptr().add(i) as *const __m128i)) }
+    }
+    #[inline(always)]
+    unsafe fn u8x4(p: &[u8], i: usize) -> V {
+        debug_assert!(i + 4 <= p.len());
+        let w = i32::from_le_bytes([p[i], p[i + 1], p[i + 2], p[i + 3]]);
+        unsafe { _mm256_cvtepu8_epi64(_mm_cvtsi32_si128(w)) }
+    }
+    #[inline(always)]
+    unsafe fn store_u32x4(p: &mut [u32], i: usize, x: V) {
+        debug_assert!(i + 4 <= p.len());
+        unsafe {
+            let packed = _mm256_permutevar8x32_epi32(x, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6));
+            _mm_storeu_si128(p.as_mut_ptr().add(i) as *mut __m128i, _mm256_castsi256_si128(packed));
+        }
+    }
+    #[inline(always)]
+    fn splat(x: u64) -> V {
+        unsafe { _mm256_set1_epi64x(x as i64) }
+    }
+    /// u64 lanes (< 2^52) to f64, exactly.
+    #[inline(always)]
+    unsafe fn to_f64(x: V) -> __m256d {
+        unsafe {
+            let magic = _mm256_set1_epi64x(MAGIC);
+            _mm256_sub_pd(
+                _mm256_castsi256_pd(_mm256_or_si256(x, magic)),
+                _mm256_castsi256_pd(magic),
+            )
+        }
+    }
+    /// trunc(x) of f64 lanes in [0, 2^52) as u64.
+    #[inline(always)]
+    unsafe fn trunc_u64(x: __m256d) -> V {
+        unsafe {
+            let magic = _mm256_set1_epi64x(MAGIC);
+            let t = _mm256_round_pd::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(x);
+            _mm256_xor_si256(_mm256_castpd_si256(_mm256_add_pd(t, _mm256_castsi256_pd(magic))), magic)
+        }
+    }
+    /// Lane-wise `a > b` for values below 2^63.
+    #[inline(always)]
+    unsafe fn gt(a: V, b: V) -> V {
+        unsafe { _mm256_cmpgt_epi64(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn min(a: V, b: V) -> V {
+        unsafe { _mm256_blendv_epi8(a, b, gt(a, b)) }
+    }
+    #[inline(always)]
+    unsafe fn max(a: V, b: V) -> V {
+        unsafe { _mm256_blendv_epi8(b, a, gt(a, b)) }
+    }
+    #[inline(always)]
+    unsafe fn ceil_u(x: V, u: u64) -> V {
+        unsafe { _mm256_andnot_si256(splat(u - 1), _mm256_add_epi64(x, splat(u - 1))) }
+    }
+    #[inline(always)]
+    unsafe fn any(m: V) -> bool {
+        unsafe { _mm256_movemask_pd(_mm256_castsi256_pd(m)) != 0 }
+    }
+    #[inline(always)]
+    unsafe fn hsum(x: V) -> u64 {
+        let mut a = [0u64; 4];
+        unsafe { _mm256_storeu_si256(a.as_mut_ptr() as *mut __m256i, x) };
+        a.iter().sum()
+    }
+
+    /// `target_of` for VMs `i..i + 4` (the f64 form; see `host::ceil_pct_f64`).
+    #[inline(always)]
+    pub(crate) unsafe fn targets4(v: &Vms, i: usize, u: u64) -> V {
+        unsafe {
+            let d = to_f64(u32x4(&v.demand, i));
+            let b = to_f64(_mm256_add_epi64(u16x4(&v.buffer, i), splat(100)));
+            let x = _mm256_mul_pd(d, b);
+            let t = trunc_u64(_mm256_mul_pd(
+                _mm256_add_pd(x, _mm256_set1_pd(99.5)),
+                _mm256_set1_pd(0.01),
+            ));
+            min(max(ceil_u(t, u), u32x4(&v.minimum, i)), u32x4(&v.maximum, i))
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) unsafe fn filled4(base: &[u32], extra: &[u32], shift: u32, i: usize) -> V {
+        unsafe { _mm256_add_epi64(u32x4(base, i), _mm256_sllv_epi64(u32x4(extra, i), splat(shift as u64))) }
+    }
+
+    /// Pass 1 over whole groups of 4 VMs; returns how many VMs it covered.
+    /// A group with a starting VM goes through the scalar form.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA. (Bounds: every column is checked to hold
+    /// `v.len()` entries, and groups end at or before `v.len()`.)
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) unsafe fn pass1(v: &mut Vms, dt_s: f64, boot_delay: f64, u: u64, sums: &mut Sums) -> usize {
+        v.assert_columns();
+        let n = v.len() / 4 * 4;
+        let running_dynamic = splat((VmState::Running as u8 | DYNAMIC) as u64);
+        let zero = _mm256_setzero_si256();
+        let (mut held, mut sum_t, mut sum_d, mut sum_m, mut sum_a, mut need_t) = (zero, zero, zero, zero, zero, zero);
+        let mut i = 0;
+        while i < n {
+            unsafe {
+                let f = u8x4(&v.flags, i);
+                let state = _mm256_and_si256(f, splat(STATE_MASK as u64));
+                if any(_mm256_cmpeq_epi64(state, splat(VmState::Starting as u64))) {
+                    super::pass1_scalar(v, i..i + 4, dt_s, boot_delay, u, sums);
+                    i += 4;
+                    continue;
+                }
+                let off = _mm256_cmpeq_epi64(state, splat(VmState::Off as u64));
+                let solver = _mm256_cmpeq_epi64(f, running_dynamic);
+                let a = u32x4(&v.assigned, i);
+                // on and not in the solver set: static running VMs hold their memory
+                held = _mm256_add_epi64(held, _mm256_andnot_si256(_mm256_or_si256(off, solver), a));
+                let t = targets4(v, i, u);
+                let (d, mn, mx) = (u32x4(&v.demand, i), u32x4(&v.minimum, i), u32x4(&v.maximum, i));
+                let d_cap = min(max(ceil_u(d, u), mn), mx);
+                sum_t = _mm256_add_epi64(sum_t, _mm256_and_si256(solver, t));
+                sum_d = _mm256_add_epi64(sum_d, _mm256_and_si256(solver, d_cap));
+                sum_m = _mm256_add_epi64(sum_m, _mm256_and_si256(solver, mn));
+                sum_a = _mm256_add_epi64(sum_a, _mm256_and_si256(solver, a));
+                let short = _mm256_and_si256(_mm256_and_si256(solver, gt(t, a)), _mm256_sub_epi64(t, a));
+                need_t = _mm256_add_epi64(need_t, short);
+            }
+            i += 4;
+        }
+        let lanes = [held, sum_t, sum_d, sum_m, sum_a, need_t];
+        sums.add(lanes.map(|x| unsafe { hsum(x) }));
+        n
+    }
+
+    /// Pass 2 over whole groups of 4 VMs; returns how many VMs it covered
+    /// and their Σ assigned afterwards.
+    ///
+    /// # Safety
+    /// As [`pass1`]; what `g_of` reads is checked ([`Alloc::check`]).
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) unsafe fn pass2(v: &mut Vms, m: &Mechanics, g_of: impl Alloc) -> (usize, u64) {
+        v.assert_columns();
+        g_of.check(v.len());
+        let n = v.len() / 4 * 4;
+        let running_dynamic = splat((VmState::Running as u8 | DYNAMIC) as u64);
+        let (dt, delay, hundred) = (
+            _mm256_set1_pd(m.dt_s),
+            _mm256_set1_pd(m.remove_delay_s),
+            _mm256_set1_pd(100.0),
+        );
+        let (step, zero) = (splat(m.lazy_step), _mm256_setzero_si256());
+        let prompt_all = if m.prompt_all { splat(u64::MAX) } else { zero };
+        let mut total = zero;
+        let mut i = 0;
+        while i < n {
+            unsafe {
+                let f = u8x4(&v.flags, i);
+                let on = _mm256_xor_si256(
+                    _mm256_cmpeq_epi64(_mm256_and_si256(f, splat(STATE_MASK as u64)), zero),
+                    splat(u64::MAX),
+                );
+                let solver = _mm256_cmpeq_epi64(f, running_dynamic);
+                let g = g_of.g4(v, i);
+                let a0 = u32x4(&v.assigned, i);
+                // Prompt removal of all excess (when this tick needs it).
+                let prompt_m = _mm256_and_si256(_mm256_and_si256(prompt_all, solver), gt(a0, g));
+                let prompt = _mm256_and_si256(prompt_m, _mm256_sub_epi64(a0, g));
+                let a = _mm256_sub_epi64(a0, prompt);
+                // Lazy removal: the excess clock runs while above g.
+                let over = _mm256_and_si256(solver, gt(a, g));
+                let excess = _mm256_and_si256(over, _mm256_sub_epi64(a, g));
+                let clock_p = v.clock_s.as_mut_ptr().add(i);
+                let clock = _mm256_and_pd(_mm256_castsi256_pd(over), _mm256_add_pd(_mm256_loadu_pd(clock_p), dt));
+                let lazy = _mm256_and_si256(over, _mm256_castpd_si256(_mm256_cmp_pd::<_CMP_GE_OQ>(clock, delay)));
+                let take = _mm256_and_si256(lazy, min(excess, step));
+                // The clock resets when no excess is left.
+                let spent = _mm256_cmpeq_epi64(take, excess);
+                let clock = _mm256_andnot_pd(_mm256_castsi256_pd(spent), clock);
+                _mm256_maskstore_pd(clock_p, solver, clock);
+                // Adds up to g.
+                let under = _mm256_and_si256(solver, gt(g, a));
+                let add = _mm256_and_si256(under, _mm256_sub_epi64(g, a));
+                let a = _mm256_add_epi64(_mm256_sub_epi64(a, take), add);
+                store_u32x4(&mut v.assigned, i, a);
+                // Counters (masks are −1 per lane: subtracting one counts one).
+                // Unconditional: with 4 lanes, "any lane changed" is a coin toss.
+                let removed = _mm256_add_epi64(prompt, take);
+                let p = v.removed.as_mut_ptr().add(i) as *mut __m256i;
+                _mm256_storeu_si256(p, _mm256_add_epi64(_mm256_loadu_si256(p), removed));
+                let ops = _mm256_sub_epi64(_mm256_sub_epi64(u32x4(&v.remove_ops, i), prompt_m), lazy);
+                store_u32x4(&mut v.remove_ops, i, ops);
+                let p = v.added.as_mut_ptr().add(i) as *mut __m256i;
+                _mm256_storeu_si256(p, _mm256_add_epi64(_mm256_loadu_si256(p), add));
+                let ops = _mm256_sub_epi64(u32x4(&v.add_ops, i), under);
+                store_u32x4(&mut v.add_ops, i, ops);
+                // Hot-add where the VM now holds more than its guest sees (rare).
+                let grow = _mm256_and_si256(under, gt(a, u32x4(&v.visible, i)));
+                let mut bits = _mm256_movemask_pd(_mm256_castsi256_pd(grow)) as u32;
+                while bits != 0 {
+                    let j = i + bits.trailing_zeros() as usize;
+                    let (a, vis, max) = (v.assigned[j] as u64, v.visible[j] as u64, v.maximum[j] as u64);
+                    v.visible[j] = super::visible_after_add(a, vis, max, m.chunk) as u32;
+                    bits &= bits - 1;
+                }
+                // Statistics of every VM that is on (off lanes: discarded).
+                let on_pd = _mm256_castsi256_pd(on);
+                let p = _mm256_mul_pd(_mm256_div_pd(to_f64(u32x4(&v.demand, i)), to_f64(a)), hundred);
+                let pm = v.p_min.as_mut_ptr().add(i);
+                let lower = _mm256_and_pd(on_pd, _mm256_cmp_pd::<_CMP_LT_OQ>(p, _mm256_loadu_pd(pm)));
+                _mm256_maskstore_pd(pm, _mm256_castpd_si256(lower), p);
+                let px = v.p_max.as_mut_ptr().add(i);
+                let higher = _mm256_and_pd(on_pd, _mm256_cmp_pd::<_CMP_GT_OQ>(p, _mm256_loadu_pd(px)));
+                _mm256_maskstore_pd(px, _mm256_castpd_si256(higher), p);
+                let ps = v.p_sum.as_mut_ptr().add(i);
+                _mm256_maskstore_pd(ps, on, _mm256_add_pd(_mm256_loadu_pd(ps), _mm256_mul_pd(p, dt)));
+                let pt = v.p_time.as_mut_ptr().add(i);
+                _mm256_maskstore_pd(pt, on, _mm256_add_pd(_mm256_loadu_pd(pt), dt));
+                total = _mm256_add_epi64(total, _mm256_and_si256(on, a));
+            }
+            i += 4;
         }
         (n, unsafe { hsum(total) })
     }

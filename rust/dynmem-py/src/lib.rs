@@ -319,10 +319,25 @@ impl PyHost {
     fn heap_bytes(&self, py: Python<'_>) -> PyResult<usize> {
         Ok(self.core(py)?.heap_bytes())
     }
-    /// Switches the core's vector (AVX-512) forms off or on; results are
-    /// identical either way. For tests that check the scalar forms too.
-    fn _set_simd(&self, py: Python<'_>, on: bool) -> PyResult<()> {
-        self.core(py)?.set_simd(on);
+    /// Caps the core's vector forms: "scalar", "avx2" or "avx512" (the
+    /// default: the widest the CPU has). Results are identical whatever the
+    /// cap; for tests that check every form, and for measuring each.
+    fn _set_vector_cap(&self, py: Python<'_>, cap: &str) -> PyResult<()> {
+        let cap = match cap {
+            "scalar" => core::VectorCap::Scalar,
+            "avx2" => core::VectorCap::Avx2,
+            "avx512" => core::VectorCap::Avx512,
+            _ => {
+                return Err(raise(
+                    py,
+                    ErrorKind::Config,
+                    Some("cap"),
+                    cap.into_pyobject(py)?.into_any().unbind(),
+                    "cap must be \"scalar\", \"avx2\" or \"avx512\"",
+                ))
+            }
+        };
+        self.core(py)?.set_vector_cap(cap);
         Ok(())
     }
     fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
