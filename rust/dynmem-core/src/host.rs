@@ -1098,16 +1098,7 @@ fn allocate(v: &Vms, s: &mut Scratch, pool: u64, u: u64, (sum_d, sum_m): (u64, u
     let base_sum = if demand_stage { sum_d } else { sum_m };
     let budget = pool.saturating_sub(base_sum) >> shift;
     let level = &mut s.levels[usize::from(!demand_stage)];
-    solver::fill_scanned_with(
-        budget,
-        &s.caps,
-        &v.weight,
-        scan,
-        &mut s.extra,
-        &mut s.keys,
-        level,
-        simd == VectorCap::Avx512,
-    );
+    solver::fill_scanned_with(budget, &s.caps, &v.weight, scan, &mut s.extra, &mut s.keys, level, simd);
     shift
 }
 

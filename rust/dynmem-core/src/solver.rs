@@ -51,6 +51,8 @@
 //! allocation-free, and a caller wanting both cores runs two hosts (the
 //! bindings release the GIL for `run`, large ticks and large batch starts).
 
+use crate::VectorCap;
+
 /// Weight scale: the largest legal weight.
 pub const WEIGHT_SCALE: u64 = 10_000;
 
@@ -83,15 +85,18 @@ const F64_EXACT_CAP: u64 = 1 << 22;
 /// their cap. `fast`: every cap ≤ [`F64_EXACT_CAP`] and the vector forms
 /// are allowed, so the AVX-512 form may run where the CPU has it.
 #[inline]
-fn eval(level: u64, caps: &[u32], weights: &[u16], stage: Stage, fast: bool) -> (u64, u64) {
+fn eval(level: u64, caps: &[u32], weights: &[u16], stage: Stage, fast: VectorCap) -> (u64, u64) {
     #[cfg(test)]
     tests::PASSES.with(|p| p.set(p.get() + 1));
     let mut done = 0;
     let (mut s, mut wsum) = (0, 0);
     #[cfg(target_arch = "x86_64")]
-    if fast && crate::avx512(crate::VectorCap::Avx512) {
+    if crate::avx512(fast) {
         // SAFETY: the features were just detected; caps are small.
         (done, s, wsum) = unsafe { simd::eval(level, caps, weights, stage) };
+    } else if crate::avx2(fast) {
+        // SAFETY: as above.
+        (done, s, wsum) = unsafe { avx2::eval(level, caps, weights, stage) };
     }
     let _ = fast;
     let (s2, w2) = eval_int(level, &caps[done..], &weights[done..], stage);
@@ -176,7 +181,7 @@ mod simd {
 
     /// floor(level·w / W) per lane.
     #[inline(always)]
-    unsafe fn share(level: __m512d, w: __m512d) -> __m512d {
+    pub(super) unsafe fn share(level: __m512d, w: __m512d) -> __m512d {
         unsafe {
             let y = _mm512_mul_pd(_mm512_fmadd_pd(level, w, _mm512_set1_pd(0.5)), _mm512_set1_pd(1e-4));
             _mm512_roundscale_pd::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(y)
@@ -248,6 +253,124 @@ mod simd {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    //! AVX2 forms of the probe and the hand-out: as the AVX-512 ones, in 4
+    //! f64 lanes (caps ≤ `F64_EXACT_CAP` < 2^31, so i32 conversions are exact).
+    use super::{Stage, WEIGHT_SCALE};
+    use std::arch::x86_64::*;
+
+    /// Caps and stage weights of items `i..i + 4` as f64, and the lanes that
+    /// are full (positive items in the weight-0 stage) as all-ones.
+    #[inline(always)]
+    unsafe fn load(caps: &[u32], weights: &[u16], stage: Stage, i: usize) -> (__m256d, __m256d, __m256d) {
+        debug_assert!(i + 4 <= caps.len() && i + 4 <= weights.len());
+        unsafe {
+            let c = _mm256_cvtepi32_pd(_mm_loadu_si128(caps.as_ptr().add(i) as *const __m128i));
+            let w = _mm256_cvtepi32_pd(_mm_cvtepu16_epi32(_mm_loadl_epi64(
+                weights.as_ptr().add(i) as *const __m128i
+            )));
+            let zero = _mm256_setzero_pd();
+            match stage {
+                Stage::Positive => (c, w, zero),
+                Stage::Zero => {
+                    let positive = _mm256_cmp_pd::<_CMP_GT_OQ>(w, zero);
+                    (
+                        c,
+                        _mm256_andnot_pd(positive, _mm256_set1_pd(WEIGHT_SCALE as f64)),
+                        positive,
+                    )
+                }
+            }
+        }
+    }
+
+    #[inline(always)]
+    pub(super) unsafe fn share(level: __m256d, w: __m256d) -> __m256d {
+        unsafe {
+            let y = _mm256_mul_pd(_mm256_fmadd_pd(level, w, _mm256_set1_pd(0.5)), _mm256_set1_pd(1e-4));
+            _mm256_round_pd::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(y)
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn hsum(x: __m256d) -> f64 {
+        let mut a = [0.0f64; 4];
+        unsafe { _mm256_storeu_pd(a.as_mut_ptr(), x) };
+        a.iter().sum()
+    }
+
+    /// `eval` over whole groups of 4: (items covered, units, weight below cap).
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA; every cap ≤ `F64_EXACT_CAP`. Lengths are checked.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn eval(level: u64, caps: &[u32], weights: &[u16], stage: Stage) -> (usize, u64, u64) {
+        assert!(weights.len() >= caps.len());
+        let n = caps.len() / 4 * 4;
+        let l = _mm256_set1_pd(level as f64);
+        let (mut s, mut ws) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+        let mut i = 0;
+        while i < n {
+            unsafe {
+                let (c, w, _) = load(caps, weights, stage, i);
+                let x = share(l, w);
+                let below = _mm256_cmp_pd::<_CMP_LT_OQ>(x, c);
+                s = _mm256_add_pd(s, _mm256_min_pd(x, c));
+                ws = _mm256_add_pd(ws, _mm256_and_pd(below, w));
+            }
+            i += 4;
+        }
+        unsafe { (n, hsum(s) as u64, hsum(ws) as u64) }
+    }
+
+    /// `handout_int` over whole groups of 4: (items covered, units given).
+    ///
+    /// # Safety
+    /// As [`eval`]. Lengths are checked; `keys` takes at most one entry per
+    /// item, so `*k ≤ i` and the writes stay below `i + 4 ≤ n`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn handout(
+        lo: u64,
+        caps: &[u32],
+        weights: &[u16],
+        stage: Stage,
+        out: &mut [u32],
+        keys: &mut [u32],
+        k: &mut usize,
+    ) -> (usize, u64) {
+        let n = caps.len() / 4 * 4;
+        assert!(weights.len() >= caps.len() && out.len() >= n && keys.len() >= n && *k == 0);
+        let (l0, l1) = (_mm256_set1_pd(lo as f64), _mm256_set1_pd((lo + 1) as f64));
+        let mut given = _mm256_setzero_pd();
+        let mut i = 0;
+        while i < n {
+            unsafe {
+                let (c, w, full) = load(caps, weights, stage, i);
+                let x = _mm256_min_pd(share(l0, w), c);
+                let o = _mm256_blendv_pd(x, c, full);
+                _mm_storeu_si128(out.as_mut_ptr().add(i) as *mut __m128i, _mm256_cvttpd_epi32(o));
+                given = _mm256_add_pd(given, _mm256_andnot_pd(full, x));
+                let step = _mm256_andnot_pd(
+                    full,
+                    _mm256_and_pd(
+                        _mm256_cmp_pd::<_CMP_LT_OQ>(x, c),
+                        _mm256_cmp_pd::<_CMP_GT_OQ>(share(l1, w), x),
+                    ),
+                );
+                // Append the stepping items' positions, branch-free.
+                let bits = _mm256_movemask_pd(step) as usize;
+                for j in 0..4 {
+                    *keys.get_unchecked_mut(*k) = (i + j) as u32;
+                    *k += (bits >> j) & 1;
+                }
+            }
+            i += 4;
+        }
+        (n, unsafe { hsum(given) } as u64)
+    }
+}
+
 /// Finds the largest level `L` with `S(L) ≤ budget`, given `S(0) = 0` with
 /// slope weight `w_lo` and `S(hi) = s_hi > budget`. See the module docs.
 #[allow(clippy::too_many_arguments)]
@@ -256,7 +379,7 @@ fn find_level(
     caps: &[u32],
     weights: &[u16],
     stage: Stage,
-    fast: bool,
+    fast: VectorCap,
     hint: Option<u64>,
     w_lo: u64,
     (hi, s_hi): (u64, u64),
@@ -337,7 +460,7 @@ fn level_fill(
     hint: Option<u64>,
     w_lo: u64,
     hi: (u64, u64),
-    fast: bool,
+    fast: VectorCap,
 ) -> u64 {
     let lo = find_level(budget, caps, weights, stage, fast, hint, w_lo, hi);
     // Hand out x = min(cap, floor(lo·w/W)) to every item (in the weight-0
@@ -350,9 +473,12 @@ fn level_fill(
     let (out, keys_n) = (&mut out[..n], &mut keys[..n]);
     let (mut k, mut done, mut given) = (0usize, 0usize, 0u64);
     #[cfg(target_arch = "x86_64")]
-    if fast && crate::avx512(crate::VectorCap::Avx512) {
+    if crate::avx512(fast) {
         // SAFETY: the features were just detected; caps are small.
         (done, given) = unsafe { simd::handout(lo, caps, weights, stage, out, keys_n, &mut k) };
+    } else if crate::avx2(fast) {
+        // SAFETY: as above.
+        (done, given) = unsafe { avx2::handout(lo, caps, weights, stage, out, keys_n, &mut k) };
     }
     given += handout_int(lo, caps, weights, stage, out, keys_n, &mut k, done..n);
     let rest = (budget - given) as usize;
@@ -482,10 +608,10 @@ pub fn fill_scanned(
         weights.iter().all(|&w| w as u64 <= WEIGHT_SCALE),
         "solver::fill: weights must be at most {WEIGHT_SCALE}"
     );
-    fill_scanned_with(budget, caps, weights, scan, out, keys, level, true)
+    fill_scanned_with(budget, caps, weights, scan, out, keys, level, VectorCap::Avx512)
 }
 
-/// [`fill_scanned`]; `simd: false` keeps to the scalar forms (same results).
+/// [`fill_scanned`] with the vector forms capped at `simd` (same results).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn fill_scanned_with(
     budget: u64,
@@ -495,7 +621,7 @@ pub(crate) fn fill_scanned_with(
     out: &mut [u32],
     keys: &mut Vec<u32>,
     level: &mut Option<(bool, u64)>,
-    simd: bool,
+    simd: VectorCap,
 ) -> u64 {
     assert_eq!(caps.len(), weights.len());
     assert_eq!(caps.len(), out.len());
@@ -515,7 +641,12 @@ pub(crate) fn fill_scanned_with(
     }
     // Every positive item is capped at level ceil(max cap·W / min weight):
     // a bound for the search that needs no division per item.
-    let fast = simd && max_pos.max(max_zero) as u64 <= F64_EXACT_CAP;
+    // The vector forms' f64 arithmetic is exact for small caps only.
+    let fast = if max_pos.max(max_zero) as u64 <= F64_EXACT_CAP {
+        simd
+    } else {
+        VectorCap::Scalar
+    };
     if positive > budget {
         let hint = level.and_then(|(zero, l)| (!zero).then_some(l));
         let hi = ((max_pos as u64 * WEIGHT_SCALE).div_ceil(min_w as u64), positive);
@@ -715,11 +846,14 @@ pub(crate) mod tests {
                 r.next(max_level),
                 max_level,
             ] {
-                for stage in [Stage::Positive, Stage::Zero] {
+                for (stage, cap) in [Stage::Positive, Stage::Zero]
+                    .into_iter()
+                    .flat_map(|s| [(s, VectorCap::Avx512), (s, VectorCap::Avx2)])
+                {
                     assert_eq!(
-                        eval(level, &caps, &weights, stage, true),
+                        eval(level, &caps, &weights, stage, cap),
                         eval_int(level, &caps, &weights, stage),
-                        "level {level}"
+                        "{cap:?}: level {level}"
                     );
                 }
             }
@@ -727,37 +861,56 @@ pub(crate) mod tests {
             let total: u64 = caps.iter().map(|&c| c as u64).sum();
             let budget = r.next(total + 2);
             let scan = Scan::of(&caps, &weights);
-            let mut outs = [vec![0u32; n], vec![0u32; n]];
-            for (out, simd) in outs.iter_mut().zip([true, false]) {
+            let mut outs = [vec![0u32; n], vec![0u32; n], vec![0u32; n]];
+            for (out, simd) in outs
+                .iter_mut()
+                .zip([VectorCap::Avx512, VectorCap::Avx2, VectorCap::Scalar])
+            {
                 fill_scanned_with(budget, &caps, &weights, scan, out, &mut Vec::new(), &mut None, simd);
             }
-            assert_eq!(outs[0], outs[1], "budget {budget} caps {caps:?} weights {weights:?}");
+            assert_eq!(outs[0], outs[2], "budget {budget} caps {caps:?} weights {weights:?}");
+            assert_eq!(
+                outs[1], outs[2],
+                "AVX2: budget {budget} caps {caps:?} weights {weights:?}"
+            );
         }
     }
 
-    /// `floor(L·w/W)` in f64 lanes at the top of the range the search can
-    /// probe, for every weight, at the levels where `L·w mod W` is 0, 1, W/2
-    /// or W − 1 (closest to an integer). Huge caps, so `min` hides nothing.
+    /// `floor(L·w/W)` in f64 lanes (both vector forms' `share`) at the top
+    /// of the range the search can probe, for every weight, at the levels
+    /// where `L·w mod W` is 0, 1, W/2 or W − 1 (closest to an integer).
     #[test]
+    #[cfg(target_arch = "x86_64")]
     fn float_share_is_exact_at_the_top_for_every_weight() {
+        use std::arch::x86_64::*;
         let top = F64_EXACT_CAP * WEIGHT_SCALE;
-        for w in 1..=WEIGHT_SCALE as u16 {
+        let (wide, narrow) = (crate::avx512(VectorCap::Avx512), crate::avx2(VectorCap::Avx2));
+        for w in 1..=WEIGHT_SCALE {
             let mut levels = vec![top, top - 1, top - 2];
             for target in [WEIGHT_SCALE - 1, 0, 1, WEIGHT_SCALE / 2] {
                 if let Some(l) = (top - WEIGHT_SCALE..=top)
                     .rev()
-                    .find(|l| l * w as u64 % WEIGHT_SCALE == target)
+                    .find(|l| l * w % WEIGHT_SCALE == target)
                 {
                     levels.push(l);
                 }
             }
-            let (caps, weights) = ([u32::MAX; 8], [w; 8]);
             for l in levels {
-                assert_eq!(
-                    eval(l, &caps, &weights, Stage::Positive, true),
-                    eval_int(l, &caps, &weights, Stage::Positive),
-                    "weight {w} level {l}"
-                );
+                let want = (l * w / WEIGHT_SCALE) as f64;
+                let mut got = [0.0f64; 8];
+                // SAFETY: each form runs only where the CPU has it.
+                unsafe {
+                    if wide {
+                        let x = simd::share(_mm512_set1_pd(l as f64), _mm512_set1_pd(w as f64));
+                        _mm512_storeu_pd(got.as_mut_ptr(), x);
+                        assert_eq!(got, [want; 8], "AVX-512: weight {w} level {l}");
+                    }
+                    if narrow {
+                        let x = avx2::share(_mm256_set1_pd(l as f64), _mm256_set1_pd(w as f64));
+                        _mm256_storeu_pd(got.as_mut_ptr(), x);
+                        assert_eq!(got[..4], [want; 4], "AVX2: weight {w} level {l}");
+                    }
+                }
             }
         }
     }
@@ -771,9 +924,12 @@ pub(crate) mod tests {
         let run_both = |budget: u64, caps: &[u32], weights: &[u16]| -> u64 {
             let n = caps.len();
             let scan = Scan::of(caps, weights);
-            let mut outs = [vec![7u32; n], vec![9u32; n]];
+            let mut outs = [vec![7u32; n], vec![9u32; n], vec![5u32; n]];
             let mut most = 0;
-            for (out, simd) in outs.iter_mut().zip([true, false]) {
+            for (out, simd) in outs
+                .iter_mut()
+                .zip([VectorCap::Avx512, VectorCap::Scalar, VectorCap::Avx2])
+            {
                 let p = passes(|| {
                     let left = fill_scanned_with(budget, caps, weights, scan, out, &mut Vec::new(), &mut None, simd);
                     assert_eq!(out.iter().map(|&x| x as u64).sum::<u64>() + left, budget);
@@ -781,6 +937,10 @@ pub(crate) mod tests {
                 most = most.max(p);
             }
             assert_eq!(outs[0], outs[1], "budget {budget} caps {caps:?} weights {weights:?}");
+            assert_eq!(
+                outs[2], outs[1],
+                "AVX2: budget {budget} caps {caps:?} weights {weights:?}"
+            );
             most
         };
         let cap = F64_EXACT_CAP as u32;

@@ -231,6 +231,9 @@ pub(crate) fn floors(v: &Vms, base: &mut [u32], caps: &mut [u32], u: u64, demand
     if crate::avx512(cap) {
         // SAFETY: the features were just detected.
         done = unsafe { simd::floors(v, base, caps, u, demand_stage, &mut scan) };
+    } else if crate::avx2(cap) {
+        // SAFETY: as above.
+        done = unsafe { avx2::floors(v, base, caps, u, demand_stage, &mut scan) };
     }
     let _ = cap;
     floors_scalar(v, base, caps, u, demand_stage, done..v.len(), &mut scan);
@@ -672,7 +675,7 @@ pub(crate) mod avx2 {
     //! all-ones lanes; every compared value is below 2^63 (u32-derived), so
     //! signed compares are right; conversions go through the 2^52 magic
     //! number, exact for values below 2^52 (every value here is below 2^45).
-    use super::{Alloc, Mechanics, Sums};
+    use super::{Alloc, Mechanics, Scan, Sums};
     use crate::host::{VmState, Vms, DYNAMIC, STATE_MASK};
     use std::arch::x86_64::*;
 
@@ -818,6 +821,72 @@ pub(crate) mod avx2 {
         }
         let lanes = [held, sum_t, sum_d, sum_m, sum_a, need_t];
         sums.add(lanes.map(|x| unsafe { hsum(x) }));
+        n
+    }
+
+    /// `floors` over whole groups of 4 VMs; returns how many VMs it covered.
+    ///
+    /// # Safety
+    /// As [`pass1`]; `base` and `caps` are checked to be long enough.
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) unsafe fn floors(
+        v: &Vms,
+        base: &mut [u32],
+        caps: &mut [u32],
+        u: u64,
+        demand_stage: bool,
+        scan: &mut Scan,
+    ) -> usize {
+        v.assert_columns();
+        let n = v.len() / 4 * 4;
+        assert!(base.len() >= n && caps.len() >= n);
+        let running_dynamic = splat((VmState::Running as u8 | DYNAMIC) as u64);
+        let shift = splat(u.trailing_zeros() as u64);
+        let (zero, one) = (_mm256_setzero_si256(), splat(1));
+        let (mut total, mut positive, mut w_pos, mut max_pos) = (zero, zero, zero, zero);
+        let (mut min_w, mut n_zero, mut max_zero) = (splat(crate::solver::WEIGHT_SCALE), zero, zero);
+        let mut i = 0;
+        while i < n {
+            unsafe {
+                let solver = _mm256_cmpeq_epi64(u8x4(&v.flags, i), running_dynamic);
+                let (d, mn, mx) = (u32x4(&v.demand, i), u32x4(&v.minimum, i), u32x4(&v.maximum, i));
+                let d_cap = min(max(ceil_u(d, u), mn), mx);
+                let (lo, hi) = if demand_stage {
+                    (d_cap, targets4(v, i, u))
+                } else {
+                    (mn, d_cap)
+                };
+                let c = _mm256_and_si256(solver, _mm256_srlv_epi64(_mm256_sub_epi64(hi, lo), shift));
+                store_u32x4(base, i, lo);
+                store_u32x4(caps, i, c);
+                let w = u16x4(&v.weight, i);
+                let zero_w = _mm256_cmpeq_epi64(w, zero);
+                let no_c = _mm256_cmpeq_epi64(c, zero);
+                let pos_with_c = _mm256_andnot_si256(_mm256_or_si256(zero_w, no_c), splat(u64::MAX));
+                total = _mm256_add_epi64(total, c);
+                positive = _mm256_add_epi64(positive, _mm256_andnot_si256(zero_w, c));
+                w_pos = _mm256_add_epi64(w_pos, _mm256_and_si256(pos_with_c, w));
+                max_pos = max(max_pos, _mm256_andnot_si256(zero_w, c));
+                min_w = min(min_w, _mm256_blendv_epi8(min_w, w, pos_with_c));
+                n_zero = _mm256_add_epi64(n_zero, _mm256_andnot_si256(no_c, _mm256_and_si256(zero_w, one)));
+                max_zero = max(max_zero, _mm256_and_si256(zero_w, c));
+            }
+            i += 4;
+        }
+        let lanes = |x: V| -> [u64; 4] {
+            let mut a = [0u64; 4];
+            unsafe { _mm256_storeu_si256(a.as_mut_ptr() as *mut __m256i, x) };
+            a
+        };
+        scan.total += lanes(total).iter().sum::<u64>();
+        scan.positive += lanes(positive).iter().sum::<u64>();
+        scan.w_pos += lanes(w_pos).iter().sum::<u64>();
+        scan.max_pos = scan.max_pos.max(lanes(max_pos).into_iter().max().unwrap_or(0) as u32);
+        scan.min_w = scan
+            .min_w
+            .min(lanes(min_w).into_iter().min().unwrap_or(u64::MAX) as u16);
+        scan.n_zero += lanes(n_zero).iter().sum::<u64>();
+        scan.max_zero = scan.max_zero.max(lanes(max_zero).into_iter().max().unwrap_or(0) as u32);
         n
     }
 
