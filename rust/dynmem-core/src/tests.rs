@@ -608,6 +608,27 @@ fn xorshift(mut seed: u64) -> impl FnMut(u64) -> u64 {
     }
 }
 
+/// The same host three times: as this CPU's widest vector forms run it,
+/// capped to the AVX2 forms, and capped to the scalar forms.
+fn in_every_form(h: Host) -> [Host; 3] {
+    let (mut avx2, mut scalar) = (h.clone(), h.clone());
+    avx2.set_vector_cap(VectorCap::Avx2);
+    scalar.set_vector_cap(VectorCap::Scalar);
+    [h, avx2, scalar]
+}
+
+/// Applies `step` to every form, then checks that they agree column by
+/// column (and the invariants).
+fn step_every_form(hosts: &mut [Host; 3], context: &str, mut step: impl FnMut(&mut Host)) {
+    for h in hosts.iter_mut() {
+        step(h);
+    }
+    let want = hosts[2].state_dump();
+    assert_eq!(hosts[0].state_dump(), want, "widest form: {context}");
+    assert_eq!(hosts[1].state_dump(), want, "AVX2: {context}");
+    invariant(&hosts[0]);
+}
+
 /// The tick's vector forms (AVX-512, where the CPU has it) and its scalar
 /// forms give identical hosts, tick after tick, across every regime: booting
 /// VMs, static VMs, plentiful memory, contention, prompt removal, starts and
@@ -658,11 +679,7 @@ fn vector_and_scalar_ticks_agree() {
             };
             ids.push(h.add_vm(&format!("v{i}"), &spec).unwrap());
         }
-        // The same host capped to the scalar and to the AVX2 forms (h runs
-        // the widest this CPU has).
-        let (mut scalar, mut avx2) = (h.clone(), h.clone());
-        scalar.set_vector_cap(VectorCap::Scalar);
-        avx2.set_vector_cap(VectorCap::Avx2);
+        let mut hosts = in_every_form(h);
         for tick in 0..40 {
             let demands: Vec<i64> = (0..n)
                 .map(|_| match (big, rnd(4)) {
@@ -673,7 +690,7 @@ fn vector_and_scalar_ticks_agree() {
                 .collect();
             let id = ids[rnd(n as u64) as usize];
             let op = rnd(6);
-            for host in [&mut h, &mut scalar, &mut avx2] {
+            step_every_form(&mut hosts, &format!("round {round} tick {tick}"), |host| {
                 host.set_demands(&demands).unwrap();
                 let _ = match op {
                     0 | 1 => host.start(id),
@@ -681,14 +698,7 @@ fn vector_and_scalar_ticks_agree() {
                     _ => Ok(()),
                 };
                 host.tick([1.0, 0.5, 3.0][tick % 3]).unwrap();
-            }
-            assert_eq!(h.state_dump(), scalar.state_dump(), "round {round} tick {tick}");
-            assert_eq!(
-                avx2.state_dump(),
-                scalar.state_dump(),
-                "AVX2: round {round} tick {tick}"
-            );
-            invariant(&h);
+            });
         }
     }
 }
@@ -787,14 +797,10 @@ fn vector_and_scalar_ticks_agree_on_adversarial_hosts() {
             h.add_vm(&format!("v{names}"), &spec).unwrap();
             names += 1;
         }
-        // The same host capped to the scalar and to the AVX2 forms (h runs
-        // the widest this CPU has).
-        let (mut scalar, mut avx2) = (h.clone(), h.clone());
-        scalar.set_vector_cap(VectorCap::Scalar);
-        avx2.set_vector_cap(VectorCap::Avx2);
+        let mut hosts = in_every_form(h);
         for tick in 0..30 {
             let dmode = r(5);
-            let demands: Vec<i64> = (0..h.len())
+            let demands: Vec<i64> = (0..hosts[0].len())
                 .map(|_| match dmode {
                     0 => 0,
                     1 => u32::MAX as i64 - r(3) as i64,
@@ -802,16 +808,16 @@ fn vector_and_scalar_ticks_agree_on_adversarial_hosts() {
                     _ => r(8000) as i64,
                 })
                 .collect();
-            let (op, ids) = (r(10), h.ids().to_vec());
+            let (op, ids) = (r(10), hosts[0].ids().to_vec());
             let pick = if ids.is_empty() {
                 0
             } else {
                 ids[r(ids.len() as u64) as usize]
             };
-            let off = h.ids_where_off(true);
+            let off = hosts[0].ids_where_off(true);
             let (spec, w) = (make(&mut r), r(10001) as i64);
             let dt = [1.0, 0.5, 3.0, 1e-9, 86400.0][r(5) as usize];
-            for host in [&mut h, &mut scalar, &mut avx2] {
+            step_every_form(&mut hosts, &format!("round {round} tick {tick}"), |host| {
                 host.set_demands(&demands).unwrap();
                 let _ = match op {
                     0 | 1 => host.start_many(&off).map(|_| ()),
@@ -829,15 +835,8 @@ fn vector_and_scalar_ticks_agree_on_adversarial_hosts() {
                     _ => Ok(()),
                 };
                 host.tick(dt).unwrap();
-            }
+            });
             names += (op == 5) as usize;
-            assert_eq!(h.state_dump(), scalar.state_dump(), "round {round} tick {tick}");
-            assert_eq!(
-                avx2.state_dump(),
-                scalar.state_dump(),
-                "AVX2: round {round} tick {tick}"
-            );
-            invariant(&h);
         }
     }
 }
