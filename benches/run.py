@@ -495,7 +495,7 @@ def render(rep: Report, info: dict[str, str], elapsed_s: float) -> str:
         "`Host.heap_bytes` after the contended ticks (VM columns, names and their index, the solver's scratch; "
         "not the Python `VM` handles). Per VM: balancer inputs and state 37 B (flags, startup/minimum/maximum, "
         "buffer, weight, demand, assigned, visible, removal clock), Hyper-V counters 24 B, pressure statistics "
-        "32 B, id 8 B, solver scratch 16 B, name index ~8–12 B plus the name's text."
+        "32 B, id 8 B, solver scratch 16 B, names 12–20 B (end offset, 2–4 index slots) plus their text."
     )
     L.append("")
     L.append("| VMs | heap MB | bytes per VM |")

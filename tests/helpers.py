@@ -5,7 +5,6 @@ Everything here works on both a `dynmem.Host` and a `reference.Host`.
 
 from __future__ import annotations
 
-import itertools
 
 import functools
 import math
@@ -37,7 +36,7 @@ SETTINGS = ("startup_mb", "minimum_mb", "maximum_mb", "buffer_pct", "weight", "d
 # building hosts of either implementation
 # --------------------------------------------------------------------------
 
-_VECTOR_CAPS = itertools.cycle(["avx512", "scalar", "avx2"])
+_VECTOR_CAPS = ("avx512", "scalar", "avx2")
 
 
 def make_host(impl: str, physical_mb: int, reserve_mb, policy: dict | None):
@@ -46,10 +45,18 @@ def make_host(impl: str, physical_mb: int, reserve_mb, policy: dict | None):
         return reference.Host(physical_mb=physical_mb, reserve_mb=reserve_mb, policy=pol)
     pol = dynmem.HyperVPolicy(**policy) if policy is not None else None
     host = dynmem.Host(physical_mb=physical_mb, reserve_mb=reserve_mb, policy=pol)
-    # Hosts take turns capping the core's loops at their AVX-512, scalar and
-    # AVX2 forms (each runs where the CPU has it): all are held to the reference.
-    host._core._set_vector_cap(next(_VECTOR_CAPS))
+    # Hosts are capped at the core's AVX-512, scalar or AVX2 forms (each runs
+    # where the CPU has it), chosen from the host's own settings so that a
+    # Hypothesis example always runs the same form: all are held to the
+    # reference; `vector_cap_for` says which.
+    host._core._set_vector_cap(vector_cap_for(physical_mb, reserve_mb))
     return host
+
+
+def vector_cap_for(physical_mb: int, reserve_mb) -> str:
+    """The vector form `make_host` caps a host of these settings at."""
+    key = physical_mb * 7 + (reserve_mb if reserve_mb is not None else 3)
+    return _VECTOR_CAPS[key % len(_VECTOR_CAPS)]
 
 
 def start_failure_types():

@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from . import _dynmem
 from .errors import ConfigError, ConfigTypeError, StateError
-from .timeline import STATUS_NAMES, Event, Timeline
+from .timeline import Event, Timeline
 
 __all__ = ["Host", "VM", "HyperVPolicy", "MAX_MAXIMUM_MB"]
 

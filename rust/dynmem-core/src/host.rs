@@ -603,13 +603,13 @@ impl Host {
     }
 
     /// Starts many off VMs, in the order given, exactly as calling
-    /// [`Host::start`] on each in turn would; returns, per VM, `None` or the
-    /// `InsufficientMemory` error of a start that failed (that VM stays off
-    /// and nothing else changed for it). Unknown, repeated or already
+    /// [`Host::start`] on each in turn would; returns the starts that failed,
+    /// as (index into `ids`, `InsufficientMemory` error): those VMs stay off
+    /// and nothing else changed for them. Unknown, repeated or already
     /// started VMs are rejected before anything changes.
     ///
-    /// `O(N log N)` for the whole batch: the donors are sorted once and
-    /// consumed from the front with a cursor and prefix sums.
+    /// `O(N + W)` for the whole batch: the donors are counting-sorted by
+    /// weight once and consumed from the front with a cursor and prefix sums.
     pub fn start_many(&mut self, ids: &[u64]) -> Result<Vec<(usize, Error)>> {
         let positions = self.batch_positions(ids, false)?;
         Ok(self.start_positions(&positions))
@@ -1018,7 +1018,8 @@ impl Host {
     /// pass writes every VM's floor and room (full-length columns, 0 outside
     /// the solver set), then the solver's 3–4 probe passes and its hand-out
     /// (see `solver.rs`), then pass 2. `O(N)` per pass, no allocation in
-    /// steady state; each pass runs 8 VMs per step on AVX-512 CPUs.
+    /// steady state; each pass runs 8 VMs per step on AVX-512 CPUs, 4 on
+    /// AVX2 ones.
     pub(crate) fn tick_unchecked(&mut self, dt_s: f64) {
         let u = self.unit();
         let simd = self.simd;

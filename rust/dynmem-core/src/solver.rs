@@ -44,10 +44,10 @@
 //! branch-free. Overall `O(N·passes + W)`, and no allocation beyond the
 //! caller's scratch.
 //!
-//! The passes (probe and hand-out) have AVX-512 forms, used when the CPU has
-//! it and every cap is ≤ 2^22 units: `floor(L·w/W)` is computed exactly in
-//! f64 lanes, 8 items per step; results are identical to the integer forms
-//! (tested). Single-threaded on purpose: a tick is deterministic and
+//! The passes (probe and hand-out) have AVX-512 (8 items per step) and AVX2
+//! (4 per step) forms, used when the CPU has them and every cap is ≤ 2^22
+//! units: `floor(L·w/W)` is computed exactly in f64 lanes; results are
+//! identical to the integer forms (tested). Single-threaded on purpose: a tick is deterministic and
 //! allocation-free, and a caller wanting both cores runs two hosts (the
 //! bindings release the GIL for `run`, large ticks and large batch starts).
 
@@ -82,8 +82,8 @@ impl Stage {
 const F64_EXACT_CAP: u64 = 1 << 22;
 
 /// One pass at level `level`: units held and the weight of the items below
-/// their cap. `fast`: every cap ≤ [`F64_EXACT_CAP`] and the vector forms
-/// are allowed, so the AVX-512 form may run where the CPU has it.
+/// their cap. `fast` caps the vector forms (the caller lowers it to scalar
+/// unless every cap ≤ [`F64_EXACT_CAP`]); each runs where the CPU has it.
 #[inline]
 fn eval(level: u64, caps: &[u32], weights: &[u16], stage: Stage, fast: VectorCap) -> (u64, u64) {
     #[cfg(test)]
@@ -946,7 +946,6 @@ pub(crate) mod tests {
         let cap = F64_EXACT_CAP as u32;
         let p1 = run_both(1, &[1, 1], &[1, 10_000]);
         let p2 = run_both(F64_EXACT_CAP, &[cap, 1], &[10_000, 1]);
-        eprintln!("crawl cases: {p1} and {p2} passes");
         assert!(p1 <= 60 && p2 <= 60, "{p1} {p2}");
         let mut r = Rng(0x0bad_cafe_dead_beef);
         for round in 0..4000 {

@@ -1,17 +1,18 @@
-//! The two streaming passes of a tick over the VM columns (see
-//! `Host::tick_unchecked` for how they fit together, `docs/balancer.md` for
-//! what they compute).
+//! The streaming passes of a tick over the VM columns: pass 1, the
+//! contention floors, pass 2 (see `Host::tick_unchecked` for how they fit
+//! together, `docs/balancer.md` for what they compute).
 //!
-//! Each pass has a scalar form, the definition, and on x86-64 CPUs with
-//! AVX-512 a vector form that handles 8 VMs per step: the same arithmetic in
-//! 64-bit lanes, with masks where the scalar form branches. Whether a VM
-//! grows, shrinks or holds changes from tick to tick, so as branches those
-//! choices mispredict often; as masks they cost nothing extra. Both forms
-//! give bit-identical results (integer arithmetic, and f64 operations done
-//! in the same order without fused multiply-adds); the unit tests run every
-//! tick both ways and compare whole hosts. Rare cases fall back to the
-//! scalar form: a group of 8 with a booting VM in pass 1, and a hot-add
-//! (for that VM).
+//! Each pass has a scalar form, the definition, and two vector forms chosen
+//! at run time on x86-64: AVX-512 (module `simd`, 8 VMs per step, mask
+//! registers) and AVX2 (module `avx2`, 4 VMs per step, all-ones lanes as
+//! masks): the same arithmetic in 64-bit lanes, with masks where the scalar
+//! form branches. Whether a VM grows, shrinks or holds changes from tick to
+//! tick, so as branches those choices mispredict often; as masks they cost
+//! nothing extra. Every form gives bit-identical results (integer
+//! arithmetic, and f64 operations that are exact, in the same order, without
+//! fused multiply-adds); the unit tests run every tick in each form and
+//! compare whole hosts. Rare cases fall back to the scalar form: a group
+//! (of 8 or 4) with a booting VM in pass 1, and a hot-add (for that VM).
 
 use crate::host::{in_solver, VmState, Vms, STATE_MASK};
 use crate::solver::Scan;
@@ -41,7 +42,8 @@ pub(crate) trait Alloc: Copy {
     /// As [`Alloc::g8`], with `i + 4 ≤ v.len()` and AVX2 + FMA.
     #[cfg(target_arch = "x86_64")]
     unsafe fn g4(&self, v: &Vms, i: usize) -> avx2::V;
-    /// Panics unless `g8` may read entries `0..n` (what it reads beside `v`).
+    /// Panics unless `g8` and `g4` may read entries `0..n` (what they read
+    /// beside `v`).
     fn check(&self, _n: usize) {}
 }
 
@@ -669,7 +671,8 @@ pub(crate) mod simd {
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx2 {
-    //! The AVX2 forms of passes 1 and 2: 4 VMs per step in u64/f64 lanes,
+    //! The AVX2 forms of passes 1 and 2 and of the contention floors: 4 VMs
+    //! per step in u64/f64 lanes,
     //! for x86-64 CPUs without AVX-512. AVX2 has no mask registers, no
     //! unsigned 64-bit compares and no u64 ↔ f64 conversions, so: masks are
     //! all-ones lanes; every compared value is below 2^63 (u32-derived), so
