@@ -332,33 +332,32 @@ pub(crate) fn pass2_scalar(v: &mut Vms, range: std::ops::Range<usize>, m: &Mecha
         }
         let d = demand[i];
         if in_solver(f) {
+            // Whether a VM grows, shrinks or holds is data, not control flow:
+            // all-ones/all-zeros masks instead of branches, which would
+            // mispredict (the same steps as the vector forms, one lane).
             let g = g_of.g_of(start + i, d, buffer[i], minimum[i], maximum[i]);
-            let mut a = assigned[i] as u64;
-            if a > g && m.prompt_all {
-                assigned[i] = g as u32;
-                removed[i] += a - g;
-                remove_ops[i] += 1;
-                a = g;
-            }
-            if a > g {
-                clock_s[i] += m.dt_s;
-                if clock_s[i] >= m.remove_delay_s {
-                    let take = (a - g).min(m.lazy_step);
-                    assigned[i] -= take as u32;
-                    removed[i] += take;
-                    remove_ops[i] += 1;
-                    if take == a - g {
-                        clock_s[i] = 0.0; // no excess left: a new excess waits the delay again
-                    }
-                }
-            } else {
-                clock_s[i] = 0.0;
-                if a < g {
-                    assigned[i] = g as u32;
-                    added[i] += g - a;
-                    add_ops[i] += 1;
-                    visible[i] = visible_after_add(g, visible[i] as u64, maximum[i] as u64, m.chunk) as u32;
-                }
+            let a0 = assigned[i] as u64;
+            let prompt_m = mask(m.prompt_all & (a0 > g));
+            let prompt = a0.wrapping_sub(g) & prompt_m;
+            let a = a0 - prompt;
+            let over_m = mask(a > g);
+            let excess = a.wrapping_sub(g) & over_m;
+            // The excess clock runs while over (0 bits are +0.0).
+            let clock = (clock_s[i] + m.dt_s).to_bits() & over_m;
+            let lazy_m = mask(f64::from_bits(clock) >= m.remove_delay_s) & over_m;
+            let take = excess.min(m.lazy_step) & lazy_m;
+            // No excess left after this step: a new excess waits the delay again.
+            clock_s[i] = f64::from_bits(clock & mask(take != excess));
+            let under_m = mask(g > a);
+            let add = g.wrapping_sub(a) & under_m;
+            let a = a - take + add;
+            assigned[i] = a as u32;
+            removed[i] += prompt + take;
+            remove_ops[i] += (prompt_m & 1) as u32 + (lazy_m & 1) as u32;
+            added[i] += add;
+            add_ops[i] += (under_m & 1) as u32;
+            if a > visible[i] as u64 {
+                visible[i] = visible_after_add(a, visible[i] as u64, maximum[i] as u64, m.chunk) as u32;
             }
         }
         let a = assigned[i];
@@ -374,6 +373,12 @@ pub(crate) fn pass2_scalar(v: &mut Vms, range: std::ops::Range<usize>, m: &Mecha
         total += a as u64;
     }
     total
+}
+
+/// All ones if `c`, else all zeros.
+#[inline(always)]
+fn mask(c: bool) -> u64 {
+    (c as u64).wrapping_neg()
 }
 
 /// Visible memory after an add to `a`: unchanged while the guest already
