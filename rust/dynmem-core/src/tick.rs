@@ -272,6 +272,19 @@ fn floors_scalar(
     }
 }
 
+/// Adds the vector forms' per-lane partial scans (total, positive, w_pos,
+/// max_pos, min_w, n_zero, max_zero, each as `L` lanes) to `scan`.
+fn merge_lanes<const L: usize>(scan: &mut Scan, parts: [[u64; L]; 7]) {
+    let [total, positive, w_pos, max_pos, min_w, n_zero, max_zero] = parts;
+    scan.total += total.iter().sum::<u64>();
+    scan.positive += positive.iter().sum::<u64>();
+    scan.w_pos += w_pos.iter().sum::<u64>();
+    scan.max_pos = scan.max_pos.max(max_pos.into_iter().max().unwrap_or(0) as u32);
+    scan.min_w = scan.min_w.min(min_w.into_iter().min().unwrap_or(u64::MAX) as u16);
+    scan.n_zero += n_zero.iter().sum::<u64>();
+    scan.max_zero = scan.max_zero.max(max_zero.into_iter().max().unwrap_or(0) as u32);
+}
+
 /// Pass 2: prompt and lazy removal, adds (unballoon, then hot-add) and the
 /// statistics. Returns Σ assigned afterwards.
 pub(crate) fn pass2(v: &mut Vms, m: &Mechanics, g: impl Alloc, cap: VectorCap) -> u64 {
@@ -564,15 +577,15 @@ pub(crate) mod simd {
             }
             i += 8;
         }
-        unsafe {
-            scan.total += hsum(total);
-            scan.positive += hsum(positive);
-            scan.w_pos += hsum(w_pos);
-            scan.max_pos = scan.max_pos.max(_mm512_reduce_max_epu64(max_pos) as u32);
-            scan.min_w = scan.min_w.min(_mm512_reduce_min_epu64(min_w) as u16);
-            scan.n_zero += hsum(n_zero);
-            scan.max_zero = scan.max_zero.max(_mm512_reduce_max_epu64(max_zero) as u32);
-        }
+        let spill = |x: V| {
+            let mut a = [0u64; 8];
+            unsafe { _mm512_storeu_si512(a.as_mut_ptr() as *mut __m512i, x) };
+            a
+        };
+        super::merge_lanes(
+            scan,
+            [total, positive, w_pos, max_pos, min_w, n_zero, max_zero].map(spill),
+        );
         n
     }
 
@@ -881,20 +894,15 @@ pub(crate) mod avx2 {
             }
             i += 4;
         }
-        let lanes = |x: V| -> [u64; 4] {
+        let spill = |x: V| {
             let mut a = [0u64; 4];
             unsafe { _mm256_storeu_si256(a.as_mut_ptr() as *mut __m256i, x) };
             a
         };
-        scan.total += lanes(total).iter().sum::<u64>();
-        scan.positive += lanes(positive).iter().sum::<u64>();
-        scan.w_pos += lanes(w_pos).iter().sum::<u64>();
-        scan.max_pos = scan.max_pos.max(lanes(max_pos).into_iter().max().unwrap_or(0) as u32);
-        scan.min_w = scan
-            .min_w
-            .min(lanes(min_w).into_iter().min().unwrap_or(u64::MAX) as u16);
-        scan.n_zero += lanes(n_zero).iter().sum::<u64>();
-        scan.max_zero = scan.max_zero.max(lanes(max_zero).into_iter().max().unwrap_or(0) as u32);
+        super::merge_lanes(
+            scan,
+            [total, positive, w_pos, max_pos, min_w, n_zero, max_zero].map(spill),
+        );
         n
     }
 
