@@ -26,10 +26,17 @@ import _common as C  # noqa: E402
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("n", type=int)
-    p.add_argument("regimes", nargs="*", default=["plentiful", "contended"], choices=["plentiful", "contended"])
+    p.add_argument("regimes", nargs="*", help="plentiful and/or contended (default: both)")
     p.add_argument("--out", default=".")
     a = p.parse_args(argv)
-    for regime in a.regimes:
+    # Checked here, not with `choices`: Python 3.11's argparse rejects an
+    # empty nargs="*" list against `choices` (and checks a list default as
+    # one value), so the documented default could not be reached.
+    regimes = a.regimes or ["plentiful", "contended"]
+    for r in regimes:
+        if r not in ("plentiful", "contended"):
+            p.error(f"unknown regime {r!r} (plentiful or contended)")
+    for regime in regimes:
         sp = C.make_spec(a.n, regime)
         head = np.array([sp.n, sp.physical_mb, sp.reserve_mb], np.int64)
         cols = [sp.startup, sp.minimum, sp.maximum, sp.buffer, sp.weight, sp.rows.ravel()]

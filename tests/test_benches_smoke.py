@@ -208,3 +208,14 @@ def test_export_spec_writes_the_replay_layout(tmp_path):
     assert len(raw) == 3 + 5 * 40 + C.ROWS * 40
     assert (raw[3 + 4 * 40 : 3 + 5 * 40] == spec.weight).all()
     assert (raw[3 + 5 * 40 :].reshape(C.ROWS, 40) == spec.rows).all()
+
+
+def test_export_spec_default_writes_both_regimes_and_rejects_unknown(tmp_path):
+    """With no regime named, both are written (the documented default); a typo is a usage error."""
+    import export_spec
+
+    assert export_spec.main(["16", "--out", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["contended_16.bin", "plentiful_16.bin"]
+    with pytest.raises(SystemExit) as e:
+        export_spec.main(["16", "plentyful", "--out", str(tmp_path)])
+    assert e.value.code == 2
