@@ -153,7 +153,10 @@ class VM:
         self.remove_ops = 0
         # pressure statistics
         self.sum_p_dt = 0.0
-        self.sum_dt = 0.0
+        # Running time against the host clock T (spec, "Statistics"): while
+        # on, running time = T + run_mark; while off, run_mark is the running
+        # time so far.
+        self.run_mark = 0.0
         self.min_pressure = 0.0
         self.max_pressure = 0.0
         self.samples = 0
@@ -170,6 +173,7 @@ class VM:
         self._host._start(self)
 
     def stop(self) -> None:
+        self.run_mark = self._host.time_s + self.run_mark
         self.state = OFF
         self.assigned_mb = 0
         self.visible_mb = 0
@@ -221,7 +225,8 @@ class VM:
 
     @property
     def average_pressure(self) -> float:
-        return self.sum_p_dt / self.sum_dt if self.samples else 0.0
+        running = self.run_mark if self.state == OFF else self._host.time_s + self.run_mark
+        return self.sum_p_dt / running if running > 0.0 else 0.0
 
     @property
     def counters(self) -> dict:
@@ -265,7 +270,6 @@ class VM:
     def _sample(self, dt_s: float) -> None:
         p = self.demand_mb / self.assigned_mb * 100
         self.sum_p_dt += p * dt_s
-        self.sum_dt += dt_s
         if self.samples == 0:
             self.min_pressure = p
             self.max_pressure = p
@@ -372,6 +376,7 @@ class Host:
         vm.boot_clock = 0.0
         vm.excess_clock = 0.0
         vm.state = STARTING if vm.dynamic else RUNNING
+        vm.run_mark = vm.run_mark - self.time_s
 
     # ---- one tick -----------------------------------------------------------
     def tick(self, dt_s: float = 1.0) -> None:

@@ -68,9 +68,8 @@ def assert_same(dd: C.Driver, nd: C.Driver, where: str, counters: bool = False) 
         for key, attr in COUNTERS.items():
             got = np.array([c[key] for c in cs], dtype=np.int64)
             assert np.array_equal(got, getattr(nd.host, attr).astype(np.int64)), f"{where}: {key}"
-        h = nd.host
-        avg = np.where(h.p_time > 0, h.p_sum / np.where(h.p_time > 0, h.p_time, 1), 0.0)
-        for key, arr in (("Average Pressure", avg), ("Minimum Pressure", h.p_min), ("Maximum Pressure", h.p_max)):
+        avg, low, high = nd.host.pressure_statistics()
+        for key, arr in (("Average Pressure", avg), ("Minimum Pressure", low), ("Maximum Pressure", high)):
             got = np.array([c[key] for c in cs])
             assert np.array_equal(got, arr), f"{where}: {key}"
 

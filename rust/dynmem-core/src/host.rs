@@ -153,7 +153,11 @@ pub(crate) struct Vms {
     pub(crate) add_ops: Vec<u32>,
     pub(crate) remove_ops: Vec<u32>,
     pub(crate) p_sum: Vec<f64>,
-    pub(crate) p_time: Vec<f64>,
+    /// Running time, kept against the host clock `T` so that ticks never
+    /// touch it: while the VM is on, its running time is `T + run_mark`
+    /// (`run_mark` = running time before this start − `T` at the start);
+    /// while it is off, `run_mark` is its running time so far.
+    pub(crate) run_mark: Vec<f64>,
     pub(crate) p_min: Vec<f64>,
     pub(crate) p_max: Vec<f64>,
 }
@@ -183,7 +187,7 @@ impl Vms {
             self.add_ops.len(),
             self.remove_ops.len(),
             self.p_sum.len(),
-            self.p_time.len(),
+            self.run_mark.len(),
             self.p_min.len(),
             self.p_max.len(),
         ];
@@ -214,7 +218,7 @@ impl Vms {
             + b(&self.add_ops)
             + b(&self.remove_ops)
             + b(&self.p_sum)
-            + b(&self.p_time)
+            + b(&self.run_mark)
             + b(&self.p_min)
             + b(&self.p_max)
     }
@@ -229,7 +233,7 @@ macro_rules! each_column {
         v.demand.$op($($arg),*); v.assigned.$op($($arg),*); v.visible.$op($($arg),*);
         v.clock_s.$op($($arg),*); v.added.$op($($arg),*); v.removed.$op($($arg),*);
         v.add_ops.$op($($arg),*); v.remove_ops.$op($($arg),*); v.p_sum.$op($($arg),*);
-        v.p_time.$op($($arg),*); v.p_min.$op($($arg),*); v.p_max.$op($($arg),*);
+        v.run_mark.$op($($arg),*); v.p_min.$op($($arg),*); v.p_max.$op($($arg),*);
     }};
 }
 
@@ -257,7 +261,8 @@ pub(crate) fn in_solver(flags: u8) -> bool {
 /// index indirection is needed: `g = base + (extra << log2 u)`.
 #[derive(Debug, Clone, Default)]
 struct Scratch {
-    /// The stage's floor per VM (demand cap or minimum), MB.
+    /// Each solver VM's target after pass 1 (MB); then, under contention,
+    /// the stage's floor per VM (demand cap or minimum), MB.
     base: Vec<u32>,
     /// Room above the floor per VM, in balloon units.
     caps: Vec<u32>,
@@ -545,7 +550,7 @@ impl Host {
         v.removed.push(0);
         v.add_ops.push(0);
         v.remove_ops.push(0);
-        for col in [&mut v.clock_s, &mut v.p_sum, &mut v.p_time, &mut v.p_max] {
+        for col in [&mut v.clock_s, &mut v.p_sum, &mut v.run_mark, &mut v.p_max] {
             col.push(0.0);
         }
         // No sample yet: the first one will be the minimum (reads as 0 until then).
@@ -750,6 +755,7 @@ impl Host {
             v.assigned[pos] = startup as u32;
             v.visible[pos] = startup as u32;
             v.clock_s[pos] = 0.0;
+            v.run_mark[pos] -= self.time_s; // running time = T + run_mark from now on
             self.assigned_sum += startup;
             free -= startup as i64;
         }
@@ -768,6 +774,7 @@ impl Host {
         v.assigned[pos] = 0;
         v.visible[pos] = 0;
         v.clock_s[pos] = 0.0;
+        v.run_mark[pos] += self.time_s; // the running time so far, T + run_mark
         Ok(())
     }
 
@@ -934,9 +941,21 @@ impl Host {
         (self.vms.demand[pos] as u64).saturating_sub(self.vms.assigned[pos] as u64)
     }
 
+    /// Seconds VM `pos` has been on (starting or running) over its life, as
+    /// sampled by the ticks: the host clock since its last start plus the
+    /// earlier runs (see [`Vms::run_mark`]).
+    pub fn running_s(&self, pos: usize) -> f64 {
+        let mark = self.vms.run_mark[pos];
+        if self.state(pos) == VmState::Off {
+            mark
+        } else {
+            self.time_s + mark
+        }
+    }
+
     pub fn vm_counters(&self, pos: usize) -> VmCounters {
         let v = &self.vms;
-        let t = v.p_time[pos];
+        let t = self.running_s(pos);
         VmCounters {
             added_memory_mb: v.added[pos],
             removed_memory_mb: v.removed[pos],
@@ -946,7 +965,8 @@ impl Host {
             guest_visible_physical_memory_mb: v.visible[pos] as u64,
             current_pressure: self.pressure(pos),
             average_pressure: if t > 0.0 { v.p_sum[pos] / t } else { 0.0 },
-            minimum_pressure: if t > 0.0 { v.p_min[pos] } else { 0.0 },
+            // +inf until the first sample.
+            minimum_pressure: if v.p_min[pos].is_finite() { v.p_min[pos] } else { 0.0 },
             maximum_pressure: v.p_max[pos],
         }
     }
@@ -1024,7 +1044,17 @@ impl Host {
         let u = self.unit();
         let simd = self.simd;
         let v = &mut self.vms;
-        let sums: Sums = tick::pass1(v, dt_s, self.policy.boot_report_delay_s, u, simd);
+        // Pass 1 stores every solver VM's target in `base` (the floors and
+        // pass 2 read it there).
+        self.scratch.base.resize(v.len(), 0);
+        let sums: Sums = tick::pass1(
+            v,
+            &mut self.scratch.base,
+            dt_s,
+            self.policy.boot_report_delay_s,
+            u,
+            simd,
+        );
         let (held, sum_t, sum_d, sum_m, sum_a, need_t) =
             (sums.held, sums.sum_t, sums.sum_d, sums.sum_m, sums.sum_a, sums.need_t);
         let pool = floor_u((self.physical_mb - self.reserve_mb).saturating_sub(held), u);
@@ -1042,7 +1072,9 @@ impl Host {
 
         if sum_t <= pool {
             // Every target fits: g = target (stage 0).
-            let g = Targets { u };
+            let g = Targets {
+                target: &self.scratch.base,
+            };
             let mut prompt_all = false;
             if need_t > free {
                 // The adds need more than free memory: balloon the excess of

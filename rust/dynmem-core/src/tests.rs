@@ -914,3 +914,43 @@ fn steady_contention_takes_few_passes_per_tick() {
     let per_tick = passes as f64 / ticks as f64;
     assert!((1.0..=6.0).contains(&per_tick), "{per_tick} passes per tick");
 }
+
+/// Running time is the host clock since each start, summed over the runs
+/// (ticks never write it); Average Pressure divides by it, across a stop
+/// and a restart; Minimum Pressure reads 0 before the first sample.
+#[test]
+fn running_time_follows_the_host_clock_across_stops() {
+    let mut h = Host::new(8192, Some(512), instant()).unwrap();
+    let a = h.add_vm("a", &spec(1024, 512, 4096, 5000)).unwrap();
+    let b = h.add_vm("b", &spec(1024, 512, 4096, 5000)).unwrap();
+    h.start(a).unwrap();
+    h.set_demand(a, 1024).unwrap();
+    h.tick(0.5).unwrap();
+    let p1 = h.pressure(0);
+    h.set_demand(a, 2000).unwrap();
+    h.tick(0.25).unwrap();
+    let p2 = h.pressure(0);
+    assert_eq!(h.running_s(0), 0.75);
+    assert_eq!(h.running_s(1), 0.0);
+    assert_eq!(h.vm_counters(1).minimum_pressure, 0.0);
+    assert_eq!(h.vm_counters(1).average_pressure, 0.0);
+    h.stop(a).unwrap();
+    h.tick(2.0).unwrap(); // off: no sample, no running time
+    assert_eq!(h.running_s(0), 0.75);
+    let c = h.vm_counters(0);
+    assert_eq!(c.average_pressure, (p1 * 0.5 + p2 * 0.25) / 0.75);
+    assert_eq!(c.minimum_pressure, p1.min(p2));
+    h.start(a).unwrap();
+    h.start(b).unwrap();
+    h.set_demand(a, 1701).unwrap();
+    assert_eq!(h.running_s(0), 0.75); // (0.75 − 2.75) + 2.75, exact here
+    assert_eq!(h.running_s(1), 0.0);
+    h.tick(1.0).unwrap();
+    let p3 = h.pressure(0);
+    assert!(p1 != p2 && p2 != p3 && p1 != p3);
+    assert_eq!(h.running_s(0), 1.75);
+    assert_eq!(h.running_s(1), 1.0);
+    let c = h.vm_counters(0);
+    assert_eq!(c.average_pressure, (p1 * 0.5 + p2 * 0.25 + p3 * 1.0) / 1.75);
+    assert_eq!(c.maximum_pressure, p1.max(p2).max(p3));
+}

@@ -47,26 +47,30 @@ pub(crate) trait Alloc: Copy {
     fn check(&self, _n: usize) {}
 }
 
-/// `g = target` (every target fits).
+/// `g = target` (every target fits), as pass 1 stored it: pass 2 reads one
+/// u32 per VM instead of recomputing the target from four columns.
 #[derive(Clone, Copy)]
-pub(crate) struct Targets {
-    pub u: u64,
+pub(crate) struct Targets<'a> {
+    pub target: &'a [u32],
 }
 
-impl Alloc for Targets {
+impl Alloc for Targets<'_> {
+    fn check(&self, n: usize) {
+        assert!(self.target.len() >= n, "target scratch shorter than the host");
+    }
     #[inline(always)]
-    fn g_of(&self, _: usize, demand: u32, buffer: u16, minimum: u32, maximum: u32) -> u64 {
-        crate::host::target_of(demand, buffer, minimum, maximum, self.u)
+    fn g_of(&self, i: usize, _: u32, _: u16, _: u32, _: u32) -> u64 {
+        self.target[i] as u64
     }
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    unsafe fn g8(&self, v: &Vms, i: usize) -> simd::V {
-        unsafe { simd::targets8(v, i, self.u) }
+    unsafe fn g8(&self, _: &Vms, i: usize) -> simd::V {
+        unsafe { simd::u32x8(self.target, i) }
     }
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    unsafe fn g4(&self, v: &Vms, i: usize) -> avx2::V {
-        unsafe { avx2::targets4(v, i, self.u) }
+    unsafe fn g4(&self, _: &Vms, i: usize) -> avx2::V {
+        unsafe { avx2::u32x4(self.target, i) }
     }
 }
 
@@ -139,21 +143,24 @@ pub(crate) struct Mechanics {
 }
 
 /// Pass 1: boot clocks (a starting VM whose clock reaches the delay joins
-/// the solver set this tick) and the sums that pick the stage.
-pub(crate) fn pass1(v: &mut Vms, dt_s: f64, boot_delay: f64, u: u64, cap: VectorCap) -> Sums {
+/// the solver set this tick), the sums that pick the stage, and each solver
+/// VM's target into `target` (any value for other VMs), for pass 2 and the
+/// floors to read. `target` holds at least `v.len()` entries.
+pub(crate) fn pass1(v: &mut Vms, target: &mut [u32], dt_s: f64, boot_delay: f64, u: u64, cap: VectorCap) -> Sums {
     let mut sums = Sums::default();
     let n = v.len();
+    assert!(target.len() >= n, "target scratch shorter than the host");
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
     if crate::avx512(cap) {
         // SAFETY: the features were just detected.
-        done = unsafe { simd::pass1(v, dt_s, boot_delay, u, &mut sums) };
+        done = unsafe { simd::pass1(v, target, dt_s, boot_delay, u, &mut sums) };
     } else if crate::avx2(cap) {
         // SAFETY: as above.
-        done = unsafe { avx2::pass1(v, dt_s, boot_delay, u, &mut sums) };
+        done = unsafe { avx2::pass1(v, target, dt_s, boot_delay, u, &mut sums) };
     }
     let _ = cap;
-    pass1_scalar(v, done..n, dt_s, boot_delay, u, &mut sums);
+    pass1_scalar(v, target, done..n, dt_s, boot_delay, u, &mut sums);
     sums
 }
 
@@ -161,6 +168,7 @@ pub(crate) fn pass1(v: &mut Vms, dt_s: f64, boot_delay: f64, u: u64, cap: Vector
 #[inline(always)]
 pub(crate) fn pass1_scalar(
     v: &mut Vms,
+    target: &mut [u32],
     range: std::ops::Range<usize>,
     dt_s: f64,
     boot_delay: f64,
@@ -169,11 +177,12 @@ pub(crate) fn pass1_scalar(
 ) {
     // Columns sliced to the range up front: no bounds checks in the loop.
     let r = range;
+    let target = &mut target[r.clone()];
     let (flags, clock_s) = (&mut v.flags[r.clone()], &mut v.clock_s[r.clone()]);
     let (demand, assigned) = (&v.demand[r.clone()], &v.assigned[r.clone()]);
     let (minimum, maximum, buffer) = (&v.minimum[r.clone()], &v.maximum[r.clone()], &v.buffer[r.clone()]);
     let n = flags.len();
-    let (clock_s, demand, assigned) = (&mut clock_s[..n], &demand[..n], &assigned[..n]);
+    let (clock_s, demand, assigned, target) = (&mut clock_s[..n], &demand[..n], &assigned[..n], &mut target[..n]);
     let (minimum, maximum, buffer) = (&minimum[..n], &maximum[..n], &buffer[..n]);
     // Local accumulators (registers, not the struct in memory).
     let Sums {
@@ -206,6 +215,7 @@ pub(crate) fn pass1_scalar(
         }
         let (d, mn, mx) = (demand[i], minimum[i], maximum[i]);
         let t = crate::host::target_of(d, buffer[i], mn, mx, u);
+        target[i] = t as u32; // ≤ maximum ≤ 1 TB in MB
         sum_t += t;
         sum_d += crate::host::demand_cap_of(d, mn, mx, u);
         sum_m += mn as u64;
@@ -226,6 +236,7 @@ pub(crate) fn pass1_scalar(
 /// in stage 1, minimum in stage 2) and the room above it (`caps`, balloon
 /// units: up to the target, or up to the demand cap; 0 outside the solver
 /// set), and the solver's [`Scan`] of them.
+/// `base` holds each solver VM's target on entry (from [`pass1`]).
 pub(crate) fn floors(v: &Vms, base: &mut [u32], caps: &mut [u32], u: u64, demand_stage: bool, cap: VectorCap) -> Scan {
     let mut scan = Scan::default();
     let mut done = 0;
@@ -257,7 +268,7 @@ fn floors_scalar(
         let (d, mn, mx) = (v.demand[i], v.minimum[i], v.maximum[i]);
         let d_cap = crate::host::demand_cap_of(d, mn, mx, u);
         let (lo, hi) = if demand_stage {
-            (d_cap, crate::host::target_of(d, v.buffer[i], mn, mx, u))
+            (d_cap, base[i] as u64) // the target, stored by pass 1
         } else {
             (mn as u64, d_cap)
         };
@@ -322,12 +333,7 @@ pub(crate) fn pass2_scalar(v: &mut Vms, range: std::ops::Range<usize>, m: &Mecha
         &mut v.removed[r.clone()],
     );
     let (add_ops, remove_ops) = (&mut v.add_ops[r.clone()], &mut v.remove_ops[r.clone()]);
-    let (p_sum, p_time, p_min, p_max) = (
-        &mut v.p_sum[r.clone()],
-        &mut v.p_time[r.clone()],
-        &mut v.p_min[r.clone()],
-        &mut v.p_max[r],
-    );
+    let (p_sum, p_min, p_max) = (&mut v.p_sum[r.clone()], &mut v.p_min[r.clone()], &mut v.p_max[r]);
     let (demand, assigned, visible) = (&demand[..n], &mut assigned[..n], &mut visible[..n]);
     let (minimum, maximum, buffer, clock_s) = (&minimum[..n], &maximum[..n], &buffer[..n], &mut clock_s[..n]);
     let (added, removed, add_ops, remove_ops) = (
@@ -336,7 +342,7 @@ pub(crate) fn pass2_scalar(v: &mut Vms, range: std::ops::Range<usize>, m: &Mecha
         &mut add_ops[..n],
         &mut remove_ops[..n],
     );
-    let (p_sum, p_time, p_min, p_max) = (&mut p_sum[..n], &mut p_time[..n], &mut p_min[..n], &mut p_max[..n]);
+    let (p_sum, p_min, p_max) = (&mut p_sum[..n], &mut p_min[..n], &mut p_max[..n]);
     let mut total = 0u64;
     for i in 0..n {
         let f = flags[i];
@@ -381,8 +387,7 @@ pub(crate) fn pass2_scalar(v: &mut Vms, range: std::ops::Range<usize>, m: &Mecha
         if p > p_max[i] {
             p_max[i] = p;
         }
-        p_sum[i] += p * m.dt_s;
-        p_time[i] += m.dt_s;
+        p_sum[i] += p * m.dt_s; // (running time comes from the host clock: `Vms::run_mark`)
         total += a as u64;
     }
     total
@@ -416,7 +421,7 @@ pub(crate) mod simd {
     pub(crate) type V = __m512i;
 
     #[inline(always)]
-    unsafe fn u32x8(p: &[u32], i: usize) -> V {
+    pub(crate) unsafe fn u32x8(p: &[u32], i: usize) -> V {
         debug_assert!(i + 8 <= p.len());
         unsafe { _mm512_cvtepu32_epi64(_mm256_loadu_si256(p.as_ptr().add(i) as *const __m256i)) }
     }
@@ -485,9 +490,17 @@ pub(crate) mod simd {
     /// The CPU has AVX-512 F/BW/VL/DQ. (Bounds: every column is checked to
     /// hold `v.len()` entries, and groups end at or before `v.len()`.)
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-    pub(crate) unsafe fn pass1(v: &mut Vms, dt_s: f64, boot_delay: f64, u: u64, sums: &mut Sums) -> usize {
+    pub(crate) unsafe fn pass1(
+        v: &mut Vms,
+        target: &mut [u32],
+        dt_s: f64,
+        boot_delay: f64,
+        u: u64,
+        sums: &mut Sums,
+    ) -> usize {
         v.assert_columns();
         let n = v.len() / 8 * 8;
+        assert!(target.len() >= n);
         let running_dynamic = splat((VmState::Running as u8 | DYNAMIC) as u64);
         let (mut held, mut sum_t, mut sum_d, mut sum_m, mut sum_a, mut need_t) = (
             _mm512_setzero_si512(),
@@ -504,7 +517,7 @@ pub(crate) mod simd {
                 let state = _mm512_and_si512(f, splat(STATE_MASK as u64));
                 let starting = _mm512_cmpeq_epi64_mask(state, splat(VmState::Starting as u64));
                 if starting != 0 {
-                    super::pass1_scalar(v, i..i + 8, dt_s, boot_delay, u, sums);
+                    super::pass1_scalar(v, target, i..i + 8, dt_s, boot_delay, u, sums);
                     i += 8;
                     continue;
                 }
@@ -513,6 +526,7 @@ pub(crate) mod simd {
                 let a = u32x8(&v.assigned, i);
                 held = _mm512_mask_add_epi64(held, on & !solver, held, a);
                 let t = targets8(v, i, u);
+                store_u32x8(target, i, t);
                 let (d, mn, mx) = (u32x8(&v.demand, i), u32x8(&v.minimum, i), u32x8(&v.maximum, i));
                 let d_cap = _mm512_min_epu64(_mm512_max_epu64(ceil_u(d, u), mn), mx);
                 sum_t = _mm512_mask_add_epi64(sum_t, solver, sum_t, t);
@@ -557,7 +571,7 @@ pub(crate) mod simd {
                 let (d, mn, mx) = (u32x8(&v.demand, i), u32x8(&v.minimum, i), u32x8(&v.maximum, i));
                 let d_cap = _mm512_min_epu64(_mm512_max_epu64(ceil_u(d, u), mn), mx);
                 let (lo, hi) = if demand_stage {
-                    (d_cap, targets8(v, i, u))
+                    (d_cap, u32x8(base, i)) // the target, stored by pass 1
                 } else {
                     (mn, d_cap)
                 };
@@ -626,13 +640,18 @@ pub(crate) mod simd {
                 // Lazy removal: the excess clock runs while above g.
                 let over = _mm512_mask_cmpgt_epu64_mask(solver, a, g);
                 let excess = _mm512_maskz_sub_epi64(over, a, g);
-                let clock = _mm512_maskz_add_pd(over, f64x8(&v.clock_s, i), dt);
+                let clock0 = f64x8(&v.clock_s, i);
+                let clock = _mm512_maskz_add_pd(over, clock0, dt);
                 let lazy = _mm512_mask_cmp_pd_mask::<_CMP_GE_OQ>(over, clock, delay);
                 let take = _mm512_maskz_min_epu64(lazy, excess, step);
                 // The clock resets when no excess is left.
                 let spent = _mm512_cmpeq_epi64_mask(take, excess);
                 let clock = _mm512_mask_blend_pd(spent, clock, _mm512_setzero_pd());
-                _mm512_mask_storeu_pd(v.clock_s.as_mut_ptr().add(i), solver, clock);
+                // Stored only where it changed: a clock that stays 0 leaves its
+                // cache line clean (no write-back).
+                let moved =
+                    _mm512_mask_cmpneq_epi64_mask(solver, _mm512_castpd_si512(clock), _mm512_castpd_si512(clock0));
+                _mm512_mask_storeu_pd(v.clock_s.as_mut_ptr().add(i), moved, clock);
                 // Adds up to g.
                 let under = _mm512_mask_cmpgt_epu64_mask(solver, g, a);
                 let add = _mm512_maskz_sub_epi64(under, g, a);
@@ -671,14 +690,16 @@ pub(crate) mod simd {
                     _mm512_div_pd(_mm512_cvtepu64_pd(u32x8(&v.demand, i)), _mm512_cvtepu64_pd(a)),
                     hundred,
                 );
+                // Minimum and maximum: stored only in the lanes that set a new
+                // record, so that most ticks leave these lines clean.
                 let pm = v.p_min.as_mut_ptr().add(i);
-                _mm512_mask_storeu_pd(pm, on, _mm512_min_pd(p, _mm512_loadu_pd(pm))); // p < min ? p : min
+                let lower = _mm512_mask_cmp_pd_mask::<_CMP_LT_OQ>(on, p, _mm512_loadu_pd(pm));
+                _mm512_mask_storeu_pd(pm, lower, p);
                 let px = v.p_max.as_mut_ptr().add(i);
-                _mm512_mask_storeu_pd(px, on, _mm512_max_pd(p, _mm512_loadu_pd(px))); // p > max ? p : max
+                let higher = _mm512_mask_cmp_pd_mask::<_CMP_GT_OQ>(on, p, _mm512_loadu_pd(px));
+                _mm512_mask_storeu_pd(px, higher, p);
                 let ps = v.p_sum.as_mut_ptr().add(i);
                 _mm512_mask_storeu_pd(ps, on, _mm512_add_pd(_mm512_loadu_pd(ps), _mm512_mul_pd(p, dt)));
-                let pt = v.p_time.as_mut_ptr().add(i);
-                _mm512_mask_storeu_pd(pt, on, _mm512_add_pd(_mm512_loadu_pd(pt), dt));
                 total = _mm512_mask_add_epi64(total, on, total, a);
             }
             i += 8;
@@ -705,7 +726,7 @@ pub(crate) mod avx2 {
     const MAGIC: i64 = 0x4330_0000_0000_0000; // 2^52 as f64 bits
 
     #[inline(always)]
-    unsafe fn u32x4(p: &[u32], i: usize) -> V {
+    pub(crate) unsafe fn u32x4(p: &[u32], i: usize) -> V {
         debug_assert!(i + 4 <= p.len());
         unsafe { _mm256_cvtepu32_epi64(_mm_loadu_si128(p.as_ptr().add(i) as *const __m128i)) }
     }
@@ -807,9 +828,17 @@ pub(crate) mod avx2 {
     /// The CPU has AVX2 and FMA. (Bounds: every column is checked to hold
     /// `v.len()` entries, and groups end at or before `v.len()`.)
     #[target_feature(enable = "avx2,fma")]
-    pub(crate) unsafe fn pass1(v: &mut Vms, dt_s: f64, boot_delay: f64, u: u64, sums: &mut Sums) -> usize {
+    pub(crate) unsafe fn pass1(
+        v: &mut Vms,
+        target: &mut [u32],
+        dt_s: f64,
+        boot_delay: f64,
+        u: u64,
+        sums: &mut Sums,
+    ) -> usize {
         v.assert_columns();
         let n = v.len() / 4 * 4;
+        assert!(target.len() >= n);
         let running_dynamic = splat((VmState::Running as u8 | DYNAMIC) as u64);
         let zero = _mm256_setzero_si256();
         let (mut held, mut sum_t, mut sum_d, mut sum_m, mut sum_a, mut need_t) = (zero, zero, zero, zero, zero, zero);
@@ -819,7 +848,7 @@ pub(crate) mod avx2 {
                 let f = u8x4(&v.flags, i);
                 let state = _mm256_and_si256(f, splat(STATE_MASK as u64));
                 if any(_mm256_cmpeq_epi64(state, splat(VmState::Starting as u64))) {
-                    super::pass1_scalar(v, i..i + 4, dt_s, boot_delay, u, sums);
+                    super::pass1_scalar(v, target, i..i + 4, dt_s, boot_delay, u, sums);
                     i += 4;
                     continue;
                 }
@@ -829,6 +858,7 @@ pub(crate) mod avx2 {
                 // on and not in the solver set: static running VMs hold their memory
                 held = _mm256_add_epi64(held, _mm256_andnot_si256(_mm256_or_si256(off, solver), a));
                 let t = targets4(v, i, u);
+                store_u32x4(target, i, t);
                 let (d, mn, mx) = (u32x4(&v.demand, i), u32x4(&v.minimum, i), u32x4(&v.maximum, i));
                 let d_cap = min(max(ceil_u(d, u), mn), mx);
                 sum_t = _mm256_add_epi64(sum_t, _mm256_and_si256(solver, t));
@@ -873,7 +903,7 @@ pub(crate) mod avx2 {
                 let (d, mn, mx) = (u32x4(&v.demand, i), u32x4(&v.minimum, i), u32x4(&v.maximum, i));
                 let d_cap = min(max(ceil_u(d, u), mn), mx);
                 let (lo, hi) = if demand_stage {
-                    (d_cap, targets4(v, i, u))
+                    (d_cap, u32x4(base, i)) // the target, stored by pass 1
                 } else {
                     (mn, d_cap)
                 };
@@ -987,8 +1017,6 @@ pub(crate) mod avx2 {
                 _mm256_maskstore_pd(px, _mm256_castpd_si256(higher), p);
                 let ps = v.p_sum.as_mut_ptr().add(i);
                 _mm256_maskstore_pd(ps, on, _mm256_add_pd(_mm256_loadu_pd(ps), _mm256_mul_pd(p, dt)));
-                let pt = v.p_time.as_mut_ptr().add(i);
-                _mm256_maskstore_pd(pt, on, _mm256_add_pd(_mm256_loadu_pd(pt), dt));
                 total = _mm256_add_epi64(total, _mm256_and_si256(on, a));
             }
             i += 4;
