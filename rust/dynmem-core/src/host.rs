@@ -130,6 +130,23 @@ pub struct HostCounters {
     pub system_current_pressure: f64,
 }
 
+/// The per-VM Hyper-V counters that accumulate (u64, stored split: a u32
+/// column plus sparse carries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Counter {
+    Added,
+    Removed,
+    AddOps,
+    RemoveOps,
+}
+
+/// Adds the part of `sum` above its u32 low word to VM `id`'s carry of
+/// counter `k` (see [`Vms::carries`]).
+#[cold]
+pub(crate) fn carry_to(carries: &mut std::collections::BTreeMap<(u64, Counter), u64>, id: u64, k: Counter, sum: u64) {
+    *carries.entry((id, k)).or_insert(0) += sum & !(u32::MAX as u64);
+}
+
 /// Per-VM arrays, one entry per VM in `host.vms` order. The tick reads the
 /// "hot" columns (flags to clock) in two streaming passes; the rest are
 /// counters and names.
@@ -148,10 +165,16 @@ pub(crate) struct Vms {
     pub(crate) visible: Vec<u32>,
     /// Boot clock while starting, excess clock while running (s).
     pub(crate) clock_s: Vec<f64>,
-    pub(crate) added: Vec<u64>,
-    pub(crate) removed: Vec<u64>,
+    /// The four Hyper-V counters as u32 low words; what carries out of a
+    /// low word goes to `carries` (see [`Counter`]): a tick reads and writes
+    /// 4 bytes per counter, and the counters stay exact u64.
+    pub(crate) added: Vec<u32>,
+    pub(crate) removed: Vec<u32>,
     pub(crate) add_ops: Vec<u32>,
     pub(crate) remove_ops: Vec<u32>,
+    /// Σ of the carries out of each counter's low word, by (VM id, counter):
+    /// empty until some VM's counter passes 2^32 − 1.
+    pub(crate) carries: std::collections::BTreeMap<(u64, Counter), u64>,
     pub(crate) p_sum: Vec<f64>,
     /// Running time, kept against the host clock `T` so that ticks never
     /// touch it: while the VM is on, its running time is `T + run_mark`
@@ -165,6 +188,50 @@ pub(crate) struct Vms {
 impl Vms {
     pub(crate) fn len(&self) -> usize {
         self.id.len()
+    }
+
+    /// The low words of counter `k`.
+    pub(crate) fn counter_mut(&mut self, k: Counter) -> &mut Vec<u32> {
+        match k {
+            Counter::Added => &mut self.added,
+            Counter::Removed => &mut self.removed,
+            Counter::AddOps => &mut self.add_ops,
+            Counter::RemoveOps => &mut self.remove_ops,
+        }
+    }
+
+    /// Counter `k` of the VM at `pos` (exact u64).
+    pub(crate) fn counter(&self, k: Counter, pos: usize) -> u64 {
+        let lo = match k {
+            Counter::Added => self.added[pos],
+            Counter::Removed => self.removed[pos],
+            Counter::AddOps => self.add_ops[pos],
+            Counter::RemoveOps => self.remove_ops[pos],
+        };
+        let hi = if self.carries.is_empty() {
+            0
+        } else {
+            self.carries.get(&(self.id[pos], k)).copied().unwrap_or(0)
+        };
+        lo as u64 + hi
+    }
+
+    /// Adds `inc` to counter `k` of the VM at `pos`.
+    #[inline]
+    pub(crate) fn count(&mut self, k: Counter, pos: usize, inc: u64) {
+        let col = self.counter_mut(k);
+        let sum = col[pos] as u64 + inc;
+        col[pos] = sum as u32;
+        if sum >> 32 != 0 {
+            self.carry(k, pos, sum);
+        }
+    }
+
+    /// Moves the part of `sum` (a counter's new value before truncation to
+    /// its u32 low word) above the low word into `carries`. Rare: once per
+    /// 2^32 of a counter.
+    pub(crate) fn carry(&mut self, k: Counter, pos: usize, sum: u64) {
+        carry_to(&mut self.carries, self.id[pos], k, sum);
     }
 
     /// Panics unless every column holds `len()` entries (the vector forms
@@ -221,6 +288,8 @@ impl Vms {
             + b(&self.run_mark)
             + b(&self.p_min)
             + b(&self.p_max)
+            // A B-tree node per ~11 entries; ~48 B per entry is an upper bound.
+            + self.carries.len() * 48
     }
 }
 
@@ -566,7 +635,11 @@ impl Host {
             return Err(self.state_error(pos, "cannot be removed while it is running; stop it first"));
         }
         self.names.remove(pos);
-        each_column!(&mut self.vms, remove(pos));
+        let v = &mut self.vms;
+        if !v.carries.is_empty() {
+            v.carries.retain(|&(vm, _), _| vm != id);
+        }
+        each_column!(v, remove(pos));
         Ok(())
     }
 
@@ -588,8 +661,8 @@ impl Host {
     #[inline]
     fn balloon(v: &mut Vms, j: usize, take: u64) {
         v.assigned[j] -= take as u32;
-        v.removed[j] += take;
-        v.remove_ops[j] += 1;
+        v.count(Counter::Removed, j, take);
+        v.count(Counter::RemoveOps, j, 1);
     }
 
     /// Starts an off VM with its startup memory, ballooning running dynamic
@@ -957,10 +1030,10 @@ impl Host {
         let v = &self.vms;
         let t = self.running_s(pos);
         VmCounters {
-            added_memory_mb: v.added[pos],
-            removed_memory_mb: v.removed[pos],
-            add_operations: v.add_ops[pos] as u64,
-            remove_operations: v.remove_ops[pos] as u64,
+            added_memory_mb: v.counter(Counter::Added, pos),
+            removed_memory_mb: v.counter(Counter::Removed, pos),
+            add_operations: v.counter(Counter::AddOps, pos),
+            remove_operations: v.counter(Counter::RemoveOps, pos),
             physical_memory_mb: v.assigned[pos] as u64,
             guest_visible_physical_memory_mb: v.visible[pos] as u64,
             current_pressure: self.pressure(pos),
@@ -1011,6 +1084,13 @@ impl Host {
 
     /// Every per-VM column and the host's scalars, exactly (f64 in
     /// round-trip form), for tests that compare two hosts.
+    /// The VM columns, for tests that set up states no operation reaches
+    /// quickly (counters near 2^32).
+    #[cfg(test)]
+    pub(crate) fn vms_mut(&mut self) -> &mut Vms {
+        &mut self.vms
+    }
+
     #[cfg(test)]
     pub(crate) fn state_dump(&self) -> String {
         format!(

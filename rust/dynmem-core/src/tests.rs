@@ -954,3 +954,70 @@ fn running_time_follows_the_host_clock_across_stops() {
     assert_eq!(c.average_pressure, (p1 * 0.5 + p2 * 0.25 + p3 * 1.0) / 1.75);
     assert_eq!(c.maximum_pressure, p1.max(p2).max(p3));
 }
+
+/// The counters are exact u64 although a tick touches only their u32 low
+/// words: a host whose low words start just below 2^32 counts exactly what a
+/// host starting from 0 counts, plus the offset, in every form (carries go
+/// to `Vms::carries`), through adds, lazy and prompt removal and the
+/// removals of a start.
+#[test]
+fn counters_carry_past_u32_in_every_form() {
+    use crate::host::Counter;
+    const KINDS: [Counter; 4] = [Counter::Added, Counter::Removed, Counter::AddOps, Counter::RemoveOps];
+    let offset = |k: Counter| match k {
+        Counter::Added | Counter::Removed => u32::MAX as u64 - 5000,
+        Counter::AddOps | Counter::RemoveOps => u32::MAX as u64 - 2,
+    };
+    let mut rnd = xorshift(0xc0a7_u64);
+    let mut fresh = Host::new(40 * 1024, Some(512), instant()).unwrap();
+    let n = 21; // groups of 8 and 4, and a scalar tail
+    let ids: Vec<u64> = (0..n)
+        .map(|i| {
+            fresh
+                .add_vm(&format!("v{i}"), &spec(1024, 512, 8192, 100 + 450 * i as i64))
+                .unwrap()
+        })
+        .collect();
+    let late = fresh.add_vm("late", &spec(8192, 8192, 8192, 10_000)).unwrap();
+    for &id in &ids {
+        fresh.start(id).unwrap();
+    }
+    let mut near = fresh.clone();
+    for k in KINDS {
+        near.vms_mut()
+            .counter_mut(k)
+            .iter_mut()
+            .for_each(|lo| *lo = offset(k) as u32);
+    }
+    let mut hosts = in_every_form(near);
+    for t in 0..40 {
+        let demands: Vec<i64> = (0..=n).map(|_| rnd(9000) as i64).collect();
+        let step = |h: &mut Host| {
+            h.set_demands(&demands).unwrap();
+            if t == 20 {
+                let _ = h.start(late); // may balloon others (a start's removals)
+            }
+            h.tick(1.0).unwrap();
+        };
+        step_every_form(&mut hosts, &format!("tick {t}"), step);
+        step(&mut fresh);
+        for pos in 0..=n {
+            for k in KINDS {
+                let (got, base) = (hosts[0].vms_mut().counter(k, pos), fresh.vms_mut().counter(k, pos));
+                assert_eq!(got, base + offset(k), "tick {t}, VM {pos}, {k:?}");
+            }
+        }
+    }
+    for k in KINDS {
+        assert!(
+            hosts[0].vms_mut().carries.keys().any(|&(_, kk)| kk == k),
+            "no {k:?} counter carried: the test did not reach 2^32"
+        );
+    }
+    // Removing a VM drops its carries.
+    let h = &mut hosts[2];
+    let id0 = ids[0];
+    h.stop(id0).unwrap();
+    h.remove_vm(id0).unwrap();
+    assert!(h.vms_mut().carries.keys().all(|&(id, _)| id != id0));
+}

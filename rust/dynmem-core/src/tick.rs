@@ -14,7 +14,7 @@
 //! compare whole hosts. Rare cases fall back to the scalar form: a group
 //! (of 8 or 4) with a booting VM in pass 1, and a hot-add (for that VM).
 
-use crate::host::{in_solver, VmState, Vms, STATE_MASK};
+use crate::host::{in_solver, Counter, VmState, Vms, STATE_MASK};
 use crate::solver::Scan;
 use crate::VectorCap;
 
@@ -333,6 +333,7 @@ pub(crate) fn pass2_scalar(v: &mut Vms, range: std::ops::Range<usize>, m: &Mecha
         &mut v.removed[r.clone()],
     );
     let (add_ops, remove_ops) = (&mut v.add_ops[r.clone()], &mut v.remove_ops[r.clone()]);
+    let (ids, carries) = (&v.id[r.clone()], &mut v.carries);
     let (p_sum, p_min, p_max) = (&mut v.p_sum[r.clone()], &mut v.p_min[r.clone()], &mut v.p_max[r]);
     let (demand, assigned, visible) = (&demand[..n], &mut assigned[..n], &mut visible[..n]);
     let (minimum, maximum, buffer, clock_s) = (&minimum[..n], &maximum[..n], &buffer[..n], &mut clock_s[..n]);
@@ -371,10 +372,20 @@ pub(crate) fn pass2_scalar(v: &mut Vms, range: std::ops::Range<usize>, m: &Mecha
             let add = g.wrapping_sub(a) & under_m;
             let a = a - take + add;
             assigned[i] = a as u32;
-            removed[i] += prompt + take;
-            remove_ops[i] += (prompt_m & 1) as u32 + (lazy_m & 1) as u32;
-            added[i] += add;
-            add_ops[i] += (under_m & 1) as u32;
+            // Counters: u32 low words; a carry out of one goes to `carries`.
+            let sums = [
+                (Counter::Removed, &mut removed[i], prompt + take),
+                (Counter::RemoveOps, &mut remove_ops[i], (prompt_m & 1) + (lazy_m & 1)),
+                (Counter::Added, &mut added[i], add),
+                (Counter::AddOps, &mut add_ops[i], under_m & 1),
+            ];
+            for (k, lo, inc) in sums {
+                let sum = *lo as u64 + inc;
+                *lo = sum as u32;
+                if sum >> 32 != 0 {
+                    crate::host::carry_to(carries, ids[i], k, sum);
+                }
+            }
             if a > visible[i] as u64 {
                 visible[i] = visible_after_add(a, visible[i] as u64, maximum[i] as u64, m.chunk) as u32;
             }
@@ -415,7 +426,7 @@ fn visible_after_add(a: u64, vis: u64, maximum: u64, chunk: u64) -> u64 {
 pub(crate) mod simd {
     //! The AVX-512 forms: 8 VMs per step, u64/f64 lanes.
     use super::{Alloc, Mechanics, Scan, Sums};
-    use crate::host::{VmState, Vms, DYNAMIC, STATE_MASK};
+    use crate::host::{Counter, VmState, Vms, DYNAMIC, STATE_MASK};
     use std::arch::x86_64::*;
 
     pub(crate) type V = __m512i;
@@ -481,6 +492,22 @@ pub(crate) mod simd {
     #[inline(always)]
     unsafe fn hsum(x: V) -> u64 {
         unsafe { _mm512_reduce_add_epi64(x) as u64 }
+    }
+
+    /// Stores the low words of counter `k`'s new values `sum` (u64 lanes)
+    /// for VMs `i..i + 8`, and moves any carry out of them to `v.carries`.
+    #[inline(always)]
+    unsafe fn count8(v: &mut Vms, k: Counter, i: usize, sum: V) {
+        unsafe {
+            store_u32x8(v.counter_mut(k), i, sum);
+            if _mm512_cmpgt_epu64_mask(sum, splat(u32::MAX as u64)) != 0 {
+                let mut lanes = [0u64; 8];
+                _mm512_storeu_si512(lanes.as_mut_ptr() as *mut __m512i, sum);
+                for (j, &s) in lanes.iter().enumerate().filter(|(_, &s)| s >> 32 != 0) {
+                    v.carry(k, i + j, s);
+                }
+            }
+        }
     }
 
     /// Pass 1 over whole groups of 8 VMs; returns how many VMs it covered.
@@ -661,20 +688,18 @@ pub(crate) mod simd {
                 let removed = _mm512_add_epi64(prompt, take);
                 let removed_m = _mm512_test_epi64_mask(removed, removed);
                 if removed_m != 0 {
-                    let p = v.removed.as_mut_ptr().add(i) as *mut __m512i;
-                    _mm512_storeu_si512(p, _mm512_add_epi64(_mm512_loadu_si512(p), removed));
+                    let sum = _mm512_add_epi64(u32x8(&v.removed, i), removed);
+                    count8(v, Counter::Removed, i, sum);
                     let ops = _mm512_add_epi64(
                         _mm512_maskz_mov_epi64(prompt_m, one),
                         _mm512_maskz_mov_epi64(lazy & _mm512_test_epi64_mask(take, take), one),
                     );
-                    let ops = _mm512_add_epi64(u32x8(&v.remove_ops, i), ops);
-                    store_u32x8(&mut v.remove_ops, i, ops);
+                    count8(v, Counter::RemoveOps, i, _mm512_add_epi64(u32x8(&v.remove_ops, i), ops));
                 }
                 if under != 0 {
-                    let p = v.added.as_mut_ptr().add(i) as *mut __m512i;
-                    _mm512_storeu_si512(p, _mm512_add_epi64(_mm512_loadu_si512(p), add));
+                    count8(v, Counter::Added, i, _mm512_add_epi64(u32x8(&v.added, i), add));
                     let ops = u32x8(&v.add_ops, i);
-                    store_u32x8(&mut v.add_ops, i, _mm512_mask_add_epi64(ops, under, ops, one));
+                    count8(v, Counter::AddOps, i, _mm512_mask_add_epi64(ops, under, ops, one));
                     // Hot-add where the VM now holds more than its guest sees (rare).
                     let mut grow = _mm512_mask_cmpgt_epu64_mask(under, a, u32x8(&v.visible, i));
                     while grow != 0 {
@@ -718,7 +743,7 @@ pub(crate) mod avx2 {
     //! signed compares are right; conversions go through the 2^52 magic
     //! number, exact for values below 2^52 (every value here is below 2^45).
     use super::{Alloc, Mechanics, Scan, Sums};
-    use crate::host::{VmState, Vms, DYNAMIC, STATE_MASK};
+    use crate::host::{Counter, VmState, Vms, DYNAMIC, STATE_MASK};
     use std::arch::x86_64::*;
 
     pub(crate) type V = __m256i;
@@ -799,6 +824,23 @@ pub(crate) mod avx2 {
         let mut a = [0u64; 4];
         unsafe { _mm256_storeu_si256(a.as_mut_ptr() as *mut __m256i, x) };
         a.iter().sum()
+    }
+
+    /// Stores the low words of counter `k`'s new values `sum` (u64 lanes,
+    /// each below 2^63) for VMs `i..i + 4`, and moves any carry out of them
+    /// to `v.carries`.
+    #[inline(always)]
+    unsafe fn count4(v: &mut Vms, k: Counter, i: usize, sum: V) {
+        unsafe {
+            store_u32x4(v.counter_mut(k), i, sum);
+            if any(gt(sum, splat(u32::MAX as u64))) {
+                let mut lanes = [0u64; 4];
+                _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, sum);
+                for (j, &s) in lanes.iter().enumerate().filter(|(_, &s)| s >> 32 != 0) {
+                    v.carry(k, i + j, s);
+                }
+            }
+        }
     }
 
     /// `target_of` for VMs `i..i + 4` (the f64 form; see `host::ceil_pct_f64`).
@@ -989,14 +1031,11 @@ pub(crate) mod avx2 {
                 // Counters (masks are −1 per lane: subtracting one counts one).
                 // Unconditional: with 4 lanes, "any lane changed" is a coin toss.
                 let removed = _mm256_add_epi64(prompt, take);
-                let p = v.removed.as_mut_ptr().add(i) as *mut __m256i;
-                _mm256_storeu_si256(p, _mm256_add_epi64(_mm256_loadu_si256(p), removed));
+                count4(v, Counter::Removed, i, _mm256_add_epi64(u32x4(&v.removed, i), removed));
                 let ops = _mm256_sub_epi64(_mm256_sub_epi64(u32x4(&v.remove_ops, i), prompt_m), lazy);
-                store_u32x4(&mut v.remove_ops, i, ops);
-                let p = v.added.as_mut_ptr().add(i) as *mut __m256i;
-                _mm256_storeu_si256(p, _mm256_add_epi64(_mm256_loadu_si256(p), add));
-                let ops = _mm256_sub_epi64(u32x4(&v.add_ops, i), under);
-                store_u32x4(&mut v.add_ops, i, ops);
+                count4(v, Counter::RemoveOps, i, ops);
+                count4(v, Counter::Added, i, _mm256_add_epi64(u32x4(&v.added, i), add));
+                count4(v, Counter::AddOps, i, _mm256_sub_epi64(u32x4(&v.add_ops, i), under));
                 // Hot-add where the VM now holds more than its guest sees (rare).
                 let grow = _mm256_and_si256(under, gt(a, u32x4(&v.visible, i)));
                 let mut bits = _mm256_movemask_pd(_mm256_castsi256_pd(grow)) as u32;
