@@ -197,6 +197,7 @@ class NumpyHost:
     # ----- lifecycle -----------------------------------------------------
     def stop_many(self, ids: npt.ArrayLike) -> None:
         ids = np.asarray(ids)
+        assert (self.state[ids] != OFF).all(), "stop_many: VMs must be on"
         self.state[ids] = OFF
         self.run_mark[ids] += self.time_s
         self.assigned[ids] = 0

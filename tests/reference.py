@@ -173,6 +173,7 @@ class VM:
         self._host._start(self)
 
     def stop(self) -> None:
+        assert self.state != OFF, "stop: the VM must be on (the real Host rejects it)"
         self.run_mark = self._host.time_s + self.run_mark
         self.state = OFF
         self.assigned_mb = 0
@@ -355,6 +356,7 @@ class Host:
 
     # ---- starting a VM ----------------------------------------------------
     def _start(self, vm: VM) -> None:
+        assert vm.state == OFF, "start: the VM must be off (the real Host rejects it)"
         u = self.policy.balloon_unit_mb
         free = self.physical_mb - self.reserve_mb - sum(v.assigned_mb for v in self.vms)
         if free < vm.startup_mb:

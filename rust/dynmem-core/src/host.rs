@@ -7,7 +7,7 @@ use crate::config::{VmChange, VmConfig, VmSpec, MAX_DEMAND_MB, MAX_WEIGHT};
 use crate::error::{Error, ErrorKind, Result, Value};
 use crate::names::{first_repeat, Names, MAX_NAME_TEXT};
 use crate::policy::Policy;
-use crate::solver;
+use crate::solver::{self, Scan};
 use crate::tick::{self, Alloc, Filled, Mechanics, Sums, Targets};
 use crate::VectorCap;
 
@@ -327,12 +327,12 @@ pub(crate) fn in_solver(flags: u8) -> bool {
 /// Scratch buffers reused across ticks (no allocation in steady state).
 /// Under contention the solver works on full-length columns (one entry per
 /// VM, capacity 0 for VMs outside the solver set), so no compaction or
-/// index indirection is needed: `g = base + (extra << log2 u)`.
+/// index indirection is needed: `g = floor + (extra << log2 u)`, the floor
+/// (demand cap or minimum) computed from the columns.
 #[derive(Debug, Clone, Default)]
 struct Scratch {
-    /// Each solver VM's target after pass 1 (MB); then, under contention,
-    /// the stage's floor per VM (demand cap or minimum), MB.
-    base: Vec<u32>,
+    /// Each solver VM's target (MB), written by pass 1.
+    target: Vec<u32>,
     /// Room above the floor per VM, in balloon units.
     caps: Vec<u32>,
     /// Units the water-filling gives each VM above its floor.
@@ -342,6 +342,9 @@ struct Scratch {
     excess_by_weight: Vec<u64>,
     /// The solver's last water level in stages 1 and 2: the next tick's first guess.
     levels: [Option<(bool, u64)>; 2],
+    /// The last tick's stage when it was contended (`Some(demand_stage)`):
+    /// pass 1's guess for this tick (see [`tick::Pass1`]).
+    stage: Option<bool>,
 }
 
 /// A Hyper-V host: physical memory, reserve, policy and its VMs.
@@ -474,7 +477,7 @@ impl Host {
         let s = &self.scratch;
         self.vms.heap_bytes()
             + self.names.heap_bytes()
-            + (s.base.capacity() + s.caps.capacity() + s.extra.capacity() + s.keys.capacity()) * 4
+            + (s.target.capacity() + s.caps.capacity() + s.extra.capacity() + s.keys.capacity()) * 4
             + s.excess_by_weight.capacity() * 8
     }
 
@@ -1082,8 +1085,13 @@ impl Host {
         self.simd = cap;
     }
 
-    /// Every per-VM column and the host's scalars, exactly (f64 in
-    /// round-trip form), for tests that compare two hosts.
+    /// Drops pass 1's guess of the contended stage (the next tick runs the
+    /// floors pass), for tests that check the guess changes nothing.
+    #[cfg(test)]
+    pub(crate) fn forget_stage(&mut self) {
+        self.scratch.stage = None;
+    }
+
     /// The VM columns, for tests that set up states no operation reaches
     /// quickly (counters near 2^32).
     #[cfg(test)]
@@ -1091,6 +1099,8 @@ impl Host {
         &mut self.vms
     }
 
+    /// Every per-VM column and the host's scalars, exactly (f64 in
+    /// round-trip form), for tests that compare two hosts.
     #[cfg(test)]
     pub(crate) fn state_dump(&self) -> String {
         format!(
@@ -1124,17 +1134,26 @@ impl Host {
         let u = self.unit();
         let simd = self.simd;
         let v = &mut self.vms;
-        // Pass 1 stores every solver VM's target in `base` (the floors and
-        // pass 2 read it there).
-        self.scratch.base.resize(v.len(), 0);
-        let sums: Sums = tick::pass1(
-            v,
-            &mut self.scratch.base,
+        let s = &mut self.scratch;
+        // Pass 1 stores every solver VM's target (the floors and pass 2 read
+        // it) and, if the last tick was contended, the same stage's rooms.
+        let guess = s.stage;
+        s.target.resize(v.len(), 0);
+        if guess.is_some() {
+            s.caps.resize(v.len(), 0);
+        }
+        let mut p = tick::Pass1 {
             dt_s,
-            self.policy.boot_report_delay_s,
+            boot_delay: self.policy.boot_report_delay_s,
             u,
-            simd,
-        );
+            target: &mut s.target,
+            stage: guess,
+            caps: &mut s.caps,
+            sums: Sums::default(),
+            scan: Scan::default(),
+        };
+        tick::pass1(v, &mut p, simd);
+        let (sums, pre_scan) = (p.sums, p.scan);
         let (held, sum_t, sum_d, sum_m, sum_a, need_t) =
             (sums.held, sums.sum_t, sums.sum_d, sums.sum_m, sums.sum_a, sums.need_t);
         let pool = floor_u((self.physical_mb - self.reserve_mb).saturating_sub(held), u);
@@ -1152,8 +1171,9 @@ impl Host {
 
         if sum_t <= pool {
             // Every target fits: g = target (stage 0).
+            self.scratch.stage = None;
             let g = Targets {
-                target: &self.scratch.base,
+                target: &self.scratch.target,
             };
             let mut prompt_all = false;
             if need_t > free {
@@ -1169,9 +1189,14 @@ impl Host {
             self.assigned_sum = tick::pass2(v, &Mechanics { prompt_all, ..mech }, g, simd);
         } else {
             let s = &mut self.scratch;
-            let shift = allocate(v, s, pool, u, (sum_d, sum_m), simd);
+            let demand_stage = sum_d <= pool; // stage 1: demand caps fit, buffers are filled
+                                              // Pass 1's rooms and scan if it guessed this stage; else the floors pass.
+            let scan = (guess == Some(demand_stage)).then_some(pre_scan);
+            s.stage = Some(demand_stage);
+            let shift = allocate(v, s, pool, u, demand_stage, (sum_d, sum_m), scan, simd);
             let g = Filled {
-                base: &s.base,
+                demand_stage,
+                u,
                 extra: &s.extra,
                 shift,
             };
@@ -1194,20 +1219,29 @@ impl Host {
     }
 }
 
-/// Stages 1 and 2 (targets do not fit): for every VM writes the stage's
-/// floor (`base`, MB) and the room above it (`caps`, units; 0 outside the
-/// solver set), water-fills the pool above the floors into `extra`, and
-/// returns `log2 u`: solver VM `i` gets `base[i] + (extra[i] << log2 u)`.
-/// One pass here, then the solver's probes and hand-out (see `solver.rs`):
-/// `O(N · passes)`, no allocation once the scratch has grown to `N`.
-fn allocate(v: &Vms, s: &mut Scratch, pool: u64, u: u64, (sum_d, sum_m): (u64, u64), simd: VectorCap) -> u32 {
+/// Stages 1 and 2 (targets do not fit): for every VM the room above the
+/// stage's floor (`caps`, units; 0 outside the solver set) and its scan, from
+/// pass 1 (`scan` is `Some`) or a pass of its own; then water-fills the pool
+/// above the floors into `extra`, and returns `log2 u`: solver VM `i` gets
+/// `floor_i + (extra[i] << log2 u)` ([`Filled`]). At most one pass here, then
+/// the solver's probes and hand-out (see `solver.rs`): `O(N · passes)`, no
+/// allocation once the scratch has grown to `N`.
+#[allow(clippy::too_many_arguments)]
+fn allocate(
+    v: &Vms,
+    s: &mut Scratch,
+    pool: u64,
+    u: u64,
+    demand_stage: bool,
+    (sum_d, sum_m): (u64, u64),
+    scan: Option<Scan>,
+    simd: VectorCap,
+) -> u32 {
     let n = v.len();
-    let demand_stage = sum_d <= pool; // stage 1: demand caps fit, buffers are filled
     let shift = u.trailing_zeros();
-    s.base.resize(n, 0);
     s.caps.resize(n, 0);
     s.extra.resize(n, 0);
-    let scan = tick::floors(v, &mut s.base, &mut s.caps, u, demand_stage, simd);
+    let scan = scan.unwrap_or_else(|| tick::floors(v, &s.target, &mut s.caps, u, demand_stage, simd));
     let base_sum = if demand_stage { sum_d } else { sum_m };
     let budget = pool.saturating_sub(base_sum) >> shift;
     let level = &mut s.levels[usize::from(!demand_stage)];

@@ -610,22 +610,27 @@ fn xorshift(mut seed: u64) -> impl FnMut(u64) -> u64 {
 
 /// The same host three times: as this CPU's widest vector forms run it,
 /// capped to the AVX2 forms, and capped to the scalar forms.
-fn in_every_form(h: Host) -> [Host; 3] {
+fn in_every_form(h: Host) -> [Host; 4] {
     let (mut avx2, mut scalar) = (h.clone(), h.clone());
     avx2.set_vector_cap(VectorCap::Avx2);
     scalar.set_vector_cap(VectorCap::Scalar);
-    [h, avx2, scalar]
+    let unguessed = scalar.clone();
+    [h, avx2, scalar, unguessed]
 }
 
 /// Applies `step` to every form, then checks that they agree column by
-/// column (and the invariants).
-fn step_every_form(hosts: &mut [Host; 3], context: &str, mut step: impl FnMut(&mut Host)) {
+/// column (and the invariants). The fourth host is scalar and never lets
+/// pass 1 guess the contended stage (`Host::forget_stage`): the guess may
+/// only save a pass, never change a result.
+fn step_every_form(hosts: &mut [Host; 4], context: &str, mut step: impl FnMut(&mut Host)) {
+    hosts[3].forget_stage();
     for h in hosts.iter_mut() {
         step(h);
     }
     let want = hosts[2].state_dump();
     assert_eq!(hosts[0].state_dump(), want, "widest form: {context}");
     assert_eq!(hosts[1].state_dump(), want, "AVX2: {context}");
+    assert_eq!(hosts[3].state_dump(), want, "without the stage guess: {context}");
     invariant(&hosts[0]);
 }
 

@@ -74,34 +74,39 @@ impl Alloc for Targets<'_> {
     }
 }
 
-/// `g = base + (extra << shift)` (the water-filling's result).
+/// `g = floor + (extra << shift)` (the water-filling's result), the floor
+/// being the stage's: the demand cap in stage 1 (`demand_stage`), the
+/// minimum in stage 2, computed from the columns.
 #[derive(Clone, Copy)]
 pub(crate) struct Filled<'a> {
-    pub base: &'a [u32],
+    pub demand_stage: bool,
+    pub u: u64,
     pub extra: &'a [u32],
     pub shift: u32,
 }
 
 impl Alloc for Filled<'_> {
     fn check(&self, n: usize) {
-        assert!(
-            self.base.len() >= n && self.extra.len() >= n,
-            "solver scratch shorter than the host"
-        );
+        assert!(self.extra.len() >= n, "solver scratch shorter than the host");
     }
     #[inline(always)]
-    fn g_of(&self, i: usize, _: u32, _: u16, _: u32, _: u32) -> u64 {
-        self.base[i] as u64 + ((self.extra[i] as u64) << self.shift)
-    }
-    #[cfg(target_arch = "x86_64")]
-    #[inline(always)]
-    unsafe fn g8(&self, _: &Vms, i: usize) -> simd::V {
-        unsafe { simd::filled8(self.base, self.extra, self.shift, i) }
+    fn g_of(&self, i: usize, demand: u32, _: u16, minimum: u32, maximum: u32) -> u64 {
+        let floor = if self.demand_stage {
+            crate::host::demand_cap_of(demand, minimum, maximum, self.u)
+        } else {
+            minimum as u64
+        };
+        floor + ((self.extra[i] as u64) << self.shift)
     }
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    unsafe fn g4(&self, _: &Vms, i: usize) -> avx2::V {
-        unsafe { avx2::filled4(self.base, self.extra, self.shift, i) }
+    unsafe fn g8(&self, v: &Vms, i: usize) -> simd::V {
+        unsafe { simd::filled8(v, self, i) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn g4(&self, v: &Vms, i: usize) -> avx2::V {
+        unsafe { avx2::filled4(v, self, i) }
     }
 }
 
@@ -142,48 +147,77 @@ pub(crate) struct Mechanics {
     pub chunk: u64,
 }
 
+/// What pass 1 writes and adds up besides the boot clocks.
+pub(crate) struct Pass1<'a> {
+    pub dt_s: f64,
+    pub boot_delay: f64,
+    pub u: u64,
+    /// Each solver VM's target (MB; any value for other VMs), for pass 2
+    /// and [`floors`] to read.
+    pub target: &'a mut [u32],
+    /// `Some(demand_stage)`: a guess that this tick is contended in that
+    /// stage (the last tick's), so pass 1 also writes the stage's `caps` and
+    /// `scan`, as [`floors`] would, and saves that pass when the guess holds.
+    pub stage: Option<bool>,
+    pub caps: &'a mut [u32],
+    pub sums: Sums,
+    pub scan: Scan,
+}
+
 /// Pass 1: boot clocks (a starting VM whose clock reaches the delay joins
-/// the solver set this tick), the sums that pick the stage, and each solver
-/// VM's target into `target` (any value for other VMs), for pass 2 and the
-/// floors to read. `target` holds at least `v.len()` entries.
-pub(crate) fn pass1(v: &mut Vms, target: &mut [u32], dt_s: f64, boot_delay: f64, u: u64, cap: VectorCap) -> Sums {
-    let mut sums = Sums::default();
+/// the solver set this tick), the sums that pick the stage, every solver
+/// VM's target and, on a guessed stage, its room above the floor (see
+/// [`Pass1`]). `target` (and `caps` with a guess) hold at least `v.len()`
+/// entries.
+pub(crate) fn pass1(v: &mut Vms, p: &mut Pass1, cap: VectorCap) {
     let n = v.len();
-    assert!(target.len() >= n, "target scratch shorter than the host");
+    assert!(p.target.len() >= n, "target scratch shorter than the host");
+    assert!(
+        p.stage.is_none() || p.caps.len() >= n,
+        "caps scratch shorter than the host"
+    );
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
     if crate::avx512(cap) {
         // SAFETY: the features were just detected.
-        done = unsafe { simd::pass1(v, target, dt_s, boot_delay, u, &mut sums) };
+        done = unsafe { simd::pass1(v, p) };
     } else if crate::avx2(cap) {
         // SAFETY: as above.
-        done = unsafe { avx2::pass1(v, target, dt_s, boot_delay, u, &mut sums) };
+        done = unsafe { avx2::pass1(v, p) };
     }
     let _ = cap;
-    pass1_scalar(v, target, done..n, dt_s, boot_delay, u, &mut sums);
-    sums
+    pass1_scalar(v, p, done..n);
 }
 
-/// Pass 1 over the VMs in `range`, adding to `sums`.
+/// Room above the stage's floor of a solver VM, in balloon units (`2^shift`
+/// MB): target − demand cap in stage 1 (`demand_stage`), demand cap −
+/// minimum in stage 2.
 #[inline(always)]
-pub(crate) fn pass1_scalar(
-    v: &mut Vms,
-    target: &mut [u32],
-    range: std::ops::Range<usize>,
-    dt_s: f64,
-    boot_delay: f64,
-    u: u64,
-    sums: &mut Sums,
-) {
+fn room(demand_stage: bool, t: u64, d_cap: u64, mn: u64, shift: u32) -> u32 {
+    let (lo, hi) = if demand_stage { (d_cap, t) } else { (mn, d_cap) };
+    ((hi - lo) >> shift) as u32
+}
+
+/// Pass 1 over the VMs in `range`.
+#[inline(always)]
+pub(crate) fn pass1_scalar(v: &mut Vms, p: &mut Pass1, range: std::ops::Range<usize>) {
+    let (dt_s, boot_delay, u, stage) = (p.dt_s, p.boot_delay, p.u, p.stage);
+    let shift = u.trailing_zeros();
     // Columns sliced to the range up front: no bounds checks in the loop.
     let r = range;
-    let target = &mut target[r.clone()];
+    let target = &mut p.target[r.clone()];
+    let caps: &mut [u32] = if stage.is_some() {
+        &mut p.caps[r.clone()]
+    } else {
+        &mut []
+    };
     let (flags, clock_s) = (&mut v.flags[r.clone()], &mut v.clock_s[r.clone()]);
     let (demand, assigned) = (&v.demand[r.clone()], &v.assigned[r.clone()]);
     let (minimum, maximum, buffer) = (&v.minimum[r.clone()], &v.maximum[r.clone()], &v.buffer[r.clone()]);
+    let weight = &v.weight[r.clone()];
     let n = flags.len();
     let (clock_s, demand, assigned, target) = (&mut clock_s[..n], &demand[..n], &assigned[..n], &mut target[..n]);
-    let (minimum, maximum, buffer) = (&minimum[..n], &maximum[..n], &buffer[..n]);
+    let (minimum, maximum, buffer, weight) = (&minimum[..n], &maximum[..n], &buffer[..n], &weight[..n]);
     // Local accumulators (registers, not the struct in memory).
     let Sums {
         mut held,
@@ -192,8 +226,11 @@ pub(crate) fn pass1_scalar(
         mut sum_m,
         mut sum_a,
         mut need_t,
-    } = *sums;
+    } = p.sums;
     for i in 0..n {
+        if stage.is_some() {
+            caps[i] = 0; // outside the solver set (solver VMs overwrite it)
+        }
         let mut f = flags[i];
         if f & STATE_MASK == VmState::Off as u8 {
             continue;
@@ -215,14 +252,20 @@ pub(crate) fn pass1_scalar(
         }
         let (d, mn, mx) = (demand[i], minimum[i], maximum[i]);
         let t = crate::host::target_of(d, buffer[i], mn, mx, u);
+        let d_cap = crate::host::demand_cap_of(d, mn, mx, u);
         target[i] = t as u32; // ≤ maximum ≤ 1 TB in MB
         sum_t += t;
-        sum_d += crate::host::demand_cap_of(d, mn, mx, u);
+        sum_d += d_cap;
         sum_m += mn as u64;
         sum_a += a;
         need_t += t.max(a) - a; // max(0, t − a), as a cmov: t vs a is data, not control
+        if let Some(demand_stage) = stage {
+            let c = room(demand_stage, t, d_cap, mn as u64, shift);
+            caps[i] = c;
+            p.scan.add(c, weight[i]);
+        }
     }
-    *sums = Sums {
+    p.sums = Sums {
         held,
         sum_t,
         sum_d,
@@ -232,31 +275,30 @@ pub(crate) fn pass1_scalar(
     };
 }
 
-/// Under contention, for every VM: the stage's floor (`base`, MB: demand cap
-/// in stage 1, minimum in stage 2) and the room above it (`caps`, balloon
-/// units: up to the target, or up to the demand cap; 0 outside the solver
-/// set), and the solver's [`Scan`] of them.
-/// `base` holds each solver VM's target on entry (from [`pass1`]).
-pub(crate) fn floors(v: &Vms, base: &mut [u32], caps: &mut [u32], u: u64, demand_stage: bool, cap: VectorCap) -> Scan {
+/// Under contention, for every VM the room above the stage's floor (`caps`,
+/// balloon units: from the demand cap up to the target in stage 1, from the
+/// minimum up to the demand cap in stage 2; 0 outside the solver set), and
+/// the solver's [`Scan`] of them. `target` is pass 1's.
+pub(crate) fn floors(v: &Vms, target: &[u32], caps: &mut [u32], u: u64, demand_stage: bool, cap: VectorCap) -> Scan {
     let mut scan = Scan::default();
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
     if crate::avx512(cap) {
         // SAFETY: the features were just detected.
-        done = unsafe { simd::floors(v, base, caps, u, demand_stage, &mut scan) };
+        done = unsafe { simd::floors(v, target, caps, u, demand_stage, &mut scan) };
     } else if crate::avx2(cap) {
         // SAFETY: as above.
-        done = unsafe { avx2::floors(v, base, caps, u, demand_stage, &mut scan) };
+        done = unsafe { avx2::floors(v, target, caps, u, demand_stage, &mut scan) };
     }
     let _ = cap;
-    floors_scalar(v, base, caps, u, demand_stage, done..v.len(), &mut scan);
+    floors_scalar(v, target, caps, u, demand_stage, done..v.len(), &mut scan);
     scan
 }
 
 #[inline(always)]
 fn floors_scalar(
     v: &Vms,
-    base: &mut [u32],
+    target: &[u32],
     caps: &mut [u32],
     u: u64,
     demand_stage: bool,
@@ -265,19 +307,13 @@ fn floors_scalar(
 ) {
     let shift = u.trailing_zeros();
     for i in range {
-        let (d, mn, mx) = (v.demand[i], v.minimum[i], v.maximum[i]);
-        let d_cap = crate::host::demand_cap_of(d, mn, mx, u);
-        let (lo, hi) = if demand_stage {
-            (d_cap, base[i] as u64) // the target, stored by pass 1
-        } else {
-            (mn as u64, d_cap)
-        };
         let c = if in_solver(v.flags[i]) {
-            ((hi - lo) >> shift) as u32
+            let (d, mn, mx) = (v.demand[i], v.minimum[i], v.maximum[i]);
+            let d_cap = crate::host::demand_cap_of(d, mn, mx, u);
+            room(demand_stage, target[i] as u64, d_cap, mn as u64, shift)
         } else {
             0
         };
-        base[i] = lo as u32;
         caps[i] = c;
         scan.add(c, v.weight[i]);
     }
@@ -425,7 +461,7 @@ fn visible_after_add(a: u64, vis: u64, maximum: u64, chunk: u64) -> u64 {
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod simd {
     //! The AVX-512 forms: 8 VMs per step, u64/f64 lanes.
-    use super::{Alloc, Mechanics, Scan, Sums};
+    use super::{Alloc, Mechanics, Pass1, Scan};
     use crate::host::{Counter, VmState, Vms, DYNAMIC, STATE_MASK};
     use std::arch::x86_64::*;
 
@@ -484,9 +520,68 @@ pub(crate) mod simd {
         }
     }
 
+    /// `demand_cap_of` for VMs `i..i + 8`, given their minimum and maximum.
     #[inline(always)]
-    pub(crate) unsafe fn filled8(base: &[u32], extra: &[u32], shift: u32, i: usize) -> V {
-        unsafe { _mm512_add_epi64(u32x8(base, i), _mm512_sllv_epi64(u32x8(extra, i), splat(shift as u64))) }
+    unsafe fn demand_caps8(v: &Vms, i: usize, mn: V, mx: V, u: u64) -> V {
+        unsafe { _mm512_min_epu64(_mm512_max_epu64(ceil_u(u32x8(&v.demand, i), u), mn), mx) }
+    }
+
+    /// [`Filled`](super::Filled)'s `g` for VMs `i..i + 8`.
+    #[inline(always)]
+    pub(crate) unsafe fn filled8(v: &Vms, g: &super::Filled, i: usize) -> V {
+        unsafe {
+            let mn = u32x8(&v.minimum, i);
+            let floor = if g.demand_stage {
+                demand_caps8(v, i, mn, u32x8(&v.maximum, i), g.u)
+            } else {
+                mn
+            };
+            _mm512_add_epi64(floor, _mm512_sllv_epi64(u32x8(g.extra, i), splat(g.shift as u64)))
+        }
+    }
+
+    /// [`super::room`] in the `solver` lanes (0 elsewhere).
+    #[inline(always)]
+    unsafe fn room8(demand_stage: bool, solver: __mmask8, t: V, d_cap: V, mn: V, shift: V) -> V {
+        let (lo, hi) = if demand_stage { (d_cap, t) } else { (mn, d_cap) };
+        unsafe { _mm512_maskz_srlv_epi64(solver, _mm512_sub_epi64(hi, lo), shift) }
+    }
+
+    /// A [`Scan`] kept per lane.
+    struct ScanLanes([V; 7]);
+
+    impl ScanLanes {
+        #[inline(always)]
+        fn new() -> ScanLanes {
+            let zero = splat(0);
+            ScanLanes([zero, zero, zero, zero, splat(crate::solver::WEIGHT_SCALE), zero, zero])
+        }
+
+        /// [`Scan::add`] of rooms `c` with weights `w`, lane-wise.
+        #[inline(always)]
+        unsafe fn add(&mut self, c: V, w: V) {
+            let [total, positive, w_pos, max_pos, min_w, n_zero, max_zero] = &mut self.0;
+            unsafe {
+                let pos_w = _mm512_test_epi64_mask(w, w);
+                let has_c = _mm512_test_epi64_mask(c, c);
+                *total = _mm512_add_epi64(*total, c);
+                *positive = _mm512_mask_add_epi64(*positive, pos_w, *positive, c);
+                *w_pos = _mm512_mask_add_epi64(*w_pos, pos_w & has_c, *w_pos, w);
+                *max_pos = _mm512_mask_max_epu64(*max_pos, pos_w, *max_pos, c);
+                *min_w = _mm512_mask_min_epu64(*min_w, pos_w & has_c, *min_w, w);
+                *n_zero = _mm512_mask_add_epi64(*n_zero, !pos_w & has_c, *n_zero, splat(1));
+                *max_zero = _mm512_mask_max_epu64(*max_zero, !pos_w, *max_zero, c);
+            }
+        }
+
+        fn merge_into(self, scan: &mut Scan) {
+            let spill = |x: V| {
+                let mut a = [0u64; 8];
+                unsafe { _mm512_storeu_si512(a.as_mut_ptr() as *mut __m512i, x) };
+                a
+            };
+            super::merge_lanes(scan, self.0.map(spill));
+        }
     }
 
     #[inline(always)]
@@ -515,28 +610,19 @@ pub(crate) mod simd {
     ///
     /// # Safety
     /// The CPU has AVX-512 F/BW/VL/DQ. (Bounds: every column is checked to
-    /// hold `v.len()` entries, and groups end at or before `v.len()`.)
+    /// hold `v.len()` entries, as are `p.target` and, with a guess, `p.caps`;
+    /// groups end at or before `v.len()`.)
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-    pub(crate) unsafe fn pass1(
-        v: &mut Vms,
-        target: &mut [u32],
-        dt_s: f64,
-        boot_delay: f64,
-        u: u64,
-        sums: &mut Sums,
-    ) -> usize {
+    pub(crate) unsafe fn pass1(v: &mut Vms, p: &mut Pass1) -> usize {
         v.assert_columns();
         let n = v.len() / 8 * 8;
-        assert!(target.len() >= n);
+        assert!(p.target.len() >= n && (p.stage.is_none() || p.caps.len() >= n));
+        let u = p.u;
         let running_dynamic = splat((VmState::Running as u8 | DYNAMIC) as u64);
-        let (mut held, mut sum_t, mut sum_d, mut sum_m, mut sum_a, mut need_t) = (
-            _mm512_setzero_si512(),
-            _mm512_setzero_si512(),
-            _mm512_setzero_si512(),
-            _mm512_setzero_si512(),
-            _mm512_setzero_si512(),
-            _mm512_setzero_si512(),
-        );
+        let shift = splat(u.trailing_zeros() as u64);
+        let zero = _mm512_setzero_si512();
+        let (mut held, mut sum_t, mut sum_d, mut sum_m, mut sum_a, mut need_t) = (zero, zero, zero, zero, zero, zero);
+        let mut lanes = ScanLanes::new();
         let mut i = 0;
         while i < n {
             unsafe {
@@ -544,7 +630,9 @@ pub(crate) mod simd {
                 let state = _mm512_and_si512(f, splat(STATE_MASK as u64));
                 let starting = _mm512_cmpeq_epi64_mask(state, splat(VmState::Starting as u64));
                 if starting != 0 {
-                    super::pass1_scalar(v, target, i..i + 8, dt_s, boot_delay, u, sums);
+                    // (Adds to `p.sums` and `p.scan` directly: both are sums
+                    // and extremes, so the order of merging does not matter.)
+                    super::pass1_scalar(v, p, i..i + 8);
                     i += 8;
                     continue;
                 }
@@ -553,31 +641,39 @@ pub(crate) mod simd {
                 let a = u32x8(&v.assigned, i);
                 held = _mm512_mask_add_epi64(held, on & !solver, held, a);
                 let t = targets8(v, i, u);
-                store_u32x8(target, i, t);
-                let (d, mn, mx) = (u32x8(&v.demand, i), u32x8(&v.minimum, i), u32x8(&v.maximum, i));
-                let d_cap = _mm512_min_epu64(_mm512_max_epu64(ceil_u(d, u), mn), mx);
+                store_u32x8(p.target, i, t);
+                let (mn, mx) = (u32x8(&v.minimum, i), u32x8(&v.maximum, i));
+                let d_cap = demand_caps8(v, i, mn, mx, u);
                 sum_t = _mm512_mask_add_epi64(sum_t, solver, sum_t, t);
                 sum_d = _mm512_mask_add_epi64(sum_d, solver, sum_d, d_cap);
                 sum_m = _mm512_mask_add_epi64(sum_m, solver, sum_m, mn);
                 sum_a = _mm512_mask_add_epi64(sum_a, solver, sum_a, a);
                 let short = _mm512_maskz_sub_epi64(_mm512_mask_cmpgt_epu64_mask(solver, t, a), t, a);
                 need_t = _mm512_add_epi64(need_t, short);
+                if let Some(demand_stage) = p.stage {
+                    let c = room8(demand_stage, solver, t, d_cap, mn, shift);
+                    store_u32x8(p.caps, i, c);
+                    lanes.add(c, u16x8(&v.weight, i));
+                }
             }
             i += 8;
         }
-        let lanes = [held, sum_t, sum_d, sum_m, sum_a, need_t];
-        sums.add(lanes.map(|x| unsafe { hsum(x) }));
+        let sums = [held, sum_t, sum_d, sum_m, sum_a, need_t];
+        p.sums.add(sums.map(|x| unsafe { hsum(x) }));
+        if p.stage.is_some() {
+            lanes.merge_into(&mut p.scan);
+        }
         n
     }
 
     /// `floors` over whole groups of 8 VMs; returns how many VMs it covered.
     ///
     /// # Safety
-    /// As [`pass1`]; `base` and `caps` are checked to be long enough.
+    /// As [`pass1`]; `target` and `caps` are checked to be long enough.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
     pub(crate) unsafe fn floors(
         v: &Vms,
-        base: &mut [u32],
+        target: &[u32],
         caps: &mut [u32],
         u: u64,
         demand_stage: bool,
@@ -585,48 +681,23 @@ pub(crate) mod simd {
     ) -> usize {
         v.assert_columns();
         let n = v.len() / 8 * 8;
-        assert!(base.len() >= n && caps.len() >= n);
+        assert!(target.len() >= n && caps.len() >= n);
         let running_dynamic = splat((VmState::Running as u8 | DYNAMIC) as u64);
         let shift = splat(u.trailing_zeros() as u64);
-        let zero = _mm512_setzero_si512();
-        let (mut total, mut positive, mut w_pos, mut max_pos) = (zero, zero, zero, zero);
-        let (mut min_w, mut n_zero, mut max_zero) = (splat(crate::solver::WEIGHT_SCALE), zero, zero);
+        let mut lanes = ScanLanes::new();
         let mut i = 0;
         while i < n {
             unsafe {
                 let solver = _mm512_cmpeq_epi64_mask(u8x8(&v.flags, i), running_dynamic);
-                let (d, mn, mx) = (u32x8(&v.demand, i), u32x8(&v.minimum, i), u32x8(&v.maximum, i));
-                let d_cap = _mm512_min_epu64(_mm512_max_epu64(ceil_u(d, u), mn), mx);
-                let (lo, hi) = if demand_stage {
-                    (d_cap, u32x8(base, i)) // the target, stored by pass 1
-                } else {
-                    (mn, d_cap)
-                };
-                let c = _mm512_maskz_srlv_epi64(solver, _mm512_sub_epi64(hi, lo), shift);
-                store_u32x8(base, i, lo);
+                let (mn, mx) = (u32x8(&v.minimum, i), u32x8(&v.maximum, i));
+                let d_cap = demand_caps8(v, i, mn, mx, u);
+                let c = room8(demand_stage, solver, u32x8(target, i), d_cap, mn, shift);
                 store_u32x8(caps, i, c);
-                let w = u16x8(&v.weight, i);
-                let pos_w = _mm512_test_epi64_mask(w, w);
-                let has_c = _mm512_test_epi64_mask(c, c);
-                total = _mm512_add_epi64(total, c);
-                positive = _mm512_mask_add_epi64(positive, pos_w, positive, c);
-                w_pos = _mm512_mask_add_epi64(w_pos, pos_w & has_c, w_pos, w);
-                max_pos = _mm512_mask_max_epu64(max_pos, pos_w, max_pos, c);
-                min_w = _mm512_mask_min_epu64(min_w, pos_w & has_c, min_w, w);
-                n_zero = _mm512_mask_add_epi64(n_zero, !pos_w & has_c, n_zero, splat(1));
-                max_zero = _mm512_mask_max_epu64(max_zero, !pos_w, max_zero, c);
+                lanes.add(c, u16x8(&v.weight, i));
             }
             i += 8;
         }
-        let spill = |x: V| {
-            let mut a = [0u64; 8];
-            unsafe { _mm512_storeu_si512(a.as_mut_ptr() as *mut __m512i, x) };
-            a
-        };
-        super::merge_lanes(
-            scan,
-            [total, positive, w_pos, max_pos, min_w, n_zero, max_zero].map(spill),
-        );
+        lanes.merge_into(scan);
         n
     }
 
@@ -742,7 +813,7 @@ pub(crate) mod avx2 {
     //! all-ones lanes; every compared value is below 2^63 (u32-derived), so
     //! signed compares are right; conversions go through the 2^52 magic
     //! number, exact for values below 2^52 (every value here is below 2^45).
-    use super::{Alloc, Mechanics, Scan, Sums};
+    use super::{Alloc, Mechanics, Pass1, Scan};
     use crate::host::{Counter, VmState, Vms, DYNAMIC, STATE_MASK};
     use std::arch::x86_64::*;
 
@@ -859,8 +930,68 @@ pub(crate) mod avx2 {
     }
 
     #[inline(always)]
-    pub(crate) unsafe fn filled4(base: &[u32], extra: &[u32], shift: u32, i: usize) -> V {
-        unsafe { _mm256_add_epi64(u32x4(base, i), _mm256_sllv_epi64(u32x4(extra, i), splat(shift as u64))) }
+    pub(crate) unsafe fn filled4(v: &Vms, g: &super::Filled, i: usize) -> V {
+        unsafe {
+            let mn = u32x4(&v.minimum, i);
+            let floor = if g.demand_stage {
+                demand_caps4(v, i, mn, u32x4(&v.maximum, i), g.u)
+            } else {
+                mn
+            };
+            _mm256_add_epi64(floor, _mm256_sllv_epi64(u32x4(g.extra, i), splat(g.shift as u64)))
+        }
+    }
+
+    /// `demand_cap_of` for VMs `i..i + 4`, given their minimum and maximum.
+    #[inline(always)]
+    unsafe fn demand_caps4(v: &Vms, i: usize, mn: V, mx: V, u: u64) -> V {
+        unsafe { min(max(ceil_u(u32x4(&v.demand, i), u), mn), mx) }
+    }
+
+    /// [`super::room`] in the `solver` lanes (all ones; 0 elsewhere).
+    #[inline(always)]
+    unsafe fn room4(demand_stage: bool, solver: V, t: V, d_cap: V, mn: V, shift: V) -> V {
+        let (lo, hi) = if demand_stage { (d_cap, t) } else { (mn, d_cap) };
+        unsafe { _mm256_and_si256(solver, _mm256_srlv_epi64(_mm256_sub_epi64(hi, lo), shift)) }
+    }
+
+    /// A [`Scan`] kept per lane.
+    struct ScanLanes([V; 7]);
+
+    impl ScanLanes {
+        #[inline(always)]
+        fn new() -> ScanLanes {
+            let zero = splat(0);
+            ScanLanes([zero, zero, zero, zero, splat(crate::solver::WEIGHT_SCALE), zero, zero])
+        }
+
+        /// [`Scan::add`] of rooms `c` with weights `w`, lane-wise.
+        #[inline(always)]
+        unsafe fn add(&mut self, c: V, w: V) {
+            let [total, positive, w_pos, max_pos, min_w, n_zero, max_zero] = &mut self.0;
+            unsafe {
+                let zero = _mm256_setzero_si256();
+                let zero_w = _mm256_cmpeq_epi64(w, zero);
+                let no_c = _mm256_cmpeq_epi64(c, zero);
+                let pos_with_c = _mm256_andnot_si256(_mm256_or_si256(zero_w, no_c), splat(u64::MAX));
+                *total = _mm256_add_epi64(*total, c);
+                *positive = _mm256_add_epi64(*positive, _mm256_andnot_si256(zero_w, c));
+                *w_pos = _mm256_add_epi64(*w_pos, _mm256_and_si256(pos_with_c, w));
+                *max_pos = max(*max_pos, _mm256_andnot_si256(zero_w, c));
+                *min_w = min(*min_w, _mm256_blendv_epi8(*min_w, w, pos_with_c));
+                *n_zero = _mm256_add_epi64(*n_zero, _mm256_andnot_si256(no_c, _mm256_and_si256(zero_w, splat(1))));
+                *max_zero = max(*max_zero, _mm256_and_si256(zero_w, c));
+            }
+        }
+
+        fn merge_into(self, scan: &mut Scan) {
+            let spill = |x: V| {
+                let mut a = [0u64; 4];
+                unsafe { _mm256_storeu_si256(a.as_mut_ptr() as *mut __m256i, x) };
+                a
+            };
+            super::merge_lanes(scan, self.0.map(spill));
+        }
     }
 
     /// Pass 1 over whole groups of 4 VMs; returns how many VMs it covered.
@@ -868,29 +999,27 @@ pub(crate) mod avx2 {
     ///
     /// # Safety
     /// The CPU has AVX2 and FMA. (Bounds: every column is checked to hold
-    /// `v.len()` entries, and groups end at or before `v.len()`.)
+    /// `v.len()` entries, as are `p.target` and, with a guess, `p.caps`;
+    /// groups end at or before `v.len()`.)
     #[target_feature(enable = "avx2,fma")]
-    pub(crate) unsafe fn pass1(
-        v: &mut Vms,
-        target: &mut [u32],
-        dt_s: f64,
-        boot_delay: f64,
-        u: u64,
-        sums: &mut Sums,
-    ) -> usize {
+    pub(crate) unsafe fn pass1(v: &mut Vms, p: &mut Pass1) -> usize {
         v.assert_columns();
         let n = v.len() / 4 * 4;
-        assert!(target.len() >= n);
+        assert!(p.target.len() >= n && (p.stage.is_none() || p.caps.len() >= n));
+        let u = p.u;
         let running_dynamic = splat((VmState::Running as u8 | DYNAMIC) as u64);
+        let shift = splat(u.trailing_zeros() as u64);
         let zero = _mm256_setzero_si256();
         let (mut held, mut sum_t, mut sum_d, mut sum_m, mut sum_a, mut need_t) = (zero, zero, zero, zero, zero, zero);
+        let mut lanes = ScanLanes::new();
         let mut i = 0;
         while i < n {
             unsafe {
                 let f = u8x4(&v.flags, i);
                 let state = _mm256_and_si256(f, splat(STATE_MASK as u64));
                 if any(_mm256_cmpeq_epi64(state, splat(VmState::Starting as u64))) {
-                    super::pass1_scalar(v, target, i..i + 4, dt_s, boot_delay, u, sums);
+                    // (Adds to `p.sums` and `p.scan` directly.)
+                    super::pass1_scalar(v, p, i..i + 4);
                     i += 4;
                     continue;
                 }
@@ -900,31 +1029,39 @@ pub(crate) mod avx2 {
                 // on and not in the solver set: static running VMs hold their memory
                 held = _mm256_add_epi64(held, _mm256_andnot_si256(_mm256_or_si256(off, solver), a));
                 let t = targets4(v, i, u);
-                store_u32x4(target, i, t);
-                let (d, mn, mx) = (u32x4(&v.demand, i), u32x4(&v.minimum, i), u32x4(&v.maximum, i));
-                let d_cap = min(max(ceil_u(d, u), mn), mx);
+                store_u32x4(p.target, i, t);
+                let (mn, mx) = (u32x4(&v.minimum, i), u32x4(&v.maximum, i));
+                let d_cap = demand_caps4(v, i, mn, mx, u);
                 sum_t = _mm256_add_epi64(sum_t, _mm256_and_si256(solver, t));
                 sum_d = _mm256_add_epi64(sum_d, _mm256_and_si256(solver, d_cap));
                 sum_m = _mm256_add_epi64(sum_m, _mm256_and_si256(solver, mn));
                 sum_a = _mm256_add_epi64(sum_a, _mm256_and_si256(solver, a));
                 let short = _mm256_and_si256(_mm256_and_si256(solver, gt(t, a)), _mm256_sub_epi64(t, a));
                 need_t = _mm256_add_epi64(need_t, short);
+                if let Some(demand_stage) = p.stage {
+                    let c = room4(demand_stage, solver, t, d_cap, mn, shift);
+                    store_u32x4(p.caps, i, c);
+                    lanes.add(c, u16x4(&v.weight, i));
+                }
             }
             i += 4;
         }
-        let lanes = [held, sum_t, sum_d, sum_m, sum_a, need_t];
-        sums.add(lanes.map(|x| unsafe { hsum(x) }));
+        let sums = [held, sum_t, sum_d, sum_m, sum_a, need_t];
+        p.sums.add(sums.map(|x| unsafe { hsum(x) }));
+        if p.stage.is_some() {
+            lanes.merge_into(&mut p.scan);
+        }
         n
     }
 
     /// `floors` over whole groups of 4 VMs; returns how many VMs it covered.
     ///
     /// # Safety
-    /// As [`pass1`]; `base` and `caps` are checked to be long enough.
+    /// As [`pass1`]; `target` and `caps` are checked to be long enough.
     #[target_feature(enable = "avx2,fma")]
     pub(crate) unsafe fn floors(
         v: &Vms,
-        base: &mut [u32],
+        target: &[u32],
         caps: &mut [u32],
         u: u64,
         demand_stage: bool,
@@ -932,49 +1069,23 @@ pub(crate) mod avx2 {
     ) -> usize {
         v.assert_columns();
         let n = v.len() / 4 * 4;
-        assert!(base.len() >= n && caps.len() >= n);
+        assert!(target.len() >= n && caps.len() >= n);
         let running_dynamic = splat((VmState::Running as u8 | DYNAMIC) as u64);
         let shift = splat(u.trailing_zeros() as u64);
-        let (zero, one) = (_mm256_setzero_si256(), splat(1));
-        let (mut total, mut positive, mut w_pos, mut max_pos) = (zero, zero, zero, zero);
-        let (mut min_w, mut n_zero, mut max_zero) = (splat(crate::solver::WEIGHT_SCALE), zero, zero);
+        let mut lanes = ScanLanes::new();
         let mut i = 0;
         while i < n {
             unsafe {
                 let solver = _mm256_cmpeq_epi64(u8x4(&v.flags, i), running_dynamic);
-                let (d, mn, mx) = (u32x4(&v.demand, i), u32x4(&v.minimum, i), u32x4(&v.maximum, i));
-                let d_cap = min(max(ceil_u(d, u), mn), mx);
-                let (lo, hi) = if demand_stage {
-                    (d_cap, u32x4(base, i)) // the target, stored by pass 1
-                } else {
-                    (mn, d_cap)
-                };
-                let c = _mm256_and_si256(solver, _mm256_srlv_epi64(_mm256_sub_epi64(hi, lo), shift));
-                store_u32x4(base, i, lo);
+                let (mn, mx) = (u32x4(&v.minimum, i), u32x4(&v.maximum, i));
+                let d_cap = demand_caps4(v, i, mn, mx, u);
+                let c = room4(demand_stage, solver, u32x4(target, i), d_cap, mn, shift);
                 store_u32x4(caps, i, c);
-                let w = u16x4(&v.weight, i);
-                let zero_w = _mm256_cmpeq_epi64(w, zero);
-                let no_c = _mm256_cmpeq_epi64(c, zero);
-                let pos_with_c = _mm256_andnot_si256(_mm256_or_si256(zero_w, no_c), splat(u64::MAX));
-                total = _mm256_add_epi64(total, c);
-                positive = _mm256_add_epi64(positive, _mm256_andnot_si256(zero_w, c));
-                w_pos = _mm256_add_epi64(w_pos, _mm256_and_si256(pos_with_c, w));
-                max_pos = max(max_pos, _mm256_andnot_si256(zero_w, c));
-                min_w = min(min_w, _mm256_blendv_epi8(min_w, w, pos_with_c));
-                n_zero = _mm256_add_epi64(n_zero, _mm256_andnot_si256(no_c, _mm256_and_si256(zero_w, one)));
-                max_zero = max(max_zero, _mm256_and_si256(zero_w, c));
+                lanes.add(c, u16x4(&v.weight, i));
             }
             i += 4;
         }
-        let spill = |x: V| {
-            let mut a = [0u64; 4];
-            unsafe { _mm256_storeu_si256(a.as_mut_ptr() as *mut __m256i, x) };
-            a
-        };
-        super::merge_lanes(
-            scan,
-            [total, positive, w_pos, max_pos, min_w, n_zero, max_zero].map(spill),
-        );
+        lanes.merge_into(scan);
         n
     }
 
