@@ -28,21 +28,22 @@ pub(crate) trait Alloc: Copy {
     fn g(&self, v: &Vms, i: usize) -> u64 {
         self.g_of(i, v.demand[i], v.buffer[i], v.minimum[i], v.maximum[i])
     }
-    /// `g` of VMs `i..i + 8` in u64 lanes (any value in non-solver lanes).
+    /// `g` of VMs `i..i + 16` in u32 lanes (any value in non-solver lanes;
+    /// every `g` is at most the maximum, 2^20 MB).
     ///
     /// # Safety
-    /// `i + 8 ≤ v.len()`, every column of `v` has `v.len()` entries,
+    /// `i + 16 ≤ v.len()`, every column of `v` has `v.len()` entries,
     /// [`Alloc::check`] has passed for `v.len()`, and the CPU has AVX-512
     /// F/BW/VL/DQ.
     #[cfg(target_arch = "x86_64")]
-    unsafe fn g8(&self, v: &Vms, i: usize) -> simd::V;
-    /// `g` of VMs `i..i + 4` in u64 lanes, as [`Alloc::g8`] but for AVX2.
+    unsafe fn g16(&self, v: &Vms, i: usize) -> simd::V;
+    /// `g` of VMs `i..i + 4` in u64 lanes, for AVX2.
     ///
     /// # Safety
-    /// As [`Alloc::g8`], with `i + 4 ≤ v.len()` and AVX2 + FMA.
+    /// As [`Alloc::g16`], with `i + 4 ≤ v.len()` and AVX2 + FMA.
     #[cfg(target_arch = "x86_64")]
     unsafe fn g4(&self, v: &Vms, i: usize) -> avx2::V;
-    /// Panics unless `g8` and `g4` may read entries `0..n` (what they read
+    /// Panics unless `g16` and `g4` may read entries `0..n` (what they read
     /// beside `v`).
     fn check(&self, _n: usize) {}
 }
@@ -64,8 +65,8 @@ impl Alloc for Targets<'_> {
     }
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    unsafe fn g8(&self, _: &Vms, i: usize) -> simd::V {
-        unsafe { simd::u32x8(self.target, i) }
+    unsafe fn g16(&self, _: &Vms, i: usize) -> simd::V {
+        unsafe { simd::u32x16(self.target, i) }
     }
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
@@ -100,8 +101,8 @@ impl Alloc for Filled<'_> {
     }
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    unsafe fn g8(&self, v: &Vms, i: usize) -> simd::V {
-        unsafe { simd::filled8(v, self, i) }
+    unsafe fn g16(&self, v: &Vms, i: usize) -> simd::V {
+        unsafe { simd::filled16(v, self, i) }
     }
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
@@ -472,6 +473,17 @@ pub(crate) mod simd {
         debug_assert!(i + 8 <= p.len());
         unsafe { _mm512_cvtepu32_epi64(_mm256_loadu_si256(p.as_ptr().add(i) as *const __m256i)) }
     }
+    /// 16 u32 entries as they are (u32 lanes).
+    #[inline(always)]
+    pub(crate) unsafe fn u32x16(p: &[u32], i: usize) -> V {
+        debug_assert!(i + 16 <= p.len());
+        unsafe { _mm512_loadu_si512(p.as_ptr().add(i) as *const __m512i) }
+    }
+    #[inline(always)]
+    unsafe fn store_u32x16(p: &mut [u32], i: usize, x: V) {
+        debug_assert!(i + 16 <= p.len());
+        unsafe { _mm512_storeu_si512(p.as_mut_ptr().add(i) as *mut __m512i, x) }
+    }
     #[inline(always)]
     unsafe fn u16x8(p: &[u16], i: usize) -> V {
         debug_assert!(i + 8 <= p.len());
@@ -486,11 +498,6 @@ pub(crate) mod simd {
     unsafe fn store_u32x8(p: &mut [u32], i: usize, x: V) {
         debug_assert!(i + 8 <= p.len());
         unsafe { _mm256_storeu_si256(p.as_mut_ptr().add(i) as *mut __m256i, _mm512_cvtepi64_epi32(x)) }
-    }
-    #[inline(always)]
-    unsafe fn f64x8(p: &[f64], i: usize) -> __m512d {
-        debug_assert!(i + 8 <= p.len());
-        unsafe { _mm512_loadu_pd(p.as_ptr().add(i)) }
     }
     #[inline(always)]
     fn splat(x: u64) -> V {
@@ -526,17 +533,25 @@ pub(crate) mod simd {
         unsafe { _mm512_min_epu64(_mm512_max_epu64(ceil_u(u32x8(&v.demand, i), u), mn), mx) }
     }
 
-    /// [`Filled`](super::Filled)'s `g` for VMs `i..i + 8`.
+    /// [`Filled`](super::Filled)'s `g` for VMs `i..i + 16`, in u32 lanes.
+    /// The demand cap is `clamp(ceil_u(min(d, max)), min, max)`: equal to
+    /// `demand_cap_of` (the maximum is a multiple of `u`), and no lane can
+    /// overflow (everything is at most the maximum, 2^20).
     #[inline(always)]
-    pub(crate) unsafe fn filled8(v: &Vms, g: &super::Filled, i: usize) -> V {
+    pub(crate) unsafe fn filled16(v: &Vms, g: &super::Filled, i: usize) -> V {
         unsafe {
-            let mn = u32x8(&v.minimum, i);
+            let mn = u32x16(&v.minimum, i);
             let floor = if g.demand_stage {
-                demand_caps8(v, i, mn, u32x8(&v.maximum, i), g.u)
+                let mx = u32x16(&v.maximum, i);
+                let d = _mm512_min_epu32(u32x16(&v.demand, i), mx);
+                let up = _mm512_set1_epi32((g.u - 1) as i32);
+                let d = _mm512_andnot_si512(up, _mm512_add_epi32(d, up));
+                _mm512_min_epu32(_mm512_max_epu32(d, mn), mx)
             } else {
                 mn
             };
-            _mm512_add_epi64(floor, _mm512_sllv_epi64(u32x8(g.extra, i), splat(g.shift as u64)))
+            let extra = _mm512_sllv_epi32(u32x16(g.extra, i), _mm512_set1_epi32(g.shift as i32));
+            _mm512_add_epi32(floor, extra)
         }
     }
 
@@ -589,17 +604,21 @@ pub(crate) mod simd {
         unsafe { _mm512_reduce_add_epi64(x) as u64 }
     }
 
-    /// Stores the low words of counter `k`'s new values `sum` (u64 lanes)
-    /// for VMs `i..i + 8`, and moves any carry out of them to `v.carries`.
+    /// Adds `inc` (u32 lanes) to counter `k` of VMs `i..i + 16`: the low
+    /// words in place, any carry out of them to `v.carries`.
     #[inline(always)]
-    unsafe fn count8(v: &mut Vms, k: Counter, i: usize, sum: V) {
+    unsafe fn count16(v: &mut Vms, k: Counter, i: usize, inc: V) {
         unsafe {
-            store_u32x8(v.counter_mut(k), i, sum);
-            if _mm512_cmpgt_epu64_mask(sum, splat(u32::MAX as u64)) != 0 {
-                let mut lanes = [0u64; 8];
-                _mm512_storeu_si512(lanes.as_mut_ptr() as *mut __m512i, sum);
-                for (j, &s) in lanes.iter().enumerate().filter(|(_, &s)| s >> 32 != 0) {
-                    v.carry(k, i + j, s);
+            let lo = u32x16(v.counter_mut(k), i);
+            let sum = _mm512_add_epi32(lo, inc);
+            store_u32x16(v.counter_mut(k), i, sum);
+            let carried = _mm512_cmplt_epu32_mask(sum, lo);
+            if carried != 0 {
+                let (mut los, mut incs) = ([0u32; 16], [0u32; 16]);
+                _mm512_storeu_si512(los.as_mut_ptr() as *mut __m512i, lo);
+                _mm512_storeu_si512(incs.as_mut_ptr() as *mut __m512i, inc);
+                for j in (0..16).filter(|&j| carried >> j & 1 != 0) {
+                    v.carry(k, i + j, los[j] as u64 + incs[j] as u64);
                 }
             }
         }
@@ -701,8 +720,11 @@ pub(crate) mod simd {
         n
     }
 
-    /// Pass 2 over whole groups of 8 VMs; returns how many VMs it covered
-    /// and their Σ assigned afterwards.
+    /// Pass 2 over whole groups of 16 VMs; returns how many VMs it covered
+    /// and their Σ assigned afterwards. Memory is in u32 lanes (16 VMs per
+    /// register: every quantity here is at most 2^32 − 1, and `g`, assigned
+    /// and visible at most 2^20), the clock and the statistics in two halves
+    /// of 8 f64 lanes.
     ///
     /// # Safety
     /// As [`pass1`]; what `g_of` reads is checked ([`Alloc::check`]).
@@ -710,97 +732,128 @@ pub(crate) mod simd {
     pub(crate) unsafe fn pass2(v: &mut Vms, m: &Mechanics, g_of: impl Alloc) -> (usize, u64) {
         v.assert_columns();
         g_of.check(v.len());
-        let n = v.len() / 8 * 8;
-        let running_dynamic = splat((VmState::Running as u8 | DYNAMIC) as u64);
+        let n = v.len() / 16 * 16;
+        let running_dynamic = _mm512_set1_epi32((VmState::Running as u8 | DYNAMIC) as i32);
+        let state_mask = _mm512_set1_epi32(STATE_MASK as i32);
         let (dt, delay, hundred) = (
             _mm512_set1_pd(m.dt_s),
             _mm512_set1_pd(m.remove_delay_s),
             _mm512_set1_pd(100.0),
         );
-        let (step, one, zero) = (splat(m.lazy_step), splat(1), _mm512_setzero_si512());
-        let mut total = zero;
+        // min(excess, step) is the same with the step capped at 2^32 − 1.
+        let step = _mm512_set1_epi32(m.lazy_step.min(u32::MAX as u64) as u32 as i32);
+        let one = _mm512_set1_epi32(1);
+        let zero_pd = _mm512_setzero_pd();
+        // Σ assigned: u32 lanes for up to 2048 groups (each adds ≤ 2^20 per
+        // lane), then folded into u64 lanes.
+        let (mut total, mut part, mut groups) = (_mm512_setzero_si512(), _mm512_setzero_si512(), 0);
         let mut i = 0;
         while i < n {
             unsafe {
-                let f = u8x8(&v.flags, i);
-                let on = _mm512_test_epi64_mask(f, splat(STATE_MASK as u64));
-                let solver = _mm512_cmpeq_epi64_mask(f, running_dynamic);
-                let g = g_of.g8(v, i);
-                let a0 = u32x8(&v.assigned, i);
+                let f = _mm512_cvtepu8_epi32(_mm_loadu_si128(v.flags.as_ptr().add(i) as *const __m128i));
+                let on = _mm512_test_epi32_mask(f, state_mask);
+                let solver = _mm512_cmpeq_epi32_mask(f, running_dynamic);
+                let g = g_of.g16(v, i);
+                let a0 = u32x16(&v.assigned, i);
                 // Prompt removal of all excess (when this tick needs it).
                 let prompt_m = if m.prompt_all {
-                    _mm512_mask_cmpgt_epu64_mask(solver, a0, g)
+                    _mm512_mask_cmpgt_epu32_mask(solver, a0, g)
                 } else {
                     0
                 };
-                let prompt = _mm512_maskz_sub_epi64(prompt_m, a0, g);
-                let a = _mm512_sub_epi64(a0, prompt);
-                // Lazy removal: the excess clock runs while above g.
-                let over = _mm512_mask_cmpgt_epu64_mask(solver, a, g);
-                let excess = _mm512_maskz_sub_epi64(over, a, g);
-                let clock0 = f64x8(&v.clock_s, i);
-                let clock = _mm512_maskz_add_pd(over, clock0, dt);
-                let lazy = _mm512_mask_cmp_pd_mask::<_CMP_GE_OQ>(over, clock, delay);
-                let take = _mm512_maskz_min_epu64(lazy, excess, step);
-                // The clock resets when no excess is left.
-                let spent = _mm512_cmpeq_epi64_mask(take, excess);
-                let clock = _mm512_mask_blend_pd(spent, clock, _mm512_setzero_pd());
-                // Stored only where it changed: a clock that stays 0 leaves its
-                // cache line clean (no write-back).
-                let moved =
-                    _mm512_mask_cmpneq_epi64_mask(solver, _mm512_castpd_si512(clock), _mm512_castpd_si512(clock0));
-                _mm512_mask_storeu_pd(v.clock_s.as_mut_ptr().add(i), moved, clock);
+                let prompt = _mm512_maskz_sub_epi32(prompt_m, a0, g);
+                let a = _mm512_sub_epi32(a0, prompt);
+                // Lazy removal: the excess clock runs while above g (f64, in halves).
+                let over = _mm512_mask_cmpgt_epu32_mask(solver, a, g);
+                let excess = _mm512_maskz_sub_epi32(over, a, g);
+                let cp = v.clock_s.as_mut_ptr().add(i);
+                let (c0_lo, c0_hi) = (_mm512_loadu_pd(cp), _mm512_loadu_pd(cp.add(8)));
+                let c_lo = _mm512_maskz_add_pd(over as u8, c0_lo, dt);
+                let c_hi = _mm512_maskz_add_pd((over >> 8) as u8, c0_hi, dt);
+                let lazy_lo = _mm512_mask_cmp_pd_mask::<_CMP_GE_OQ>(over as u8, c_lo, delay);
+                let lazy_hi = _mm512_mask_cmp_pd_mask::<_CMP_GE_OQ>((over >> 8) as u8, c_hi, delay);
+                let lazy = lazy_lo as u16 | (lazy_hi as u16) << 8;
+                let take = _mm512_maskz_min_epu32(lazy, excess, step);
+                // The clock resets when no excess is left; stored only where
+                // it changed (a clock that stays 0 leaves its line clean).
+                let spent = _mm512_cmpeq_epi32_mask(take, excess);
+                let c_lo = _mm512_mask_blend_pd(spent as u8, c_lo, zero_pd);
+                let c_hi = _mm512_mask_blend_pd((spent >> 8) as u8, c_hi, zero_pd);
+                let (b_lo, b0_lo) = (_mm512_castpd_si512(c_lo), _mm512_castpd_si512(c0_lo));
+                let (b_hi, b0_hi) = (_mm512_castpd_si512(c_hi), _mm512_castpd_si512(c0_hi));
+                let moved_lo = _mm512_mask_cmpneq_epi64_mask(solver as u8, b_lo, b0_lo);
+                let moved_hi = _mm512_mask_cmpneq_epi64_mask((solver >> 8) as u8, b_hi, b0_hi);
+                _mm512_mask_storeu_pd(cp, moved_lo, c_lo);
+                _mm512_mask_storeu_pd(cp.add(8), moved_hi, c_hi);
                 // Adds up to g.
-                let under = _mm512_mask_cmpgt_epu64_mask(solver, g, a);
-                let add = _mm512_maskz_sub_epi64(under, g, a);
-                let a = _mm512_add_epi64(_mm512_sub_epi64(a, take), add);
-                store_u32x8(&mut v.assigned, i, a);
+                let under = _mm512_mask_cmpgt_epu32_mask(solver, g, a);
+                let add = _mm512_maskz_sub_epi32(under, g, a);
+                let a = _mm512_add_epi32(_mm512_sub_epi32(a, take), add);
+                store_u32x16(&mut v.assigned, i, a);
                 // Counters.
-                let removed = _mm512_add_epi64(prompt, take);
-                let removed_m = _mm512_test_epi64_mask(removed, removed);
-                if removed_m != 0 {
-                    let sum = _mm512_add_epi64(u32x8(&v.removed, i), removed);
-                    count8(v, Counter::Removed, i, sum);
-                    let ops = _mm512_add_epi64(
-                        _mm512_maskz_mov_epi64(prompt_m, one),
-                        _mm512_maskz_mov_epi64(lazy & _mm512_test_epi64_mask(take, take), one),
-                    );
-                    count8(v, Counter::RemoveOps, i, _mm512_add_epi64(u32x8(&v.remove_ops, i), ops));
+                let removed = _mm512_add_epi32(prompt, take);
+                if _mm512_test_epi32_mask(removed, removed) != 0 {
+                    count16(v, Counter::Removed, i, removed);
+                    let took = lazy & _mm512_test_epi32_mask(take, take);
+                    let ops =
+                        _mm512_add_epi32(_mm512_maskz_mov_epi32(prompt_m, one), _mm512_maskz_mov_epi32(took, one));
+                    count16(v, Counter::RemoveOps, i, ops);
                 }
                 if under != 0 {
-                    count8(v, Counter::Added, i, _mm512_add_epi64(u32x8(&v.added, i), add));
-                    let ops = u32x8(&v.add_ops, i);
-                    count8(v, Counter::AddOps, i, _mm512_mask_add_epi64(ops, under, ops, one));
+                    count16(v, Counter::Added, i, add);
+                    count16(v, Counter::AddOps, i, _mm512_maskz_mov_epi32(under, one));
                     // Hot-add where the VM now holds more than its guest sees (rare).
-                    let mut grow = _mm512_mask_cmpgt_epu64_mask(under, a, u32x8(&v.visible, i));
+                    let mut grow = _mm512_mask_cmpgt_epu32_mask(under, a, u32x16(&v.visible, i));
                     while grow != 0 {
-                        let k = grow.trailing_zeros() as usize;
-                        let j = i + k;
+                        let j = i + grow.trailing_zeros() as usize;
                         let (a, vis, max) = (v.assigned[j] as u64, v.visible[j] as u64, v.maximum[j] as u64);
                         v.visible[j] = super::visible_after_add(a, vis, max, m.chunk) as u32;
                         grow &= grow - 1;
                     }
                 }
-                // Statistics of every VM that is on (off lanes: discarded).
-                let p = _mm512_mul_pd(
-                    _mm512_div_pd(_mm512_cvtepu64_pd(u32x8(&v.demand, i)), _mm512_cvtepu64_pd(a)),
-                    hundred,
-                );
-                // Minimum and maximum: stored only in the lanes that set a new
-                // record, so that most ticks leave these lines clean.
-                let pm = v.p_min.as_mut_ptr().add(i);
-                let lower = _mm512_mask_cmp_pd_mask::<_CMP_LT_OQ>(on, p, _mm512_loadu_pd(pm));
-                _mm512_mask_storeu_pd(pm, lower, p);
-                let px = v.p_max.as_mut_ptr().add(i);
-                let higher = _mm512_mask_cmp_pd_mask::<_CMP_GT_OQ>(on, p, _mm512_loadu_pd(px));
-                _mm512_mask_storeu_pd(px, higher, p);
-                let ps = v.p_sum.as_mut_ptr().add(i);
-                _mm512_mask_storeu_pd(ps, on, _mm512_add_pd(_mm512_loadu_pd(ps), _mm512_mul_pd(p, dt)));
-                total = _mm512_mask_add_epi64(total, on, total, a);
+                // Statistics of every VM that is on (off lanes: discarded), in
+                // two halves of 8.
+                let d = u32x16(&v.demand, i);
+                let halves = [
+                    (_mm512_castsi512_si256(d), _mm512_castsi512_si256(a)),
+                    (_mm512_extracti64x4_epi64::<1>(d), _mm512_extracti64x4_epi64::<1>(a)),
+                ];
+                for (h, (dh, ah)) in halves.into_iter().enumerate() {
+                    let k = i + 8 * h;
+                    let on_h = (on >> (8 * h)) as u8;
+                    let p = _mm512_mul_pd(_mm512_div_pd(_mm512_cvtepu32_pd(dh), _mm512_cvtepu32_pd(ah)), hundred);
+                    // Minimum and maximum: stored only in the lanes that set a
+                    // new record, so that most ticks leave these lines clean.
+                    let pm = v.p_min.as_mut_ptr().add(k);
+                    let lower = _mm512_mask_cmp_pd_mask::<_CMP_LT_OQ>(on_h, p, _mm512_loadu_pd(pm));
+                    _mm512_mask_storeu_pd(pm, lower, p);
+                    let px = v.p_max.as_mut_ptr().add(k);
+                    let higher = _mm512_mask_cmp_pd_mask::<_CMP_GT_OQ>(on_h, p, _mm512_loadu_pd(px));
+                    _mm512_mask_storeu_pd(px, higher, p);
+                    let ps = v.p_sum.as_mut_ptr().add(k);
+                    _mm512_mask_storeu_pd(ps, on_h, _mm512_add_pd(_mm512_loadu_pd(ps), _mm512_mul_pd(p, dt)));
+                }
+                part = _mm512_mask_add_epi32(part, on, part, a);
+                groups += 1;
+                if groups == 2048 {
+                    total = _mm512_add_epi64(total, widen_sum(part));
+                    (part, groups) = (_mm512_setzero_si512(), 0);
+                }
             }
-            i += 8;
+            i += 16;
         }
+        total = unsafe { _mm512_add_epi64(total, widen_sum(part)) };
         (n, unsafe { hsum(total) })
+    }
+
+    /// The 16 u32 lanes of `x` added pairwise into 8 u64 lanes.
+    #[inline(always)]
+    unsafe fn widen_sum(x: V) -> V {
+        unsafe {
+            let lo = _mm512_cvtepu32_epi64(_mm512_castsi512_si256(x));
+            let hi = _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64::<1>(x));
+            _mm512_add_epi64(lo, hi)
+        }
     }
 }
 
