@@ -48,3 +48,56 @@ def test_second_thread_gets_state_error_while_a_tick_runs_without_the_gil() -> N
     assert busy > 0, f"never saw the host busy in {reads} reads"
     assert host.time_s == 400.0
     assert host.assigned_mb.sum() + host.available_mb == host.physical_mb - host.reserve_mb
+
+
+def _fleet(threads: int) -> dynmem.Host:
+    """A host large enough to tick in parts, contended, with `threads` set."""
+    n = _dynmem.PARALLEL_MIN_VMS + 1000
+    host = dynmem.Host(physical_mb=n * 900, reserve_mb=0, policy=dynmem.HyperVPolicy(boot_report_delay_s=0))
+    rng = np.random.default_rng(7)
+    host.add_vms(
+        [f"v{i}" for i in range(n)],
+        startup_mb=512,
+        minimum_mb=256,
+        maximum_mb=8192,
+        weight=rng.integers(0, 10001, n),
+    )
+    host.threads = threads
+    host.start_vms()
+    return host
+
+
+def test_results_do_not_depend_on_the_number_of_threads() -> None:
+    hosts = [_fleet(t) for t in (1, 2, 3, 0)]
+    rng = np.random.default_rng(1)
+    n = len(hosts[0])
+    for k in range(12):
+        # Plentiful and contended ticks, and the switches between them.
+        row = rng.integers(100, 600 if k % 4 < 2 else 3000, n)
+        for h in hosts:
+            h.set_demand_mb(row)
+            h.tick(1.0)
+        want = hosts[0]
+        for h in hosts[1:]:
+            assert np.array_equal(h.assigned_mb, want.assigned_mb), f"tick {k}, threads={h.threads}"
+            assert np.array_equal(h.visible_mb, want.visible_mb)
+            assert np.array_equal(h.pressure, want.pressure)
+    assert hosts[0].available_mb < hosts[0].physical_mb // 10  # contention was reached
+    for i in (0, 777, n - 1):
+        assert all(h.vms[i].counters == hosts[0].vms[i].counters for h in hosts)
+
+
+def test_threads_setting_is_checked() -> None:
+    host = dynmem.Host(physical_mb=8192)
+    assert host.threads == 0
+    host.threads = 2
+    assert host.threads == 2
+    for bad, kind in ((-1, dynmem.ConfigError), (5000, dynmem.ConfigError), (1.5, dynmem.ConfigTypeError), ("2", dynmem.ConfigTypeError)):
+        try:
+            host.threads = bad  # type: ignore[assignment]
+        except kind as e:
+            assert e.field == "threads" and e.value == bad, (e.field, e.value)
+            assert "threads" in str(e)
+        else:  # pragma: no cover
+            raise AssertionError(f"threads = {bad!r} was accepted")
+        assert host.threads == 2

@@ -7,9 +7,18 @@ from typing_extensions import disjoint_base
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Host", "VmHandle", "DETACH_MIN_VMS", "MAX_DEMAND_MB", "MAX_MAXIMUM_MB", "VECTOR_PATH"]
+__all__ = [
+    "Host",
+    "VmHandle",
+    "DETACH_MIN_VMS",
+    "MAX_DEMAND_MB",
+    "MAX_MAXIMUM_MB",
+    "PARALLEL_MIN_VMS",
+    "VECTOR_PATH",
+]
 
 DETACH_MIN_VMS: int
+PARALLEL_MIN_VMS: int
 VECTOR_PATH: str
 MAX_DEMAND_MB: int
 MAX_MAXIMUM_MB: int
@@ -27,6 +36,10 @@ class Host:
     def available_mb(self) -> int: ...
     @property
     def heap_bytes(self) -> int: ...
+    @property
+    def threads(self) -> int: ...
+    @threads.setter
+    def threads(self, value: int) -> None: ...
     def _set_vector_cap(self, cap: str) -> None: ...
     def __len__(self) -> int: ...
     def add_vm(

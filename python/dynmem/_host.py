@@ -159,6 +159,19 @@ class Host:
         return self._core.heap_bytes
 
     @property
+    def threads(self) -> int:
+        """Threads a tick may use; 0 (the default) means every CPU (rayon's
+        pool: the CPU count, or ``RAYON_NUM_THREADS``). Only hosts of at least
+        ``dynmem._dynmem.PARALLEL_MIN_VMS`` (32,768) VMs tick on more than
+        one thread. Results are identical for any number; set 1 when running
+        many simulations side by side."""
+        return self._core.threads
+
+    @threads.setter
+    def threads(self, value: int) -> None:
+        self._core.threads = value
+
+    @property
     def counters(self) -> dict[str, float]:
         """Host counters: Available Memory, Average Pressure, System Current Pressure."""
         return self._core.counters()

@@ -1,6 +1,6 @@
 //! Replays a benchmark spec exported from `benches/_common.py` (raw i64:
 //! n, physical, reserve, startup, minimum, maximum, buffer, weight, 8 demand
-//! rows) and times ticks in Rust alone: `spec_bench FILE [ROUNDS]` (env `CAP=scalar`
+//! rows) and times ticks in Rust alone: `spec_bench FILE [ROUNDS]` (env `THREADS=k`, `CAP=scalar`
 //! or `CAP=avx2` caps the vector forms).
 use dynmem_core::{Host, Policy, VmSpec};
 use std::time::Instant;
@@ -39,6 +39,9 @@ fn main() {
         Ok("avx2") => dynmem_core::VectorCap::Avx2,
         _ => dynmem_core::VectorCap::Avx512,
     });
+    if let Some(t) = std::env::var("THREADS").ok().and_then(|t| t.parse().ok()) {
+        h.set_threads(t);
+    }
     h.start_many(&ids).unwrap();
     for k in 0..16 {
         h.set_demands(rows[k % 8]).unwrap();
@@ -66,9 +69,12 @@ fn main() {
             best / (600 * n) as f64 * 1e9
         );
     }
+    let q = |f: f64| times[((times.len() - 1) as f64 * f) as usize] / n as f64 * 1e9;
     println!(
-        "{path}: min {:.2} median {:.2} ns/VM",
-        times[0] / n as f64 * 1e9,
-        times[times.len() / 2] / n as f64 * 1e9
+        "{path}: min {:.2} median {:.2} ns/VM (p10 {:.2}, p90 {:.2})",
+        q(0.0),
+        q(0.5),
+        q(0.1),
+        q(0.9)
     );
 }

@@ -8,7 +8,7 @@ use crate::error::{Error, ErrorKind, Result, Value};
 use crate::names::{first_repeat, Names, MAX_NAME_TEXT};
 use crate::policy::Policy;
 use crate::solver::{self, Scan};
-use crate::tick::{self, Alloc, Filled, Mechanics, Sums, Targets};
+use crate::tick::{self, Alloc, Filled, Mechanics, Sums, Targets, View};
 use crate::VectorCap;
 
 /// Largest physical memory accepted (MB): 2^40.
@@ -234,35 +234,13 @@ impl Vms {
         carry_to(&mut self.carries, self.id[pos], k, sum);
     }
 
-    /// Panics unless every column holds `len()` entries (the vector forms
-    /// read them unchecked; `push_vm` and `each_column!` keep this true).
-    pub(crate) fn assert_columns(&self) {
-        let n = self.len();
-        let lens = [
-            self.flags.len(),
-            self.startup.len(),
-            self.minimum.len(),
-            self.maximum.len(),
-            self.buffer.len(),
-            self.weight.len(),
-            self.demand.len(),
-            self.assigned.len(),
-            self.visible.len(),
-            self.clock_s.len(),
-            self.added.len(),
-            self.removed.len(),
-            self.add_ops.len(),
-            self.remove_ops.len(),
-            self.p_sum.len(),
-            self.run_mark.len(),
-            self.p_min.len(),
-            self.p_max.len(),
-        ];
-        assert!(
-            lens.iter().all(|&l| l == n),
-            "VM columns out of step: {n} ids, {lens:?}"
-        );
+    /// Adds the carries a pass found (see [`View::carries`]).
+    pub(crate) fn add_carries(&mut self, carries: tick::Carries) {
+        for (id, k, amount) in carries {
+            *self.carries.entry((id, k)).or_insert(0) += amount;
+        }
     }
+
 
     /// Heap bytes of the columns (capacity, not just length).
     fn heap_bytes(&self) -> usize {
@@ -364,7 +342,18 @@ pub struct Host {
     /// The widest vector forms the tick may use (tests lower it to compare;
     /// results are identical either way).
     simd: VectorCap,
+    /// Threads a tick may use (0: as many as rayon's pool has). Results are
+    /// identical for any number.
+    threads: usize,
+    /// Hosts of fewer VMs than this tick on one thread, and a part has at
+    /// least half this many (tests lower it to split small hosts).
+    par_min: usize,
 }
+
+/// Hosts of at least this many VMs tick on several threads, in parts of at
+/// least half as many (a part of 16k VMs takes ~30 µs, well above the cost
+/// of handing it to another thread).
+pub const PARALLEL_MIN_VMS: usize = 32_768;
 
 /// The 2008 R2 SP1 rule of thumb: 384 MB + 64 MB per GB of physical memory.
 pub fn default_reserve_mb(physical_mb: u64) -> u64 {
@@ -449,6 +438,8 @@ impl Host {
             vms: Vms::default(),
             scratch: Scratch::default(),
             simd: VectorCap::Avx512,
+            threads: 0,
+            par_min: PARALLEL_MIN_VMS,
         })
     }
 
@@ -1085,6 +1076,37 @@ impl Host {
         self.simd = cap;
     }
 
+    /// Threads a tick may use: 0 (the default) means as many as rayon's
+    /// global pool has (the CPUs, or `RAYON_NUM_THREADS`). Only hosts of at
+    /// least [`PARALLEL_MIN_VMS`] VMs use more than one. Results are
+    /// identical for any number.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads;
+    }
+
+    /// How many parts a tick's passes over `n` VMs run in.
+    fn parts(&self, n: usize) -> usize {
+        if n < self.par_min {
+            return 1;
+        }
+        let threads = if self.threads == 0 {
+            rayon::current_num_threads()
+        } else {
+            self.threads
+        };
+        threads.min(n / (self.par_min / 2).max(1)).max(1)
+    }
+
+    /// Lets hosts of `n` or more VMs tick in parts of at least `n / 2`, for
+    /// tests that split small hosts.
+    #[cfg(test)]
+    pub(crate) fn set_parallel_min(&mut self, n: usize) {
+        self.par_min = n;
+    }
+
     /// Drops pass 1's guess of the contended stage (the next tick runs the
     /// floors pass), for tests that check the guess changes nothing.
     #[cfg(test)]
@@ -1133,6 +1155,7 @@ impl Host {
     pub(crate) fn tick_unchecked(&mut self, dt_s: f64) {
         let u = self.unit();
         let simd = self.simd;
+        let parts = self.parts(self.vms.len());
         let v = &mut self.vms;
         let s = &mut self.scratch;
         // Pass 1 stores every solver VM's target (the floors and pass 2 read
@@ -1142,7 +1165,7 @@ impl Host {
         if guess.is_some() {
             s.caps.resize(v.len(), 0);
         }
-        let mut p = tick::Pass1 {
+        let p = tick::Pass1 {
             dt_s,
             boot_delay: self.policy.boot_report_delay_s,
             u,
@@ -1152,8 +1175,7 @@ impl Host {
             sums: Sums::default(),
             scan: Scan::default(),
         };
-        tick::pass1(v, &mut p, simd);
-        let (sums, pre_scan) = (p.sums, p.scan);
+        let (sums, pre_scan) = tick::pass1(View::of(v), p, simd, parts);
         let (held, sum_t, sum_d, sum_m, sum_a, need_t) =
             (sums.held, sums.sum_t, sums.sum_d, sums.sum_m, sums.sum_a, sums.need_t);
         let pool = floor_u((self.physical_mb - self.reserve_mb).saturating_sub(held), u);
@@ -1186,14 +1208,16 @@ impl Host {
                     prompt_removal(v, &mut self.scratch.excess_by_weight, need_t - free, g);
                 }
             }
-            self.assigned_sum = tick::pass2(v, &Mechanics { prompt_all, ..mech }, g, simd);
+            let carries;
+            (self.assigned_sum, carries) = tick::pass2(View::of(v), &Mechanics { prompt_all, ..mech }, g, simd, parts);
+            v.add_carries(carries);
         } else {
             let s = &mut self.scratch;
             let demand_stage = sum_d <= pool; // stage 1: demand caps fit, buffers are filled
                                               // Pass 1's rooms and scan if it guessed this stage; else the floors pass.
             let scan = (guess == Some(demand_stage)).then_some(pre_scan);
             s.stage = Some(demand_stage);
-            let shift = allocate(v, s, pool, u, demand_stage, (sum_d, sum_m), scan, simd);
+            let shift = allocate(v, s, pool, u, demand_stage, (sum_d, sum_m), scan, (simd, parts));
             let g = Filled {
                 demand_stage,
                 u,
@@ -1213,7 +1237,9 @@ impl Host {
                 }
                 prompt_all = false;
             }
-            self.assigned_sum = tick::pass2(v, &Mechanics { prompt_all, ..mech }, g, simd);
+            let carries;
+            (self.assigned_sum, carries) = tick::pass2(View::of(v), &Mechanics { prompt_all, ..mech }, g, simd, parts);
+            v.add_carries(carries);
         }
         self.time_s += dt_s;
     }
@@ -1228,20 +1254,24 @@ impl Host {
 /// allocation once the scratch has grown to `N`.
 #[allow(clippy::too_many_arguments)]
 fn allocate(
-    v: &Vms,
+    v: &mut Vms,
     s: &mut Scratch,
     pool: u64,
     u: u64,
     demand_stage: bool,
     (sum_d, sum_m): (u64, u64),
     scan: Option<Scan>,
-    simd: VectorCap,
+    (simd, parts): (VectorCap, usize),
 ) -> u32 {
     let n = v.len();
     let shift = u.trailing_zeros();
     s.caps.resize(n, 0);
     s.extra.resize(n, 0);
-    let scan = scan.unwrap_or_else(|| tick::floors(v, &s.target, &mut s.caps, u, demand_stage, simd));
+    let scan = scan.unwrap_or_else(|| tick::floors(View::of(v), &s.target, &mut s.caps, u, demand_stage, simd, parts));
+    // Every way of building the rooms' scan (pass 1's guess, the floors pass,
+    // in parts or not) must give the scan of the rooms.
+    #[cfg(test)]
+    assert_eq!(scan, Scan::of(&s.caps, &v.weight), "scan of the rooms");
     let base_sum = if demand_stage { sum_d } else { sum_m };
     let budget = pool.saturating_sub(base_sum) >> shift;
     let level = &mut s.levels[usize::from(!demand_stage)];

@@ -521,7 +521,7 @@ pub fn fill(budget: u64, caps: &[u32], weights: &[u16], out: &mut [u32], keys: &
 /// pass: totals, the slope at level 0 and bounds on the all-capped levels.
 /// A caller that builds `caps` in a pass of its own accumulates it there
 /// ([`Scan::add`]) and saves the solver a pass.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scan {
     pub(crate) total: u64,
     pub(crate) positive: u64,
@@ -562,6 +562,18 @@ impl Scan {
             self.n_zero += 1;
             self.max_zero = self.max_zero.max(c);
         }
+    }
+
+    /// The scan of the items of `self` and of `o` together.
+    pub(crate) fn merged(mut self, o: &Scan) -> Scan {
+        self.total += o.total;
+        self.positive += o.positive;
+        self.w_pos += o.w_pos;
+        self.max_pos = self.max_pos.max(o.max_pos);
+        self.min_w = self.min_w.min(o.min_w);
+        self.n_zero += o.n_zero;
+        self.max_zero = self.max_zero.max(o.max_zero);
+        self
     }
 
     /// The scan of all items.

@@ -610,10 +610,19 @@ fn xorshift(mut seed: u64) -> impl FnMut(u64) -> u64 {
 
 /// The same host three times: as this CPU's widest vector forms run it,
 /// capped to the AVX2 forms, and capped to the scalar forms.
-fn in_every_form(h: Host) -> [Host; 4] {
+/// The host in every vector form, and in parts on several threads: the
+/// widest form in 3 parts and AVX2 in 2 (from 128 VMs on), the scalar
+/// forms on one thread.
+fn in_every_form(mut h: Host) -> [Host; 4] {
     let (mut avx2, mut scalar) = (h.clone(), h.clone());
     avx2.set_vector_cap(VectorCap::Avx2);
     scalar.set_vector_cap(VectorCap::Scalar);
+    scalar.set_threads(1);
+    h.set_threads(3);
+    avx2.set_threads(2);
+    for parallel in [&mut h, &mut avx2] {
+        parallel.set_parallel_min(128);
+    }
     let unguessed = scalar.clone();
     [h, avx2, scalar, unguessed]
 }
@@ -642,7 +651,8 @@ fn step_every_form(hosts: &mut [Host; 4], context: &str, mut step: impl FnMut(&m
 fn vector_and_scalar_ticks_agree() {
     let mut rnd = xorshift(0x0ddb_a11d_u64);
     for round in 0..80 {
-        let n = 1 + rnd(70) as usize;
+        // Every third host is large enough to tick in parts.
+        let n = if round % 3 == 1 { 128 + rnd(700) } else { 1 + rnd(70) } as usize;
         // Every fifth host is huge: 1 MB units, odd hot-add chunks, VMs up
         // to the 1 TB maximum and demands up to 2^32 − 1 (the f64 steps'
         // largest magnitudes).
@@ -683,6 +693,11 @@ fn vector_and_scalar_ticks_agree() {
                 dynamic: rnd(8) != 0,
             };
             ids.push(h.add_vm(&format!("v{i}"), &spec).unwrap());
+        }
+        if n >= 128 {
+            // Large hosts start most of their VMs at once (those that fit),
+            // so that they tick contended in parts too.
+            let _ = h.start_many(&ids[..n * 3 / 4]).unwrap();
         }
         let mut hosts = in_every_form(h);
         for tick in 0..40 {

@@ -15,11 +15,188 @@
 //! (of 8 or 4) with a booting VM in pass 1, and a hot-add (for that VM).
 
 use crate::host::{in_solver, Counter, VmState, Vms, STATE_MASK};
+
+/// The VM columns a tick's passes touch, over one range of VMs (all of
+/// them, or one thread's part of them), with indices local to the range.
+pub(crate) struct View<'a> {
+    pub id: &'a [u64],
+    pub flags: &'a mut [u8],
+    pub minimum: &'a [u32],
+    pub maximum: &'a [u32],
+    pub buffer: &'a [u16],
+    pub weight: &'a [u16],
+    pub demand: &'a [u32],
+    pub assigned: &'a mut [u32],
+    pub visible: &'a mut [u32],
+    pub clock_s: &'a mut [f64],
+    pub added: &'a mut [u32],
+    pub removed: &'a mut [u32],
+    pub add_ops: &'a mut [u32],
+    pub remove_ops: &'a mut [u32],
+    pub p_sum: &'a mut [f64],
+    pub p_min: &'a mut [f64],
+    pub p_max: &'a mut [f64],
+    /// Carries out of the counters' low words found in this range, as (VM
+    /// id, counter, amount): moved to `Vms::carries` after the pass.
+    pub carries: Vec<(u64, Counter, u64)>,
+}
+
+impl<'a> View<'a> {
+    /// All of `v`.
+    pub(crate) fn of(v: &'a mut Vms) -> View<'a> {
+        // (`push_vm` and `each_column!` keep every column in step; the
+        // view's own check covers the columns it holds.)
+        debug_assert!(v.startup.len() == v.id.len() && v.run_mark.len() == v.id.len());
+        View {
+            id: &v.id,
+            flags: &mut v.flags,
+            minimum: &v.minimum,
+            maximum: &v.maximum,
+            buffer: &v.buffer,
+            weight: &v.weight,
+            demand: &v.demand,
+            assigned: &mut v.assigned,
+            visible: &mut v.visible,
+            clock_s: &mut v.clock_s,
+            added: &mut v.added,
+            removed: &mut v.removed,
+            add_ops: &mut v.add_ops,
+            remove_ops: &mut v.remove_ops,
+            p_sum: &mut v.p_sum,
+            p_min: &mut v.p_min,
+            p_max: &mut v.p_max,
+            carries: Vec::new(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.id.len()
+    }
+
+    /// Panics unless every column holds `len()` entries (the vector forms
+    /// read them unchecked).
+    pub(crate) fn assert_columns(&self) {
+        let n = self.len();
+        let lens = [
+            self.flags.len(),
+            self.minimum.len(),
+            self.maximum.len(),
+            self.buffer.len(),
+            self.weight.len(),
+            self.demand.len(),
+            self.assigned.len(),
+            self.visible.len(),
+            self.clock_s.len(),
+            self.added.len(),
+            self.removed.len(),
+            self.add_ops.len(),
+            self.remove_ops.len(),
+            self.p_sum.len(),
+            self.p_min.len(),
+            self.p_max.len(),
+        ];
+        assert!(
+            lens.iter().all(|&l| l == n),
+            "VM columns out of step: {n} ids, {lens:?}"
+        );
+    }
+
+    /// The VMs before `mid` and from `mid` on.
+    pub(crate) fn split_at(self, mid: usize) -> (View<'a>, View<'a>) {
+        fn cut<T>(x: &[T], mid: usize) -> (&[T], &[T]) {
+            x.split_at(mid)
+        }
+        fn cut_mut<T>(x: &mut [T], mid: usize) -> (&mut [T], &mut [T]) {
+            x.split_at_mut(mid)
+        }
+        let (id, id2) = cut(self.id, mid);
+        let (flags, flags2) = cut_mut(self.flags, mid);
+        let (minimum, minimum2) = cut(self.minimum, mid);
+        let (maximum, maximum2) = cut(self.maximum, mid);
+        let (buffer, buffer2) = cut(self.buffer, mid);
+        let (weight, weight2) = cut(self.weight, mid);
+        let (demand, demand2) = cut(self.demand, mid);
+        let (assigned, assigned2) = cut_mut(self.assigned, mid);
+        let (visible, visible2) = cut_mut(self.visible, mid);
+        let (clock_s, clock_s2) = cut_mut(self.clock_s, mid);
+        let (added, added2) = cut_mut(self.added, mid);
+        let (removed, removed2) = cut_mut(self.removed, mid);
+        let (add_ops, add_ops2) = cut_mut(self.add_ops, mid);
+        let (remove_ops, remove_ops2) = cut_mut(self.remove_ops, mid);
+        let (p_sum, p_sum2) = cut_mut(self.p_sum, mid);
+        let (p_min, p_min2) = cut_mut(self.p_min, mid);
+        let (p_max, p_max2) = cut_mut(self.p_max, mid);
+        let left = View {
+            id,
+            flags,
+            minimum,
+            maximum,
+            buffer,
+            weight,
+            demand,
+            assigned,
+            visible,
+            clock_s,
+            added,
+            removed,
+            add_ops,
+            remove_ops,
+            p_sum,
+            p_min,
+            p_max,
+            carries: self.carries,
+        };
+        let right = View {
+            id: id2,
+            flags: flags2,
+            minimum: minimum2,
+            maximum: maximum2,
+            buffer: buffer2,
+            weight: weight2,
+            demand: demand2,
+            assigned: assigned2,
+            visible: visible2,
+            clock_s: clock_s2,
+            added: added2,
+            removed: removed2,
+            add_ops: add_ops2,
+            remove_ops: remove_ops2,
+            p_sum: p_sum2,
+            p_min: p_min2,
+            p_max: p_max2,
+            carries: Vec::new(),
+        };
+        (left, right)
+    }
+
+    /// The low words of counter `k`.
+    pub(crate) fn counter_mut(&mut self, k: Counter) -> &mut [u32] {
+        match k {
+            Counter::Added => self.added,
+            Counter::Removed => self.removed,
+            Counter::AddOps => self.add_ops,
+            Counter::RemoveOps => self.remove_ops,
+        }
+    }
+
+    /// Notes the carry out of counter `k`'s low word of VM `pos`, whose new
+    /// value before truncation to 32 bits is `sum` (rare: once per 2^32).
+    #[cold]
+    pub(crate) fn carry(&mut self, k: Counter, pos: usize, sum: u64) {
+        self.carries.push((self.id[pos], k, sum & !(u32::MAX as u64)));
+    }
+}
+
+/// Where to cut `n` VMs in two for two threads: near the middle, at a
+/// multiple of 64 VMs (no cache line of any column is shared).
+fn split_point(n: usize) -> usize {
+    (n / 2) & !63
+}
 use crate::solver::Scan;
 use crate::VectorCap;
 
 /// What the allocation `g` of a solver VM is this tick.
-pub(crate) trait Alloc: Copy {
+pub(crate) trait Alloc: Copy + Send + Sync {
     /// `g` of VM `i`, given its demand, buffer, minimum and maximum (only
     /// called for solver VMs).
     fn g_of(&self, i: usize, demand: u32, buffer: u16, minimum: u32, maximum: u32) -> u64;
@@ -36,16 +213,19 @@ pub(crate) trait Alloc: Copy {
     /// [`Alloc::check`] has passed for `v.len()`, and the CPU has AVX-512
     /// F/BW/VL/DQ.
     #[cfg(target_arch = "x86_64")]
-    unsafe fn g16(&self, v: &Vms, i: usize) -> simd::V;
+    unsafe fn g16(&self, v: &View, i: usize) -> simd::V;
     /// `g` of VMs `i..i + 4` in u64 lanes, for AVX2.
     ///
     /// # Safety
     /// As [`Alloc::g16`], with `i + 4 ≤ v.len()` and AVX2 + FMA.
     #[cfg(target_arch = "x86_64")]
-    unsafe fn g4(&self, v: &Vms, i: usize) -> avx2::V;
+    unsafe fn g4(&self, v: &View, i: usize) -> avx2::V;
     /// Panics unless `g16` and `g4` may read entries `0..n` (what they read
     /// beside `v`).
     fn check(&self, _n: usize) {}
+    /// The same allocation for the VMs in `r` only, indexed from `r.start`
+    /// (for one part of a host, see [`View::split_at`]).
+    fn sub(&self, r: std::ops::Range<usize>) -> Self;
 }
 
 /// `g = target` (every target fits), as pass 1 stored it: pass 2 reads one
@@ -59,18 +239,23 @@ impl Alloc for Targets<'_> {
     fn check(&self, n: usize) {
         assert!(self.target.len() >= n, "target scratch shorter than the host");
     }
+    fn sub(&self, r: std::ops::Range<usize>) -> Self {
+        Targets {
+            target: &self.target[r],
+        }
+    }
     #[inline(always)]
     fn g_of(&self, i: usize, _: u32, _: u16, _: u32, _: u32) -> u64 {
         self.target[i] as u64
     }
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    unsafe fn g16(&self, _: &Vms, i: usize) -> simd::V {
+    unsafe fn g16(&self, _: &View, i: usize) -> simd::V {
         unsafe { simd::u32x16(self.target, i) }
     }
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    unsafe fn g4(&self, _: &Vms, i: usize) -> avx2::V {
+    unsafe fn g4(&self, _: &View, i: usize) -> avx2::V {
         unsafe { avx2::u32x4(self.target, i) }
     }
 }
@@ -90,6 +275,12 @@ impl Alloc for Filled<'_> {
     fn check(&self, n: usize) {
         assert!(self.extra.len() >= n, "solver scratch shorter than the host");
     }
+    fn sub(&self, r: std::ops::Range<usize>) -> Self {
+        Filled {
+            extra: &self.extra[r],
+            ..*self
+        }
+    }
     #[inline(always)]
     fn g_of(&self, i: usize, demand: u32, _: u16, minimum: u32, maximum: u32) -> u64 {
         let floor = if self.demand_stage {
@@ -101,12 +292,12 @@ impl Alloc for Filled<'_> {
     }
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    unsafe fn g16(&self, v: &Vms, i: usize) -> simd::V {
+    unsafe fn g16(&self, v: &View, i: usize) -> simd::V {
         unsafe { simd::filled16(v, self, i) }
     }
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    unsafe fn g4(&self, v: &Vms, i: usize) -> avx2::V {
+    unsafe fn g4(&self, v: &View, i: usize) -> avx2::V {
         unsafe { avx2::filled4(v, self, i) }
     }
 }
@@ -125,6 +316,17 @@ pub(crate) struct Sums {
 }
 
 impl Sums {
+    fn merged(self, o: Sums) -> Sums {
+        Sums {
+            held: self.held + o.held,
+            sum_t: self.sum_t + o.sum_t,
+            sum_d: self.sum_d + o.sum_d,
+            sum_m: self.sum_m + o.sum_m,
+            sum_a: self.sum_a + o.sum_a,
+            need_t: self.need_t + o.need_t,
+        }
+    }
+
     /// Adds partial sums in field order (held, target, demand cap, minimum,
     /// assigned, shortfall), as the vector forms reduce their lanes.
     fn add(&mut self, [held, t, d, m, a, need]: [u64; 6]) {
@@ -165,12 +367,49 @@ pub(crate) struct Pass1<'a> {
     pub scan: Scan,
 }
 
-/// Pass 1: boot clocks (a starting VM whose clock reaches the delay joins
-/// the solver set this tick), the sums that pick the stage, every solver
-/// VM's target and, on a guessed stage, its room above the floor (see
-/// [`Pass1`]). `target` (and `caps` with a guess) hold at least `v.len()`
-/// entries.
-pub(crate) fn pass1(v: &mut Vms, p: &mut Pass1, cap: VectorCap) {
+impl<'a> Pass1<'a> {
+    /// The parameters for the VMs before `mid` (with the sums so far) and
+    /// from `mid` on (with none).
+    fn split_at(self, mid: usize) -> (Pass1<'a>, Pass1<'a>) {
+        let (target, target2) = self.target.split_at_mut(mid);
+        let (caps, caps2) = self.caps.split_at_mut(mid.min(self.caps.len()));
+        let right = Pass1 {
+            target: target2,
+            caps: caps2,
+            sums: Sums::default(),
+            scan: Scan::default(),
+            ..self
+        };
+        (Pass1 { target, caps, ..self }, right)
+    }
+}
+
+/// Pass 1 ([`pass1_part`]) over `v` in `parts` parts, run in parallel on
+/// rayon's pool when `parts > 1`; returns the sums and, with a guessed
+/// stage, the scan. The result does not depend on `parts`: the parts'
+/// sums and scans are sums and extremes, merged exactly.
+pub(crate) fn pass1<'a>(v: View<'a>, mut p: Pass1<'a>, cap: VectorCap, parts: usize) -> (Sums, Scan) {
+    let mid = split_point(v.len());
+    if parts > 1 && mid > 0 {
+        let (lv, rv) = v.split_at(mid);
+        let (lp, rp) = p.split_at(mid);
+        let (a, b) = rayon::join(
+            || pass1(lv, lp, cap, parts / 2),
+            || pass1(rv, rp, cap, parts - parts / 2),
+        );
+        return (a.0.merged(b.0), a.1.merged(&b.1));
+    }
+    let mut v = v;
+    pass1_part(&mut v, &mut p, cap);
+    (p.sums, p.scan)
+}
+
+/// Pass 1 over one part: boot clocks (a starting VM whose clock reaches the
+/// delay joins the solver set this tick), the sums that pick the stage,
+/// every solver VM's target and, on a guessed stage, its room above the
+/// floor (see [`Pass1`]). `target` (and `caps` with a guess) hold at least
+/// `v.len()` entries.
+fn pass1_part(v: &mut View, p: &mut Pass1, cap: VectorCap) {
     let n = v.len();
     assert!(p.target.len() >= n, "target scratch shorter than the host");
     assert!(
@@ -201,7 +440,7 @@ fn room(demand_stage: bool, t: u64, d_cap: u64, mn: u64, shift: u32) -> u32 {
 
 /// Pass 1 over the VMs in `range`.
 #[inline(always)]
-pub(crate) fn pass1_scalar(v: &mut Vms, p: &mut Pass1, range: std::ops::Range<usize>) {
+pub(crate) fn pass1_scalar(v: &mut View, p: &mut Pass1, range: std::ops::Range<usize>) {
     let (dt_s, boot_delay, u, stage) = (p.dt_s, p.boot_delay, p.u, p.stage);
     let shift = u.trailing_zeros();
     // Columns sliced to the range up front: no bounds checks in the loop.
@@ -276,11 +515,37 @@ pub(crate) fn pass1_scalar(v: &mut Vms, p: &mut Pass1, range: std::ops::Range<us
     };
 }
 
-/// Under contention, for every VM the room above the stage's floor (`caps`,
-/// balloon units: from the demand cap up to the target in stage 1, from the
-/// minimum up to the demand cap in stage 2; 0 outside the solver set), and
-/// the solver's [`Scan`] of them. `target` is pass 1's.
-pub(crate) fn floors(v: &Vms, target: &[u32], caps: &mut [u32], u: u64, demand_stage: bool, cap: VectorCap) -> Scan {
+/// [`floors_part`] over `v` in `parts` parts (in parallel when `parts > 1`;
+/// the same result for any `parts`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn floors(
+    v: View,
+    target: &[u32],
+    caps: &mut [u32],
+    u: u64,
+    demand_stage: bool,
+    cap: VectorCap,
+    parts: usize,
+) -> Scan {
+    let mid = split_point(v.len());
+    if parts > 1 && mid > 0 {
+        let (lv, rv) = v.split_at(mid);
+        let (lt, rt) = target.split_at(mid);
+        let (lc, rc) = caps.split_at_mut(mid);
+        let (a, b) = rayon::join(
+            || floors(lv, lt, lc, u, demand_stage, cap, parts / 2),
+            || floors(rv, rt, rc, u, demand_stage, cap, parts - parts / 2),
+        );
+        return a.merged(&b);
+    }
+    floors_part(&v, target, caps, u, demand_stage, cap)
+}
+
+/// Under contention, for every VM of one part the room above the stage's
+/// floor (`caps`, balloon units: from the demand cap up to the target in
+/// stage 1, from the minimum up to the demand cap in stage 2; 0 outside the
+/// solver set), and the solver's [`Scan`] of them. `target` is pass 1's.
+fn floors_part(v: &View, target: &[u32], caps: &mut [u32], u: u64, demand_stage: bool, cap: VectorCap) -> Scan {
     let mut scan = Scan::default();
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
@@ -298,7 +563,7 @@ pub(crate) fn floors(v: &Vms, target: &[u32], caps: &mut [u32], u: u64, demand_s
 
 #[inline(always)]
 fn floors_scalar(
-    v: &Vms,
+    v: &View,
     target: &[u32],
     caps: &mut [u32],
     u: u64,
@@ -333,9 +598,33 @@ fn merge_lanes<const L: usize>(scan: &mut Scan, parts: [[u64; L]; 7]) {
     scan.max_zero = scan.max_zero.max(max_zero.into_iter().max().unwrap_or(0) as u32);
 }
 
-/// Pass 2: prompt and lazy removal, adds (unballoon, then hot-add) and the
-/// statistics. Returns Σ assigned afterwards.
-pub(crate) fn pass2(v: &mut Vms, m: &Mechanics, g: impl Alloc, cap: VectorCap) -> u64 {
+/// The carries out of the counters' low words found by a pass (see
+/// [`View::carries`]).
+pub(crate) type Carries = Vec<(u64, Counter, u64)>;
+
+/// [`pass2_part`] over `v` in `parts` parts (in parallel when `parts > 1`);
+/// returns Σ assigned afterwards and the carries. The same result for any
+/// `parts`: every VM's step is its own, and Σ assigned a sum.
+pub(crate) fn pass2(v: View, m: &Mechanics, g: impl Alloc, cap: VectorCap, parts: usize) -> (u64, Carries) {
+    let (n, mid) = (v.len(), split_point(v.len()));
+    if parts > 1 && mid > 0 {
+        let (lv, rv) = v.split_at(mid);
+        let (lg, rg) = (g.sub(0..mid), g.sub(mid..n));
+        let ((t1, mut c1), (t2, c2)) = rayon::join(
+            || pass2(lv, m, lg, cap, parts / 2),
+            || pass2(rv, m, rg, cap, parts - parts / 2),
+        );
+        c1.extend(c2);
+        return (t1 + t2, c1);
+    }
+    let mut v = v;
+    let total = pass2_part(&mut v, m, g, cap);
+    (total, v.carries)
+}
+
+/// Pass 2 over one part: prompt and lazy removal, adds (unballoon, then
+/// hot-add) and the statistics. Returns Σ assigned afterwards.
+fn pass2_part(v: &mut View, m: &Mechanics, g: impl Alloc, cap: VectorCap) -> u64 {
     let n = v.len();
     let (mut done, mut total) = (0, 0);
     #[cfg(target_arch = "x86_64")]
@@ -352,7 +641,7 @@ pub(crate) fn pass2(v: &mut Vms, m: &Mechanics, g: impl Alloc, cap: VectorCap) -
 
 /// Pass 2 over the VMs in `range`; returns their Σ assigned afterwards.
 #[inline(always)]
-pub(crate) fn pass2_scalar(v: &mut Vms, range: std::ops::Range<usize>, m: &Mechanics, g_of: impl Alloc) -> u64 {
+pub(crate) fn pass2_scalar(v: &mut View, range: std::ops::Range<usize>, m: &Mechanics, g_of: impl Alloc) -> u64 {
     // Columns sliced to the range up front: no bounds checks in the loop.
     let r = range;
     let start = r.start;
@@ -371,6 +660,7 @@ pub(crate) fn pass2_scalar(v: &mut Vms, range: std::ops::Range<usize>, m: &Mecha
     );
     let (add_ops, remove_ops) = (&mut v.add_ops[r.clone()], &mut v.remove_ops[r.clone()]);
     let (ids, carries) = (&v.id[r.clone()], &mut v.carries);
+    let ids = &ids[..n];
     let (p_sum, p_min, p_max) = (&mut v.p_sum[r.clone()], &mut v.p_min[r.clone()], &mut v.p_max[r]);
     let (demand, assigned, visible) = (&demand[..n], &mut assigned[..n], &mut visible[..n]);
     let (minimum, maximum, buffer, clock_s) = (&minimum[..n], &maximum[..n], &buffer[..n], &mut clock_s[..n]);
@@ -420,7 +710,7 @@ pub(crate) fn pass2_scalar(v: &mut Vms, range: std::ops::Range<usize>, m: &Mecha
                 let sum = *lo as u64 + inc;
                 *lo = sum as u32;
                 if sum >> 32 != 0 {
-                    crate::host::carry_to(carries, ids[i], k, sum);
+                    carries.push((ids[i], k, sum & !(u32::MAX as u64)));
                 }
             }
             if a > visible[i] as u64 {
@@ -462,8 +752,9 @@ fn visible_after_add(a: u64, vis: u64, maximum: u64, chunk: u64) -> u64 {
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod simd {
     //! The AVX-512 forms: 8 VMs per step, u64/f64 lanes.
+    use super::View;
     use super::{Alloc, Mechanics, Pass1, Scan};
-    use crate::host::{Counter, VmState, Vms, DYNAMIC, STATE_MASK};
+    use crate::host::{Counter, VmState, DYNAMIC, STATE_MASK};
     use std::arch::x86_64::*;
 
     pub(crate) type V = __m512i;
@@ -513,24 +804,24 @@ pub(crate) mod simd {
     /// `target_of` for VMs `i..i + 8`, its `ceil(d·(100+b)/100)` in f64 lanes
     /// (exact: see `host::ceil_pct_f64`, which the tests check).
     #[inline(always)]
-    pub(crate) unsafe fn targets8(v: &Vms, i: usize, u: u64) -> V {
+    pub(crate) unsafe fn targets8(v: &View, i: usize, u: u64) -> V {
         unsafe {
-            let d = _mm512_cvtepu64_pd(u32x8(&v.demand, i));
-            let b = _mm512_cvtepu64_pd(_mm512_add_epi64(u16x8(&v.buffer, i), splat(100)));
+            let d = _mm512_cvtepu64_pd(u32x8(v.demand, i));
+            let b = _mm512_cvtepu64_pd(_mm512_add_epi64(u16x8(v.buffer, i), splat(100)));
             let x = _mm512_mul_pd(d, b);
             let t = _mm512_cvttpd_epu64(_mm512_mul_pd(
                 _mm512_add_pd(x, _mm512_set1_pd(99.5)),
                 _mm512_set1_pd(0.01),
             ));
             let t = ceil_u(t, u);
-            _mm512_min_epu64(_mm512_max_epu64(t, u32x8(&v.minimum, i)), u32x8(&v.maximum, i))
+            _mm512_min_epu64(_mm512_max_epu64(t, u32x8(v.minimum, i)), u32x8(v.maximum, i))
         }
     }
 
     /// `demand_cap_of` for VMs `i..i + 8`, given their minimum and maximum.
     #[inline(always)]
-    unsafe fn demand_caps8(v: &Vms, i: usize, mn: V, mx: V, u: u64) -> V {
-        unsafe { _mm512_min_epu64(_mm512_max_epu64(ceil_u(u32x8(&v.demand, i), u), mn), mx) }
+    unsafe fn demand_caps8(v: &View, i: usize, mn: V, mx: V, u: u64) -> V {
+        unsafe { _mm512_min_epu64(_mm512_max_epu64(ceil_u(u32x8(v.demand, i), u), mn), mx) }
     }
 
     /// [`Filled`](super::Filled)'s `g` for VMs `i..i + 16`, in u32 lanes.
@@ -538,12 +829,12 @@ pub(crate) mod simd {
     /// `demand_cap_of` (the maximum is a multiple of `u`), and no lane can
     /// overflow (everything is at most the maximum, 2^20).
     #[inline(always)]
-    pub(crate) unsafe fn filled16(v: &Vms, g: &super::Filled, i: usize) -> V {
+    pub(crate) unsafe fn filled16(v: &View, g: &super::Filled, i: usize) -> V {
         unsafe {
-            let mn = u32x16(&v.minimum, i);
+            let mn = u32x16(v.minimum, i);
             let floor = if g.demand_stage {
-                let mx = u32x16(&v.maximum, i);
-                let d = _mm512_min_epu32(u32x16(&v.demand, i), mx);
+                let mx = u32x16(v.maximum, i);
+                let d = _mm512_min_epu32(u32x16(v.demand, i), mx);
                 let up = _mm512_set1_epi32((g.u - 1) as i32);
                 let d = _mm512_andnot_si512(up, _mm512_add_epi32(d, up));
                 _mm512_min_epu32(_mm512_max_epu32(d, mn), mx)
@@ -607,7 +898,7 @@ pub(crate) mod simd {
     /// Adds `inc` (u32 lanes) to counter `k` of VMs `i..i + 16`: the low
     /// words in place, any carry out of them to `v.carries`.
     #[inline(always)]
-    unsafe fn count16(v: &mut Vms, k: Counter, i: usize, inc: V) {
+    unsafe fn count16(v: &mut View, k: Counter, i: usize, inc: V) {
         unsafe {
             let lo = u32x16(v.counter_mut(k), i);
             let sum = _mm512_add_epi32(lo, inc);
@@ -632,7 +923,7 @@ pub(crate) mod simd {
     /// hold `v.len()` entries, as are `p.target` and, with a guess, `p.caps`;
     /// groups end at or before `v.len()`.)
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-    pub(crate) unsafe fn pass1(v: &mut Vms, p: &mut Pass1) -> usize {
+    pub(crate) unsafe fn pass1(v: &mut View, p: &mut Pass1) -> usize {
         v.assert_columns();
         let n = v.len() / 8 * 8;
         assert!(p.target.len() >= n && (p.stage.is_none() || p.caps.len() >= n));
@@ -645,7 +936,7 @@ pub(crate) mod simd {
         let mut i = 0;
         while i < n {
             unsafe {
-                let f = u8x8(&v.flags, i);
+                let f = u8x8(v.flags, i);
                 let state = _mm512_and_si512(f, splat(STATE_MASK as u64));
                 let starting = _mm512_cmpeq_epi64_mask(state, splat(VmState::Starting as u64));
                 if starting != 0 {
@@ -657,11 +948,11 @@ pub(crate) mod simd {
                 }
                 let on = _mm512_cmpneq_epi64_mask(state, splat(VmState::Off as u64));
                 let solver = _mm512_cmpeq_epi64_mask(f, running_dynamic);
-                let a = u32x8(&v.assigned, i);
+                let a = u32x8(v.assigned, i);
                 held = _mm512_mask_add_epi64(held, on & !solver, held, a);
                 let t = targets8(v, i, u);
                 store_u32x8(p.target, i, t);
-                let (mn, mx) = (u32x8(&v.minimum, i), u32x8(&v.maximum, i));
+                let (mn, mx) = (u32x8(v.minimum, i), u32x8(v.maximum, i));
                 let d_cap = demand_caps8(v, i, mn, mx, u);
                 sum_t = _mm512_mask_add_epi64(sum_t, solver, sum_t, t);
                 sum_d = _mm512_mask_add_epi64(sum_d, solver, sum_d, d_cap);
@@ -672,7 +963,7 @@ pub(crate) mod simd {
                 if let Some(demand_stage) = p.stage {
                     let c = room8(demand_stage, solver, t, d_cap, mn, shift);
                     store_u32x8(p.caps, i, c);
-                    lanes.add(c, u16x8(&v.weight, i));
+                    lanes.add(c, u16x8(v.weight, i));
                 }
             }
             i += 8;
@@ -691,7 +982,7 @@ pub(crate) mod simd {
     /// As [`pass1`]; `target` and `caps` are checked to be long enough.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
     pub(crate) unsafe fn floors(
-        v: &Vms,
+        v: &View,
         target: &[u32],
         caps: &mut [u32],
         u: u64,
@@ -707,12 +998,12 @@ pub(crate) mod simd {
         let mut i = 0;
         while i < n {
             unsafe {
-                let solver = _mm512_cmpeq_epi64_mask(u8x8(&v.flags, i), running_dynamic);
-                let (mn, mx) = (u32x8(&v.minimum, i), u32x8(&v.maximum, i));
+                let solver = _mm512_cmpeq_epi64_mask(u8x8(v.flags, i), running_dynamic);
+                let (mn, mx) = (u32x8(v.minimum, i), u32x8(v.maximum, i));
                 let d_cap = demand_caps8(v, i, mn, mx, u);
                 let c = room8(demand_stage, solver, u32x8(target, i), d_cap, mn, shift);
                 store_u32x8(caps, i, c);
-                lanes.add(c, u16x8(&v.weight, i));
+                lanes.add(c, u16x8(v.weight, i));
             }
             i += 8;
         }
@@ -729,7 +1020,7 @@ pub(crate) mod simd {
     /// # Safety
     /// As [`pass1`]; what `g_of` reads is checked ([`Alloc::check`]).
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-    pub(crate) unsafe fn pass2(v: &mut Vms, m: &Mechanics, g_of: impl Alloc) -> (usize, u64) {
+    pub(crate) unsafe fn pass2(v: &mut View, m: &Mechanics, g_of: impl Alloc) -> (usize, u64) {
         v.assert_columns();
         g_of.check(v.len());
         let n = v.len() / 16 * 16;
@@ -754,7 +1045,7 @@ pub(crate) mod simd {
                 let on = _mm512_test_epi32_mask(f, state_mask);
                 let solver = _mm512_cmpeq_epi32_mask(f, running_dynamic);
                 let g = g_of.g16(v, i);
-                let a0 = u32x16(&v.assigned, i);
+                let a0 = u32x16(v.assigned, i);
                 // Prompt removal of all excess (when this tick needs it).
                 let prompt_m = if m.prompt_all {
                     _mm512_mask_cmpgt_epu32_mask(solver, a0, g)
@@ -789,7 +1080,7 @@ pub(crate) mod simd {
                 let under = _mm512_mask_cmpgt_epu32_mask(solver, g, a);
                 let add = _mm512_maskz_sub_epi32(under, g, a);
                 let a = _mm512_add_epi32(_mm512_sub_epi32(a, take), add);
-                store_u32x16(&mut v.assigned, i, a);
+                store_u32x16(v.assigned, i, a);
                 // Counters.
                 let removed = _mm512_add_epi32(prompt, take);
                 if _mm512_test_epi32_mask(removed, removed) != 0 {
@@ -803,7 +1094,7 @@ pub(crate) mod simd {
                     count16(v, Counter::Added, i, add);
                     count16(v, Counter::AddOps, i, _mm512_maskz_mov_epi32(under, one));
                     // Hot-add where the VM now holds more than its guest sees (rare).
-                    let mut grow = _mm512_mask_cmpgt_epu32_mask(under, a, u32x16(&v.visible, i));
+                    let mut grow = _mm512_mask_cmpgt_epu32_mask(under, a, u32x16(v.visible, i));
                     while grow != 0 {
                         let j = i + grow.trailing_zeros() as usize;
                         let (a, vis, max) = (v.assigned[j] as u64, v.visible[j] as u64, v.maximum[j] as u64);
@@ -813,7 +1104,7 @@ pub(crate) mod simd {
                 }
                 // Statistics of every VM that is on (off lanes: discarded), in
                 // two halves of 8.
-                let d = u32x16(&v.demand, i);
+                let d = u32x16(v.demand, i);
                 let halves = [
                     (_mm512_castsi512_si256(d), _mm512_castsi512_si256(a)),
                     (_mm512_extracti64x4_epi64::<1>(d), _mm512_extracti64x4_epi64::<1>(a)),
@@ -866,8 +1157,9 @@ pub(crate) mod avx2 {
     //! all-ones lanes; every compared value is below 2^63 (u32-derived), so
     //! signed compares are right; conversions go through the 2^52 magic
     //! number, exact for values below 2^52 (every value here is below 2^45).
+    use super::View;
     use super::{Alloc, Mechanics, Pass1, Scan};
-    use crate::host::{Counter, VmState, Vms, DYNAMIC, STATE_MASK};
+    use crate::host::{Counter, VmState, DYNAMIC, STATE_MASK};
     use std::arch::x86_64::*;
 
     pub(crate) type V = __m256i;
@@ -954,7 +1246,7 @@ pub(crate) mod avx2 {
     /// each below 2^63) for VMs `i..i + 4`, and moves any carry out of them
     /// to `v.carries`.
     #[inline(always)]
-    unsafe fn count4(v: &mut Vms, k: Counter, i: usize, sum: V) {
+    unsafe fn count4(v: &mut View, k: Counter, i: usize, sum: V) {
         unsafe {
             store_u32x4(v.counter_mut(k), i, sum);
             if any(gt(sum, splat(u32::MAX as u64))) {
@@ -969,25 +1261,25 @@ pub(crate) mod avx2 {
 
     /// `target_of` for VMs `i..i + 4` (the f64 form; see `host::ceil_pct_f64`).
     #[inline(always)]
-    pub(crate) unsafe fn targets4(v: &Vms, i: usize, u: u64) -> V {
+    pub(crate) unsafe fn targets4(v: &View, i: usize, u: u64) -> V {
         unsafe {
-            let d = to_f64(u32x4(&v.demand, i));
-            let b = to_f64(_mm256_add_epi64(u16x4(&v.buffer, i), splat(100)));
+            let d = to_f64(u32x4(v.demand, i));
+            let b = to_f64(_mm256_add_epi64(u16x4(v.buffer, i), splat(100)));
             let x = _mm256_mul_pd(d, b);
             let t = trunc_u64(_mm256_mul_pd(
                 _mm256_add_pd(x, _mm256_set1_pd(99.5)),
                 _mm256_set1_pd(0.01),
             ));
-            min(max(ceil_u(t, u), u32x4(&v.minimum, i)), u32x4(&v.maximum, i))
+            min(max(ceil_u(t, u), u32x4(v.minimum, i)), u32x4(v.maximum, i))
         }
     }
 
     #[inline(always)]
-    pub(crate) unsafe fn filled4(v: &Vms, g: &super::Filled, i: usize) -> V {
+    pub(crate) unsafe fn filled4(v: &View, g: &super::Filled, i: usize) -> V {
         unsafe {
-            let mn = u32x4(&v.minimum, i);
+            let mn = u32x4(v.minimum, i);
             let floor = if g.demand_stage {
-                demand_caps4(v, i, mn, u32x4(&v.maximum, i), g.u)
+                demand_caps4(v, i, mn, u32x4(v.maximum, i), g.u)
             } else {
                 mn
             };
@@ -997,8 +1289,8 @@ pub(crate) mod avx2 {
 
     /// `demand_cap_of` for VMs `i..i + 4`, given their minimum and maximum.
     #[inline(always)]
-    unsafe fn demand_caps4(v: &Vms, i: usize, mn: V, mx: V, u: u64) -> V {
-        unsafe { min(max(ceil_u(u32x4(&v.demand, i), u), mn), mx) }
+    unsafe fn demand_caps4(v: &View, i: usize, mn: V, mx: V, u: u64) -> V {
+        unsafe { min(max(ceil_u(u32x4(v.demand, i), u), mn), mx) }
     }
 
     /// [`super::room`] in the `solver` lanes (all ones; 0 elsewhere).
@@ -1055,7 +1347,7 @@ pub(crate) mod avx2 {
     /// `v.len()` entries, as are `p.target` and, with a guess, `p.caps`;
     /// groups end at or before `v.len()`.)
     #[target_feature(enable = "avx2,fma")]
-    pub(crate) unsafe fn pass1(v: &mut Vms, p: &mut Pass1) -> usize {
+    pub(crate) unsafe fn pass1(v: &mut View, p: &mut Pass1) -> usize {
         v.assert_columns();
         let n = v.len() / 4 * 4;
         assert!(p.target.len() >= n && (p.stage.is_none() || p.caps.len() >= n));
@@ -1068,7 +1360,7 @@ pub(crate) mod avx2 {
         let mut i = 0;
         while i < n {
             unsafe {
-                let f = u8x4(&v.flags, i);
+                let f = u8x4(v.flags, i);
                 let state = _mm256_and_si256(f, splat(STATE_MASK as u64));
                 if any(_mm256_cmpeq_epi64(state, splat(VmState::Starting as u64))) {
                     // (Adds to `p.sums` and `p.scan` directly.)
@@ -1078,12 +1370,12 @@ pub(crate) mod avx2 {
                 }
                 let off = _mm256_cmpeq_epi64(state, splat(VmState::Off as u64));
                 let solver = _mm256_cmpeq_epi64(f, running_dynamic);
-                let a = u32x4(&v.assigned, i);
+                let a = u32x4(v.assigned, i);
                 // on and not in the solver set: static running VMs hold their memory
                 held = _mm256_add_epi64(held, _mm256_andnot_si256(_mm256_or_si256(off, solver), a));
                 let t = targets4(v, i, u);
                 store_u32x4(p.target, i, t);
-                let (mn, mx) = (u32x4(&v.minimum, i), u32x4(&v.maximum, i));
+                let (mn, mx) = (u32x4(v.minimum, i), u32x4(v.maximum, i));
                 let d_cap = demand_caps4(v, i, mn, mx, u);
                 sum_t = _mm256_add_epi64(sum_t, _mm256_and_si256(solver, t));
                 sum_d = _mm256_add_epi64(sum_d, _mm256_and_si256(solver, d_cap));
@@ -1094,7 +1386,7 @@ pub(crate) mod avx2 {
                 if let Some(demand_stage) = p.stage {
                     let c = room4(demand_stage, solver, t, d_cap, mn, shift);
                     store_u32x4(p.caps, i, c);
-                    lanes.add(c, u16x4(&v.weight, i));
+                    lanes.add(c, u16x4(v.weight, i));
                 }
             }
             i += 4;
@@ -1113,7 +1405,7 @@ pub(crate) mod avx2 {
     /// As [`pass1`]; `target` and `caps` are checked to be long enough.
     #[target_feature(enable = "avx2,fma")]
     pub(crate) unsafe fn floors(
-        v: &Vms,
+        v: &View,
         target: &[u32],
         caps: &mut [u32],
         u: u64,
@@ -1129,12 +1421,12 @@ pub(crate) mod avx2 {
         let mut i = 0;
         while i < n {
             unsafe {
-                let solver = _mm256_cmpeq_epi64(u8x4(&v.flags, i), running_dynamic);
-                let (mn, mx) = (u32x4(&v.minimum, i), u32x4(&v.maximum, i));
+                let solver = _mm256_cmpeq_epi64(u8x4(v.flags, i), running_dynamic);
+                let (mn, mx) = (u32x4(v.minimum, i), u32x4(v.maximum, i));
                 let d_cap = demand_caps4(v, i, mn, mx, u);
                 let c = room4(demand_stage, solver, u32x4(target, i), d_cap, mn, shift);
                 store_u32x4(caps, i, c);
-                lanes.add(c, u16x4(&v.weight, i));
+                lanes.add(c, u16x4(v.weight, i));
             }
             i += 4;
         }
@@ -1148,7 +1440,7 @@ pub(crate) mod avx2 {
     /// # Safety
     /// As [`pass1`]; what `g_of` reads is checked ([`Alloc::check`]).
     #[target_feature(enable = "avx2,fma")]
-    pub(crate) unsafe fn pass2(v: &mut Vms, m: &Mechanics, g_of: impl Alloc) -> (usize, u64) {
+    pub(crate) unsafe fn pass2(v: &mut View, m: &Mechanics, g_of: impl Alloc) -> (usize, u64) {
         v.assert_columns();
         g_of.check(v.len());
         let n = v.len() / 4 * 4;
@@ -1164,14 +1456,14 @@ pub(crate) mod avx2 {
         let mut i = 0;
         while i < n {
             unsafe {
-                let f = u8x4(&v.flags, i);
+                let f = u8x4(v.flags, i);
                 let on = _mm256_xor_si256(
                     _mm256_cmpeq_epi64(_mm256_and_si256(f, splat(STATE_MASK as u64)), zero),
                     splat(u64::MAX),
                 );
                 let solver = _mm256_cmpeq_epi64(f, running_dynamic);
                 let g = g_of.g4(v, i);
-                let a0 = u32x4(&v.assigned, i);
+                let a0 = u32x4(v.assigned, i);
                 // Prompt removal of all excess (when this tick needs it).
                 let prompt_m = _mm256_and_si256(_mm256_and_si256(prompt_all, solver), gt(a0, g));
                 let prompt = _mm256_and_si256(prompt_m, _mm256_sub_epi64(a0, g));
@@ -1191,17 +1483,17 @@ pub(crate) mod avx2 {
                 let under = _mm256_and_si256(solver, gt(g, a));
                 let add = _mm256_and_si256(under, _mm256_sub_epi64(g, a));
                 let a = _mm256_add_epi64(_mm256_sub_epi64(a, take), add);
-                store_u32x4(&mut v.assigned, i, a);
+                store_u32x4(v.assigned, i, a);
                 // Counters (masks are −1 per lane: subtracting one counts one).
                 // Unconditional: with 4 lanes, "any lane changed" is a coin toss.
                 let removed = _mm256_add_epi64(prompt, take);
-                count4(v, Counter::Removed, i, _mm256_add_epi64(u32x4(&v.removed, i), removed));
-                let ops = _mm256_sub_epi64(_mm256_sub_epi64(u32x4(&v.remove_ops, i), prompt_m), lazy);
+                count4(v, Counter::Removed, i, _mm256_add_epi64(u32x4(v.removed, i), removed));
+                let ops = _mm256_sub_epi64(_mm256_sub_epi64(u32x4(v.remove_ops, i), prompt_m), lazy);
                 count4(v, Counter::RemoveOps, i, ops);
-                count4(v, Counter::Added, i, _mm256_add_epi64(u32x4(&v.added, i), add));
-                count4(v, Counter::AddOps, i, _mm256_sub_epi64(u32x4(&v.add_ops, i), under));
+                count4(v, Counter::Added, i, _mm256_add_epi64(u32x4(v.added, i), add));
+                count4(v, Counter::AddOps, i, _mm256_sub_epi64(u32x4(v.add_ops, i), under));
                 // Hot-add where the VM now holds more than its guest sees (rare).
-                let grow = _mm256_and_si256(under, gt(a, u32x4(&v.visible, i)));
+                let grow = _mm256_and_si256(under, gt(a, u32x4(v.visible, i)));
                 let mut bits = _mm256_movemask_pd(_mm256_castsi256_pd(grow)) as u32;
                 while bits != 0 {
                     let j = i + bits.trailing_zeros() as usize;
@@ -1211,7 +1503,7 @@ pub(crate) mod avx2 {
                 }
                 // Statistics of every VM that is on (off lanes: discarded).
                 let on_pd = _mm256_castsi256_pd(on);
-                let p = _mm256_mul_pd(_mm256_div_pd(to_f64(u32x4(&v.demand, i)), to_f64(a)), hundred);
+                let p = _mm256_mul_pd(_mm256_div_pd(to_f64(u32x4(v.demand, i)), to_f64(a)), hundred);
                 let pm = v.p_min.as_mut_ptr().add(i);
                 let lower = _mm256_and_pd(on_pd, _mm256_cmp_pd::<_CMP_LT_OQ>(p, _mm256_loadu_pd(pm)));
                 _mm256_maskstore_pd(pm, _mm256_castpd_si256(lower), p);

@@ -47,9 +47,11 @@ fn host(n: usize, per_vm_mb: i64) -> Host {
 
 #[test]
 fn steady_state_ticks_do_not_allocate() {
-    // Plentiful, and contended with many VMs (the solver's scratch at full size).
+    // Plentiful, and contended with many VMs (the solver's scratch at full
+    // size), the large host ticking in parts on two threads.
     for (n, per_vm) in [(5_000usize, 8192i64), (100_000, 1500)] {
         let mut h = host(n, per_vm);
+        h.set_threads(2);
         let demands: Vec<Vec<i64>> = (0..3)
             .map(|k| (0..n).map(|i| 400 + ((i * 31 + k * 17) % 2500) as i64).collect())
             .collect();

@@ -76,6 +76,9 @@ fn type_error(field: &str, v: &Bound<'_, PyAny>, what: &str) -> PyErr {
 }
 
 /// An integer argument: ints and objects with `__index__`, never bool or float.
+/// Largest `Host.threads` (a sanity bound, far above any machine's CPUs).
+const MAX_THREADS: i64 = 4096;
+
 fn int_arg(field: &str, v: &Bound<'_, PyAny>) -> PyResult<i64> {
     if v.is_instance_of::<PyBool>() || v.is_instance_of::<PyFloat>() {
         return Err(type_error(field, v, "an integer"));
@@ -318,6 +321,26 @@ impl PyHost {
     #[getter]
     fn heap_bytes(&self, py: Python<'_>) -> PyResult<usize> {
         Ok(self.core(py)?.heap_bytes())
+    }
+    #[getter]
+    fn threads(&self, py: Python<'_>) -> PyResult<usize> {
+        Ok(self.core(py)?.threads())
+    }
+    #[setter]
+    fn set_threads(&self, py: Python<'_>, threads: &Bound<'_, PyAny>) -> PyResult<()> {
+        let t = int_arg("threads", threads)?;
+        if !(0..=MAX_THREADS).contains(&t) {
+            let msg = format!("threads must be between 0 (all CPUs) and {MAX_THREADS}, got {t}");
+            return Err(raise(
+                py,
+                ErrorKind::Config,
+                Some("threads"),
+                t.into_pyobject(py)?.into_any().unbind(),
+                &msg,
+            ));
+        }
+        self.core(py)?.set_threads(t as usize);
+        Ok(())
     }
     /// Caps the core's vector forms: "scalar", "avx2" or "avx512" (the
     /// default: the widest the CPU has). Results are identical whatever the
@@ -804,6 +827,7 @@ fn _dynmem(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<VmHandle>()?;
     m.add("DETACH_MIN_VMS", DETACH_MIN_VMS)?;
     m.add("VECTOR_PATH", core::vector_path())?;
+    m.add("PARALLEL_MIN_VMS", core::PARALLEL_MIN_VMS)?;
     m.add("MAX_DEMAND_MB", core::config::MAX_DEMAND_MB)?;
     m.add("MAX_MAXIMUM_MB", core::config::MAX_MAXIMUM_MB)?;
     Ok(())
