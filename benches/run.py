@@ -128,7 +128,7 @@ def machine() -> dict[str, str]:
 
     info["dynmem hot loops"] = f"{_dynmem.VECTOR_PATH} (the `dynmem` columns; the `AVX2` and `scalar` columns cap them)"
     assert _dynmem.PARALLEL_MIN_VMS == PARALLEL_MIN, "benches/run.py: PARALLEL_MIN is stale"
-    info["dynmem threads"] = f"{threads_used()} for hosts of ≥ {_size(PARALLEL_MIN)} VMs (rayon's pool), else 1"
+    info["dynmem threads"] = f"{threads_used()} for hosts of ≥ {_size(PARALLEL_MIN)} VMs (the core's pool), else 1"
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True, timeout=10)
         dirty = subprocess.run(["git", "status", "--porcelain", "--", "rust", "python"], cwd=HERE, capture_output=True, text=True, timeout=10)
@@ -376,8 +376,8 @@ PARALLEL_MIN = 32_768
 
 
 def threads_used() -> int:
-    """Threads a default host's tick uses for a large host: rayon's pool size."""
-    env = os.environ.get("RAYON_NUM_THREADS", "")
+    """Threads a default host's tick uses for a large host: the core's pool size."""
+    env = os.environ.get("DYNMEM_THREADS", "").strip()
     return int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
 
 
@@ -569,11 +569,10 @@ def render(rep: Report, info: dict[str, str], elapsed_s: float) -> str:
         "Storm: half the VMs run at their targets, the other half (weights ≥ 2000) are off and are started in "
         "position order by one `host.start_vms()`; free memory covers ~70 % of their startup memory, the last "
         "~30 % reclaim by ballooning running VMs; then one (contended) tick. The reset (stop them, tick) is untimed.",
-        f"Hosts of at least {_size(PARALLEL_MIN)} VMs tick on every CPU ({threads_used()} here: rayon's pool) in "
+        f"Hosts of at least {_size(PARALLEL_MIN)} VMs tick on every CPU ({threads_used()} here) in "
         "parts whose results merge exactly (identical for any thread count, tested); `dynmem 1 thread` is the "
         "same host with `Host.threads = 1` (smaller hosts always tick on one thread, so it repeats `dynmem`). "
-        "The numpy peer, the floor and the reference run on one thread. With two threads, minimum and median "
-        "differ more: a tick waits for the other core's worker to wake.",
+        "The numpy peer, the floor and the reference run on one thread.",
         "The floor is `np.bitwise_or.reduce` over each of the 8 hot columns (25 bytes per VM): at small sizes it "
         "is 8 numpy calls of fixed cost, not bandwidth, so dynmem÷floor is meaningful from ~100k VMs. "
         "It reads only the balancer's inputs; a dynmem tick also reads and writes every running VM's Hyper-V "

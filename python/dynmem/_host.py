@@ -160,8 +160,9 @@ class Host:
 
     @property
     def threads(self) -> int:
-        """Threads a tick may use; 0 (the default) means every CPU (rayon's
-        pool: the CPU count, or ``RAYON_NUM_THREADS``). Only hosts of at least
+        """Threads a tick may use; 0 (the default) means every CPU (the
+        core's pool: the CPU count, or ``DYNMEM_THREADS`` read when the first
+        large tick runs). Only hosts of at least
         ``dynmem._dynmem.PARALLEL_MIN_VMS`` (32,768) VMs tick on more than
         one thread. Results are identical for any number; set 1 when running
         many simulations side by side."""

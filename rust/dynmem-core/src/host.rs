@@ -241,7 +241,6 @@ impl Vms {
         }
     }
 
-
     /// Heap bytes of the columns (capacity, not just length).
     fn heap_bytes(&self) -> usize {
         fn b<T>(c: &Vec<T>) -> usize {
@@ -342,7 +341,7 @@ pub struct Host {
     /// The widest vector forms the tick may use (tests lower it to compare;
     /// results are identical either way).
     simd: VectorCap,
-    /// Threads a tick may use (0: as many as rayon's pool has). Results are
+    /// Threads a tick may use (0: as many as the pool has). Results are
     /// identical for any number.
     threads: usize,
     /// Hosts of fewer VMs than this tick on one thread, and a part has at
@@ -1076,8 +1075,8 @@ impl Host {
         self.simd = cap;
     }
 
-    /// Threads a tick may use: 0 (the default) means as many as rayon's
-    /// global pool has (the CPUs, or `RAYON_NUM_THREADS`). Only hosts of at
+    /// Threads a tick may use: 0 (the default) means as many as the pool
+    /// has (`pool.rs`: the CPUs, or `DYNMEM_THREADS`). Only hosts of at
     /// least [`PARALLEL_MIN_VMS`] VMs use more than one. Results are
     /// identical for any number.
     pub fn threads(&self) -> usize {
@@ -1093,7 +1092,7 @@ impl Host {
             return 1;
         }
         let threads = if self.threads == 0 {
-            rayon::current_num_threads()
+            crate::pool::threads()
         } else {
             self.threads
         };
@@ -1275,7 +1274,16 @@ fn allocate(
     let base_sum = if demand_stage { sum_d } else { sum_m };
     let budget = pool.saturating_sub(base_sum) >> shift;
     let level = &mut s.levels[usize::from(!demand_stage)];
-    solver::fill_scanned_with(budget, &s.caps, &v.weight, scan, &mut s.extra, &mut s.keys, level, simd);
+    solver::fill_scanned_with(
+        budget,
+        &s.caps,
+        &v.weight,
+        scan,
+        &mut s.extra,
+        &mut s.keys,
+        level,
+        (simd, parts),
+    );
     shift
 }
 

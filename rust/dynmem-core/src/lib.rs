@@ -13,6 +13,7 @@ pub mod error;
 pub mod host;
 mod names;
 pub mod policy;
+mod pool;
 pub mod run;
 pub mod solver;
 mod tick;
@@ -86,3 +87,9 @@ pub fn vector_path() -> &'static str {
 
 #[cfg(test)]
 mod tests;
+
+/// Where to cut `n` VMs (or items) in two for two threads: near the middle,
+/// at a multiple of 64 (so no cache line of any column is shared).
+pub(crate) fn split_point(n: usize) -> usize {
+    (n / 2) & !63
+}

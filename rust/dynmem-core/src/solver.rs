@@ -81,13 +81,35 @@ impl Stage {
 /// of `((level·w) + ½)·10⁻⁴` is exact enough that its floor is `level·w / W`.
 const F64_EXACT_CAP: u64 = 1 << 22;
 
+/// How a fill runs its passes: `fast` caps the vector forms (the caller
+/// lowers it to scalar unless every cap ≤ [`F64_EXACT_CAP`]; each runs
+/// where the CPU has it), and each pass goes in `parts` parts on the
+/// pool (sums and lists merged in order: the same result for any `parts`).
+#[derive(Clone, Copy)]
+struct Exec {
+    fast: VectorCap,
+    parts: usize,
+}
+
 /// One pass at level `level`: units held and the weight of the items below
-/// their cap. `fast` caps the vector forms (the caller lowers it to scalar
-/// unless every cap ≤ [`F64_EXACT_CAP`]); each runs where the CPU has it.
+/// their cap.
 #[inline]
-fn eval(level: u64, caps: &[u32], weights: &[u16], stage: Stage, fast: VectorCap) -> (u64, u64) {
+fn eval(level: u64, caps: &[u32], weights: &[u16], stage: Stage, ex: Exec) -> (u64, u64) {
     #[cfg(test)]
     tests::PASSES.with(|p| p.set(p.get() + 1));
+    eval_parts(level, caps, weights, stage, ex.fast, ex.parts)
+}
+
+/// [`eval`] in `parts` parts.
+fn eval_parts(level: u64, caps: &[u32], weights: &[u16], stage: Stage, fast: VectorCap, parts: usize) -> (u64, u64) {
+    let mid = crate::split_point(caps.len());
+    if parts > 1 && mid > 0 {
+        let (a, b) = crate::pool::join(
+            || eval_parts(level, &caps[..mid], &weights[..mid], stage, fast, parts / 2),
+            || eval_parts(level, &caps[mid..], &weights[mid..], stage, fast, parts - parts / 2),
+        );
+        return (a.0 + b.0, a.1 + b.1);
+    }
     let mut done = 0;
     let (mut s, mut wsum) = (0, 0);
     #[cfg(target_arch = "x86_64")]
@@ -379,7 +401,7 @@ fn find_level(
     caps: &[u32],
     weights: &[u16],
     stage: Stage,
-    fast: VectorCap,
+    ex: Exec,
     hint: Option<u64>,
     w_lo: u64,
     (hi, s_hi): (u64, u64),
@@ -430,7 +452,7 @@ fn find_level(
             lo + width / 2
         };
         let cand = cand.clamp(lo + 1, hi - 1);
-        let (s, w) = eval(cand, caps, weights, stage, fast);
+        let (s, w) = eval(cand, caps, weights, stage, ex);
         width_before = [width, width_before[0], width_before[1]];
         if s > budget {
             (hi, s_hi, w_hi, probed_hi) = (cand, s, w, true);
@@ -439,6 +461,61 @@ fn find_level(
         }
     }
     lo
+}
+
+/// The hand-out at level `lo` over all items, in `parts` parts: writes
+/// `out`, lists the items that step up at `lo + 1` at the front of `keys`
+/// in position order, and returns the units given and how many are listed.
+#[allow(clippy::too_many_arguments)]
+fn handout_parts(
+    lo: u64,
+    caps: &[u32],
+    weights: &[u16],
+    stage: Stage,
+    out: &mut [u32],
+    keys: &mut [u32],
+    fast: VectorCap,
+    parts: usize,
+) -> (u64, usize) {
+    let n = caps.len();
+    let mid = crate::split_point(n);
+    if parts > 1 && mid > 0 {
+        let (out1, out2) = out.split_at_mut(mid);
+        let (keys1, keys2) = keys.split_at_mut(mid);
+        let ((g1, k1), (g2, k2)) = crate::pool::join(
+            || handout_parts(lo, &caps[..mid], &weights[..mid], stage, out1, keys1, fast, parts / 2),
+            || {
+                handout_parts(
+                    lo,
+                    &caps[mid..],
+                    &weights[mid..],
+                    stage,
+                    out2,
+                    keys2,
+                    fast,
+                    parts - parts / 2,
+                )
+            },
+        );
+        // The second part's list, moved up behind the first's (k1 ≤ mid, so
+        // each entry moves down or stays) and made absolute.
+        for j in 0..k2 {
+            keys[k1 + j] = keys[mid + j] + mid as u32;
+        }
+        return (g1 + g2, k1 + k2);
+    }
+    let (mut k, mut done, mut given) = (0usize, 0usize, 0u64);
+    #[cfg(target_arch = "x86_64")]
+    if crate::avx512(fast) {
+        // SAFETY: the features were just detected; caps are small.
+        (done, given) = unsafe { simd::handout(lo, caps, weights, stage, out, keys, &mut k) };
+    } else if crate::avx2(fast) {
+        // SAFETY: as above.
+        (done, given) = unsafe { avx2::handout(lo, caps, weights, stage, out, keys, &mut k) };
+    }
+    let _ = fast;
+    given += handout_int(lo, caps, weights, stage, out, keys, &mut k, done..n);
+    (given, k)
 }
 
 /// Water-fills `budget` units over the items the stage serves, writing
@@ -460,9 +537,9 @@ fn level_fill(
     hint: Option<u64>,
     w_lo: u64,
     hi: (u64, u64),
-    fast: VectorCap,
+    ex: Exec,
 ) -> u64 {
-    let lo = find_level(budget, caps, weights, stage, fast, hint, w_lo, hi);
+    let lo = find_level(budget, caps, weights, stage, ex, hint, w_lo, hi);
     // Hand out x = min(cap, floor(lo·w/W)) to every item (in the weight-0
     // stage, positive items are full) and list, branch-free, the items that
     // step up at lo + 1, in position order, with a histogram of their weights.
@@ -471,16 +548,7 @@ fn level_fill(
         keys.resize(n, 0); // once per size, so that ticks do not allocate
     }
     let (out, keys_n) = (&mut out[..n], &mut keys[..n]);
-    let (mut k, mut done, mut given) = (0usize, 0usize, 0u64);
-    #[cfg(target_arch = "x86_64")]
-    if crate::avx512(fast) {
-        // SAFETY: the features were just detected; caps are small.
-        (done, given) = unsafe { simd::handout(lo, caps, weights, stage, out, keys_n, &mut k) };
-    } else if crate::avx2(fast) {
-        // SAFETY: as above.
-        (done, given) = unsafe { avx2::handout(lo, caps, weights, stage, out, keys_n, &mut k) };
-    }
-    given += handout_int(lo, caps, weights, stage, out, keys_n, &mut k, done..n);
+    let (given, k) = handout_parts(lo, caps, weights, stage, out, keys_n, ex.fast, ex.parts);
     let rest = (budget - given) as usize;
     debug_assert!(rest < k.max(1));
     if rest == 0 {
@@ -620,10 +688,11 @@ pub fn fill_scanned(
         weights.iter().all(|&w| w as u64 <= WEIGHT_SCALE),
         "solver::fill: weights must be at most {WEIGHT_SCALE}"
     );
-    fill_scanned_with(budget, caps, weights, scan, out, keys, level, VectorCap::Avx512)
+    fill_scanned_with(budget, caps, weights, scan, out, keys, level, (VectorCap::Avx512, 1))
 }
 
-/// [`fill_scanned`] with the vector forms capped at `simd` (same results).
+/// [`fill_scanned`] with the vector forms capped at `simd` and each pass in
+/// `parts` parts on the pool (`pool.rs`): the same results for any of them.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn fill_scanned_with(
     budget: u64,
@@ -633,7 +702,7 @@ pub(crate) fn fill_scanned_with(
     out: &mut [u32],
     keys: &mut Vec<u32>,
     level: &mut Option<(bool, u64)>,
-    simd: VectorCap,
+    (simd, parts): (VectorCap, usize),
 ) -> u64 {
     assert_eq!(caps.len(), weights.len());
     assert_eq!(caps.len(), out.len());
@@ -659,12 +728,13 @@ pub(crate) fn fill_scanned_with(
     } else {
         VectorCap::Scalar
     };
+    let ex = Exec { fast, parts };
     if positive > budget {
         let hint = level.and_then(|(zero, l)| (!zero).then_some(l));
         let hi = ((max_pos as u64 * WEIGHT_SCALE).div_ceil(min_w as u64), positive);
         *level = Some((
             false,
-            level_fill(budget, caps, weights, Stage::Positive, out, keys, hint, w_pos, hi, fast),
+            level_fill(budget, caps, weights, Stage::Positive, out, keys, hint, w_pos, hi, ex),
         ));
     } else {
         let hint = level.and_then(|(zero, l)| zero.then_some(l));
@@ -681,7 +751,7 @@ pub(crate) fn fill_scanned_with(
                 hint,
                 w0,
                 hi0,
-                fast,
+                ex,
             ),
         ));
     }
@@ -829,7 +899,8 @@ pub(crate) mod tests {
     fn vector_passes_equal_integer_passes() {
         let mut r = Rng(0x5151_7e57_0ddb_a11d);
         for round in 0..3000 {
-            let n = 1 + r.next(40) as usize;
+            // Every tenth set is long enough to be evaluated in parts.
+            let n = 1 + r.next(if round % 10 == 9 { 600 } else { 40 }) as usize;
             let big = round % 3 == 0;
             let caps: Vec<u32> = (0..n)
                 .map(|_| {
@@ -862,10 +933,15 @@ pub(crate) mod tests {
                     .into_iter()
                     .flat_map(|s| [(s, VectorCap::Avx512), (s, VectorCap::Avx2)])
                 {
+                    let ex = Exec {
+                        fast: cap,
+                        parts: 1 + round % 3,
+                    };
                     assert_eq!(
-                        eval(level, &caps, &weights, stage, cap),
+                        eval(level, &caps, &weights, stage, ex),
                         eval_int(level, &caps, &weights, stage),
-                        "{cap:?}: level {level}"
+                        "{cap:?} in {} parts: level {level}",
+                        ex.parts
                     );
                 }
             }
@@ -878,7 +954,16 @@ pub(crate) mod tests {
                 .iter_mut()
                 .zip([VectorCap::Avx512, VectorCap::Avx2, VectorCap::Scalar])
             {
-                fill_scanned_with(budget, &caps, &weights, scan, out, &mut Vec::new(), &mut None, simd);
+                fill_scanned_with(
+                    budget,
+                    &caps,
+                    &weights,
+                    scan,
+                    out,
+                    &mut Vec::new(),
+                    &mut None,
+                    (simd, 1),
+                );
             }
             assert_eq!(outs[0], outs[2], "budget {budget} caps {caps:?} weights {weights:?}");
             assert_eq!(
@@ -943,7 +1028,8 @@ pub(crate) mod tests {
                 .zip([VectorCap::Avx512, VectorCap::Scalar, VectorCap::Avx2])
             {
                 let p = passes(|| {
-                    let left = fill_scanned_with(budget, caps, weights, scan, out, &mut Vec::new(), &mut None, simd);
+                    let left =
+                        fill_scanned_with(budget, caps, weights, scan, out, &mut Vec::new(), &mut None, (simd, 1));
                     assert_eq!(out.iter().map(|&x| x as u64).sum::<u64>() + left, budget);
                 });
                 most = most.max(p);

@@ -187,11 +187,6 @@ impl<'a> View<'a> {
     }
 }
 
-/// Where to cut `n` VMs in two for two threads: near the middle, at a
-/// multiple of 64 VMs (no cache line of any column is shared).
-fn split_point(n: usize) -> usize {
-    (n / 2) & !63
-}
 use crate::solver::Scan;
 use crate::VectorCap;
 
@@ -385,15 +380,15 @@ impl<'a> Pass1<'a> {
 }
 
 /// Pass 1 ([`pass1_part`]) over `v` in `parts` parts, run in parallel on
-/// rayon's pool when `parts > 1`; returns the sums and, with a guessed
+/// the pool (`pool.rs`) when `parts > 1`; returns the sums and, with a guessed
 /// stage, the scan. The result does not depend on `parts`: the parts'
 /// sums and scans are sums and extremes, merged exactly.
 pub(crate) fn pass1<'a>(v: View<'a>, mut p: Pass1<'a>, cap: VectorCap, parts: usize) -> (Sums, Scan) {
-    let mid = split_point(v.len());
+    let mid = crate::split_point(v.len());
     if parts > 1 && mid > 0 {
         let (lv, rv) = v.split_at(mid);
         let (lp, rp) = p.split_at(mid);
-        let (a, b) = rayon::join(
+        let (a, b) = crate::pool::join(
             || pass1(lv, lp, cap, parts / 2),
             || pass1(rv, rp, cap, parts - parts / 2),
         );
@@ -527,12 +522,12 @@ pub(crate) fn floors(
     cap: VectorCap,
     parts: usize,
 ) -> Scan {
-    let mid = split_point(v.len());
+    let mid = crate::split_point(v.len());
     if parts > 1 && mid > 0 {
         let (lv, rv) = v.split_at(mid);
         let (lt, rt) = target.split_at(mid);
         let (lc, rc) = caps.split_at_mut(mid);
-        let (a, b) = rayon::join(
+        let (a, b) = crate::pool::join(
             || floors(lv, lt, lc, u, demand_stage, cap, parts / 2),
             || floors(rv, rt, rc, u, demand_stage, cap, parts - parts / 2),
         );
@@ -606,11 +601,11 @@ pub(crate) type Carries = Vec<(u64, Counter, u64)>;
 /// returns Σ assigned afterwards and the carries. The same result for any
 /// `parts`: every VM's step is its own, and Σ assigned a sum.
 pub(crate) fn pass2(v: View, m: &Mechanics, g: impl Alloc, cap: VectorCap, parts: usize) -> (u64, Carries) {
-    let (n, mid) = (v.len(), split_point(v.len()));
+    let (n, mid) = (v.len(), crate::split_point(v.len()));
     if parts > 1 && mid > 0 {
         let (lv, rv) = v.split_at(mid);
         let (lg, rg) = (g.sub(0..mid), g.sub(mid..n));
-        let ((t1, mut c1), (t2, c2)) = rayon::join(
+        let ((t1, mut c1), (t2, c2)) = crate::pool::join(
             || pass2(lv, m, lg, cap, parts / 2),
             || pass2(rv, m, rg, cap, parts - parts / 2),
         );

@@ -55,13 +55,13 @@ fn steady_state_ticks_do_not_allocate() {
         let demands: Vec<Vec<i64>> = (0..3)
             .map(|k| (0..n).map(|i| 400 + ((i * 31 + k * 17) % 2500) as i64).collect())
             .collect();
-        for d in &demands {
+        for d in demands.iter().cycle().take(9) {
             h.set_demands(d).unwrap();
             h.tick(1.0).unwrap(); // warm-up: the scratch buffers reach their size
         }
         ALLOCS.store(0, Ordering::SeqCst);
         COUNTING.store(true, Ordering::SeqCst);
-        for round in 0..6 {
+        for round in 0..30 {
             h.set_demands(&demands[round % 3]).unwrap();
             h.tick(1.0).unwrap();
         }

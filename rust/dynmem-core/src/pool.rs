@@ -1,0 +1,270 @@
+//! A small fork-join pool for the tick's passes over large hosts.
+//!
+//! [`join`] runs its second closure on an idle helper thread and its first
+//! on the calling thread, then waits for both; with no helper idle it runs
+//! both in turn. Results never depend on which happened (the callers merge
+//! sums, extremes and position-ordered lists exactly).
+//!
+//! Why not rayon: a `join` from outside rayon's pool goes through its global
+//! injector queue, which allocates a block every 63 jobs, so a steady stream
+//! of parallel ticks allocated (the no-allocation test caught it); and the
+//! calling thread only waits there, so every join paid two thread wake-ups.
+//! Here a join allocates nothing (the job lives on the caller's stack, like
+//! rayon's `StackJob`; std's `Mutex`/`Condvar` are futexes), the caller does
+//! half the work, and a helper spins briefly before it sleeps, so the
+//! back-to-back passes of one tick usually find it awake.
+//!
+//! The helpers (one per CPU beyond the first, or `DYNMEM_THREADS` − 1) start
+//! on first use and live as long as the process.
+
+use std::cell::UnsafeCell;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long a helper (and a joining caller) spins before it sleeps.
+const SPIN: Duration = Duration::from_micros(50);
+
+/// Most helper threads.
+const MAX_HELPERS: usize = 255;
+
+/// A job on its owner's stack, as a type-erased pointer and the function
+/// that runs it.
+#[derive(Clone, Copy)]
+struct JobRef {
+    data: *const (),
+    run: unsafe fn(*const ()),
+}
+
+// SAFETY: a `JobRef` is handed to exactly one helper, and its owner waits
+// for the helper to finish with it before the job goes out of scope.
+unsafe impl Send for JobRef {}
+
+struct Helper {
+    /// Claimed by a `join` (which alone hands it a job and waits for it).
+    busy: AtomicBool,
+    /// A job is waiting in `job` / the job has run.
+    pending: AtomicBool,
+    finished: AtomicBool,
+    job: Mutex<Option<JobRef>>,
+    /// Signalled when a job is handed over, and when it has run.
+    wake: Condvar,
+    done: Condvar,
+}
+
+impl Helper {
+    fn new() -> Helper {
+        Helper {
+            busy: AtomicBool::new(false),
+            pending: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+            job: Mutex::new(None),
+            wake: Condvar::new(),
+            done: Condvar::new(),
+        }
+    }
+
+    fn main(&self) {
+        loop {
+            let job = self.next_job();
+            // SAFETY: the owner keeps the job alive until `finished` is set.
+            unsafe { (job.run)(job.data) };
+            let guard = self.job.lock().unwrap_or_else(|e| e.into_inner());
+            self.finished.store(true, Ordering::Release);
+            drop(guard);
+            self.done.notify_one();
+        }
+    }
+
+    /// Waits for a job: spinning for a while, then asleep.
+    fn next_job(&self) -> JobRef {
+        spin_until(&self.pending);
+        let mut slot = self.job.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(job) = slot.take() {
+                self.pending.store(false, Ordering::Relaxed);
+                return job;
+            }
+            slot = self.wake.wait(slot).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Hands `job` to this (claimed, idle) helper.
+    fn start(&self, job: JobRef) {
+        self.finished.store(false, Ordering::Relaxed);
+        let mut slot = self.job.lock().unwrap_or_else(|e| e.into_inner());
+        *slot = Some(job);
+        self.pending.store(true, Ordering::Release);
+        drop(slot);
+        self.wake.notify_one();
+    }
+
+    /// Waits until the job handed over has run (spinning first).
+    fn wait(&self) {
+        if spin_until(&self.finished) {
+            return;
+        }
+        let mut slot = self.job.lock().unwrap_or_else(|e| e.into_inner());
+        while !self.finished.load(Ordering::Acquire) {
+            slot = self.done.wait(slot).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// Spins until `flag` is set (true) or [`SPIN`] has passed (false).
+fn spin_until(flag: &AtomicBool) -> bool {
+    let until = Instant::now() + SPIN;
+    let mut spins = 0u32;
+    while !flag.load(Ordering::Acquire) {
+        std::hint::spin_loop();
+        spins += 1;
+        if spins.is_multiple_of(64) && Instant::now() >= until {
+            return false;
+        }
+    }
+    true
+}
+
+fn helpers() -> &'static [Helper] {
+    static POOL: OnceLock<&'static [Helper]> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let n = threads_wanted().saturating_sub(1).min(MAX_HELPERS);
+        let pool: &'static [Helper] = Vec::from_iter((0..n).map(|_| Helper::new())).leak();
+        for (i, h) in pool.iter().enumerate() {
+            let spawned = thread::Builder::new()
+                .name(format!("dynmem-{}", i + 1))
+                .spawn(move || h.main());
+            if spawned.is_err() {
+                // No thread: never idle, so joins run inline.
+                h.busy.store(true, Ordering::Relaxed);
+            }
+        }
+        pool
+    })
+}
+
+/// `DYNMEM_THREADS` if set to a positive number, else the CPUs available.
+fn threads_wanted() -> usize {
+    std::env::var("DYNMEM_THREADS")
+        .ok()
+        .and_then(|t| t.trim().parse::<usize>().ok())
+        .filter(|&t| t > 0)
+        .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Threads a join can use: the caller's and the helpers'.
+pub fn threads() -> usize {
+    helpers().len() + 1
+}
+
+fn claim() -> Option<&'static Helper> {
+    helpers().iter().find(|h| {
+        h.busy
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    })
+}
+
+/// A closure and its result, on the stack of the `join` that owns it.
+struct StackJob<F, R> {
+    f: UnsafeCell<Option<F>>,
+    result: UnsafeCell<Option<thread::Result<R>>>,
+}
+
+impl<F: FnOnce() -> R, R> StackJob<F, R> {
+    /// # Safety
+    /// `data` points at a live `StackJob<F, R>` that nothing else touches
+    /// until the helper that runs this sets `finished`.
+    unsafe fn execute(data: *const ()) {
+        let job = unsafe { &*(data as *const StackJob<F, R>) };
+        let f = unsafe { (*job.f.get()).take() }.expect("a job runs once");
+        let r = panic::catch_unwind(AssertUnwindSafe(f));
+        unsafe { *job.result.get() = Some(r) };
+    }
+}
+
+/// Runs `a` here and `b` on an idle helper (or after `a`, if none is idle),
+/// and returns both results. A panic in either is resumed here, after both
+/// have finished.
+pub fn join<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA,
+    B: FnOnce() -> RB + Send,
+    RB: Send,
+{
+    let Some(helper) = claim() else {
+        return (a(), b());
+    };
+    let job = StackJob {
+        f: UnsafeCell::new(Some(b)),
+        result: UnsafeCell::new(None),
+    };
+    /// Waits for the helper and frees it, also when `a` panics: `job` must
+    /// outlive the helper's use of it.
+    struct Wait(&'static Helper);
+    impl Drop for Wait {
+        fn drop(&mut self) {
+            self.0.wait();
+            self.0.busy.store(false, Ordering::Release);
+        }
+    }
+    helper.start(JobRef {
+        data: &job as *const StackJob<B, RB> as *const (),
+        run: StackJob::<B, RB>::execute,
+    });
+    let wait = Wait(helper);
+    let ra = a();
+    drop(wait);
+    match job.result.into_inner().expect("the helper ran the job") {
+        Ok(rb) => (ra, rb),
+        Err(payload) => panic::resume_unwind(payload),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sum(xs: &[u64]) -> u64 {
+        if xs.len() < 1000 {
+            return xs.iter().sum();
+        }
+        let (l, r) = xs.split_at(xs.len() / 2);
+        let (a, b) = join(|| sum(l), || sum(r));
+        a + b
+    }
+
+    #[test]
+    fn nested_joins_give_the_sequential_result() {
+        let xs: Vec<u64> = (0..100_000).collect();
+        for _ in 0..200 {
+            assert_eq!(sum(&xs), 100_000 * 99_999 / 2);
+        }
+    }
+
+    #[test]
+    fn joins_from_many_threads_at_once() {
+        let xs: Vec<u64> = (0..50_000).collect();
+        thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..100 {
+                        assert_eq!(sum(&xs), 50_000 * 49_999 / 2);
+                    }
+                });
+            }
+        });
+    }
+
+    #[test]
+    fn a_panic_on_either_side_reaches_the_caller_and_the_pool_survives() {
+        let r = panic::catch_unwind(|| join(|| 1, || -> u32 { panic!("b failed") }));
+        assert!(r.is_err());
+        let r = panic::catch_unwind(|| join(|| -> u32 { panic!("a failed") }, || sum(&[1; 5000])));
+        assert!(r.is_err());
+        assert_eq!(join(|| 2, || 3), (2, 3));
+        assert_eq!(sum(&[7; 5000]), 35_000);
+    }
+}
