@@ -52,7 +52,7 @@ def test_second_thread_gets_state_error_while_a_tick_runs_without_the_gil() -> N
 
 def _fleet(threads: int) -> dynmem.Host:
     """A host large enough to tick in parts, contended, with `threads` set."""
-    n = _dynmem.PARALLEL_MIN_VMS + 1000
+    n = 3 * _dynmem.PARALLEL_MIN_VMS // 2 + 1000  # room for 3 parts
     host = dynmem.Host(physical_mb=n * 900, reserve_mb=0, policy=dynmem.HyperVPolicy(boot_report_delay_s=0))
     rng = np.random.default_rng(7)
     host.add_vms(
@@ -101,3 +101,70 @@ def test_threads_setting_is_checked() -> None:
         else:  # pragma: no cover
             raise AssertionError(f"threads = {bad!r} was accepted")
         assert host.threads == 2
+
+
+def test_large_hosts_ticking_at_once_from_two_threads_match_one_at_a_time() -> None:
+    """Two threads tick their own large hosts together (the GIL is released,
+    so both compete for the core's pool): each ends as it would alone."""
+    rows = [np.random.default_rng(k).integers(100, 3000, len(_fleet(1))) for k in range(6)]
+    alone = _fleet(0)
+    for row in rows:
+        alone.set_demand_mb(row)
+        alone.tick(1.0)
+    hosts = [_fleet(0), _fleet(2)]
+    errors: list[BaseException] = []
+
+    def work(h: dynmem.Host) -> None:
+        try:
+            for row in rows:
+                h.set_demand_mb(row)
+                h.tick(1.0)
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(h,)) for h in hosts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for h in hosts:
+        assert np.array_equal(h.assigned_mb, alone.assigned_mb)
+        assert np.array_equal(h.visible_mb, alone.visible_mb)
+
+
+def test_a_forked_child_ticks_large_hosts_on_its_own_thread() -> None:
+    """After the parent's pool has started, a child made by fork (as
+    multiprocessing does on Linux) has the pool's memory but not its threads:
+    its large ticks must run on its own thread, not wait for helpers."""
+    import os
+    import signal
+    import time
+
+    if not hasattr(os, "fork"):  # pragma: no cover - not on this platform
+        return
+    parent = _fleet(0)
+    parent.tick(1.0)  # starts the pool here
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit code
+        code = 1
+        try:
+            signal.alarm(30)
+            child, single = _fleet(0), _fleet(1)
+            for h in (child, single):
+                for _ in range(3):
+                    h.tick(1.0)
+            code = 0 if np.array_equal(child.assigned_mb, single.assigned_mb) else 2
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 60
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:  # pragma: no cover
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise AssertionError("the forked child hung ticking a large host")
+        time.sleep(0.05)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status

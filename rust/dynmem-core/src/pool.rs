@@ -48,10 +48,20 @@ struct Helper {
     /// A job is waiting in `job` / the job has run.
     pending: AtomicBool,
     finished: AtomicBool,
-    job: Mutex<Option<JobRef>>,
+    job: Mutex<Slot>,
     /// Signalled when a job is handed over, and when it has run.
     wake: Condvar,
     done: Condvar,
+}
+
+/// What the helper's mutex guards: the job handed over, and who is asleep
+/// on a condvar (so that the other side signals only then: a futex wake is
+/// a system call).
+#[derive(Default)]
+struct Slot {
+    job: Option<JobRef>,
+    helper_asleep: bool,
+    owner_asleep: bool,
 }
 
 impl Helper {
@@ -60,10 +70,14 @@ impl Helper {
             busy: AtomicBool::new(false),
             pending: AtomicBool::new(false),
             finished: AtomicBool::new(false),
-            job: Mutex::new(None),
+            job: Mutex::new(Slot::default()),
             wake: Condvar::new(),
             done: Condvar::new(),
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slot> {
+        self.job.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn main(&self) {
@@ -71,34 +85,42 @@ impl Helper {
             let job = self.next_job();
             // SAFETY: the owner keeps the job alive until `finished` is set.
             unsafe { (job.run)(job.data) };
-            let guard = self.job.lock().unwrap_or_else(|e| e.into_inner());
+            let slot = self.lock();
             self.finished.store(true, Ordering::Release);
-            drop(guard);
-            self.done.notify_one();
+            let asleep = slot.owner_asleep;
+            drop(slot);
+            if asleep {
+                self.done.notify_one();
+            }
         }
     }
 
     /// Waits for a job: spinning for a while, then asleep.
     fn next_job(&self) -> JobRef {
         spin_until(&self.pending);
-        let mut slot = self.job.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = self.lock();
         loop {
-            if let Some(job) = slot.take() {
+            if let Some(job) = slot.job.take() {
                 self.pending.store(false, Ordering::Relaxed);
                 return job;
             }
+            slot.helper_asleep = true;
             slot = self.wake.wait(slot).unwrap_or_else(|e| e.into_inner());
+            slot.helper_asleep = false;
         }
     }
 
     /// Hands `job` to this (claimed, idle) helper.
     fn start(&self, job: JobRef) {
         self.finished.store(false, Ordering::Relaxed);
-        let mut slot = self.job.lock().unwrap_or_else(|e| e.into_inner());
-        *slot = Some(job);
+        let mut slot = self.lock();
+        slot.job = Some(job);
         self.pending.store(true, Ordering::Release);
+        let asleep = slot.helper_asleep;
         drop(slot);
-        self.wake.notify_one();
+        if asleep {
+            self.wake.notify_one();
+        }
     }
 
     /// Waits until the job handed over has run (spinning first).
@@ -106,9 +128,11 @@ impl Helper {
         if spin_until(&self.finished) {
             return;
         }
-        let mut slot = self.job.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = self.lock();
         while !self.finished.load(Ordering::Acquire) {
+            slot.owner_asleep = true;
             slot = self.done.wait(slot).unwrap_or_else(|e| e.into_inner());
+            slot.owner_asleep = false;
         }
     }
 }
@@ -127,22 +151,43 @@ fn spin_until(flag: &AtomicBool) -> bool {
     true
 }
 
-fn helpers() -> &'static [Helper] {
-    static POOL: OnceLock<&'static [Helper]> = OnceLock::new();
+/// The helpers whose threads started, and the process they started in.
+struct Pool {
+    helpers: Vec<&'static Helper>,
+    pid: u32,
+}
+
+fn pool() -> &'static Pool {
+    static POOL: OnceLock<Pool> = OnceLock::new();
     POOL.get_or_init(|| {
         let n = threads_wanted().saturating_sub(1).min(MAX_HELPERS);
-        let pool: &'static [Helper] = Vec::from_iter((0..n).map(|_| Helper::new())).leak();
-        for (i, h) in pool.iter().enumerate() {
+        let mut helpers = Vec::with_capacity(n);
+        for i in 0..n {
+            let h: &'static Helper = Box::leak(Box::new(Helper::new()));
             let spawned = thread::Builder::new()
                 .name(format!("dynmem-{}", i + 1))
                 .spawn(move || h.main());
-            if spawned.is_err() {
-                // No thread: never idle, so joins run inline.
-                h.busy.store(true, Ordering::Relaxed);
+            if spawned.is_ok() {
+                helpers.push(h);
             }
         }
-        pool
+        Pool {
+            helpers,
+            pid: std::process::id(),
+        }
     })
+}
+
+/// The helpers this process can use: none in a child forked after the pool
+/// started (`os.fork`, `multiprocessing`), which has the pool's memory but
+/// not its threads.
+fn usable() -> &'static [&'static Helper] {
+    let p = pool();
+    if p.pid == std::process::id() {
+        &p.helpers
+    } else {
+        &[]
+    }
 }
 
 /// `DYNMEM_THREADS` if set to a positive number, else the CPUs available.
@@ -156,11 +201,11 @@ fn threads_wanted() -> usize {
 
 /// Threads a join can use: the caller's and the helpers'.
 pub fn threads() -> usize {
-    helpers().len() + 1
+    usable().len() + 1
 }
 
 fn claim() -> Option<&'static Helper> {
-    helpers().iter().find(|h| {
+    usable().iter().copied().find(|h| {
         h.busy
             .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
@@ -256,6 +301,21 @@ mod tests {
                 });
             }
         });
+    }
+
+    #[test]
+    fn parts_are_cut_evenly_at_multiples_of_64() {
+        assert_eq!(crate::split_point(100_000, 1), 0);
+        assert_eq!(crate::split_point(100_000, 2), 50_000 & !63);
+        // 3 parts: the first cut leaves a third on the left, two on the right.
+        assert_eq!(crate::split_point(100_000, 3), 33_333 & !63);
+        assert_eq!(crate::split_point(100, 2), 0); // too small to cut
+        for (n, parts) in [(65_536usize, 4usize), (1_000_003, 7), (49_152, 3)] {
+            let mid = crate::split_point(n, parts);
+            assert_eq!(mid % 64, 0);
+            let share = n / parts;
+            assert!(mid.abs_diff(share * (parts / 2)) < 64, "{n} in {parts}: cut at {mid}");
+        }
     }
 
     #[test]

@@ -102,7 +102,7 @@ fn eval(level: u64, caps: &[u32], weights: &[u16], stage: Stage, ex: Exec) -> (u
 
 /// [`eval`] in `parts` parts.
 fn eval_parts(level: u64, caps: &[u32], weights: &[u16], stage: Stage, fast: VectorCap, parts: usize) -> (u64, u64) {
-    let mid = crate::split_point(caps.len());
+    let mid = crate::split_point(caps.len(), parts);
     if parts > 1 && mid > 0 {
         let (a, b) = crate::pool::join(
             || eval_parts(level, &caps[..mid], &weights[..mid], stage, fast, parts / 2),
@@ -478,7 +478,7 @@ fn handout_parts(
     parts: usize,
 ) -> (u64, usize) {
     let n = caps.len();
-    let mid = crate::split_point(n);
+    let mid = crate::split_point(n, parts);
     if parts > 1 && mid > 0 {
         let (out1, out2) = out.split_at_mut(mid);
         let (keys1, keys2) = keys.split_at_mut(mid);

@@ -384,7 +384,7 @@ impl<'a> Pass1<'a> {
 /// stage, the scan. The result does not depend on `parts`: the parts'
 /// sums and scans are sums and extremes, merged exactly.
 pub(crate) fn pass1<'a>(v: View<'a>, mut p: Pass1<'a>, cap: VectorCap, parts: usize) -> (Sums, Scan) {
-    let mid = crate::split_point(v.len());
+    let mid = crate::split_point(v.len(), parts);
     if parts > 1 && mid > 0 {
         let (lv, rv) = v.split_at(mid);
         let (lp, rp) = p.split_at(mid);
@@ -522,7 +522,7 @@ pub(crate) fn floors(
     cap: VectorCap,
     parts: usize,
 ) -> Scan {
-    let mid = crate::split_point(v.len());
+    let mid = crate::split_point(v.len(), parts);
     if parts > 1 && mid > 0 {
         let (lv, rv) = v.split_at(mid);
         let (lt, rt) = target.split_at(mid);
@@ -601,7 +601,7 @@ pub(crate) type Carries = Vec<(u64, Counter, u64)>;
 /// returns Σ assigned afterwards and the carries. The same result for any
 /// `parts`: every VM's step is its own, and Σ assigned a sum.
 pub(crate) fn pass2(v: View, m: &Mechanics, g: impl Alloc, cap: VectorCap, parts: usize) -> (u64, Carries) {
-    let (n, mid) = (v.len(), crate::split_point(v.len()));
+    let (n, mid) = (v.len(), crate::split_point(v.len(), parts));
     if parts > 1 && mid > 0 {
         let (lv, rv) = v.split_at(mid);
         let (lg, rg) = (g.sub(0..mid), g.sub(mid..n));
