@@ -308,13 +308,12 @@ pub(crate) fn in_solver(flags: u8) -> bool {
 /// (demand cap or minimum) computed from the columns.
 #[derive(Debug, Clone, Default)]
 struct Scratch {
-    /// Each solver VM's target (MB), written by pass 1.
+    /// Each solver VM's target (MB), written by pass 1; under contention,
+    /// once the rooms are known, the solver's list of items (`keys`).
     target: Vec<u32>,
-    /// Room above the floor per VM, in balloon units.
+    /// Room above the floor per VM, in balloon units; the solver replaces
+    /// each by the units it gives the VM above its floor (`extra`).
     caps: Vec<u32>,
-    /// Units the water-filling gives each VM above its floor.
-    extra: Vec<u32>,
-    keys: Vec<u32>,
     /// Excess memory per weight, for prompt removal (lowest weight first).
     excess_by_weight: Vec<u64>,
     /// The solver's last water level in stages 1 and 2: the next tick's first guess.
@@ -467,7 +466,7 @@ impl Host {
         let s = &self.scratch;
         self.vms.heap_bytes()
             + self.names.heap_bytes()
-            + (s.target.capacity() + s.caps.capacity() + s.extra.capacity() + s.keys.capacity()) * 4
+            + (s.target.capacity() + s.caps.capacity()) * 4
             + s.excess_by_weight.capacity() * 8
     }
 
@@ -1220,7 +1219,7 @@ impl Host {
             let g = Filled {
                 demand_stage,
                 u,
-                extra: &s.extra,
+                extra: &s.caps,
                 shift,
             };
             // The water-filling hands out the whole pool (Σ g = pool), so the
@@ -1265,7 +1264,6 @@ fn allocate(
     let n = v.len();
     let shift = u.trailing_zeros();
     s.caps.resize(n, 0);
-    s.extra.resize(n, 0);
     let scan = scan.unwrap_or_else(|| tick::floors(View::of(v), &s.target, &mut s.caps, u, demand_stage, simd, parts));
     // Every way of building the rooms' scan (pass 1's guess, the floors pass,
     // in parts or not) must give the scan of the rooms.
@@ -1274,13 +1272,15 @@ fn allocate(
     let base_sum = if demand_stage { sum_d } else { sum_m };
     let budget = pool.saturating_sub(base_sum) >> shift;
     let level = &mut s.levels[usize::from(!demand_stage)];
+    // In place: each room becomes the units given above the floor. The
+    // solver's list of items stepping up at L + 1 takes the targets' buffer
+    // (no longer needed this tick: pass 2 computes g from the floors).
     solver::fill_scanned_with(
         budget,
-        &s.caps,
+        &mut s.caps,
         &v.weight,
         scan,
-        &mut s.extra,
-        &mut s.keys,
+        &mut s.target,
         level,
         (simd, parts),
     );

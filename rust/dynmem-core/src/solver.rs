@@ -139,18 +139,16 @@ fn eval_int(level: u64, caps: &[u32], weights: &[u16], stage: Stage) -> (u64, u6
     (s, wsum)
 }
 
-/// The hand-out at level `lo` over `range`: writes `out`, appends the items
-/// that step up at `lo + 1` to `keys` (at `*k`, in position order) and
-/// returns the units given (in the weight-0 stage, positive items are full
-/// and not counted).
+/// The hand-out at level `lo` over `range`, in place: replaces each cap in
+/// `caps_out` by the units given, appends the items that step up at `lo + 1`
+/// to `keys` (at `*k`, in position order) and returns the units given (in
+/// the weight-0 stage, positive items are full and not counted).
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn handout_int(
     lo: u64,
-    caps: &[u32],
+    caps_out: &mut [u32],
     weights: &[u16],
     stage: Stage,
-    out: &mut [u32],
     keys: &mut [u32],
     k: &mut usize,
     range: std::ops::Range<usize>,
@@ -158,11 +156,11 @@ fn handout_int(
     let zero_stage = matches!(stage, Stage::Zero);
     let mut given = 0u64;
     for i in range {
-        let (c, w0) = (caps[i] as u64, weights[i]);
+        let (c, w0) = (caps_out[i] as u64, weights[i]);
         let w = stage.weight(w0);
         let full = zero_stage && w0 > 0;
         let x = (lo * w / WEIGHT_SCALE).min(c);
-        out[i] = if full { c } else { x } as u32;
+        caps_out[i] = if full { c } else { x } as u32;
         given += if full { 0 } else { x };
         let step = !full && x < c && (lo + 1) * w / WEIGHT_SCALE > x;
         keys[*k] = i as u32;
@@ -183,11 +181,12 @@ mod simd {
 
     /// Caps and stage weights of items `i..i + 8` as f64, and the mask of
     /// the items that are full (positive items in the weight-0 stage).
+    /// (`caps` points at 8 readable caps from `i`.)
     #[inline(always)]
-    unsafe fn load(caps: &[u32], weights: &[u16], stage: Stage, i: usize) -> (__m512d, __m512d, u8) {
-        debug_assert!(i + 8 <= caps.len() && i + 8 <= weights.len());
+    unsafe fn load(caps: *const u32, weights: &[u16], stage: Stage, i: usize) -> (__m512d, __m512d, u8) {
+        debug_assert!(i + 8 <= weights.len());
         unsafe {
-            let c = _mm512_cvtepu32_pd(_mm256_loadu_si256(caps.as_ptr().add(i) as *const __m256i));
+            let c = _mm512_cvtepu32_pd(_mm256_loadu_si256(caps.add(i) as *const __m256i));
             let w = _mm256_cvtepu16_epi32(_mm_loadu_si128(weights.as_ptr().add(i) as *const __m128i));
             let positive = _mm256_test_epi32_mask(w, w);
             match stage {
@@ -224,7 +223,7 @@ mod simd {
         let mut i = 0;
         while i < n {
             unsafe {
-                let (c, w, _) = load(caps, weights, stage, i);
+                let (c, w, _) = load(caps.as_ptr(), weights, stage, i);
                 let x = share(l, w);
                 let below = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(x, c);
                 s = _mm512_add_pd(s, _mm512_min_pd(x, c));
@@ -235,7 +234,8 @@ mod simd {
         (n, _mm512_reduce_add_pd(s) as u64, _mm512_reduce_add_pd(ws) as u64)
     }
 
-    /// `handout_int` over whole groups of 8: (items covered, units given).
+    /// `handout_int` over whole groups of 8, in place: (items covered, units
+    /// given).
     ///
     /// # Safety
     /// As [`eval`]. Lengths are checked; `keys` takes at most one entry per
@@ -243,25 +243,26 @@ mod simd {
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
     pub(super) unsafe fn handout(
         lo: u64,
-        caps: &[u32],
+        caps_out: &mut [u32],
         weights: &[u16],
         stage: Stage,
-        out: &mut [u32],
         keys: &mut [u32],
         k: &mut usize,
     ) -> (usize, u64) {
-        let n = caps.len() / 8 * 8;
-        assert!(weights.len() >= caps.len() && out.len() >= n && keys.len() >= n && *k == 0);
+        let n = caps_out.len() / 8 * 8;
+        assert!(weights.len() >= caps_out.len() && keys.len() >= n && *k == 0);
+        // One pointer for the reads and the writes of each group.
+        let p = caps_out.as_mut_ptr();
         let (l0, l1) = (_mm512_set1_pd(lo as f64), _mm512_set1_pd((lo + 1) as f64));
         let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         let mut given = _mm512_setzero_pd();
         let mut i = 0;
         while i < n {
             unsafe {
-                let (c, w, full) = load(caps, weights, stage, i);
+                let (c, w, full) = load(p, weights, stage, i);
                 let x = _mm512_min_pd(share(l0, w), c);
                 let o = _mm512_mask_blend_pd(full, x, c);
-                _mm256_storeu_si256(out.as_mut_ptr().add(i) as *mut __m256i, _mm512_cvttpd_epu32(o));
+                _mm256_storeu_si256(p.add(i) as *mut __m256i, _mm512_cvttpd_epu32(o));
                 given = _mm512_mask_add_pd(given, !full, given, x);
                 let step =
                     !full & _mm512_cmp_pd_mask::<_CMP_LT_OQ>(x, c) & _mm512_cmp_pd_mask::<_CMP_GT_OQ>(share(l1, w), x);
@@ -284,11 +285,12 @@ mod avx2 {
 
     /// Caps and stage weights of items `i..i + 4` as f64, and the lanes that
     /// are full (positive items in the weight-0 stage) as all-ones.
+    /// (`caps` points at 4 readable caps from `i`.)
     #[inline(always)]
-    unsafe fn load(caps: &[u32], weights: &[u16], stage: Stage, i: usize) -> (__m256d, __m256d, __m256d) {
-        debug_assert!(i + 4 <= caps.len() && i + 4 <= weights.len());
+    unsafe fn load(caps: *const u32, weights: &[u16], stage: Stage, i: usize) -> (__m256d, __m256d, __m256d) {
+        debug_assert!(i + 4 <= weights.len());
         unsafe {
-            let c = _mm256_cvtepi32_pd(_mm_loadu_si128(caps.as_ptr().add(i) as *const __m128i));
+            let c = _mm256_cvtepi32_pd(_mm_loadu_si128(caps.add(i) as *const __m128i));
             let w = _mm256_cvtepi32_pd(_mm_cvtepu16_epi32(_mm_loadl_epi64(
                 weights.as_ptr().add(i) as *const __m128i
             )));
@@ -335,7 +337,7 @@ mod avx2 {
         let mut i = 0;
         while i < n {
             unsafe {
-                let (c, w, _) = load(caps, weights, stage, i);
+                let (c, w, _) = load(caps.as_ptr(), weights, stage, i);
                 let x = share(l, w);
                 let below = _mm256_cmp_pd::<_CMP_LT_OQ>(x, c);
                 s = _mm256_add_pd(s, _mm256_min_pd(x, c));
@@ -346,7 +348,8 @@ mod avx2 {
         unsafe { (n, hsum(s) as u64, hsum(ws) as u64) }
     }
 
-    /// `handout_int` over whole groups of 4: (items covered, units given).
+    /// `handout_int` over whole groups of 4, in place: (items covered, units
+    /// given).
     ///
     /// # Safety
     /// As [`eval`]. Lengths are checked; `keys` takes at most one entry per
@@ -354,24 +357,25 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn handout(
         lo: u64,
-        caps: &[u32],
+        caps_out: &mut [u32],
         weights: &[u16],
         stage: Stage,
-        out: &mut [u32],
         keys: &mut [u32],
         k: &mut usize,
     ) -> (usize, u64) {
-        let n = caps.len() / 4 * 4;
-        assert!(weights.len() >= caps.len() && out.len() >= n && keys.len() >= n && *k == 0);
+        let n = caps_out.len() / 4 * 4;
+        assert!(weights.len() >= caps_out.len() && keys.len() >= n && *k == 0);
+        // One pointer for the reads and the writes of each group.
+        let p = caps_out.as_mut_ptr();
         let (l0, l1) = (_mm256_set1_pd(lo as f64), _mm256_set1_pd((lo + 1) as f64));
         let mut given = _mm256_setzero_pd();
         let mut i = 0;
         while i < n {
             unsafe {
-                let (c, w, full) = load(caps, weights, stage, i);
+                let (c, w, full) = load(p, weights, stage, i);
                 let x = _mm256_min_pd(share(l0, w), c);
                 let o = _mm256_blendv_pd(x, c, full);
-                _mm_storeu_si128(out.as_mut_ptr().add(i) as *mut __m128i, _mm256_cvttpd_epi32(o));
+                _mm_storeu_si128(p.add(i) as *mut __m128i, _mm256_cvttpd_epi32(o));
                 given = _mm256_add_pd(given, _mm256_andnot_pd(full, x));
                 let step = _mm256_andnot_pd(
                     full,
@@ -463,39 +467,28 @@ fn find_level(
     lo
 }
 
-/// The hand-out at level `lo` over all items, in `parts` parts: writes
-/// `out`, lists the items that step up at `lo + 1` at the front of `keys`
-/// in position order, and returns the units given and how many are listed.
-#[allow(clippy::too_many_arguments)]
+/// The hand-out at level `lo` over all items, in `parts` parts, in place:
+/// replaces each cap in `caps_out` by the units given, lists the items that
+/// step up at `lo + 1` at the front of `keys` in position order, and
+/// returns the units given and how many are listed.
 fn handout_parts(
     lo: u64,
-    caps: &[u32],
+    caps_out: &mut [u32],
     weights: &[u16],
     stage: Stage,
-    out: &mut [u32],
     keys: &mut [u32],
     fast: VectorCap,
     parts: usize,
 ) -> (u64, usize) {
-    let n = caps.len();
+    let n = caps_out.len();
     let mid = crate::split_point(n, parts);
     if parts > 1 && mid > 0 {
-        let (out1, out2) = out.split_at_mut(mid);
+        let (co1, co2) = caps_out.split_at_mut(mid);
         let (keys1, keys2) = keys.split_at_mut(mid);
+        let (w1, w2) = weights.split_at(mid);
         let ((g1, k1), (g2, k2)) = crate::pool::join(
-            || handout_parts(lo, &caps[..mid], &weights[..mid], stage, out1, keys1, fast, parts / 2),
-            || {
-                handout_parts(
-                    lo,
-                    &caps[mid..],
-                    &weights[mid..],
-                    stage,
-                    out2,
-                    keys2,
-                    fast,
-                    parts - parts / 2,
-                )
-            },
+            || handout_parts(lo, co1, w1, stage, keys1, fast, parts / 2),
+            || handout_parts(lo, co2, w2, stage, keys2, fast, parts - parts / 2),
         );
         // The second part's list, moved up behind the first's (k1 ≤ mid, so
         // each entry moves down or stays) and made absolute.
@@ -508,18 +501,18 @@ fn handout_parts(
     #[cfg(target_arch = "x86_64")]
     if crate::avx512(fast) {
         // SAFETY: the features were just detected; caps are small.
-        (done, given) = unsafe { simd::handout(lo, caps, weights, stage, out, keys, &mut k) };
+        (done, given) = unsafe { simd::handout(lo, caps_out, weights, stage, keys, &mut k) };
     } else if crate::avx2(fast) {
         // SAFETY: as above.
-        (done, given) = unsafe { avx2::handout(lo, caps, weights, stage, out, keys, &mut k) };
+        (done, given) = unsafe { avx2::handout(lo, caps_out, weights, stage, keys, &mut k) };
     }
     let _ = fast;
-    given += handout_int(lo, caps, weights, stage, out, keys, &mut k, done..n);
+    given += handout_int(lo, caps_out, weights, stage, keys, &mut k, done..n);
     (given, k)
 }
 
-/// Water-fills `budget` units over the items the stage serves, writing
-/// `out[i]` for those items only, and returns the level. Precondition: their
+/// Water-fills `budget` units over the items the stage serves, in place
+/// (each cap in `caps_out` becomes the units given), and returns the level. Precondition: their
 /// capacities sum to more than `budget`. `hint` (e.g. the previous tick's
 /// level) is probed first: when demand barely moves it is the answer, and
 /// the search costs two passes.
@@ -529,26 +522,26 @@ fn handout_parts(
 #[allow(clippy::too_many_arguments)]
 fn level_fill(
     budget: u64,
-    caps: &[u32],
+    caps_out: &mut [u32],
     weights: &[u16],
     stage: Stage,
-    out: &mut [u32],
     keys: &mut Vec<u32>,
     hint: Option<u64>,
     w_lo: u64,
     hi: (u64, u64),
     ex: Exec,
 ) -> u64 {
-    let lo = find_level(budget, caps, weights, stage, ex, hint, w_lo, hi);
+    let lo = find_level(budget, caps_out, weights, stage, ex, hint, w_lo, hi);
     // Hand out x = min(cap, floor(lo·w/W)) to every item (in the weight-0
     // stage, positive items are full) and list, branch-free, the items that
     // step up at lo + 1, in position order, with a histogram of their weights.
-    let n = caps.len();
+    let n = caps_out.len();
     if keys.len() < n {
         keys.resize(n, 0); // once per size, so that ticks do not allocate
     }
-    let (out, keys_n) = (&mut out[..n], &mut keys[..n]);
-    let (given, k) = handout_parts(lo, caps, weights, stage, out, keys_n, ex.fast, ex.parts);
+    let keys_n = &mut keys[..n];
+    let (given, k) = handout_parts(lo, caps_out, weights, stage, keys_n, ex.fast, ex.parts);
+    let out = caps_out;
     let rest = (budget - given) as usize;
     debug_assert!(rest < k.max(1));
     if rest == 0 {
@@ -688,24 +681,24 @@ pub fn fill_scanned(
         weights.iter().all(|&w| w as u64 <= WEIGHT_SCALE),
         "solver::fill: weights must be at most {WEIGHT_SCALE}"
     );
-    fill_scanned_with(budget, caps, weights, scan, out, keys, level, (VectorCap::Avx512, 1))
+    assert_eq!(caps.len(), out.len());
+    out.copy_from_slice(caps);
+    fill_scanned_with(budget, out, weights, scan, keys, level, (VectorCap::Avx512, 1))
 }
 
-/// [`fill_scanned`] with the vector forms capped at `simd` and each pass in
-/// `parts` parts on the pool (`pool.rs`): the same results for any of them.
-#[allow(clippy::too_many_arguments)]
+/// [`fill_scanned`] in place (each cap in `caps_out` becomes the units
+/// given), with the vector forms capped at `simd` and each pass in `parts`
+/// parts on the pool (`pool.rs`): the same results for any of them.
 pub(crate) fn fill_scanned_with(
     budget: u64,
-    caps: &[u32],
+    caps_out: &mut [u32],
     weights: &[u16],
     scan: Scan,
-    out: &mut [u32],
     keys: &mut Vec<u32>,
     level: &mut Option<(bool, u64)>,
     (simd, parts): (VectorCap, usize),
 ) -> u64 {
-    assert_eq!(caps.len(), weights.len());
-    assert_eq!(caps.len(), out.len());
+    assert_eq!(caps_out.len(), weights.len());
     let Scan {
         total,
         positive,
@@ -716,7 +709,7 @@ pub(crate) fn fill_scanned_with(
         max_zero,
     } = scan;
     if total <= budget {
-        out.copy_from_slice(caps);
+        // Everyone gets their cap: `caps_out` already says so.
         *level = None;
         return budget - total;
     }
@@ -734,7 +727,7 @@ pub(crate) fn fill_scanned_with(
         let hi = ((max_pos as u64 * WEIGHT_SCALE).div_ceil(min_w as u64), positive);
         *level = Some((
             false,
-            level_fill(budget, caps, weights, Stage::Positive, out, keys, hint, w_pos, hi, ex),
+            level_fill(budget, caps_out, weights, Stage::Positive, keys, hint, w_pos, hi, ex),
         ));
     } else {
         let hint = level.and_then(|(zero, l)| zero.then_some(l));
@@ -743,10 +736,9 @@ pub(crate) fn fill_scanned_with(
             true,
             level_fill(
                 budget - positive,
-                caps,
+                caps_out,
                 weights,
                 Stage::Zero,
-                out,
                 keys,
                 hint,
                 w0,
@@ -954,16 +946,9 @@ pub(crate) mod tests {
                 .iter_mut()
                 .zip([VectorCap::Avx512, VectorCap::Avx2, VectorCap::Scalar])
             {
-                fill_scanned_with(
-                    budget,
-                    &caps,
-                    &weights,
-                    scan,
-                    out,
-                    &mut Vec::new(),
-                    &mut None,
-                    (simd, 1),
-                );
+                out.copy_from_slice(&caps);
+                let parts = 1 + out.len() % 3; // (cuts only long lists)
+                fill_scanned_with(budget, out, &weights, scan, &mut Vec::new(), &mut None, (simd, parts));
             }
             assert_eq!(outs[0], outs[2], "budget {budget} caps {caps:?} weights {weights:?}");
             assert_eq!(
@@ -1028,8 +1013,8 @@ pub(crate) mod tests {
                 .zip([VectorCap::Avx512, VectorCap::Scalar, VectorCap::Avx2])
             {
                 let p = passes(|| {
-                    let left =
-                        fill_scanned_with(budget, caps, weights, scan, out, &mut Vec::new(), &mut None, (simd, 1));
+                    out.copy_from_slice(caps);
+                    let left = fill_scanned_with(budget, out, weights, scan, &mut Vec::new(), &mut None, (simd, 1));
                     assert_eq!(out.iter().map(|&x| x as u64).sum::<u64>() + left, budget);
                 });
                 most = most.max(p);
