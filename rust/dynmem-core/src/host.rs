@@ -152,7 +152,8 @@ pub(crate) fn carry_to(carries: &mut std::collections::BTreeMap<(u64, Counter), 
 /// counters and names.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Vms {
-    pub(crate) id: Vec<u64>,
+    /// Ids in position order, as runs of consecutive ids (`ids.rs`).
+    pub(crate) ids: crate::ids::Ids,
     /// Bits 0–1: [`VmState`]; bit 2: dynamic.
     pub(crate) flags: Vec<u8>,
     pub(crate) startup: Vec<u32>,
@@ -187,7 +188,7 @@ pub(crate) struct Vms {
 
 impl Vms {
     pub(crate) fn len(&self) -> usize {
-        self.id.len()
+        self.ids.len()
     }
 
     /// The low words of counter `k`.
@@ -211,7 +212,7 @@ impl Vms {
         let hi = if self.carries.is_empty() {
             0
         } else {
-            self.carries.get(&(self.id[pos], k)).copied().unwrap_or(0)
+            self.carries.get(&(self.ids.get(pos), k)).copied().unwrap_or(0)
         };
         lo as u64 + hi
     }
@@ -231,7 +232,7 @@ impl Vms {
     /// its u32 low word) above the low word into `carries`. Rare: once per
     /// 2^32 of a counter.
     pub(crate) fn carry(&mut self, k: Counter, pos: usize, sum: u64) {
-        carry_to(&mut self.carries, self.id[pos], k, sum);
+        carry_to(&mut self.carries, self.ids.get(pos), k, sum);
     }
 
     /// Adds the carries a pass found (see [`View::carries`]).
@@ -246,7 +247,7 @@ impl Vms {
         fn b<T>(c: &Vec<T>) -> usize {
             c.capacity() * std::mem::size_of::<T>()
         }
-        b(&self.id)
+        self.ids.heap_bytes()
             + b(&self.flags)
             + b(&self.startup)
             + b(&self.minimum)
@@ -273,7 +274,7 @@ impl Vms {
 macro_rules! each_column {
     ($vms:expr, $op:ident ( $($arg:expr),* )) => {{
         let v = $vms;
-        v.id.$op($($arg),*); v.flags.$op($($arg),*);
+        v.flags.$op($($arg),*);
         v.startup.$op($($arg),*); v.minimum.$op($($arg),*); v.maximum.$op($($arg),*);
         v.buffer.$op($($arg),*); v.weight.$op($($arg),*);
         v.demand.$op($($arg),*); v.assigned.$op($($arg),*); v.visible.$op($($arg),*);
@@ -454,7 +455,7 @@ impl Host {
         self.time_s
     }
     pub fn len(&self) -> usize {
-        self.vms.id.len()
+        self.vms.len()
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -471,8 +472,8 @@ impl Host {
     }
 
     /// VM ids in `host.vms` order.
-    pub fn ids(&self) -> &[u64] {
-        &self.vms.id
+    pub fn ids(&self) -> Vec<u64> {
+        self.vms.ids.to_vec()
     }
     fn unit(&self) -> u64 {
         self.policy.balloon_unit_mb as u64
@@ -485,19 +486,7 @@ impl Host {
     /// place when no VM before it was removed (O(1)), else a binary search
     /// below it. No per-VM index to keep.
     pub fn position(&self, id: u64) -> Result<usize> {
-        let ids = &self.vms.id;
-        let found = match ids.first() {
-            Some(&first) if id >= first => {
-                let at_most = ((id - first).min(ids.len() as u64 - 1)) as usize;
-                if ids[at_most] == id {
-                    Some(at_most)
-                } else {
-                    ids[..at_most].binary_search(&id).ok()
-                }
-            }
-            _ => None,
-        };
-        found.ok_or_else(|| {
+        self.vms.ids.position(id).ok_or_else(|| {
             Error::state(
                 Some("vm"),
                 id,
@@ -510,7 +499,7 @@ impl Host {
     pub fn find(&self, name: &str) -> Result<u64> {
         self.names
             .find(name)
-            .map(|pos| self.vms.id[pos])
+            .map(|pos| self.vms.ids.get(pos))
             .ok_or_else(|| Error::state(Some("name"), name, format!("name: no VM called {name:?} on this host")))
     }
 
@@ -597,7 +586,7 @@ impl Host {
         let id = self.next_id;
         self.next_id += 1;
         let v = &mut self.vms;
-        v.id.push(id);
+        v.ids.push(id);
         v.flags.push(if c.dynamic { DYNAMIC } else { 0 });
         v.startup.push(c.startup_mb);
         v.minimum.push(c.minimum_mb);
@@ -631,7 +620,8 @@ impl Host {
         if !v.carries.is_empty() {
             v.carries.retain(|&(vm, _), _| vm != id);
         }
-        each_column!(v, remove(pos));
+        each_column!(&mut *v, remove(pos));
+        v.ids.remove(pos);
         Ok(())
     }
 
@@ -690,7 +680,7 @@ impl Host {
         let v = &self.vms;
         (0..v.len())
             .filter(|&i| (v.flags[i] & STATE_MASK == VmState::Off as u8) == off)
-            .map(|i| v.id[i])
+            .map(|i| v.ids.get(i))
             .collect()
     }
 

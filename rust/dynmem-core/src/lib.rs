@@ -11,6 +11,7 @@
 pub mod config;
 pub mod error;
 pub mod host;
+mod ids;
 mod names;
 pub mod policy;
 mod pool;

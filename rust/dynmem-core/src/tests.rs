@@ -989,12 +989,14 @@ fn counters_carry_past_u32_in_every_form() {
         Counter::AddOps | Counter::RemoveOps => u32::MAX as u64 - 2,
     };
     let mut rnd = xorshift(0xc0a7_u64);
-    let mut fresh = Host::new(40 * 1024, Some(512), instant()).unwrap();
-    let n = 21; // groups of 8 and 4, and a scalar tail
+    // Enough VMs for the wide forms to tick in parts (carries found in a
+    // later part name the right VM), with a scalar tail.
+    let n = 149;
+    let mut fresh = Host::new(n as i64 * 1950, Some(512), instant()).unwrap();
     let ids: Vec<u64> = (0..n)
         .map(|i| {
             fresh
-                .add_vm(&format!("v{i}"), &spec(1024, 512, 8192, 100 + 450 * i as i64))
+                .add_vm(&format!("v{i}"), &spec(1024, 512, 8192, 100 + 66 * i as i64))
                 .unwrap()
         })
         .collect();

@@ -19,7 +19,9 @@ use crate::host::{in_solver, Counter, VmState, Vms, STATE_MASK};
 /// The VM columns a tick's passes touch, over one range of VMs (all of
 /// them, or one thread's part of them), with indices local to the range.
 pub(crate) struct View<'a> {
-    pub id: &'a [u64],
+    /// The host's ids, and the position of this view's first VM.
+    pub ids: &'a crate::ids::Ids,
+    pub start: usize,
     pub flags: &'a mut [u8],
     pub minimum: &'a [u32],
     pub maximum: &'a [u32],
@@ -46,9 +48,10 @@ impl<'a> View<'a> {
     pub(crate) fn of(v: &'a mut Vms) -> View<'a> {
         // (`push_vm` and `each_column!` keep every column in step; the
         // view's own check covers the columns it holds.)
-        debug_assert!(v.startup.len() == v.id.len() && v.run_mark.len() == v.id.len());
+        debug_assert!(v.startup.len() == v.len() && v.run_mark.len() == v.len());
         View {
-            id: &v.id,
+            ids: &v.ids,
+            start: 0,
             flags: &mut v.flags,
             minimum: &v.minimum,
             maximum: &v.maximum,
@@ -70,7 +73,7 @@ impl<'a> View<'a> {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.id.len()
+        self.flags.len()
     }
 
     /// Panics unless every column holds `len()` entries (the vector forms
@@ -78,7 +81,6 @@ impl<'a> View<'a> {
     pub(crate) fn assert_columns(&self) {
         let n = self.len();
         let lens = [
-            self.flags.len(),
             self.minimum.len(),
             self.maximum.len(),
             self.buffer.len(),
@@ -97,7 +99,7 @@ impl<'a> View<'a> {
         ];
         assert!(
             lens.iter().all(|&l| l == n),
-            "VM columns out of step: {n} ids, {lens:?}"
+            "VM columns out of step: {n} flags, {lens:?}"
         );
     }
 
@@ -109,7 +111,6 @@ impl<'a> View<'a> {
         fn cut_mut<T>(x: &mut [T], mid: usize) -> (&mut [T], &mut [T]) {
             x.split_at_mut(mid)
         }
-        let (id, id2) = cut(self.id, mid);
         let (flags, flags2) = cut_mut(self.flags, mid);
         let (minimum, minimum2) = cut(self.minimum, mid);
         let (maximum, maximum2) = cut(self.maximum, mid);
@@ -127,7 +128,8 @@ impl<'a> View<'a> {
         let (p_min, p_min2) = cut_mut(self.p_min, mid);
         let (p_max, p_max2) = cut_mut(self.p_max, mid);
         let left = View {
-            id,
+            ids: self.ids,
+            start: self.start,
             flags,
             minimum,
             maximum,
@@ -147,7 +149,8 @@ impl<'a> View<'a> {
             carries: self.carries,
         };
         let right = View {
-            id: id2,
+            ids: self.ids,
+            start: self.start + mid,
             flags: flags2,
             minimum: minimum2,
             maximum: maximum2,
@@ -183,7 +186,8 @@ impl<'a> View<'a> {
     /// value before truncation to 32 bits is `sum` (rare: once per 2^32).
     #[cold]
     pub(crate) fn carry(&mut self, k: Counter, pos: usize, sum: u64) {
-        self.carries.push((self.id[pos], k, sum & !(u32::MAX as u64)));
+        self.carries
+            .push((self.ids.get(self.start + pos), k, sum & !(u32::MAX as u64)));
     }
 }
 
@@ -654,8 +658,8 @@ pub(crate) fn pass2_scalar(v: &mut View, range: std::ops::Range<usize>, m: &Mech
         &mut v.removed[r.clone()],
     );
     let (add_ops, remove_ops) = (&mut v.add_ops[r.clone()], &mut v.remove_ops[r.clone()]);
-    let (ids, carries) = (&v.id[r.clone()], &mut v.carries);
-    let ids = &ids[..n];
+    // (Ids only for a carry, once per 2^32 of a counter.)
+    let (ids, first, carries) = (v.ids, v.start + r.start, &mut v.carries);
     let (p_sum, p_min, p_max) = (&mut v.p_sum[r.clone()], &mut v.p_min[r.clone()], &mut v.p_max[r]);
     let (demand, assigned, visible) = (&demand[..n], &mut assigned[..n], &mut visible[..n]);
     let (minimum, maximum, buffer, clock_s) = (&minimum[..n], &maximum[..n], &buffer[..n], &mut clock_s[..n]);
@@ -705,7 +709,7 @@ pub(crate) fn pass2_scalar(v: &mut View, range: std::ops::Range<usize>, m: &Mech
                 let sum = *lo as u64 + inc;
                 *lo = sum as u32;
                 if sum >> 32 != 0 {
-                    carries.push((ids[i], k, sum & !(u32::MAX as u64)));
+                    carries.push((ids.get(first + i), k, sum & !(u32::MAX as u64)));
                 }
             }
             if a > visible[i] as u64 {

@@ -489,7 +489,7 @@ impl PyHost {
 
     fn ids<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<u64>>> {
         let core = self.core(py)?;
-        Ok(PyArray1::from_slice(py, core.ids()))
+        Ok(PyArray1::from_vec(py, core.ids()))
     }
 
     /// One balancing pass; releases the GIL on large hosts.
