@@ -24,8 +24,12 @@ use std::sync::{Condvar, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// How long a helper (and a joining caller) spins before it sleeps.
-const SPIN: Duration = Duration::from_micros(50);
+/// How long a helper (and a joining caller) spins before it sleeps: long
+/// enough that a loop of large ticks (set the demands, tick) finds the
+/// helpers awake at the next tick's first pass (a futex wake costs tens of
+/// µs, as much as a pass over 10k–50k VMs), short enough that an idle
+/// process stops spinning at once.
+const SPIN: Duration = Duration::from_micros(200);
 
 /// Most helper threads.
 const MAX_HELPERS: usize = 255;
