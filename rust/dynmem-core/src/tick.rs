@@ -800,23 +800,6 @@ pub(crate) mod simd {
         unsafe { _mm512_andnot_si512(splat(u - 1), _mm512_add_epi64(x, splat(u - 1))) }
     }
 
-    /// `target_of` for VMs `i..i + 8`, its `ceil(d·(100+b)/100)` in f64 lanes
-    /// (exact: see `host::ceil_pct_f64`, which the tests check).
-    #[inline(always)]
-    pub(crate) unsafe fn targets8(v: &View, i: usize, u: u64) -> V {
-        unsafe {
-            let d = _mm512_cvtepu64_pd(u32x8(v.demand, i));
-            let b = _mm512_cvtepu64_pd(_mm512_add_epi64(u16x8(v.buffer, i), splat(100)));
-            let x = _mm512_mul_pd(d, b);
-            let t = _mm512_cvttpd_epu64(_mm512_mul_pd(
-                _mm512_add_pd(x, _mm512_set1_pd(99.5)),
-                _mm512_set1_pd(0.01),
-            ));
-            let t = ceil_u(t, u);
-            _mm512_min_epu64(_mm512_max_epu64(t, u32x8(v.minimum, i)), u32x8(v.maximum, i))
-        }
-    }
-
     /// `demand_cap_of` for VMs `i..i + 8`, given their minimum and maximum.
     #[inline(always)]
     unsafe fn demand_caps8(v: &View, i: usize, mn: V, mx: V, u: u64) -> V {
@@ -914,8 +897,11 @@ pub(crate) mod simd {
         }
     }
 
-    /// Pass 1 over whole groups of 8 VMs; returns how many VMs it covered.
-    /// A group with a starting VM goes through the scalar form.
+    /// Pass 1 over whole groups of 16 VMs; returns how many VMs it covered.
+    /// Memory in u32 lanes (every quantity here is at most the maximum,
+    /// 2^20, except demand), sums as u32 lane totals folded into u64 every
+    /// 2048 groups; the target's f64 step in two halves of 8. A group with a
+    /// starting VM goes through the scalar form.
     ///
     /// # Safety
     /// The CPU has AVX-512 F/BW/VL/DQ. (Bounds: every column is checked to
@@ -924,55 +910,129 @@ pub(crate) mod simd {
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
     pub(crate) unsafe fn pass1(v: &mut View, p: &mut Pass1) -> usize {
         v.assert_columns();
-        let n = v.len() / 8 * 8;
+        let n = v.len() / 16 * 16;
         assert!(p.target.len() >= n && (p.stage.is_none() || p.caps.len() >= n));
         let u = p.u;
-        let running_dynamic = splat((VmState::Running as u8 | DYNAMIC) as u64);
-        let shift = splat(u.trailing_zeros() as u64);
+        let s32 = |x: u32| _mm512_set1_epi32(x as i32);
+        let (running_dynamic, state_mask) = (s32((VmState::Running as u8 | DYNAMIC) as u32), s32(STATE_MASK as u32));
+        let (starting_v, up, shift) = (
+            s32(VmState::Starting as u32),
+            s32((u - 1) as u32),
+            s32(u.trailing_zeros()),
+        );
         let zero = _mm512_setzero_si512();
-        let (mut held, mut sum_t, mut sum_d, mut sum_m, mut sum_a, mut need_t) = (zero, zero, zero, zero, zero, zero);
-        let mut lanes = ScanLanes::new();
+        // Lane totals (u32, each add ≤ 2^20) of: held, target, demand cap,
+        // minimum, assigned, shortfall; rooms, rooms of positive weight,
+        // positive weights with room, weight-0 items with room.
+        let (mut part, mut wide, mut groups) = ([zero; 10], [zero; 10], 0u32);
+        let (mut max_pos, mut min_w, mut max_zero) = (zero, s32(crate::solver::WEIGHT_SCALE as u32), zero);
         let mut i = 0;
         while i < n {
             unsafe {
-                let f = u8x8(v.flags, i);
-                let state = _mm512_and_si512(f, splat(STATE_MASK as u64));
-                let starting = _mm512_cmpeq_epi64_mask(state, splat(VmState::Starting as u64));
-                if starting != 0 {
+                let f = _mm512_cvtepu8_epi32(_mm_loadu_si128(v.flags.as_ptr().add(i) as *const __m128i));
+                let state = _mm512_and_si512(f, state_mask);
+                if _mm512_cmpeq_epi32_mask(state, starting_v) != 0 {
                     // (Adds to `p.sums` and `p.scan` directly: both are sums
                     // and extremes, so the order of merging does not matter.)
-                    super::pass1_scalar(v, p, i..i + 8);
-                    i += 8;
+                    super::pass1_scalar(v, p, i..i + 16);
+                    i += 16;
                     continue;
                 }
-                let on = _mm512_cmpneq_epi64_mask(state, splat(VmState::Off as u64));
-                let solver = _mm512_cmpeq_epi64_mask(f, running_dynamic);
-                let a = u32x8(v.assigned, i);
-                held = _mm512_mask_add_epi64(held, on & !solver, held, a);
-                let t = targets8(v, i, u);
-                store_u32x8(p.target, i, t);
-                let (mn, mx) = (u32x8(v.minimum, i), u32x8(v.maximum, i));
-                let d_cap = demand_caps8(v, i, mn, mx, u);
-                sum_t = _mm512_mask_add_epi64(sum_t, solver, sum_t, t);
-                sum_d = _mm512_mask_add_epi64(sum_d, solver, sum_d, d_cap);
-                sum_m = _mm512_mask_add_epi64(sum_m, solver, sum_m, mn);
-                sum_a = _mm512_mask_add_epi64(sum_a, solver, sum_a, a);
-                let short = _mm512_maskz_sub_epi64(_mm512_mask_cmpgt_epu64_mask(solver, t, a), t, a);
-                need_t = _mm512_add_epi64(need_t, short);
+                let on = _mm512_test_epi32_mask(state, state);
+                let solver = _mm512_cmpeq_epi32_mask(f, running_dynamic);
+                let a = u32x16(v.assigned, i);
+                let (mn, mx) = (u32x16(v.minimum, i), u32x16(v.maximum, i));
+                let t = targets16(v, i, mn, mx, up);
+                store_u32x16(p.target, i, t);
+                // The demand cap, as in `filled16`.
+                let d = _mm512_min_epu32(u32x16(v.demand, i), mx);
+                let d_cap = _mm512_min_epu32(
+                    _mm512_max_epu32(_mm512_andnot_si512(up, _mm512_add_epi32(d, up)), mn),
+                    mx,
+                );
+                let short = _mm512_maskz_sub_epi32(_mm512_mask_cmpgt_epu32_mask(solver, t, a), t, a);
+                let adds = [
+                    (on & !solver, a),
+                    (solver, t),
+                    (solver, d_cap),
+                    (solver, mn),
+                    (solver, a),
+                    (!0, short),
+                ];
+                for (k, (m, x)) in adds.into_iter().enumerate() {
+                    part[k] = _mm512_mask_add_epi32(part[k], m, part[k], x);
+                }
                 if let Some(demand_stage) = p.stage {
-                    let c = room8(demand_stage, solver, t, d_cap, mn, shift);
-                    store_u32x8(p.caps, i, c);
-                    lanes.add(c, u16x8(v.weight, i));
+                    let (lo, hi) = if demand_stage { (d_cap, t) } else { (mn, d_cap) };
+                    let c = _mm512_maskz_srlv_epi32(solver, _mm512_sub_epi32(hi, lo), shift);
+                    store_u32x16(p.caps, i, c);
+                    // Scan::add, lane-wise.
+                    let w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(v.weight.as_ptr().add(i) as *const __m256i));
+                    let (pos_w, has_c) = (_mm512_test_epi32_mask(w, w), _mm512_test_epi32_mask(c, c));
+                    let adds = [(!0, c), (pos_w, c), (pos_w & has_c, w), (!pos_w & has_c, s32(1))];
+                    for (k, (m, x)) in adds.into_iter().enumerate() {
+                        part[6 + k] = _mm512_mask_add_epi32(part[6 + k], m, part[6 + k], x);
+                    }
+                    max_pos = _mm512_mask_max_epu32(max_pos, pos_w, max_pos, c);
+                    min_w = _mm512_mask_min_epu32(min_w, pos_w & has_c, min_w, w);
+                    max_zero = _mm512_mask_max_epu32(max_zero, !pos_w, max_zero, c);
+                }
+                groups += 1;
+                if groups == 2048 {
+                    for k in 0..10 {
+                        wide[k] = _mm512_add_epi64(wide[k], widen_sum(part[k]));
+                        part[k] = zero;
+                    }
+                    groups = 0;
                 }
             }
-            i += 8;
+            i += 16;
         }
-        let sums = [held, sum_t, sum_d, sum_m, sum_a, need_t];
-        p.sums.add(sums.map(|x| unsafe { hsum(x) }));
+        let total = |k: usize| unsafe { hsum(_mm512_add_epi64(wide[k], widen_sum(part[k]))) };
+        p.sums.add([0, 1, 2, 3, 4, 5].map(total));
         if p.stage.is_some() {
-            lanes.merge_into(&mut p.scan);
+            let s = &mut p.scan;
+            s.total += total(6);
+            s.positive += total(7);
+            s.w_pos += total(8);
+            s.n_zero += total(9);
+            s.max_pos = s.max_pos.max(_mm512_reduce_max_epu32(max_pos));
+            s.min_w = s.min_w.min(_mm512_reduce_min_epu32(min_w) as u16);
+            s.max_zero = s.max_zero.max(_mm512_reduce_max_epu32(max_zero));
         }
         n
+    }
+
+    /// `target_of` for VMs `i..i + 16` in u32 lanes: `ceil(d·(100+b)/100)`
+    /// in f64 (exact: see `host::ceil_pct_f64`, which the tests check),
+    /// capped at the maximum while still f64 (so it fits u32; the same
+    /// result, as the maximum is a whole multiple of `u`), then rounded up
+    /// to the unit and clamped.
+    #[inline(always)]
+    unsafe fn targets16(v: &View, i: usize, mn: V, mx: V, up: V) -> V {
+        unsafe {
+            let d = u32x16(v.demand, i);
+            let b = _mm512_cvtepu16_epi32(_mm256_loadu_si256(v.buffer.as_ptr().add(i) as *const __m256i));
+            let b = _mm512_add_epi32(b, _mm512_set1_epi32(100));
+            let half = |d: __m256i, b: __m256i, m: __m256i| {
+                let x = _mm512_mul_pd(_mm512_cvtepu32_pd(d), _mm512_cvtepu32_pd(b));
+                let t = _mm512_mul_pd(_mm512_add_pd(x, _mm512_set1_pd(99.5)), _mm512_set1_pd(0.01));
+                _mm512_cvttpd_epu32(_mm512_min_pd(t, _mm512_cvtepu32_pd(m)))
+            };
+            let lo = half(
+                _mm512_castsi512_si256(d),
+                _mm512_castsi512_si256(b),
+                _mm512_castsi512_si256(mx),
+            );
+            let hi = half(
+                _mm512_extracti64x4_epi64::<1>(d),
+                _mm512_extracti64x4_epi64::<1>(b),
+                _mm512_extracti64x4_epi64::<1>(mx),
+            );
+            let t = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi);
+            let t = _mm512_andnot_si512(up, _mm512_add_epi32(t, up));
+            _mm512_min_epu32(_mm512_max_epu32(t, mn), mx)
+        }
     }
 
     /// `floors` over whole groups of 8 VMs; returns how many VMs it covered.
