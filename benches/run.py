@@ -534,8 +534,10 @@ def render(rep: Report, info: dict[str, str], elapsed_s: float) -> str:
     L.append(
         "`Host.heap_bytes` after the contended ticks (VM columns, names and their index, the solver's scratch; "
         "not the Python `VM` handles). Per VM: balancer inputs and state 37 B (flags, startup/minimum/maximum, "
-        "buffer, weight, demand, assigned, visible, removal clock), Hyper-V counters 24 B, pressure statistics "
-        "32 B, id 8 B, solver scratch 16 B, names 12–20 B (end offset, 2–4 index slots) plus their text."
+        "buffer, weight, demand, assigned, visible, removal clock), Hyper-V counters 16 B (u32 low words; what "
+        "carries past 2^32 is kept apart), pressure statistics and running time 32 B (sum, minimum, maximum, "
+        "run mark; f64), solver scratch 8 B, names 12–20 B (end offset, 2–4 index slots) plus their text; ids "
+        "take 16 B per run of consecutive ids (one run until VMs are removed)."
     )
     L.append("")
     L.append("| VMs | heap MB | bytes per VM |")

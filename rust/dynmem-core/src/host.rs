@@ -479,12 +479,9 @@ impl Host {
         self.policy.balloon_unit_mb as u64
     }
 
-    /// Position of VM `id`, or a `State` error for an unknown or removed VM.
-    ///
-    /// Ids are handed out in increasing order and removal keeps the order,
-    /// so `ids` is sorted and a VM sits at most `id − ids[0]` places in: that
-    /// place when no VM before it was removed (O(1)), else a binary search
-    /// below it. No per-VM index to keep.
+    /// Position of VM `id`, or a `State` error for an unknown or removed VM:
+    /// a binary search over the runs of consecutive ids (`ids.rs`; one run
+    /// until VMs are removed). No per-VM index to keep.
     pub fn position(&self, id: u64) -> Result<usize> {
         self.vms.ids.position(id).ok_or_else(|| {
             Error::state(
@@ -678,9 +675,11 @@ impl Host {
     /// Ids of the VMs that are off (`off`), or started (not off), in order.
     pub fn ids_where_off(&self, off: bool) -> Vec<u64> {
         let v = &self.vms;
-        (0..v.len())
-            .filter(|&i| (v.flags[i] & STATE_MASK == VmState::Off as u8) == off)
-            .map(|i| v.ids.get(i))
+        v.flags
+            .iter()
+            .zip(v.ids.iter())
+            .filter(|&(&f, _)| (f & STATE_MASK == VmState::Off as u8) == off)
+            .map(|(_, id)| id)
             .collect()
     }
 
@@ -1134,12 +1133,15 @@ impl Host {
     /// streaming passes over the VM columns: pass 1 advances boot clocks and
     /// sums targets, demand caps, minimums, assigned memory and the
     /// shortfall; pass 2 applies the mechanics (prompt and lazy removal,
-    /// adds, hot-add) and the pressure statistics. Under contention one more
-    /// pass writes every VM's floor and room (full-length columns, 0 outside
-    /// the solver set), then the solver's 3–4 probe passes and its hand-out
-    /// (see `solver.rs`), then pass 2. `O(N)` per pass, no allocation in
-    /// steady state; each pass runs 8 VMs per step on AVX-512 CPUs, 4 on
-    /// AVX2 ones.
+    /// adds, hot-add) and the pressure statistics. Under contention every
+    /// VM's room above the stage's floor (full-length columns, 0 outside the
+    /// solver set) comes from pass 1, when the last tick was contended in
+    /// the same stage, or else from one more pass; then the solver's 3–4
+    /// probe passes and its hand-out (see `solver.rs`), then pass 2. `O(N)` per pass, no allocation in
+    /// steady state; on AVX-512 CPUs passes 1 and 2 take 16 VMs per step
+    /// (u32 lanes) and the others 8, on AVX2 ones 4; hosts of
+    /// [`PARALLEL_MIN_VMS`] or more run every pass in parts on several
+    /// threads (`pool.rs`).
     pub(crate) fn tick_unchecked(&mut self, dt_s: f64) {
         let u = self.unit();
         let simd = self.simd;

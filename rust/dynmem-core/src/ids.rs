@@ -75,13 +75,17 @@ impl Ids {
         self.len -= 1;
     }
 
-    /// Every id, in position order.
+    /// Every id, in position order, walking the runs.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        self.runs.iter().enumerate().flat_map(move |(r, &(start, first))| {
+            let end = self.runs.get(r + 1).map_or(self.len, |&(s, _)| s);
+            (0..(end - start) as u64).map(move |k| first + k)
+        })
+    }
+
     pub(crate) fn to_vec(&self) -> Vec<u64> {
         let mut out = Vec::with_capacity(self.len);
-        for (r, &(start, first)) in self.runs.iter().enumerate() {
-            let end = self.runs.get(r + 1).map_or(self.len, |&(s, _)| s);
-            out.extend((0..(end - start) as u64).map(|k| first + k));
-        }
+        out.extend(self.iter());
         out
     }
 

@@ -1108,7 +1108,10 @@ fn pass1_sums_are_exact_past_u32_lanes() {
             tick::pass1(View::of(h.vms_mut()), p, cap, 1)
         })
         .collect();
-    assert!(results[2].0.sum_t > 16 * u32::MAX as u64, "the sums must pass 2^32 per lane");
+    assert!(
+        results[2].0.sum_t > 16 * u32::MAX as u64,
+        "the sums must pass 2^32 per lane"
+    );
     assert_eq!(results[0], results[2], "AVX-512");
     assert_eq!(results[1], results[2], "AVX2");
 }

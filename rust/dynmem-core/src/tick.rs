@@ -750,7 +750,8 @@ fn visible_after_add(a: u64, vis: u64, maximum: u64, chunk: u64) -> u64 {
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod simd {
-    //! The AVX-512 forms: 8 VMs per step, u64/f64 lanes.
+    //! The AVX-512 forms: passes 1 and 2 take 16 VMs per step in u32 lanes
+    //! (their f64 steps in two halves of 8), the floors 8 in u64/f64 lanes.
     use super::View;
     use super::{Alloc, Mechanics, Pass1, Scan};
     use crate::host::{Counter, VmState, DYNAMIC, STATE_MASK};
@@ -1005,9 +1006,9 @@ pub(crate) mod simd {
 
     /// `target_of` for VMs `i..i + 16` in u32 lanes: `ceil(d·(100+b)/100)`
     /// in f64 (exact: see `host::ceil_pct_f64`, which the tests check),
-    /// capped at the maximum while still f64 (so it fits u32; the same
-    /// result, as the maximum is a whole multiple of `u`), then rounded up
-    /// to the unit and clamped.
+    /// capped at the maximum while still f64 (so that it fits u32; the
+    /// clamp below gives the maximum either way), then rounded up to the
+    /// unit and clamped.
     #[inline(always)]
     unsafe fn targets16(v: &View, i: usize, mn: V, mx: V, up: V) -> V {
         unsafe {
