@@ -1115,3 +1115,37 @@ fn pass1_sums_are_exact_past_u32_lanes() {
     assert_eq!(results[0], results[2], "AVX-512");
     assert_eq!(results[1], results[2], "AVX2");
 }
+
+/// `Host::run` on a host that ticks in parts (3 parts from 128 VMs on)
+/// records and ends exactly as one-thread stepping by hand.
+#[test]
+fn run_in_parts_equals_one_thread_stepping() {
+    let n = 400usize;
+    let build = |threads: usize| {
+        let mut h = Host::new(n as i64 * 1400, Some(512), instant()).unwrap();
+        let specs: Vec<VmSpec> = (0..n)
+            .map(|i| VmSpec {
+                weight: (i * 37 % 10_001) as i64,
+                ..spec(512, 256, 8192, 0)
+            })
+            .collect();
+        let names: Vec<String> = (0..n).map(|i| format!("r{i}")).collect();
+        let ids = h.add_vms(&names, &specs).unwrap();
+        assert!(h.start_many(&ids).unwrap().is_empty());
+        h.set_threads(threads);
+        h.set_parallel_min(128);
+        h
+    };
+    let ticks = 30usize;
+    let demand: Vec<i64> = (0..ticks * n).map(|k| 300 + ((k * 7919) % 2600) as i64).collect();
+    let mut parts = build(3);
+    let rec = parts.run(&demand, ticks, 1.0, &[], 1).unwrap();
+    let mut single = build(1);
+    for k in 0..ticks {
+        single.set_demands(&demand[k * n..(k + 1) * n]).unwrap();
+        single.tick(1.0).unwrap();
+        assert_eq!(&rec.assigned_mb[k * n..(k + 1) * n], single.assigned(), "tick {k}");
+    }
+    assert!(single.available_mb() < 1024, "the host must be contended");
+    assert_eq!(parts.state_dump(), single.state_dump());
+}
