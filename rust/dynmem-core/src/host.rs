@@ -235,10 +235,11 @@ impl Vms {
         carry_to(&mut self.carries, self.ids.get(pos), k, sum);
     }
 
-    /// Adds the carries a pass found (see [`View::carries`]).
+    /// Adds the carries a pass found (see [`View::carries`]; each amount is
+    /// already a multiple of 2^32).
     pub(crate) fn add_carries(&mut self, carries: tick::Carries) {
         for (id, k, amount) in carries {
-            *self.carries.entry((id, k)).or_insert(0) += amount;
+            carry_to(&mut self.carries, id, k, amount);
         }
     }
 

@@ -40,7 +40,7 @@ pub(crate) struct View<'a> {
     pub p_max: &'a mut [f64],
     /// Carries out of the counters' low words found in this range, as (VM
     /// id, counter, amount): moved to `Vms::carries` after the pass.
-    pub carries: Vec<(u64, Counter, u64)>,
+    pub carries: Carries,
 }
 
 impl<'a> View<'a> {
