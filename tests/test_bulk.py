@@ -76,3 +76,15 @@ def test_stop_vms_all_or_nothing() -> None:
     assert (h.assigned_mb == 0).all() and h.available_mb == h.physical_mb - h.reserve_mb
     with pytest.raises(dynmem.StateError):
         h.start_vms(["v1", "v1"])
+
+
+def test_names_in_one_call_follow_adds_and_removals():
+    """`Host._core.names()` (what `Host.run` labels its series with) lists the
+    names in `host.vms` order, through removals and later adds."""
+    host = dynmem.Host(physical_mb=65536)
+    vms = host.add_vms([f"n{i}" for i in range(50)], startup_mb=512)
+    for i in (0, 7, 8, 49):
+        host.remove_vm(vms[i])
+    host.add_vm("late")
+    assert host._core.names() == [vm.name for vm in host.vms]
+    assert host.run(np.full((2, len(host)), 100), record_every=1).names == [vm.name for vm in host.vms]

@@ -492,6 +492,12 @@ impl PyHost {
         Ok(PyArray1::from_vec(py, core.ids()))
     }
 
+    /// Every VM's name, in order, in one call (no handles).
+    fn names<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let core = self.core(py)?;
+        PyList::new(py, (0..core.len()).map(|pos| core.name(pos)))
+    }
+
     /// One balancing pass; releases the GIL on large hosts.
     fn tick(&self, py: Python<'_>, dt_s: &Bound<'_, PyAny>) -> PyResult<()> {
         let dt = float_arg("dt_s", dt_s)?;
