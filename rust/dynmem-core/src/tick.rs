@@ -3,16 +3,21 @@
 //! together, `docs/balancer.md` for what they compute).
 //!
 //! Each pass has a scalar form, the definition, and two vector forms chosen
-//! at run time on x86-64: AVX-512 (module `simd`, 8 VMs per step, mask
-//! registers) and AVX2 (module `avx2`, 4 VMs per step, all-ones lanes as
-//! masks): the same arithmetic in 64-bit lanes, with masks where the scalar
-//! form branches. Whether a VM grows, shrinks or holds changes from tick to
+//! at run time on x86-64: AVX-512 (module `simd`, mask registers; passes 1
+//! and 2 take 16 VMs per step in u32 lanes, the floors 8 in 64-bit lanes)
+//! and AVX2 (module `avx2`, 4 VMs per step in 64-bit lanes, all-ones lanes
+//! as masks): the same arithmetic, with masks where the scalar form
+//! branches. Whether a VM grows, shrinks or holds changes from tick to
 //! tick, so as branches those choices mispredict often; as masks they cost
 //! nothing extra. Every form gives bit-identical results (integer
 //! arithmetic, and f64 operations that are exact, in the same order, without
 //! fused multiply-adds); the unit tests run every tick in each form and
 //! compare whole hosts. Rare cases fall back to the scalar form: a group
-//! (of 8 or 4) with a booting VM in pass 1, and a hot-add (for that VM).
+//! (of 16 or 4) with a booting VM in pass 1, and a hot-add (for that VM).
+//!
+//! Every pass works on a [`View`] (column slices of some VMs); `pass1`,
+//! `floors` and `pass2` cut the host into parts for several threads
+//! (`pool.rs`) and merge the parts' sums, scans and carries exactly.
 
 use crate::host::{in_solver, Counter, VmState, Vms, STATE_MASK};
 
