@@ -998,7 +998,7 @@ impl Host {
 
     /// Seconds VM `pos` has been on (starting or running) over its life, as
     /// sampled by the ticks: the host clock since its last start plus the
-    /// earlier runs (see [`Vms::run_mark`]).
+    /// earlier runs (see `Vms::run_mark`).
     pub fn running_s(&self, pos: usize) -> f64 {
         let mark = self.vms.run_mark[pos];
         if self.state(pos) == VmState::Off {
