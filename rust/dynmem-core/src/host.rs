@@ -235,12 +235,19 @@ impl Vms {
         carry_to(&mut self.carries, self.ids.get(pos), k, sum);
     }
 
-    /// Adds the carries a pass found (see [`View::carries`]; each amount is
-    /// already a multiple of 2^32).
+    /// Adds the carries a pass found (see [`View::carries`]).
     pub(crate) fn add_carries(&mut self, carries: tick::Carries) {
-        for (id, k, amount) in carries {
-            carry_to(&mut self.carries, id, k, amount);
+        for (id, k, sum) in carries {
+            carry_to(&mut self.carries, id, k, sum);
         }
+    }
+
+    /// Pass 2 over every VM (in `parts` parts), its carries kept; returns
+    /// Σ assigned afterwards.
+    fn pass2(&mut self, m: &Mechanics, g: impl Alloc, simd: VectorCap, parts: usize) -> u64 {
+        let (total, carries) = tick::pass2(View::of(self), m, g, simd, parts);
+        self.add_carries(carries);
+        total
     }
 
     /// Heap bytes of the columns (capacity, not just length).
@@ -1199,13 +1206,12 @@ impl Host {
                     prompt_removal(v, &mut self.scratch.excess_by_weight, need_t - free, g);
                 }
             }
-            let carries;
-            (self.assigned_sum, carries) = tick::pass2(View::of(v), &Mechanics { prompt_all, ..mech }, g, simd, parts);
-            v.add_carries(carries);
+            self.assigned_sum = v.pass2(&Mechanics { prompt_all, ..mech }, g, simd, parts);
         } else {
             let s = &mut self.scratch;
-            let demand_stage = sum_d <= pool; // stage 1: demand caps fit, buffers are filled
-                                              // Pass 1's rooms and scan if it guessed this stage; else the floors pass.
+            // Stage 1 when the demand caps fit (buffers are filled), else 2.
+            let demand_stage = sum_d <= pool;
+            // Pass 1's rooms and scan if it guessed this stage; else the floors pass.
             let scan = (guess == Some(demand_stage)).then_some(pre_scan);
             s.stage = Some(demand_stage);
             let shift = allocate(v, s, pool, u, demand_stage, (sum_d, sum_m), scan, (simd, parts));
@@ -1228,9 +1234,7 @@ impl Host {
                 }
                 prompt_all = false;
             }
-            let carries;
-            (self.assigned_sum, carries) = tick::pass2(View::of(v), &Mechanics { prompt_all, ..mech }, g, simd, parts);
-            v.add_carries(carries);
+            self.assigned_sum = v.pass2(&Mechanics { prompt_all, ..mech }, g, simd, parts);
         }
         self.time_s += dt_s;
     }

@@ -43,8 +43,9 @@ pub(crate) struct View<'a> {
     pub p_sum: &'a mut [f64],
     pub p_min: &'a mut [f64],
     pub p_max: &'a mut [f64],
-    /// Carries out of the counters' low words found in this range, as (VM
-    /// id, counter, amount): moved to `Vms::carries` after the pass.
+    /// Counters whose low word carried in this range, as (VM id, counter,
+    /// new value before truncation to 32 bits): added to `Vms::carries`
+    /// after the pass (`host::carry_to` keeps the part above the low word).
     pub carries: Carries,
 }
 
@@ -191,8 +192,7 @@ impl<'a> View<'a> {
     /// value before truncation to 32 bits is `sum` (rare: once per 2^32).
     #[cold]
     pub(crate) fn carry(&mut self, k: Counter, pos: usize, sum: u64) {
-        self.carries
-            .push((self.ids.get(self.start + pos), k, sum & !(u32::MAX as u64)));
+        self.carries.push((self.ids.get(self.start + pos), k, sum));
     }
 }
 
@@ -714,7 +714,7 @@ pub(crate) fn pass2_scalar(v: &mut View, range: std::ops::Range<usize>, m: &Mech
                 let sum = *lo as u64 + inc;
                 *lo = sum as u32;
                 if sum >> 32 != 0 {
-                    carries.push((ids.get(first + i), k, sum & !(u32::MAX as u64)));
+                    carries.push((ids.get(first + i), k, sum));
                 }
             }
             if a > visible[i] as u64 {
