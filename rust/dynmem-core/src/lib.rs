@@ -21,7 +21,7 @@ mod tick;
 
 pub use config::{VmChange, VmConfig, VmSpec};
 pub use error::{Error, ErrorKind, Result, Value};
-pub use host::{default_reserve_mb, Host, HostCounters, Status, VmCounters, VmState, PARALLEL_MIN_VMS};
+pub use host::{default_reserve_mb, CounterValue, Host, HostCounters, Status, VmCounters, VmState, PARALLEL_MIN_VMS};
 pub use policy::Policy;
 pub use run::{Action, Event, EventOutcome, Record, RunInput};
 
