@@ -1,14 +1,19 @@
-//! A host and its VMs, held as a struct of arrays, and the operations on
-//! them: add, start, stop, remove, configure, demand, tick. `docs/balancer.md`
-//! is the specification; every public operation either succeeds entirely or
-//! returns an error having changed nothing.
+//! The `Host` API: a host's memory, reserve and mechanics, and the operations
+//! on its VMs (add, start, stop, remove, configure, demand, reads, tick).
+//! `docs/balancer.md` is the specification; every public operation either
+//! succeeds entirely or returns an error having changed nothing. The tick
+//! itself is the balancer's (`balancer.rs`).
 
+use crate::balancer::Balancer;
+pub use crate::balancer::PARALLEL_MIN_VMS;
 use crate::config::{VmChange, VmConfig, VmSpec, MAX_DEMAND_MB, MAX_WEIGHT};
 use crate::error::{Error, ErrorKind, Result, Value};
-use crate::names::{first_repeat, Names, MAX_NAME_TEXT};
-use crate::policy::Policy;
-use crate::solver::{self, Scan};
-use crate::tick::{self, Alloc, Filled, Mechanics, Sums, Targets, View};
+use crate::mechanics::Mechanics;
+use crate::model::names::{first_repeat, Names, MAX_NAME_TEXT};
+use crate::model::rules::{ceil_u, default_reserve_mb, Live};
+use crate::model::{
+    each_column, in_solver, state_of, Counter, HostCounters, Status, VmCounters, VmState, Vms, DYNAMIC, STATE_MASK,
+};
 use crate::VectorCap;
 
 /// Largest physical memory accepted (MB): 2^40.
@@ -16,388 +21,12 @@ pub const MAX_PHYSICAL_MB: u64 = 1 << 40;
 /// Longest tick accepted (s): a day.
 pub const MAX_DT_S: f64 = 86400.0;
 
-/// A VM's lifecycle state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum VmState {
-    Off = 0,
-    /// Started, dynamic, guest driver not yet reporting: holds startup.
-    Starting = 1,
-    Running = 2,
-}
-
-impl VmState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VmState::Off => "off",
-            VmState::Starting => "starting",
-            VmState::Running => "running",
-        }
-    }
-}
-
-/// Memory status as Hyper-V Manager shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Status {
-    Ok = 0,
-    Low = 1,
-    Warning = 2,
-    Off = 3,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Ok => "ok",
-            Status::Low => "low",
-            Status::Warning => "warning",
-            Status::Off => "off",
-        }
-    }
-}
-
-/// What is computed from a VM's settings and memory whenever it is read
-/// (docs/balancer.md, "Status and counters").
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Live {
-    pub target_mb: u64,
-    pub pressure: f64,
-    pub status: Status,
-}
-
-impl Live {
-    #[inline(always)]
-    fn of(
-        flags: u8,
-        demand: u32,
-        assigned: u32,
-        (startup, minimum, maximum): (u32, u32, u32),
-        buffer: u16,
-        u: u64,
-    ) -> Live {
-        if state_of(flags) == VmState::Off {
-            return Live {
-                target_mb: 0,
-                pressure: 0.0,
-                status: Status::Off,
-            };
-        }
-        let target_mb = if in_solver(flags) {
-            target_of(demand, buffer, minimum, maximum, u)
-        } else {
-            startup as u64
-        };
-        let a = assigned as u64;
-        Live {
-            target_mb,
-            pressure: if a == 0 {
-                0.0
-            } else {
-                demand as f64 / assigned as f64 * 100.0
-            },
-            status: if a < demand as u64 {
-                Status::Warning
-            } else if a < target_mb {
-                Status::Low
-            } else {
-                Status::Ok
-            },
-        }
-    }
-}
-
-/// Hyper-V's per-VM counters ("Hyper-V Dynamic Memory VM").
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct VmCounters {
-    pub added_memory_mb: u64,
-    pub removed_memory_mb: u64,
-    pub add_operations: u64,
-    pub remove_operations: u64,
-    pub physical_memory_mb: u64,
-    pub guest_visible_physical_memory_mb: u64,
-    pub current_pressure: f64,
-    pub average_pressure: f64,
-    pub minimum_pressure: f64,
-    pub maximum_pressure: f64,
-}
-
-/// Hyper-V's host counters ("Hyper-V Dynamic Memory Balancer").
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct HostCounters {
-    pub available_memory_mb: i64,
-    pub average_pressure: f64,
-    pub system_current_pressure: f64,
-}
-
-/// A counter's value as Hyper-V reports it: a whole number (MB or a count)
-/// or a real number (a pressure).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum CounterValue {
-    Int(i64),
-    Real(f64),
-}
-
-impl VmCounters {
-    /// Hyper-V's names of the per-VM counters, in the order of [`VmCounters::named`].
-    pub const NAMES: [&'static str; 10] = [
-        "Added Memory",
-        "Removed Memory",
-        "Memory Add Operations",
-        "Memory Remove Operations",
-        "Physical Memory",
-        "Guest Visible Physical Memory",
-        "Current Pressure",
-        "Average Pressure",
-        "Minimum Pressure",
-        "Maximum Pressure",
-    ];
-
-    /// Every counter with Hyper-V's name for it (the one place the names are spelled).
-    pub fn named(&self) -> [(&'static str, CounterValue); 10] {
-        use CounterValue::{Int, Real};
-        // Counters are at most 2^64 − 1 in principle; a VM would need 2^63 MB
-        // moved to pass i64::MAX, so the conversion saturates rather than wraps.
-        let int = |x: u64| Int(i64::try_from(x).unwrap_or(i64::MAX));
-        let values = [
-            int(self.added_memory_mb),
-            int(self.removed_memory_mb),
-            int(self.add_operations),
-            int(self.remove_operations),
-            int(self.physical_memory_mb),
-            int(self.guest_visible_physical_memory_mb),
-            Real(self.current_pressure),
-            Real(self.average_pressure),
-            Real(self.minimum_pressure),
-            Real(self.maximum_pressure),
-        ];
-        std::array::from_fn(|k| (Self::NAMES[k], values[k]))
-    }
-}
-
-impl HostCounters {
-    /// Hyper-V's names of the host ("Balancer") counters, in the order of [`HostCounters::named`].
-    pub const NAMES: [&'static str; 3] = ["Available Memory", "Average Pressure", "System Current Pressure"];
-
-    /// Every counter with Hyper-V's name for it.
-    pub fn named(&self) -> [(&'static str, CounterValue); 3] {
-        let values = [
-            CounterValue::Int(self.available_memory_mb),
-            CounterValue::Real(self.average_pressure),
-            CounterValue::Real(self.system_current_pressure),
-        ];
-        std::array::from_fn(|k| (Self::NAMES[k], values[k]))
-    }
-}
-
-/// The per-VM Hyper-V counters that accumulate (u64, stored split: a u32
-/// column plus sparse carries).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Counter {
-    Added,
-    Removed,
-    AddOps,
-    RemoveOps,
-}
-
-/// Adds the part of `sum` above its u32 low word to VM `id`'s carry of
-/// counter `k` (see [`Vms::carries`]).
-#[cold]
-pub(crate) fn carry_to(carries: &mut std::collections::BTreeMap<(u64, Counter), u64>, id: u64, k: Counter, sum: u64) {
-    *carries.entry((id, k)).or_insert(0) += sum & !(u32::MAX as u64);
-}
-
-/// Per-VM arrays, one entry per VM in `host.vms` order. The tick reads the
-/// "hot" columns (flags to clock) in two streaming passes; the rest are
-/// counters and names.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Vms {
-    /// Ids in position order, as runs of consecutive ids (`ids.rs`).
-    pub(crate) ids: crate::ids::Ids,
-    /// Bits 0–1: [`VmState`]; bit 2: dynamic.
-    pub(crate) flags: Vec<u8>,
-    pub(crate) startup: Vec<u32>,
-    pub(crate) minimum: Vec<u32>,
-    pub(crate) maximum: Vec<u32>,
-    pub(crate) buffer: Vec<u16>,
-    pub(crate) weight: Vec<u16>,
-    pub(crate) demand: Vec<u32>,
-    pub(crate) assigned: Vec<u32>,
-    pub(crate) visible: Vec<u32>,
-    /// Boot clock while starting, excess clock while running (s).
-    pub(crate) clock_s: Vec<f64>,
-    /// The four Hyper-V counters as u32 low words; what carries out of a
-    /// low word goes to `carries` (see [`Counter`]): a tick reads and writes
-    /// 4 bytes per counter, and the counters stay exact u64.
-    pub(crate) added: Vec<u32>,
-    pub(crate) removed: Vec<u32>,
-    pub(crate) add_ops: Vec<u32>,
-    pub(crate) remove_ops: Vec<u32>,
-    /// Σ of the carries out of each counter's low word, by (VM id, counter):
-    /// empty until some VM's counter passes 2^32 − 1.
-    pub(crate) carries: std::collections::BTreeMap<(u64, Counter), u64>,
-    pub(crate) p_sum: Vec<f64>,
-    /// Running time, kept against the host clock `T` so that ticks never
-    /// touch it: while the VM is on, its running time is `T + run_mark`
-    /// (`run_mark` = running time before this start − `T` at the start);
-    /// while it is off, `run_mark` is its running time so far.
-    pub(crate) run_mark: Vec<f64>,
-    pub(crate) p_min: Vec<f64>,
-    pub(crate) p_max: Vec<f64>,
-}
-
-impl Vms {
-    pub(crate) fn len(&self) -> usize {
-        self.ids.len()
-    }
-
-    /// The low words of counter `k`.
-    pub(crate) fn counter_mut(&mut self, k: Counter) -> &mut Vec<u32> {
-        match k {
-            Counter::Added => &mut self.added,
-            Counter::Removed => &mut self.removed,
-            Counter::AddOps => &mut self.add_ops,
-            Counter::RemoveOps => &mut self.remove_ops,
-        }
-    }
-
-    /// Counter `k` of the VM at `pos` (exact u64).
-    pub(crate) fn counter(&self, k: Counter, pos: usize) -> u64 {
-        let lo = match k {
-            Counter::Added => self.added[pos],
-            Counter::Removed => self.removed[pos],
-            Counter::AddOps => self.add_ops[pos],
-            Counter::RemoveOps => self.remove_ops[pos],
-        };
-        let hi = if self.carries.is_empty() {
-            0
-        } else {
-            self.carries.get(&(self.ids.get(pos), k)).copied().unwrap_or(0)
-        };
-        lo as u64 + hi
-    }
-
-    /// Adds `inc` to counter `k` of the VM at `pos`.
-    #[inline]
-    pub(crate) fn count(&mut self, k: Counter, pos: usize, inc: u64) {
-        let col = self.counter_mut(k);
-        let sum = col[pos] as u64 + inc;
-        col[pos] = sum as u32;
-        if sum >> 32 != 0 {
-            self.carry(k, pos, sum);
-        }
-    }
-
-    /// Moves the part of `sum` (a counter's new value before truncation to
-    /// its u32 low word) above the low word into `carries`. Rare: once per
-    /// 2^32 of a counter.
-    pub(crate) fn carry(&mut self, k: Counter, pos: usize, sum: u64) {
-        carry_to(&mut self.carries, self.ids.get(pos), k, sum);
-    }
-
-    /// Adds the carries a pass found (see [`View::carries`]).
-    pub(crate) fn add_carries(&mut self, carries: tick::Carries) {
-        for (id, k, sum) in carries {
-            carry_to(&mut self.carries, id, k, sum);
-        }
-    }
-
-    /// Pass 2 over every VM (in `parts` parts), its carries kept; returns
-    /// Σ assigned afterwards.
-    fn pass2(&mut self, m: &Mechanics, g: impl Alloc, simd: VectorCap, parts: usize) -> u64 {
-        let (total, carries) = tick::pass2(View::of(self), m, g, simd, parts);
-        self.add_carries(carries);
-        total
-    }
-
-    /// Heap bytes of the columns (capacity, not just length).
-    fn heap_bytes(&self) -> usize {
-        fn b<T>(c: &Vec<T>) -> usize {
-            c.capacity() * std::mem::size_of::<T>()
-        }
-        self.ids.heap_bytes()
-            + b(&self.flags)
-            + b(&self.startup)
-            + b(&self.minimum)
-            + b(&self.maximum)
-            + b(&self.buffer)
-            + b(&self.weight)
-            + b(&self.demand)
-            + b(&self.assigned)
-            + b(&self.visible)
-            + b(&self.clock_s)
-            + b(&self.added)
-            + b(&self.removed)
-            + b(&self.add_ops)
-            + b(&self.remove_ops)
-            + b(&self.p_sum)
-            + b(&self.run_mark)
-            + b(&self.p_min)
-            + b(&self.p_max)
-            // A B-tree node per ~11 entries; ~48 B per entry is an upper bound.
-            + self.carries.len() * 48
-    }
-}
-
-macro_rules! each_column {
-    ($vms:expr, $op:ident ( $($arg:expr),* )) => {{
-        let v = $vms;
-        v.flags.$op($($arg),*);
-        v.startup.$op($($arg),*); v.minimum.$op($($arg),*); v.maximum.$op($($arg),*);
-        v.buffer.$op($($arg),*); v.weight.$op($($arg),*);
-        v.demand.$op($($arg),*); v.assigned.$op($($arg),*); v.visible.$op($($arg),*);
-        v.clock_s.$op($($arg),*); v.added.$op($($arg),*); v.removed.$op($($arg),*);
-        v.add_ops.$op($($arg),*); v.remove_ops.$op($($arg),*); v.p_sum.$op($($arg),*);
-        v.run_mark.$op($($arg),*); v.p_min.$op($($arg),*); v.p_max.$op($($arg),*);
-    }};
-}
-
-pub(crate) const DYNAMIC: u8 = 4;
-pub(crate) const STATE_MASK: u8 = 3;
-
-#[inline(always)]
-fn state_of(flags: u8) -> VmState {
-    match flags & STATE_MASK {
-        0 => VmState::Off,
-        1 => VmState::Starting,
-        _ => VmState::Running,
-    }
-}
-
-/// Running and dynamic: in the solver set.
-#[inline(always)]
-pub(crate) fn in_solver(flags: u8) -> bool {
-    flags == VmState::Running as u8 | DYNAMIC
-}
-
-/// Scratch buffers reused across ticks (no allocation in steady state).
-/// Under contention the solver works on full-length columns (one entry per
-/// VM, capacity 0 for VMs outside the solver set), so no compaction or
-/// index indirection is needed: `g = floor + (extra << log2 u)`, the floor
-/// (demand cap or minimum) computed from the columns.
-#[derive(Debug, Clone, Default)]
-struct Scratch {
-    /// Each solver VM's target (MB), written by pass 1; under contention,
-    /// once the rooms are known, the solver's list of items (`keys`).
-    target: Vec<u32>,
-    /// Room above the floor per VM, in balloon units; the solver replaces
-    /// each by the units it gives the VM above its floor (`extra`).
-    caps: Vec<u32>,
-    /// Excess memory per weight, for prompt removal (lowest weight first).
-    excess_by_weight: Vec<u64>,
-    /// The solver's last water level in stages 1 and 2: the next tick's first guess.
-    levels: [Option<(bool, u64)>; 2],
-    /// The last tick's stage when it was contended (`Some(demand_stage)`):
-    /// pass 1's guess for this tick (see [`tick::Pass1`]).
-    stage: Option<bool>,
-}
-
-/// A Hyper-V host: physical memory, reserve, policy and its VMs.
+/// A Hyper-V host: physical memory, reserve, mechanics and its VMs.
 #[derive(Debug, Clone)]
 pub struct Host {
     physical_mb: u64,
     reserve_mb: u64,
-    policy: Policy,
+    policy: Mechanics,
     time_s: f64,
     next_id: u64,
     /// VM names in position order, with an index from name to position.
@@ -405,66 +34,13 @@ pub struct Host {
     /// Σ assigned over all VMs, kept exact by every operation.
     assigned_sum: u64,
     vms: Vms,
-    scratch: Scratch,
-    /// The widest vector forms the tick may use (tests lower it to compare;
-    /// results are identical either way).
-    simd: VectorCap,
-    /// Threads a tick may use (0: as many as the pool has). Results are
-    /// identical for any number.
-    threads: usize,
-    /// Hosts of fewer VMs than this tick on one thread, and a part has at
-    /// least half this many (tests lower it to split small hosts).
-    par_min: usize,
-}
-
-/// Hosts of at least this many VMs tick on several threads, in parts of at
-/// least half as many (a part of 16k VMs takes ~30 µs, well above the cost
-/// of handing it to another thread).
-pub const PARALLEL_MIN_VMS: usize = 32_768;
-
-/// The 2008 R2 SP1 rule of thumb: 384 MB + 64 MB per GB of physical memory.
-pub fn default_reserve_mb(physical_mb: u64) -> u64 {
-    384 + 64 * physical_mb / 1024
-}
-
-// `u` (the balloon unit) is a power of two: rounding is a mask.
-#[inline(always)]
-fn floor_u(x: u64, u: u64) -> u64 {
-    x & !(u - 1)
-}
-#[inline(always)]
-fn ceil_u(x: u64, u: u64) -> u64 {
-    (x + u - 1) & !(u - 1)
-}
-
-/// `clamp(ceil_u(ceil(demand·(100+buffer)/100)), minimum, maximum)`.
-#[inline(always)]
-pub fn target_of(demand: u32, buffer_pct: u16, minimum: u32, maximum: u32, u: u64) -> u64 {
-    let t = (demand as u64 * (100 + buffer_pct as u64)).div_ceil(100);
-    ceil_u(t, u).clamp(minimum as u64, maximum as u64)
-}
-
-/// `ceil(demand·(100+buffer)/100)` in f64, as the vector forms compute it
-/// (there is no 64-bit vector divide): the product is an integer below
-/// 2^44, exact; `(x + 99.5)·0.01` lies at least 0.005 from every integer
-/// and is computed with an absolute error below 10⁻⁴ at these magnitudes,
-/// so its truncation is exact. The tests check it against the integer form.
-#[cfg(test)]
-pub(crate) fn ceil_pct_f64(demand: u32, buffer_pct: u16) -> u64 {
-    let x = demand as f64 * (100 + buffer_pct as u32) as f64;
-    ((x + 99.5) * 0.01) as u64
-}
-
-/// `clamp(ceil_u(demand), minimum, maximum)`.
-#[inline(always)]
-pub(crate) fn demand_cap_of(demand: u32, minimum: u32, maximum: u32, u: u64) -> u64 {
-    ceil_u(demand as u64, u).clamp(minimum as u64, maximum as u64)
+    balancer: Balancer,
 }
 
 impl Host {
     /// A host with `physical_mb` of memory; `reserve_mb: None` applies
     /// [`default_reserve_mb`].
-    pub fn new(physical_mb: i64, reserve_mb: Option<i64>, policy: Policy) -> Result<Host> {
+    pub fn new(physical_mb: i64, reserve_mb: Option<i64>, policy: Mechanics) -> Result<Host> {
         policy.validate()?;
         if physical_mb < 1 || physical_mb as u64 > MAX_PHYSICAL_MB {
             return Err(Error::config(
@@ -503,10 +79,7 @@ impl Host {
             names: Names::default(),
             assigned_sum: 0,
             vms: Vms::default(),
-            scratch: Scratch::default(),
-            simd: VectorCap::Avx512,
-            threads: 0,
-            par_min: PARALLEL_MIN_VMS,
+            balancer: Balancer::default(),
         })
     }
 
@@ -516,7 +89,7 @@ impl Host {
     pub fn reserve_mb(&self) -> u64 {
         self.reserve_mb
     }
-    pub fn policy(&self) -> &Policy {
+    pub fn policy(&self) -> &Mechanics {
         &self.policy
     }
     pub fn time_s(&self) -> f64 {
@@ -532,11 +105,7 @@ impl Host {
     /// and the solver's scratch (which grows to one entry per VM the first
     /// time memory is contended). Capacities, so what is really allocated.
     pub fn heap_bytes(&self) -> usize {
-        let s = &self.scratch;
-        self.vms.heap_bytes()
-            + self.names.heap_bytes()
-            + (s.target.capacity() + s.caps.capacity()) * 4
-            + s.excess_by_weight.capacity() * 8
+        self.vms.heap_bytes() + self.names.heap_bytes() + self.balancer.heap_bytes()
     }
 
     /// VM ids in `host.vms` order.
@@ -704,14 +273,6 @@ impl Host {
         self.physical_mb as i64 - self.reserve_mb as i64 - self.assigned_sum as i64
     }
 
-    /// Balloons `take` MB out of VM `j` (a removal operation).
-    #[inline]
-    fn balloon(v: &mut Vms, j: usize, take: u64) {
-        v.assigned[j] -= take as u32;
-        v.count(Counter::Removed, j, take);
-        v.count(Counter::RemoveOps, j, 1);
-    }
-
     /// Starts an off VM with its startup memory, ballooning running dynamic
     /// VMs of weight ≤ its own (lowest weight first, ties by position, never
     /// below their minimum) if free memory is short. Fails having changed
@@ -855,7 +416,7 @@ impl Host {
                     let j = donors[cursor].1 as usize;
                     let can = donors[cursor].2 as u64 - taken_at_cursor;
                     let take = can.min(left);
-                    Self::balloon(&mut self.vms, j, take);
+                    self.vms.balloon(j, take);
                     self.assigned_sum -= take;
                     left -= take;
                     if take == can {
@@ -1128,45 +689,32 @@ impl Host {
     /// measuring each form.
     #[doc(hidden)]
     pub fn set_vector_cap(&mut self, cap: VectorCap) {
-        self.simd = cap;
+        self.balancer.vector_cap = cap;
     }
 
     /// Threads a tick may use: 0 (the default) means as many as the pool
-    /// has (`pool.rs`: the CPUs, or `DYNMEM_THREADS`). Only hosts of at
+    /// has (`par/pool.rs`: the CPUs, or `DYNMEM_THREADS`). Only hosts of at
     /// least [`PARALLEL_MIN_VMS`] VMs use more than one. Results are
     /// identical for any number.
     pub fn threads(&self) -> usize {
-        self.threads
+        self.balancer.threads
     }
     pub fn set_threads(&mut self, threads: usize) {
-        self.threads = threads;
-    }
-
-    /// How many parts a tick's passes over `n` VMs run in.
-    fn parts(&self, n: usize) -> usize {
-        if n < self.par_min {
-            return 1;
-        }
-        let threads = if self.threads == 0 {
-            crate::pool::threads()
-        } else {
-            self.threads
-        };
-        threads.min(n / (self.par_min / 2).max(1)).max(1)
+        self.balancer.threads = threads;
     }
 
     /// Lets hosts of `n` or more VMs tick in parts of at least `n / 2`, for
     /// tests that split small hosts.
     #[cfg(test)]
     pub(crate) fn set_parallel_min(&mut self, n: usize) {
-        self.par_min = n;
+        self.balancer.par_min = n;
     }
 
     /// Drops pass 1's guess of the contended stage (the next tick runs the
     /// floors pass), for tests that check the guess changes nothing.
     #[cfg(test)]
     pub(crate) fn forget_stage(&mut self) {
-        self.scratch.stage = None;
+        self.balancer.forget_stage();
     }
 
     /// The VM columns, for tests that set up states no operation reaches
@@ -1182,7 +730,10 @@ impl Host {
     pub(crate) fn state_dump(&self) -> String {
         format!(
             "{:?} {} {} {:?}",
-            self.vms, self.time_s, self.assigned_sum, self.scratch.levels
+            self.vms,
+            self.time_s,
+            self.assigned_sum,
+            self.balancer.levels()
         )
     }
 
@@ -1197,207 +748,10 @@ impl Host {
         Ok(())
     }
 
-    /// The tick (`tick.rs` has the passes). When every target fits it is two
-    /// streaming passes over the VM columns: pass 1 advances boot clocks and
-    /// sums targets, demand caps, minimums, assigned memory and the
-    /// shortfall; pass 2 applies the mechanics (prompt and lazy removal,
-    /// adds, hot-add) and the pressure statistics. Under contention every
-    /// VM's room above the stage's floor (full-length columns, 0 outside the
-    /// solver set) comes from pass 1, when the last tick was contended in
-    /// the same stage, or else from one more pass; then the solver's 3–4
-    /// probe passes and its hand-out (see `solver.rs`), then pass 2. `O(N)` per pass, no allocation in
-    /// steady state; on AVX-512 CPUs passes 1 and 2 take 16 VMs per step
-    /// (u32 lanes) and the others 8, on AVX2 ones 4; hosts of
-    /// [`PARALLEL_MIN_VMS`] or more run every pass in parts on several
-    /// threads (`pool.rs`).
+    /// The tick without checking `dt_s`.
     pub(crate) fn tick_unchecked(&mut self, dt_s: f64) {
-        let u = self.unit();
-        let simd = self.simd;
-        let parts = self.parts(self.vms.len());
-        let v = &mut self.vms;
-        let s = &mut self.scratch;
-        // Pass 1 stores every solver VM's target (the floors and pass 2 read
-        // it) and, if the last tick was contended, the same stage's rooms.
-        let guess = s.stage;
-        s.target.resize(v.len(), 0);
-        if guess.is_some() {
-            s.caps.resize(v.len(), 0);
-        }
-        let p = tick::Pass1 {
-            dt_s,
-            boot_delay: self.policy.boot_report_delay_s,
-            u,
-            target: &mut s.target,
-            stage: guess,
-            caps: &mut s.caps,
-            sums: Sums::default(),
-            scan: Scan::default(),
-        };
-        let (sums, pre_scan) = tick::pass1(View::of(v), p, simd, parts);
-        let (held, sum_t, sum_d, sum_m, sum_a, need_t) =
-            (sums.held, sums.sum_t, sums.sum_d, sums.sum_m, sums.sum_a, sums.need_t);
-        let pool = floor_u((self.physical_mb - self.reserve_mb).saturating_sub(held), u);
-        let free = pool.saturating_sub(sum_a);
-
-        let policy = &self.policy;
-        let step = u.max(floor_u((policy.remove_rate_mb_per_s * dt_s).floor() as u64, u));
-        let mech = Mechanics {
-            prompt_all: false,
-            dt_s,
-            remove_delay_s: policy.remove_delay_s,
-            lazy_step: step,
-            chunk: policy.hot_add_chunk_mb as u64,
-        };
-
-        if sum_t <= pool {
-            // Every target fits: g = target (stage 0).
-            self.scratch.stage = None;
-            let g = Targets {
-                target: &self.scratch.target,
-            };
-            let mut prompt_all = false;
-            if need_t > free {
-                // The adds need more than free memory: balloon the excess of
-                // others at once. All of it when that is what the adds need
-                // (pass 2 then does it on its way); else lowest weight first.
-                let excess = excess_over(v, g);
-                prompt_all = need_t - free >= excess;
-                if !prompt_all {
-                    prompt_removal(v, &mut self.scratch.excess_by_weight, need_t - free, g);
-                }
-            }
-            self.assigned_sum = v.pass2(&Mechanics { prompt_all, ..mech }, g, simd, parts);
-        } else {
-            let s = &mut self.scratch;
-            // Stage 1 when the demand caps fit (buffers are filled), else 2.
-            let demand_stage = sum_d <= pool;
-            // Pass 1's rooms and scan if it guessed this stage; else the floors pass.
-            let scan = (guess == Some(demand_stage)).then_some(pre_scan);
-            s.stage = Some(demand_stage);
-            let shift = allocate(v, s, pool, u, demand_stage, (sum_d, sum_m), scan, (simd, parts));
-            let g = Filled {
-                demand_stage,
-                u,
-                extra: &s.caps,
-                shift,
-            };
-            // The water-filling hands out the whole pool (Σ g = pool), so the
-            // adds need exactly free memory plus all the excess: prompt removal
-            // takes all of it, in pass 2. Only when the solver set already
-            // holds more than the pool (free = 0 < Σ assigned − pool) do the
-            // adds need less than the excess: then lowest weight first, here.
-            let mut prompt_all = true;
-            if sum_a > pool {
-                let need = need_under(v, g);
-                if need > 0 {
-                    prompt_removal(v, &mut s.excess_by_weight, need, g);
-                }
-                prompt_all = false;
-            }
-            self.assigned_sum = v.pass2(&Mechanics { prompt_all, ..mech }, g, simd, parts);
-        }
+        let usable = self.physical_mb - self.reserve_mb;
+        self.assigned_sum = self.balancer.tick(&mut self.vms, usable, &self.policy, dt_s);
         self.time_s += dt_s;
-    }
-}
-
-/// Stages 1 and 2 (targets do not fit): for every VM the room above the
-/// stage's floor (`caps`, units; 0 outside the solver set) and its scan, from
-/// pass 1 (`scan` is `Some`) or a pass of its own; then water-fills the pool
-/// above the floors into `extra`, and returns `log2 u`: solver VM `i` gets
-/// `floor_i + (extra[i] << log2 u)` ([`Filled`]). At most one pass here, then
-/// the solver's probes and hand-out (see `solver.rs`): `O(N · passes)`, no
-/// allocation once the scratch has grown to `N`.
-#[allow(clippy::too_many_arguments)]
-fn allocate(
-    v: &mut Vms,
-    s: &mut Scratch,
-    pool: u64,
-    u: u64,
-    demand_stage: bool,
-    (sum_d, sum_m): (u64, u64),
-    scan: Option<Scan>,
-    (simd, parts): (VectorCap, usize),
-) -> u32 {
-    let n = v.len();
-    let shift = u.trailing_zeros();
-    s.caps.resize(n, 0);
-    let scan = scan.unwrap_or_else(|| tick::floors(View::of(v), &s.target, &mut s.caps, u, demand_stage, simd, parts));
-    // Every way of building the rooms' scan (pass 1's guess, the floors pass,
-    // in parts or not) must give the scan of the rooms.
-    #[cfg(test)]
-    assert_eq!(scan, Scan::of(&s.caps, &v.weight), "scan of the rooms");
-    let base_sum = if demand_stage { sum_d } else { sum_m };
-    let budget = pool.saturating_sub(base_sum) >> shift;
-    let level = &mut s.levels[usize::from(!demand_stage)];
-    // In place: each room becomes the units given above the floor. The
-    // solver's list of items stepping up at L + 1 takes the targets' buffer
-    // (no longer needed this tick: pass 2 computes g from the floors).
-    solver::fill_scanned_with(
-        budget,
-        &mut s.caps,
-        &v.weight,
-        scan,
-        &mut s.target,
-        level,
-        (simd, parts),
-    );
-    shift
-}
-
-/// Σ max(0, assigned − g) over the solver set.
-fn excess_over(v: &Vms, g: impl Alloc) -> u64 {
-    (0..v.len())
-        .filter(|&i| in_solver(v.flags[i]))
-        .map(|i| (v.assigned[i] as u64).saturating_sub(g.g(v, i)))
-        .sum()
-}
-
-/// Σ max(0, g − assigned) over the solver set.
-fn need_under(v: &Vms, g: impl Alloc) -> u64 {
-    (0..v.len())
-        .filter(|&i| in_solver(v.flags[i]))
-        .map(|i| g.g(v, i).saturating_sub(v.assigned[i] as u64))
-        .sum()
-}
-
-/// Balloons `short` MB out of solver VMs holding more than `g`, lowest
-/// weight first (ties: earlier position), each down to at most `g`.
-fn prompt_removal(v: &mut Vms, by_weight: &mut Vec<u64>, short: u64, g: impl Alloc) {
-    // Lowest weight first without sorting: total the excess per weight, find
-    // the weight at which `short` is reached, then one pass in position order.
-    let n = v.len();
-    let excess_of = |v: &Vms, i: usize| -> u64 {
-        if !in_solver(v.flags[i]) {
-            return 0;
-        }
-        (v.assigned[i] as u64).saturating_sub(g.g(v, i))
-    };
-    by_weight.clear();
-    by_weight.resize(MAX_WEIGHT as usize + 1, 0);
-    for i in 0..n {
-        by_weight[v.weight[i] as usize] += excess_of(v, i);
-    }
-    let (mut cut, mut acc) = (MAX_WEIGHT, 0u64);
-    for (w, &x) in by_weight.iter().enumerate() {
-        if acc + x >= short {
-            cut = w as u16;
-            break;
-        }
-        acc += x;
-    }
-    let mut at_cut = short - acc; // what VMs of the cut weight give, earliest first
-    for i in 0..n {
-        let w = v.weight[i];
-        if w > cut {
-            continue;
-        }
-        let excess = excess_of(v, i);
-        let take = if w < cut { excess } else { excess.min(at_cut) };
-        if take > 0 {
-            Host::balloon(v, i, take);
-            if w == cut {
-                at_cut -= take;
-            }
-        }
     }
 }

@@ -309,13 +309,13 @@ mod tests {
 
     #[test]
     fn parts_are_cut_evenly_at_multiples_of_64() {
-        assert_eq!(crate::split_point(100_000, 1), 0);
-        assert_eq!(crate::split_point(100_000, 2), 50_000 & !63);
+        assert_eq!(crate::par::split_point(100_000, 1), 0);
+        assert_eq!(crate::par::split_point(100_000, 2), 50_000 & !63);
         // 3 parts: the first cut leaves a third on the left, two on the right.
-        assert_eq!(crate::split_point(100_000, 3), 33_333 & !63);
-        assert_eq!(crate::split_point(100, 2), 0); // too small to cut
+        assert_eq!(crate::par::split_point(100_000, 3), 33_333 & !63);
+        assert_eq!(crate::par::split_point(100, 2), 0); // too small to cut
         for (n, parts) in [(65_536usize, 4usize), (1_000_003, 7), (49_152, 3)] {
-            let mid = crate::split_point(n, parts);
+            let mid = crate::par::split_point(n, parts);
             assert_eq!(mid % 64, 0);
             let share = n / parts;
             assert!(mid.abs_diff(share * (parts / 2)) < 64, "{n} in {parts}: cut at {mid}");

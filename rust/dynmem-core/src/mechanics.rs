@@ -1,11 +1,13 @@
-//! `HyperVPolicy`: every delay, rate and unit of the balancer's mechanics.
-//! See `docs/balancer.md` for what each one does and why the default.
+//! [`Mechanics`]: every delay, rate and unit of the balancer's mechanics
+//! (Python's `HyperVPolicy`). See `docs/balancer.md` for what each one does
+//! and why the default. Not an allocation policy: those decide *how much*
+//! each VM gets; these decide how fast and in what steps memory moves.
 
 use crate::error::{Error, Result};
 
-/// Mechanics parameters of the Hyper-V balancer.
+/// The delays, rates and units of the Hyper-V balancer's mechanics.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Policy {
+pub struct Mechanics {
     /// Granularity of every allocation and balloon operation (MB). VM sizes
     /// must be multiples of it. Hyper-V: 2 MB.
     pub balloon_unit_mb: u32,
@@ -20,9 +22,9 @@ pub struct Policy {
     pub remove_rate_mb_per_s: f64,
 }
 
-impl Default for Policy {
+impl Default for Mechanics {
     fn default() -> Self {
-        Policy {
+        Mechanics {
             balloon_unit_mb: 2,
             hot_add_chunk_mb: 128,
             boot_report_delay_s: 45.0,
@@ -39,7 +41,7 @@ pub const MAX_HOT_ADD_CHUNK_MB: u32 = 65536;
 /// Longest delay accepted (s): a year.
 pub const MAX_DELAY_S: f64 = 365.0 * 86400.0;
 
-impl Policy {
+impl Mechanics {
     /// Checks every field; the first bad one is reported.
     pub fn validate(&self) -> Result<()> {
         let u = self.balloon_unit_mb;
@@ -95,39 +97,39 @@ mod tests {
 
     #[test]
     fn default_is_valid() {
-        Policy::default().validate().unwrap();
+        Mechanics::default().validate().unwrap();
     }
 
     #[test]
     fn rejects_each_bad_field() {
         let bad = [
-            Policy {
+            Mechanics {
                 balloon_unit_mb: 0,
-                ..Policy::default()
+                ..Mechanics::default()
             },
-            Policy {
+            Mechanics {
                 balloon_unit_mb: 6,
-                ..Policy::default()
+                ..Mechanics::default()
             },
-            Policy {
+            Mechanics {
                 hot_add_chunk_mb: 129,
-                ..Policy::default()
+                ..Mechanics::default()
             },
-            Policy {
+            Mechanics {
                 boot_report_delay_s: f64::NAN,
-                ..Policy::default()
+                ..Mechanics::default()
             },
-            Policy {
+            Mechanics {
                 remove_delay_s: -1.0,
-                ..Policy::default()
+                ..Mechanics::default()
             },
-            Policy {
+            Mechanics {
                 remove_rate_mb_per_s: 0.0,
-                ..Policy::default()
+                ..Mechanics::default()
             },
-            Policy {
+            Mechanics {
                 remove_rate_mb_per_s: f64::INFINITY,
-                ..Policy::default()
+                ..Mechanics::default()
             },
         ];
         let fields = [

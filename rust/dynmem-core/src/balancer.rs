@@ -1,0 +1,315 @@
+//! The balancer's tick: from the VM columns and the host's pool to every
+//! VM's new assigned memory, through the stages of `docs/balancer.md` (every
+//! target fits; demand plus a weighted share of the buffers; minimum plus a
+//! weighted share of the demand), prompt removal when the adds need memory
+//! others hold, and pass 2's mechanics. The passes are in `tick/`, the
+//! water-filling in `solver/`; this file decides which run and feeds them.
+
+use crate::config::MAX_WEIGHT;
+use crate::mechanics::Mechanics;
+use crate::model::rules::floor_u;
+use crate::model::{in_solver, View, Vms};
+use crate::solver::{self, Scan};
+use crate::tick::{self, Alloc, Filled, Pass2, Sums, Targets};
+use crate::VectorCap;
+
+/// Hosts of at least this many VMs tick on several threads, in parts of at
+/// least half as many (a part of 16k VMs takes ~30 µs, well above the cost
+/// of handing it to another thread).
+pub const PARALLEL_MIN_VMS: usize = 32_768;
+
+/// Scratch buffers reused across ticks (no allocation in steady state).
+/// Under contention the solver works on full-length columns (one entry per
+/// VM, capacity 0 for VMs outside the solver set), so no compaction or
+/// index indirection is needed: `g = floor + (extra << log2 u)`, the floor
+/// (demand cap or minimum) computed from the columns.
+#[derive(Debug, Clone, Default)]
+struct Scratch {
+    /// Each solver VM's target (MB), written by pass 1; under contention,
+    /// once the rooms are known, the solver's list of items (`keys`).
+    target: Vec<u32>,
+    /// Room above the floor per VM, in balloon units; the solver replaces
+    /// each by the units it gives the VM above its floor (`extra`).
+    caps: Vec<u32>,
+    /// Excess memory per weight, for prompt removal (lowest weight first).
+    excess_by_weight: Vec<u64>,
+    /// The solver's last water level in stages 1 and 2: the next tick's first guess.
+    levels: [Option<(bool, u64)>; 2],
+    /// The last tick's stage when it was contended (`Some(demand_stage)`):
+    /// pass 1's guess for this tick (see [`tick::Pass1`]).
+    stage: Option<bool>,
+}
+
+/// The balancer of one host: its scratch, and how its ticks may run (vector
+/// forms, threads). Results never depend on either.
+#[derive(Debug, Clone)]
+pub(crate) struct Balancer {
+    scratch: Scratch,
+    /// The widest vector forms the tick may use (tests lower it to compare;
+    /// results are identical either way).
+    pub(crate) vector_cap: VectorCap,
+    /// Threads a tick may use (0: as many as the pool has). Results are
+    /// identical for any number.
+    pub(crate) threads: usize,
+    /// Hosts of fewer VMs than this tick on one thread, and a part has at
+    /// least half this many (tests lower it to split small hosts).
+    pub(crate) par_min: usize,
+}
+
+impl Default for Balancer {
+    fn default() -> Balancer {
+        Balancer {
+            scratch: Scratch::default(),
+            vector_cap: VectorCap::Avx512,
+            threads: 0,
+            par_min: PARALLEL_MIN_VMS,
+        }
+    }
+}
+
+impl Balancer {
+    /// Heap bytes of the scratch (capacities).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let s = &self.scratch;
+        (s.target.capacity() + s.caps.capacity()) * 4 + s.excess_by_weight.capacity() * 8
+    }
+
+    /// How many parts a tick's passes over `n` VMs run in.
+    fn parts(&self, n: usize) -> usize {
+        if n < self.par_min {
+            return 1;
+        }
+        let threads = if self.threads == 0 {
+            crate::par::threads()
+        } else {
+            self.threads
+        };
+        threads.min(n / (self.par_min / 2).max(1)).max(1)
+    }
+
+    /// Drops pass 1's guess of the contended stage (the next tick runs the
+    /// floors pass), for tests that check the guess changes nothing.
+    #[cfg(test)]
+    pub(crate) fn forget_stage(&mut self) {
+        self.scratch.stage = None;
+    }
+
+    /// The solver's last levels, for tests that compare two hosts exactly.
+    #[cfg(test)]
+    pub(crate) fn levels(&self) -> [Option<(bool, u64)>; 2] {
+        self.scratch.levels
+    }
+
+    /// One tick of `dt_s` over `v`, whose VMs share `usable_mb` (physical
+    /// memory less the reserve) under `mech`; returns Σ assigned afterwards.
+    ///
+    /// When every target fits it is two streaming passes over the VM
+    /// columns: pass 1 advances boot clocks and sums targets, demand caps,
+    /// minimums, assigned memory and the shortfall; pass 2 applies the
+    /// mechanics (prompt and lazy removal, adds, hot-add) and the pressure
+    /// statistics. Under contention every VM's room above the stage's floor
+    /// (full-length columns, 0 outside the solver set) comes from pass 1,
+    /// when the last tick was contended in the same stage, or else from one
+    /// more pass; then the solver's 3–4 probe passes and its hand-out (see
+    /// `solver/`), then pass 2. `O(N)` per pass, no allocation in steady
+    /// state; hosts of [`PARALLEL_MIN_VMS`] or more run every pass in parts
+    /// on several threads (`par/`).
+    pub(crate) fn tick(&mut self, v: &mut Vms, usable_mb: u64, mech: &Mechanics, dt_s: f64) -> u64 {
+        let u = mech.balloon_unit_mb as u64;
+        let vector_cap = self.vector_cap;
+        let parts = self.parts(v.len());
+        let s = &mut self.scratch;
+        // Pass 1 stores every solver VM's target (the floors and pass 2 read
+        // it) and, if the last tick was contended, the same stage's rooms.
+        let guess = s.stage;
+        s.target.resize(v.len(), 0);
+        if guess.is_some() {
+            s.caps.resize(v.len(), 0);
+        }
+        let p = tick::Pass1 {
+            dt_s,
+            boot_delay: mech.boot_report_delay_s,
+            u,
+            target: &mut s.target,
+            stage: guess,
+            caps: &mut s.caps,
+            sums: Sums::default(),
+            scan: Scan::default(),
+        };
+        let (sums, pre_scan) = tick::pass1(View::of(v), p, vector_cap, parts);
+        let (held, sum_t, sum_d, sum_m, sum_a, need_t) =
+            (sums.held, sums.sum_t, sums.sum_d, sums.sum_m, sums.sum_a, sums.need_t);
+        let pool = floor_u(usable_mb.saturating_sub(held), u);
+        let free = pool.saturating_sub(sum_a);
+
+        let step = u.max(floor_u((mech.remove_rate_mb_per_s * dt_s).floor() as u64, u));
+        let pass2 = Pass2 {
+            prompt_all: false,
+            dt_s,
+            remove_delay_s: mech.remove_delay_s,
+            lazy_step: step,
+            chunk: mech.hot_add_chunk_mb as u64,
+        };
+
+        if sum_t <= pool {
+            // Every target fits: g = target (stage 0).
+            self.scratch.stage = None;
+            let g = Targets {
+                target: &self.scratch.target,
+            };
+            let mut prompt_all = false;
+            if need_t > free {
+                // The adds need more than free memory: balloon the excess of
+                // others at once. All of it when that is what the adds need
+                // (pass 2 then does it on its way); else lowest weight first.
+                let excess = excess_over(v, g);
+                prompt_all = need_t - free >= excess;
+                if !prompt_all {
+                    prompt_removal(v, &mut self.scratch.excess_by_weight, need_t - free, g);
+                }
+            }
+            v.pass2(&Pass2 { prompt_all, ..pass2 }, g, vector_cap, parts)
+        } else {
+            let s = &mut self.scratch;
+            // Stage 1 when the demand caps fit (buffers are filled), else 2.
+            let demand_stage = sum_d <= pool;
+            // Pass 1's rooms and scan if it guessed this stage; else the floors pass.
+            let scan = (guess == Some(demand_stage)).then_some(pre_scan);
+            s.stage = Some(demand_stage);
+            let shift = allocate(v, s, pool, u, demand_stage, (sum_d, sum_m), scan, (vector_cap, parts));
+            let g = Filled {
+                demand_stage,
+                u,
+                extra: &s.caps,
+                shift,
+            };
+            // The water-filling hands out the whole pool (Σ g = pool), so the
+            // adds need exactly free memory plus all the excess: prompt removal
+            // takes all of it, in pass 2. Only when the solver set already
+            // holds more than the pool (free = 0 < Σ assigned − pool) do the
+            // adds need less than the excess: then lowest weight first, here.
+            let mut prompt_all = true;
+            if sum_a > pool {
+                let need = need_under(v, g);
+                if need > 0 {
+                    prompt_removal(v, &mut s.excess_by_weight, need, g);
+                }
+                prompt_all = false;
+            }
+            v.pass2(&Pass2 { prompt_all, ..pass2 }, g, vector_cap, parts)
+        }
+    }
+}
+
+impl Vms {
+    /// Pass 2 over every VM (in `parts` parts), its carries kept; returns
+    /// Σ assigned afterwards.
+    fn pass2(&mut self, p: &Pass2, g: impl Alloc, vector_cap: VectorCap, parts: usize) -> u64 {
+        let (total, carries) = tick::pass2(View::of(self), p, g, vector_cap, parts);
+        self.add_carries(carries);
+        total
+    }
+}
+
+/// Stages 1 and 2 (targets do not fit): for every VM the room above the
+/// stage's floor (`caps`, units; 0 outside the solver set) and its scan, from
+/// pass 1 (`scan` is `Some`) or a pass of its own; then water-fills the pool
+/// above the floors into `extra`, and returns `log2 u`: solver VM `i` gets
+/// `floor_i + (extra[i] << log2 u)` ([`Filled`]). At most one pass here, then
+/// the solver's probes and hand-out (see `solver.rs`): `O(N · passes)`, no
+/// allocation once the scratch has grown to `N`.
+#[allow(clippy::too_many_arguments)]
+fn allocate(
+    v: &mut Vms,
+    s: &mut Scratch,
+    pool: u64,
+    u: u64,
+    demand_stage: bool,
+    (sum_d, sum_m): (u64, u64),
+    scan: Option<Scan>,
+    (vector_cap, parts): (VectorCap, usize),
+) -> u32 {
+    let n = v.len();
+    let shift = u.trailing_zeros();
+    s.caps.resize(n, 0);
+    let scan =
+        scan.unwrap_or_else(|| tick::floors(View::of(v), &s.target, &mut s.caps, u, demand_stage, vector_cap, parts));
+    // Every way of building the rooms' scan (pass 1's guess, the floors pass,
+    // in parts or not) must give the scan of the rooms.
+    #[cfg(test)]
+    assert_eq!(scan, Scan::of(&s.caps, &v.weight), "scan of the rooms");
+    let base_sum = if demand_stage { sum_d } else { sum_m };
+    let budget = pool.saturating_sub(base_sum) >> shift;
+    let level = &mut s.levels[usize::from(!demand_stage)];
+    // In place: each room becomes the units given above the floor. The
+    // solver's list of items stepping up at L + 1 takes the targets' buffer
+    // (no longer needed this tick: pass 2 computes g from the floors).
+    solver::fill_scanned_with(
+        budget,
+        &mut s.caps,
+        &v.weight,
+        scan,
+        &mut s.target,
+        level,
+        (vector_cap, parts),
+    );
+    shift
+}
+
+/// Σ max(0, assigned − g) over the solver set.
+fn excess_over(v: &Vms, g: impl Alloc) -> u64 {
+    (0..v.len())
+        .filter(|&i| in_solver(v.flags[i]))
+        .map(|i| (v.assigned[i] as u64).saturating_sub(g.g(v, i)))
+        .sum()
+}
+
+/// Σ max(0, g − assigned) over the solver set.
+fn need_under(v: &Vms, g: impl Alloc) -> u64 {
+    (0..v.len())
+        .filter(|&i| in_solver(v.flags[i]))
+        .map(|i| g.g(v, i).saturating_sub(v.assigned[i] as u64))
+        .sum()
+}
+
+/// Balloons `short` MB out of solver VMs holding more than `g`, lowest
+/// weight first (ties: earlier position), each down to at most `g`.
+fn prompt_removal(v: &mut Vms, by_weight: &mut Vec<u64>, short: u64, g: impl Alloc) {
+    // Lowest weight first without sorting: total the excess per weight, find
+    // the weight at which `short` is reached, then one pass in position order.
+    let n = v.len();
+    let excess_of = |v: &Vms, i: usize| -> u64 {
+        if !in_solver(v.flags[i]) {
+            return 0;
+        }
+        (v.assigned[i] as u64).saturating_sub(g.g(v, i))
+    };
+    by_weight.clear();
+    by_weight.resize(MAX_WEIGHT as usize + 1, 0);
+    for i in 0..n {
+        by_weight[v.weight[i] as usize] += excess_of(v, i);
+    }
+    let (mut cut, mut acc) = (MAX_WEIGHT, 0u64);
+    for (w, &x) in by_weight.iter().enumerate() {
+        if acc + x >= short {
+            cut = w as u16;
+            break;
+        }
+        acc += x;
+    }
+    let mut at_cut = short - acc; // what VMs of the cut weight give, earliest first
+    for i in 0..n {
+        let w = v.weight[i];
+        if w > cut {
+            continue;
+        }
+        let excess = excess_of(v, i);
+        let take = if w < cut { excess } else { excess.min(at_cut) };
+        if take > 0 {
+            v.balloon(i, take);
+            if w == cut {
+                at_cut -= take;
+            }
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! [`View`]: the VM columns a tick's passes touch, over one range of VMs
+//! (all of them, or one thread's part), with indices local to the range.
+
+use super::ids::Ids;
+use super::vms::{Counter, Vms};
+
+/// The VM columns a tick's passes touch, over one range of VMs (all of
+/// them, or one thread's part of them), with indices local to the range.
+pub(crate) struct View<'a> {
+    /// The host's ids, and the position of this view's first VM.
+    pub ids: &'a Ids,
+    pub start: usize,
+    pub flags: &'a mut [u8],
+    pub minimum: &'a [u32],
+    pub maximum: &'a [u32],
+    pub buffer: &'a [u16],
+    pub weight: &'a [u16],
+    pub demand: &'a [u32],
+    pub assigned: &'a mut [u32],
+    pub visible: &'a mut [u32],
+    pub clock_s: &'a mut [f64],
+    pub added: &'a mut [u32],
+    pub removed: &'a mut [u32],
+    pub add_ops: &'a mut [u32],
+    pub remove_ops: &'a mut [u32],
+    pub p_sum: &'a mut [f64],
+    pub p_min: &'a mut [f64],
+    pub p_max: &'a mut [f64],
+    /// Counters whose low word carried in this range, as (VM id, counter,
+    /// new value before truncation to 32 bits): added to `Vms::carries`
+    /// after the pass (`vms::carry_to` keeps the part above the low word).
+    pub carries: Carries,
+}
+
+impl<'a> View<'a> {
+    /// All of `v`.
+    pub(crate) fn of(v: &'a mut Vms) -> View<'a> {
+        // (`push_vm` and `each_column!` keep every column in step; the
+        // view's own check covers the columns it holds.)
+        debug_assert!(v.startup.len() == v.len() && v.run_mark.len() == v.len());
+        View {
+            ids: &v.ids,
+            start: 0,
+            flags: &mut v.flags,
+            minimum: &v.minimum,
+            maximum: &v.maximum,
+            buffer: &v.buffer,
+            weight: &v.weight,
+            demand: &v.demand,
+            assigned: &mut v.assigned,
+            visible: &mut v.visible,
+            clock_s: &mut v.clock_s,
+            added: &mut v.added,
+            removed: &mut v.removed,
+            add_ops: &mut v.add_ops,
+            remove_ops: &mut v.remove_ops,
+            p_sum: &mut v.p_sum,
+            p_min: &mut v.p_min,
+            p_max: &mut v.p_max,
+            carries: Vec::new(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.flags.len()
+    }
+
+    /// Panics unless every column holds `len()` entries (the vector forms
+    /// read them unchecked).
+    pub(crate) fn assert_columns(&self) {
+        let n = self.len();
+        let lens = [
+            self.minimum.len(),
+            self.maximum.len(),
+            self.buffer.len(),
+            self.weight.len(),
+            self.demand.len(),
+            self.assigned.len(),
+            self.visible.len(),
+            self.clock_s.len(),
+            self.added.len(),
+            self.removed.len(),
+            self.add_ops.len(),
+            self.remove_ops.len(),
+            self.p_sum.len(),
+            self.p_min.len(),
+            self.p_max.len(),
+        ];
+        assert!(
+            lens.iter().all(|&l| l == n),
+            "VM columns out of step: {n} flags, {lens:?}"
+        );
+    }
+
+    /// The VMs before `mid` and from `mid` on.
+    pub(crate) fn split_at(self, mid: usize) -> (View<'a>, View<'a>) {
+        fn cut<T>(x: &[T], mid: usize) -> (&[T], &[T]) {
+            x.split_at(mid)
+        }
+        fn cut_mut<T>(x: &mut [T], mid: usize) -> (&mut [T], &mut [T]) {
+            x.split_at_mut(mid)
+        }
+        let (flags, flags2) = cut_mut(self.flags, mid);
+        let (minimum, minimum2) = cut(self.minimum, mid);
+        let (maximum, maximum2) = cut(self.maximum, mid);
+        let (buffer, buffer2) = cut(self.buffer, mid);
+        let (weight, weight2) = cut(self.weight, mid);
+        let (demand, demand2) = cut(self.demand, mid);
+        let (assigned, assigned2) = cut_mut(self.assigned, mid);
+        let (visible, visible2) = cut_mut(self.visible, mid);
+        let (clock_s, clock_s2) = cut_mut(self.clock_s, mid);
+        let (added, added2) = cut_mut(self.added, mid);
+        let (removed, removed2) = cut_mut(self.removed, mid);
+        let (add_ops, add_ops2) = cut_mut(self.add_ops, mid);
+        let (remove_ops, remove_ops2) = cut_mut(self.remove_ops, mid);
+        let (p_sum, p_sum2) = cut_mut(self.p_sum, mid);
+        let (p_min, p_min2) = cut_mut(self.p_min, mid);
+        let (p_max, p_max2) = cut_mut(self.p_max, mid);
+        let left = View {
+            ids: self.ids,
+            start: self.start,
+            flags,
+            minimum,
+            maximum,
+            buffer,
+            weight,
+            demand,
+            assigned,
+            visible,
+            clock_s,
+            added,
+            removed,
+            add_ops,
+            remove_ops,
+            p_sum,
+            p_min,
+            p_max,
+            carries: self.carries,
+        };
+        let right = View {
+            ids: self.ids,
+            start: self.start + mid,
+            flags: flags2,
+            minimum: minimum2,
+            maximum: maximum2,
+            buffer: buffer2,
+            weight: weight2,
+            demand: demand2,
+            assigned: assigned2,
+            visible: visible2,
+            clock_s: clock_s2,
+            added: added2,
+            removed: removed2,
+            add_ops: add_ops2,
+            remove_ops: remove_ops2,
+            p_sum: p_sum2,
+            p_min: p_min2,
+            p_max: p_max2,
+            carries: Vec::new(),
+        };
+        (left, right)
+    }
+
+    /// The low words of counter `k`.
+    pub(crate) fn counter_mut(&mut self, k: Counter) -> &mut [u32] {
+        match k {
+            Counter::Added => self.added,
+            Counter::Removed => self.removed,
+            Counter::AddOps => self.add_ops,
+            Counter::RemoveOps => self.remove_ops,
+        }
+    }
+
+    /// Notes the carry out of counter `k`'s low word of VM `pos`, whose new
+    /// value before truncation to 32 bits is `sum` (rare: once per 2^32).
+    #[cold]
+    pub(crate) fn carry(&mut self, k: Counter, pos: usize, sum: u64) {
+        self.carries.push((self.ids.get(self.start + pos), k, sum));
+    }
+}
+
+/// The carries out of the counters' low words found by a pass (see
+/// [`View::carries`]): (VM id, counter, new value before truncation).
+pub(crate) type Carries = Vec<(u64, Counter, u64)>;

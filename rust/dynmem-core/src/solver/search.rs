@@ -1,0 +1,75 @@
+//! The search for the water level: a bracketed tangent/chord search on the
+//! concave staircase `S(L)`, falling back to bisection (see the module docs
+//! of `solver`).
+
+use super::{eval, Exec, Stage, WEIGHT_SCALE};
+
+/// Finds the largest level `L` with `S(L) ≤ budget`, given `S(0) = 0` with
+/// slope weight `w_lo` and `S(hi) = s_hi > budget`. See the module docs.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn find_level(
+    budget: u64,
+    caps: &[u32],
+    weights: &[u16],
+    stage: Stage,
+    ex: Exec,
+    hint: Option<u64>,
+    w_lo: u64,
+    (hi, s_hi): (u64, u64),
+) -> u64 {
+    // The bracket: S(lo) ≤ budget < S(hi), with S and the slope weight (Σw
+    // of the items below their cap) at each end. An end is "probed" once a
+    // pass has evaluated it, rather than it being level 0 or the all-capped
+    // bound; only probed ends are near the answer.
+    let (mut lo, mut s_lo, mut w_lo, mut probed_lo) = (0u64, 0u64, w_lo, false);
+    let (mut hi, mut s_hi, mut w_hi, mut probed_hi) = (hi, s_hi, 0u64, false);
+    let mut next = hint.filter(|&h| h > lo && h < hi);
+    // Tangent steps go `boost / 4` times as far as the tangent says (first
+    // 1.25×, plus one level, to cross the answer despite the staircase),
+    // doubling while they fail to cross: an exponential search.
+    let (mut boost_up, mut boost_down) = (5u64, 5u64);
+    let mut width_before = [u64::MAX; 3]; // the bracket's width 1, 2 and 3 probes ago
+    let mut bisecting = false;
+    let tangent = |gap: u64, w: u64, boost: u64| -> u64 {
+        // At least one unit's worth: from a plateau (gap 0) the step must still grow.
+        let step = (gap.max(1) as u128 * WEIGHT_SCALE as u128).div_ceil(w.max(1) as u128);
+        (step.saturating_mul(boost as u128) / 4).min(u64::MAX as u128 / 2) as u64 + 1
+    };
+    while hi - lo > 1 {
+        let width = hi - lo;
+        // Three probes that did not halve the bracket: bisect from then on,
+        // whatever the other rules would say (this bounds the worst case;
+        // one-sided tangent steps can otherwise crawl a level at a time).
+        bisecting |= width > 8 && width_before[2] != u64::MAX && width > width_before[2] / 2;
+        let cand = if let Some(h) = next.take() {
+            h
+        } else if bisecting {
+            lo + width / 2
+        } else if probed_lo && probed_hi {
+            // The chord through both ends, rounded down (the answer is the
+            // last level that fits).
+            lo + ((budget - s_lo) as u128 * width as u128 / (s_hi - s_lo) as u128) as u64
+        } else if probed_hi && w_hi > 0 {
+            // S is concave: the tangent at hi lies above it, so stepping down
+            // along it lands at or below the answer.
+            let d = tangent(s_hi - budget, w_hi, boost_down);
+            boost_down = boost_down.saturating_mul(2);
+            hi.saturating_sub(d)
+        } else if w_lo > 0 {
+            let u = tangent(budget - s_lo, w_lo, boost_up);
+            boost_up = boost_up.saturating_mul(2);
+            lo.saturating_add(u)
+        } else {
+            lo + width / 2
+        };
+        let cand = cand.clamp(lo + 1, hi - 1);
+        let (s, w) = eval(cand, caps, weights, stage, ex);
+        width_before = [width, width_before[0], width_before[1]];
+        if s > budget {
+            (hi, s_hi, w_hi, probed_hi) = (cand, s, w, true);
+        } else {
+            (lo, s_lo, w_lo, probed_lo) = (cand, s, w, true);
+        }
+    }
+    lo
+}

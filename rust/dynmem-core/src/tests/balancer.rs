@@ -1,0 +1,170 @@
+//! The balancer's rules on small hosts: stages, boot, removal, starts.
+
+use super::*;
+
+#[test]
+fn default_reserve_is_the_sp1_rule() {
+    let h = Host::new(8192, None, Policy::default()).unwrap();
+    assert_eq!(h.reserve_mb(), 896);
+}
+
+#[test]
+fn plentiful_memory_meets_every_target() {
+    let mut h = Host::new(8192, Some(512), instant()).unwrap();
+    let a = h.add_vm("a", &spec(1024, 512, 4096, 5000)).unwrap();
+    let b = h.add_vm("b", &spec(1024, 512, 4096, 100)).unwrap();
+    h.start(a).unwrap();
+    h.start(b).unwrap();
+    h.set_demand(a, 1000).unwrap();
+    h.set_demand(b, 2000).unwrap();
+    h.tick(1.0).unwrap();
+    // 1000 × 1.2 = 1200; 2000 × 1.2 = 2400: weight plays no part.
+    assert_eq!(h.assigned(), &[1200, 2400]);
+    assert_eq!(h.status(0), Status::Ok);
+    invariant(&h);
+}
+
+#[test]
+fn contention_serves_demand_before_buffer_then_by_weight() {
+    let mut h = Host::new(4096, Some(0), instant()).unwrap();
+    let a = h.add_vm("a", &spec(1024, 512, 4096, 2000)).unwrap();
+    let b = h.add_vm("b", &spec(1024, 512, 4096, 5000)).unwrap();
+    h.start(a).unwrap();
+    h.start(b).unwrap();
+    // Demands fit (3000) but targets (3600) don't: buffers by weight.
+    h.set_demand(a, 1800).unwrap();
+    h.set_demand(b, 1800).unwrap();
+    h.tick(1.0).unwrap();
+    // 248 units of buffer: level 355 gives floor(355·0.2) = 71, floor(355·0.5) = 177.
+    assert_eq!(h.assigned(), &[1800 + 2 * 71, 1800 + 2 * 177]);
+    assert_eq!(h.status(0), Status::Low);
+    // Demands don't fit: above the minimum, proportional to weight.
+    h.set_demand(a, 4000).unwrap();
+    h.set_demand(b, 4000).unwrap();
+    h.tick(1.0).unwrap();
+    // 1536 units above the minimums: level 2195 gives 439 and 1097.
+    assert_eq!(h.assigned(), &[512 + 2 * 439, 512 + 2 * 1097]);
+    assert_eq!(h.status(1), Status::Warning);
+    assert_eq!(h.paging_mb(1), 4000 - 2706);
+    invariant(&h);
+}
+
+#[test]
+fn booting_vm_holds_startup_until_it_reports() {
+    let mut h = Host::new(8192, Some(512), Policy::default()).unwrap();
+    let a = h.add_vm("a", &spec(1024, 512, 4096, 5000)).unwrap();
+    h.start(a).unwrap();
+    h.set_demand(a, 3000).unwrap();
+    for _ in 0..44 {
+        h.tick(1.0).unwrap();
+        assert_eq!(h.assigned_mb(0), 1024);
+        assert_eq!(h.state(0), VmState::Starting);
+    }
+    h.tick(1.0).unwrap();
+    assert_eq!(h.state(0), VmState::Running);
+    assert_eq!(h.assigned_mb(0), 3600);
+    // Visible grows in 128 MB hot-add chunks from startup.
+    assert_eq!(h.visible_mb(0), 1024 + 21 * 128); // 2576 MB added: 21 chunks
+}
+
+#[test]
+fn removal_is_lazy_when_plentiful_and_unballoon_precedes_hot_add() {
+    let mut h = Host::new(16384, Some(0), instant()).unwrap();
+    let a = h.add_vm("a", &spec(1024, 512, 8192, 5000)).unwrap();
+    h.start(a).unwrap();
+    h.set_demand(a, 4000).unwrap();
+    h.tick(1.0).unwrap();
+    assert_eq!(h.assigned_mb(0), 4800);
+    let visible = h.visible_mb(0);
+    h.set_demand(a, 1000).unwrap();
+    for _ in 0..4 {
+        h.tick(1.0).unwrap();
+        assert_eq!(h.assigned_mb(0), 4800, "removal waits remove_delay_s");
+    }
+    h.tick(1.0).unwrap();
+    assert_eq!(h.assigned_mb(0), 4800 - 256);
+    for _ in 0..20 {
+        h.tick(1.0).unwrap();
+    }
+    assert_eq!(h.assigned_mb(0), 1200);
+    assert_eq!(h.visible_mb(0), visible, "visible never shrinks");
+    // Growing again within visible: unballoon only.
+    h.set_demand(a, 3000).unwrap();
+    h.tick(1.0).unwrap();
+    assert_eq!(h.assigned_mb(0), 3600);
+    assert_eq!(h.visible_mb(0), visible);
+    let c = h.vm_counters(0);
+    assert_eq!(c.added_memory_mb, (4800 - 1024) + (3600 - 1200));
+    assert_eq!(c.removed_memory_mb, 4800 - 1200);
+    assert_eq!(c.add_operations, 2);
+}
+
+#[test]
+fn removal_is_prompt_when_another_vm_needs_memory() {
+    let mut h = Host::new(4096, Some(0), instant()).unwrap();
+    let a = h.add_vm("a", &spec(512, 512, 4096, 5000)).unwrap();
+    let b = h.add_vm("b", &spec(512, 512, 4096, 5000)).unwrap();
+    h.start(a).unwrap();
+    h.start(b).unwrap();
+    h.set_demand(a, 2500).unwrap();
+    h.tick(1.0).unwrap();
+    assert_eq!(h.assigned(), &[3000, 512]);
+    h.set_demand(a, 500).unwrap();
+    h.set_demand(b, 2500).unwrap();
+    h.tick(1.0).unwrap();
+    // b needs 3000; a gives what is needed at once, keeps the rest lazily.
+    assert_eq!(h.assigned_mb(1), 3000);
+    assert_eq!(h.assigned_mb(0), 4096 - 3000);
+    invariant(&h);
+}
+
+#[test]
+fn start_reclaims_low_weight_first_or_fails_changing_nothing() {
+    let mut h = Host::new(4096, Some(0), instant()).unwrap();
+    let lo = h.add_vm("lo", &spec(512, 512, 4096, 100)).unwrap();
+    let hi = h.add_vm("hi", &spec(512, 512, 4096, 9000)).unwrap();
+    h.start(lo).unwrap();
+    h.start(hi).unwrap();
+    h.set_demand(lo, 1500).unwrap();
+    h.set_demand(hi, 1500).unwrap();
+    h.tick(1.0).unwrap();
+    assert_eq!(h.assigned(), &[1800, 1800]);
+    let big = h.add_vm("big", &spec(2048, 2048, 4096, 9000)).unwrap();
+    let before = h.assigned().to_vec();
+    let tiny = h.add_vm("tiny", &spec(1024, 1024, 4096, 0)).unwrap();
+    let e = h.start(tiny).unwrap_err();
+    assert_eq!(
+        e.kind,
+        ErrorKind::InsufficientMemory,
+        "a weight-0 VM takes memory from nobody"
+    );
+    assert_eq!(h.assigned()[..2], before[..2]);
+    h.start(big).unwrap();
+    // Needs 2048 − 496 free = 1552: lo gives 1288 (to its minimum), hi 264.
+    assert_eq!(&h.assigned()[..3], &[512, 1536, 2048]);
+    invariant(&h);
+    let huge = h.add_vm("huge", &spec(4096, 4096, 4096, 10000)).unwrap();
+    let before = h.assigned().to_vec();
+    assert_eq!(h.start(huge).unwrap_err().kind, ErrorKind::InsufficientMemory);
+    assert_eq!(h.assigned(), &before[..]);
+}
+
+#[test]
+fn static_vm_holds_startup() {
+    let mut h = Host::new(8192, Some(512), instant()).unwrap();
+    let s = h
+        .add_vm(
+            "s",
+            &VmSpec {
+                dynamic: false,
+                ..spec(2048, 2048, 4096, 5000)
+            },
+        )
+        .unwrap();
+    h.start(s).unwrap();
+    h.set_demand(s, 4000).unwrap();
+    h.tick(1.0).unwrap();
+    assert_eq!(h.assigned_mb(0), 2048);
+    assert_eq!(h.state(0), VmState::Running);
+    assert_eq!(h.status(0), Status::Warning);
+}

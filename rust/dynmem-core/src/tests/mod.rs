@@ -1,0 +1,108 @@
+//! The core's unit tests of whole hosts: the balancer's behaviour
+//! (`balancer`), operations and their all-or-nothing rule (`operations`),
+//! and the vector forms, parts and exactness limits against the scalar
+//! definition (`forms`). The helpers below build and compare hosts.
+
+use crate::*;
+
+mod balancer;
+mod forms;
+mod operations;
+
+pub(super) fn spec(startup: i64, min: i64, max: i64, weight: i64) -> VmSpec {
+    VmSpec {
+        startup_mb: startup,
+        minimum_mb: Some(min),
+        maximum_mb: max,
+        weight,
+        ..VmSpec::default()
+    }
+}
+
+pub(super) fn instant() -> Policy {
+    Policy {
+        boot_report_delay_s: 0.0,
+        ..Policy::default()
+    }
+}
+
+pub(super) fn invariant(h: &Host) {
+    let total: u64 = h.assigned().iter().map(|&a| a as u64).sum();
+    assert!(total + h.reserve_mb() <= h.physical_mb(), "over-committed: {total}");
+    for pos in 0..h.len() {
+        if h.state(pos) == VmState::Running && h.config(pos).dynamic {
+            let c = h.config(pos);
+            let a = h.assigned_mb(pos);
+            assert!(
+                c.minimum_mb <= a && a <= c.maximum_mb,
+                "vm {pos}: {a} outside [{}, {}]",
+                c.minimum_mb,
+                c.maximum_mb
+            );
+        }
+    }
+}
+
+/// Everything observable about a host, to compare before and after a failure.
+pub(super) fn snapshot(h: &Host) -> String {
+    let per_vm: Vec<String> = (0..h.len())
+        .map(|p| {
+            format!(
+                "{:?} {:?} {} {} {} {} {:?}",
+                h.state(p),
+                h.config(p),
+                h.demand_mb(p),
+                h.assigned_mb(p),
+                h.visible_mb(p),
+                h.target_mb(p),
+                h.vm_counters(p)
+            )
+        })
+        .collect();
+    format!("{:?} {} {} {:?}", h.ids(), h.time_s(), h.available_mb(), per_vm)
+}
+
+/// A xorshift generator: `rnd(m)` is in `0..m`.
+pub(super) fn xorshift(mut seed: u64) -> impl FnMut(u64) -> u64 {
+    move |m: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % m
+    }
+}
+
+/// The same host three times: as this CPU's widest vector forms run it,
+/// capped to the AVX2 forms, and capped to the scalar forms.
+/// The host in every vector form, and in parts on several threads: the
+/// widest form in 3 parts and AVX2 in 2 (from 128 VMs on), the scalar
+/// forms on one thread.
+pub(super) fn in_every_form(mut h: Host) -> [Host; 4] {
+    let (mut avx2, mut scalar) = (h.clone(), h.clone());
+    avx2.set_vector_cap(VectorCap::Avx2);
+    scalar.set_vector_cap(VectorCap::Scalar);
+    scalar.set_threads(1);
+    h.set_threads(3);
+    avx2.set_threads(2);
+    for parallel in [&mut h, &mut avx2] {
+        parallel.set_parallel_min(128);
+    }
+    let unguessed = scalar.clone();
+    [h, avx2, scalar, unguessed]
+}
+
+/// Applies `step` to every form, then checks that they agree column by
+/// column (and the invariants). The fourth host is scalar and never lets
+/// pass 1 guess the contended stage (`Host::forget_stage`): the guess may
+/// only save a pass, never change a result.
+pub(super) fn step_every_form(hosts: &mut [Host; 4], context: &str, mut step: impl FnMut(&mut Host)) {
+    hosts[3].forget_stage();
+    for h in hosts.iter_mut() {
+        step(h);
+    }
+    let want = hosts[2].state_dump();
+    assert_eq!(hosts[0].state_dump(), want, "widest form: {context}");
+    assert_eq!(hosts[1].state_dump(), want, "AVX2: {context}");
+    assert_eq!(hosts[3].state_dump(), want, "without the stage guess: {context}");
+    invariant(&hosts[0]);
+}

@@ -1,0 +1,365 @@
+//! The streaming passes of a tick over the VM columns: pass 1, the
+//! contention floors, pass 2 (see `Host::tick_unchecked` for how they fit
+//! together, `docs/balancer.md` for what they compute).
+//!
+//! Each pass has a scalar form, the definition, and two vector forms chosen
+//! at run time on x86-64: AVX-512 (module `simd`, mask registers; passes 1
+//! and 2 take 16 VMs per step in u32 lanes, the floors 8 in 64-bit lanes)
+//! and AVX2 (module `avx2`, 4 VMs per step in 64-bit lanes, all-ones lanes
+//! as masks): the same arithmetic, with masks where the scalar form
+//! branches. Whether a VM grows, shrinks or holds changes from tick to
+//! tick, so as branches those choices mispredict often; as masks they cost
+//! nothing extra. Every form gives bit-identical results (integer
+//! arithmetic, and f64 operations that are exact, in the same order, without
+//! fused multiply-adds); the unit tests run every tick in each form and
+//! compare whole hosts. Rare cases fall back to the scalar form: a group
+//! (of 16 or 4) with a booting VM in pass 1, and a hot-add (for that VM).
+//!
+//! Every pass works on a [`View`] (column slices of some VMs); `pass1`,
+//! `floors` and `pass2` cut the host into parts for several threads
+//! (`pool.rs`) and merge the parts' sums, scans and carries exactly.
+
+mod scalar;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod x86_64;
+#[cfg(target_arch = "x86_64")]
+use x86_64::{avx2, avx512};
+
+use scalar::floors_scalar;
+pub(crate) use scalar::{pass1_scalar, pass2_scalar};
+
+use crate::model::rules::demand_cap_of;
+use crate::model::{Carries, View, Vms};
+use crate::solver::Scan;
+use crate::VectorCap;
+
+/// What the allocation `g` of a solver VM is this tick.
+pub(crate) trait Alloc: Copy + Send + Sync {
+    /// `g` of VM `i`, given its demand, buffer, minimum and maximum (only
+    /// called for solver VMs).
+    fn g_of(&self, i: usize, demand: u32, buffer: u16, minimum: u32, maximum: u32) -> u64;
+    /// `g` of VM `i` (only called for solver VMs).
+    #[inline(always)]
+    fn g(&self, v: &Vms, i: usize) -> u64 {
+        self.g_of(i, v.demand[i], v.buffer[i], v.minimum[i], v.maximum[i])
+    }
+    /// `g` of VMs `i..i + 16` in u32 lanes (any value in non-solver lanes;
+    /// every `g` is at most the maximum, 2^20 MB).
+    ///
+    /// # Safety
+    /// `i + 16 ≤ v.len()`, every column of `v` has `v.len()` entries,
+    /// [`Alloc::check`] has passed for `v.len()`, and the CPU has AVX-512
+    /// F/BW/VL/DQ.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn g16(&self, v: &View, i: usize) -> avx512::V;
+    /// `g` of VMs `i..i + 4` in u64 lanes, for AVX2.
+    ///
+    /// # Safety
+    /// As [`Alloc::g16`], with `i + 4 ≤ v.len()` and AVX2 + FMA.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn g4(&self, v: &View, i: usize) -> avx2::V;
+    /// Panics unless `g16` and `g4` may read entries `0..n` (what they read
+    /// beside `v`).
+    fn check(&self, _n: usize) {}
+    /// The same allocation for the VMs in `r` only, indexed from `r.start`
+    /// (for one part of a host, see [`View::split_at`]).
+    fn sub(&self, r: std::ops::Range<usize>) -> Self;
+}
+
+/// `g = target` (every target fits), as pass 1 stored it: pass 2 reads one
+/// u32 per VM instead of recomputing the target from four columns.
+#[derive(Clone, Copy)]
+pub(crate) struct Targets<'a> {
+    pub target: &'a [u32],
+}
+
+impl Alloc for Targets<'_> {
+    fn check(&self, n: usize) {
+        assert!(self.target.len() >= n, "target scratch shorter than the host");
+    }
+    fn sub(&self, r: std::ops::Range<usize>) -> Self {
+        Targets {
+            target: &self.target[r],
+        }
+    }
+    #[inline(always)]
+    fn g_of(&self, i: usize, _: u32, _: u16, _: u32, _: u32) -> u64 {
+        self.target[i] as u64
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn g16(&self, _: &View, i: usize) -> avx512::V {
+        unsafe { avx512::u32x16(self.target, i) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn g4(&self, _: &View, i: usize) -> avx2::V {
+        unsafe { avx2::u32x4(self.target, i) }
+    }
+}
+
+/// `g = floor + (extra << shift)` (the water-filling's result), the floor
+/// being the stage's: the demand cap in stage 1 (`demand_stage`), the
+/// minimum in stage 2, computed from the columns.
+#[derive(Clone, Copy)]
+pub(crate) struct Filled<'a> {
+    pub demand_stage: bool,
+    pub u: u64,
+    pub extra: &'a [u32],
+    pub shift: u32,
+}
+
+impl Alloc for Filled<'_> {
+    fn check(&self, n: usize) {
+        assert!(self.extra.len() >= n, "solver scratch shorter than the host");
+    }
+    fn sub(&self, r: std::ops::Range<usize>) -> Self {
+        Filled {
+            extra: &self.extra[r],
+            ..*self
+        }
+    }
+    #[inline(always)]
+    fn g_of(&self, i: usize, demand: u32, _: u16, minimum: u32, maximum: u32) -> u64 {
+        let floor = if self.demand_stage {
+            demand_cap_of(demand, minimum, maximum, self.u)
+        } else {
+            minimum as u64
+        };
+        floor + ((self.extra[i] as u64) << self.shift)
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn g16(&self, v: &View, i: usize) -> avx512::V {
+        unsafe { avx512::filled16(v, self, i) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn g4(&self, v: &View, i: usize) -> avx2::V {
+        unsafe { avx2::filled4(v, self, i) }
+    }
+}
+
+/// Pass 1's sums over the VMs (MB).
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub(crate) struct Sums {
+    /// Held by VMs that are on but outside the solver set (starting or static).
+    pub held: u64,
+    pub sum_t: u64,
+    pub sum_d: u64,
+    pub sum_m: u64,
+    pub sum_a: u64,
+    /// Σ max(0, target − assigned): what the adds would need at g = target.
+    pub need_t: u64,
+}
+
+impl Sums {
+    fn merged(self, o: Sums) -> Sums {
+        Sums {
+            held: self.held + o.held,
+            sum_t: self.sum_t + o.sum_t,
+            sum_d: self.sum_d + o.sum_d,
+            sum_m: self.sum_m + o.sum_m,
+            sum_a: self.sum_a + o.sum_a,
+            need_t: self.need_t + o.need_t,
+        }
+    }
+
+    /// Adds partial sums in field order (held, target, demand cap, minimum,
+    /// assigned, shortfall), as the vector forms reduce their lanes.
+    fn add(&mut self, [held, t, d, m, a, need]: [u64; 6]) {
+        self.held += held;
+        self.sum_t += t;
+        self.sum_d += d;
+        self.sum_m += m;
+        self.sum_a += a;
+        self.need_t += need;
+    }
+}
+
+/// What pass 2 needs besides the columns: the mechanics' parameters for
+/// this tick and whether prompt removal takes all excess.
+#[derive(Clone, Copy)]
+pub(crate) struct Pass2 {
+    /// Balloon every VM above `g` down to `g` at once (prompt removal of all excess).
+    pub prompt_all: bool,
+    pub dt_s: f64,
+    pub remove_delay_s: f64,
+    pub lazy_step: u64,
+    pub chunk: u64,
+}
+
+/// What pass 1 writes and adds up besides the boot clocks.
+pub(crate) struct Pass1<'a> {
+    pub dt_s: f64,
+    pub boot_delay: f64,
+    pub u: u64,
+    /// Each solver VM's target (MB; any value for other VMs), for pass 2
+    /// and [`floors`] to read.
+    pub target: &'a mut [u32],
+    /// `Some(demand_stage)`: a guess that this tick is contended in that
+    /// stage (the last tick's), so pass 1 also writes the stage's `caps` and
+    /// `scan`, as [`floors`] would, and saves that pass when the guess holds.
+    pub stage: Option<bool>,
+    pub caps: &'a mut [u32],
+    pub sums: Sums,
+    pub scan: Scan,
+}
+
+impl<'a> Pass1<'a> {
+    /// The parameters for the VMs before `mid` (with the sums so far) and
+    /// from `mid` on (with none).
+    fn split_at(self, mid: usize) -> (Pass1<'a>, Pass1<'a>) {
+        let (target, target2) = self.target.split_at_mut(mid);
+        let (caps, caps2) = self.caps.split_at_mut(mid.min(self.caps.len()));
+        let right = Pass1 {
+            target: target2,
+            caps: caps2,
+            sums: Sums::default(),
+            scan: Scan::default(),
+            ..self
+        };
+        (Pass1 { target, caps, ..self }, right)
+    }
+}
+
+/// Pass 1 ([`pass1_part`]) over `v` in `parts` parts, run in parallel on
+/// the pool (`pool.rs`) when `parts > 1`; returns the sums and, with a guessed
+/// stage, the scan. The result does not depend on `parts`: the parts'
+/// sums and scans are sums and extremes, merged exactly.
+pub(crate) fn pass1<'a>(v: View<'a>, mut p: Pass1<'a>, cap: VectorCap, parts: usize) -> (Sums, Scan) {
+    let mid = crate::par::split_point(v.len(), parts);
+    if parts > 1 && mid > 0 {
+        let (lv, rv) = v.split_at(mid);
+        let (lp, rp) = p.split_at(mid);
+        let (a, b) = crate::par::join(
+            || pass1(lv, lp, cap, parts / 2),
+            || pass1(rv, rp, cap, parts - parts / 2),
+        );
+        return (a.0.merged(b.0), a.1.merged(&b.1));
+    }
+    let mut v = v;
+    pass1_part(&mut v, &mut p, cap);
+    (p.sums, p.scan)
+}
+
+/// Pass 1 over one part: boot clocks (a starting VM whose clock reaches the
+/// delay joins the solver set this tick), the sums that pick the stage,
+/// every solver VM's target and, on a guessed stage, its room above the
+/// floor (see [`Pass1`]). `target` (and `caps` with a guess) hold at least
+/// `v.len()` entries.
+fn pass1_part(v: &mut View, p: &mut Pass1, cap: VectorCap) {
+    let n = v.len();
+    assert!(p.target.len() >= n, "target scratch shorter than the host");
+    assert!(
+        p.stage.is_none() || p.caps.len() >= n,
+        "caps scratch shorter than the host"
+    );
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::avx512(cap) {
+        // SAFETY: the features were just detected.
+        done = unsafe { avx512::pass1(v, p) };
+    } else if crate::simd::avx2(cap) {
+        // SAFETY: as above.
+        done = unsafe { avx2::pass1(v, p) };
+    }
+    let _ = cap;
+    pass1_scalar(v, p, done..n);
+}
+
+/// [`floors_part`] over `v` in `parts` parts (in parallel when `parts > 1`;
+/// the same result for any `parts`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn floors(
+    v: View,
+    target: &[u32],
+    caps: &mut [u32],
+    u: u64,
+    demand_stage: bool,
+    cap: VectorCap,
+    parts: usize,
+) -> Scan {
+    let mid = crate::par::split_point(v.len(), parts);
+    if parts > 1 && mid > 0 {
+        let (lv, rv) = v.split_at(mid);
+        let (lt, rt) = target.split_at(mid);
+        let (lc, rc) = caps.split_at_mut(mid);
+        let (a, b) = crate::par::join(
+            || floors(lv, lt, lc, u, demand_stage, cap, parts / 2),
+            || floors(rv, rt, rc, u, demand_stage, cap, parts - parts / 2),
+        );
+        return a.merged(&b);
+    }
+    floors_part(&v, target, caps, u, demand_stage, cap)
+}
+
+/// Under contention, for every VM of one part the room above the stage's
+/// floor (`caps`, balloon units: from the demand cap up to the target in
+/// stage 1, from the minimum up to the demand cap in stage 2; 0 outside the
+/// solver set), and the solver's [`Scan`] of them. `target` is pass 1's.
+fn floors_part(v: &View, target: &[u32], caps: &mut [u32], u: u64, demand_stage: bool, cap: VectorCap) -> Scan {
+    let mut scan = Scan::default();
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::avx512(cap) {
+        // SAFETY: the features were just detected.
+        done = unsafe { avx512::floors(v, target, caps, u, demand_stage, &mut scan) };
+    } else if crate::simd::avx2(cap) {
+        // SAFETY: as above.
+        done = unsafe { avx2::floors(v, target, caps, u, demand_stage, &mut scan) };
+    }
+    let _ = cap;
+    floors_scalar(v, target, caps, u, demand_stage, done..v.len(), &mut scan);
+    scan
+}
+
+/// Adds the vector forms' per-lane partial scans (total, positive, w_pos,
+/// max_pos, min_w, n_zero, max_zero, each as `L` lanes) to `scan`.
+fn merge_lanes<const L: usize>(scan: &mut Scan, parts: [[u64; L]; 7]) {
+    let [total, positive, w_pos, max_pos, min_w, n_zero, max_zero] = parts;
+    scan.total += total.iter().sum::<u64>();
+    scan.positive += positive.iter().sum::<u64>();
+    scan.w_pos += w_pos.iter().sum::<u64>();
+    scan.max_pos = scan.max_pos.max(max_pos.into_iter().max().unwrap_or(0) as u32);
+    scan.min_w = scan.min_w.min(min_w.into_iter().min().unwrap_or(u64::MAX) as u16);
+    scan.n_zero += n_zero.iter().sum::<u64>();
+    scan.max_zero = scan.max_zero.max(max_zero.into_iter().max().unwrap_or(0) as u32);
+}
+
+/// [`pass2_part`] over `v` in `parts` parts (in parallel when `parts > 1`);
+/// returns Σ assigned afterwards and the carries. The same result for any
+/// `parts`: every VM's step is its own, and Σ assigned a sum.
+pub(crate) fn pass2(v: View, m: &Pass2, g: impl Alloc, cap: VectorCap, parts: usize) -> (u64, Carries) {
+    let (n, mid) = (v.len(), crate::par::split_point(v.len(), parts));
+    if parts > 1 && mid > 0 {
+        let (lv, rv) = v.split_at(mid);
+        let (lg, rg) = (g.sub(0..mid), g.sub(mid..n));
+        let ((t1, mut c1), (t2, c2)) = crate::par::join(
+            || pass2(lv, m, lg, cap, parts / 2),
+            || pass2(rv, m, rg, cap, parts - parts / 2),
+        );
+        c1.extend(c2);
+        return (t1 + t2, c1);
+    }
+    let mut v = v;
+    let total = pass2_part(&mut v, m, g, cap);
+    (total, v.carries)
+}
+
+/// Pass 2 over one part: prompt and lazy removal, adds (unballoon, then
+/// hot-add) and the statistics. Returns Σ assigned afterwards.
+fn pass2_part(v: &mut View, m: &Pass2, g: impl Alloc, cap: VectorCap) -> u64 {
+    let n = v.len();
+    let (mut done, mut total) = (0, 0);
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::avx512(cap) {
+        // SAFETY: the features were just detected.
+        (done, total) = unsafe { avx512::pass2(v, m, g) };
+    } else if crate::simd::avx2(cap) {
+        // SAFETY: as above.
+        (done, total) = unsafe { avx2::pass2(v, m, g) };
+    }
+    let _ = cap;
+    total + pass2_scalar(v, done..n, m, g)
+}
