@@ -2,7 +2,7 @@
 //! (all of them, or one thread's part), with indices local to the range.
 
 use super::ids::Ids;
-use super::vms::{Counter, Vms};
+use super::vms::{Carries, Counter, Vms};
 
 /// The VM columns a tick's passes touch, over one range of VMs (all of
 /// them, or one thread's part of them), with indices local to the range.
@@ -178,7 +178,3 @@ impl<'a> View<'a> {
         self.carries.push((self.ids.get(self.start + pos), k, sum));
     }
 }
-
-/// The carries out of the counters' low words found by a pass (see
-/// [`View::carries`]): (VM id, counter, new value before truncation).
-pub(crate) type Carries = Vec<(u64, Counter, u64)>;

@@ -3,7 +3,6 @@
 //! and the per-VM counters' split storage (u32 low words plus sparse carries).
 
 use super::ids::Ids;
-use super::view::Carries;
 
 /// A VM's lifecycle state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +54,10 @@ pub(crate) enum Counter {
     AddOps,
     RemoveOps,
 }
+
+/// The carries out of the counters' low words found by a pass (see
+/// `View::carries`): (VM id, counter, new value before truncation).
+pub(crate) type Carries = Vec<(u64, Counter, u64)>;
 
 /// Adds the part of `sum` above its u32 low word to VM `id`'s carry of
 /// counter `k` (see [`Vms::carries`]).
