@@ -232,8 +232,16 @@ fn allocate(
     let n = v.len();
     let shift = u.trailing_zeros();
     s.caps.resize(n, 0);
-    let scan =
-        scan.unwrap_or_else(|| tick::floors(View::of(v), &s.target, &mut s.caps, u, demand_stage, vector_cap, parts));
+    let scan = scan.unwrap_or_else(|| {
+        tick::floors(
+            View::of(v),
+            &s.target,
+            &mut s.caps,
+            (u, demand_stage),
+            vector_cap,
+            parts,
+        )
+    });
     // Every way of building the rooms' scan (pass 1's guess, the floors pass,
     // in parts or not) must give the scan of the rooms.
     #[cfg(test)]

@@ -16,49 +16,66 @@ pub enum VectorCap {
     Avx512 = 2,
 }
 
-/// Whether the AVX-512 forms may run under `cap`.
-#[inline]
-pub(crate) fn avx512(cap: VectorCap) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        cap >= VectorCap::Avx512
-            && std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-            && std::arch::is_x86_feature_detected!("avx512dq")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
+/// The form a pass runs in: the widest that a cap allows and the CPU has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Form {
+    Scalar,
+    Avx2,
+    Avx512,
+}
+
+impl Form {
+    /// The widest form `cap` allows on this CPU.
+    #[inline]
+    pub(crate) fn of(cap: VectorCap) -> Form {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if cap >= VectorCap::Avx512
+                && has!("avx2")
+                && has!("avx512f")
+                && has!("avx512bw")
+                && has!("avx512vl")
+                && has!("avx512dq")
+            {
+                return Form::Avx512;
+            }
+            if cap >= VectorCap::Avx2 && has!("avx2") && has!("fma") {
+                return Form::Avx2;
+            }
+        }
         let _ = cap;
-        false
+        Form::Scalar
     }
 }
 
-/// Whether the AVX2 forms may run under `cap`.
-#[inline]
-pub(crate) fn avx2(cap: VectorCap) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        cap >= VectorCap::Avx2
-            && std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = cap;
-        false
-    }
+/// The one dispatch of the hot loops: `vector_prefix!(cap, kernel(args))`
+/// calls `avx512::kernel(args)` or `avx2::kernel(args)` (the kernel modules
+/// in scope where it is used), whichever [`Form::of`] picks, and evaluates to
+/// its result; with no vector form it evaluates to `Default::default()`.
+/// A kernel returns how many leading VMs (or items) it did, and its partial
+/// results; the caller's scalar loop does the rest.
+macro_rules! vector_prefix {
+    ($cap:expr, $kernel:ident ( $($arg:expr),* $(,)? )) => {{
+        match $crate::simd::Form::of($cap) {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Form::of` detected every feature the AVX-512 kernels enable.
+            $crate::simd::Form::Avx512 => unsafe { avx512::$kernel($($arg),*) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Form::of` detected AVX2 and FMA, all the AVX2 kernels enable.
+            $crate::simd::Form::Avx2 => unsafe { avx2::$kernel($($arg),*) },
+            _ => Default::default(),
+        }
+    }};
 }
+pub(crate) use vector_prefix;
 
 /// Which forms of the hot loops this CPU runs: `"avx512"`, `"avx2"` or
 /// `"scalar"` (results are identical; only speed differs).
 pub fn vector_path() -> &'static str {
-    if avx512(VectorCap::Avx512) {
-        "avx512"
-    } else if avx2(VectorCap::Avx512) {
-        "avx2"
-    } else {
-        "scalar"
+    match Form::of(VectorCap::Avx512) {
+        Form::Avx512 => "avx512",
+        Form::Avx2 => "avx2",
+        Form::Scalar => "scalar",
     }
 }

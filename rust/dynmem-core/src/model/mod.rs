@@ -11,5 +11,5 @@ pub mod vms;
 
 pub use counters::{CounterValue, HostCounters, VmCounters};
 pub(crate) use view::View;
-pub(crate) use vms::{each_column, Carries, in_solver, state_of, Counter, Vms, DYNAMIC, STATE_MASK};
+pub(crate) use vms::{each_column, in_solver, state_of, Carries, Counter, Vms, DYNAMIC, STATE_MASK};
 pub use vms::{Status, VmState};

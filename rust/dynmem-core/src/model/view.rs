@@ -3,6 +3,7 @@
 
 use super::ids::Ids;
 use super::vms::{Carries, Counter, Vms};
+use crate::par::Split;
 
 /// The VM columns a tick's passes touch, over one range of VMs (all of
 /// them, or one thread's part of them), with indices local to the range.
@@ -30,6 +31,13 @@ pub(crate) struct View<'a> {
     /// new value before truncation to 32 bits): added to `Vms::carries`
     /// after the pass (`vms::carry_to` keeps the part above the low word).
     pub carries: Carries,
+}
+
+impl Split for View<'_> {
+    /// The VMs before `mid` and from `mid` on.
+    fn split_at(self, mid: usize) -> (Self, Self) {
+        self.split_at(mid)
+    }
 }
 
 impl<'a> View<'a> {

@@ -5,4 +5,4 @@ pub(crate) mod pool;
 pub(crate) mod split;
 
 pub(crate) use pool::{join, threads};
-pub(crate) use split::split_point;
+pub(crate) use split::{in_parts, split_point, Split};

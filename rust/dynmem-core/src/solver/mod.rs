@@ -60,6 +60,8 @@ mod x86_64;
 #[cfg(target_arch = "x86_64")]
 use x86_64::{avx2, avx512};
 
+use crate::par::in_parts;
+use crate::simd::vector_prefix;
 use crate::VectorCap;
 use scalar::{eval_int, handout_int};
 use search::find_level;
@@ -92,13 +94,13 @@ impl Stage {
 /// of `((level·w) + ½)·10⁻⁴` is exact enough that its floor is `level·w / W`.
 const F64_EXACT_CAP: u64 = 1 << 22;
 
-/// How a fill runs its passes: `fast` caps the vector forms (the caller
+/// How a fill runs its passes: `vector_cap` caps the vector forms (the caller
 /// lowers it to scalar unless every cap ≤ [`F64_EXACT_CAP`]; each runs
 /// where the CPU has it), and each pass goes in `parts` parts on the
 /// pool (sums and lists merged in order: the same result for any `parts`).
 #[derive(Clone, Copy)]
 struct Exec {
-    fast: VectorCap,
+    vector_cap: VectorCap,
     parts: usize,
 }
 
@@ -108,32 +110,26 @@ struct Exec {
 fn eval(level: u64, caps: &[u32], weights: &[u16], stage: Stage, ex: Exec) -> (u64, u64) {
     #[cfg(test)]
     tests::PASSES.with(|p| p.set(p.get() + 1));
-    eval_parts(level, caps, weights, stage, ex.fast, ex.parts)
+    eval_parts(level, caps, weights, stage, ex.vector_cap, ex.parts)
 }
 
 /// [`eval`] in `parts` parts.
-fn eval_parts(level: u64, caps: &[u32], weights: &[u16], stage: Stage, fast: VectorCap, parts: usize) -> (u64, u64) {
-    let mid = crate::par::split_point(caps.len(), parts);
-    if parts > 1 && mid > 0 {
-        let (a, b) = crate::par::join(
-            || eval_parts(level, &caps[..mid], &weights[..mid], stage, fast, parts / 2),
-            || eval_parts(level, &caps[mid..], &weights[mid..], stage, fast, parts - parts / 2),
-        );
-        return (a.0 + b.0, a.1 + b.1);
-    }
-    let mut done = 0;
-    let (mut s, mut wsum) = (0, 0);
-    #[cfg(target_arch = "x86_64")]
-    if crate::simd::avx512(fast) {
-        // SAFETY: the features were just detected; caps are small.
-        (done, s, wsum) = unsafe { avx512::eval(level, caps, weights, stage) };
-    } else if crate::simd::avx2(fast) {
-        // SAFETY: as above.
-        (done, s, wsum) = unsafe { avx2::eval(level, caps, weights, stage) };
-    }
-    let _ = fast;
-    let (s2, w2) = eval_int(level, &caps[done..], &weights[done..], stage);
-    (s + s2, wsum + w2)
+fn eval_parts(
+    level: u64,
+    caps: &[u32],
+    weights: &[u16],
+    stage: Stage,
+    vector_cap: VectorCap,
+    parts: usize,
+) -> (u64, u64) {
+    let part = |(caps, weights): (&[u32], &[u16])| {
+        // (The caller lowered the cap to scalar unless every cap is small.)
+        let (done, s, wsum): (usize, u64, u64) = vector_prefix!(vector_cap, eval(level, caps, weights, stage));
+        let (s2, w2) = eval_int(level, &caps[done..], &weights[done..], stage);
+        (s + s2, wsum + w2)
+    };
+    let merge = |a: (u64, u64), b: (u64, u64), _| (a.0 + b.0, a.1 + b.1);
+    in_parts((caps, weights), caps.len(), parts, &part, &merge)
 }
 
 /// The hand-out at level `lo` over all items, in `parts` parts, in place:
@@ -146,7 +142,7 @@ fn handout_parts(
     weights: &[u16],
     stage: Stage,
     keys: &mut [u32],
-    fast: VectorCap,
+    vector_cap: VectorCap,
     parts: usize,
 ) -> (u64, usize) {
     let n = caps_out.len();
@@ -156,8 +152,8 @@ fn handout_parts(
         let (keys1, keys2) = keys.split_at_mut(mid);
         let (w1, w2) = weights.split_at(mid);
         let ((g1, k1), (g2, k2)) = crate::par::join(
-            || handout_parts(lo, co1, w1, stage, keys1, fast, parts / 2),
-            || handout_parts(lo, co2, w2, stage, keys2, fast, parts - parts / 2),
+            || handout_parts(lo, co1, w1, stage, keys1, vector_cap, parts / 2),
+            || handout_parts(lo, co2, w2, stage, keys2, vector_cap, parts - parts / 2),
         );
         // The second part's list, moved up behind the first's (k1 ≤ mid, so
         // each entry moves down or stays) and made absolute.
@@ -166,16 +162,10 @@ fn handout_parts(
         }
         return (g1 + g2, k1 + k2);
     }
-    let (mut k, mut done, mut given) = (0usize, 0usize, 0u64);
-    #[cfg(target_arch = "x86_64")]
-    if crate::simd::avx512(fast) {
-        // SAFETY: the features were just detected; caps are small.
-        (done, given) = unsafe { avx512::handout(lo, caps_out, weights, stage, keys, &mut k) };
-    } else if crate::simd::avx2(fast) {
-        // SAFETY: as above.
-        (done, given) = unsafe { avx2::handout(lo, caps_out, weights, stage, keys, &mut k) };
-    }
-    let _ = fast;
+    let mut k = 0usize;
+    // (The caller lowered the cap to scalar unless every cap is small.)
+    let (done, mut given): (usize, u64) =
+        vector_prefix!(vector_cap, handout(lo, caps_out, weights, stage, keys, &mut k));
     given += handout_int(lo, caps_out, weights, stage, keys, &mut k, done..n);
     (given, k)
 }
@@ -209,7 +199,7 @@ fn level_fill(
         keys.resize(n, 0); // once per size, so that ticks do not allocate
     }
     let keys_n = &mut keys[..n];
-    let (given, k) = handout_parts(lo, caps_out, weights, stage, keys_n, ex.fast, ex.parts);
+    let (given, k) = handout_parts(lo, caps_out, weights, stage, keys_n, ex.vector_cap, ex.parts);
     let out = caps_out;
     let rest = (budget - given) as usize;
     debug_assert!(rest < k.max(1));
@@ -385,12 +375,12 @@ pub(crate) fn fill_scanned_with(
     // Every positive item is capped at level ceil(max cap·W / min weight):
     // a bound for the search that needs no division per item.
     // The vector forms' f64 arithmetic is exact for small caps only.
-    let fast = if max_pos.max(max_zero) as u64 <= F64_EXACT_CAP {
+    let vector_cap = if max_pos.max(max_zero) as u64 <= F64_EXACT_CAP {
         simd
     } else {
         VectorCap::Scalar
     };
-    let ex = Exec { fast, parts };
+    let ex = Exec { vector_cap, parts };
     if positive > budget {
         let hint = level.and_then(|(zero, l)| (!zero).then_some(l));
         let hi = ((max_pos as u64 * WEIGHT_SCALE).div_ceil(min_w as u64), positive);

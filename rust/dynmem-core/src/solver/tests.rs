@@ -174,7 +174,7 @@ fn vector_passes_equal_integer_passes() {
                 .flat_map(|s| [(s, VectorCap::Avx512), (s, VectorCap::Avx2)])
             {
                 let ex = Exec {
-                    fast: cap,
+                    vector_cap: cap,
                     parts: 1 + round % 3,
                 };
                 assert_eq!(
@@ -214,9 +214,10 @@ fn vector_passes_equal_integer_passes() {
 fn float_share_is_exact_at_the_top_for_every_weight() {
     use std::arch::x86_64::*;
     let top = F64_EXACT_CAP * WEIGHT_SCALE;
+    use crate::simd::Form;
     let (wide, narrow) = (
-        crate::simd::avx512(VectorCap::Avx512),
-        crate::simd::avx2(VectorCap::Avx2),
+        Form::of(VectorCap::Avx512) == Form::Avx512,
+        Form::of(VectorCap::Avx2) == Form::Avx2,
     );
     for w in 1..=WEIGHT_SCALE {
         let mut levels = vec![top, top - 1, top - 2];

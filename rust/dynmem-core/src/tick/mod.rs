@@ -30,11 +30,13 @@ pub(crate) use scalar::{pass1_scalar, pass2_scalar};
 
 use crate::model::rules::demand_cap_of;
 use crate::model::{Carries, View, Vms};
+use crate::par::{in_parts, Split};
+use crate::simd::vector_prefix;
 use crate::solver::Scan;
 use crate::VectorCap;
 
 /// What the allocation `g` of a solver VM is this tick.
-pub(crate) trait Alloc: Copy + Send + Sync {
+pub(crate) trait Alloc: Copy + Send + Sync + Split {
     /// `g` of VM `i`, given its demand, buffer, minimum and maximum (only
     /// called for solver VMs).
     fn g_of(&self, i: usize, demand: u32, buffer: u16, minimum: u32, maximum: u32) -> u64;
@@ -61,9 +63,6 @@ pub(crate) trait Alloc: Copy + Send + Sync {
     /// Panics unless `g16` and `g4` may read entries `0..n` (what they read
     /// beside `v`).
     fn check(&self, _n: usize) {}
-    /// The same allocation for the VMs in `r` only, indexed from `r.start`
-    /// (for one part of a host, see [`View::split_at`]).
-    fn sub(&self, r: std::ops::Range<usize>) -> Self;
 }
 
 /// `g = target` (every target fits), as pass 1 stored it: pass 2 reads one
@@ -76,11 +75,6 @@ pub(crate) struct Targets<'a> {
 impl Alloc for Targets<'_> {
     fn check(&self, n: usize) {
         assert!(self.target.len() >= n, "target scratch shorter than the host");
-    }
-    fn sub(&self, r: std::ops::Range<usize>) -> Self {
-        Targets {
-            target: &self.target[r],
-        }
     }
     #[inline(always)]
     fn g_of(&self, i: usize, _: u32, _: u16, _: u32, _: u32) -> u64 {
@@ -112,12 +106,6 @@ pub(crate) struct Filled<'a> {
 impl Alloc for Filled<'_> {
     fn check(&self, n: usize) {
         assert!(self.extra.len() >= n, "solver scratch shorter than the host");
-    }
-    fn sub(&self, r: std::ops::Range<usize>) -> Self {
-        Filled {
-            extra: &self.extra[r],
-            ..*self
-        }
     }
     #[inline(always)]
     fn g_of(&self, i: usize, demand: u32, _: u16, minimum: u32, maximum: u32) -> u64 {
@@ -189,6 +177,20 @@ pub(crate) struct Pass2 {
     pub chunk: u64,
 }
 
+impl Split for Targets<'_> {
+    fn split_at(self, mid: usize) -> (Self, Self) {
+        let (a, b) = self.target.split_at(mid);
+        (Targets { target: a }, Targets { target: b })
+    }
+}
+
+impl Split for Filled<'_> {
+    fn split_at(self, mid: usize) -> (Self, Self) {
+        let (a, b) = self.extra.split_at(mid);
+        (Filled { extra: a, ..self }, Filled { extra: b, ..self })
+    }
+}
+
 /// What pass 1 writes and adds up besides the boot clocks.
 pub(crate) struct Pass1<'a> {
     pub dt_s: f64,
@@ -206,10 +208,10 @@ pub(crate) struct Pass1<'a> {
     pub scan: Scan,
 }
 
-impl<'a> Pass1<'a> {
+impl Split for Pass1<'_> {
     /// The parameters for the VMs before `mid` (with the sums so far) and
     /// from `mid` on (with none).
-    fn split_at(self, mid: usize) -> (Pass1<'a>, Pass1<'a>) {
+    fn split_at(self, mid: usize) -> (Self, Self) {
         let (target, target2) = self.target.split_at_mut(mid);
         let (caps, caps2) = self.caps.split_at_mut(mid.min(self.caps.len()));
         let right = Pass1 {
@@ -224,23 +226,17 @@ impl<'a> Pass1<'a> {
 }
 
 /// Pass 1 ([`pass1_part`]) over `v` in `parts` parts, run in parallel on
-/// the pool (`pool.rs`) when `parts > 1`; returns the sums and, with a guessed
+/// the pool (`par/`) when `parts > 1`; returns the sums and, with a guessed
 /// stage, the scan. The result does not depend on `parts`: the parts'
 /// sums and scans are sums and extremes, merged exactly.
-pub(crate) fn pass1<'a>(v: View<'a>, mut p: Pass1<'a>, cap: VectorCap, parts: usize) -> (Sums, Scan) {
-    let mid = crate::par::split_point(v.len(), parts);
-    if parts > 1 && mid > 0 {
-        let (lv, rv) = v.split_at(mid);
-        let (lp, rp) = p.split_at(mid);
-        let (a, b) = crate::par::join(
-            || pass1(lv, lp, cap, parts / 2),
-            || pass1(rv, rp, cap, parts - parts / 2),
-        );
-        return (a.0.merged(b.0), a.1.merged(&b.1));
-    }
-    let mut v = v;
-    pass1_part(&mut v, &mut p, cap);
-    (p.sums, p.scan)
+pub(crate) fn pass1<'a>(v: View<'a>, p: Pass1<'a>, cap: VectorCap, parts: usize) -> (Sums, Scan) {
+    let n = v.len();
+    let part = |(mut v, mut p): (View, Pass1)| {
+        pass1_part(&mut v, &mut p, cap);
+        (p.sums, p.scan)
+    };
+    let merge = |a: (Sums, Scan), b: (Sums, Scan), _| (a.0.merged(b.0), a.1.merged(&b.1));
+    in_parts((v, p), n, parts, &part, &merge)
 }
 
 /// Pass 1 over one part: boot clocks (a starting VM whose clock reaches the
@@ -255,43 +251,23 @@ fn pass1_part(v: &mut View, p: &mut Pass1, cap: VectorCap) {
         p.stage.is_none() || p.caps.len() >= n,
         "caps scratch shorter than the host"
     );
-    let mut done = 0;
-    #[cfg(target_arch = "x86_64")]
-    if crate::simd::avx512(cap) {
-        // SAFETY: the features were just detected.
-        done = unsafe { avx512::pass1(v, p) };
-    } else if crate::simd::avx2(cap) {
-        // SAFETY: as above.
-        done = unsafe { avx2::pass1(v, p) };
-    }
-    let _ = cap;
+    let done: usize = vector_prefix!(cap, pass1(v, p));
     pass1_scalar(v, p, done..n);
 }
 
 /// [`floors_part`] over `v` in `parts` parts (in parallel when `parts > 1`;
 /// the same result for any `parts`).
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn floors(
     v: View,
     target: &[u32],
     caps: &mut [u32],
-    u: u64,
-    demand_stage: bool,
+    (u, demand_stage): (u64, bool),
     cap: VectorCap,
     parts: usize,
 ) -> Scan {
-    let mid = crate::par::split_point(v.len(), parts);
-    if parts > 1 && mid > 0 {
-        let (lv, rv) = v.split_at(mid);
-        let (lt, rt) = target.split_at(mid);
-        let (lc, rc) = caps.split_at_mut(mid);
-        let (a, b) = crate::par::join(
-            || floors(lv, lt, lc, u, demand_stage, cap, parts / 2),
-            || floors(rv, rt, rc, u, demand_stage, cap, parts - parts / 2),
-        );
-        return a.merged(&b);
-    }
-    floors_part(&v, target, caps, u, demand_stage, cap)
+    let n = v.len();
+    let part = |(v, target, caps): (View, &[u32], &mut [u32])| floors_part(&v, target, caps, u, demand_stage, cap);
+    in_parts((v, target, caps), n, parts, &part, &|a: Scan, b: Scan, _| a.merged(&b))
 }
 
 /// Under contention, for every VM of one part the room above the stage's
@@ -300,16 +276,7 @@ pub(crate) fn floors(
 /// solver set), and the solver's [`Scan`] of them. `target` is pass 1's.
 fn floors_part(v: &View, target: &[u32], caps: &mut [u32], u: u64, demand_stage: bool, cap: VectorCap) -> Scan {
     let mut scan = Scan::default();
-    let mut done = 0;
-    #[cfg(target_arch = "x86_64")]
-    if crate::simd::avx512(cap) {
-        // SAFETY: the features were just detected.
-        done = unsafe { avx512::floors(v, target, caps, u, demand_stage, &mut scan) };
-    } else if crate::simd::avx2(cap) {
-        // SAFETY: as above.
-        done = unsafe { avx2::floors(v, target, caps, u, demand_stage, &mut scan) };
-    }
-    let _ = cap;
+    let done: usize = vector_prefix!(cap, floors(v, target, caps, u, demand_stage, &mut scan));
     floors_scalar(v, target, caps, u, demand_stage, done..v.len(), &mut scan);
     scan
 }
@@ -330,36 +297,23 @@ fn merge_lanes<const L: usize>(scan: &mut Scan, parts: [[u64; L]; 7]) {
 /// [`pass2_part`] over `v` in `parts` parts (in parallel when `parts > 1`);
 /// returns Σ assigned afterwards and the carries. The same result for any
 /// `parts`: every VM's step is its own, and Σ assigned a sum.
-pub(crate) fn pass2(v: View, m: &Pass2, g: impl Alloc, cap: VectorCap, parts: usize) -> (u64, Carries) {
-    let (n, mid) = (v.len(), crate::par::split_point(v.len(), parts));
-    if parts > 1 && mid > 0 {
-        let (lv, rv) = v.split_at(mid);
-        let (lg, rg) = (g.sub(0..mid), g.sub(mid..n));
-        let ((t1, mut c1), (t2, c2)) = crate::par::join(
-            || pass2(lv, m, lg, cap, parts / 2),
-            || pass2(rv, m, rg, cap, parts - parts / 2),
-        );
+pub(crate) fn pass2<G: Alloc>(v: View, m: &Pass2, g: G, cap: VectorCap, parts: usize) -> (u64, Carries) {
+    let n = v.len();
+    let part = |(mut v, g): (View, G)| {
+        let total = pass2_part(&mut v, m, g, cap);
+        (total, v.carries)
+    };
+    let merge = |(t1, mut c1): (u64, Carries), (t2, c2): (u64, Carries), _| {
         c1.extend(c2);
-        return (t1 + t2, c1);
-    }
-    let mut v = v;
-    let total = pass2_part(&mut v, m, g, cap);
-    (total, v.carries)
+        (t1 + t2, c1)
+    };
+    in_parts((v, g), n, parts, &part, &merge)
 }
 
 /// Pass 2 over one part: prompt and lazy removal, adds (unballoon, then
 /// hot-add) and the statistics. Returns Σ assigned afterwards.
 fn pass2_part(v: &mut View, m: &Pass2, g: impl Alloc, cap: VectorCap) -> u64 {
     let n = v.len();
-    let (mut done, mut total) = (0, 0);
-    #[cfg(target_arch = "x86_64")]
-    if crate::simd::avx512(cap) {
-        // SAFETY: the features were just detected.
-        (done, total) = unsafe { avx512::pass2(v, m, g) };
-    } else if crate::simd::avx2(cap) {
-        // SAFETY: as above.
-        (done, total) = unsafe { avx2::pass2(v, m, g) };
-    }
-    let _ = cap;
+    let (done, total): (usize, u64) = vector_prefix!(cap, pass2(v, m, g));
     total + pass2_scalar(v, done..n, m, g)
 }
