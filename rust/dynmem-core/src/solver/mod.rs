@@ -45,11 +45,11 @@
 //! caller's scratch.
 //!
 //! The passes (probe and hand-out) have AVX-512 (8 items per step) and AVX2
-//! (4 per step) forms, used when the CPU has them and every cap is ≤ 2^22
-//! units: `floor(L·w/W)` is computed exactly in f64 lanes; results are
-//! identical to the integer forms (tested). Single-threaded on purpose: a tick is deterministic and
-//! allocation-free, and a caller wanting both cores runs two hosts (the
-//! bindings release the GIL for `run`, large ticks and large batch starts).
+//! (4 per step) forms (`x86_64/`), used when the CPU has them and every cap
+//! is ≤ 2^22 units: `floor(L·w/W)` is computed exactly in f64 lanes; results
+//! are identical to the integer forms (`scalar.rs`; tested). On large hosts
+//! each pass runs in parts on the pool (`par/`), merged in position order,
+//! so results do not depend on the number of threads.
 
 mod scalar;
 mod search;
