@@ -23,10 +23,10 @@ mod tick;
 
 pub use config::{VmChange, VmConfig, VmSpec};
 pub use error::{Error, ErrorKind, Result, Value};
-pub use host::{Host, PARALLEL_MIN_VMS};
+pub use host::{Host, VmRef, PARALLEL_MIN_VMS};
 pub use mechanics::Mechanics;
 pub use model::rules::default_reserve_mb;
-pub use model::{CounterValue, HostCounters, Status, VmCounters, VmState};
+pub use model::{CounterValue, HostCounters, Status, VmCounters, VmId, VmState};
 pub use run::{Action, Event, EventOutcome, Record, RunInput};
 pub use simd::{vector_path, VectorCap};
 

@@ -9,6 +9,7 @@
 use crate::config::{VmChange, MAX_DEMAND_MB};
 use crate::error::{Error, Result};
 use crate::host::Host;
+use crate::model::VmId;
 
 /// What an event does to its VM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +23,7 @@ pub enum Action {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Event {
     pub tick: u64,
-    pub vm: u64,
+    pub vm: VmId,
     pub action: Action,
 }
 
@@ -32,7 +33,7 @@ pub struct EventOutcome {
     /// Position of the event in the `events` passed to [`Host::run`].
     pub index: usize,
     pub tick: u64,
-    pub vm: u64,
+    pub vm: VmId,
     pub error: Option<Error>,
 }
 

@@ -10,6 +10,31 @@
 //!
 //! Lookups are binary searches over the runs: `O(log runs)`.
 
+/// A VM's identity: handed out by its host in increasing order, never
+/// reused, unchanged while the VM lives (its position in host order is
+/// not: it moves down when an earlier VM is removed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(transparent)]
+pub struct VmId(pub u64);
+
+impl std::fmt::Display for VmId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<u64> for VmId {
+    fn from(id: u64) -> VmId {
+        VmId(id)
+    }
+}
+
+impl From<VmId> for u64 {
+    fn from(id: VmId) -> u64 {
+        id.0
+    }
+}
+
 /// The ids of `len` VMs: runs of `(first position, first id)`, positions
 /// increasing from 0; run `r` covers positions up to the next run's start.
 #[derive(Debug, Clone, Default)]
@@ -83,6 +108,7 @@ impl Ids {
         })
     }
 
+    #[cfg(test)]
     pub(crate) fn to_vec(&self) -> Vec<u64> {
         let mut out = Vec::with_capacity(self.len);
         out.extend(self.iter());

@@ -20,7 +20,7 @@ fn plentiful_memory_meets_every_target() {
     h.tick(1.0).unwrap();
     // 1000 × 1.2 = 1200; 2000 × 1.2 = 2400: weight plays no part.
     assert_eq!(h.assigned(), &[1200, 2400]);
-    assert_eq!(h.status(0), Status::Ok);
+    assert_eq!(h.at(0).status(), Status::Ok);
     invariant(&h);
 }
 
@@ -37,15 +37,15 @@ fn contention_serves_demand_before_buffer_then_by_weight() {
     h.tick(1.0).unwrap();
     // 248 units of buffer: level 355 gives floor(355·0.2) = 71, floor(355·0.5) = 177.
     assert_eq!(h.assigned(), &[1800 + 2 * 71, 1800 + 2 * 177]);
-    assert_eq!(h.status(0), Status::Low);
+    assert_eq!(h.at(0).status(), Status::Low);
     // Demands don't fit: above the minimum, proportional to weight.
     h.set_demand(a, 4000).unwrap();
     h.set_demand(b, 4000).unwrap();
     h.tick(1.0).unwrap();
     // 1536 units above the minimums: level 2195 gives 439 and 1097.
     assert_eq!(h.assigned(), &[512 + 2 * 439, 512 + 2 * 1097]);
-    assert_eq!(h.status(1), Status::Warning);
-    assert_eq!(h.paging_mb(1), 4000 - 2706);
+    assert_eq!(h.at(1).status(), Status::Warning);
+    assert_eq!(h.at(1).paging_mb(), 4000 - 2706);
     invariant(&h);
 }
 
@@ -57,14 +57,14 @@ fn booting_vm_holds_startup_until_it_reports() {
     h.set_demand(a, 3000).unwrap();
     for _ in 0..44 {
         h.tick(1.0).unwrap();
-        assert_eq!(h.assigned_mb(0), 1024);
-        assert_eq!(h.state(0), VmState::Starting);
+        assert_eq!(h.at(0).assigned_mb(), 1024);
+        assert_eq!(h.at(0).state(), VmState::Starting);
     }
     h.tick(1.0).unwrap();
-    assert_eq!(h.state(0), VmState::Running);
-    assert_eq!(h.assigned_mb(0), 3600);
+    assert_eq!(h.at(0).state(), VmState::Running);
+    assert_eq!(h.at(0).assigned_mb(), 3600);
     // Visible grows in 128 MB hot-add chunks from startup.
-    assert_eq!(h.visible_mb(0), 1024 + 21 * 128); // 2576 MB added: 21 chunks
+    assert_eq!(h.at(0).visible_mb(), 1024 + 21 * 128); // 2576 MB added: 21 chunks
 }
 
 #[test]
@@ -74,26 +74,26 @@ fn removal_is_lazy_when_plentiful_and_unballoon_precedes_hot_add() {
     h.start(a).unwrap();
     h.set_demand(a, 4000).unwrap();
     h.tick(1.0).unwrap();
-    assert_eq!(h.assigned_mb(0), 4800);
-    let visible = h.visible_mb(0);
+    assert_eq!(h.at(0).assigned_mb(), 4800);
+    let visible = h.at(0).visible_mb();
     h.set_demand(a, 1000).unwrap();
     for _ in 0..4 {
         h.tick(1.0).unwrap();
-        assert_eq!(h.assigned_mb(0), 4800, "removal waits remove_delay_s");
+        assert_eq!(h.at(0).assigned_mb(), 4800, "removal waits remove_delay_s");
     }
     h.tick(1.0).unwrap();
-    assert_eq!(h.assigned_mb(0), 4800 - 256);
+    assert_eq!(h.at(0).assigned_mb(), 4800 - 256);
     for _ in 0..20 {
         h.tick(1.0).unwrap();
     }
-    assert_eq!(h.assigned_mb(0), 1200);
-    assert_eq!(h.visible_mb(0), visible, "visible never shrinks");
+    assert_eq!(h.at(0).assigned_mb(), 1200);
+    assert_eq!(h.at(0).visible_mb(), visible, "visible never shrinks");
     // Growing again within visible: unballoon only.
     h.set_demand(a, 3000).unwrap();
     h.tick(1.0).unwrap();
-    assert_eq!(h.assigned_mb(0), 3600);
-    assert_eq!(h.visible_mb(0), visible);
-    let c = h.vm_counters(0);
+    assert_eq!(h.at(0).assigned_mb(), 3600);
+    assert_eq!(h.at(0).visible_mb(), visible);
+    let c = h.at(0).counters();
     assert_eq!(c.added_memory_mb, (4800 - 1024) + (3600 - 1200));
     assert_eq!(c.removed_memory_mb, 4800 - 1200);
     assert_eq!(c.add_operations, 2);
@@ -113,8 +113,8 @@ fn removal_is_prompt_when_another_vm_needs_memory() {
     h.set_demand(b, 2500).unwrap();
     h.tick(1.0).unwrap();
     // b needs 3000; a gives what is needed at once, keeps the rest lazily.
-    assert_eq!(h.assigned_mb(1), 3000);
-    assert_eq!(h.assigned_mb(0), 4096 - 3000);
+    assert_eq!(h.at(1).assigned_mb(), 3000);
+    assert_eq!(h.at(0).assigned_mb(), 4096 - 3000);
     invariant(&h);
 }
 
@@ -164,7 +164,7 @@ fn static_vm_holds_startup() {
     h.start(s).unwrap();
     h.set_demand(s, 4000).unwrap();
     h.tick(1.0).unwrap();
-    assert_eq!(h.assigned_mb(0), 2048);
-    assert_eq!(h.state(0), VmState::Running);
-    assert_eq!(h.status(0), Status::Warning);
+    assert_eq!(h.at(0).assigned_mb(), 2048);
+    assert_eq!(h.at(0).state(), VmState::Running);
+    assert_eq!(h.at(0).status(), Status::Warning);
 }

@@ -109,11 +109,11 @@ fn target_in_f64_is_exact() {
 #[test]
 fn positions_and_names_survive_removals() {
     let mut h = Host::new(1 << 20, Some(0), instant()).unwrap();
-    let ids: Vec<u64> = (0..300)
+    let ids: Vec<VmId> = (0..300)
         .map(|i| h.add_vm(&format!("vm{i}"), &spec(512, 512, 512, 100)).unwrap())
         .collect();
     let mut rnd = xorshift(0x0001_d50f_da7a);
-    let mut alive: Vec<(u64, String)> = ids.iter().enumerate().map(|(i, &id)| (id, format!("vm{i}"))).collect();
+    let mut alive: Vec<(VmId, String)> = ids.iter().enumerate().map(|(i, &id)| (id, format!("vm{i}"))).collect();
     for _ in 0..120 {
         let k = rnd(alive.len() as u64) as usize;
         let (id, _) = alive.remove(k);
@@ -122,14 +122,14 @@ fn positions_and_names_survive_removals() {
         for (pos, (id, name)) in alive.iter().enumerate() {
             assert_eq!(h.position(*id).unwrap(), pos);
             assert_eq!(h.find(name).unwrap(), *id);
-            assert_eq!(h.name(pos), name);
+            assert_eq!(h.at(pos).name(), name);
         }
     }
     let next = h.add_vm("vm-new", &spec(512, 512, 512, 100)).unwrap();
     assert_eq!(h.position(next).unwrap(), alive.len());
-    assert!(h.position(next + 1).is_err());
-    assert!(h.position(0).is_err(), "ids start at 1: 0 is below every id");
-    assert!(h.position(ids[0].wrapping_sub(1)).is_err());
+    assert!(h.position(VmId(next.0 + 1)).is_err());
+    assert!(h.position(VmId(0)).is_err(), "ids start at 1: 0 is below every id");
+    assert!(h.position(VmId(ids[0].0.wrapping_sub(1))).is_err());
     assert!(h.find("vm-missing").is_err());
 }
 
@@ -195,7 +195,7 @@ fn vector_and_scalar_ticks_agree_on_adversarial_hosts() {
                 .collect();
             let (op, ids) = (r(10), hosts[0].ids().to_vec());
             let pick = if ids.is_empty() {
-                0
+                VmId(0)
             } else {
                 ids[r(ids.len() as u64) as usize]
             };
@@ -310,31 +310,31 @@ fn running_time_follows_the_host_clock_across_stops() {
     h.start(a).unwrap();
     h.set_demand(a, 1024).unwrap();
     h.tick(0.5).unwrap();
-    let p1 = h.pressure(0);
+    let p1 = h.at(0).pressure();
     h.set_demand(a, 2000).unwrap();
     h.tick(0.25).unwrap();
-    let p2 = h.pressure(0);
-    assert_eq!(h.running_s(0), 0.75);
-    assert_eq!(h.running_s(1), 0.0);
-    assert_eq!(h.vm_counters(1).minimum_pressure, 0.0);
-    assert_eq!(h.vm_counters(1).average_pressure, 0.0);
+    let p2 = h.at(0).pressure();
+    assert_eq!(h.at(0).running_s(), 0.75);
+    assert_eq!(h.at(1).running_s(), 0.0);
+    assert_eq!(h.at(1).counters().minimum_pressure, 0.0);
+    assert_eq!(h.at(1).counters().average_pressure, 0.0);
     h.stop(a).unwrap();
     h.tick(2.0).unwrap(); // off: no sample, no running time
-    assert_eq!(h.running_s(0), 0.75);
-    let c = h.vm_counters(0);
+    assert_eq!(h.at(0).running_s(), 0.75);
+    let c = h.at(0).counters();
     assert_eq!(c.average_pressure, (p1 * 0.5 + p2 * 0.25) / 0.75);
     assert_eq!(c.minimum_pressure, p1.min(p2));
     h.start(a).unwrap();
     h.start(b).unwrap();
     h.set_demand(a, 1701).unwrap();
-    assert_eq!(h.running_s(0), 0.75); // (0.75 − 2.75) + 2.75, exact here
-    assert_eq!(h.running_s(1), 0.0);
+    assert_eq!(h.at(0).running_s(), 0.75); // (0.75 − 2.75) + 2.75, exact here
+    assert_eq!(h.at(1).running_s(), 0.0);
     h.tick(1.0).unwrap();
-    let p3 = h.pressure(0);
+    let p3 = h.at(0).pressure();
     assert!(p1 != p2 && p2 != p3 && p1 != p3);
-    assert_eq!(h.running_s(0), 1.75);
-    assert_eq!(h.running_s(1), 1.0);
-    let c = h.vm_counters(0);
+    assert_eq!(h.at(0).running_s(), 1.75);
+    assert_eq!(h.at(1).running_s(), 1.0);
+    let c = h.at(0).counters();
     assert_eq!(c.average_pressure, (p1 * 0.5 + p2 * 0.25 + p3 * 1.0) / 1.75);
     assert_eq!(c.maximum_pressure, p1.max(p2).max(p3));
 }
@@ -357,7 +357,7 @@ fn counters_carry_past_u32_in_every_form() {
     // later part name the right VM), with a scalar tail.
     let n = 149;
     let mut fresh = Host::new(n as i64 * 1950, Some(512), instant()).unwrap();
-    let ids: Vec<u64> = (0..n)
+    let ids: Vec<VmId> = (0..n)
         .map(|i| {
             fresh
                 .add_vm(&format!("v{i}"), &spec(1024, 512, 8192, 100 + 66 * i as i64))
@@ -405,7 +405,7 @@ fn counters_carry_past_u32_in_every_form() {
     let id0 = ids[0];
     h.stop(id0).unwrap();
     h.remove_vm(id0).unwrap();
-    assert!(h.vms_mut().carries.keys().all(|&(id, _)| id != id0));
+    assert!(h.vms_mut().carries.keys().all(|&(id, _)| id != id0.0));
 }
 
 /// Σ assigned stays exact in every form when it is far above 2^32: the
@@ -422,7 +422,7 @@ fn assigned_sum_is_exact_past_u32_lanes() {
         dynamic: false,
         ..VmSpec::default()
     };
-    let ids: Vec<u64> = (0..n).map(|i| h.add_vm(&format!("s{i}"), &spec).unwrap()).collect();
+    let ids: Vec<VmId> = (0..n).map(|i| h.add_vm(&format!("s{i}"), &spec).unwrap()).collect();
     assert!(h.start_many(&ids).unwrap().is_empty());
     let mut hosts = in_every_form(h);
     for t in 0..2 {

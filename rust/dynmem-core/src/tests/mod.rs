@@ -30,9 +30,9 @@ pub(super) fn invariant(h: &Host) {
     let total: u64 = h.assigned().iter().map(|&a| a as u64).sum();
     assert!(total + h.reserve_mb() <= h.physical_mb(), "over-committed: {total}");
     for pos in 0..h.len() {
-        if h.state(pos) == VmState::Running && h.config(pos).dynamic {
-            let c = h.config(pos);
-            let a = h.assigned_mb(pos);
+        if h.at(pos).state() == VmState::Running && h.at(pos).config().dynamic {
+            let c = h.at(pos).config();
+            let a = h.at(pos).assigned_mb();
             assert!(
                 c.minimum_mb <= a && a <= c.maximum_mb,
                 "vm {pos}: {a} outside [{}, {}]",
@@ -49,13 +49,13 @@ pub(super) fn snapshot(h: &Host) -> String {
         .map(|p| {
             format!(
                 "{:?} {:?} {} {} {} {} {:?}",
-                h.state(p),
-                h.config(p),
-                h.demand_mb(p),
-                h.assigned_mb(p),
-                h.visible_mb(p),
-                h.target_mb(p),
-                h.vm_counters(p)
+                h.at(p).state(),
+                h.at(p).config(),
+                h.at(p).demand_mb(),
+                h.at(p).assigned_mb(),
+                h.at(p).visible_mb(),
+                h.at(p).target_mb(),
+                h.at(p).counters()
             )
         })
         .collect();

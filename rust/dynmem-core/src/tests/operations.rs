@@ -78,13 +78,13 @@ fn failed_operations_change_nothing() {
 #[test]
 fn removal_keeps_order_and_ids() {
     let mut h = Host::new(8192, Some(512), instant()).unwrap();
-    let ids: Vec<u64> = (0..4)
+    let ids: Vec<VmId> = (0..4)
         .map(|k| h.add_vm(&format!("v{k}"), &VmSpec::default()).unwrap())
         .collect();
     h.remove_vm(ids[1]).unwrap();
     assert_eq!(h.ids(), &[ids[0], ids[2], ids[3]]);
     assert_eq!(h.position(ids[3]).unwrap(), 2);
-    assert_eq!(h.name(h.position(ids[2]).unwrap()), "v2");
+    assert_eq!(h.at(h.position(ids[2]).unwrap()).name(), "v2");
     let again = h.add_vm("v1", &VmSpec::default()).unwrap();
     assert_ne!(again, ids[1], "ids are never reused");
 }
@@ -182,9 +182,9 @@ fn run_equals_stepping_by_hand() {
             assert_eq!(&rec.visible_mb[r.clone()], h2.visible());
             assert_eq!(&rec.demand_mb[r.clone()], h2.demands());
             for p in 0..3 {
-                assert_eq!(rec.target_mb[r.start + p] as u64, h2.target_mb(p));
-                assert_eq!(rec.pressure[r.start + p], h2.pressure(p));
-                assert_eq!(rec.status[r.start + p], h2.status(p) as u8);
+                assert_eq!(rec.target_mb[r.start + p] as u64, h2.at(p).target_mb());
+                assert_eq!(rec.pressure[r.start + p], h2.at(p).pressure());
+                assert_eq!(rec.status[r.start + p], h2.at(p).status() as u8);
             }
             assert_eq!(rec.available_mb[rows], h2.available_mb());
             assert_eq!(rec.average_pressure[rows], h2.host_counters().average_pressure);
@@ -228,7 +228,7 @@ fn run_rejects_bad_input_before_changing_anything() {
         h.run(&[1, 1], 2, 0.0, &start, 1).unwrap_err().field.as_deref(),
         Some("dt_s")
     );
-    assert_eq!(h.state(0), VmState::Off);
+    assert_eq!(h.at(0).state(), VmState::Off);
     assert_eq!(h.time_s(), 0.0);
 }
 
@@ -288,14 +288,14 @@ fn start_many_equals_starting_one_by_one() {
     );
     assert_eq!(one.assigned(), many.assigned());
     for p in 0..12 {
-        assert_eq!(one.vm_counters(p), many.vm_counters(p));
+        assert_eq!(one.at(p).counters(), many.at(p).counters());
     }
     assert_eq!(one.available_mb(), many.available_mb());
     invariant(&many);
     // Rejected as a whole: a repeated VM, an already started VM.
     let before = many.assigned().to_vec();
-    let off: Vec<u64> = (0..12)
-        .filter(|&p| many.state(p) == VmState::Off)
+    let off: Vec<VmId> = (0..12)
+        .filter(|&p| many.at(p).state() == VmState::Off)
         .map(|p| ids[p])
         .collect();
     if let Some(&x) = off.first() {
@@ -308,7 +308,7 @@ fn start_many_equals_starting_one_by_one() {
 #[test]
 fn available_memory_is_tracked_exactly() {
     let mut h = Host::new(8192, Some(512), instant()).unwrap();
-    let ids: Vec<u64> = (0..5)
+    let ids: Vec<VmId> = (0..5)
         .map(|k| h.add_vm(&format!("v{k}"), &spec(1024, 512, 4096, 1000 * k)).unwrap())
         .collect();
     let check = |h: &Host| {
@@ -361,7 +361,7 @@ fn add_vms_is_all_or_nothing_and_names_the_entry() {
 #[test]
 fn stop_many_is_all_or_nothing() {
     let mut h = Host::new(8192, Some(512), instant()).unwrap();
-    let ids: Vec<u64> = (0..3)
+    let ids: Vec<VmId> = (0..3)
         .map(|k| h.add_vm(&format!("v{k}"), &spec(1024, 512, 4096, 5000)).unwrap())
         .collect();
     h.start(ids[0]).unwrap();

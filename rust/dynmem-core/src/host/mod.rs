@@ -6,14 +6,15 @@
 
 use crate::balancer::Balancer;
 pub use crate::balancer::PARALLEL_MIN_VMS;
+pub use vm::VmRef;
+
+mod vm;
 use crate::config::{VmChange, VmConfig, VmSpec, MAX_DEMAND_MB, MAX_WEIGHT};
 use crate::error::{Error, ErrorKind, Result, Value};
 use crate::mechanics::Mechanics;
 use crate::model::names::{first_repeat, Names, MAX_NAME_TEXT};
-use crate::model::rules::{ceil_u, default_reserve_mb, Live};
-use crate::model::{
-    each_column, in_solver, state_of, Counter, HostCounters, Status, VmCounters, VmState, Vms, DYNAMIC, STATE_MASK,
-};
+use crate::model::rules::{ceil_u, default_reserve_mb};
+use crate::model::{each_column, in_solver, VmId, VmState, Vms, DYNAMIC, STATE_MASK};
 use crate::VectorCap;
 
 /// Largest physical memory accepted (MB): 2^40.
@@ -109,38 +110,25 @@ impl Host {
     }
 
     /// VM ids in `host.vms` order.
-    pub fn ids(&self) -> Vec<u64> {
-        self.vms.ids.to_vec()
+    pub fn ids(&self) -> Vec<VmId> {
+        self.vms.ids.iter().map(VmId).collect()
     }
-    fn unit(&self) -> u64 {
+    pub(crate) fn unit(&self) -> u64 {
         self.policy.balloon_unit_mb as u64
     }
 
-    /// Position of VM `id`, or a `State` error for an unknown or removed VM:
-    /// a binary search over the runs of consecutive ids (`ids.rs`; one run
-    /// until VMs are removed). No per-VM index to keep.
-    pub fn position(&self, id: u64) -> Result<usize> {
-        self.vms.ids.position(id).ok_or_else(|| {
-            Error::state(
-                Some("vm"),
-                id,
-                format!("vm {id} is not on this host (removed, or from another host)"),
-            )
-        })
-    }
-
     /// Id of the VM called `name`.
-    pub fn find(&self, name: &str) -> Result<u64> {
+    pub fn find(&self, name: &str) -> Result<VmId> {
         self.names
             .find(name)
-            .map(|pos| self.vms.ids.get(pos))
+            .map(|pos| VmId(self.vms.ids.get(pos)))
             .ok_or_else(|| Error::state(Some("name"), name, format!("name: no VM called {name:?} on this host")))
     }
 
     // ----- lifecycle -------------------------------------------------------
 
     /// Adds a VM (off). Returns its id.
-    pub fn add_vm(&mut self, name: &str, spec: &VmSpec) -> Result<u64> {
+    pub fn add_vm(&mut self, name: &str, spec: &VmSpec) -> Result<VmId> {
         self.check_name(name, || "name".to_string())?;
         self.check_name_text("name", name.len())?;
         let c = spec.validate(self.policy.balloon_unit_mb)?;
@@ -176,7 +164,7 @@ impl Host {
 
     /// Adds many VMs (off) in order; all or nothing. Errors name the entry,
     /// e.g. `startup_mb[3]`.
-    pub fn add_vms<S: AsRef<str>>(&mut self, names: &[S], specs: &[VmSpec]) -> Result<Vec<u64>> {
+    pub fn add_vms<S: AsRef<str>>(&mut self, names: &[S], specs: &[VmSpec]) -> Result<Vec<VmId>> {
         assert_eq!(names.len(), specs.len());
         let mut configs = Vec::with_capacity(specs.len());
         let repeat = first_repeat(names);
@@ -216,7 +204,7 @@ impl Host {
         self.names.reserve(extra, text);
     }
 
-    fn push_vm(&mut self, name: &str, c: VmConfig) -> u64 {
+    fn push_vm(&mut self, name: &str, c: VmConfig) -> VmId {
         let id = self.next_id;
         self.next_id += 1;
         let v = &mut self.vms;
@@ -240,19 +228,19 @@ impl Host {
         // No sample yet: the first one will be the minimum (reads as 0 until then).
         v.p_min.push(f64::INFINITY);
         self.names.push(name);
-        id
+        VmId(id)
     }
 
     /// Removes an off VM; later VMs keep their relative order.
-    pub fn remove_vm(&mut self, id: u64) -> Result<()> {
+    pub fn remove_vm(&mut self, id: VmId) -> Result<()> {
         let pos = self.position(id)?;
-        if self.state(pos) != VmState::Off {
+        if self.at(pos).state() != VmState::Off {
             return Err(self.state_error(pos, "cannot be removed while it is running; stop it first"));
         }
         self.names.remove(pos);
         let v = &mut self.vms;
         if !v.carries.is_empty() {
-            v.carries.retain(|&(vm, _), _| vm != id);
+            v.carries.retain(|&(vm, _), _| vm != id.0);
         }
         each_column!(&mut *v, remove(pos));
         v.ids.remove(pos);
@@ -260,7 +248,7 @@ impl Host {
     }
 
     fn state_error(&self, pos: usize, what: &str) -> Error {
-        let state = self.state(pos).as_str();
+        let state = self.at(pos).state().as_str();
         Error::state(
             Some("state"),
             state,
@@ -277,9 +265,9 @@ impl Host {
     /// VMs of weight ≤ its own (lowest weight first, ties by position, never
     /// below their minimum) if free memory is short. Fails having changed
     /// nothing.
-    pub fn start(&mut self, id: u64) -> Result<()> {
+    pub fn start(&mut self, id: VmId) -> Result<()> {
         let pos = self.position(id)?;
-        if self.state(pos) != VmState::Off {
+        if self.at(pos).state() != VmState::Off {
             return Err(self.state_error(pos, "is already started"));
         }
         match self.start_positions(&[pos]).pop() {
@@ -296,30 +284,30 @@ impl Host {
     ///
     /// `O(N + W)` for the whole batch: the donors are counting-sorted by
     /// weight once and consumed from the front with a cursor and prefix sums.
-    pub fn start_many(&mut self, ids: &[u64]) -> Result<Vec<(usize, Error)>> {
+    pub fn start_many(&mut self, ids: &[VmId]) -> Result<Vec<(usize, Error)>> {
         let positions = self.batch_positions(ids, false)?;
         Ok(self.start_positions(&positions))
     }
 
     /// Ids of the VMs that are off (`off`), or started (not off), in order.
-    pub fn ids_where_off(&self, off: bool) -> Vec<u64> {
+    pub fn ids_where_off(&self, off: bool) -> Vec<VmId> {
         let v = &self.vms;
         v.flags
             .iter()
             .zip(v.ids.iter())
             .filter(|&(&f, _)| (f & STATE_MASK == VmState::Off as u8) == off)
-            .map(|(_, id)| id)
+            .map(|(_, id)| VmId(id))
             .collect()
     }
 
     /// Positions of a batch of distinct VMs that are all started (`started`)
     /// or all off; errors name the entry, `vms[k]`.
-    fn batch_positions(&self, ids: &[u64], started: bool) -> Result<Vec<usize>> {
+    fn batch_positions(&self, ids: &[VmId], started: bool) -> Result<Vec<usize>> {
         let mut positions = Vec::with_capacity(ids.len());
         let mut seen = vec![false; self.len()];
         for (k, &id) in ids.iter().enumerate() {
             let pos = self.position(id)?;
-            if (self.state(pos) != VmState::Off) != started {
+            if (self.at(pos).state() != VmState::Off) != started {
                 let what = if started {
                     "is not running"
                 } else {
@@ -446,9 +434,9 @@ impl Host {
     }
 
     /// Stops a started VM: its memory returns to the host at once.
-    pub fn stop(&mut self, id: u64) -> Result<()> {
+    pub fn stop(&mut self, id: VmId) -> Result<()> {
         let pos = self.position(id)?;
-        if self.state(pos) == VmState::Off {
+        if self.at(pos).state() == VmState::Off {
             return Err(self.state_error(pos, "is not running"));
         }
         let v = &mut self.vms;
@@ -463,7 +451,7 @@ impl Host {
 
     /// Stops many started VMs; unknown, repeated or off VMs are rejected
     /// before anything changes.
-    pub fn stop_many(&mut self, ids: &[u64]) -> Result<()> {
+    pub fn stop_many(&mut self, ids: &[VmId]) -> Result<()> {
         self.batch_positions(ids, true)?;
         for &id in ids {
             self.stop(id)?;
@@ -472,11 +460,12 @@ impl Host {
     }
 
     /// Changes settings atomically, following Hyper-V's runtime rules.
-    pub fn configure(&mut self, id: u64, change: &VmChange) -> Result<()> {
+    pub fn configure(&mut self, id: VmId, change: &VmChange) -> Result<()> {
         let pos = self.position(id)?;
-        let running = self.state(pos) != VmState::Off;
+        let running = self.at(pos).state() != VmState::Off;
         let new = self
-            .config(pos)
+            .at(pos)
+            .config()
             .apply(change, self.policy.balloon_unit_mb, running, self.names.get(pos))?;
         let v = &mut self.vms;
         v.startup[pos] = new.startup_mb;
@@ -512,7 +501,7 @@ impl Host {
         Ok(())
     }
 
-    pub fn set_demand(&mut self, id: u64, demand_mb: i64) -> Result<()> {
+    pub fn set_demand(&mut self, id: VmId, demand_mb: i64) -> Result<()> {
         let pos = self.position(id)?;
         self.vms.demand[pos] = Self::check_demand("demand_mb", demand_mb)?;
         Ok(())
@@ -536,143 +525,6 @@ impl Host {
 
     pub(crate) fn vms_demand_mut(&mut self) -> &mut [u32] {
         &mut self.vms.demand
-    }
-
-    // ----- reads -----------------------------------------------------------
-
-    pub fn name(&self, pos: usize) -> &str {
-        self.names.get(pos)
-    }
-    pub fn config(&self, pos: usize) -> VmConfig {
-        let v = &self.vms;
-        VmConfig {
-            startup_mb: v.startup[pos],
-            minimum_mb: v.minimum[pos],
-            maximum_mb: v.maximum[pos],
-            buffer_pct: v.buffer[pos],
-            weight: v.weight[pos],
-            dynamic: v.flags[pos] & DYNAMIC != 0,
-        }
-    }
-    pub fn state(&self, pos: usize) -> VmState {
-        state_of(self.vms.flags[pos])
-    }
-    pub fn demand_mb(&self, pos: usize) -> u32 {
-        self.vms.demand[pos]
-    }
-    pub fn assigned_mb(&self, pos: usize) -> u32 {
-        self.vms.assigned[pos]
-    }
-    pub fn visible_mb(&self, pos: usize) -> u32 {
-        self.vms.visible[pos]
-    }
-    pub fn demands(&self) -> &[u32] {
-        &self.vms.demand
-    }
-    pub fn assigned(&self) -> &[u32] {
-        &self.vms.assigned
-    }
-    pub fn visible(&self) -> &[u32] {
-        &self.vms.visible
-    }
-
-    /// What the balancer aims to give the VM (see the spec).
-    pub fn target_mb(&self, pos: usize) -> u64 {
-        self.live(pos).target_mb
-    }
-
-    /// demand / assigned × 100 (0 when off).
-    pub fn pressure(&self, pos: usize) -> f64 {
-        self.live(pos).pressure
-    }
-
-    pub fn status(&self, pos: usize) -> Status {
-        self.live(pos).status
-    }
-
-    /// Target, current pressure and status of the VM at `pos`, as of now.
-    pub(crate) fn live(&self, pos: usize) -> Live {
-        let v = &self.vms;
-        Live::of(
-            v.flags[pos],
-            v.demand[pos],
-            v.assigned[pos],
-            (v.startup[pos], v.minimum[pos], v.maximum[pos]),
-            v.buffer[pos],
-            self.unit(),
-        )
-    }
-
-    /// [`Host::live`] of every VM, in order, into `out` (one streaming pass).
-    pub(crate) fn live_all(&self, mut out: impl FnMut(Live)) {
-        let v = &self.vms;
-        let n = v.len();
-        let u = self.unit();
-        let (flags, demand, assigned) = (&v.flags[..n], &v.demand[..n], &v.assigned[..n]);
-        let (startup, minimum, maximum, buffer) = (&v.startup[..n], &v.minimum[..n], &v.maximum[..n], &v.buffer[..n]);
-        for i in 0..n {
-            let sizes = (startup[i], minimum[i], maximum[i]);
-            out(Live::of(flags[i], demand[i], assigned[i], sizes, buffer[i], u));
-        }
-    }
-
-    /// Memory the guest pages inside itself: max(0, demand − assigned).
-    pub fn paging_mb(&self, pos: usize) -> u64 {
-        if self.state(pos) == VmState::Off {
-            return 0;
-        }
-        (self.vms.demand[pos] as u64).saturating_sub(self.vms.assigned[pos] as u64)
-    }
-
-    /// Seconds VM `pos` has been on (starting or running) over its life, as
-    /// sampled by the ticks: the host clock since its last start plus the
-    /// earlier runs (see `Vms::run_mark`).
-    pub fn running_s(&self, pos: usize) -> f64 {
-        let mark = self.vms.run_mark[pos];
-        if self.state(pos) == VmState::Off {
-            mark
-        } else {
-            self.time_s + mark
-        }
-    }
-
-    pub fn vm_counters(&self, pos: usize) -> VmCounters {
-        let v = &self.vms;
-        let t = self.running_s(pos);
-        VmCounters {
-            added_memory_mb: v.counter(Counter::Added, pos),
-            removed_memory_mb: v.counter(Counter::Removed, pos),
-            add_operations: v.counter(Counter::AddOps, pos),
-            remove_operations: v.counter(Counter::RemoveOps, pos),
-            physical_memory_mb: v.assigned[pos] as u64,
-            guest_visible_physical_memory_mb: v.visible[pos] as u64,
-            current_pressure: self.pressure(pos),
-            average_pressure: if t > 0.0 { v.p_sum[pos] / t } else { 0.0 },
-            // +inf until the first sample.
-            minimum_pressure: if v.p_min[pos].is_finite() { v.p_min[pos] } else { 0.0 },
-            maximum_pressure: v.p_max[pos],
-        }
-    }
-
-    pub fn host_counters(&self) -> HostCounters {
-        let (mut n, mut sum_p, mut sum_d, mut sum_a) = (0u64, 0.0f64, 0u64, 0u64);
-        for pos in 0..self.len() {
-            if self.state(pos) != VmState::Off {
-                n += 1;
-                sum_p += self.pressure(pos);
-                sum_d += self.vms.demand[pos] as u64;
-                sum_a += self.vms.assigned[pos] as u64;
-            }
-        }
-        HostCounters {
-            available_memory_mb: self.available_mb(),
-            average_pressure: if n > 0 { sum_p / n as f64 } else { 0.0 },
-            system_current_pressure: if sum_a > 0 {
-                sum_d as f64 / sum_a as f64 * 100.0
-            } else {
-                0.0
-            },
-        }
     }
 
     // ----- the balancer ----------------------------------------------------
