@@ -216,7 +216,7 @@ impl Vms {
 /// pass 1 (`scan` is `Some`) or a pass of its own; then water-fills the pool
 /// above the floors into `extra`, and returns `log2 u`: solver VM `i` gets
 /// `floor_i + (extra[i] << log2 u)` ([`Filled`]). At most one pass here, then
-/// the solver's probes and hand-out (see `solver.rs`): `O(N · passes)`, no
+/// the solver's probes and hand-out (see `solver/`): `O(N · passes)`, no
 /// allocation once the scratch has grown to `N`.
 #[allow(clippy::too_many_arguments)]
 fn allocate(

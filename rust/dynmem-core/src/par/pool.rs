@@ -5,14 +5,11 @@
 //! both in turn. Results never depend on which happened (the callers merge
 //! sums, extremes and position-ordered lists exactly).
 //!
-//! Why not rayon: a `join` from outside rayon's pool goes through its global
-//! injector queue, which allocates a block every 63 jobs, so a steady stream
-//! of parallel ticks allocated (the no-allocation test caught it); and the
-//! calling thread only waits there, so every join paid two thread wake-ups.
-//! Here a join allocates nothing (the job lives on the caller's stack, like
-//! rayon's `StackJob`; std's `Mutex`/`Condvar` are futexes), the caller does
-//! half the work, and a helper spins briefly before it sleeps, so the
-//! back-to-back passes of one tick usually find it awake.
+//! A join allocates nothing (the job lives on the caller's stack; std's
+//! `Mutex`/`Condvar` are futexes), the caller does half the work, and a
+//! helper spins briefly before it sleeps, so the back-to-back passes of one
+//! tick usually find it awake. (rayon's `join` from outside its pool
+//! allocates in its injector queue and wakes two threads per join.)
 //!
 //! The helpers (one per CPU beyond the first, or `DYNMEM_THREADS` − 1) start
 //! on first use and live as long as the process.

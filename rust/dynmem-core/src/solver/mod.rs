@@ -346,8 +346,8 @@ pub fn fill_scanned(
 }
 
 /// [`fill_scanned`] in place (each cap in `caps_out` becomes the units
-/// given), with the vector forms capped at `simd` and each pass in `parts`
-/// parts on the pool (`pool.rs`): the same results for any of them.
+/// given), with the vector forms capped at `vector_cap` and each pass in
+/// `parts` parts on the pool (`par/`): the same results for any of them.
 pub(crate) fn fill_scanned_with(
     budget: u64,
     caps_out: &mut [u32],

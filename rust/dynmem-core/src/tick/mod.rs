@@ -1,23 +1,23 @@
 //! The streaming passes of a tick over the VM columns: pass 1, the
-//! contention floors, pass 2 (see `Host::tick_unchecked` for how they fit
-//! together, `docs/balancer.md` for what they compute).
+//! contention floors, pass 2 (`balancer.rs` fits them together,
+//! `docs/balancer.md` says what they compute), and what they share: the
+//! allocation `g` they apply ([`Alloc`]) and their parameters.
 //!
-//! Each pass has a scalar form, the definition, and two vector forms chosen
-//! at run time on x86-64: AVX-512 (module `simd`, mask registers; passes 1
-//! and 2 take 16 VMs per step in u32 lanes, the floors 8 in 64-bit lanes)
-//! and AVX2 (module `avx2`, 4 VMs per step in 64-bit lanes, all-ones lanes
-//! as masks): the same arithmetic, with masks where the scalar form
-//! branches. Whether a VM grows, shrinks or holds changes from tick to
-//! tick, so as branches those choices mispredict often; as masks they cost
-//! nothing extra. Every form gives bit-identical results (integer
-//! arithmetic, and f64 operations that are exact, in the same order, without
-//! fused multiply-adds); the unit tests run every tick in each form and
-//! compare whole hosts. Rare cases fall back to the scalar form: a group
-//! (of 16 or 4) with a booting VM in pass 1, and a hot-add (for that VM).
+//! Each pass has a scalar form (`scalar.rs`), the definition, and two vector
+//! forms chosen at run time on x86-64 (`x86_64/`): AVX-512 (mask registers;
+//! passes 1 and 2 take 16 VMs per step in u32 lanes, the floors 8 in 64-bit
+//! lanes) and AVX2 (4 VMs per step in 64-bit lanes, all-ones lanes as
+//! masks): the same arithmetic, with masks where the scalar form branches
+//! (whether a VM grows, shrinks or holds changes from tick to tick, so as
+//! branches those choices would mispredict). Every form gives bit-identical
+//! results (integer arithmetic, and f64 operations that are exact, in the
+//! same order, without fused multiply-adds); the unit tests run every tick in
+//! each form and compare whole hosts. Rare cases fall back to the scalar
+//! form: a group with a booting VM in pass 1, and a hot-add (for that VM).
 //!
-//! Every pass works on a [`View`] (column slices of some VMs); `pass1`,
-//! `floors` and `pass2` cut the host into parts for several threads
-//! (`pool.rs`) and merge the parts' sums, scans and carries exactly.
+//! Every pass works on a [`View`] (column slices of some VMs) and runs in
+//! parts on several threads through `par::in_parts`, which merges the parts'
+//! sums, scans and carries exactly.
 
 mod scalar;
 #[cfg(target_arch = "x86_64")]
