@@ -13,6 +13,7 @@ import numpy as np
 
 from ._host import MAX_MAXIMUM_MB, Host
 from .errors import DynmemError
+from .events import Event
 from .scenario import Scenario, load_scenario, reference_scenario
 from .timeline import STATUS_NAMES, Timeline
 
@@ -158,8 +159,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
                            on_long_gap="hold")
     host = Host(physical_mb=args.physical_mb, reserve_mb=args.reserve_mb)
     unit = host.policy.balloon_unit_mb
-    from .timeline import Event
-
     events = []
     for j, name in enumerate(trace.names):
         prov = int(trace.provisioned_mb[:, j].max())

@@ -47,7 +47,8 @@ import numpy.typing as npt
 from . import workloads
 from ._host import Host, HyperVPolicy
 from .errors import ConfigError, DynmemError
-from .timeline import Event, Timeline
+from .events import ACTIONS, Event
+from .timeline import Timeline
 
 __all__ = ["Scenario", "load_scenario", "reference_scenario"]
 
@@ -199,8 +200,8 @@ def parse_scenario(doc: dict[str, Any], source: str = "<scenario>") -> Scenario:
             raise _err(source, key, ev, "must be a table")
         if ev.get("vm") not in names:
             raise _err(source, f"{key}.vm", ev.get("vm"), "must name a VM of the scenario")
-        if ev.get("action") not in ("start", "stop", "configure"):
-            raise _err(source, f"{key}.action", ev.get("action"), "must be start, stop or configure")
+        if ev.get("action") not in ACTIONS:
+            raise _err(source, f"{key}.action", ev.get("action"), f"must be {', '.join(ACTIONS[:-1])} or {ACTIONS[-1]}")
         changes = ev.get("changes", {})
         if not isinstance(changes, dict):
             raise _err(source, f"{key}.changes", changes, "must be a table")

@@ -1,41 +1,24 @@
 """`Timeline`: what `Host.run` recorded, as numpy arrays, with summaries and
-optional conversion to pandas or polars."""
+optional conversion to pandas or polars; `STATUS_NAMES`, the status codes.
+`Event` and `ACTIONS` live in `dynmem.events` and are importable from here too."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from .errors import ConfigError
+from .events import ACTIONS, Event
 
 __all__ = ["Timeline", "Event", "STATUS_NAMES", "ACTIONS"]
-
-#: What an `Event` can do to its VM.
-ACTIONS: tuple[str, ...] = ("start", "stop", "configure")
 
 #: Codes of `Timeline.status`: index → Hyper-V memory status.
 STATUS_NAMES: tuple[str, ...] = ("ok", "low", "warning", "off")
 
 _PER_VM = ("demand_mb", "assigned_mb", "visible_mb", "target_mb", "pressure", "status")
-
-
-@dataclass(frozen=True)
-class Event:
-    """An action on a VM at a tick of `Host.run`.
-
-    ``action`` is ``"start"``, ``"stop"`` or ``"configure"`` (with
-    ``changes``, e.g. ``{"weight": 100}``). ``vm`` is a `VM` or a VM name.
-    Events at the same tick run in the order given, before that tick's
-    demand is applied and the balancer runs.
-    """
-
-    tick: int
-    vm: Any
-    action: str
-    changes: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
