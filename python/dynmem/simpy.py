@@ -41,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._host import VM, Host
+from ._validate import check_instance, check_int, check_real
 from .errors import ConfigError, ConfigTypeError, InsufficientMemoryError, StateError
 from .timeline import STATUS_NAMES, Timeline
 
@@ -120,24 +121,14 @@ class HostProcess:
         record_every: int | None = None,
     ) -> None:
         self._simpy = _import_simpy()
-        if not isinstance(host, Host):
-            raise ConfigTypeError(f"host must be a dynmem.Host, got {host!r}", "host", host)
-        if isinstance(dt_s, bool) or not isinstance(dt_s, (int, float, np.integer, np.floating)) or not (
-            0 < float(dt_s) < float("inf")
-        ):
-            raise ConfigError(f"dt_s must be a positive finite number of seconds, got {dt_s!r}", "dt_s", dt_s)
-        if record_every is not None and (
-            isinstance(record_every, bool) or not isinstance(record_every, int) or record_every < 1
-        ):
-            raise ConfigError(
-                f"record_every must be a positive integer or None, got {record_every!r}",
-                "record_every",
-                record_every,
-            )
         self.env = env
-        self.host = host
-        self.dt_s = float(dt_s)
-        self.record_every = record_every
+        self.host = check_instance(host, "host", Host, "a dynmem.Host")
+        self.dt_s = check_real(
+            dt_s, "dt_s", "a positive finite number of seconds", low=0.0, low_inclusive=False, wrong_type=ConfigError
+        )
+        self.record_every = None if record_every is None else check_int(
+            record_every, "record_every", "a positive integer or None", low=1, wrong_type=ConfigError
+        )
         self.demand_fn: DemandFn | None = None
         self.vm_demand: dict[VM, VmDemandFn] = {}
         if isinstance(demand, Mapping):
@@ -179,8 +170,8 @@ class HostProcess:
         timeouts are logged in `timeline`'s ``events``.
         """
         handle = self._resolve(vm)
-        if timeout_s is not None and not timeout_s >= 0:
-            raise ConfigError(f"timeout_s must be >= 0 or None, got {timeout_s!r}", "timeout_s", timeout_s)
+        if timeout_s is not None:
+            timeout_s = check_real(timeout_s, "timeout_s", ">= 0 or None", low=0.0, finite=False)
         return self.env.process(self._wait_for_memory(handle, timeout_s))
 
     def stop(self) -> None:
@@ -253,8 +244,7 @@ class HostProcess:
     def _resolve(self, vm: VM | str) -> VM:
         if isinstance(vm, str):
             return self.host.vm(vm)
-        if not isinstance(vm, VM):
-            raise ConfigTypeError(f"vm must be a VM handle or a VM name, got {vm!r}", "vm", vm)
+        check_instance(vm, "vm", VM, "a VM handle or a VM name")
         if not any(v is vm for v in self.host.vms):
             raise StateError(f"vm {vm.id} is not on this host (removed, or from another host)", "vm", vm.id)
         return vm

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ._validate import check_choice, check_int
 from .errors import ConfigError
 from .events import ACTIONS, Event
 
@@ -80,18 +81,16 @@ class Timeline:
 
     def decimate(self, every: int) -> "Timeline":
         """Every ``every``-th recorded row (the first row is kept)."""
-        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-            raise ConfigError(f"every must be a positive integer, got {every!r}", "every", every)
-        sl = slice(None, None, int(every))
+        n = check_int(every, "every", "a positive integer", low=1, wrong_type=ConfigError)
+        sl = slice(None, None, n)
         arrays: dict[str, Any] = {k: getattr(self, k)[sl] for k in ("tick", "time_s", "available_mb", "average_pressure", *_PER_VM)}
-        arrays["record_every"] = self.record_every * int(every)
+        arrays["record_every"] = self.record_every * n
         return replace(self, **arrays)
 
     def status_seconds(self, status: str) -> npt.NDArray[np.float64]:
         """Seconds each VM spent in ``status``, counting each row as the time
         until the next row (``dt_s × record_every``)."""
-        if status not in STATUS_NAMES:
-            raise ConfigError(f"status must be one of {STATUS_NAMES}, got {status!r}", "status", status)
+        check_choice(status, "status", STATUS_NAMES, f"one of {STATUS_NAMES}")
         code = STATUS_NAMES.index(status)
         return np.asarray((self.status == code).sum(axis=0) * self._row_s(), dtype=np.float64)
 

@@ -106,6 +106,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _dynmem
+from ._validate import check_choice, check_instance, check_int, check_real, error, is_int
 from .errors import ConfigError, ConfigTypeError
 
 __all__ = [
@@ -137,25 +138,6 @@ Resample = Literal["hold", "mean", "max"]
 # --------------------------------------------------------------------------
 # public data types
 # --------------------------------------------------------------------------
-
-
-def _check_nonneg_real(value: Any, name: str, *, positive: bool = False) -> float:
-    if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(
-        value, (bool, np.bool_)
-    ):
-        raise ConfigTypeError(
-            f"{name} must be a finite number {'> 0' if positive else '>= 0'}, got {value!r}",
-            field=name,
-            value=value,
-        )
-    v = float(value)
-    if not math.isfinite(v) or v < 0 or (positive and v == 0):
-        raise ConfigError(
-            f"{name} must be a finite number {'> 0' if positive else '>= 0'}, got {value!r}",
-            field=name,
-            value=value,
-        )
-    return v
 
 
 @dataclass(frozen=True)
@@ -218,11 +200,10 @@ class DemandMapping:
     cap_pct: float | None = 100.0
 
     def __post_init__(self) -> None:
-        _check_nonneg_real(self.baseline_mb, "baseline_mb")
-        _check_nonneg_real(self.baseline_pct, "baseline_pct")
-        _check_nonneg_real(self.scale, "scale")
+        for name in ("baseline_mb", "baseline_pct", "scale"):
+            check_real(getattr(self, name), name, "a finite number >= 0", low=0.0)
         if self.cap_pct is not None:
-            _check_nonneg_real(self.cap_pct, "cap_pct", positive=True)
+            check_real(self.cap_pct, "cap_pct", "a finite number > 0", low=0.0, low_inclusive=False)
 
     @classmethod
     def identity(cls) -> DemandMapping:
@@ -779,9 +760,8 @@ def _select(files: list[Path], vms: Any) -> list[Path]:
         seen[n] = f
     if vms is None:
         return files
-    if isinstance(vms, (int, np.integer)) and not isinstance(vms, (bool, np.bool_)):
-        if vms < 1:
-            raise ConfigError(f"vms must be a positive count, got {vms}", field="vms", value=vms)
+    if is_int(vms):
+        check_int(vms, "vms", "a positive count", low=1)
         if vms > len(files):
             raise ConfigError(
                 f"vms asks for {vms} VMs but only {len(files)} trace files were found",
@@ -790,9 +770,7 @@ def _select(files: list[Path], vms: Any) -> list[Path]:
             )
         return files[: int(vms)]
     if isinstance(vms, (str, bytes)) or not isinstance(vms, Iterable):
-        raise ConfigTypeError(
-            f"vms must be None, a count or a list of VM ids, got {vms!r}", field="vms", value=vms
-        )
+        raise error("vms", vms, "None, a count or a list of VM ids", cls=ConfigTypeError)
     wanted = [str(v) for v in vms]
     if not wanted:
         raise ConfigError("vms must not be an empty list", field="vms", value=vms)
@@ -809,37 +787,6 @@ def _select(files: list[Path], vms: Any) -> list[Path]:
             raise ConfigError(f"vms lists VM id {w!r} twice", field="vms", value=w)
         picked.append(seen[w])
     return picked
-
-
-def _check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ConfigError(
-            f"{name} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}",
-            field=name,
-            value=value,
-        )
-    return str(value)
-
-
-def _check_time(value: Any, name: str) -> float | None:
-    if value is None:
-        return None
-    if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(
-        value, (bool, np.bool_)
-    ):
-        raise ConfigTypeError(
-            f"{name} must be epoch seconds (a finite number) or None, got {value!r}",
-            field=name,
-            value=value,
-        )
-    v = float(value)
-    if not math.isfinite(v):
-        raise ConfigError(
-            f"{name} must be epoch seconds (a finite number) or None, got {value!r}",
-            field=name,
-            value=value,
-        )
-    return v
 
 
 def load_bitbrains(
@@ -896,26 +843,24 @@ def load_bitbrains(
             common time overlap, a window shorter than one tick, or a gap
             longer than ``max_gap_s`` (with ``on_long_gap="error"``).
     """
-    tick = _check_nonneg_real(tick_s, "tick_s", positive=True)
-    if not isinstance(max_gap_s, (int, float, np.integer, np.floating)) or isinstance(
-        max_gap_s, (bool, np.bool_)
-    ) or not float(max_gap_s) > 0:
-        raise ConfigError(
-            f"max_gap_s must be a number of seconds > 0 (math.inf for no limit), got {max_gap_s!r}",
-            field="max_gap_s",
-            value=max_gap_s,
-        )
-    max_gap = float(max_gap_s)
-    if not isinstance(mapping, DemandMapping):
-        raise ConfigTypeError(
-            f"mapping must be a DemandMapping, got {mapping!r}", field="mapping", value=mapping
-        )
-    method = _check_choice(resample, "resample", ("hold", "mean", "max"))
-    long_gap = _check_choice(on_long_gap, "on_long_gap", ("error", "hold"))
-    zero = _check_choice(zero_usage, "zero_usage", ("hold", "keep"))
-    malformed = _check_choice(on_malformed, "on_malformed", ("error", "skip"))
-    t_start = _check_time(start_s, "start_s")
-    t_end = _check_time(end_s, "end_s")
+    tick = check_real(tick_s, "tick_s", "a finite number > 0", low=0.0, low_inclusive=False)
+    max_gap = check_real(
+        max_gap_s,
+        "max_gap_s",
+        "a number of seconds > 0 (math.inf for no limit)",
+        low=0.0,
+        low_inclusive=False,
+        finite=False,
+        wrong_type=ConfigError,
+    )
+    check_instance(mapping, "mapping", DemandMapping, "a DemandMapping")
+    method = check_choice(resample, "resample", ("hold", "mean", "max"))
+    long_gap = check_choice(on_long_gap, "on_long_gap", ("error", "hold"))
+    zero = check_choice(zero_usage, "zero_usage", ("hold", "keep"))
+    malformed = check_choice(on_malformed, "on_malformed", ("error", "skip"))
+    epoch_s = "epoch seconds (a finite number) or None"
+    t_start = None if start_s is None else check_real(start_s, "start_s", epoch_s)
+    t_end = None if end_s is None else check_real(end_s, "end_s", epoch_s)
     if t_start is not None and t_end is not None and t_end <= t_start:
         raise ConfigError(
             f"end_s must be after start_s ({_fmt_s(t_start)}), got {_fmt_s(t_end)}",
