@@ -1,15 +1,16 @@
 """Real per-VM memory traces as simulator demand.
 
 A loader reads one trace format into a `Trace`: every VM's demand and
-provisioned memory on one time grid, with a log of every repair.
+provisioned memory on one time grid, with a log of every repair. `vm_sizes`
+gives the VMs' memory settings for replaying a trace on a `Host`.
 
 - `bitbrains`: the Bitbrains GWA-T-12 per-VM CSV files (`load_bitbrains`).
-- `_trace`: `Trace`, `DemandMapping`; `_grid`: samples onto the grid,
-  whatever the format.
+- `_trace`: `Trace`, `DemandMapping`, `vm_sizes`; `_grid`: samples onto the
+  grid, whatever the format.
 """
 
 from ._grid import Resample as Resample
-from ._trace import DemandMapping, Trace
+from ._trace import DemandMapping, Trace, VmSizes, vm_sizes
 from .bitbrains import KB_PER_MB, SAMPLE_INTERVAL_S, load_bitbrains
 
 __all__ = [
@@ -18,4 +19,6 @@ __all__ = [
     "DemandMapping",
     "Trace",
     "load_bitbrains",
+    "VmSizes",
+    "vm_sizes",
 ]

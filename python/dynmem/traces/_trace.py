@@ -1,17 +1,21 @@
 """The format-independent face of a trace: `Trace` (VM demand on a common
-time grid) and `DemandMapping` (active memory to Hyper-V demand)."""
+time grid), `DemandMapping` (active memory to Hyper-V demand) and
+`vm_sizes` (the VM settings a replay of a trace gives each VM)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import numpy as np
 import numpy.typing as npt
 
-from .._validate import check_real
+from .. import _dynmem
+from .._host import HyperVPolicy
+from .._validate import check_instance, check_int, check_real
 from ..errors import ConfigError
 
-__all__ = ["DemandMapping", "Trace"]
+__all__ = ["DemandMapping", "Trace", "VmSizes", "vm_sizes"]
 
 
 @dataclass(frozen=True)
@@ -168,3 +172,59 @@ class Trace:
         """Unix epoch seconds of the start of each tick, shape ``(ticks,)``."""
         return self.start_s + np.arange(self.ticks, dtype=np.float64) * self.tick_s
 
+
+class VmSizes(TypedDict):
+    """Memory settings of one VM, as `Host.add_vm` takes them (MB)."""
+
+    startup_mb: int
+    minimum_mb: int
+    maximum_mb: int
+
+
+def vm_sizes(
+    trace: Trace,
+    *,
+    startup_mb: int = 1024,
+    minimum_mb: int = 512,
+    balloon_unit_mb: int = HyperVPolicy.balloon_unit_mb,
+) -> list[VmSizes]:
+    """The memory settings a replay of ``trace`` gives each of its VMs
+    (what ``dynmem replay`` uses), in ``trace.names`` order.
+
+    A VM's maximum is the most memory the trace ever provisioned it,
+    rounded up to a multiple of ``balloon_unit_mb``, at least 64 MB and at
+    most `dynmem.MAX_MAXIMUM_MB`; its startup is ``startup_mb`` and its
+    minimum ``minimum_mb``, each capped at what it must not exceed::
+
+        maximum = min(MAX_MAXIMUM_MB, max(64, ceil(max(provisioned) / unit) * unit))
+        startup = min(startup_mb, maximum)
+        minimum = min(minimum_mb, startup)
+
+    Add the VMs with ``host.add_vm(name, **sizes, buffer_pct=..., ...)``.
+    ``startup_mb`` and ``minimum_mb`` are checked by the host when the VMs
+    are added (multiples of the balloon unit, at least 32 MB).
+
+    Args:
+        trace: the trace to replay.
+        startup_mb: startup memory of every VM that is at least this large,
+            MB (an integer).
+        minimum_mb: minimum memory of every VM whose startup is at least
+            this large, MB (an integer).
+        balloon_unit_mb: the host's ``policy.balloon_unit_mb``, a positive
+            integer.
+
+    Returns:
+        One `VmSizes` per VM, in ``trace.names`` order.
+    """
+    check_instance(trace, "trace", Trace, "a dynmem.traces.Trace")
+    startup = check_int(startup_mb, "startup_mb", "a whole number of MB (an integer)")
+    minimum = check_int(minimum_mb, "minimum_mb", "a whole number of MB (an integer)")
+    unit = check_int(balloon_unit_mb, "balloon_unit_mb", "a positive integer", low=1)
+    if trace.ticks == 0:
+        raise ConfigError("trace must have at least one tick, got 0", field="trace", value=trace)
+    sizes: list[VmSizes] = []
+    for peak in trace.provisioned_mb.max(axis=0).tolist():
+        maximum = min(_dynmem.MAX_MAXIMUM_MB, max(64, -(-int(peak) // unit) * unit))
+        vm_startup = min(startup, maximum)
+        sizes.append(VmSizes(startup_mb=vm_startup, minimum_mb=min(minimum, vm_startup), maximum_mb=maximum))
+    return sizes
