@@ -68,16 +68,57 @@ class Timeline:
 
     @staticmethod
     def concat(parts: "list[Timeline]") -> "Timeline":
-        """Joins timelines of consecutive runs of the same host."""
+        """Joins timelines of consecutive runs of the same host.
+
+        Names are those of every part, in order of first appearance; a VM
+        missing from a part (added after it, or removed before it) is off,
+        with zeros, in that part's rows. ``dt_s`` and ``record_every`` are
+        the first part's.
+        """
         if not parts:
             raise ConfigError("parts must hold at least one Timeline, got []", "parts", parts)
         first = parts[0]
+        names = list(dict.fromkeys(n for p in parts for n in p.names))
         arrays: dict[str, Any] = {
-            k: np.concatenate([getattr(p, k) for p in parts])
-            for k in ("tick", "time_s", "available_mb", "average_pressure", *_PER_VM)
+            k: np.concatenate([getattr(p, k) for p in parts]) for k in ("tick", "time_s", "available_mb", "average_pressure")
         }
+        if all(p.names == names for p in parts):
+            arrays.update({k: np.concatenate([getattr(p, k) for p in parts]) for k in _PER_VM})
+        else:
+            col = {n: j for j, n in enumerate(names)}
+            rows = sum(p.rows for p in parts)
+            off = STATUS_NAMES.index("off")
+            for k in _PER_VM:
+                out = np.full((rows, len(names)), off if k == "status" else 0, dtype=getattr(first, k).dtype)
+                r = 0
+                for p in parts:
+                    out[r : r + p.rows, [col[n] for n in p.names]] = getattr(p, k)
+                    r += p.rows
+                arrays[k] = out
+        arrays["names"] = names
         arrays["events"] = [e for p in parts for e in p.events]
         return replace(first, **arrays)
+
+    @staticmethod
+    def _empty(dt_s: float, record_every: int) -> "Timeline":
+        """No rows and no VMs."""
+        mb = np.zeros((0, 0), dtype=np.int64)
+        return Timeline(
+            names=[],
+            dt_s=dt_s,
+            tick=np.zeros(0, dtype=np.uint64),
+            time_s=np.zeros(0, dtype=np.float64),
+            demand_mb=mb,
+            assigned_mb=mb,
+            visible_mb=mb,
+            target_mb=mb,
+            pressure=np.zeros((0, 0), dtype=np.float64),
+            status=np.zeros((0, 0), dtype=np.uint8),
+            available_mb=np.zeros(0, dtype=np.int64),
+            average_pressure=np.zeros(0, dtype=np.float64),
+            events=[],
+            record_every=record_every,
+        )
 
     def decimate(self, every: int) -> "Timeline":
         """Every ``every``-th recorded row (the first row is kept)."""
