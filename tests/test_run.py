@@ -181,3 +181,28 @@ def test_status_seconds_use_record_every_even_with_one_row() -> None:
     assert tl.rows == 1 and tl.record_every == 200
     assert tl.status_seconds("off").tolist() == [200.0] * 4
     assert tl.decimate(2).record_every == 400
+
+
+def test_concat_names_every_vm_and_pads_where_one_was_absent() -> None:
+    # Two runs of one host; between them a VM is removed and another added.
+    h = dynmem.Host(8192, 512)
+    h.add_vm("a").start()
+    b = h.add_vm("b")
+    first = h.run(np.full((3, 2), 600), events=[Event(0, "b", "start")])
+    b.stop()
+    h.remove_vm(b)
+    h.add_vm("c").start()
+    second = h.run(np.full((2, 2), 800))
+    tl = dynmem.Timeline.concat([first, second])
+
+    assert tl.names == ["a", "b", "c"]
+    assert tl.tick.tolist() == [0, 1, 2, 0, 1]
+    off = STATUS_NAMES.index("off")
+    assert tl.status[:3, 2].tolist() == [off] * 3 and tl.status[3:, 1].tolist() == [off] * 2
+    assert tl.demand_mb[:, 1].tolist() == [600] * 3 + [0] * 2
+    assert tl.demand_mb[:, 2].tolist() == [0] * 3 + [800] * 2
+    for k in ("demand_mb", "assigned_mb", "visible_mb", "target_mb", "pressure", "status"):
+        assert getattr(tl, k).dtype == getattr(first, k).dtype, k
+        np.testing.assert_array_equal(getattr(tl, k)[:3, :2], getattr(first, k), err_msg=k)
+        np.testing.assert_array_equal(getattr(tl, k)[3:, [0, 2]], getattr(second, k), err_msg=k)
+    assert (tl.assigned_mb[3:, 1] == 0).all() and (tl.pressure[:3, 2] == 0).all()

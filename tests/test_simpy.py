@@ -326,6 +326,19 @@ def test_vm_added_midrun_is_padded_in_timeline():
     assert (tl.assigned_mb[3:, 1] >= 512).all()
 
 
+def test_timeline_before_the_first_tick_and_of_a_host_without_vms():
+    hp = HostProcess(simpy.Environment(), make_host(), dt_s=2.0, record_every=3)
+    tl = hp.timeline()
+    assert tl.rows == 0 and tl.names == [] and tl.assigned_mb.shape == (0, 0)
+    assert tl.record_every == 3 and tl.dt_s == 2.0 and tl.tick.dtype == np.uint64
+    env = simpy.Environment()
+    hp = HostProcess(env, dynmem.Host(4096, 512), record_every=2)
+    env.run(until=5)
+    tl = hp.timeline()
+    assert tl.tick.tolist() == [0, 2, 4] and tl.time_s.tolist() == [1.0, 3.0, 5.0]
+    assert tl.assigned_mb.shape == (3, 0) and tl.available_mb.tolist() == [3584] * 3
+
+
 def test_timeline_needs_record_every():
     env = simpy.Environment()
     hp = HostProcess(env, make_host())

@@ -6,7 +6,8 @@ reports what Hyper-V's counters would show.
 """
 
 from ._host import MAX_MAXIMUM_MB, VM, Host, HyperVPolicy
-from .timeline import ACTIONS, STATUS_NAMES, Event, Timeline
+from .events import ACTIONS, Event
+from .timeline import STATUS_NAMES, Timeline
 from .errors import ConfigError, ConfigTypeError, DynmemError, InsufficientMemoryError, StateError
 
 __all__ = [

@@ -11,8 +11,9 @@ from typing import Any, Sequence, TextIO
 
 import numpy as np
 
-from ._host import MAX_MAXIMUM_MB, Host
+from ._host import Host
 from .errors import DynmemError
+from .events import Event
 from .scenario import Scenario, load_scenario, reference_scenario
 from .timeline import STATUS_NAMES, Timeline
 
@@ -151,22 +152,17 @@ def cmd_run(args: argparse.Namespace, scenario: Scenario | None = None) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from .traces import DemandMapping, load_bitbrains
+    from .traces import DemandMapping, load_bitbrains, vm_sizes
 
     mapping = DemandMapping(baseline_mb=args.baseline_mb, baseline_pct=args.baseline_pct, scale=args.scale)
     trace = load_bitbrains(args.trace_dir, tick_s=args.tick_s, vms=args.vms, mapping=mapping,
                            on_long_gap="hold")
     host = Host(physical_mb=args.physical_mb, reserve_mb=args.reserve_mb)
-    unit = host.policy.balloon_unit_mb
-    from .timeline import Event
-
+    sizes = vm_sizes(trace, startup_mb=args.startup_mb, minimum_mb=args.minimum_mb,
+                     balloon_unit_mb=host.policy.balloon_unit_mb)
     events = []
-    for j, name in enumerate(trace.names):
-        prov = int(trace.provisioned_mb[:, j].max())
-        maximum = min(MAX_MAXIMUM_MB, max(64, -(-prov // unit) * unit))
-        startup = min(args.startup_mb, maximum)
-        host.add_vm(name, startup_mb=startup, maximum_mb=maximum, minimum_mb=min(args.minimum_mb, startup),
-                    buffer_pct=args.buffer_pct)
+    for name, size in zip(trace.names, sizes):
+        host.add_vm(name, **size, buffer_pct=args.buffer_pct)
         events.append(Event(0, name, "start"))
     before = [vm.counters for vm in host.vms]
     ticks = trace.demand_mb.shape[0]

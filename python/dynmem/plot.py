@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .errors import ConfigError, ConfigTypeError
+from ._validate import check_instance, check_int
+from .errors import ConfigError
 from .timeline import STATUS_NAMES, Timeline
 
 __all__ = ["plot_timeline"]
@@ -66,12 +67,9 @@ def plot_timeline(
     ``path``, if given, is where the figure is saved as a PNG.
     """
     Figure, FigureCanvasAgg, Patch, colormaps = _import_matplotlib()
-    if not isinstance(timeline, Timeline):
-        raise ConfigTypeError(f"timeline must be a dynmem.Timeline, got {timeline!r}", "timeline", timeline)
-    if isinstance(max_lines, bool) or not isinstance(max_lines, (int, np.integer)) or max_lines < 0:
-        raise ConfigError(f"max_lines must be a non-negative integer, got {max_lines!r}", "max_lines", max_lines)
+    tl = check_instance(timeline, "timeline", Timeline, "a dynmem.Timeline")
+    check_int(max_lines, "max_lines", "a non-negative integer", low=0, wrong_type=ConfigError)
 
-    tl = timeline
     vms = len(tl.names)
     running = tl.status != STATUS_NAMES.index("off")
     t_scale, xlabel = _time_unit(tl.time_s)

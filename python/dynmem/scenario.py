@@ -39,17 +39,22 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, ParamSpec, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from . import workloads
 from ._host import Host, HyperVPolicy
+from ._validate import check_int, check_real
 from .errors import ConfigError, DynmemError
-from .timeline import Event, Timeline
+from .events import ACTIONS, Event
+from .timeline import Timeline
 
 __all__ = ["Scenario", "load_scenario", "reference_scenario"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 _VM_SETTINGS = ("startup_mb", "minimum_mb", "maximum_mb", "buffer_pct", "weight", "dynamic")
 _GENERATORS = ("constant", "step", "ramp", "diurnal", "random_walk", "bursts")
@@ -82,7 +87,7 @@ class Scenario:
             for vm in self.vms:
                 host.add_vm(vm["name"], **{k: vm[k] for k in _VM_SETTINGS if k in vm})
         except DynmemError as e:
-            raise type(e)(f"{self.source}: {e}", e.field, e.value) from e
+            raise _in_file(self.source, e) from e
         return host
 
     def scheduled_events(self) -> list[Event]:
@@ -95,16 +100,36 @@ class Scenario:
         return host, timeline
 
 
+def _in_file(source: str, e: DynmemError) -> DynmemError:
+    """``e`` again, its message naming the scenario file first."""
+    return type(e)(f"{source}: {e}", e.field, e.value)
+
+
+def _checked(source: str, check: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``check(*args, **kwargs)`` (a `dynmem._validate` check), its error
+    naming the scenario file first."""
+    try:
+        return check(*args, **kwargs)
+    except ConfigError as e:
+        raise _in_file(source, e) from None
+
+
 def _err(source: str, key: str, value: Any, what: str) -> ConfigError:
     return ConfigError(f"{source}: {key} {what}, got {value!r}", key, value)
 
 
 def _number(source: str, key: str, value: Any, *, positive: bool = True) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise _err(source, key, value, "must be a finite number")
-    if positive and value <= 0 or value < 0:
-        raise _err(source, key, value, "must be above 0" if positive else "must be at least 0")
-    return float(value)
+    return _checked(
+        source,
+        check_real,
+        value,
+        key,
+        "a finite number",
+        low=0.0,
+        low_inclusive=not positive,
+        range_what="above 0" if positive else "at least 0",
+        wrong_type=ConfigError,
+    )
 
 
 def _tick_of(source: str, key: str, at_s: Any, dt_s: float, ticks: int) -> int:
@@ -162,9 +187,9 @@ def parse_scenario(doc: dict[str, Any], source: str = "<scenario>") -> Scenario:
     duration_s = _number(source, "duration_s", doc.get("duration_s"))
     dt_s = _number(source, "dt_s", doc.get("dt_s", 1.0))
     ticks = int(math.ceil(duration_s / dt_s))
-    record_every = doc.get("record_every", 1)
-    if isinstance(record_every, bool) or not isinstance(record_every, int) or record_every < 1:
-        raise _err(source, "record_every", record_every, "must be a positive integer")
+    record_every = _checked(
+        source, check_int, doc.get("record_every", 1), "record_every", "a positive integer", low=1, wrong_type=ConfigError
+    )
     host = doc.get("host")
     if not isinstance(host, dict) or "physical_mb" not in host:
         raise _err(source, "host", host, "must be a table with physical_mb")
@@ -199,8 +224,8 @@ def parse_scenario(doc: dict[str, Any], source: str = "<scenario>") -> Scenario:
             raise _err(source, key, ev, "must be a table")
         if ev.get("vm") not in names:
             raise _err(source, f"{key}.vm", ev.get("vm"), "must name a VM of the scenario")
-        if ev.get("action") not in ("start", "stop", "configure"):
-            raise _err(source, f"{key}.action", ev.get("action"), "must be start, stop or configure")
+        if ev.get("action") not in ACTIONS:
+            raise _err(source, f"{key}.action", ev.get("action"), f"must be {', '.join(ACTIONS[:-1])} or {ACTIONS[-1]}")
         changes = ev.get("changes", {})
         if not isinstance(changes, dict):
             raise _err(source, f"{key}.changes", changes, "must be a table")

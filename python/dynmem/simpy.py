@@ -35,14 +35,16 @@ created, so ``env.run(until=t0 + n * dt_s)`` runs exactly ``n`` ticks
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping
+from dataclasses import replace
 from typing import Any, Union
 
 import numpy as np
 import numpy.typing as npt
 
 from ._host import VM, Host
+from ._validate import check_instance, check_int, check_real
 from .errors import ConfigError, ConfigTypeError, InsufficientMemoryError, StateError
-from .timeline import STATUS_NAMES, Timeline
+from .timeline import Timeline
 
 __all__ = ["HostProcess", "DemandFn", "VmDemandFn", "TickHook"]
 
@@ -120,24 +122,14 @@ class HostProcess:
         record_every: int | None = None,
     ) -> None:
         self._simpy = _import_simpy()
-        if not isinstance(host, Host):
-            raise ConfigTypeError(f"host must be a dynmem.Host, got {host!r}", "host", host)
-        if isinstance(dt_s, bool) or not isinstance(dt_s, (int, float, np.integer, np.floating)) or not (
-            0 < float(dt_s) < float("inf")
-        ):
-            raise ConfigError(f"dt_s must be a positive finite number of seconds, got {dt_s!r}", "dt_s", dt_s)
-        if record_every is not None and (
-            isinstance(record_every, bool) or not isinstance(record_every, int) or record_every < 1
-        ):
-            raise ConfigError(
-                f"record_every must be a positive integer or None, got {record_every!r}",
-                "record_every",
-                record_every,
-            )
         self.env = env
-        self.host = host
-        self.dt_s = float(dt_s)
-        self.record_every = record_every
+        self.host = check_instance(host, "host", Host, "a dynmem.Host")
+        self.dt_s = check_real(
+            dt_s, "dt_s", "a positive finite number of seconds", low=0.0, low_inclusive=False, wrong_type=ConfigError
+        )
+        self.record_every = None if record_every is None else check_int(
+            record_every, "record_every", "a positive integer or None", low=1, wrong_type=ConfigError
+        )
         self.demand_fn: DemandFn | None = None
         self.vm_demand: dict[VM, VmDemandFn] = {}
         if isinstance(demand, Mapping):
@@ -157,7 +149,7 @@ class HostProcess:
         self._stopped = False
         self._ticked: Any = env.event()
         self._events: list[tuple[int, str, str, str | None]] = []
-        self._rows: list[tuple[list[str], dict[str, Any]]] = []
+        self._rows: list[Timeline] = []
         self.process: Any = env.process(self._loop())
 
     # ----- public API ---------------------------------------------------------
@@ -179,8 +171,8 @@ class HostProcess:
         timeouts are logged in `timeline`'s ``events``.
         """
         handle = self._resolve(vm)
-        if timeout_s is not None and not timeout_s >= 0:
-            raise ConfigError(f"timeout_s must be >= 0 or None, got {timeout_s!r}", "timeout_s", timeout_s)
+        if timeout_s is not None:
+            timeout_s = check_real(timeout_s, "timeout_s", ">= 0 or None", low=0.0, finite=False)
         return self.env.process(self._wait_for_memory(handle, timeout_s))
 
     def stop(self) -> None:
@@ -207,43 +199,8 @@ class HostProcess:
         """
         if self.record_every is None:
             raise StateError("this HostProcess records nothing: pass record_every=", "record_every", None)
-        names: list[str] = []
-        col: dict[str, int] = {}
-        for row_names, _ in self._rows:
-            for n in row_names:
-                if n not in col:
-                    col[n] = len(names)
-                    names.append(n)
-        rows, vms = len(self._rows), len(names)
-        off = STATUS_NAMES.index("off")
-        per_vm: dict[str, npt.NDArray[Any]] = {
-            "demand_mb": np.zeros((rows, vms), dtype=np.int64),
-            "assigned_mb": np.zeros((rows, vms), dtype=np.int64),
-            "visible_mb": np.zeros((rows, vms), dtype=np.int64),
-            "target_mb": np.zeros((rows, vms), dtype=np.int64),
-            "pressure": np.zeros((rows, vms), dtype=np.float64),
-            "status": np.full((rows, vms), off, dtype=np.uint8),
-        }
-        for r, (row_names, values) in enumerate(self._rows):
-            idx = np.array([col[n] for n in row_names], dtype=np.intp)
-            for k, arr in per_vm.items():
-                arr[r, idx] = values[k]
-        return Timeline(
-            names=names,
-            dt_s=self.dt_s,
-            record_every=self.record_every or 1,
-            tick=np.array([v["tick"] for _, v in self._rows], dtype=np.uint64),
-            time_s=np.array([v["time_s"] for _, v in self._rows], dtype=np.float64),
-            available_mb=np.array([v["available_mb"] for _, v in self._rows], dtype=np.int64),
-            average_pressure=np.array([v["average_pressure"] for _, v in self._rows], dtype=np.float64),
-            events=list(self._events),
-            demand_mb=per_vm["demand_mb"],
-            assigned_mb=per_vm["assigned_mb"],
-            visible_mb=per_vm["visible_mb"],
-            target_mb=per_vm["target_mb"],
-            pressure=per_vm["pressure"],
-            status=per_vm["status"],
-        )
+        joined = Timeline.concat(self._rows) if self._rows else Timeline._empty(self.dt_s, self.record_every)
+        return replace(joined, record_every=self.record_every, events=list(self._events))
 
     def __repr__(self) -> str:
         state = "stopped" if self._stopped else "running"
@@ -253,11 +210,7 @@ class HostProcess:
     def _resolve(self, vm: VM | str) -> VM:
         if isinstance(vm, str):
             return self.host.vm(vm)
-        if not isinstance(vm, VM):
-            raise ConfigTypeError(f"vm must be a VM handle or a VM name, got {vm!r}", "vm", vm)
-        if not any(v is vm for v in self.host.vms):
-            raise StateError(f"vm {vm.id} is not on this host (removed, or from another host)", "vm", vm.id)
-        return vm
+        return self.host._own(check_instance(vm, "vm", VM, "a VM handle or a VM name"))
 
     def _late_timeout(self, delay: float) -> Any:
         # What simpy.Timeout does, at a priority after NORMAL (see _LATE).
@@ -282,11 +235,14 @@ class HostProcess:
 
     def _tick(self, now: float) -> None:
         self._pull_demand(now)
-        self.host.tick(self.dt_s)
         k = self.ticks
-        self.ticks += 1
         if self.record_every is not None and k % self.record_every == 0:
-            self._record(k)
+            # The same tick through Host.run, which records the row.
+            row = self.host.run(self.host.demand_mb[np.newaxis], self.dt_s)
+            self._rows.append(replace(row, tick=np.array([k], dtype=np.uint64)))
+        else:
+            self.host.tick(self.dt_s)
+        self.ticks += 1
         for hook in list(self.on_tick):
             hook(self)
         ev, self._ticked = self._ticked, self.env.event()
@@ -305,27 +261,6 @@ class HostProcess:
                     raise StateError(f"vm {vm.id} in vm_demand is no longer on the host", "vm", vm.id)
                 values[i] = fn(now)
             self.host.set_demand_mb(values)
-
-    def _record(self, k: int) -> None:
-        h = self.host
-        vms = h.vms
-        self._rows.append(
-            (
-                [vm.name for vm in vms],
-                {
-                    "tick": k,
-                    "time_s": h.time_s,
-                    "available_mb": h.available_mb,
-                    "average_pressure": h.counters["Average Pressure"],
-                    "demand_mb": h.demand_mb,
-                    "assigned_mb": h.assigned_mb,
-                    "visible_mb": h.visible_mb,
-                    "target_mb": h.target_mb,
-                    "pressure": h.pressure,
-                    "status": h.status_codes,
-                },
-            )
-        )
 
     def _wait_for_memory(self, vm: VM, timeout_s: float | None) -> Generator[Any, Any, float]:
         t0 = float(self.env.now)

@@ -1,41 +1,25 @@
 """`Timeline`: what `Host.run` recorded, as numpy arrays, with summaries and
-optional conversion to pandas or polars."""
+optional conversion to pandas or polars; `STATUS_NAMES`, the status codes.
+`Event` and `ACTIONS` live in `dynmem.events` and are importable from here too."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from ._validate import check_choice, check_int
 from .errors import ConfigError
+from .events import ACTIONS, Event
 
 __all__ = ["Timeline", "Event", "STATUS_NAMES", "ACTIONS"]
-
-#: What an `Event` can do to its VM.
-ACTIONS: tuple[str, ...] = ("start", "stop", "configure")
 
 #: Codes of `Timeline.status`: index → Hyper-V memory status.
 STATUS_NAMES: tuple[str, ...] = ("ok", "low", "warning", "off")
 
 _PER_VM = ("demand_mb", "assigned_mb", "visible_mb", "target_mb", "pressure", "status")
-
-
-@dataclass(frozen=True)
-class Event:
-    """An action on a VM at a tick of `Host.run`.
-
-    ``action`` is ``"start"``, ``"stop"`` or ``"configure"`` (with
-    ``changes``, e.g. ``{"weight": 100}``). ``vm`` is a `VM` or a VM name.
-    Events at the same tick run in the order given, before that tick's
-    demand is applied and the balancer runs.
-    """
-
-    tick: int
-    vm: Any
-    action: str
-    changes: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -84,31 +68,70 @@ class Timeline:
 
     @staticmethod
     def concat(parts: "list[Timeline]") -> "Timeline":
-        """Joins timelines of consecutive runs of the same host."""
+        """Joins timelines of consecutive runs of the same host.
+
+        Names are those of every part, in order of first appearance; a VM
+        missing from a part (added after it, or removed before it) is off,
+        with zeros, in that part's rows. ``dt_s`` and ``record_every`` are
+        the first part's.
+        """
         if not parts:
             raise ConfigError("parts must hold at least one Timeline, got []", "parts", parts)
         first = parts[0]
+        names = list(dict.fromkeys(n for p in parts for n in p.names))
         arrays: dict[str, Any] = {
-            k: np.concatenate([getattr(p, k) for p in parts])
-            for k in ("tick", "time_s", "available_mb", "average_pressure", *_PER_VM)
+            k: np.concatenate([getattr(p, k) for p in parts]) for k in ("tick", "time_s", "available_mb", "average_pressure")
         }
+        if all(p.names == names for p in parts):
+            arrays.update({k: np.concatenate([getattr(p, k) for p in parts]) for k in _PER_VM})
+        else:
+            col = {n: j for j, n in enumerate(names)}
+            rows = sum(p.rows for p in parts)
+            off = STATUS_NAMES.index("off")
+            for k in _PER_VM:
+                out = np.full((rows, len(names)), off if k == "status" else 0, dtype=getattr(first, k).dtype)
+                r = 0
+                for p in parts:
+                    out[r : r + p.rows, [col[n] for n in p.names]] = getattr(p, k)
+                    r += p.rows
+                arrays[k] = out
+        arrays["names"] = names
         arrays["events"] = [e for p in parts for e in p.events]
         return replace(first, **arrays)
 
+    @staticmethod
+    def _empty(dt_s: float, record_every: int) -> "Timeline":
+        """No rows and no VMs."""
+        mb = np.zeros((0, 0), dtype=np.int64)
+        return Timeline(
+            names=[],
+            dt_s=dt_s,
+            tick=np.zeros(0, dtype=np.uint64),
+            time_s=np.zeros(0, dtype=np.float64),
+            demand_mb=mb,
+            assigned_mb=mb,
+            visible_mb=mb,
+            target_mb=mb,
+            pressure=np.zeros((0, 0), dtype=np.float64),
+            status=np.zeros((0, 0), dtype=np.uint8),
+            available_mb=np.zeros(0, dtype=np.int64),
+            average_pressure=np.zeros(0, dtype=np.float64),
+            events=[],
+            record_every=record_every,
+        )
+
     def decimate(self, every: int) -> "Timeline":
         """Every ``every``-th recorded row (the first row is kept)."""
-        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-            raise ConfigError(f"every must be a positive integer, got {every!r}", "every", every)
-        sl = slice(None, None, int(every))
+        n = check_int(every, "every", "a positive integer", low=1, wrong_type=ConfigError)
+        sl = slice(None, None, n)
         arrays: dict[str, Any] = {k: getattr(self, k)[sl] for k in ("tick", "time_s", "available_mb", "average_pressure", *_PER_VM)}
-        arrays["record_every"] = self.record_every * int(every)
+        arrays["record_every"] = self.record_every * n
         return replace(self, **arrays)
 
     def status_seconds(self, status: str) -> npt.NDArray[np.float64]:
         """Seconds each VM spent in ``status``, counting each row as the time
         until the next row (``dt_s × record_every``)."""
-        if status not in STATUS_NAMES:
-            raise ConfigError(f"status must be one of {STATUS_NAMES}, got {status!r}", "status", status)
+        check_choice(status, "status", STATUS_NAMES, f"one of {STATUS_NAMES}")
         code = STATUS_NAMES.index(status)
         return np.asarray((self.status == code).sum(axis=0) * self._row_s(), dtype=np.float64)
 

@@ -40,14 +40,13 @@ Conventions shared by all generators:
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from . import _dynmem
+from ._validate import check_int, check_real, error
 from .errors import ConfigError, ConfigTypeError
 
 __all__ = [
@@ -70,99 +69,30 @@ MAX_DEMAND_MB: int = _dynmem.MAX_DEMAND_MB
 _MAX_TICKS: int = 2**31 - 1
 
 
-# --------------------------------------------------------------------------
-# argument validation
-# --------------------------------------------------------------------------
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
 def _check_ticks(ticks: Any, name: str = "ticks") -> int:
-    if not _is_int(ticks):
-        raise ConfigTypeError(
-            f"{name} must be a positive integer, got {ticks!r}", field=name, value=ticks
-        )
-    if ticks < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {ticks}", field=name, value=ticks)
-    if ticks > _MAX_TICKS:
-        raise ConfigError(
-            f"{name} must be at most {_MAX_TICKS}, got {ticks}", field=name, value=ticks
-        )
-    return int(ticks)
+    n = check_int(ticks, name, "a positive integer", low=1)
+    if n > _MAX_TICKS:
+        raise error(name, ticks, f"at most {_MAX_TICKS}", got=str(ticks))
+    return n
 
 
 def _check_mb(value: Any, name: str) -> int:
-    if not _is_int(value):
-        raise ConfigTypeError(
-            f"{name} must be a whole number of MB (an integer), got {value!r}",
-            field=name,
-            value=value,
-        )
-    if not 0 <= value <= MAX_DEMAND_MB:
-        raise ConfigError(
-            f"{name} must be between 0 and {MAX_DEMAND_MB} MB, got {value}",
-            field=name,
-            value=value,
-        )
-    return int(value)
+    return check_int(
+        value,
+        name,
+        "a whole number of MB (an integer)",
+        low=0,
+        high=MAX_DEMAND_MB,
+        range_what=f"between 0 and {MAX_DEMAND_MB} MB",
+    )
 
 
 def _check_tick_index(value: Any, name: str) -> int:
-    if not _is_int(value):
-        raise ConfigTypeError(
-            f"{name} must be a non-negative integer tick index, got {value!r}",
-            field=name,
-            value=value,
-        )
-    if not 0 <= value <= _MAX_TICKS:
-        raise ConfigError(
-            f"{name} must be a non-negative integer tick index, got {value}",
-            field=name,
-            value=value,
-        )
-    return int(value)
+    return check_int(value, name, "a non-negative integer tick index", low=0, high=_MAX_TICKS)
 
 
-def _check_real(
-    value: Any,
-    name: str,
-    *,
-    low: float | None = None,
-    low_inclusive: bool = True,
-    high: float | None = None,
-    what: str = "a finite number",
-) -> float:
-    if not _is_real(value):
-        raise ConfigTypeError(f"{name} must be {what}, got {value!r}", field=name, value=value)
-    v = float(value)
-    ok = math.isfinite(v)
-    if ok and low is not None:
-        ok = v >= low if low_inclusive else v > low
-    if ok and high is not None:
-        ok = v <= high
-    if not ok:
-        raise ConfigError(f"{name} must be {what}, got {value!r}", field=name, value=value)
-    return v
-
-
-def _check_seed(seed: Any, name: str = "seed") -> int | None:
-    if seed is None:
-        return None
-    if not _is_int(seed):
-        raise ConfigTypeError(
-            f"{name} must be a non-negative integer or None, got {seed!r}", field=name, value=seed
-        )
-    if seed < 0:
-        raise ConfigError(
-            f"{name} must be a non-negative integer or None, got {seed}", field=name, value=seed
-        )
-    return int(seed)
+def _check_seed(seed: Any) -> int | None:
+    return None if seed is None else check_int(seed, "seed", "a non-negative integer or None", low=0)
 
 
 def _finish(values_mb: npt.NDArray[np.floating[Any]] | npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.int64]:
@@ -310,11 +240,11 @@ def diurnal(
     n = _check_ticks(ticks)
     base = _check_mb(base_mb, "base_mb")
     amp = _check_mb(amplitude_mb, "amplitude_mb")
-    period = _check_real(
+    period = check_real(
         period_ticks, "period_ticks", low=0.0, low_inclusive=False, what="a finite number > 0"
     )
-    phase = _check_real(phase_ticks, "phase_ticks", what="a finite number")
-    noise = _check_real(noise_mb, "noise_mb", low=0.0, what="a finite number >= 0")
+    phase = check_real(phase_ticks, "phase_ticks", what="a finite number")
+    noise = check_real(noise_mb, "noise_mb", low=0.0, what="a finite number >= 0")
     sd = _check_seed(seed)
     t = np.arange(n, dtype=np.float64)
     values = base + amp * np.sin(2.0 * np.pi * (t + phase) / period)
@@ -426,10 +356,10 @@ def bursts(
     n = _check_ticks(ticks)
     base = _check_mb(base_mb, "base_mb")
     extra = _check_mb(burst_mb, "burst_mb")
-    rate = _check_real(
+    rate = check_real(
         rate_per_tick, "rate_per_tick", low=0.0, high=1.0, what="a probability between 0 and 1"
     )
-    mean_len = _check_real(
+    mean_len = check_real(
         mean_length_ticks, "mean_length_ticks", low=1.0, what="a finite number >= 1"
     )
     sd = _check_seed(seed)

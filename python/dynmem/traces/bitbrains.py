@@ -1,4 +1,5 @@
-"""Load real per-VM memory traces (Bitbrains GWA-T-12) as simulator demand.
+"""The Bitbrains GWA-T-12 trace format: `load_bitbrains` parses and repairs
+its per-VM CSV files and puts them on one time grid (with `._grid`).
 
 The GWA-T-12 Bitbrains trace (S. Shen, V. van Beek, A. Iosup, "Statistical
 Characterization of Business-Critical Workloads Hosted in Cloud Datacenters",
@@ -94,27 +95,21 @@ Demand (per sample, then per tick)
 from __future__ import annotations
 
 import gzip
-import math
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from . import _dynmem
-from .errors import ConfigError, ConfigTypeError
+from .._validate import check_choice, check_instance, check_int, check_real, error, is_int
+from ..errors import ConfigError, ConfigTypeError
+from ._grid import LOG_LIMIT, Resample, Samples, align, fmt_s, line_ranges
+from ._trace import DemandMapping, Trace
 
-__all__ = [
-    "SAMPLE_INTERVAL_S",
-    "KB_PER_MB",
-    "DemandMapping",
-    "Trace",
-    "load_bitbrains",
-]
+__all__ = ["SAMPLE_INTERVAL_S", "KB_PER_MB", "load_bitbrains"]
 
 #: Nominal spacing of Bitbrains rows, in seconds.
 SAMPLE_INTERVAL_S: float = 300.0
@@ -122,245 +117,12 @@ SAMPLE_INTERVAL_S: float = 300.0
 KB_PER_MB: int = 1024
 #: Gaps longer than this many seconds (at least one missing row) are logged.
 _GAP_LOG_S: float = 1.5 * SAMPLE_INTERVAL_S
-#: Line ranges listed in one log entry before the rest is summarised.
-_LOG_LIMIT: int = 10
-#: Largest demand the balancer accepts, in MB.
-_MAX_DEMAND_MB: int = _dynmem.MAX_DEMAND_MB
 
 _TIME_COL = "Timestamp"  # header prefix: "Timestamp [ms]" (really seconds)
 _PROV_COL = "Memory capacity provisioned [KB]"
 _USAGE_COL = "Memory usage [KB]"
 
-Resample = Literal["hold", "mean", "max"]
-
-
-# --------------------------------------------------------------------------
-# public data types
-# --------------------------------------------------------------------------
-
-
-def _check_nonneg_real(value: Any, name: str, *, positive: bool = False) -> float:
-    if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(
-        value, (bool, np.bool_)
-    ):
-        raise ConfigTypeError(
-            f"{name} must be a finite number {'> 0' if positive else '>= 0'}, got {value!r}",
-            field=name,
-            value=value,
-        )
-    v = float(value)
-    if not math.isfinite(v) or v < 0 or (positive and v == 0):
-        raise ConfigError(
-            f"{name} must be a finite number {'> 0' if positive else '>= 0'}, got {value!r}",
-            field=name,
-            value=value,
-        )
-    return v
-
-
-@dataclass(frozen=True)
-class DemandMapping:
-    """Explicit mapping from a trace's *active* memory to Hyper-V *demand*.
-
-    Bitbrains' ``Memory usage [KB]`` is a 5-minute average of memory the guest
-    actively used. Hyper-V's demand is the guest's *committed* memory, which is
-    higher: it includes the OS's own footprint and memory that applications
-    allocated but did not touch in the sampling window. Per sample::
-
-        raw_mb    = baseline_mb + baseline_pct / 100 * provisioned_mb + scale * usage_mb
-        demand_mb = clip(raw_mb, 0, cap_pct / 100 * provisioned_mb)   # no upper cap if cap_pct is None
-
-    with ``usage_mb = Memory usage [KB] / 1024`` and ``provisioned_mb =
-    Memory capacity provisioned [KB] / 1024`` of the same sample. The result
-    is real-valued; the loader rounds to whole MB only after resampling (see
-    the module docstring).
-
-    Defaults and why:
-
-    * ``baseline_mb = 256``: a floor every running guest commits however idle
-      it is (kernel, services, drivers); 256 MB is a low but realistic figure
-      for a server OS.
-    * ``baseline_pct = 10``: committed memory that scales with the VM's size
-      even when it is not active (page tables, caches and application heaps
-      sized to the machine). Together with the floor this puts an idle 4 GB
-      VM at about 666 MB.
-    * ``scale = 1.5``: committed exceeds active memory; 1.5 lifts the trace's
-      typical figures (median per-VM mean usage about 5 % of provisioned,
-      median peak about 45 %) to about 10 % + 7.5 % (mean) and 10 % + 68 %
-      (peak) of provisioned memory on top of the 256 MB floor, leaving the
-      balancer real work without saturating every VM.
-    * ``cap_pct = 100``: these VMs really ran with their provisioned RAM, so a
-      replay never demands more than that (a VM smaller than its floor simply
-      sits at its cap). ``None`` removes the cap (demand may then exceed the
-      VM's maximum, which the balancer allows).
-
-    Measured on the 100-VM Rnd set (``load_bitbrains`` defaults, 300 s ticks):
-    the median VM's mean demand is 28 % of its provisioned memory; the sum of
-    all demand averages 26 % of the sum of provisioned memory and peaks at
-    57 %; 57 VMs reach their cap at least once, and the 11 VMs of 300 MB or less
-    sit at it (nearly) all the time, their floor alone being 256 MB + 10 %.
-
-    :meth:`identity` gives ``demand = usage`` (no floor, no scaling, no cap)
-    for comparisons with the raw trace.
-
-    Args:
-        baseline_mb: constant committed floor, MB, finite, ``>= 0``.
-        baseline_pct: extra floor as a percentage of provisioned memory,
-            finite, ``>= 0``.
-        scale: multiplier on active usage, finite, ``>= 0``.
-        cap_pct: upper bound as a percentage of provisioned memory, finite,
-            ``> 0``; ``None`` for no cap.
-    """
-
-    baseline_mb: float = 256.0
-    baseline_pct: float = 10.0
-    scale: float = 1.5
-    cap_pct: float | None = 100.0
-
-    def __post_init__(self) -> None:
-        _check_nonneg_real(self.baseline_mb, "baseline_mb")
-        _check_nonneg_real(self.baseline_pct, "baseline_pct")
-        _check_nonneg_real(self.scale, "scale")
-        if self.cap_pct is not None:
-            _check_nonneg_real(self.cap_pct, "cap_pct", positive=True)
-
-    @classmethod
-    def identity(cls) -> DemandMapping:
-        """``demand_mb = usage_mb``: the raw active memory, uncapped."""
-        return cls(baseline_mb=0.0, baseline_pct=0.0, scale=1.0, cap_pct=None)
-
-    def apply(
-        self, usage_mb: npt.ArrayLike, provisioned_mb: npt.ArrayLike
-    ) -> npt.NDArray[np.float64]:
-        """Map active usage to demand, element-wise, without rounding.
-
-        Args:
-            usage_mb: active memory in MB (real-valued, ``>= 0``).
-            provisioned_mb: provisioned memory in MB of the same samples.
-
-        Returns:
-            Real-valued demand in MB, clipped to ``[0, cap]``.
-        """
-        use = np.asarray(usage_mb, dtype=np.float64)
-        prov = np.asarray(provisioned_mb, dtype=np.float64)
-        raw = self.baseline_mb + (self.baseline_pct / 100.0) * prov + self.scale * use
-        out = np.maximum(raw, 0.0)
-        if self.cap_pct is not None:
-            out = np.minimum(out, (self.cap_pct / 100.0) * prov)
-        return out
-
-
-@dataclass
-class Trace:
-    """VM memory demand on a common time grid.
-
-    Attributes:
-        names: VM names (file names without ``.csv``/``.csv.gz``), one per
-            column.
-        tick_s: grid spacing in seconds.
-        start_s: Unix epoch seconds of the start of tick 0.
-        demand_mb: ``(ticks, vms)`` int64, demand in whole MB per tick.
-        provisioned_mb: ``(ticks, vms)`` int64, configured RAM in whole MB per
-            tick (changes mid-trace are carried, not smoothed away).
-        repairs: human-readable log of every repair the loader made (and of
-            data irregularities it carried unchanged), one entry per file and
-            kind, prefixed by the file name.
-        mapping: the :class:`DemandMapping` that produced ``demand_mb``.
-    """
-
-    names: list[str]
-    tick_s: float
-    start_s: float
-    demand_mb: npt.NDArray[np.int64]
-    provisioned_mb: npt.NDArray[np.int64]
-    repairs: list[str] = field(default_factory=list)
-    mapping: DemandMapping = field(default_factory=DemandMapping)
-
-    def __post_init__(self) -> None:
-        d = np.asarray(self.demand_mb)
-        p = np.asarray(self.provisioned_mb)
-        if d.ndim != 2 or d.shape != p.shape:
-            raise ConfigError(
-                f"demand_mb and provisioned_mb must be 2-D arrays of equal shape, "
-                f"got {d.shape} and {p.shape}",
-                field="demand_mb",
-                value=d.shape,
-            )
-        if d.shape[1] != len(self.names):
-            raise ConfigError(
-                f"names must have one entry per column ({d.shape[1]}), got {len(self.names)}",
-                field="names",
-                value=len(self.names),
-            )
-
-    @property
-    def ticks(self) -> int:
-        """Number of ticks (rows)."""
-        return int(self.demand_mb.shape[0])
-
-    @property
-    def vms(self) -> int:
-        """Number of VMs (columns)."""
-        return int(self.demand_mb.shape[1])
-
-    @property
-    def end_s(self) -> float:
-        """Unix epoch seconds of the end of the last tick."""
-        return self.start_s + self.ticks * self.tick_s
-
-    @property
-    def times_s(self) -> npt.NDArray[np.float64]:
-        """Unix epoch seconds of the start of each tick, shape ``(ticks,)``."""
-        return self.start_s + np.arange(self.ticks, dtype=np.float64) * self.tick_s
-
-
 _DEFAULT_MAPPING = DemandMapping()
-
-
-# --------------------------------------------------------------------------
-# helpers: log formatting
-# --------------------------------------------------------------------------
-
-
-def _ranges(lines: Sequence[int] | npt.NDArray[np.int64]) -> str:
-    """``[3, 4, 5, 9]`` -> ``"lines 3-5, 9"``, listing at most _LOG_LIMIT runs."""
-    arr = np.asarray(lines, dtype=np.int64)
-    if arr.size == 0:
-        return "no lines"
-    arr = np.sort(arr)
-    breaks = np.flatnonzero(np.diff(arr) != 1) + 1
-    starts = np.concatenate(([0], breaks))
-    ends = np.concatenate((breaks, [arr.size])) - 1
-    parts = [
-        f"{arr[s]}" if s == e else f"{arr[s]}-{arr[e]}"
-        for s, e in zip(starts[:_LOG_LIMIT], ends[:_LOG_LIMIT])
-    ]
-    more = starts.size - _LOG_LIMIT
-    text = ("line " if arr.size == 1 else "lines ") + ", ".join(parts)
-    if more > 0:
-        text += f" and {more} more run{'s' if more > 1 else ''}"
-    return text
-
-
-def _fmt_s(t: float) -> str:
-    return f"{t:.0f}" if float(t).is_integer() else f"{t:g}"
-
-
-# --------------------------------------------------------------------------
-# helpers: reading one file
-# --------------------------------------------------------------------------
-
-
-@dataclass
-class _Vm:
-    """One VM's cleaned samples (sorted, unique times)."""
-
-    name: str
-    label: str  # file name, for messages
-    times_s: npt.NDArray[np.float64]
-    provisioned_mb: npt.NDArray[np.float64]
-    usage_mb: npt.NDArray[np.float64]
-    lines: npt.NDArray[np.int64]  # source line number of each sample
 
 
 def _vm_name(path: Path) -> str:
@@ -427,7 +189,7 @@ def _read_vm(
     zero_usage: str,
     on_malformed: str,
     repairs: list[str],
-) -> _Vm:
+) -> Samples:
     label = path.name
     text = _read_text(path)
     all_lines = text.splitlines()
@@ -496,9 +258,9 @@ def _read_vm(
                 field="path_or_dir",
                 value=f"{path}:{num}",
             )
-        detail = "; ".join(f"line {n}: {why}" for n, why in bad[:_LOG_LIMIT])
-        if len(bad) > _LOG_LIMIT:
-            detail += f"; and {len(bad) - _LOG_LIMIT} more"
+        detail = "; ".join(f"line {n}: {why}" for n, why in bad[:LOG_LIMIT])
+        if len(bad) > LOG_LIMIT:
+            detail += f"; and {len(bad) - LOG_LIMIT} more"
         repairs.append(f"{label}: skipped {len(bad)} malformed line(s): {detail}")
         keep = ~structurally_bad
         t, prov_kb, use_kb, line_no = t[keep], prov_kb[keep], use_kb[keep], line_no[keep]
@@ -516,7 +278,7 @@ def _read_vm(
         if late.size:
             repairs.append(
                 f"{label}: {late.size} row(s) with a timestamp earlier than a row above "
-                f"them sorted into time order ({_ranges(line_no[late])})"
+                f"them sorted into time order ({line_ranges(line_no[late])})"
             )
             order = np.argsort(t, kind="stable")
             t, prov_kb, use_kb, line_no = t[order], prov_kb[order], use_kb[order], line_no[order]
@@ -526,11 +288,11 @@ def _read_vm(
         dup = np.flatnonzero(t[:-1] == t[1:])  # index i is superseded by i+1
         if dup.size:
             pairs = ", ".join(
-                f"line {line_no[i]} by line {line_no[i + 1]} (t={_fmt_s(t[i])})"
-                for i in dup[:_LOG_LIMIT]
+                f"line {line_no[i]} by line {line_no[i + 1]} (t={fmt_s(t[i])})"
+                for i in dup[:LOG_LIMIT]
             )
-            if dup.size > _LOG_LIMIT:
-                pairs += f", and {dup.size - _LOG_LIMIT} more"
+            if dup.size > LOG_LIMIT:
+                pairs += f", and {dup.size - LOG_LIMIT} more"
             repairs.append(
                 f"{label}: {dup.size} row(s) with a repeated timestamp dropped, keeping the "
                 f"one that comes last in the file: {pairs}"
@@ -552,7 +314,7 @@ def _read_vm(
         repairs.append(
             f"{label}: {int(zero_prov.sum())} provisioned-memory reading(s) of 0 KB treated as "
             f"missing and replaced by the previous non-zero reading (the next one before the "
-            f"first) ({_ranges(line_no[zero_prov])})"
+            f"first) ({line_ranges(line_no[zero_prov])})"
         )
 
     # Usage samples of 0.
@@ -562,7 +324,7 @@ def _read_vm(
         if zero_usage == "keep":
             repairs.append(
                 f"{label}: {n_zero} usage sample(s) of 0 KB kept as 0 (zero_usage='keep') "
-                f"({_ranges(line_no[zero_use])})"
+                f"({line_ranges(line_no[zero_use])})"
             )
         elif zero_use.all():
             repairs.append(
@@ -573,7 +335,7 @@ def _read_vm(
             repairs.append(
                 f"{label}: {n_zero} usage sample(s) of 0 KB treated as missing and replaced by "
                 f"the previous non-zero sample (the next one before the first) "
-                f"({_ranges(line_no[zero_use])})"
+                f"({line_ranges(line_no[zero_use])})"
             )
 
     prov_mb = prov_kb / KB_PER_MB
@@ -590,9 +352,9 @@ def _read_vm(
     if over.size:
         repairs.append(
             f"{label}: {over.size} sample(s) with usage above provisioned memory "
-            f"({_ranges(line_no[over])}); kept (the demand mapping's cap_pct bounds demand)"
+            f"({line_ranges(line_no[over])}); kept (the demand mapping's cap_pct bounds demand)"
         )
-    return _Vm(_vm_name(path), label, t, prov_mb, use_mb, line_no)
+    return Samples(_vm_name(path), label, t, prov_mb, use_mb, line_no)
 
 
 def _fill_from_neighbours(
@@ -605,122 +367,6 @@ def _fill_from_neighbours(
     idx[idx < 0] = int(np.flatnonzero(valid)[0])
     return values[idx]
 
-
-# --------------------------------------------------------------------------
-# helpers: time grid
-# --------------------------------------------------------------------------
-
-
-def _check_gaps(
-    vm: _Vm,
-    start_s: float,
-    grid_end_s: float,
-    max_gap_s: float,
-    on_long_gap: str,
-    repairs: list[str],
-) -> None:
-    """Check (and log) the stretches of ``[start_s, grid_end_s]`` the VM's
-    samples leave uncovered."""
-    t, lines, label = vm.times_s, vm.lines, vm.label
-
-    def too_long(gap: float, where: str) -> None:
-        if on_long_gap == "error":
-            raise ConfigError(
-                f"{label}:{where}: gap of {_fmt_s(gap)} s exceeds max_gap_s={max_gap_s:g}; "
-                "pass on_long_gap='hold' to hold the last value across it, raise max_gap_s, "
-                "or choose start_s/end_s to avoid it",
-                field="max_gap_s",
-                value=max_gap_s,
-            )
-
-    if t[0] > start_s:
-        gap = float(t[0] - start_s)
-        where = f"{lines[0]}: no sample between start_s={_fmt_s(start_s)} and t={_fmt_s(t[0])}"
-        if gap > max_gap_s:
-            too_long(gap, where)
-        repairs.append(
-            f"{label}: window starts {_fmt_s(gap)} s before the first sample (line {lines[0]}, "
-            f"t={_fmt_s(t[0])}); that sample is used from the window start"
-            + (" (longer than max_gap_s, on_long_gap='hold')" if gap > max_gap_s else "")
-        )
-
-    if t.size > 1:
-        d = np.diff(t)
-        # pair (i, i+1) matters if the open interval (t[i], t[i+1]) meets the window
-        touches = (t[1:] > start_s) & (t[:-1] < grid_end_s)
-        logged = np.flatnonzero(touches & (d > _GAP_LOG_S))
-        for i in logged:
-            if d[i] > max_gap_s:
-                too_long(
-                    float(d[i]),
-                    f"{lines[i]}-{lines[i + 1]}: between t={_fmt_s(t[i])} and t={_fmt_s(t[i + 1])}",
-                )
-        if logged.size:
-            longest = float(d[logged].max())
-            detail = ", ".join(
-                f"lines {lines[i]}-{lines[i + 1]} ({_fmt_s(d[i])} s)" for i in logged[:_LOG_LIMIT]
-            )
-            if logged.size > _LOG_LIMIT:
-                detail += f", and {logged.size - _LOG_LIMIT} more"
-            n_long = int((d[logged] > max_gap_s).sum())
-            repairs.append(
-                f"{label}: held the last sample across {logged.size} gap(s) longer than "
-                f"{_GAP_LOG_S:g} s (longest {_fmt_s(longest)} s"
-                + (f", {n_long} longer than max_gap_s, on_long_gap='hold'" if n_long else "")
-                + f"): {detail}"
-            )
-
-    if t[-1] < grid_end_s:
-        gap = float(grid_end_s - t[-1])
-        if gap > _GAP_LOG_S or gap > max_gap_s:
-            where = f"{lines[-1]}: no sample between t={_fmt_s(t[-1])} and the window end {_fmt_s(grid_end_s)}"
-            if gap > max_gap_s:
-                too_long(gap, where)
-            repairs.append(
-                f"{label}: window ends {_fmt_s(gap)} s after the last sample (line {lines[-1]}, "
-                f"t={_fmt_s(t[-1])}); that sample is held to the end"
-                + (" (longer than max_gap_s, on_long_gap='hold')" if gap > max_gap_s else "")
-            )
-
-
-def _resample(
-    times_s: npt.NDArray[np.float64],
-    values: npt.NDArray[np.float64],
-    start_s: float,
-    tick_s: float,
-    ticks: int,
-    method: str,
-) -> npt.NDArray[np.float64]:
-    """Resample the sample-and-hold signal (``values[i]`` from ``times_s[i]``
-    until the next sample) onto ``ticks`` ticks of ``tick_s`` from
-    ``start_s``. Before the first sample the first value is used."""
-    if times_s[0] > start_s:  # backfill (already checked and logged)
-        times_s = np.concatenate(([start_s], times_s))
-        values = np.concatenate((values[:1], values))
-    starts = start_s + np.arange(ticks, dtype=np.float64) * tick_s
-    at_start = values[np.searchsorted(times_s, starts, side="right") - 1]
-    if method == "hold":
-        return at_start
-    if method == "max":
-        out = at_start.copy()
-        k = np.floor((times_s - start_s) / tick_s).astype(np.int64)
-        inside = (k >= 0) & (k < ticks)
-        np.maximum.at(out, k[inside], values[inside])
-        return out
-    # "mean": time-weighted mean via the running integral of the step signal,
-    # computed relative to the first time for precision.
-    rel = times_s - times_s[0]
-    integral = np.concatenate(([0.0], np.cumsum(values[:-1] * np.diff(rel))))
-    edges = start_s + np.arange(ticks + 1, dtype=np.float64) * tick_s
-    j = np.searchsorted(times_s, edges, side="right") - 1
-    f: npt.NDArray[np.float64] = integral[j] + values[j] * ((edges - times_s[0]) - rel[j])
-    mean: npt.NDArray[np.float64] = np.diff(f) / tick_s
-    return mean
-
-
-# --------------------------------------------------------------------------
-# the loader
-# --------------------------------------------------------------------------
 
 
 def _list_files(path_or_dir: Any) -> list[Path]:
@@ -779,9 +425,8 @@ def _select(files: list[Path], vms: Any) -> list[Path]:
         seen[n] = f
     if vms is None:
         return files
-    if isinstance(vms, (int, np.integer)) and not isinstance(vms, (bool, np.bool_)):
-        if vms < 1:
-            raise ConfigError(f"vms must be a positive count, got {vms}", field="vms", value=vms)
+    if is_int(vms):
+        check_int(vms, "vms", "a positive count", low=1)
         if vms > len(files):
             raise ConfigError(
                 f"vms asks for {vms} VMs but only {len(files)} trace files were found",
@@ -790,9 +435,7 @@ def _select(files: list[Path], vms: Any) -> list[Path]:
             )
         return files[: int(vms)]
     if isinstance(vms, (str, bytes)) or not isinstance(vms, Iterable):
-        raise ConfigTypeError(
-            f"vms must be None, a count or a list of VM ids, got {vms!r}", field="vms", value=vms
-        )
+        raise error("vms", vms, "None, a count or a list of VM ids", cls=ConfigTypeError)
     wanted = [str(v) for v in vms]
     if not wanted:
         raise ConfigError("vms must not be an empty list", field="vms", value=vms)
@@ -809,37 +452,6 @@ def _select(files: list[Path], vms: Any) -> list[Path]:
             raise ConfigError(f"vms lists VM id {w!r} twice", field="vms", value=w)
         picked.append(seen[w])
     return picked
-
-
-def _check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ConfigError(
-            f"{name} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}",
-            field=name,
-            value=value,
-        )
-    return str(value)
-
-
-def _check_time(value: Any, name: str) -> float | None:
-    if value is None:
-        return None
-    if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(
-        value, (bool, np.bool_)
-    ):
-        raise ConfigTypeError(
-            f"{name} must be epoch seconds (a finite number) or None, got {value!r}",
-            field=name,
-            value=value,
-        )
-    v = float(value)
-    if not math.isfinite(v):
-        raise ConfigError(
-            f"{name} must be epoch seconds (a finite number) or None, got {value!r}",
-            field=name,
-            value=value,
-        )
-    return v
 
 
 def load_bitbrains(
@@ -896,29 +508,27 @@ def load_bitbrains(
             common time overlap, a window shorter than one tick, or a gap
             longer than ``max_gap_s`` (with ``on_long_gap="error"``).
     """
-    tick = _check_nonneg_real(tick_s, "tick_s", positive=True)
-    if not isinstance(max_gap_s, (int, float, np.integer, np.floating)) or isinstance(
-        max_gap_s, (bool, np.bool_)
-    ) or not float(max_gap_s) > 0:
-        raise ConfigError(
-            f"max_gap_s must be a number of seconds > 0 (math.inf for no limit), got {max_gap_s!r}",
-            field="max_gap_s",
-            value=max_gap_s,
-        )
-    max_gap = float(max_gap_s)
-    if not isinstance(mapping, DemandMapping):
-        raise ConfigTypeError(
-            f"mapping must be a DemandMapping, got {mapping!r}", field="mapping", value=mapping
-        )
-    method = _check_choice(resample, "resample", ("hold", "mean", "max"))
-    long_gap = _check_choice(on_long_gap, "on_long_gap", ("error", "hold"))
-    zero = _check_choice(zero_usage, "zero_usage", ("hold", "keep"))
-    malformed = _check_choice(on_malformed, "on_malformed", ("error", "skip"))
-    t_start = _check_time(start_s, "start_s")
-    t_end = _check_time(end_s, "end_s")
+    check_real(tick_s, "tick_s", "a finite number > 0", low=0.0, low_inclusive=False)
+    max_gap = check_real(
+        max_gap_s,
+        "max_gap_s",
+        "a number of seconds > 0 (math.inf for no limit)",
+        low=0.0,
+        low_inclusive=False,
+        finite=False,
+        wrong_type=ConfigError,
+    )
+    check_instance(mapping, "mapping", DemandMapping, "a DemandMapping")
+    method = check_choice(resample, "resample", ("hold", "mean", "max"))
+    long_gap = check_choice(on_long_gap, "on_long_gap", ("error", "hold"))
+    zero = check_choice(zero_usage, "zero_usage", ("hold", "keep"))
+    malformed = check_choice(on_malformed, "on_malformed", ("error", "skip"))
+    epoch_s = "epoch seconds (a finite number) or None"
+    t_start = None if start_s is None else check_real(start_s, "start_s", epoch_s)
+    t_end = None if end_s is None else check_real(end_s, "end_s", epoch_s)
     if t_start is not None and t_end is not None and t_end <= t_start:
         raise ConfigError(
-            f"end_s must be after start_s ({_fmt_s(t_start)}), got {_fmt_s(t_end)}",
+            f"end_s must be after start_s ({fmt_s(t_start)}), got {fmt_s(t_end)}",
             field="end_s",
             value=end_s,
         )
@@ -927,60 +537,15 @@ def load_bitbrains(
     repairs: list[str] = []
     vm_data = [_read_vm(f, zero_usage=zero, on_malformed=malformed, repairs=repairs) for f in files]
 
-    if t_start is None:
-        first = max(vm_data, key=lambda v: v.times_s[0])
-        t_start = float(first.times_s[0])
-    if t_end is None:
-        last = min(vm_data, key=lambda v: v.times_s[-1])
-        t_end = float(last.times_s[-1])
-        if t_end <= t_start and start_s is None:
-            raise ConfigError(
-                f"the selected VMs have no common time overlap: the latest first sample is "
-                f"t={_fmt_s(t_start)} and {last.label} ends at t={_fmt_s(t_end)}; "
-                "choose start_s/end_s (and on_long_gap='hold') or other vms",
-                field="vms",
-                value=[v.name for v in vm_data],
-            )
-    if t_end <= t_start:
-        raise ConfigError(
-            f"end_s must be after start_s ({_fmt_s(t_start)}), got {_fmt_s(t_end)}",
-            field="end_s" if end_s is not None else "start_s",
-            value=end_s if end_s is not None else start_s,
-        )
-    ticks = int(math.floor((t_end - t_start) / tick + 1e-9))
-    if ticks < 1:
-        raise ConfigError(
-            f"tick_s must be at most the window length ({_fmt_s(t_end - t_start)} s from "
-            f"{_fmt_s(t_start)} to {_fmt_s(t_end)}), got {tick:g}",
-            field="tick_s",
-            value=tick_s,
-        )
-    grid_end = t_start + ticks * tick
-
-    demand = np.empty((ticks, len(vm_data)), dtype=np.int64)
-    provisioned = np.empty((ticks, len(vm_data)), dtype=np.int64)
-    for c, vm in enumerate(vm_data):
-        _check_gaps(vm, t_start, grid_end, max_gap, long_gap, repairs)
-        d = mapping.apply(vm.usage_mb, vm.provisioned_mb)
-        d_tick = np.rint(_resample(vm.times_s, d, t_start, tick, ticks, method))
-        p_tick = np.rint(_resample(vm.times_s, vm.provisioned_mb, t_start, tick, ticks, method))
-        if d_tick.max() > _MAX_DEMAND_MB:
-            r = int(np.argmax(d_tick))
-            raise ConfigError(
-                f"{vm.label}: mapped demand {d_tick[r]:.0f} MB at tick {r} exceeds the "
-                f"balancer's limit of {_MAX_DEMAND_MB} MB; set mapping.cap_pct",
-                field="mapping",
-                value=mapping,
-            )
-        demand[:, c] = d_tick.astype(np.int64)
-        provisioned[:, c] = p_tick.astype(np.int64)
-
-    return Trace(
-        names=[vm.name for vm in vm_data],
-        tick_s=tick,
-        start_s=t_start,
-        demand_mb=demand,
-        provisioned_mb=provisioned,
-        repairs=repairs,
+    return align(
+        vm_data,
+        tick_s=tick_s,
+        start_s=start_s,
+        end_s=end_s,
         mapping=mapping,
+        method=method,
+        max_gap_s=max_gap,
+        on_long_gap=long_gap,
+        gap_log_s=_GAP_LOG_S,
+        repairs=repairs,
     )

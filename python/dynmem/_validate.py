@@ -1,0 +1,103 @@
+"""The argument checks every dynmem module uses.
+
+Each check returns the value in its plain Python form or raises a
+`dynmem.errors` class whose message reads ``"{name} must be {what}, got
+{value}"``, with ``field`` the argument's name and ``value`` the value given.
+Wrong types raise `ConfigTypeError` unless a caller says otherwise; wrong
+values raise `ConfigError`. Bools are never numbers here.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, TypeVar
+
+import numpy as np
+
+from .errors import ConfigError, ConfigTypeError
+
+T = TypeVar("T")
+
+
+def is_int(value: Any) -> bool:
+    """A Python or numpy integer, not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def is_real(value: Any) -> bool:
+    """A real number (Python, numpy or any `numbers.Real`), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def error(
+    name: str, value: Any, what: str, *, got: str | None = None, cls: type[ConfigError] = ConfigError
+) -> ConfigError:
+    """``cls("{name} must be {what}, got {got}")`` naming ``name`` and
+    ``value``; ``got`` defaults to ``repr(value)``."""
+    shown = repr(value) if got is None else got
+    return cls(f"{name} must be {what}, got {shown}", field=name, value=value)
+
+
+def check_int(
+    value: Any,
+    name: str,
+    what: str,
+    *,
+    low: int | None = None,
+    high: int | None = None,
+    range_what: str | None = None,
+    wrong_type: type[ConfigError] = ConfigTypeError,
+) -> int:
+    """An integer in ``[low, high]`` (either bound optional).
+
+    A wrong type says ``what`` and shows the value's repr; a value out of
+    range says ``range_what`` (default ``what``) and shows it as a number.
+    """
+    if not is_int(value):
+        raise error(name, value, what, cls=wrong_type)
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise error(name, value, range_what or what, got=str(value))
+    return int(value)
+
+
+def check_real(
+    value: Any,
+    name: str,
+    what: str,
+    *,
+    low: float | None = None,
+    low_inclusive: bool = True,
+    high: float | None = None,
+    finite: bool = True,
+    range_what: str | None = None,
+    wrong_type: type[ConfigError] = ConfigTypeError,
+) -> float:
+    """A real number, finite (or, with ``finite=False``, anything but NaN),
+    ``>= low`` (``> low`` with ``low_inclusive=False``) and ``<= high``.
+
+    A wrong type or a non-finite value says ``what``; a value out of range
+    says ``range_what`` (default ``what``). The value shows as its repr.
+    """
+    if not is_real(value):
+        raise error(name, value, what, cls=wrong_type)
+    v = float(value)
+    if not (math.isfinite(v) if finite else not math.isnan(v)):
+        raise error(name, value, what)
+    if low is not None and not (v >= low if low_inclusive else v > low) or (high is not None and v > high):
+        raise error(name, value, range_what or what)
+    return v
+
+
+def check_choice(value: Any, name: str, choices: tuple[str, ...], what: str | None = None) -> str:
+    """One of ``choices``; ``what`` defaults to ``"one of 'a', 'b'"``."""
+    if value not in choices:
+        raise error(name, value, what or f"one of {', '.join(repr(c) for c in choices)}")
+    return str(value)
+
+
+def check_instance(value: Any, name: str, cls: type[T], what: str) -> T:
+    """An instance of ``cls`` (`ConfigTypeError` saying ``what`` otherwise)."""
+    if not isinstance(value, cls):
+        raise error(name, value, what, cls=ConfigTypeError)
+    return value

@@ -1,0 +1,28 @@
+"""`Event`: an action on a VM at a tick of `Host.run` (start, stop or
+configure), and `ACTIONS`, the actions there are."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Event", "ACTIONS"]
+
+#: What an `Event` can do to its VM.
+ACTIONS: tuple[str, ...] = ("start", "stop", "configure")
+
+
+@dataclass(frozen=True)
+class Event:
+    """An action on a VM at a tick of `Host.run`.
+
+    ``action`` is ``"start"``, ``"stop"`` or ``"configure"`` (with
+    ``changes``, e.g. ``{"weight": 100}``). ``vm`` is a `VM` or a VM name.
+    Events at the same tick run in the order given, before that tick's
+    demand is applied and the balancer runs.
+    """
+
+    tick: int
+    vm: Any
+    action: str
+    changes: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,24 @@
+"""Real per-VM memory traces as simulator demand.
+
+A loader reads one trace format into a `Trace`: every VM's demand and
+provisioned memory on one time grid, with a log of every repair. `vm_sizes`
+gives the VMs' memory settings for replaying a trace on a `Host`.
+
+- `bitbrains`: the Bitbrains GWA-T-12 per-VM CSV files (`load_bitbrains`).
+- `_trace`: `Trace`, `DemandMapping`, `vm_sizes`; `_grid`: samples onto the
+  grid, whatever the format.
+"""
+
+from ._grid import Resample as Resample
+from ._trace import DemandMapping, Trace, VmSizes, vm_sizes
+from .bitbrains import KB_PER_MB, SAMPLE_INTERVAL_S, load_bitbrains
+
+__all__ = [
+    "SAMPLE_INTERVAL_S",
+    "KB_PER_MB",
+    "DemandMapping",
+    "Trace",
+    "load_bitbrains",
+    "VmSizes",
+    "vm_sizes",
+]
