@@ -15,6 +15,8 @@ __all__ = [
     "MAX_MAXIMUM_MB",
     "PARALLEL_MIN_VMS",
     "VECTOR_PATH",
+    "VM_COUNTER_NAMES",
+    "HOST_COUNTER_NAMES",
 ]
 
 DETACH_MIN_VMS: int
@@ -22,6 +24,10 @@ PARALLEL_MIN_VMS: int
 VECTOR_PATH: str
 MAX_DEMAND_MB: int
 MAX_MAXIMUM_MB: int
+#: Hyper-V's names of the per-VM counters (`VmHandle.counters`' keys, in order).
+VM_COUNTER_NAMES: tuple[str, ...]
+#: Hyper-V's names of the host counters (`Host.counters()`' keys, in order).
+HOST_COUNTER_NAMES: tuple[str, ...]
 
 @final
 class Host:

@@ -174,7 +174,9 @@ class Host:
 
     @property
     def counters(self) -> dict[str, float]:
-        """Host counters: Available Memory, Average Pressure, System Current Pressure."""
+        """Host counters by Hyper-V name, in the order of
+        ``dynmem._dynmem.HOST_COUNTER_NAMES`` (Available Memory, Average
+        Pressure, System Current Pressure)."""
         return self._core.counters()
 
     # ----- VMs --------------------------------------------------------------
