@@ -7,8 +7,9 @@ use crate::convert::{
     vector_cap_arg, vm_specs, widen,
 };
 use crate::errors::{host_busy, type_error, OrRaise};
+use crate::record::RunRecord;
 use dynmem_core::{self as core, VmSpec};
-use numpy::{Element, PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
+use numpy::{Element, PyArray1, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 use std::borrow::Cow;
@@ -245,31 +246,12 @@ host_methods! {
         dt_s: &Bound<'py, PyAny>,
         events: &Bound<'py, PyList>,
         record_every: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyDict>> {
+    ) -> PyResult<RunRecord> {
         let mut guard = self.core(py)?;
         let core: &mut core::Host = &mut guard;
         let input = run_input(core, demand_mb, dt_s, events, record_every)?;
-        let mut rec = py.detach(|| core.run_checked(&input)).or_raise(py)?;
-        let (rows, n) = (rec.rows(), rec.vms);
-        let d = PyDict::new(py);
-        d.set_item("tick", PyArray1::from_slice(py, &rec.tick))?;
-        d.set_item("time_s", PyArray1::from_slice(py, &rec.time_s))?;
-        d.set_item("demand_mb", u32_2d(py, &rec.demand_mb, rows, n)?)?;
-        d.set_item("assigned_mb", u32_2d(py, &rec.assigned_mb, rows, n)?)?;
-        d.set_item("visible_mb", u32_2d(py, &rec.visible_mb, rows, n)?)?;
-        d.set_item("target_mb", u32_2d(py, &rec.target_mb, rows, n)?)?;
-        let (pressure, status) = (std::mem::take(&mut rec.pressure), std::mem::take(&mut rec.status));
-        d.set_item("pressure", PyArray1::from_vec(py, pressure).reshape([rows, n])?)?;
-        d.set_item("status", PyArray1::from_vec(py, status).reshape([rows, n])?)?;
-        d.set_item("available_mb", PyArray1::from_slice(py, &rec.available_mb))?;
-        d.set_item("average_pressure", PyArray1::from_slice(py, &rec.average_pressure))?;
-        let log = PyList::empty(py);
-        for e in &rec.events {
-            let msg: Option<&str> = e.error.as_ref().map(|x| x.message.as_str());
-            log.append((e.index, e.tick, msg))?;
-        }
-        d.set_item("events", log)?;
-        Ok(d)
+        let record = py.detach(|| core.run_checked(&input)).or_raise(py)?;
+        RunRecord::new(py, record)
     }
 
     /// Sets every demand from a C-contiguous int64 array in `ids()` order.
@@ -282,9 +264,4 @@ host_methods! {
         let counters = self.core(py)?.host_counters();
         counters_dict(py, &counters.named())
     }
-}
-
-fn u32_2d<'py>(py: Python<'py>, v: &[u32], rows: usize, cols: usize) -> PyResult<Bound<'py, PyAny>> {
-    // Widen in one exact-size pass, then hand the buffer to numpy (no copy).
-    Ok(PyArray1::from_vec(py, widen(v)).reshape([rows, cols])?.into_any())
 }

@@ -1,7 +1,8 @@
 //! `dynmem._dynmem`, the PyO3 bindings of dynmem-core: this file registers
 //! the classes and constants. `convert` checks and converts arguments,
 //! `errors` maps core errors to `dynmem.errors`, `host` and `vm` are the
-//! `Host` and `VmHandle` classes. No balancer logic lives here.
+//! `Host` and `VmHandle` classes, `record` is `Host.run`'s result. No
+//! balancer logic lives here.
 
 // Methods mirror the Python signatures, however many arguments they take.
 #![allow(clippy::too_many_arguments)]
@@ -9,6 +10,7 @@
 mod convert;
 mod errors;
 mod host;
+mod record;
 mod vm;
 
 use dynmem_core::{self as core, HostCounters, VmCounters};
@@ -20,6 +22,7 @@ fn _dynmem(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<host::PyHost>()?;
     m.add_class::<vm::VmHandle>()?;
+    m.add_class::<record::RunRecord>()?;
     m.add("DETACH_MIN_VMS", host::DETACH_MIN_VMS)?;
     m.add("VECTOR_PATH", core::vector_path())?;
     m.add("PARALLEL_MIN_VMS", core::PARALLEL_MIN_VMS)?;
