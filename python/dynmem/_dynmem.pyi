@@ -10,11 +10,14 @@ import numpy.typing as npt
 __all__ = [
     "Host",
     "VmHandle",
+    "RunRecord",
     "DETACH_MIN_VMS",
     "MAX_DEMAND_MB",
     "MAX_MAXIMUM_MB",
     "PARALLEL_MIN_VMS",
     "VECTOR_PATH",
+    "VM_COUNTER_NAMES",
+    "HOST_COUNTER_NAMES",
 ]
 
 DETACH_MIN_VMS: int
@@ -22,6 +25,37 @@ PARALLEL_MIN_VMS: int
 VECTOR_PATH: str
 MAX_DEMAND_MB: int
 MAX_MAXIMUM_MB: int
+#: Hyper-V's names of the per-VM counters (`VmHandle.counters`' keys, in order).
+VM_COUNTER_NAMES: tuple[str, ...]
+#: Hyper-V's names of the host counters (`Host.counters()`' keys, in order).
+HOST_COUNTER_NAMES: tuple[str, ...]
+
+@final
+class RunRecord:
+    """What `Host.run` recorded; per-VM series are ``(rows, vms)``."""
+
+    @property
+    def tick(self) -> npt.NDArray[np.uint64]: ...
+    @property
+    def time_s(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def demand_mb(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def assigned_mb(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def visible_mb(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def target_mb(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def pressure(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def status(self) -> npt.NDArray[np.uint8]: ...
+    @property
+    def available_mb(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def average_pressure(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def events(self) -> tuple[tuple[int, int, str | None], ...]: ...
 
 @final
 class Host:
@@ -83,7 +117,7 @@ class Host:
         dt_s: float,
         events: list[tuple[int, int, str, dict[str, Any] | None]],
         record_every: int,
-    ) -> dict[str, Any]: ...
+    ) -> RunRecord: ...
     def set_demand_mb(self, demand_mb: npt.NDArray[np.int64]) -> None: ...
     def demand_mb(self) -> npt.NDArray[np.int64]: ...
     def assigned_mb(self) -> npt.NDArray[np.int64]: ...

@@ -174,7 +174,9 @@ class Host:
 
     @property
     def counters(self) -> dict[str, float]:
-        """Host counters: Available Memory, Average Pressure, System Current Pressure."""
+        """Host counters by Hyper-V name, in the order of
+        ``dynmem._dynmem.HOST_COUNTER_NAMES`` (Available Memory, Average
+        Pressure, System Current Pressure)."""
         return self._core.counters()
 
     # ----- VMs --------------------------------------------------------------
@@ -372,11 +374,23 @@ class Host:
         offset: int,
     ) -> Timeline:
         r = self._core.run(arr, dt_s, raw, record_every)
-        log = [
-            (int(t) + offset, event_names[raw[i][1]], raw[i][2], msg) for i, t, msg in r.pop("events")
-        ]
-        r["tick"] = r["tick"] + np.uint64(offset)
-        return Timeline(names=names, dt_s=float(dt_s), events=log, record_every=int(record_every), **r)
+        log = [(int(t) + offset, event_names[raw[i][1]], raw[i][2], msg) for i, t, msg in r.events]
+        return Timeline(
+            names=names,
+            dt_s=float(dt_s),
+            tick=r.tick + np.uint64(offset),
+            time_s=r.time_s,
+            demand_mb=r.demand_mb,
+            assigned_mb=r.assigned_mb,
+            visible_mb=r.visible_mb,
+            target_mb=r.target_mb,
+            pressure=r.pressure,
+            status=r.status,
+            available_mb=r.available_mb,
+            average_pressure=r.average_pressure,
+            events=log,
+            record_every=int(record_every),
+        )
 
     # ----- bulk access (host.vms order) -------------------------------------
     def set_demand_mb(self, demand_mb: npt.ArrayLike) -> None:

@@ -1,0 +1,263 @@
+//! Python values to core values and back. Arguments are type-checked here
+//! (`int_arg`, `float_arg`, `bool_arg`, the policy, VM settings and changes,
+//! bulk arrays, `run`'s input), with error messages that are part of the
+//! API; counter dicts and widened columns go back to Python.
+
+use crate::errors::{config_error, map_err, type_error, OrRaise};
+use dynmem_core::{self as core, Action, CounterValue, Event, Policy, VectorCap, VmChange, VmSpec};
+use numpy::{PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyTuple};
+
+/// Largest `Host.threads` (a sanity bound, far above any machine's CPUs).
+const MAX_THREADS: i64 = 4096;
+
+/// The settings a `VmChange` can hold, in the order of [`vm_change`]'s argument.
+const SETTINGS: [&str; 6] = [
+    "startup_mb",
+    "minimum_mb",
+    "maximum_mb",
+    "buffer_pct",
+    "weight",
+    "dynamic",
+];
+
+/// An integer argument: ints and objects with `__index__`, never bool or float.
+pub fn int_arg(field: &str, v: &Bound<'_, PyAny>) -> PyResult<i64> {
+    if v.is_instance_of::<PyBool>() || v.is_instance_of::<PyFloat>() {
+        return Err(type_error(field, v, "an integer"));
+    }
+    let as_int = if v.is_instance_of::<PyInt>() {
+        v.clone()
+    } else {
+        v.call_method0("__index__")
+            .map_err(|_| type_error(field, v, "an integer"))?
+    };
+    as_int.extract::<i64>().map_err(|_| {
+        let shown = v.repr().map(|r| r.to_string()).unwrap_or_default();
+        config_error(v.py(), field, v, &format!("{field} is out of range, got {shown}"))
+    })
+}
+
+/// An optional integer: absent or `None` is `None`.
+pub fn opt_int_arg(field: &str, v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<i64>> {
+    match v {
+        None => Ok(None),
+        Some(v) if v.is_none() => Ok(None),
+        Some(v) => int_arg(field, v).map(Some),
+    }
+}
+
+/// A real-number argument: int or float, never bool.
+pub fn float_arg(field: &str, v: &Bound<'_, PyAny>) -> PyResult<f64> {
+    if v.is_instance_of::<PyBool>() {
+        return Err(type_error(field, v, "a number"));
+    }
+    v.extract::<f64>().map_err(|_| type_error(field, v, "a number"))
+}
+
+/// `True` or `False`, nothing else.
+pub fn bool_arg(field: &str, v: &Bound<'_, PyAny>) -> PyResult<bool> {
+    v.cast::<PyBool>()
+        .map(|b| b.is_true())
+        .map_err(|_| type_error(field, v, "True or False"))
+}
+
+/// `Host.threads`: 0 (all CPUs) to [`MAX_THREADS`].
+pub fn threads_arg(v: &Bound<'_, PyAny>) -> PyResult<usize> {
+    let t = int_arg("threads", v)?;
+    if !(0..=MAX_THREADS).contains(&t) {
+        let requirement = format!("must be between 0 (all CPUs) and {MAX_THREADS}");
+        return Err(map_err(v.py(), core::Error::config("threads", t, &requirement)));
+    }
+    Ok(t as usize)
+}
+
+/// A vector cap by name: "scalar", "avx2" or "avx512".
+pub fn vector_cap_arg(py: Python<'_>, cap: &str) -> PyResult<VectorCap> {
+    match cap {
+        "scalar" => Ok(VectorCap::Scalar),
+        "avx2" => Ok(VectorCap::Avx2),
+        "avx512" => Ok(VectorCap::Avx512),
+        _ => Err(config_error(
+            py,
+            "cap",
+            cap,
+            "cap must be \"scalar\", \"avx2\" or \"avx512\"",
+        )),
+    }
+}
+
+/// A `Policy` from the attributes of a `dynmem.HyperVPolicy`.
+pub fn policy_arg(p: &Bound<'_, PyAny>) -> PyResult<Policy> {
+    let int = |f: &str| -> PyResult<u32> {
+        let v = int_arg(f, &p.getattr(f)?)?;
+        u32::try_from(v).map_err(|_| map_err(p.py(), core::Error::config(f, v, "must be a positive integer")))
+    };
+    let real = |f: &str| -> PyResult<f64> { float_arg(f, &p.getattr(f)?) };
+    Ok(Policy {
+        balloon_unit_mb: int("balloon_unit_mb")?,
+        hot_add_chunk_mb: int("hot_add_chunk_mb")?,
+        boot_report_delay_s: real("boot_report_delay_s")?,
+        remove_delay_s: real("remove_delay_s")?,
+        remove_rate_mb_per_s: real("remove_rate_mb_per_s")?,
+    })
+}
+
+/// A `VmChange` from a `changes` dict (keys: the six settings).
+pub fn change_arg(kw: Option<&Bound<'_, PyDict>>) -> PyResult<VmChange> {
+    let Some(kw) = kw else { return Ok(VmChange::default()) };
+    for key in kw.keys() {
+        let k: String = key.extract()?;
+        if !SETTINGS.contains(&k.as_str()) {
+            return Err(config_error(
+                kw.py(),
+                "changes",
+                key,
+                &format!("changes: unknown setting {k:?}"),
+            ));
+        }
+    }
+    let mut values: [Option<Bound<'_, PyAny>>; 6] = Default::default();
+    for (value, key) in values.iter_mut().zip(SETTINGS) {
+        *value = kw.get_item(key)?;
+    }
+    vm_change(values.each_ref().map(Option::as_ref))
+}
+
+/// A `VmChange` from optional values of startup, minimum, maximum, buffer,
+/// weight and dynamic; `None` (absent or Python `None`) leaves a setting as it is.
+pub fn vm_change([s, mn, mx, b, w, d]: [Option<&Bound<'_, PyAny>>; 6]) -> PyResult<VmChange> {
+    Ok(VmChange {
+        startup_mb: opt_int_arg("startup_mb", s)?,
+        minimum_mb: opt_int_arg("minimum_mb", mn)?,
+        maximum_mb: opt_int_arg("maximum_mb", mx)?,
+        buffer_pct: opt_int_arg("buffer_pct", b)?,
+        weight: opt_int_arg("weight", w)?,
+        dynamic: match d {
+            Some(d) if !d.is_none() => Some(bool_arg("dynamic", d)?),
+            _ => None,
+        },
+    })
+}
+
+/// `add_vms`' settings, one array entry per VM each (`minimum_mb` below 0:
+/// equal to startup), as specs.
+pub fn vm_specs(
+    py: Python<'_>,
+    n: usize,
+    [s, mx, mn, b, w]: [PyReadonlyArray1<'_, i64>; 5],
+    d: PyReadonlyArray1<'_, bool>,
+) -> PyResult<Vec<VmSpec>> {
+    let (s, mx, mn) = (s.as_array(), mx.as_array(), mn.as_array());
+    let (b, w, d) = (b.as_array(), w.as_array(), d.as_array());
+    if [s.len(), mx.len(), mn.len(), b.len(), w.len(), d.len()]
+        .iter()
+        .any(|&l| l != n)
+    {
+        return Err(config_error(
+            py,
+            "names",
+            py.None(),
+            "every setting must have one entry per name",
+        ));
+    }
+    Ok((0..n)
+        .map(|k| VmSpec {
+            startup_mb: s[k],
+            minimum_mb: (mn[k] >= 0).then_some(mn[k]),
+            maximum_mb: mx[k],
+            buffer_pct: b[k],
+            weight: w[k],
+            dynamic: d[k],
+        })
+        .collect())
+}
+
+/// Every demand, from a C-contiguous int64 array.
+pub fn demand_slice<'a>(py: Python<'_>, demand_mb: &'a PyReadonlyArray1<'_, i64>) -> PyResult<&'a [i64]> {
+    (demand_mb.as_slice())
+        .map_err(|_| config_error(py, "demand_mb", py.None(), "demand_mb must be a contiguous 1-D array"))
+}
+
+/// One `(tick, vm_id, action, changes)` tuple of `run`'s `events`, at `events[i]`.
+fn event_arg(i: usize, item: &Bound<'_, PyAny>) -> PyResult<Event> {
+    let py = item.py();
+    let field = format!("events[{i}]");
+    let shape = "a (tick, vm_id, action, changes) tuple";
+    let t = item.cast::<PyTuple>().map_err(|_| type_error(&field, item, shape))?;
+    if t.len() != 4 {
+        return Err(type_error(&field, item, shape));
+    }
+    let tick_field = format!("{field}.tick");
+    let tick = int_arg(&tick_field, &t.get_item(0)?)?;
+    let tick =
+        u64::try_from(tick).map_err(|_| map_err(py, core::Error::config(&tick_field, tick, "must be at least 0")))?;
+    let vm: u64 = t.get_item(1)?.extract()?;
+    let action_obj = t.get_item(2)?;
+    let action: String = action_obj.extract().map_err(|_| {
+        type_error(
+            &format!("{field}.action"),
+            &action_obj,
+            "'start', 'stop' or 'configure'",
+        )
+    })?;
+    let changes = t.get_item(3)?;
+    let action = match action.as_str() {
+        "start" => Action::Start,
+        "stop" => Action::Stop,
+        "configure" => Action::Configure(change_arg(changes.cast::<PyDict>().ok())?),
+        other => {
+            let message = format!("{field}.action must be 'start', 'stop' or 'configure', got {other:?}");
+            return Err(config_error(py, "action", other, &message));
+        }
+    };
+    Ok(Event { tick, vm, action })
+}
+
+/// Converts and checks `run`'s arguments (events, dt, record_every, demand)
+/// against `core`, copying the demand matrix.
+pub fn run_input(
+    core: &core::Host,
+    demand_mb: PyReadonlyArray2<'_, i64>,
+    dt_s: &Bound<'_, PyAny>,
+    events: &Bound<'_, PyList>,
+    record_every: &Bound<'_, PyAny>,
+) -> PyResult<core::RunInput> {
+    let py = events.py();
+    let dt = float_arg("dt_s", dt_s)?;
+    let every = int_arg("record_every", record_every)?;
+    let every = usize::try_from(every)
+        .map_err(|_| map_err(py, core::Error::config("record_every", every, "must be at least 1")))?;
+    let evs = (events.iter().enumerate())
+        .map(|(i, item)| event_arg(i, &item))
+        .collect::<PyResult<Vec<Event>>>()?;
+    let ticks = demand_mb.shape()[0];
+    let owned;
+    let slice = match demand_mb.as_slice() {
+        Ok(s) => s,
+        Err(_) => {
+            owned = demand_mb.as_array().iter().copied().collect::<Vec<i64>>();
+            &owned[..]
+        }
+    };
+    core.check_run(slice, ticks, dt, &evs, every).or_raise(py)
+}
+
+/// A column of MB widened to int64, the type Python sees.
+pub fn widen(v: &[u32]) -> Vec<i64> {
+    v.iter().map(|&x| i64::from(x)).collect()
+}
+
+/// Counters as a dict in the core's order: whole numbers as Python ints,
+/// pressures as floats.
+pub fn counters_dict<'py>(py: Python<'py>, named: &[(&str, CounterValue)]) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for &(name, value) in named {
+        match value {
+            CounterValue::Int(v) => d.set_item(name, v)?,
+            CounterValue::Real(v) => d.set_item(name, v)?,
+        }
+    }
+    Ok(d)
+}

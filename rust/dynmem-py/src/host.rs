@@ -1,0 +1,267 @@
+//! `PyHost`, the class `dynmem._dynmem.Host`: settings, VMs, ticks and runs
+//! of one core host. Bulk reads and writes cross as numpy arrays; large
+//! ticks, bulk starts and whole runs release the GIL.
+
+use crate::convert::{
+    bool_arg, counters_dict, demand_slice, float_arg, int_arg, opt_int_arg, policy_arg, run_input, threads_arg,
+    vector_cap_arg, vm_specs, widen,
+};
+use crate::errors::{host_busy, type_error, OrRaise};
+use crate::record::RunRecord;
+use dynmem_core::{self as core, VmSpec};
+use numpy::{Element, PyArray1, PyReadonlyArray1, PyReadonlyArray2};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString};
+use std::borrow::Cow;
+use std::sync::{Mutex, MutexGuard};
+
+/// Hosts with at least this many VMs release the GIL during a tick.
+pub const DETACH_MIN_VMS: usize = 4096;
+
+/// The Rust-owned host (wrapped by `dynmem.Host`).
+/// Frozen, with the core behind a mutex: a second thread using the host while
+/// one is inside it (the GIL released) gets `StateError`, never a crash.
+#[pyclass(module = "dynmem._dynmem", name = "Host", frozen)]
+pub struct PyHost {
+    core: Mutex<core::Host>,
+}
+
+impl PyHost {
+    /// The core, or `StateError` if another thread is using it.
+    pub fn core(&self, py: Python<'_>) -> PyResult<MutexGuard<'_, core::Host>> {
+        self.core.try_lock().map_err(|_| host_busy(py))
+    }
+
+    /// `f` on the core, with the GIL released if `vms` is `DETACH_MIN_VMS` or more.
+    fn with_core<T: Send>(
+        &self,
+        py: Python<'_>,
+        vms: impl FnOnce(&core::Host) -> usize,
+        f: impl FnOnce(&mut core::Host) -> T + Send,
+    ) -> PyResult<T> {
+        let mut guard = self.core(py)?;
+        let core: &mut core::Host = &mut guard;
+        Ok(if vms(core) >= DETACH_MIN_VMS {
+            py.detach(|| f(core))
+        } else {
+            f(core)
+        })
+    }
+
+    /// One value per VM, in `ids()` order, as a numpy array.
+    fn column<'py, T: Element>(
+        &self,
+        py: Python<'py>,
+        f: impl FnOnce(&core::Host) -> Vec<T>,
+    ) -> PyResult<Bound<'py, PyArray1<T>>> {
+        Ok(PyArray1::from_vec(py, f(&*self.core(py)?)))
+    }
+}
+
+/// PyO3 takes one `#[pymethods]` block per class and no macro inside it, so
+/// this macro writes `PyHost`'s: a getter per `name: type` of `getters` (the
+/// core's method of that name), a method per `name: type = |host| values` of
+/// `columns` (the values, one per VM, as a numpy array), then the methods given.
+macro_rules! host_methods {
+    (getters { $($g:ident: $gt:ty),+ $(,)? } columns { $($c:ident: $ct:ty = |$h:ident| $v:expr),+ $(,)? } $($methods:tt)*) => {
+        #[pymethods]
+        impl PyHost {
+            $(#[getter] fn $g(&self, py: Python<'_>) -> PyResult<$gt> { Ok(self.core(py)?.$g()) })+
+            $(fn $c<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<$ct>>> { self.column(py, |$h| $v) })+
+            $($methods)*
+        }
+    };
+}
+
+host_methods! {
+    getters { physical_mb: u64, reserve_mb: u64, time_s: f64, available_mb: i64, heap_bytes: usize, threads: usize }
+    columns {
+        ids: u64 = |h| h.ids(),
+        demand_mb: i64 = |h| widen(h.demands()),
+        assigned_mb: i64 = |h| widen(h.assigned()),
+        visible_mb: i64 = |h| widen(h.visible()),
+        target_mb: i64 = |h| (0..h.len()).map(|p| h.target_mb(p) as i64).collect(),
+        paging_mb: i64 = |h| (0..h.len()).map(|p| h.paging_mb(p) as i64).collect(),
+        status_codes: u8 = |h| (0..h.len()).map(|p| h.status(p) as u8).collect(),
+        pressure: f64 = |h| (0..h.len()).map(|p| h.pressure(p)).collect(),
+    }
+
+    #[new]
+    #[pyo3(signature = (physical_mb, reserve_mb, policy))]
+    fn new(
+        py: Python<'_>,
+        physical_mb: &Bound<'_, PyAny>,
+        reserve_mb: Option<&Bound<'_, PyAny>>,
+        policy: &Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
+        let physical = int_arg("physical_mb", physical_mb)?;
+        let reserve = opt_int_arg("reserve_mb", reserve_mb)?;
+        let policy = policy_arg(policy)?;
+        Ok(PyHost {
+            core: Mutex::new(core::Host::new(physical, reserve, policy).or_raise(py)?),
+        })
+    }
+
+    #[setter]
+    fn set_threads(&self, py: Python<'_>, threads: &Bound<'_, PyAny>) -> PyResult<()> {
+        let t = threads_arg(threads)?;
+        self.core(py)?.set_threads(t);
+        Ok(())
+    }
+    /// Caps the core's vector forms: "scalar", "avx2" or "avx512" (the
+    /// default: the widest the CPU has). Results are identical whatever the
+    /// cap; for tests that check every form, and for measuring each.
+    fn _set_vector_cap(&self, py: Python<'_>, cap: &str) -> PyResult<()> {
+        let cap = vector_cap_arg(py, cap)?;
+        self.core(py)?.set_vector_cap(cap);
+        Ok(())
+    }
+    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
+        Ok(self.core(py)?.len())
+    }
+
+    #[pyo3(signature = (name, startup_mb, maximum_mb, minimum_mb, buffer_pct, weight, dynamic))]
+    fn add_vm(
+        &self,
+        py: Python<'_>,
+        name: &Bound<'_, PyAny>,
+        startup_mb: &Bound<'_, PyAny>,
+        maximum_mb: &Bound<'_, PyAny>,
+        minimum_mb: Option<&Bound<'_, PyAny>>,
+        buffer_pct: &Bound<'_, PyAny>,
+        weight: &Bound<'_, PyAny>,
+        dynamic: &Bound<'_, PyAny>,
+    ) -> PyResult<u64> {
+        let name: String = name.extract().map_err(|_| type_error("name", name, "a string"))?;
+        let spec = VmSpec {
+            startup_mb: int_arg("startup_mb", startup_mb)?,
+            minimum_mb: opt_int_arg("minimum_mb", minimum_mb)?,
+            maximum_mb: int_arg("maximum_mb", maximum_mb)?,
+            buffer_pct: int_arg("buffer_pct", buffer_pct)?,
+            weight: int_arg("weight", weight)?,
+            dynamic: bool_arg("dynamic", dynamic)?,
+        };
+        self.core(py)?.add_vm(&name, &spec).or_raise(py)
+    }
+
+    /// Starts VMs in order, as one `start` each would. Returns a boolean
+    /// array (started or not) and `(index, message)` of every start that
+    /// failed for want of memory.
+    #[allow(clippy::type_complexity)]
+    fn start_many<'py>(
+        &self,
+        py: Python<'py>,
+        ids: PyReadonlyArray1<'py, u64>,
+    ) -> PyResult<(Bound<'py, PyArray1<bool>>, Vec<(usize, String)>)> {
+        let ids = ids.as_array().to_vec();
+        let failed = self
+            .with_core(py, |_| ids.len(), |h| h.start_many(&ids))?
+            .or_raise(py)?;
+        let mut ok = vec![true; ids.len()];
+        for (k, _) in &failed {
+            ok[*k] = false;
+        }
+        let failed = failed.into_iter().map(|(k, e)| (k, e.message)).collect();
+        Ok((PyArray1::from_vec(py, ok), failed))
+    }
+
+    /// Ids of the VMs that are off (`off=True`) or started, in order.
+    fn ids_where_off<'py>(&self, py: Python<'py>, off: bool) -> PyResult<Bound<'py, PyArray1<u64>>> {
+        self.column(py, |h| h.ids_where_off(off))
+    }
+
+    /// Stops VMs in bulk (all or nothing).
+    fn stop_many(&self, py: Python<'_>, ids: PyReadonlyArray1<'_, u64>) -> PyResult<()> {
+        let ids = ids.as_array().to_vec();
+        self.core(py)?.stop_many(&ids).or_raise(py)
+    }
+
+    /// Adds VMs in bulk (all or nothing); every array has one entry per
+    /// name; `minimum_mb` entries below 0 mean "equal to startup".
+    #[pyo3(signature = (names, startup_mb, maximum_mb, minimum_mb, buffer_pct, weight, dynamic))]
+    fn add_vms<'py>(
+        &self,
+        py: Python<'py>,
+        names: &Bound<'py, PyList>,
+        startup_mb: PyReadonlyArray1<'py, i64>,
+        maximum_mb: PyReadonlyArray1<'py, i64>,
+        minimum_mb: PyReadonlyArray1<'py, i64>,
+        buffer_pct: PyReadonlyArray1<'py, i64>,
+        weight: PyReadonlyArray1<'py, i64>,
+        dynamic: PyReadonlyArray1<'py, bool>,
+    ) -> PyResult<Bound<'py, PyArray1<u64>>> {
+        // Names borrowed from the Python strings (no copy per name).
+        let items: Vec<Bound<'py, PyString>> = names
+            .iter()
+            .map(|x| x.cast_into::<PyString>().map_err(PyErr::from))
+            .collect::<PyResult<_>>()?;
+        let names: Vec<Cow<'_, str>> = items.iter().map(|x| x.to_cow()).collect::<PyResult<_>>()?;
+        let columns = [startup_mb, maximum_mb, minimum_mb, buffer_pct, weight];
+        let specs = vm_specs(py, names.len(), columns, dynamic)?;
+        let ids = self.core(py)?.add_vms(&names, &specs).or_raise(py)?;
+        Ok(PyArray1::from_vec(py, ids))
+    }
+
+    fn remove_vm(&self, py: Python<'_>, id: u64) -> PyResult<()> {
+        self.core(py)?.remove_vm(id).or_raise(py)
+    }
+
+    fn find(&self, py: Python<'_>, name: &str) -> PyResult<u64> {
+        self.core(py)?.find(name).or_raise(py)
+    }
+
+    /// Every VM's name, in order, in one call (no handles).
+    fn names<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let core = self.core(py)?;
+        PyList::new(py, (0..core.len()).map(|pos| core.name(pos)))
+    }
+
+    /// One balancing pass; releases the GIL on large hosts.
+    fn tick(&self, py: Python<'_>, dt_s: &Bound<'_, PyAny>) -> PyResult<()> {
+        let dt = float_arg("dt_s", dt_s)?;
+        self.with_core(py, |h| h.len(), |h| h.tick(dt))?.or_raise(py)
+    }
+
+    /// Checks a run's inputs without running it (what `run` checks first).
+    fn check_run<'py>(
+        &self,
+        py: Python<'py>,
+        demand_mb: PyReadonlyArray2<'py, i64>,
+        dt_s: &Bound<'py, PyAny>,
+        events: &Bound<'py, PyList>,
+        record_every: &Bound<'py, PyAny>,
+    ) -> PyResult<()> {
+        run_input(&*self.core(py)?, demand_mb, dt_s, events, record_every).map(|_| ())
+    }
+
+    /// Runs `demand_mb.shape[0]` ticks in Rust with the GIL released, after
+    /// checking every input and copying the demand matrix (the caller's
+    /// buffer is not read while the GIL is released).
+    /// `events`: `(tick, vm_id, "start"|"stop"|"configure", changes|None)`;
+    /// the result's `events` lists `(index, tick, error_message|None)` in the order run.
+    fn run<'py>(
+        &self,
+        py: Python<'py>,
+        demand_mb: PyReadonlyArray2<'py, i64>,
+        dt_s: &Bound<'py, PyAny>,
+        events: &Bound<'py, PyList>,
+        record_every: &Bound<'py, PyAny>,
+    ) -> PyResult<RunRecord> {
+        let mut guard = self.core(py)?;
+        let core: &mut core::Host = &mut guard;
+        let input = run_input(core, demand_mb, dt_s, events, record_every)?;
+        let record = py.detach(|| core.run_checked(&input)).or_raise(py)?;
+        RunRecord::new(py, record)
+    }
+
+    /// Sets every demand from a C-contiguous int64 array in `ids()` order.
+    fn set_demand_mb(&self, py: Python<'_>, demand_mb: PyReadonlyArray1<'_, i64>) -> PyResult<()> {
+        let slice = demand_slice(py, &demand_mb)?;
+        self.core(py)?.set_demands(slice).or_raise(py)
+    }
+
+    fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let counters = self.core(py)?.host_counters();
+        counters_dict(py, &counters.named())
+    }
+}

@@ -1,0 +1,157 @@
+//! `VmHandle`, the class `dynmem._dynmem.VmHandle` that `dynmem.VM`
+//! subclasses. The six settings' getters and setters are written by one
+//! macro, each setter a `VmChange` of its one setting.
+
+use crate::convert::{bool_arg, counters_dict, int_arg, vm_change};
+use crate::errors::OrRaise;
+use crate::host::PyHost;
+use dynmem_core::{self as core, VmChange};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// A handle to one VM: the host and the VM's id, nothing else. Reads go to
+/// the host's arrays; a handle to a removed VM raises `StateError`.
+#[pyclass(module = "dynmem._dynmem", name = "VmHandle", subclass, frozen)]
+pub struct VmHandle {
+    host: Py<PyHost>,
+    id: u64,
+}
+
+impl VmHandle {
+    fn read<T>(&self, py: Python<'_>, f: impl FnOnce(&core::Host, usize) -> T) -> PyResult<T> {
+        let h = self.host.get().core(py)?;
+        let pos = h.position(self.id).or_raise(py)?;
+        Ok(f(&h, pos))
+    }
+    fn write<T>(&self, py: Python<'_>, f: impl FnOnce(&mut core::Host) -> core::Result<T>) -> PyResult<T> {
+        let mut h = self.host.get().core(py)?;
+        f(&mut h).or_raise(py)
+    }
+    fn change(&self, py: Python<'_>, change: VmChange) -> PyResult<()> {
+        self.write(py, |h| h.configure(self.id, &change))
+    }
+}
+
+/// Writes `VmHandle`'s `#[pymethods]` block: for each `setting / setter:
+/// type = conversion`, a getter reading the VM's config and a setter applying
+/// a `VmChange` of that one setting (the value converted under the setting's
+/// name); then the other methods as given. PyO3 takes one methods block per
+/// class and no macros inside it, so the macro writes the whole block.
+macro_rules! vm_methods {
+    (settings { $($name:ident / $set:ident: $ty:ty = $arg:ident),+ $(,)? } $($methods:tt)*) => {
+        #[pymethods]
+        impl VmHandle {
+            $(
+                #[getter]
+                fn $name(&self, py: Python<'_>) -> PyResult<$ty> {
+                    self.read(py, |h, p| h.config(p).$name)
+                }
+                #[setter]
+                fn $set(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+                    let value = $arg(stringify!($name), value)?;
+                    self.change(py, VmChange { $name: Some(value), ..VmChange::default() })
+                }
+            )+
+            $($methods)*
+        }
+    };
+}
+
+vm_methods! {
+    settings {
+        startup_mb / set_startup_mb: u32 = int_arg,
+        minimum_mb / set_minimum_mb: u32 = int_arg,
+        maximum_mb / set_maximum_mb: u32 = int_arg,
+        buffer_pct / set_buffer_pct: u16 = int_arg,
+        weight / set_weight: u16 = int_arg,
+        dynamic / set_dynamic: bool = bool_arg,
+    }
+
+    #[new]
+    fn new(host: Py<PyHost>, id: u64) -> Self {
+        VmHandle { host, id }
+    }
+
+    #[getter]
+    fn id(&self) -> u64 {
+        self.id
+    }
+    #[getter]
+    fn name(&self, py: Python<'_>) -> PyResult<String> {
+        self.read(py, |h, p| h.name(p).to_string())
+    }
+    #[getter]
+    fn state(&self, py: Python<'_>) -> PyResult<&'static str> {
+        self.read(py, |h, p| h.state(p).as_str())
+    }
+    #[getter]
+    fn status(&self, py: Python<'_>) -> PyResult<&'static str> {
+        self.read(py, |h, p| h.status(p).as_str())
+    }
+    #[getter]
+    fn demand_mb(&self, py: Python<'_>) -> PyResult<u32> {
+        self.read(py, |h, p| h.demand_mb(p))
+    }
+    #[setter]
+    fn set_demand_mb(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let d = int_arg("demand_mb", value)?;
+        self.write(py, |h| h.set_demand(self.id, d))
+    }
+    #[getter]
+    fn assigned_mb(&self, py: Python<'_>) -> PyResult<u32> {
+        self.read(py, |h, p| h.assigned_mb(p))
+    }
+    #[getter]
+    fn visible_mb(&self, py: Python<'_>) -> PyResult<u32> {
+        self.read(py, |h, p| h.visible_mb(p))
+    }
+    #[getter]
+    fn target_mb(&self, py: Python<'_>) -> PyResult<u64> {
+        self.read(py, |h, p| h.target_mb(p))
+    }
+    #[getter]
+    fn pressure(&self, py: Python<'_>) -> PyResult<f64> {
+        self.read(py, |h, p| h.pressure(p))
+    }
+    #[getter]
+    fn paging_mb(&self, py: Python<'_>) -> PyResult<u64> {
+        self.read(py, |h, p| h.paging_mb(p))
+    }
+
+    /// Changes several settings at once, atomically.
+    #[pyo3(signature = (*, startup_mb=None, minimum_mb=None, maximum_mb=None, buffer_pct=None, weight=None, dynamic=None))]
+    fn configure(
+        &self,
+        py: Python<'_>,
+        startup_mb: Option<&Bound<'_, PyAny>>,
+        minimum_mb: Option<&Bound<'_, PyAny>>,
+        maximum_mb: Option<&Bound<'_, PyAny>>,
+        buffer_pct: Option<&Bound<'_, PyAny>>,
+        weight: Option<&Bound<'_, PyAny>>,
+        dynamic: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let change = vm_change([startup_mb, minimum_mb, maximum_mb, buffer_pct, weight, dynamic])?;
+        self.change(py, change)
+    }
+
+    /// Starts the VM (`InsufficientMemoryError` if startup memory can't be found).
+    fn start(&self, py: Python<'_>) -> PyResult<()> {
+        self.write(py, |h| h.start(self.id))
+    }
+    /// Stops the VM; its memory returns to the host.
+    fn stop(&self, py: Python<'_>) -> PyResult<()> {
+        self.write(py, |h| h.stop(self.id))
+    }
+
+    #[getter]
+    fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let counters = self.read(py, |h, p| h.vm_counters(p))?;
+        counters_dict(py, &counters.named())
+    }
+
+    /// True while the VM is still on its host.
+    #[getter]
+    fn exists(&self, py: Python<'_>) -> PyResult<bool> {
+        Ok(self.host.get().core(py)?.position(self.id).is_ok())
+    }
+}
