@@ -2,7 +2,7 @@
 //! n, physical, reserve, startup, minimum, maximum, buffer, weight, 8 demand
 //! rows) and times ticks in Rust alone: `spec_bench FILE [ROUNDS]` (env `THREADS=k`, `CAP=scalar`
 //! or `CAP=avx2` caps the vector forms).
-use dynmem_core::{Host, Policy, VmSpec};
+use dynmem_core::{Host, Mechanics, VmSpec};
 use std::time::Instant;
 
 fn main() {
@@ -17,9 +17,9 @@ fn main() {
     let col = |k: usize| &v[3 + k * n..3 + (k + 1) * n];
     let (startup, minimum, maximum, buffer, weight) = (col(0), col(1), col(2), col(3), col(4));
     let rows: Vec<&[i64]> = (0..8).map(|r| col(5 + r)).collect();
-    let policy = Policy {
+    let policy = Mechanics {
         boot_report_delay_s: 0.0,
-        ..Policy::default()
+        ..Mechanics::default()
     };
     let mut h = Host::new(physical, Some(reserve), policy).unwrap();
     let names: Vec<String> = (0..n).map(|i| format!("v{i}")).collect();

@@ -1,6 +1,6 @@
 //! Times `Host::tick` in Rust alone: `cargo run --release --example tick_bench [N]`.
 //! (The published benchmarks are `benches/run.py`; this isolates the core.)
-use dynmem_core::{Host, Policy, VmSpec};
+use dynmem_core::{Host, Mechanics, VmSpec};
 use std::time::Instant;
 
 fn lcg(s: &mut u64) -> u64 {
@@ -16,9 +16,9 @@ fn main() {
         if !only.is_empty() && only != regime {
             continue;
         }
-        let policy = Policy {
+        let policy = Mechanics {
             boot_report_delay_s: 0.0,
-            ..Policy::default()
+            ..Mechanics::default()
         };
         let mut h = Host::new((n as u64 * per_vm) as i64, Some(0), policy).unwrap();
         let mut seed = 42u64;

@@ -30,8 +30,5 @@ pub use model::{CounterValue, HostCounters, Status, VmCounters, VmId, VmState};
 pub use run::{Action, Event, EventOutcome, Record, RunInput};
 pub use simd::{vector_path, VectorCap};
 
-/// The old name of [`Mechanics`], kept while the binding moves over.
-pub type Policy = Mechanics;
-
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use dynmem_core::{Host, Policy, VmSpec};
+use dynmem_core::{Host, Mechanics, VmSpec};
 
 struct Counting;
 static ALLOCS: AtomicUsize = AtomicUsize::new(0);
@@ -25,9 +25,9 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 fn host(n: usize, per_vm_mb: i64) -> Host {
-    let policy = Policy {
+    let policy = Mechanics {
         boot_report_delay_s: 0.0,
-        ..Policy::default()
+        ..Mechanics::default()
     };
     let mut h = Host::new(n as i64 * per_vm_mb, Some(0), policy).unwrap();
     for i in 0..n {

@@ -4,7 +4,7 @@
 //! API; counter dicts and widened columns go back to Python.
 
 use crate::errors::{config_error, map_err, type_error, OrRaise};
-use dynmem_core::{self as core, Action, CounterValue, Event, Policy, VectorCap, VmChange, VmSpec};
+use dynmem_core::{self as core, Action, CounterValue, Event, Mechanics, VectorCap, VmChange, VmId, VmSpec};
 use numpy::{PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyTuple};
@@ -88,14 +88,14 @@ pub fn vector_cap_arg(py: Python<'_>, cap: &str) -> PyResult<VectorCap> {
     }
 }
 
-/// A `Policy` from the attributes of a `dynmem.HyperVPolicy`.
-pub fn policy_arg(p: &Bound<'_, PyAny>) -> PyResult<Policy> {
+/// A `Mechanics` from the attributes of a `dynmem.HyperVPolicy`.
+pub fn policy_arg(p: &Bound<'_, PyAny>) -> PyResult<Mechanics> {
     let int = |f: &str| -> PyResult<u32> {
         let v = int_arg(f, &p.getattr(f)?)?;
         u32::try_from(v).map_err(|_| map_err(p.py(), core::Error::config(f, v, "must be a positive integer")))
     };
     let real = |f: &str| -> PyResult<f64> { float_arg(f, &p.getattr(f)?) };
-    Ok(Policy {
+    Ok(Mechanics {
         balloon_unit_mb: int("balloon_unit_mb")?,
         hot_add_chunk_mb: int("hot_add_chunk_mb")?,
         boot_report_delay_s: real("boot_report_delay_s")?,
@@ -212,7 +212,11 @@ fn event_arg(i: usize, item: &Bound<'_, PyAny>) -> PyResult<Event> {
             return Err(config_error(py, "action", other, &message));
         }
     };
-    Ok(Event { tick, vm, action })
+    Ok(Event {
+        tick,
+        vm: VmId(vm),
+        action,
+    })
 }
 
 /// Converts and checks `run`'s arguments (events, dt, record_every, demand)

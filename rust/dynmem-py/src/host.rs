@@ -8,7 +8,7 @@ use crate::convert::{
 };
 use crate::errors::{host_busy, type_error, OrRaise};
 use crate::record::RunRecord;
-use dynmem_core::{self as core, VmSpec};
+use dynmem_core::{self as core, VmId, VmSpec};
 use numpy::{Element, PyArray1, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
@@ -76,14 +76,14 @@ macro_rules! host_methods {
 host_methods! {
     getters { physical_mb: u64, reserve_mb: u64, time_s: f64, available_mb: i64, heap_bytes: usize, threads: usize }
     columns {
-        ids: u64 = |h| h.ids(),
+        ids: u64 = |h| h.ids().into_iter().map(u64::from).collect(),
         demand_mb: i64 = |h| widen(h.demands()),
         assigned_mb: i64 = |h| widen(h.assigned()),
         visible_mb: i64 = |h| widen(h.visible()),
-        target_mb: i64 = |h| (0..h.len()).map(|p| h.target_mb(p) as i64).collect(),
-        paging_mb: i64 = |h| (0..h.len()).map(|p| h.paging_mb(p) as i64).collect(),
-        status_codes: u8 = |h| (0..h.len()).map(|p| h.status(p) as u8).collect(),
-        pressure: f64 = |h| (0..h.len()).map(|p| h.pressure(p)).collect(),
+        target_mb: i64 = |h| h.targets().into_iter().map(|t| t as i64).collect(),
+        paging_mb: i64 = |h| h.vms().map(|vm| vm.paging_mb() as i64).collect(),
+        status_codes: u8 = |h| h.statuses().into_iter().map(|s| s as u8).collect(),
+        pressure: f64 = |h| h.pressures(),
     }
 
     #[new]
@@ -141,7 +141,7 @@ host_methods! {
             weight: int_arg("weight", weight)?,
             dynamic: bool_arg("dynamic", dynamic)?,
         };
-        self.core(py)?.add_vm(&name, &spec).or_raise(py)
+        self.core(py)?.add_vm(&name, &spec).map(u64::from).or_raise(py)
     }
 
     /// Starts VMs in order, as one `start` each would. Returns a boolean
@@ -153,7 +153,7 @@ host_methods! {
         py: Python<'py>,
         ids: PyReadonlyArray1<'py, u64>,
     ) -> PyResult<(Bound<'py, PyArray1<bool>>, Vec<(usize, String)>)> {
-        let ids = ids.as_array().to_vec();
+        let ids: Vec<VmId> = ids.as_array().iter().map(|&id| VmId(id)).collect();
         let failed = self
             .with_core(py, |_| ids.len(), |h| h.start_many(&ids))?
             .or_raise(py)?;
@@ -167,12 +167,12 @@ host_methods! {
 
     /// Ids of the VMs that are off (`off=True`) or started, in order.
     fn ids_where_off<'py>(&self, py: Python<'py>, off: bool) -> PyResult<Bound<'py, PyArray1<u64>>> {
-        self.column(py, |h| h.ids_where_off(off))
+        self.column(py, |h| h.ids_where_off(off).into_iter().map(u64::from).collect())
     }
 
     /// Stops VMs in bulk (all or nothing).
     fn stop_many(&self, py: Python<'_>, ids: PyReadonlyArray1<'_, u64>) -> PyResult<()> {
-        let ids = ids.as_array().to_vec();
+        let ids: Vec<VmId> = ids.as_array().iter().map(|&id| VmId(id)).collect();
         self.core(py)?.stop_many(&ids).or_raise(py)
     }
 
@@ -199,21 +199,21 @@ host_methods! {
         let columns = [startup_mb, maximum_mb, minimum_mb, buffer_pct, weight];
         let specs = vm_specs(py, names.len(), columns, dynamic)?;
         let ids = self.core(py)?.add_vms(&names, &specs).or_raise(py)?;
-        Ok(PyArray1::from_vec(py, ids))
+        Ok(PyArray1::from_vec(py, ids.into_iter().map(u64::from).collect()))
     }
 
     fn remove_vm(&self, py: Python<'_>, id: u64) -> PyResult<()> {
-        self.core(py)?.remove_vm(id).or_raise(py)
+        self.core(py)?.remove_vm(VmId(id)).or_raise(py)
     }
 
     fn find(&self, py: Python<'_>, name: &str) -> PyResult<u64> {
-        self.core(py)?.find(name).or_raise(py)
+        self.core(py)?.find(name).map(u64::from).or_raise(py)
     }
 
     /// Every VM's name, in order, in one call (no handles).
     fn names<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let core = self.core(py)?;
-        PyList::new(py, (0..core.len()).map(|pos| core.name(pos)))
+        PyList::new(py, core.vms().map(|vm| vm.name()))
     }
 
     /// One balancing pass; releases the GIL on large hosts.

@@ -5,7 +5,7 @@
 use crate::convert::{bool_arg, counters_dict, int_arg, vm_change};
 use crate::errors::OrRaise;
 use crate::host::PyHost;
-use dynmem_core::{self as core, VmChange};
+use dynmem_core::{self as core, VmChange, VmId, VmRef};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -18,17 +18,17 @@ pub struct VmHandle {
 }
 
 impl VmHandle {
-    fn read<T>(&self, py: Python<'_>, f: impl FnOnce(&core::Host, usize) -> T) -> PyResult<T> {
+    fn read<T>(&self, py: Python<'_>, f: impl FnOnce(VmRef<'_>) -> T) -> PyResult<T> {
         let h = self.host.get().core(py)?;
-        let pos = h.position(self.id).or_raise(py)?;
-        Ok(f(&h, pos))
+        let vm = h.vm(VmId(self.id)).or_raise(py)?;
+        Ok(f(vm))
     }
     fn write<T>(&self, py: Python<'_>, f: impl FnOnce(&mut core::Host) -> core::Result<T>) -> PyResult<T> {
         let mut h = self.host.get().core(py)?;
         f(&mut h).or_raise(py)
     }
     fn change(&self, py: Python<'_>, change: VmChange) -> PyResult<()> {
-        self.write(py, |h| h.configure(self.id, &change))
+        self.write(py, |h| h.configure(VmId(self.id), &change))
     }
 }
 
@@ -44,7 +44,7 @@ macro_rules! vm_methods {
             $(
                 #[getter]
                 fn $name(&self, py: Python<'_>) -> PyResult<$ty> {
-                    self.read(py, |h, p| h.config(p).$name)
+                    self.read(py, |vm| vm.config().$name)
                 }
                 #[setter]
                 fn $set(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -78,44 +78,44 @@ vm_methods! {
     }
     #[getter]
     fn name(&self, py: Python<'_>) -> PyResult<String> {
-        self.read(py, |h, p| h.name(p).to_string())
+        self.read(py, |vm| vm.name().to_string())
     }
     #[getter]
     fn state(&self, py: Python<'_>) -> PyResult<&'static str> {
-        self.read(py, |h, p| h.state(p).as_str())
+        self.read(py, |vm| vm.state().as_str())
     }
     #[getter]
     fn status(&self, py: Python<'_>) -> PyResult<&'static str> {
-        self.read(py, |h, p| h.status(p).as_str())
+        self.read(py, |vm| vm.status().as_str())
     }
     #[getter]
     fn demand_mb(&self, py: Python<'_>) -> PyResult<u32> {
-        self.read(py, |h, p| h.demand_mb(p))
+        self.read(py, |vm| vm.demand_mb())
     }
     #[setter]
     fn set_demand_mb(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let d = int_arg("demand_mb", value)?;
-        self.write(py, |h| h.set_demand(self.id, d))
+        self.write(py, |h| h.set_demand(VmId(self.id), d))
     }
     #[getter]
     fn assigned_mb(&self, py: Python<'_>) -> PyResult<u32> {
-        self.read(py, |h, p| h.assigned_mb(p))
+        self.read(py, |vm| vm.assigned_mb())
     }
     #[getter]
     fn visible_mb(&self, py: Python<'_>) -> PyResult<u32> {
-        self.read(py, |h, p| h.visible_mb(p))
+        self.read(py, |vm| vm.visible_mb())
     }
     #[getter]
     fn target_mb(&self, py: Python<'_>) -> PyResult<u64> {
-        self.read(py, |h, p| h.target_mb(p))
+        self.read(py, |vm| vm.target_mb())
     }
     #[getter]
     fn pressure(&self, py: Python<'_>) -> PyResult<f64> {
-        self.read(py, |h, p| h.pressure(p))
+        self.read(py, |vm| vm.pressure())
     }
     #[getter]
     fn paging_mb(&self, py: Python<'_>) -> PyResult<u64> {
-        self.read(py, |h, p| h.paging_mb(p))
+        self.read(py, |vm| vm.paging_mb())
     }
 
     /// Changes several settings at once, atomically.
@@ -136,22 +136,22 @@ vm_methods! {
 
     /// Starts the VM (`InsufficientMemoryError` if startup memory can't be found).
     fn start(&self, py: Python<'_>) -> PyResult<()> {
-        self.write(py, |h| h.start(self.id))
+        self.write(py, |h| h.start(VmId(self.id)))
     }
     /// Stops the VM; its memory returns to the host.
     fn stop(&self, py: Python<'_>) -> PyResult<()> {
-        self.write(py, |h| h.stop(self.id))
+        self.write(py, |h| h.stop(VmId(self.id)))
     }
 
     #[getter]
     fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let counters = self.read(py, |h, p| h.vm_counters(p))?;
+        let counters = self.read(py, |vm| vm.counters())?;
         counters_dict(py, &counters.named())
     }
 
     /// True while the VM is still on its host.
     #[getter]
     fn exists(&self, py: Python<'_>) -> PyResult<bool> {
-        Ok(self.host.get().core(py)?.position(self.id).is_ok())
+        Ok(self.host.get().core(py)?.vm(VmId(self.id)).is_ok())
     }
 }

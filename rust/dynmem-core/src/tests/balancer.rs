@@ -4,7 +4,7 @@ use super::*;
 
 #[test]
 fn default_reserve_is_the_sp1_rule() {
-    let h = Host::new(8192, None, Policy::default()).unwrap();
+    let h = Host::new(8192, None, Mechanics::default()).unwrap();
     assert_eq!(h.reserve_mb(), 896);
 }
 
@@ -51,7 +51,7 @@ fn contention_serves_demand_before_buffer_then_by_weight() {
 
 #[test]
 fn booting_vm_holds_startup_until_it_reports() {
-    let mut h = Host::new(8192, Some(512), Policy::default()).unwrap();
+    let mut h = Host::new(8192, Some(512), Mechanics::default()).unwrap();
     let a = h.add_vm("a", &spec(1024, 512, 4096, 5000)).unwrap();
     h.start(a).unwrap();
     h.set_demand(a, 3000).unwrap();

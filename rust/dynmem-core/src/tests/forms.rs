@@ -22,7 +22,7 @@ fn vector_and_scalar_ticks_agree() {
         } else {
             [600u64, 1500, 4000, 9000][round % 4]
         };
-        let policy = Policy {
+        let policy = Mechanics {
             balloon_unit_mb: if big { 1 } else { 2 },
             hot_add_chunk_mb: if big { 96 } else { 128 },
             boot_report_delay_s: [0.0, 3.0, 45.0][rnd(3) as usize],
@@ -143,7 +143,7 @@ fn vector_and_scalar_ticks_agree_on_adversarial_hosts() {
     for round in 0..400 {
         let n = 1 + (round % 40) as usize;
         let unit = [1u32, 2, 4, 64, 1024][r(5) as usize];
-        let policy = Policy {
+        let policy = Mechanics {
             balloon_unit_mb: unit,
             hot_add_chunk_mb: unit * (1 + r(8) as u32),
             boot_report_delay_s: [0.0, 1.0, 2.5, 1e6][r(4) as usize],
@@ -231,11 +231,11 @@ fn vector_and_scalar_ticks_agree_on_adversarial_hosts() {
 /// crawled a level per pass here (10⁴–10⁶ passes in one tick). Now a handful.
 #[test]
 fn contended_tick_search_does_not_crawl() {
-    let policy = Policy {
+    let policy = Mechanics {
         balloon_unit_mb: 1,
         hot_add_chunk_mb: 1,
         boot_report_delay_s: 0.0,
-        ..Policy::default()
+        ..Mechanics::default()
     };
     let vm = |w: i64| VmSpec {
         startup_mb: 32,

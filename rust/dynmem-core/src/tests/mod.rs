@@ -19,10 +19,10 @@ pub(super) fn spec(startup: i64, min: i64, max: i64, weight: i64) -> VmSpec {
     }
 }
 
-pub(super) fn instant() -> Policy {
-    Policy {
+pub(super) fn instant() -> Mechanics {
+    Mechanics {
         boot_report_delay_s: 0.0,
-        ..Policy::default()
+        ..Mechanics::default()
     }
 }
 

@@ -114,9 +114,9 @@ fn run_equals_stepping_by_hand() {
         let mut h = Host::new(
             4096,
             Some(256),
-            Policy {
+            Mechanics {
                 boot_report_delay_s: 3.0,
-                ..Policy::default()
+                ..Mechanics::default()
             },
         )
         .unwrap();
