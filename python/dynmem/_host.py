@@ -15,7 +15,9 @@ import numpy.typing as npt
 
 from . import _dynmem
 from .errors import ConfigError, ConfigTypeError, StateError
-from .timeline import Event, Timeline
+from ._validate import bad_entry, check_instance, int_array
+from .events import Event
+from .timeline import Timeline
 
 __all__ = ["Host", "VM", "HyperVPolicy", "MAX_MAXIMUM_MB"]
 
@@ -68,41 +70,6 @@ class VM(_dynmem.VmHandle):
         )
 
 
-def _int_array(field: str, values: Any, length: int, ndim: int = 1) -> npt.NDArray[np.int64]:
-    """`values` as a contiguous int64 array of whole numbers, ``length`` per row."""
-    try:
-        arr = np.asarray(values)
-    except Exception as e:  # e.g. ragged lists
-        raise ConfigTypeError(f"{field} must be an array of integers, got {values!r}", field, values) from e
-    if arr.ndim != ndim:
-        shape = "(vms,)" if ndim == 1 else "(ticks, vms)"
-        raise ConfigError(f"{field} must have shape {shape}, got shape {arr.shape}", field, arr.shape)
-    if arr.shape[-1] != length:
-        raise ConfigError(
-            f"{field} must have one entry per VM ({length}), got length {arr.shape[-1]}", field, arr.shape[-1]
-        )
-    kind = arr.dtype.kind
-    if kind == "u":
-        big = arr > np.iinfo(np.int64).max
-        if big.any():
-            _bad_entry(field, arr, big, "is out of range")
-    elif kind != "i":
-        # As for single values (`vm.demand_mb = 2.0` is a type error), only
-        # integers are MB; convert whole floats with `.astype(np.int64)`.
-        raise ConfigTypeError(
-            f"{field} must be an array of integers (whole MB), got dtype {arr.dtype}", field, str(arr.dtype)
-        )
-    return np.ascontiguousarray(arr, dtype=np.int64)
-
-
-def _bad_entry(field: str, arr: npt.NDArray[Any], bad: npt.NDArray[np.bool_], what: str) -> None:
-    """Raises ConfigError naming the first flagged entry, e.g. ``demand_mb[3, 1]``."""
-    idx = tuple(int(i) for i in np.argwhere(bad)[0])
-    name = f"{field}[{', '.join(map(str, idx))}]"
-    value = arr[idx].item()
-    raise ConfigError(f"{name} {what}, got {value!r}", name, value)
-
-
 class Host:
     """A Hyper-V host: physical memory, a host reserve, and VMs sharing the rest.
 
@@ -119,10 +86,7 @@ class Host:
     def __init__(
         self, physical_mb: int, reserve_mb: int | None = None, policy: HyperVPolicy | None = None
     ) -> None:
-        if policy is None:
-            policy = HyperVPolicy()
-        elif not isinstance(policy, HyperVPolicy):
-            raise ConfigTypeError(f"policy must be a HyperVPolicy, got {policy!r}", "policy", policy)
+        policy = HyperVPolicy() if policy is None else check_instance(policy, "policy", HyperVPolicy, "a HyperVPolicy")
         self._core = _dynmem.Host(physical_mb, reserve_mb, policy)
         self._policy = policy
         self._handles: dict[int, VM] = {}
@@ -218,14 +182,14 @@ class Host:
             arr = np.asarray(value)
             if arr.ndim == 0:
                 arr = np.full(n, arr)
-            return _int_array(field, arr, n)
+            return int_array(field, arr, n)
 
         if minimum_mb is None:
             minimum = np.full(n, -1, dtype=np.int64)
         else:
             minimum = column("minimum_mb", minimum_mb)
             if (minimum < 0).any():
-                _bad_entry("minimum_mb", minimum, minimum < 0, f"must be between 32 and {MAX_MAXIMUM_MB} MB")
+                bad_entry("minimum_mb", minimum, minimum < 0, f"must be between 32 and {MAX_MAXIMUM_MB} MB")
         dyn = np.asarray(dynamic)
         if dyn.dtype != np.bool_:
             raise ConfigTypeError(f"dynamic must be True/False or a bool array, got {dynamic!r:.80}", "dynamic", dynamic)
@@ -336,10 +300,9 @@ class Host:
         of ``record_every`` ticks, so the recorded rows are the same) and
         ``progress(ticks_done, ticks)`` is called after each.
         """
-        # Names in one call, not through a million handles: at 1M VMs that
-        # was ~0.5 s per call, ten times the ticks of a short run.
+        # Names in one call, not through a handle per VM.
         names = self._core.names()
-        arr = _int_array("demand_mb", demand_mb, len(names), ndim=2)
+        arr = int_array("demand_mb", demand_mb, len(names), ndim=2)
         raw: list[tuple[int, int, str, dict[str, Any] | None]] = []
         event_names: dict[int, str] = {}
         for i, ev in enumerate(events or ()):
@@ -395,7 +358,7 @@ class Host:
     # ----- bulk access (host.vms order) -------------------------------------
     def set_demand_mb(self, demand_mb: npt.ArrayLike) -> None:
         """Sets every VM's demand (MB) at once, in ``host.vms`` order; all or nothing."""
-        self._core.set_demand_mb(_int_array("demand_mb", demand_mb, len(self)))
+        self._core.set_demand_mb(int_array("demand_mb", demand_mb, len(self)))
 
     @property
     def demand_mb(self) -> npt.NDArray[np.int64]:

@@ -14,6 +14,7 @@ import numbers
 from typing import Any, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from .errors import ConfigError, ConfigTypeError
 
@@ -101,3 +102,38 @@ def check_instance(value: Any, name: str, cls: type[T], what: str) -> T:
     if not isinstance(value, cls):
         raise error(name, value, what, cls=ConfigTypeError)
     return value
+
+
+def int_array(field: str, values: Any, length: int, ndim: int = 1) -> npt.NDArray[np.int64]:
+    """`values` as a contiguous int64 array of whole numbers, ``length`` per row."""
+    try:
+        arr = np.asarray(values)
+    except Exception as e:  # e.g. ragged lists
+        raise ConfigTypeError(f"{field} must be an array of integers, got {values!r}", field, values) from e
+    if arr.ndim != ndim:
+        shape = "(vms,)" if ndim == 1 else "(ticks, vms)"
+        raise ConfigError(f"{field} must have shape {shape}, got shape {arr.shape}", field, arr.shape)
+    if arr.shape[-1] != length:
+        raise ConfigError(
+            f"{field} must have one entry per VM ({length}), got length {arr.shape[-1]}", field, arr.shape[-1]
+        )
+    kind = arr.dtype.kind
+    if kind == "u":
+        big = arr > np.iinfo(np.int64).max
+        if big.any():
+            bad_entry(field, arr, big, "is out of range")
+    elif kind != "i":
+        # As for single values (`vm.demand_mb = 2.0` is a type error), only
+        # integers are MB; convert whole floats with `.astype(np.int64)`.
+        raise ConfigTypeError(
+            f"{field} must be an array of integers (whole MB), got dtype {arr.dtype}", field, str(arr.dtype)
+        )
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def bad_entry(field: str, arr: npt.NDArray[Any], bad: npt.NDArray[np.bool_], what: str) -> None:
+    """Raises ConfigError naming the first flagged entry, e.g. ``demand_mb[3, 1]``."""
+    idx = tuple(int(i) for i in np.argwhere(bad)[0])
+    name = f"{field}[{', '.join(map(str, idx))}]"
+    value = arr[idx].item()
+    raise ConfigError(f"{name} {what}, got {value!r}", name, value)
