@@ -299,7 +299,8 @@ pub(crate) fn pass1(v: &mut View, p: &mut Pass1) -> usize {
     let mut lanes = ScanLanes::new();
     // The loads and stores at `i` below touch VMs `i..i + 4` ("the
     // group"), with `i + 4 ≤ n`: within every column, `p.target` and,
-    // with a guess, `p.caps` (all asserted above).
+    // with a guess, `p.caps` (all asserted above; the scalar groups
+    // change entries, never a slice).
     let mut i = 0;
     while i < n {
         let f = u8x4(v.flags, i);
@@ -402,7 +403,7 @@ pub(crate) fn pass2(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (usize, u64) {
     let mut total = zero;
     // The loads and stores at `i` below touch VMs `i..i + 4` ("the
     // group"), with `i + 4 ≤ n`: within every column and what `g_lanes`
-    // reads (asserted above).
+    // reads (asserted above; the loop changes entries, never a slice).
     let mut i = 0;
     while i < n {
         let f = u8x4(v.flags, i);

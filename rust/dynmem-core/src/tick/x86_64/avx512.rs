@@ -195,7 +195,7 @@ unsafe fn g16(g: Lanes, v: &View, i: usize) -> V {
     }
 }
 
-/// [`Filled`](Filled)'s `g` for VMs `i..i + 16`, in u32 lanes.
+/// [`Filled`]'s `g` for VMs `i..i + 16`, in u32 lanes.
 /// The demand cap is `clamp(ceil_u(min(d, max)), min, max)`: equal to
 /// `demand_cap_of` (the maximum is a multiple of `u`), and no lane can
 /// overflow (everything is at most the maximum, 2^20).
@@ -319,7 +319,8 @@ pub(crate) fn pass1(v: &mut View, p: &mut Pass1) -> usize {
     let (mut max_pos, mut min_w, mut max_zero) = (zero, s32(crate::solver::WEIGHT_SCALE as u32), zero);
     // The loads and stores at `i` below touch VMs `i..i + 16` ("the
     // group"), with `i + 16 ≤ n`: within every column, `p.target` and,
-    // with a guess, `p.caps` (all asserted above).
+    // with a guess, `p.caps` (all asserted above; the scalar groups
+    // change entries, never a slice).
     let mut i = 0;
     while i < n {
         // SAFETY: the group is in bounds.
@@ -495,7 +496,7 @@ pub(crate) fn pass2(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (usize, u64) {
     let (mut total, mut part, mut groups) = (_mm512_setzero_si512(), _mm512_setzero_si512(), 0);
     // The loads and stores at `i` below touch VMs `i..i + 16` ("the
     // group"), with `i + 16 ≤ n`: within every column and what `g_lanes`
-    // reads (asserted above).
+    // reads (asserted above; the loop changes entries, never a slice).
     let mut i = 0;
     while i < n {
         // SAFETY: the group is in bounds.
