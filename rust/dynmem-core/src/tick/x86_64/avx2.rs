@@ -20,7 +20,7 @@ use crate::tick::scalar::pass1_scalar;
 use crate::tick::{merge_lanes, Alloc, Filled, Lanes, Pass1, Pass2};
 use std::arch::x86_64::*;
 
-pub(crate) type V = __m256i;
+type V = __m256i;
 
 const MAGIC: i64 = 0x4330_0000_0000_0000; // 2^52 as f64 bits
 

@@ -15,7 +15,7 @@ use crate::tick::scalar::pass1_scalar;
 use crate::tick::{merge_lanes, Alloc, Filled, Lanes, Pass1, Pass2};
 use std::arch::x86_64::*;
 
-pub(crate) type V = __m512i;
+type V = __m512i;
 
 /// 8 u32 entries from `p[i]`, in u64 lanes.
 ///
