@@ -45,24 +45,34 @@ pub(crate) trait Alloc: Copy + Send + Sync + Split {
     fn g(&self, v: &Vms, i: usize) -> u64 {
         self.g_of(i, v.demand[i], v.buffer[i], v.minimum[i], v.maximum[i])
     }
-    /// `g` of VMs `i..i + 16` in u32 lanes (any value in non-solver lanes;
-    /// every `g` is at most the maximum, 2^20 MB).
-    ///
-    /// # Safety
-    /// `i + 16 ≤ v.len()`, every column of `v` has `v.len()` entries,
-    /// [`Alloc::check`] has passed for `v.len()`, and the CPU has AVX-512
-    /// F/BW/VL/DQ.
-    #[cfg(target_arch = "x86_64")]
-    unsafe fn g16(&self, v: &View, i: usize) -> avx512::V;
-    /// `g` of VMs `i..i + 4` in u64 lanes, for AVX2.
-    ///
-    /// # Safety
-    /// As [`Alloc::g16`], with `i + 4 ≤ v.len()` and AVX2 + FMA.
-    #[cfg(target_arch = "x86_64")]
-    unsafe fn g4(&self, v: &View, i: usize) -> avx2::V;
-    /// Panics unless `g16` and `g4` may read entries `0..n` (what they read
-    /// beside `v`).
-    fn check(&self, _n: usize) {}
+    /// How the vector forms compute `g`: they match on it (a constant once
+    /// inlined) and do the vector work in their own `#[target_feature]`
+    /// functions, which a trait method cannot be.
+    fn lanes(&self) -> Lanes<'_>;
+}
+
+/// What the vector forms of pass 2 compute an [`Alloc`]'s `g` from.
+/// (`repr(u8)`: an explicit tag, which the optimizer sees as the constant
+/// it is once `lanes` is inlined, so that the match leaves the loops; a
+/// tag kept in the niche of `Filled::demand_stage` stayed a test per step.)
+#[derive(Clone, Copy)]
+#[repr(u8)]
+pub(crate) enum Lanes<'a> {
+    /// [`Targets`]: `g = target[i]`.
+    Targets(&'a [u32]),
+    /// [`Filled`]: `g = floor + (extra[i] << shift)`.
+    Filled(Filled<'a>),
+}
+
+impl Lanes<'_> {
+    /// Panics unless `g` of VMs `0..n` reads in bounds (besides the VM
+    /// columns).
+    pub(crate) fn check(&self, n: usize) {
+        match self {
+            Lanes::Targets(target) => assert!(target.len() >= n, "target scratch shorter than the host"),
+            Lanes::Filled(f) => assert!(f.extra.len() >= n, "solver scratch shorter than the host"),
+        }
+    }
 }
 
 /// `g = target` (every target fits), as pass 1 stored it: pass 2 reads one
@@ -73,22 +83,13 @@ pub(crate) struct Targets<'a> {
 }
 
 impl Alloc for Targets<'_> {
-    fn check(&self, n: usize) {
-        assert!(self.target.len() >= n, "target scratch shorter than the host");
-    }
     #[inline(always)]
     fn g_of(&self, i: usize, _: u32, _: u16, _: u32, _: u32) -> u64 {
         self.target[i] as u64
     }
-    #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    unsafe fn g16(&self, _: &View, i: usize) -> avx512::V {
-        unsafe { avx512::u32x16(self.target, i) }
-    }
-    #[cfg(target_arch = "x86_64")]
-    #[inline(always)]
-    unsafe fn g4(&self, _: &View, i: usize) -> avx2::V {
-        unsafe { avx2::u32x4(self.target, i) }
+    fn lanes(&self) -> Lanes<'_> {
+        Lanes::Targets(self.target)
     }
 }
 
@@ -104,9 +105,6 @@ pub(crate) struct Filled<'a> {
 }
 
 impl Alloc for Filled<'_> {
-    fn check(&self, n: usize) {
-        assert!(self.extra.len() >= n, "solver scratch shorter than the host");
-    }
     #[inline(always)]
     fn g_of(&self, i: usize, demand: u32, _: u16, minimum: u32, maximum: u32) -> u64 {
         let floor = if self.demand_stage {
@@ -116,15 +114,9 @@ impl Alloc for Filled<'_> {
         };
         floor + ((self.extra[i] as u64) << self.shift)
     }
-    #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    unsafe fn g16(&self, v: &View, i: usize) -> avx512::V {
-        unsafe { avx512::filled16(v, self, i) }
-    }
-    #[cfg(target_arch = "x86_64")]
-    #[inline(always)]
-    unsafe fn g4(&self, v: &View, i: usize) -> avx2::V {
-        unsafe { avx2::filled4(v, self, i) }
+    fn lanes(&self) -> Lanes<'_> {
+        Lanes::Filled(*self)
     }
 }
 

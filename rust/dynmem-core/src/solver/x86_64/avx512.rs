@@ -3,72 +3,73 @@
 //! `floor(level·w / W)` exactly there (see `F64_EXACT_CAP`), and the sums
 //! are integers below 2^53, so they are exact in any order. Checked
 //! against the integer forms in the tests.
+//!
+//! Every function here that executes vector instructions enables AVX-512
+//! F/BW/VL/DQ (which imply AVX2 and FMA) and is safe to call from another
+//! such function; `vector_prefix!` calls the kernels where `Form::of` found
+//! those features. `unsafe` is left to the loads and stores.
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
 use crate::solver::{Stage, WEIGHT_SCALE};
 use std::arch::x86_64::*;
 
 /// Caps and stage weights of items `i..i + 8` as f64, and the mask of
 /// the items that are full (positive items in the weight-0 stage).
-/// (`caps` points at 8 readable caps from `i`.)
-#[inline(always)]
-unsafe fn load(caps: *const u32, weights: &[u16], stage: Stage, i: usize) -> (__m512d, __m512d, u8) {
-    debug_assert!(i + 8 <= weights.len());
-    unsafe {
-        let c = _mm512_cvtepu32_pd(_mm256_loadu_si256(caps.add(i) as *const __m256i));
-        let w = _mm256_cvtepu16_epi32(_mm_loadu_si128(weights.as_ptr().add(i) as *const __m128i));
-        let positive = _mm256_test_epi32_mask(w, w);
-        match stage {
-            Stage::Positive => (c, _mm512_cvtepu32_pd(w), 0),
-            Stage::Zero => (
-                c,
-                _mm512_maskz_mov_pd(!positive, _mm512_set1_pd(WEIGHT_SCALE as f64)),
-                positive,
-            ),
-        }
+///
+/// # Safety
+/// `i + 8 ≤ caps.len()` and `i + 8 ≤ weights.len()`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn load(caps: &[u32], weights: &[u16], stage: Stage, i: usize) -> (__m512d, __m512d, u8) {
+    debug_assert!(i + 8 <= caps.len() && i + 8 <= weights.len());
+    // SAFETY: `caps[i..i + 8]` is in bounds (the caller's contract).
+    let c = _mm512_cvtepu32_pd(unsafe { _mm256_loadu_si256(caps.as_ptr().add(i).cast()) });
+    // SAFETY: `weights[i..i + 8]` is in bounds (the caller's contract).
+    let w = _mm256_cvtepu16_epi32(unsafe { _mm_loadu_si128(weights.as_ptr().add(i).cast()) });
+    let positive = _mm256_test_epi32_mask(w, w);
+    match stage {
+        Stage::Positive => (c, _mm512_cvtepu32_pd(w), 0),
+        Stage::Zero => (
+            c,
+            _mm512_maskz_mov_pd(!positive, _mm512_set1_pd(WEIGHT_SCALE as f64)),
+            positive,
+        ),
     }
 }
 
 /// floor(level·w / W) per lane.
-#[inline(always)]
-pub(crate) unsafe fn share(level: __m512d, w: __m512d) -> __m512d {
-    unsafe {
-        let y = _mm512_mul_pd(_mm512_fmadd_pd(level, w, _mm512_set1_pd(0.5)), _mm512_set1_pd(1e-4));
-        _mm512_roundscale_pd::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(y)
-    }
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+pub(crate) fn share(level: __m512d, w: __m512d) -> __m512d {
+    let y = _mm512_mul_pd(_mm512_fmadd_pd(level, w, _mm512_set1_pd(0.5)), _mm512_set1_pd(1e-4));
+    _mm512_roundscale_pd::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(y)
 }
 
 /// `eval` over whole groups of 8: (items covered, units, weight below cap).
-///
-/// # Safety
-/// The CPU has AVX-512 F/BW/VL/DQ; every cap ≤ `F64_EXACT_CAP` (for
-/// exactness, not safety). Lengths are checked.
+/// Every cap ≤ `F64_EXACT_CAP` (for exactness, not safety).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-pub(crate) unsafe fn eval(level: u64, caps: &[u32], weights: &[u16], stage: Stage) -> (usize, u64, u64) {
+pub(crate) fn eval(level: u64, caps: &[u32], weights: &[u16], stage: Stage) -> (usize, u64, u64) {
     assert!(weights.len() >= caps.len());
     let n = caps.len() / 8 * 8;
     let l = _mm512_set1_pd(level as f64);
     let (mut s, mut ws) = (_mm512_setzero_pd(), _mm512_setzero_pd());
     let mut i = 0;
     while i < n {
-        unsafe {
-            let (c, w, _) = load(caps.as_ptr(), weights, stage, i);
-            let x = share(l, w);
-            let below = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(x, c);
-            s = _mm512_add_pd(s, _mm512_min_pd(x, c));
-            ws = _mm512_mask_add_pd(ws, below, ws, w);
-        }
+        // SAFETY: `i + 8 ≤ n ≤ caps.len() ≤ weights.len()` (asserted above).
+        let (c, w, _) = unsafe { load(caps, weights, stage, i) };
+        let x = share(l, w);
+        let below = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(x, c);
+        s = _mm512_add_pd(s, _mm512_min_pd(x, c));
+        ws = _mm512_mask_add_pd(ws, below, ws, w);
         i += 8;
     }
     (n, _mm512_reduce_add_pd(s) as u64, _mm512_reduce_add_pd(ws) as u64)
 }
 
 /// `handout_int` over whole groups of 8, in place: (items covered, units
-/// given).
-///
-/// # Safety
-/// As [`eval`]. Lengths are checked; `keys` takes at most one entry per
-/// item, so the compress-store at `*k ≤ i` stays below `i + 8 ≤ n`.
+/// given). Every cap ≤ `F64_EXACT_CAP` (for exactness, not safety).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-pub(crate) unsafe fn handout(
+pub(crate) fn handout(
     lo: u64,
     caps_out: &mut [u32],
     weights: &[u16],
@@ -78,25 +79,27 @@ pub(crate) unsafe fn handout(
 ) -> (usize, u64) {
     let n = caps_out.len() / 8 * 8;
     assert!(weights.len() >= caps_out.len() && keys.len() >= n && *k == 0);
-    // One pointer for the reads and the writes of each group.
-    let p = caps_out.as_mut_ptr();
     let (l0, l1) = (_mm512_set1_pd(lo as f64), _mm512_set1_pd((lo + 1) as f64));
     let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     let mut given = _mm512_setzero_pd();
+    // `i + 8 ≤ n ≤` the lengths of `caps_out`, `weights` and `keys`
+    // (asserted above), and `keys` takes at most one entry per item, so
+    // `*k ≤ i`.
     let mut i = 0;
     while i < n {
-        unsafe {
-            let (c, w, full) = load(p, weights, stage, i);
-            let x = _mm512_min_pd(share(l0, w), c);
-            let o = _mm512_mask_blend_pd(full, x, c);
-            _mm256_storeu_si256(p.add(i) as *mut __m256i, _mm512_cvttpd_epu32(o));
-            given = _mm512_mask_add_pd(given, !full, given, x);
-            let step =
-                !full & _mm512_cmp_pd_mask::<_CMP_LT_OQ>(x, c) & _mm512_cmp_pd_mask::<_CMP_GT_OQ>(share(l1, w), x);
-            let idx = _mm256_add_epi32(lanes, _mm256_set1_epi32(i as i32));
-            _mm256_mask_compressstoreu_epi32(keys.as_mut_ptr().add(*k) as *mut i32, step, idx);
-            *k += step.count_ones() as usize;
-        }
+        // SAFETY: `i + 8 ≤ n`, within `caps_out` and `weights`.
+        let (c, w, full) = unsafe { load(caps_out, weights, stage, i) };
+        let x = _mm512_min_pd(share(l0, w), c);
+        let o = _mm512_cvttpd_epu32(_mm512_mask_blend_pd(full, x, c));
+        // SAFETY: `i + 8 ≤ n`, within `caps_out`.
+        unsafe { _mm256_storeu_si256(caps_out.as_mut_ptr().add(i).cast(), o) };
+        given = _mm512_mask_add_pd(given, !full, given, x);
+        let step = !full & _mm512_cmp_pd_mask::<_CMP_LT_OQ>(x, c) & _mm512_cmp_pd_mask::<_CMP_GT_OQ>(share(l1, w), x);
+        let idx = _mm256_add_epi32(lanes, _mm256_set1_epi32(i as i32));
+        // SAFETY: the compress-store writes `step.count_ones() ≤ 8` entries
+        // from `*k ≤ i`, so below `i + 8 ≤ n ≤ keys.len()`.
+        unsafe { _mm256_mask_compressstoreu_epi32(keys.as_mut_ptr().add(*k).cast(), step, idx) };
+        *k += step.count_ones() as usize;
         i += 8;
     }
     (n, _mm512_reduce_add_pd(given) as u64)

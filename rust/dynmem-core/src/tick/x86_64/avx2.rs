@@ -5,199 +5,289 @@
 //! all-ones lanes; every compared value is below 2^63 (u32-derived), so
 //! signed compares are right; conversions go through the 2^52 magic
 //! number, exact for values below 2^52 (every value here is below 2^45).
+//!
+//! Every function here that executes vector instructions enables AVX2 and
+//! FMA and is safe to call from another such function; `vector_prefix!`
+//! calls the kernels where `Form::of` found those features. `unsafe` is
+//! left to the loads and stores: `unsafe fn`s whose callers keep them in
+//! bounds, each use with its `SAFETY` reason.
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
 use crate::model::View;
 use crate::model::{Counter, VmState, DYNAMIC, STATE_MASK};
 use crate::solver::Scan;
 use crate::tick::scalar::pass1_scalar;
-use crate::tick::{merge_lanes, Alloc, Filled, Pass1, Pass2};
+use crate::tick::{merge_lanes, Alloc, Filled, Lanes, Pass1, Pass2};
 use std::arch::x86_64::*;
 
-pub(crate) type V = __m256i;
+type V = __m256i;
 
 const MAGIC: i64 = 0x4330_0000_0000_0000; // 2^52 as f64 bits
 
-#[inline(always)]
-pub(crate) unsafe fn u32x4(p: &[u32], i: usize) -> V {
+/// 4 u32 entries from `p[i]`, in u64 lanes.
+///
+/// # Safety
+/// `i + 4 ≤ p.len()`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn u32x4(p: &[u32], i: usize) -> V {
     debug_assert!(i + 4 <= p.len());
-    unsafe { _mm256_cvtepu32_epi64(_mm_loadu_si128(p.as_ptr().add(i) as *const __m128i)) }
+    // SAFETY: `p[i..i + 4]` is in bounds (the caller's contract).
+    _mm256_cvtepu32_epi64(unsafe { _mm_loadu_si128(p.as_ptr().add(i).cast()) })
 }
-#[inline(always)]
+
+/// 4 u16 entries from `p[i]`, in u64 lanes.
+///
+/// # Safety
+/// `i + 4 ≤ p.len()`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn u16x4(p: &[u16], i: usize) -> V {
     debug_assert!(i + 4 <= p.len());
-    unsafe { _mm256_cvtepu16_epi64(_mm_loadl_epi64(p.as_ptr().add(i) as *const __m128i)) }
+    // SAFETY: `p[i..i + 4]` is in bounds (the caller's contract).
+    _mm256_cvtepu16_epi64(unsafe { _mm_loadl_epi64(p.as_ptr().add(i).cast()) })
 }
-#[inline(always)]
-unsafe fn u8x4(p: &[u8], i: usize) -> V {
+
+/// 4 u8 entries from `p[i]`, in u64 lanes (checked: panics past the end).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn u8x4(p: &[u8], i: usize) -> V {
     debug_assert!(i + 4 <= p.len());
     let w = i32::from_le_bytes([p[i], p[i + 1], p[i + 2], p[i + 3]]);
-    unsafe { _mm256_cvtepu8_epi64(_mm_cvtsi32_si128(w)) }
+    _mm256_cvtepu8_epi64(_mm_cvtsi32_si128(w))
 }
-#[inline(always)]
+
+/// Stores the 4 u64 lanes of `x` (each below 2^32) at `p[i]` as u32.
+///
+/// # Safety
+/// `i + 4 ≤ p.len()`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn store_u32x4(p: &mut [u32], i: usize, x: V) {
     debug_assert!(i + 4 <= p.len());
-    unsafe {
-        let packed = _mm256_permutevar8x32_epi32(x, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6));
-        _mm_storeu_si128(p.as_mut_ptr().add(i) as *mut __m128i, _mm256_castsi256_si128(packed));
-    }
+    let packed = _mm256_permutevar8x32_epi32(x, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6));
+    // SAFETY: `p[i..i + 4]` is in bounds (the caller's contract).
+    unsafe { _mm_storeu_si128(p.as_mut_ptr().add(i).cast(), _mm256_castsi256_si128(packed)) }
 }
-#[inline(always)]
+
+/// 4 f64 entries from `p[i]`.
+///
+/// # Safety
+/// `i + 4 ≤ p.len()`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn f64x4(p: &[f64], i: usize) -> __m256d {
+    debug_assert!(i + 4 <= p.len());
+    // SAFETY: `p[i..i + 4]` is in bounds (the caller's contract).
+    unsafe { _mm256_loadu_pd(p.as_ptr().add(i)) }
+}
+
+/// Stores the lanes of `x` where `m` is all ones at `p[i..i + 4]`.
+///
+/// # Safety
+/// `i + 4 ≤ p.len()`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn store_f64x4(p: &mut [f64], i: usize, m: V, x: __m256d) {
+    debug_assert!(i + 4 <= p.len());
+    // SAFETY: `p[i..i + 4]` is in bounds (the caller's contract).
+    unsafe { _mm256_maskstore_pd(p.as_mut_ptr().add(i), m, x) }
+}
+
+/// The 4 u64 lanes of `x`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn u64_lanes(x: V) -> [u64; 4] {
+    let mut a = [0u64; 4];
+    // SAFETY: `a` is 32 writable bytes.
+    unsafe { _mm256_storeu_si256(a.as_mut_ptr().cast(), x) };
+    a
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma")]
 fn splat(x: u64) -> V {
-    unsafe { _mm256_set1_epi64x(x as i64) }
+    _mm256_set1_epi64x(x as i64)
 }
 /// u64 lanes (< 2^52) to f64, exactly.
-#[inline(always)]
-unsafe fn to_f64(x: V) -> __m256d {
-    unsafe {
-        let magic = _mm256_set1_epi64x(MAGIC);
-        _mm256_sub_pd(
-            _mm256_castsi256_pd(_mm256_or_si256(x, magic)),
-            _mm256_castsi256_pd(magic),
-        )
-    }
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn to_f64(x: V) -> __m256d {
+    let magic = _mm256_set1_epi64x(MAGIC);
+    _mm256_sub_pd(
+        _mm256_castsi256_pd(_mm256_or_si256(x, magic)),
+        _mm256_castsi256_pd(magic),
+    )
 }
 /// trunc(x) of f64 lanes in [0, 2^52) as u64.
-#[inline(always)]
-unsafe fn trunc_u64(x: __m256d) -> V {
-    unsafe {
-        let magic = _mm256_set1_epi64x(MAGIC);
-        let t = _mm256_round_pd::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(x);
-        _mm256_xor_si256(_mm256_castpd_si256(_mm256_add_pd(t, _mm256_castsi256_pd(magic))), magic)
-    }
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn trunc_u64(x: __m256d) -> V {
+    let magic = _mm256_set1_epi64x(MAGIC);
+    let t = _mm256_round_pd::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(x);
+    _mm256_xor_si256(_mm256_castpd_si256(_mm256_add_pd(t, _mm256_castsi256_pd(magic))), magic)
 }
 /// Lane-wise `a > b` for values below 2^63.
-#[inline(always)]
-unsafe fn gt(a: V, b: V) -> V {
-    unsafe { _mm256_cmpgt_epi64(a, b) }
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn gt(a: V, b: V) -> V {
+    _mm256_cmpgt_epi64(a, b)
 }
-#[inline(always)]
-unsafe fn min(a: V, b: V) -> V {
-    unsafe { _mm256_blendv_epi8(a, b, gt(a, b)) }
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn min(a: V, b: V) -> V {
+    _mm256_blendv_epi8(a, b, gt(a, b))
 }
-#[inline(always)]
-unsafe fn max(a: V, b: V) -> V {
-    unsafe { _mm256_blendv_epi8(b, a, gt(a, b)) }
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn max(a: V, b: V) -> V {
+    _mm256_blendv_epi8(b, a, gt(a, b))
 }
-#[inline(always)]
-unsafe fn ceil_u(x: V, u: u64) -> V {
-    unsafe { _mm256_andnot_si256(splat(u - 1), _mm256_add_epi64(x, splat(u - 1))) }
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn ceil_u(x: V, u: u64) -> V {
+    _mm256_andnot_si256(splat(u - 1), _mm256_add_epi64(x, splat(u - 1)))
 }
-#[inline(always)]
-unsafe fn any(m: V) -> bool {
-    unsafe { _mm256_movemask_pd(_mm256_castsi256_pd(m)) != 0 }
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn any(m: V) -> bool {
+    _mm256_movemask_pd(_mm256_castsi256_pd(m)) != 0
 }
-#[inline(always)]
-unsafe fn hsum(x: V) -> u64 {
-    let mut a = [0u64; 4];
-    unsafe { _mm256_storeu_si256(a.as_mut_ptr() as *mut __m256i, x) };
-    a.iter().sum()
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn hsum(x: V) -> u64 {
+    u64_lanes(x).iter().sum()
 }
 
 /// Stores the low words of counter `k`'s new values `sum` (u64 lanes,
 /// each below 2^63) for VMs `i..i + 4`, and moves any carry out of them
 /// to `v.carries`.
-#[inline(always)]
+///
+/// # Safety
+/// `i + 4 ≤` the length of counter `k`'s column.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn count4(v: &mut View, k: Counter, i: usize, sum: V) {
-    unsafe {
-        store_u32x4(v.counter_mut(k), i, sum);
-        if any(gt(sum, splat(u32::MAX as u64))) {
-            let mut lanes = [0u64; 4];
-            _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, sum);
-            for (j, &s) in lanes.iter().enumerate().filter(|(_, &s)| s >> 32 != 0) {
-                v.carry(k, i + j, s);
-            }
+    // SAFETY: `i + 4` is within the column (the caller's contract).
+    unsafe { store_u32x4(v.counter_mut(k), i, sum) };
+    if any(gt(sum, splat(u32::MAX as u64))) {
+        for (j, &s) in u64_lanes(sum).iter().enumerate().filter(|(_, &s)| s >> 32 != 0) {
+            v.carry(k, i + j, s);
         }
     }
 }
 
-/// `target_of` for VMs `i..i + 4` (the f64 form; see `host::ceil_pct_f64`).
-#[inline(always)]
-pub(crate) unsafe fn targets4(v: &View, i: usize, u: u64) -> V {
-    unsafe {
-        let d = to_f64(u32x4(v.demand, i));
-        let b = to_f64(_mm256_add_epi64(u16x4(v.buffer, i), splat(100)));
-        let x = _mm256_mul_pd(d, b);
-        let t = trunc_u64(_mm256_mul_pd(
-            _mm256_add_pd(x, _mm256_set1_pd(99.5)),
-            _mm256_set1_pd(0.01),
-        ));
-        min(max(ceil_u(t, u), u32x4(v.minimum, i)), u32x4(v.maximum, i))
+/// `target_of` of demands `d` with buffers `b`, minimums `mn` and maximums
+/// `mx` (u64 lanes) (the f64 form; see `host::ceil_pct_f64`).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn targets4(d: V, b: V, mn: V, mx: V, u: u64) -> V {
+    let d = to_f64(d);
+    let b = to_f64(_mm256_add_epi64(b, splat(100)));
+    let x = _mm256_mul_pd(d, b);
+    let t = trunc_u64(_mm256_mul_pd(
+        _mm256_add_pd(x, _mm256_set1_pd(99.5)),
+        _mm256_set1_pd(0.01),
+    ));
+    min(max(ceil_u(t, u), mn), mx)
+}
+
+/// `g` of VMs `i..i + 4` in u64 lanes (any value in non-solver lanes).
+///
+/// # Safety
+/// `i + 4 ≤ v.len()`, every column of `v` holds `v.len()` entries and
+/// `g.check(v.len())` has passed.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn g4(g: Lanes, v: &View, i: usize) -> V {
+    match g {
+        // SAFETY: `i + 4 ≤ v.len() ≤ target.len()` (the caller's contract).
+        Lanes::Targets(target) => unsafe { u32x4(target, i) },
+        // SAFETY: the caller's contract is `filled4`'s.
+        Lanes::Filled(f) => unsafe { filled4(v, &f, i) },
     }
 }
 
-#[inline(always)]
-pub(crate) unsafe fn filled4(v: &View, g: &Filled, i: usize) -> V {
-    unsafe {
-        let mn = u32x4(v.minimum, i);
-        let floor = if g.demand_stage {
-            demand_caps4(v, i, mn, u32x4(v.maximum, i), g.u)
-        } else {
-            mn
-        };
-        _mm256_add_epi64(floor, _mm256_sllv_epi64(u32x4(g.extra, i), splat(g.shift as u64)))
-    }
+/// [`Filled`]'s `g` for VMs `i..i + 4`, in u64 lanes.
+///
+/// # Safety
+/// `i + 4 ≤ v.len()`, every column of `v` holds `v.len()` entries and
+/// `i + 4 ≤ g.extra.len()`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn filled4(v: &View, g: &Filled, i: usize) -> V {
+    // SAFETY: `i + 4` is within the columns (the caller's contract).
+    let mn = unsafe { u32x4(v.minimum, i) };
+    let floor = if g.demand_stage {
+        // SAFETY: as for `mn`.
+        let (d, mx) = unsafe { (u32x4(v.demand, i), u32x4(v.maximum, i)) };
+        demand_caps4(d, mn, mx, g.u)
+    } else {
+        mn
+    };
+    // SAFETY: `i + 4 ≤ g.extra.len()` (the caller's contract).
+    let extra = unsafe { u32x4(g.extra, i) };
+    _mm256_add_epi64(floor, _mm256_sllv_epi64(extra, splat(g.shift as u64)))
 }
 
-/// `demand_cap_of` for VMs `i..i + 4`, given their minimum and maximum.
-#[inline(always)]
-unsafe fn demand_caps4(v: &View, i: usize, mn: V, mx: V, u: u64) -> V {
-    unsafe { min(max(ceil_u(u32x4(v.demand, i), u), mn), mx) }
+/// `demand_cap_of` of demands `d`, minimums `mn` and maximums `mx`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn demand_caps4(d: V, mn: V, mx: V, u: u64) -> V {
+    min(max(ceil_u(d, u), mn), mx)
 }
 
 /// [`room`](crate::tick::scalar::room) in the `solver` lanes (all ones; 0 elsewhere).
-#[inline(always)]
-unsafe fn room4(demand_stage: bool, solver: V, t: V, d_cap: V, mn: V, shift: V) -> V {
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn room4(demand_stage: bool, solver: V, t: V, d_cap: V, mn: V, shift: V) -> V {
     let (lo, hi) = if demand_stage { (d_cap, t) } else { (mn, d_cap) };
-    unsafe { _mm256_and_si256(solver, _mm256_srlv_epi64(_mm256_sub_epi64(hi, lo), shift)) }
+    _mm256_and_si256(solver, _mm256_srlv_epi64(_mm256_sub_epi64(hi, lo), shift))
 }
 
 /// A [`Scan`] kept per lane.
 struct ScanLanes([V; 7]);
 
 impl ScanLanes {
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
     fn new() -> ScanLanes {
         let zero = splat(0);
         ScanLanes([zero, zero, zero, zero, splat(crate::solver::WEIGHT_SCALE), zero, zero])
     }
 
     /// [`Scan::add`] of rooms `c` with weights `w`, lane-wise.
-    #[inline(always)]
-    unsafe fn add(&mut self, c: V, w: V) {
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn add(&mut self, c: V, w: V) {
         let [total, positive, w_pos, max_pos, min_w, n_zero, max_zero] = &mut self.0;
-        unsafe {
-            let zero = _mm256_setzero_si256();
-            let zero_w = _mm256_cmpeq_epi64(w, zero);
-            let no_c = _mm256_cmpeq_epi64(c, zero);
-            let pos_with_c = _mm256_andnot_si256(_mm256_or_si256(zero_w, no_c), splat(u64::MAX));
-            *total = _mm256_add_epi64(*total, c);
-            *positive = _mm256_add_epi64(*positive, _mm256_andnot_si256(zero_w, c));
-            *w_pos = _mm256_add_epi64(*w_pos, _mm256_and_si256(pos_with_c, w));
-            *max_pos = max(*max_pos, _mm256_andnot_si256(zero_w, c));
-            *min_w = min(*min_w, _mm256_blendv_epi8(*min_w, w, pos_with_c));
-            *n_zero = _mm256_add_epi64(*n_zero, _mm256_andnot_si256(no_c, _mm256_and_si256(zero_w, splat(1))));
-            *max_zero = max(*max_zero, _mm256_and_si256(zero_w, c));
-        }
+        let zero = _mm256_setzero_si256();
+        let zero_w = _mm256_cmpeq_epi64(w, zero);
+        let no_c = _mm256_cmpeq_epi64(c, zero);
+        let pos_with_c = _mm256_andnot_si256(_mm256_or_si256(zero_w, no_c), splat(u64::MAX));
+        *total = _mm256_add_epi64(*total, c);
+        *positive = _mm256_add_epi64(*positive, _mm256_andnot_si256(zero_w, c));
+        *w_pos = _mm256_add_epi64(*w_pos, _mm256_and_si256(pos_with_c, w));
+        *max_pos = max(*max_pos, _mm256_andnot_si256(zero_w, c));
+        *min_w = min(*min_w, _mm256_blendv_epi8(*min_w, w, pos_with_c));
+        *n_zero = _mm256_add_epi64(*n_zero, _mm256_andnot_si256(no_c, _mm256_and_si256(zero_w, splat(1))));
+        *max_zero = max(*max_zero, _mm256_and_si256(zero_w, c));
     }
 
+    // Out of line (it runs once, after the loop): inlined, its seven
+    // vectors changed how pass 1's loop spills (unaligned stack slots,
+    // 7 % more instructions per VM there).
+    #[inline(never)]
+    #[target_feature(enable = "avx2,fma")]
     fn merge_into(self, scan: &mut Scan) {
-        let spill = |x: V| {
-            let mut a = [0u64; 4];
-            unsafe { _mm256_storeu_si256(a.as_mut_ptr() as *mut __m256i, x) };
-            a
-        };
-        merge_lanes(scan, self.0.map(spill));
+        merge_lanes(scan, self.0.map(|x| u64_lanes(x)));
     }
 }
 
 /// Pass 1 over whole groups of 4 VMs; returns how many VMs it covered.
 /// A group with a starting VM goes through the scalar form.
-///
-/// # Safety
-/// The CPU has AVX2 and FMA. (Bounds: every column is checked to hold
-/// `v.len()` entries, as are `p.target` and, with a guess, `p.caps`;
-/// groups end at or before `v.len()`.)
 #[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn pass1(v: &mut View, p: &mut Pass1) -> usize {
+pub(crate) fn pass1(v: &mut View, p: &mut Pass1) -> usize {
     v.assert_columns();
     let n = v.len() / 4 * 4;
     assert!(p.target.len() >= n && (p.stage.is_none() || p.caps.len() >= n));
@@ -207,42 +297,56 @@ pub(crate) unsafe fn pass1(v: &mut View, p: &mut Pass1) -> usize {
     let zero = _mm256_setzero_si256();
     let (mut held, mut sum_t, mut sum_d, mut sum_m, mut sum_a, mut need_t) = (zero, zero, zero, zero, zero, zero);
     let mut lanes = ScanLanes::new();
+    // The loads and stores at `i` below touch VMs `i..i + 4` ("the
+    // group"), with `i + 4 ≤ n`: within every column, `p.target` and,
+    // with a guess, `p.caps` (all asserted above; the scalar groups
+    // change entries, never a slice).
     let mut i = 0;
     while i < n {
-        unsafe {
-            let f = u8x4(v.flags, i);
-            let state = _mm256_and_si256(f, splat(STATE_MASK as u64));
-            if any(_mm256_cmpeq_epi64(state, splat(VmState::Starting as u64))) {
-                // (Adds to `p.sums` and `p.scan` directly.)
-                pass1_scalar(v, p, i..i + 4);
-                i += 4;
-                continue;
-            }
-            let off = _mm256_cmpeq_epi64(state, splat(VmState::Off as u64));
-            let solver = _mm256_cmpeq_epi64(f, running_dynamic);
-            let a = u32x4(v.assigned, i);
-            // on and not in the solver set: static running VMs hold their memory
-            held = _mm256_add_epi64(held, _mm256_andnot_si256(_mm256_or_si256(off, solver), a));
-            let t = targets4(v, i, u);
-            store_u32x4(p.target, i, t);
-            let (mn, mx) = (u32x4(v.minimum, i), u32x4(v.maximum, i));
-            let d_cap = demand_caps4(v, i, mn, mx, u);
-            sum_t = _mm256_add_epi64(sum_t, _mm256_and_si256(solver, t));
-            sum_d = _mm256_add_epi64(sum_d, _mm256_and_si256(solver, d_cap));
-            sum_m = _mm256_add_epi64(sum_m, _mm256_and_si256(solver, mn));
-            sum_a = _mm256_add_epi64(sum_a, _mm256_and_si256(solver, a));
-            let short = _mm256_and_si256(_mm256_and_si256(solver, gt(t, a)), _mm256_sub_epi64(t, a));
-            need_t = _mm256_add_epi64(need_t, short);
-            if let Some(demand_stage) = p.stage {
-                let c = room4(demand_stage, solver, t, d_cap, mn, shift);
-                store_u32x4(p.caps, i, c);
-                lanes.add(c, u16x4(v.weight, i));
-            }
+        let f = u8x4(v.flags, i);
+        let state = _mm256_and_si256(f, splat(STATE_MASK as u64));
+        if any(_mm256_cmpeq_epi64(state, splat(VmState::Starting as u64))) {
+            // (Adds to `p.sums` and `p.scan` directly.)
+            pass1_scalar(v, p, i..i + 4);
+            i += 4;
+            continue;
+        }
+        let off = _mm256_cmpeq_epi64(state, splat(VmState::Off as u64));
+        let solver = _mm256_cmpeq_epi64(f, running_dynamic);
+        // SAFETY: the group is in bounds.
+        let a = unsafe { u32x4(v.assigned, i) };
+        // on and not in the solver set: static running VMs hold their memory
+        held = _mm256_add_epi64(held, _mm256_andnot_si256(_mm256_or_si256(off, solver), a));
+        // SAFETY: the group is in bounds.
+        let (d, b, mn, mx) = unsafe {
+            (
+                u32x4(v.demand, i),
+                u16x4(v.buffer, i),
+                u32x4(v.minimum, i),
+                u32x4(v.maximum, i),
+            )
+        };
+        let t = targets4(d, b, mn, mx, u);
+        // SAFETY: the group is in bounds.
+        unsafe { store_u32x4(p.target, i, t) };
+        let d_cap = demand_caps4(d, mn, mx, u);
+        sum_t = _mm256_add_epi64(sum_t, _mm256_and_si256(solver, t));
+        sum_d = _mm256_add_epi64(sum_d, _mm256_and_si256(solver, d_cap));
+        sum_m = _mm256_add_epi64(sum_m, _mm256_and_si256(solver, mn));
+        sum_a = _mm256_add_epi64(sum_a, _mm256_and_si256(solver, a));
+        let short = _mm256_and_si256(_mm256_and_si256(solver, gt(t, a)), _mm256_sub_epi64(t, a));
+        need_t = _mm256_add_epi64(need_t, short);
+        if let Some(demand_stage) = p.stage {
+            let c = room4(demand_stage, solver, t, d_cap, mn, shift);
+            // SAFETY: the group is in bounds (`p.caps` too, with a guess).
+            unsafe { store_u32x4(p.caps, i, c) };
+            // SAFETY: the group is in bounds.
+            lanes.add(c, unsafe { u16x4(v.weight, i) });
         }
         i += 4;
     }
     let sums = [held, sum_t, sum_d, sum_m, sum_a, need_t];
-    p.sums.add(sums.map(|x| unsafe { hsum(x) }));
+    p.sums.add(sums.map(|x| hsum(x)));
     if p.stage.is_some() {
         lanes.merge_into(&mut p.scan);
     }
@@ -250,34 +354,30 @@ pub(crate) unsafe fn pass1(v: &mut View, p: &mut Pass1) -> usize {
 }
 
 /// `floors` over whole groups of 4 VMs; returns how many VMs it covered.
-///
-/// # Safety
-/// As [`pass1`]; `target` and `caps` are checked to be long enough.
 #[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn floors(
-    v: &View,
-    target: &[u32],
-    caps: &mut [u32],
-    u: u64,
-    demand_stage: bool,
-    scan: &mut Scan,
-) -> usize {
+pub(crate) fn floors(v: &View, target: &[u32], caps: &mut [u32], u: u64, demand_stage: bool, scan: &mut Scan) -> usize {
     v.assert_columns();
     let n = v.len() / 4 * 4;
     assert!(target.len() >= n && caps.len() >= n);
     let running_dynamic = splat((VmState::Running as u8 | DYNAMIC) as u64);
     let shift = splat(u.trailing_zeros() as u64);
     let mut lanes = ScanLanes::new();
+    // The loads and stores at `i` below touch VMs `i..i + 4` ("the
+    // group"), with `i + 4 ≤ n`: within every column, `target` and `caps`
+    // (asserted above).
     let mut i = 0;
     while i < n {
-        unsafe {
-            let solver = _mm256_cmpeq_epi64(u8x4(v.flags, i), running_dynamic);
-            let (mn, mx) = (u32x4(v.minimum, i), u32x4(v.maximum, i));
-            let d_cap = demand_caps4(v, i, mn, mx, u);
-            let c = room4(demand_stage, solver, u32x4(target, i), d_cap, mn, shift);
-            store_u32x4(caps, i, c);
-            lanes.add(c, u16x4(v.weight, i));
-        }
+        let solver = _mm256_cmpeq_epi64(u8x4(v.flags, i), running_dynamic);
+        // SAFETY: the group is in bounds.
+        let (mn, mx, d) = unsafe { (u32x4(v.minimum, i), u32x4(v.maximum, i), u32x4(v.demand, i)) };
+        let d_cap = demand_caps4(d, mn, mx, u);
+        // SAFETY: the group is in bounds.
+        let t = unsafe { u32x4(target, i) };
+        let c = room4(demand_stage, solver, t, d_cap, mn, shift);
+        // SAFETY: the group is in bounds.
+        unsafe { store_u32x4(caps, i, c) };
+        // SAFETY: the group is in bounds.
+        lanes.add(c, unsafe { u16x4(v.weight, i) });
         i += 4;
     }
     lanes.merge_into(scan);
@@ -286,13 +386,11 @@ pub(crate) unsafe fn floors(
 
 /// Pass 2 over whole groups of 4 VMs; returns how many VMs it covered
 /// and their Σ assigned afterwards.
-///
-/// # Safety
-/// As [`pass1`]; what `g_of` reads is checked ([`Alloc::check`]).
 #[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn pass2(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (usize, u64) {
+pub(crate) fn pass2(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (usize, u64) {
     v.assert_columns();
-    g_of.check(v.len());
+    let g_lanes = g_of.lanes();
+    g_lanes.check(v.len());
     let n = v.len() / 4 * 4;
     let running_dynamic = splat((VmState::Running as u8 | DYNAMIC) as u64);
     let (dt, delay, hundred) = (
@@ -303,68 +401,79 @@ pub(crate) unsafe fn pass2(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (usize,
     let (step, zero) = (splat(m.lazy_step), _mm256_setzero_si256());
     let prompt_all = if m.prompt_all { splat(u64::MAX) } else { zero };
     let mut total = zero;
+    // The loads and stores at `i` below touch VMs `i..i + 4` ("the
+    // group"), with `i + 4 ≤ n`: within every column and what `g_lanes`
+    // reads (asserted above; the loop changes entries, never a slice).
     let mut i = 0;
     while i < n {
+        let f = u8x4(v.flags, i);
+        let on = _mm256_xor_si256(
+            _mm256_cmpeq_epi64(_mm256_and_si256(f, splat(STATE_MASK as u64)), zero),
+            splat(u64::MAX),
+        );
+        let solver = _mm256_cmpeq_epi64(f, running_dynamic);
+        // SAFETY: the group is in bounds.
+        let (g, a0) = unsafe { (g4(g_lanes, v, i), u32x4(v.assigned, i)) };
+        // Prompt removal of all excess (when this tick needs it).
+        let prompt_m = _mm256_and_si256(_mm256_and_si256(prompt_all, solver), gt(a0, g));
+        let prompt = _mm256_and_si256(prompt_m, _mm256_sub_epi64(a0, g));
+        let a = _mm256_sub_epi64(a0, prompt);
+        // Lazy removal: the excess clock runs while above g.
+        let over = _mm256_and_si256(solver, gt(a, g));
+        let excess = _mm256_and_si256(over, _mm256_sub_epi64(a, g));
+        // SAFETY: the group is in bounds.
+        let clock0 = unsafe { f64x4(v.clock_s, i) };
+        let clock = _mm256_and_pd(_mm256_castsi256_pd(over), _mm256_add_pd(clock0, dt));
+        let lazy = _mm256_and_si256(over, _mm256_castpd_si256(_mm256_cmp_pd::<_CMP_GE_OQ>(clock, delay)));
+        let take = _mm256_and_si256(lazy, min(excess, step));
+        // The clock resets when no excess is left.
+        let spent = _mm256_cmpeq_epi64(take, excess);
+        let clock = _mm256_andnot_pd(_mm256_castsi256_pd(spent), clock);
+        // SAFETY: the group is in bounds.
+        unsafe { store_f64x4(v.clock_s, i, solver, clock) };
+        // Adds up to g.
+        let under = _mm256_and_si256(solver, gt(g, a));
+        let add = _mm256_and_si256(under, _mm256_sub_epi64(g, a));
+        let a = _mm256_add_epi64(_mm256_sub_epi64(a, take), add);
+        // SAFETY: the group is in bounds.
+        unsafe { store_u32x4(v.assigned, i, a) };
+        // Counters (masks are −1 per lane: subtracting one counts one).
+        // Unconditional: with 4 lanes, "any lane changed" is a coin toss.
+        let removed = _mm256_add_epi64(prompt, take);
+        // SAFETY: the group is in bounds.
         unsafe {
-            let f = u8x4(v.flags, i);
-            let on = _mm256_xor_si256(
-                _mm256_cmpeq_epi64(_mm256_and_si256(f, splat(STATE_MASK as u64)), zero),
-                splat(u64::MAX),
-            );
-            let solver = _mm256_cmpeq_epi64(f, running_dynamic);
-            let g = g_of.g4(v, i);
-            let a0 = u32x4(v.assigned, i);
-            // Prompt removal of all excess (when this tick needs it).
-            let prompt_m = _mm256_and_si256(_mm256_and_si256(prompt_all, solver), gt(a0, g));
-            let prompt = _mm256_and_si256(prompt_m, _mm256_sub_epi64(a0, g));
-            let a = _mm256_sub_epi64(a0, prompt);
-            // Lazy removal: the excess clock runs while above g.
-            let over = _mm256_and_si256(solver, gt(a, g));
-            let excess = _mm256_and_si256(over, _mm256_sub_epi64(a, g));
-            let clock_p = v.clock_s.as_mut_ptr().add(i);
-            let clock = _mm256_and_pd(_mm256_castsi256_pd(over), _mm256_add_pd(_mm256_loadu_pd(clock_p), dt));
-            let lazy = _mm256_and_si256(over, _mm256_castpd_si256(_mm256_cmp_pd::<_CMP_GE_OQ>(clock, delay)));
-            let take = _mm256_and_si256(lazy, min(excess, step));
-            // The clock resets when no excess is left.
-            let spent = _mm256_cmpeq_epi64(take, excess);
-            let clock = _mm256_andnot_pd(_mm256_castsi256_pd(spent), clock);
-            _mm256_maskstore_pd(clock_p, solver, clock);
-            // Adds up to g.
-            let under = _mm256_and_si256(solver, gt(g, a));
-            let add = _mm256_and_si256(under, _mm256_sub_epi64(g, a));
-            let a = _mm256_add_epi64(_mm256_sub_epi64(a, take), add);
-            store_u32x4(v.assigned, i, a);
-            // Counters (masks are −1 per lane: subtracting one counts one).
-            // Unconditional: with 4 lanes, "any lane changed" is a coin toss.
-            let removed = _mm256_add_epi64(prompt, take);
             count4(v, Counter::Removed, i, _mm256_add_epi64(u32x4(v.removed, i), removed));
             let ops = _mm256_sub_epi64(_mm256_sub_epi64(u32x4(v.remove_ops, i), prompt_m), lazy);
             count4(v, Counter::RemoveOps, i, ops);
             count4(v, Counter::Added, i, _mm256_add_epi64(u32x4(v.added, i), add));
             count4(v, Counter::AddOps, i, _mm256_sub_epi64(u32x4(v.add_ops, i), under));
-            // Hot-add where the VM now holds more than its guest sees (rare).
-            let grow = _mm256_and_si256(under, gt(a, u32x4(v.visible, i)));
-            let mut bits = _mm256_movemask_pd(_mm256_castsi256_pd(grow)) as u32;
-            while bits != 0 {
-                let j = i + bits.trailing_zeros() as usize;
-                let (a, vis, max) = (v.assigned[j] as u64, v.visible[j] as u64, v.maximum[j] as u64);
-                v.visible[j] = crate::model::rules::visible_after_add(a, vis, max, m.chunk) as u32;
-                bits &= bits - 1;
-            }
-            // Statistics of every VM that is on (off lanes: discarded).
-            let on_pd = _mm256_castsi256_pd(on);
-            let p = _mm256_mul_pd(_mm256_div_pd(to_f64(u32x4(v.demand, i)), to_f64(a)), hundred);
-            let pm = v.p_min.as_mut_ptr().add(i);
-            let lower = _mm256_and_pd(on_pd, _mm256_cmp_pd::<_CMP_LT_OQ>(p, _mm256_loadu_pd(pm)));
-            _mm256_maskstore_pd(pm, _mm256_castpd_si256(lower), p);
-            let px = v.p_max.as_mut_ptr().add(i);
-            let higher = _mm256_and_pd(on_pd, _mm256_cmp_pd::<_CMP_GT_OQ>(p, _mm256_loadu_pd(px)));
-            _mm256_maskstore_pd(px, _mm256_castpd_si256(higher), p);
-            let ps = v.p_sum.as_mut_ptr().add(i);
-            _mm256_maskstore_pd(ps, on, _mm256_add_pd(_mm256_loadu_pd(ps), _mm256_mul_pd(p, dt)));
-            total = _mm256_add_epi64(total, _mm256_and_si256(on, a));
         }
+        // Hot-add where the VM now holds more than its guest sees (rare).
+        // SAFETY: the group is in bounds.
+        let grow = _mm256_and_si256(under, gt(a, unsafe { u32x4(v.visible, i) }));
+        let mut bits = _mm256_movemask_pd(_mm256_castsi256_pd(grow)) as u32;
+        while bits != 0 {
+            let j = i + bits.trailing_zeros() as usize;
+            let (a, vis, max) = (v.assigned[j] as u64, v.visible[j] as u64, v.maximum[j] as u64);
+            v.visible[j] = crate::model::rules::visible_after_add(a, vis, max, m.chunk) as u32;
+            bits &= bits - 1;
+        }
+        // Statistics of every VM that is on (off lanes: discarded).
+        let on_pd = _mm256_castsi256_pd(on);
+        // SAFETY: the group is in bounds.
+        let d = unsafe { u32x4(v.demand, i) };
+        let p = _mm256_mul_pd(_mm256_div_pd(to_f64(d), to_f64(a)), hundred);
+        // SAFETY: the group is in bounds.
+        unsafe {
+            let lower = _mm256_and_pd(on_pd, _mm256_cmp_pd::<_CMP_LT_OQ>(p, f64x4(v.p_min, i)));
+            store_f64x4(v.p_min, i, _mm256_castpd_si256(lower), p);
+            let higher = _mm256_and_pd(on_pd, _mm256_cmp_pd::<_CMP_GT_OQ>(p, f64x4(v.p_max, i)));
+            store_f64x4(v.p_max, i, _mm256_castpd_si256(higher), p);
+            let sum = _mm256_add_pd(f64x4(v.p_sum, i), _mm256_mul_pd(p, dt));
+            store_f64x4(v.p_sum, i, on, sum);
+        }
+        total = _mm256_add_epi64(total, _mm256_and_si256(on, a));
         i += 4;
     }
-    (n, unsafe { hsum(total) })
+    (n, hsum(total))
 }

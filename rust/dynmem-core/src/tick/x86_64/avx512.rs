@@ -1,149 +1,294 @@
 //! The AVX-512 forms: passes 1 and 2 take 16 VMs per step in u32 lanes
 //! (their f64 steps in two halves of 8), the floors 8 in u64/f64 lanes.
+//!
+//! Every function here that executes vector instructions enables AVX-512
+//! F/BW/VL/DQ (which imply AVX2 and FMA) and is safe to call from another
+//! such function; `vector_prefix!` calls the kernels where `Form::of` found
+//! those features. `unsafe` is left to the loads and stores: `unsafe fn`s
+//! whose callers keep them in bounds, each use with its `SAFETY` reason.
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
 use crate::model::View;
 use crate::model::{Counter, VmState, DYNAMIC, STATE_MASK};
 use crate::solver::Scan;
 use crate::tick::scalar::pass1_scalar;
-use crate::tick::{merge_lanes, Alloc, Filled, Pass1, Pass2};
+use crate::tick::{merge_lanes, Alloc, Filled, Lanes, Pass1, Pass2};
 use std::arch::x86_64::*;
 
-pub(crate) type V = __m512i;
+type V = __m512i;
 
-#[inline(always)]
-pub(crate) unsafe fn u32x8(p: &[u32], i: usize) -> V {
+/// 8 u32 entries from `p[i]`, in u64 lanes.
+///
+/// # Safety
+/// `i + 8 ≤ p.len()`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn u32x8(p: &[u32], i: usize) -> V {
     debug_assert!(i + 8 <= p.len());
-    unsafe { _mm512_cvtepu32_epi64(_mm256_loadu_si256(p.as_ptr().add(i) as *const __m256i)) }
+    // SAFETY: `p[i..i + 8]` is in bounds (the caller's contract).
+    _mm512_cvtepu32_epi64(unsafe { _mm256_loadu_si256(p.as_ptr().add(i).cast()) })
 }
-/// 16 u32 entries as they are (u32 lanes).
-#[inline(always)]
-pub(crate) unsafe fn u32x16(p: &[u32], i: usize) -> V {
+
+/// 16 u32 entries from `p[i]` as they are (u32 lanes).
+///
+/// # Safety
+/// `i + 16 ≤ p.len()`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn u32x16(p: &[u32], i: usize) -> V {
     debug_assert!(i + 16 <= p.len());
-    unsafe { _mm512_loadu_si512(p.as_ptr().add(i) as *const __m512i) }
+    // SAFETY: `p[i..i + 16]` is in bounds (the caller's contract).
+    unsafe { _mm512_loadu_si512(p.as_ptr().add(i).cast()) }
 }
-#[inline(always)]
+
+/// Stores the 16 u32 lanes of `x` at `p[i]`.
+///
+/// # Safety
+/// `i + 16 ≤ p.len()`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
 unsafe fn store_u32x16(p: &mut [u32], i: usize, x: V) {
     debug_assert!(i + 16 <= p.len());
-    unsafe { _mm512_storeu_si512(p.as_mut_ptr().add(i) as *mut __m512i, x) }
+    // SAFETY: `p[i..i + 16]` is in bounds (the caller's contract).
+    unsafe { _mm512_storeu_si512(p.as_mut_ptr().add(i).cast(), x) }
 }
-#[inline(always)]
-unsafe fn u16x8(p: &[u16], i: usize) -> V {
-    debug_assert!(i + 8 <= p.len());
-    unsafe { _mm512_cvtepu16_epi64(_mm_loadu_si128(p.as_ptr().add(i) as *const __m128i)) }
-}
-#[inline(always)]
-unsafe fn u8x8(p: &[u8], i: usize) -> V {
-    debug_assert!(i + 8 <= p.len());
-    unsafe { _mm512_cvtepu8_epi64(_mm_loadl_epi64(p.as_ptr().add(i) as *const __m128i)) }
-}
-#[inline(always)]
+
+/// Stores the 8 u64 lanes of `x` (each below 2^32) at `p[i]` as u32.
+///
+/// # Safety
+/// `i + 8 ≤ p.len()`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
 unsafe fn store_u32x8(p: &mut [u32], i: usize, x: V) {
     debug_assert!(i + 8 <= p.len());
-    unsafe { _mm256_storeu_si256(p.as_mut_ptr().add(i) as *mut __m256i, _mm512_cvtepi64_epi32(x)) }
+    let x = _mm512_cvtepi64_epi32(x);
+    // SAFETY: `p[i..i + 8]` is in bounds (the caller's contract).
+    unsafe { _mm256_storeu_si256(p.as_mut_ptr().add(i).cast(), x) }
 }
-#[inline(always)]
+
+/// 8 u16 entries from `p[i]`, in u64 lanes.
+///
+/// # Safety
+/// `i + 8 ≤ p.len()`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn u16x8(p: &[u16], i: usize) -> V {
+    debug_assert!(i + 8 <= p.len());
+    // SAFETY: `p[i..i + 8]` is in bounds (the caller's contract).
+    _mm512_cvtepu16_epi64(unsafe { _mm_loadu_si128(p.as_ptr().add(i).cast()) })
+}
+
+/// 16 u16 entries from `p[i]`, in u32 lanes.
+///
+/// # Safety
+/// `i + 16 ≤ p.len()`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn u16x16(p: &[u16], i: usize) -> V {
+    debug_assert!(i + 16 <= p.len());
+    // SAFETY: `p[i..i + 16]` is in bounds (the caller's contract).
+    _mm512_cvtepu16_epi32(unsafe { _mm256_loadu_si256(p.as_ptr().add(i).cast()) })
+}
+
+/// 8 u8 entries from `p[i]`, in u64 lanes.
+///
+/// # Safety
+/// `i + 8 ≤ p.len()`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn u8x8(p: &[u8], i: usize) -> V {
+    debug_assert!(i + 8 <= p.len());
+    // SAFETY: `p[i..i + 8]` is in bounds (the caller's contract).
+    _mm512_cvtepu8_epi64(unsafe { _mm_loadl_epi64(p.as_ptr().add(i).cast()) })
+}
+
+/// 16 u8 entries from `p[i]`, in u32 lanes.
+///
+/// # Safety
+/// `i + 16 ≤ p.len()`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn u8x16(p: &[u8], i: usize) -> V {
+    debug_assert!(i + 16 <= p.len());
+    // SAFETY: `p[i..i + 16]` is in bounds (the caller's contract).
+    _mm512_cvtepu8_epi32(unsafe { _mm_loadu_si128(p.as_ptr().add(i).cast()) })
+}
+
+/// 8 f64 entries from `p[i]`.
+///
+/// # Safety
+/// `i + 8 ≤ p.len()`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn f64x8(p: &[f64], i: usize) -> __m512d {
+    debug_assert!(i + 8 <= p.len());
+    // SAFETY: `p[i..i + 8]` is in bounds (the caller's contract).
+    unsafe { _mm512_loadu_pd(p.as_ptr().add(i)) }
+}
+
+/// Stores the lanes of `x` that `m` selects at `p[i..i + 8]`.
+///
+/// # Safety
+/// `i + 8 ≤ p.len()`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn store_f64x8(p: &mut [f64], i: usize, m: __mmask8, x: __m512d) {
+    debug_assert!(i + 8 <= p.len());
+    // SAFETY: `p[i..i + 8]` is in bounds (the caller's contract).
+    unsafe { _mm512_mask_storeu_pd(p.as_mut_ptr().add(i), m, x) }
+}
+
+/// The 8 u64 lanes of `x`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+fn u64_lanes(x: V) -> [u64; 8] {
+    let mut a = [0u64; 8];
+    // SAFETY: `a` is 64 writable bytes.
+    unsafe { _mm512_storeu_si512(a.as_mut_ptr().cast(), x) };
+    a
+}
+
+/// The 16 u32 lanes of `x`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+fn u32_lanes(x: V) -> [u32; 16] {
+    let mut a = [0u32; 16];
+    // SAFETY: `a` is 64 writable bytes.
+    unsafe { _mm512_storeu_si512(a.as_mut_ptr().cast(), x) };
+    a
+}
+
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
 fn splat(x: u64) -> V {
-    unsafe { _mm512_set1_epi64(x as i64) }
+    _mm512_set1_epi64(x as i64)
 }
 
 /// `ceil_u(x)` for a power-of-two `u`, lane-wise.
-#[inline(always)]
-unsafe fn ceil_u(x: V, u: u64) -> V {
-    unsafe { _mm512_andnot_si512(splat(u - 1), _mm512_add_epi64(x, splat(u - 1))) }
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+fn ceil_u(x: V, u: u64) -> V {
+    _mm512_andnot_si512(splat(u - 1), _mm512_add_epi64(x, splat(u - 1)))
 }
 
-/// `demand_cap_of` for VMs `i..i + 8`, given their minimum and maximum.
-#[inline(always)]
-unsafe fn demand_caps8(v: &View, i: usize, mn: V, mx: V, u: u64) -> V {
-    unsafe { _mm512_min_epu64(_mm512_max_epu64(ceil_u(u32x8(v.demand, i), u), mn), mx) }
+/// `demand_cap_of` of demands `d`, minimums `mn` and maximums `mx` (u64 lanes).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+fn demand_caps8(d: V, mn: V, mx: V, u: u64) -> V {
+    _mm512_min_epu64(_mm512_max_epu64(ceil_u(d, u), mn), mx)
 }
 
-/// [`Filled`](Filled)'s `g` for VMs `i..i + 16`, in u32 lanes.
-/// The demand cap is `clamp(ceil_u(min(d, max)), min, max)`: equal to
-/// `demand_cap_of` (the maximum is a multiple of `u`), and no lane can
-/// overflow (everything is at most the maximum, 2^20).
-#[inline(always)]
-pub(crate) unsafe fn filled16(v: &View, g: &Filled, i: usize) -> V {
-    unsafe {
-        let mn = u32x16(v.minimum, i);
-        let floor = if g.demand_stage {
-            let mx = u32x16(v.maximum, i);
-            let d = _mm512_min_epu32(u32x16(v.demand, i), mx);
-            let up = _mm512_set1_epi32((g.u - 1) as i32);
-            let d = _mm512_andnot_si512(up, _mm512_add_epi32(d, up));
-            _mm512_min_epu32(_mm512_max_epu32(d, mn), mx)
-        } else {
-            mn
-        };
-        let extra = _mm512_sllv_epi32(u32x16(g.extra, i), _mm512_set1_epi32(g.shift as i32));
-        _mm512_add_epi32(floor, extra)
+/// `g` of VMs `i..i + 16` in u32 lanes (any value in non-solver lanes;
+/// every `g` is at most the maximum, 2^20 MB).
+///
+/// # Safety
+/// `i + 16 ≤ v.len()`, every column of `v` holds `v.len()` entries and
+/// `g.check(v.len())` has passed.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn g16(g: Lanes, v: &View, i: usize) -> V {
+    match g {
+        // SAFETY: `i + 16 ≤ v.len() ≤ target.len()` (the caller's contract).
+        Lanes::Targets(target) => unsafe { u32x16(target, i) },
+        // SAFETY: the caller's contract is `filled16`'s.
+        Lanes::Filled(f) => unsafe { filled16(v, &f, i) },
     }
 }
 
+/// [`Filled`]'s `g` for VMs `i..i + 16`, in u32 lanes.
+/// The demand cap is `clamp(ceil_u(min(d, max)), min, max)`: equal to
+/// `demand_cap_of` (the maximum is a multiple of `u`), and no lane can
+/// overflow (everything is at most the maximum, 2^20).
+///
+/// # Safety
+/// `i + 16 ≤ v.len()`, every column of `v` holds `v.len()` entries and
+/// `i + 16 ≤ g.extra.len()`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn filled16(v: &View, g: &Filled, i: usize) -> V {
+    // SAFETY: `i + 16` is within the columns (the caller's contract).
+    let mn = unsafe { u32x16(v.minimum, i) };
+    let floor = if g.demand_stage {
+        // SAFETY: as for `mn`.
+        let (d, mx) = unsafe { (u32x16(v.demand, i), u32x16(v.maximum, i)) };
+        let d = _mm512_min_epu32(d, mx);
+        let up = _mm512_set1_epi32((g.u - 1) as i32);
+        let d = _mm512_andnot_si512(up, _mm512_add_epi32(d, up));
+        _mm512_min_epu32(_mm512_max_epu32(d, mn), mx)
+    } else {
+        mn
+    };
+    // SAFETY: `i + 16 ≤ g.extra.len()` (the caller's contract).
+    let extra = unsafe { u32x16(g.extra, i) };
+    _mm512_add_epi32(floor, _mm512_sllv_epi32(extra, _mm512_set1_epi32(g.shift as i32)))
+}
+
 /// [`room`](crate::tick::scalar::room) in the `solver` lanes (0 elsewhere).
-#[inline(always)]
-unsafe fn room8(demand_stage: bool, solver: __mmask8, t: V, d_cap: V, mn: V, shift: V) -> V {
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+fn room8(demand_stage: bool, solver: __mmask8, t: V, d_cap: V, mn: V, shift: V) -> V {
     let (lo, hi) = if demand_stage { (d_cap, t) } else { (mn, d_cap) };
-    unsafe { _mm512_maskz_srlv_epi64(solver, _mm512_sub_epi64(hi, lo), shift) }
+    _mm512_maskz_srlv_epi64(solver, _mm512_sub_epi64(hi, lo), shift)
 }
 
 /// A [`Scan`] kept per lane.
 struct ScanLanes([V; 7]);
 
 impl ScanLanes {
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
     fn new() -> ScanLanes {
         let zero = splat(0);
         ScanLanes([zero, zero, zero, zero, splat(crate::solver::WEIGHT_SCALE), zero, zero])
     }
 
     /// [`Scan::add`] of rooms `c` with weights `w`, lane-wise.
-    #[inline(always)]
-    unsafe fn add(&mut self, c: V, w: V) {
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+    fn add(&mut self, c: V, w: V) {
         let [total, positive, w_pos, max_pos, min_w, n_zero, max_zero] = &mut self.0;
-        unsafe {
-            let pos_w = _mm512_test_epi64_mask(w, w);
-            let has_c = _mm512_test_epi64_mask(c, c);
-            *total = _mm512_add_epi64(*total, c);
-            *positive = _mm512_mask_add_epi64(*positive, pos_w, *positive, c);
-            *w_pos = _mm512_mask_add_epi64(*w_pos, pos_w & has_c, *w_pos, w);
-            *max_pos = _mm512_mask_max_epu64(*max_pos, pos_w, *max_pos, c);
-            *min_w = _mm512_mask_min_epu64(*min_w, pos_w & has_c, *min_w, w);
-            *n_zero = _mm512_mask_add_epi64(*n_zero, !pos_w & has_c, *n_zero, splat(1));
-            *max_zero = _mm512_mask_max_epu64(*max_zero, !pos_w, *max_zero, c);
-        }
+        let pos_w = _mm512_test_epi64_mask(w, w);
+        let has_c = _mm512_test_epi64_mask(c, c);
+        *total = _mm512_add_epi64(*total, c);
+        *positive = _mm512_mask_add_epi64(*positive, pos_w, *positive, c);
+        *w_pos = _mm512_mask_add_epi64(*w_pos, pos_w & has_c, *w_pos, w);
+        *max_pos = _mm512_mask_max_epu64(*max_pos, pos_w, *max_pos, c);
+        *min_w = _mm512_mask_min_epu64(*min_w, pos_w & has_c, *min_w, w);
+        *n_zero = _mm512_mask_add_epi64(*n_zero, !pos_w & has_c, *n_zero, splat(1));
+        *max_zero = _mm512_mask_max_epu64(*max_zero, !pos_w, *max_zero, c);
     }
 
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
     fn merge_into(self, scan: &mut Scan) {
-        let spill = |x: V| {
-            let mut a = [0u64; 8];
-            unsafe { _mm512_storeu_si512(a.as_mut_ptr() as *mut __m512i, x) };
-            a
-        };
-        merge_lanes(scan, self.0.map(spill));
+        merge_lanes(scan, self.0.map(|x| u64_lanes(x)));
     }
 }
 
-#[inline(always)]
-unsafe fn hsum(x: V) -> u64 {
-    unsafe { _mm512_reduce_add_epi64(x) as u64 }
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+fn hsum(x: V) -> u64 {
+    _mm512_reduce_add_epi64(x) as u64
 }
 
 /// Adds `inc` (u32 lanes) to counter `k` of VMs `i..i + 16`: the low
 /// words in place, any carry out of them to `v.carries`.
-#[inline(always)]
+///
+/// # Safety
+/// `i + 16 ≤` the length of counter `k`'s column.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
 unsafe fn count16(v: &mut View, k: Counter, i: usize, inc: V) {
-    unsafe {
-        let lo = u32x16(v.counter_mut(k), i);
-        let sum = _mm512_add_epi32(lo, inc);
-        store_u32x16(v.counter_mut(k), i, sum);
-        let carried = _mm512_cmplt_epu32_mask(sum, lo);
-        if carried != 0 {
-            let (mut los, mut incs) = ([0u32; 16], [0u32; 16]);
-            _mm512_storeu_si512(los.as_mut_ptr() as *mut __m512i, lo);
-            _mm512_storeu_si512(incs.as_mut_ptr() as *mut __m512i, inc);
-            for j in (0..16).filter(|&j| carried >> j & 1 != 0) {
-                v.carry(k, i + j, los[j] as u64 + incs[j] as u64);
-            }
+    // SAFETY: `i + 16` is within the column (the caller's contract).
+    let lo = unsafe { u32x16(v.counter_mut(k), i) };
+    let sum = _mm512_add_epi32(lo, inc);
+    // SAFETY: as for `lo`.
+    unsafe { store_u32x16(v.counter_mut(k), i, sum) };
+    let carried = _mm512_cmplt_epu32_mask(sum, lo);
+    if carried != 0 {
+        let (los, incs) = (u32_lanes(lo), u32_lanes(inc));
+        for j in (0..16).filter(|&j| carried >> j & 1 != 0) {
+            v.carry(k, i + j, los[j] as u64 + incs[j] as u64);
         }
     }
 }
@@ -153,13 +298,8 @@ unsafe fn count16(v: &mut View, k: Counter, i: usize, inc: V) {
 /// 2^20, except demand), sums as u32 lane totals folded into u64 every
 /// 2048 groups; the target's f64 step in two halves of 8. A group with a
 /// starting VM goes through the scalar form.
-///
-/// # Safety
-/// The CPU has AVX-512 F/BW/VL/DQ. (Bounds: every column is checked to
-/// hold `v.len()` entries, as are `p.target` and, with a guess, `p.caps`;
-/// groups end at or before `v.len()`.)
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-pub(crate) unsafe fn pass1(v: &mut View, p: &mut Pass1) -> usize {
+pub(crate) fn pass1(v: &mut View, p: &mut Pass1) -> usize {
     v.assert_columns();
     let n = v.len() / 16 * 16;
     assert!(p.target.len() >= n && (p.stage.is_none() || p.caps.len() >= n));
@@ -177,69 +317,77 @@ pub(crate) unsafe fn pass1(v: &mut View, p: &mut Pass1) -> usize {
     // positive weights with room, weight-0 items with room.
     let (mut part, mut wide, mut groups) = ([zero; 10], [zero; 10], 0u32);
     let (mut max_pos, mut min_w, mut max_zero) = (zero, s32(crate::solver::WEIGHT_SCALE as u32), zero);
+    // The loads and stores at `i` below touch VMs `i..i + 16` ("the
+    // group"), with `i + 16 ≤ n`: within every column, `p.target` and,
+    // with a guess, `p.caps` (all asserted above; the scalar groups
+    // change entries, never a slice).
     let mut i = 0;
     while i < n {
-        unsafe {
-            let f = _mm512_cvtepu8_epi32(_mm_loadu_si128(v.flags.as_ptr().add(i) as *const __m128i));
-            let state = _mm512_and_si512(f, state_mask);
-            if _mm512_cmpeq_epi32_mask(state, starting_v) != 0 {
-                // (Adds to `p.sums` and `p.scan` directly: both are sums
-                // and extremes, so the order of merging does not matter.)
-                pass1_scalar(v, p, i..i + 16);
-                i += 16;
-                continue;
-            }
-            let on = _mm512_test_epi32_mask(state, state);
-            let solver = _mm512_cmpeq_epi32_mask(f, running_dynamic);
-            let a = u32x16(v.assigned, i);
-            let (mn, mx) = (u32x16(v.minimum, i), u32x16(v.maximum, i));
-            let t = targets16(v, i, mn, mx, up);
-            store_u32x16(p.target, i, t);
-            // The demand cap, as in `filled16`.
-            let d = _mm512_min_epu32(u32x16(v.demand, i), mx);
-            let d_cap = _mm512_min_epu32(
-                _mm512_max_epu32(_mm512_andnot_si512(up, _mm512_add_epi32(d, up)), mn),
-                mx,
-            );
-            let short = _mm512_maskz_sub_epi32(_mm512_mask_cmpgt_epu32_mask(solver, t, a), t, a);
-            let adds = [
-                (on & !solver, a),
-                (solver, t),
-                (solver, d_cap),
-                (solver, mn),
-                (solver, a),
-                (!0, short),
-            ];
+        // SAFETY: the group is in bounds.
+        let f = unsafe { u8x16(v.flags, i) };
+        let state = _mm512_and_si512(f, state_mask);
+        if _mm512_cmpeq_epi32_mask(state, starting_v) != 0 {
+            // (Adds to `p.sums` and `p.scan` directly: both are sums
+            // and extremes, so the order of merging does not matter.)
+            pass1_scalar(v, p, i..i + 16);
+            i += 16;
+            continue;
+        }
+        let on = _mm512_test_epi32_mask(state, state);
+        let solver = _mm512_cmpeq_epi32_mask(f, running_dynamic);
+        // SAFETY: the group is in bounds.
+        let (a, mn, mx) = unsafe { (u32x16(v.assigned, i), u32x16(v.minimum, i), u32x16(v.maximum, i)) };
+        // SAFETY: the group is in bounds.
+        let (d, b) = unsafe { (u32x16(v.demand, i), u16x16(v.buffer, i)) };
+        let t = targets16(d, b, mn, mx, up);
+        // SAFETY: the group is in bounds.
+        unsafe { store_u32x16(p.target, i, t) };
+        // The demand cap, as in `filled16`.
+        let d = _mm512_min_epu32(d, mx);
+        let d_cap = _mm512_min_epu32(
+            _mm512_max_epu32(_mm512_andnot_si512(up, _mm512_add_epi32(d, up)), mn),
+            mx,
+        );
+        let short = _mm512_maskz_sub_epi32(_mm512_mask_cmpgt_epu32_mask(solver, t, a), t, a);
+        let adds = [
+            (on & !solver, a),
+            (solver, t),
+            (solver, d_cap),
+            (solver, mn),
+            (solver, a),
+            (!0, short),
+        ];
+        for (k, (m, x)) in adds.into_iter().enumerate() {
+            part[k] = _mm512_mask_add_epi32(part[k], m, part[k], x);
+        }
+        if let Some(demand_stage) = p.stage {
+            let (lo, hi) = if demand_stage { (d_cap, t) } else { (mn, d_cap) };
+            let c = _mm512_maskz_srlv_epi32(solver, _mm512_sub_epi32(hi, lo), shift);
+            // SAFETY: the group is in bounds (`p.caps` too, with a guess).
+            unsafe { store_u32x16(p.caps, i, c) };
+            // Scan::add, lane-wise.
+            // SAFETY: the group is in bounds.
+            let w = unsafe { u16x16(v.weight, i) };
+            let (pos_w, has_c) = (_mm512_test_epi32_mask(w, w), _mm512_test_epi32_mask(c, c));
+            let adds = [(!0, c), (pos_w, c), (pos_w & has_c, w), (!pos_w & has_c, s32(1))];
             for (k, (m, x)) in adds.into_iter().enumerate() {
-                part[k] = _mm512_mask_add_epi32(part[k], m, part[k], x);
+                part[6 + k] = _mm512_mask_add_epi32(part[6 + k], m, part[6 + k], x);
             }
-            if let Some(demand_stage) = p.stage {
-                let (lo, hi) = if demand_stage { (d_cap, t) } else { (mn, d_cap) };
-                let c = _mm512_maskz_srlv_epi32(solver, _mm512_sub_epi32(hi, lo), shift);
-                store_u32x16(p.caps, i, c);
-                // Scan::add, lane-wise.
-                let w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(v.weight.as_ptr().add(i) as *const __m256i));
-                let (pos_w, has_c) = (_mm512_test_epi32_mask(w, w), _mm512_test_epi32_mask(c, c));
-                let adds = [(!0, c), (pos_w, c), (pos_w & has_c, w), (!pos_w & has_c, s32(1))];
-                for (k, (m, x)) in adds.into_iter().enumerate() {
-                    part[6 + k] = _mm512_mask_add_epi32(part[6 + k], m, part[6 + k], x);
-                }
-                max_pos = _mm512_mask_max_epu32(max_pos, pos_w, max_pos, c);
-                min_w = _mm512_mask_min_epu32(min_w, pos_w & has_c, min_w, w);
-                max_zero = _mm512_mask_max_epu32(max_zero, !pos_w, max_zero, c);
+            max_pos = _mm512_mask_max_epu32(max_pos, pos_w, max_pos, c);
+            min_w = _mm512_mask_min_epu32(min_w, pos_w & has_c, min_w, w);
+            max_zero = _mm512_mask_max_epu32(max_zero, !pos_w, max_zero, c);
+        }
+        groups += 1;
+        if groups == 2048 {
+            for k in 0..10 {
+                wide[k] = _mm512_add_epi64(wide[k], widen_sum(part[k]));
+                part[k] = zero;
             }
-            groups += 1;
-            if groups == 2048 {
-                for k in 0..10 {
-                    wide[k] = _mm512_add_epi64(wide[k], widen_sum(part[k]));
-                    part[k] = zero;
-                }
-                groups = 0;
-            }
+            groups = 0;
         }
         i += 16;
     }
-    let total = |k: usize| unsafe { hsum(_mm512_add_epi64(wide[k], widen_sum(part[k]))) };
+    let total = |k: usize| hsum(_mm512_add_epi64(wide[k], widen_sum(part[k])));
     p.sums.add([0, 1, 2, 3, 4, 5].map(total));
     if p.stage.is_some() {
         let s = &mut p.scan;
@@ -254,67 +402,67 @@ pub(crate) unsafe fn pass1(v: &mut View, p: &mut Pass1) -> usize {
     n
 }
 
-/// `target_of` for VMs `i..i + 16` in u32 lanes: `ceil(d·(100+b)/100)`
-/// in f64 (exact: see `host::ceil_pct_f64`, which the tests check),
-/// capped at the maximum while still f64 (so that it fits u32; the
-/// clamp below gives the maximum either way), then rounded up to the
-/// unit and clamped.
-#[inline(always)]
-unsafe fn targets16(v: &View, i: usize, mn: V, mx: V, up: V) -> V {
-    unsafe {
-        let d = u32x16(v.demand, i);
-        let b = _mm512_cvtepu16_epi32(_mm256_loadu_si256(v.buffer.as_ptr().add(i) as *const __m256i));
-        let b = _mm512_add_epi32(b, _mm512_set1_epi32(100));
-        let half = |d: __m256i, b: __m256i, m: __m256i| {
-            let x = _mm512_mul_pd(_mm512_cvtepu32_pd(d), _mm512_cvtepu32_pd(b));
-            let t = _mm512_mul_pd(_mm512_add_pd(x, _mm512_set1_pd(99.5)), _mm512_set1_pd(0.01));
-            _mm512_cvttpd_epu32(_mm512_min_pd(t, _mm512_cvtepu32_pd(m)))
-        };
-        let lo = half(
-            _mm512_castsi512_si256(d),
-            _mm512_castsi512_si256(b),
-            _mm512_castsi512_si256(mx),
-        );
-        let hi = half(
-            _mm512_extracti64x4_epi64::<1>(d),
-            _mm512_extracti64x4_epi64::<1>(b),
-            _mm512_extracti64x4_epi64::<1>(mx),
-        );
-        let t = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi);
-        let t = _mm512_andnot_si512(up, _mm512_add_epi32(t, up));
-        _mm512_min_epu32(_mm512_max_epu32(t, mn), mx)
-    }
+/// `target_of` of demands `d` with buffers `b`, minimums `mn` and maximums
+/// `mx` (u32 lanes), `up` being `u − 1`: `ceil(d·(100+b)/100)` in f64
+/// (exact: see `host::ceil_pct_f64`, which the tests check), capped at the
+/// maximum while still f64 (so that it fits u32; the clamp below gives the
+/// maximum either way), then rounded up to the unit and clamped.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+fn targets16(d: V, b: V, mn: V, mx: V, up: V) -> V {
+    let b = _mm512_add_epi32(b, _mm512_set1_epi32(100));
+    let half = |d: __m256i, b: __m256i, m: __m256i| {
+        let x = _mm512_mul_pd(_mm512_cvtepu32_pd(d), _mm512_cvtepu32_pd(b));
+        let t = _mm512_mul_pd(_mm512_add_pd(x, _mm512_set1_pd(99.5)), _mm512_set1_pd(0.01));
+        _mm512_cvttpd_epu32(_mm512_min_pd(t, _mm512_cvtepu32_pd(m)))
+    };
+    let lo = half(
+        _mm512_castsi512_si256(d),
+        _mm512_castsi512_si256(b),
+        _mm512_castsi512_si256(mx),
+    );
+    let hi = half(
+        _mm512_extracti64x4_epi64::<1>(d),
+        _mm512_extracti64x4_epi64::<1>(b),
+        _mm512_extracti64x4_epi64::<1>(mx),
+    );
+    let t = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi);
+    let t = _mm512_andnot_si512(up, _mm512_add_epi32(t, up));
+    _mm512_min_epu32(_mm512_max_epu32(t, mn), mx)
 }
 
 /// `floors` over whole groups of 8 VMs; returns how many VMs it covered.
-///
-/// # Safety
-/// As [`pass1`]; `target` and `caps` are checked to be long enough.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-pub(crate) unsafe fn floors(
-    v: &View,
-    target: &[u32],
-    caps: &mut [u32],
-    u: u64,
-    demand_stage: bool,
-    scan: &mut Scan,
-) -> usize {
+pub(crate) fn floors(v: &View, target: &[u32], caps: &mut [u32], u: u64, demand_stage: bool, scan: &mut Scan) -> usize {
     v.assert_columns();
     let n = v.len() / 8 * 8;
     assert!(target.len() >= n && caps.len() >= n);
     let running_dynamic = splat((VmState::Running as u8 | DYNAMIC) as u64);
     let shift = splat(u.trailing_zeros() as u64);
     let mut lanes = ScanLanes::new();
+    // The loads and stores at `i` below touch VMs `i..i + 8` ("the
+    // group"), with `i + 8 ≤ n`: within every column, `target` and `caps`
+    // (asserted above).
     let mut i = 0;
     while i < n {
-        unsafe {
-            let solver = _mm512_cmpeq_epi64_mask(u8x8(v.flags, i), running_dynamic);
-            let (mn, mx) = (u32x8(v.minimum, i), u32x8(v.maximum, i));
-            let d_cap = demand_caps8(v, i, mn, mx, u);
-            let c = room8(demand_stage, solver, u32x8(target, i), d_cap, mn, shift);
-            store_u32x8(caps, i, c);
-            lanes.add(c, u16x8(v.weight, i));
-        }
+        // SAFETY: the group is in bounds.
+        let (f, mn, mx, d) = unsafe {
+            (
+                u8x8(v.flags, i),
+                u32x8(v.minimum, i),
+                u32x8(v.maximum, i),
+                u32x8(v.demand, i),
+            )
+        };
+        let solver = _mm512_cmpeq_epi64_mask(f, running_dynamic);
+        let d_cap = demand_caps8(d, mn, mx, u);
+        // SAFETY: the group is in bounds.
+        let t = unsafe { u32x8(target, i) };
+        let c = room8(demand_stage, solver, t, d_cap, mn, shift);
+        // SAFETY: the group is in bounds.
+        unsafe { store_u32x8(caps, i, c) };
+        // SAFETY: the group is in bounds.
+        lanes.add(c, unsafe { u16x8(v.weight, i) });
         i += 8;
     }
     lanes.merge_into(scan);
@@ -326,13 +474,11 @@ pub(crate) unsafe fn floors(
 /// register: every quantity here is at most 2^32 − 1, and `g`, assigned
 /// and visible at most 2^20), the clock and the statistics in two halves
 /// of 8 f64 lanes.
-///
-/// # Safety
-/// As [`pass1`]; what `g_of` reads is checked ([`Alloc::check`]).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-pub(crate) unsafe fn pass2(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (usize, u64) {
+pub(crate) fn pass2(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (usize, u64) {
     v.assert_columns();
-    g_of.check(v.len());
+    let g_lanes = g_of.lanes();
+    g_lanes.check(v.len());
     let n = v.len() / 16 * 16;
     let running_dynamic = _mm512_set1_epi32((VmState::Running as u8 | DYNAMIC) as i32);
     let state_mask = _mm512_set1_epi32(STATE_MASK as i32);
@@ -348,110 +494,122 @@ pub(crate) unsafe fn pass2(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (usize,
     // Σ assigned: u32 lanes for up to 2048 groups (each adds ≤ 2^20 per
     // lane), then folded into u64 lanes.
     let (mut total, mut part, mut groups) = (_mm512_setzero_si512(), _mm512_setzero_si512(), 0);
+    // The loads and stores at `i` below touch VMs `i..i + 16` ("the
+    // group"), with `i + 16 ≤ n`: within every column and what `g_lanes`
+    // reads (asserted above; the loop changes entries, never a slice).
     let mut i = 0;
     while i < n {
+        // SAFETY: the group is in bounds.
+        let (f, g, a0) = unsafe { (u8x16(v.flags, i), g16(g_lanes, v, i), u32x16(v.assigned, i)) };
+        let on = _mm512_test_epi32_mask(f, state_mask);
+        let solver = _mm512_cmpeq_epi32_mask(f, running_dynamic);
+        // Prompt removal of all excess (when this tick needs it).
+        let prompt_m = if m.prompt_all {
+            _mm512_mask_cmpgt_epu32_mask(solver, a0, g)
+        } else {
+            0
+        };
+        let prompt = _mm512_maskz_sub_epi32(prompt_m, a0, g);
+        let a = _mm512_sub_epi32(a0, prompt);
+        // Lazy removal: the excess clock runs while above g (f64, in halves).
+        let over = _mm512_mask_cmpgt_epu32_mask(solver, a, g);
+        let excess = _mm512_maskz_sub_epi32(over, a, g);
+        // SAFETY: the group is in bounds.
+        let (c0_lo, c0_hi) = unsafe { (f64x8(v.clock_s, i), f64x8(v.clock_s, i + 8)) };
+        let c_lo = _mm512_maskz_add_pd(over as u8, c0_lo, dt);
+        let c_hi = _mm512_maskz_add_pd((over >> 8) as u8, c0_hi, dt);
+        let lazy_lo = _mm512_mask_cmp_pd_mask::<_CMP_GE_OQ>(over as u8, c_lo, delay);
+        let lazy_hi = _mm512_mask_cmp_pd_mask::<_CMP_GE_OQ>((over >> 8) as u8, c_hi, delay);
+        let lazy = lazy_lo as u16 | (lazy_hi as u16) << 8;
+        let take = _mm512_maskz_min_epu32(lazy, excess, step);
+        // The clock resets when no excess is left; stored only where
+        // it changed (a clock that stays 0 leaves its line clean).
+        let spent = _mm512_cmpeq_epi32_mask(take, excess);
+        let c_lo = _mm512_mask_blend_pd(spent as u8, c_lo, zero_pd);
+        let c_hi = _mm512_mask_blend_pd((spent >> 8) as u8, c_hi, zero_pd);
+        let (b_lo, b0_lo) = (_mm512_castpd_si512(c_lo), _mm512_castpd_si512(c0_lo));
+        let (b_hi, b0_hi) = (_mm512_castpd_si512(c_hi), _mm512_castpd_si512(c0_hi));
+        let moved_lo = _mm512_mask_cmpneq_epi64_mask(solver as u8, b_lo, b0_lo);
+        let moved_hi = _mm512_mask_cmpneq_epi64_mask((solver >> 8) as u8, b_hi, b0_hi);
+        // SAFETY: the group is in bounds.
         unsafe {
-            let f = _mm512_cvtepu8_epi32(_mm_loadu_si128(v.flags.as_ptr().add(i) as *const __m128i));
-            let on = _mm512_test_epi32_mask(f, state_mask);
-            let solver = _mm512_cmpeq_epi32_mask(f, running_dynamic);
-            let g = g_of.g16(v, i);
-            let a0 = u32x16(v.assigned, i);
-            // Prompt removal of all excess (when this tick needs it).
-            let prompt_m = if m.prompt_all {
-                _mm512_mask_cmpgt_epu32_mask(solver, a0, g)
-            } else {
-                0
-            };
-            let prompt = _mm512_maskz_sub_epi32(prompt_m, a0, g);
-            let a = _mm512_sub_epi32(a0, prompt);
-            // Lazy removal: the excess clock runs while above g (f64, in halves).
-            let over = _mm512_mask_cmpgt_epu32_mask(solver, a, g);
-            let excess = _mm512_maskz_sub_epi32(over, a, g);
-            let cp = v.clock_s.as_mut_ptr().add(i);
-            let (c0_lo, c0_hi) = (_mm512_loadu_pd(cp), _mm512_loadu_pd(cp.add(8)));
-            let c_lo = _mm512_maskz_add_pd(over as u8, c0_lo, dt);
-            let c_hi = _mm512_maskz_add_pd((over >> 8) as u8, c0_hi, dt);
-            let lazy_lo = _mm512_mask_cmp_pd_mask::<_CMP_GE_OQ>(over as u8, c_lo, delay);
-            let lazy_hi = _mm512_mask_cmp_pd_mask::<_CMP_GE_OQ>((over >> 8) as u8, c_hi, delay);
-            let lazy = lazy_lo as u16 | (lazy_hi as u16) << 8;
-            let take = _mm512_maskz_min_epu32(lazy, excess, step);
-            // The clock resets when no excess is left; stored only where
-            // it changed (a clock that stays 0 leaves its line clean).
-            let spent = _mm512_cmpeq_epi32_mask(take, excess);
-            let c_lo = _mm512_mask_blend_pd(spent as u8, c_lo, zero_pd);
-            let c_hi = _mm512_mask_blend_pd((spent >> 8) as u8, c_hi, zero_pd);
-            let (b_lo, b0_lo) = (_mm512_castpd_si512(c_lo), _mm512_castpd_si512(c0_lo));
-            let (b_hi, b0_hi) = (_mm512_castpd_si512(c_hi), _mm512_castpd_si512(c0_hi));
-            let moved_lo = _mm512_mask_cmpneq_epi64_mask(solver as u8, b_lo, b0_lo);
-            let moved_hi = _mm512_mask_cmpneq_epi64_mask((solver >> 8) as u8, b_hi, b0_hi);
-            _mm512_mask_storeu_pd(cp, moved_lo, c_lo);
-            _mm512_mask_storeu_pd(cp.add(8), moved_hi, c_hi);
-            // Adds up to g.
-            let under = _mm512_mask_cmpgt_epu32_mask(solver, g, a);
-            let add = _mm512_maskz_sub_epi32(under, g, a);
-            let a = _mm512_add_epi32(_mm512_sub_epi32(a, take), add);
-            store_u32x16(v.assigned, i, a);
-            // Counters.
-            let removed = _mm512_add_epi32(prompt, take);
-            if _mm512_test_epi32_mask(removed, removed) != 0 {
+            store_f64x8(v.clock_s, i, moved_lo, c_lo);
+            store_f64x8(v.clock_s, i + 8, moved_hi, c_hi);
+        }
+        // Adds up to g.
+        let under = _mm512_mask_cmpgt_epu32_mask(solver, g, a);
+        let add = _mm512_maskz_sub_epi32(under, g, a);
+        let a = _mm512_add_epi32(_mm512_sub_epi32(a, take), add);
+        // SAFETY: the group is in bounds.
+        unsafe { store_u32x16(v.assigned, i, a) };
+        // Counters.
+        let removed = _mm512_add_epi32(prompt, take);
+        if _mm512_test_epi32_mask(removed, removed) != 0 {
+            let took = lazy & _mm512_test_epi32_mask(take, take);
+            let ops = _mm512_add_epi32(_mm512_maskz_mov_epi32(prompt_m, one), _mm512_maskz_mov_epi32(took, one));
+            // SAFETY: the group is in bounds.
+            unsafe {
                 count16(v, Counter::Removed, i, removed);
-                let took = lazy & _mm512_test_epi32_mask(take, take);
-                let ops = _mm512_add_epi32(_mm512_maskz_mov_epi32(prompt_m, one), _mm512_maskz_mov_epi32(took, one));
                 count16(v, Counter::RemoveOps, i, ops);
             }
-            if under != 0 {
+        }
+        if under != 0 {
+            // SAFETY: the group is in bounds.
+            unsafe {
                 count16(v, Counter::Added, i, add);
                 count16(v, Counter::AddOps, i, _mm512_maskz_mov_epi32(under, one));
-                // Hot-add where the VM now holds more than its guest sees (rare).
-                let mut grow = _mm512_mask_cmpgt_epu32_mask(under, a, u32x16(v.visible, i));
-                while grow != 0 {
-                    let j = i + grow.trailing_zeros() as usize;
-                    let (a, vis, max) = (v.assigned[j] as u64, v.visible[j] as u64, v.maximum[j] as u64);
-                    v.visible[j] = crate::model::rules::visible_after_add(a, vis, max, m.chunk) as u32;
-                    grow &= grow - 1;
-                }
             }
-            // Statistics of every VM that is on (off lanes: discarded), in
-            // two halves of 8.
-            let d = u32x16(v.demand, i);
-            let halves = [
-                (_mm512_castsi512_si256(d), _mm512_castsi512_si256(a)),
-                (_mm512_extracti64x4_epi64::<1>(d), _mm512_extracti64x4_epi64::<1>(a)),
-            ];
-            for (h, (dh, ah)) in halves.into_iter().enumerate() {
-                let k = i + 8 * h;
-                let on_h = (on >> (8 * h)) as u8;
-                let p = _mm512_mul_pd(_mm512_div_pd(_mm512_cvtepu32_pd(dh), _mm512_cvtepu32_pd(ah)), hundred);
-                // Minimum and maximum: stored only in the lanes that set a
-                // new record, so that most ticks leave these lines clean.
-                let pm = v.p_min.as_mut_ptr().add(k);
-                let lower = _mm512_mask_cmp_pd_mask::<_CMP_LT_OQ>(on_h, p, _mm512_loadu_pd(pm));
-                _mm512_mask_storeu_pd(pm, lower, p);
-                let px = v.p_max.as_mut_ptr().add(k);
-                let higher = _mm512_mask_cmp_pd_mask::<_CMP_GT_OQ>(on_h, p, _mm512_loadu_pd(px));
-                _mm512_mask_storeu_pd(px, higher, p);
-                let ps = v.p_sum.as_mut_ptr().add(k);
-                _mm512_mask_storeu_pd(ps, on_h, _mm512_add_pd(_mm512_loadu_pd(ps), _mm512_mul_pd(p, dt)));
+            // Hot-add where the VM now holds more than its guest sees (rare).
+            // SAFETY: the group is in bounds.
+            let mut grow = _mm512_mask_cmpgt_epu32_mask(under, a, unsafe { u32x16(v.visible, i) });
+            while grow != 0 {
+                let j = i + grow.trailing_zeros() as usize;
+                let (a, vis, max) = (v.assigned[j] as u64, v.visible[j] as u64, v.maximum[j] as u64);
+                v.visible[j] = crate::model::rules::visible_after_add(a, vis, max, m.chunk) as u32;
+                grow &= grow - 1;
             }
-            part = _mm512_mask_add_epi32(part, on, part, a);
-            groups += 1;
-            if groups == 2048 {
-                total = _mm512_add_epi64(total, widen_sum(part));
-                (part, groups) = (_mm512_setzero_si512(), 0);
+        }
+        // Statistics of every VM that is on (off lanes: discarded), in
+        // two halves of 8.
+        // SAFETY: the group is in bounds.
+        let d = unsafe { u32x16(v.demand, i) };
+        let halves = [
+            (_mm512_castsi512_si256(d), _mm512_castsi512_si256(a)),
+            (_mm512_extracti64x4_epi64::<1>(d), _mm512_extracti64x4_epi64::<1>(a)),
+        ];
+        for (h, (dh, ah)) in halves.into_iter().enumerate() {
+            let k = i + 8 * h;
+            let on_h = (on >> (8 * h)) as u8;
+            let p = _mm512_mul_pd(_mm512_div_pd(_mm512_cvtepu32_pd(dh), _mm512_cvtepu32_pd(ah)), hundred);
+            // Minimum and maximum: stored only in the lanes that set a
+            // new record, so that most ticks leave these lines clean.
+            // SAFETY: `k + 8 ≤ i + 16`: the group is in bounds.
+            unsafe {
+                let lower = _mm512_mask_cmp_pd_mask::<_CMP_LT_OQ>(on_h, p, f64x8(v.p_min, k));
+                store_f64x8(v.p_min, k, lower, p);
+                let higher = _mm512_mask_cmp_pd_mask::<_CMP_GT_OQ>(on_h, p, f64x8(v.p_max, k));
+                store_f64x8(v.p_max, k, higher, p);
+                let sum = _mm512_add_pd(f64x8(v.p_sum, k), _mm512_mul_pd(p, dt));
+                store_f64x8(v.p_sum, k, on_h, sum);
             }
+        }
+        part = _mm512_mask_add_epi32(part, on, part, a);
+        groups += 1;
+        if groups == 2048 {
+            total = _mm512_add_epi64(total, widen_sum(part));
+            (part, groups) = (_mm512_setzero_si512(), 0);
         }
         i += 16;
     }
-    total = unsafe { _mm512_add_epi64(total, widen_sum(part)) };
-    (n, unsafe { hsum(total) })
+    total = _mm512_add_epi64(total, widen_sum(part));
+    (n, hsum(total))
 }
 
 /// The 16 u32 lanes of `x` added pairwise into 8 u64 lanes.
-#[inline(always)]
-unsafe fn widen_sum(x: V) -> V {
-    unsafe {
-        let lo = _mm512_cvtepu32_epi64(_mm512_castsi512_si256(x));
-        let hi = _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64::<1>(x));
-        _mm512_add_epi64(lo, hi)
-    }
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+fn widen_sum(x: V) -> V {
+    let lo = _mm512_cvtepu32_epi64(_mm512_castsi512_si256(x));
+    let hi = _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64::<1>(x));
+    _mm512_add_epi64(lo, hi)
 }
