@@ -7,7 +7,7 @@
 
 use crate::config::MAX_WEIGHT;
 use crate::mechanics::Mechanics;
-use crate::model::rules::floor_u;
+use crate::model::rules::{floor_u, Stage};
 use crate::model::{in_solver, View, Vms};
 use crate::solver::{self, Scan};
 use crate::tick::{self, Alloc, Filled, Pass2, Sums, Targets};
@@ -35,9 +35,9 @@ struct Scratch {
     excess_by_weight: Vec<u64>,
     /// The solver's last water level in stages 1 and 2: the next tick's first guess.
     levels: [Option<(bool, u64)>; 2],
-    /// The last tick's stage when it was contended (`Some(demand_stage)`):
+    /// The last tick's stage when it was contended (`Some(stage)`):
     /// pass 1's guess for this tick (see [`tick::Pass1`]).
-    stage: Option<bool>,
+    stage: Option<Stage>,
 }
 
 /// The balancer of one host: its scratch, and how its ticks may run (vector
@@ -171,14 +171,14 @@ impl Balancer {
             v.pass2(&Pass2 { prompt_all, ..pass2 }, g, vector_cap, parts)
         } else {
             let s = &mut self.scratch;
-            // Stage 1 when the demand caps fit (buffers are filled), else 2.
-            let demand_stage = sum_d <= pool;
+            // Stage 1 when the demand caps fit (buffers are shared), else 2.
+            let stage = if sum_d <= pool { Stage::Buffers } else { Stage::Demand };
             // Pass 1's rooms and scan if it guessed this stage; else the floors pass.
-            let scan = (guess == Some(demand_stage)).then_some(pre_scan);
-            s.stage = Some(demand_stage);
-            let shift = allocate(v, s, pool, u, demand_stage, (sum_d, sum_m), scan, (vector_cap, parts));
+            let scan = (guess == Some(stage)).then_some(pre_scan);
+            s.stage = Some(stage);
+            let shift = allocate(v, s, pool, u, stage, (sum_d, sum_m), scan, (vector_cap, parts));
             let g = Filled {
-                demand_stage,
+                stage,
                 u,
                 extra: &s.caps,
                 shift,
@@ -224,7 +224,7 @@ fn allocate(
     s: &mut Scratch,
     pool: u64,
     u: u64,
-    demand_stage: bool,
+    stage: Stage,
     (sum_d, sum_m): (u64, u64),
     scan: Option<Scan>,
     (vector_cap, parts): (VectorCap, usize),
@@ -232,23 +232,17 @@ fn allocate(
     let n = v.len();
     let shift = u.trailing_zeros();
     s.caps.resize(n, 0);
-    let scan = scan.unwrap_or_else(|| {
-        tick::floors(
-            View::of(v),
-            &s.target,
-            &mut s.caps,
-            (u, demand_stage),
-            vector_cap,
-            parts,
-        )
-    });
+    let scan = scan.unwrap_or_else(|| tick::floors(View::of(v), &s.target, &mut s.caps, (u, stage), vector_cap, parts));
     // Every way of building the rooms' scan (pass 1's guess, the floors pass,
     // in parts or not) must give the scan of the rooms.
     #[cfg(test)]
     assert_eq!(scan, Scan::of(&s.caps, &v.weight), "scan of the rooms");
-    let base_sum = if demand_stage { sum_d } else { sum_m };
+    let base_sum = match stage {
+        Stage::Buffers => sum_d,
+        Stage::Demand => sum_m,
+    };
     let budget = pool.saturating_sub(base_sum) >> shift;
-    let level = &mut s.levels[usize::from(!demand_stage)];
+    let level = &mut s.levels[stage as usize];
     // In place: each room becomes the units given above the floor. The
     // solver's list of items stepping up at L + 1 takes the targets' buffer
     // (no longer needed this tick: pass 2 computes g from the floors).

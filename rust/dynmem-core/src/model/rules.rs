@@ -4,6 +4,31 @@
 
 use super::vms::{in_solver, state_of, Status, VmState};
 
+/// The stage of a contended tick (`docs/balancer.md`, "Allocation"; stage 0,
+/// where every target fits, needs no water-filling). Each solver VM gets its
+/// stage's floor plus a weighted share of its room above the floor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// Stage 1, every demand cap fits: floor = demand cap, room up to the
+    /// target (the buffers are shared).
+    Buffers = 0,
+    /// Stage 2: floor = minimum, room up to the demand cap (the demand is
+    /// shared).
+    Demand = 1,
+}
+
+impl Stage {
+    /// The bounds `(floor, ceiling)` of a solver VM's room in this stage,
+    /// from its target, demand cap and minimum (numbers or vector lanes).
+    #[inline(always)]
+    pub(crate) fn room_bounds<T>(self, target: T, demand_cap: T, minimum: T) -> (T, T) {
+        match self {
+            Stage::Buffers => (demand_cap, target),
+            Stage::Demand => (minimum, demand_cap),
+        }
+    }
+}
+
 /// The 2008 R2 SP1 rule of thumb: 384 MB + 64 MB per GB of physical memory.
 pub fn default_reserve_mb(physical_mb: u64) -> u64 {
     384 + 64 * physical_mb / 1024

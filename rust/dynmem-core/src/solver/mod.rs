@@ -69,22 +69,24 @@ use search::find_level;
 /// Weight scale: the largest legal weight.
 pub const WEIGHT_SCALE: u64 = 10_000;
 
-/// Which items a water-filling stage serves, and with what weight.
+/// Which items a round of water-filling serves, and with what weight:
+/// positive weights first, weight 0 only once every positive item is
+/// capped. (Not the balancer's stages: a tier is inside one fill.)
 #[derive(Clone, Copy)]
-enum Stage {
+enum Tier {
     /// Items of positive weight, by their weight.
     Positive,
     /// Items of weight 0, with equal weights (the others are capped).
     Zero,
 }
 
-impl Stage {
-    /// The weight an item has in this stage (0: not served).
+impl Tier {
+    /// The weight an item has in this tier (0: not served).
     #[inline(always)]
     fn weight(self, w: u16) -> u64 {
         match self {
-            Stage::Positive => w as u64,
-            Stage::Zero => (w == 0) as u64 * WEIGHT_SCALE,
+            Tier::Positive => w as u64,
+            Tier::Zero => (w == 0) as u64 * WEIGHT_SCALE,
         }
     }
 }
@@ -107,10 +109,10 @@ struct Exec {
 /// One pass at level `level`: units held and the weight of the items below
 /// their cap.
 #[inline]
-fn eval(level: u64, caps: &[u32], weights: &[u16], stage: Stage, ex: Exec) -> (u64, u64) {
+fn eval(level: u64, caps: &[u32], weights: &[u16], tier: Tier, ex: Exec) -> (u64, u64) {
     #[cfg(test)]
     tests::PASSES.with(|p| p.set(p.get() + 1));
-    eval_parts(level, caps, weights, stage, ex.vector_cap, ex.parts)
+    eval_parts(level, caps, weights, tier, ex.vector_cap, ex.parts)
 }
 
 /// [`eval`] in `parts` parts.
@@ -118,14 +120,14 @@ fn eval_parts(
     level: u64,
     caps: &[u32],
     weights: &[u16],
-    stage: Stage,
+    tier: Tier,
     vector_cap: VectorCap,
     parts: usize,
 ) -> (u64, u64) {
     let part = |(caps, weights): (&[u32], &[u16])| {
         // (The caller lowered the cap to scalar unless every cap is small.)
-        let (done, s, wsum): (usize, u64, u64) = vector_prefix!(vector_cap, eval(level, caps, weights, stage));
-        let (s2, w2) = eval_int(level, &caps[done..], &weights[done..], stage);
+        let (done, s, wsum): (usize, u64, u64) = vector_prefix!(vector_cap, eval(level, caps, weights, tier));
+        let (s2, w2) = eval_int(level, &caps[done..], &weights[done..], tier);
         (s + s2, wsum + w2)
     };
     let merge = |a: (u64, u64), b: (u64, u64), _| (a.0 + b.0, a.1 + b.1);
@@ -140,7 +142,7 @@ fn handout_parts(
     lo: u64,
     caps_out: &mut [u32],
     weights: &[u16],
-    stage: Stage,
+    tier: Tier,
     keys: &mut [u32],
     vector_cap: VectorCap,
     parts: usize,
@@ -152,8 +154,8 @@ fn handout_parts(
         let (keys1, keys2) = keys.split_at_mut(mid);
         let (w1, w2) = weights.split_at(mid);
         let ((g1, k1), (g2, k2)) = crate::par::join(
-            || handout_parts(lo, co1, w1, stage, keys1, vector_cap, parts / 2),
-            || handout_parts(lo, co2, w2, stage, keys2, vector_cap, parts - parts / 2),
+            || handout_parts(lo, co1, w1, tier, keys1, vector_cap, parts / 2),
+            || handout_parts(lo, co2, w2, tier, keys2, vector_cap, parts - parts / 2),
         );
         // The second part's list, moved up behind the first's (k1 ≤ mid, so
         // each entry moves down or stays) and made absolute.
@@ -165,41 +167,41 @@ fn handout_parts(
     let mut k = 0usize;
     // (The caller lowered the cap to scalar unless every cap is small.)
     let (done, mut given): (usize, u64) =
-        vector_prefix!(vector_cap, handout(lo, caps_out, weights, stage, keys, &mut k));
-    given += handout_int(lo, caps_out, weights, stage, keys, &mut k, done..n);
+        vector_prefix!(vector_cap, handout(lo, caps_out, weights, tier, keys, &mut k));
+    given += handout_int(lo, caps_out, weights, tier, keys, &mut k, done..n);
     (given, k)
 }
 
-/// Water-fills `budget` units over the items the stage serves, in place
+/// Water-fills `budget` units over the items the tier serves, in place
 /// (each cap in `caps_out` becomes the units given), and returns the level. Precondition: their
 /// capacities sum to more than `budget`. `hint` (e.g. the previous tick's
 /// level) is probed first: when demand barely moves it is the answer, and
 /// the search costs two passes.
 /// `w_lo` is the weight of the items with room (their slope at level 0, which
 /// needs no pass), `hi` a level at which every item is capped and `s_hi` the
-/// units held there (the stage's capacity).
+/// units held there (the tier's capacity).
 #[allow(clippy::too_many_arguments)]
 fn level_fill(
     budget: u64,
     caps_out: &mut [u32],
     weights: &[u16],
-    stage: Stage,
+    tier: Tier,
     keys: &mut Vec<u32>,
     hint: Option<u64>,
     w_lo: u64,
     hi: (u64, u64),
     ex: Exec,
 ) -> u64 {
-    let lo = find_level(budget, caps_out, weights, stage, ex, hint, w_lo, hi);
+    let lo = find_level(budget, caps_out, weights, tier, ex, hint, w_lo, hi);
     // Hand out x = min(cap, floor(lo·w/W)) to every item (in the weight-0
-    // stage, positive items are full) and list, branch-free, the items that
+    // tier, positive items are full) and list, branch-free, the items that
     // step up at lo + 1, in position order, with a histogram of their weights.
     let n = caps_out.len();
     if keys.len() < n {
         keys.resize(n, 0); // once per size, so that ticks do not allocate
     }
     let keys_n = &mut keys[..n];
-    let (given, k) = handout_parts(lo, caps_out, weights, stage, keys_n, ex.vector_cap, ex.parts);
+    let (given, k) = handout_parts(lo, caps_out, weights, tier, keys_n, ex.vector_cap, ex.parts);
     let out = caps_out;
     let rest = (budget - given) as usize;
     debug_assert!(rest < k.max(1));
@@ -210,7 +212,7 @@ fn level_fill(
     // the cut weight from a histogram of the stepping items' weights.
     let mut counts = [0u32; WEIGHT_SCALE as usize + 1];
     for &i in &keys_n[..k] {
-        counts[stage.weight(weights[i as usize]) as usize] += 1;
+        counts[tier.weight(weights[i as usize]) as usize] += 1;
     }
     let (mut cut, mut at_cut, mut acc) = (0usize, 0usize, 0usize);
     for w in (1..=WEIGHT_SCALE as usize).rev() {
@@ -221,7 +223,7 @@ fn level_fill(
         acc += counts[w] as usize;
     }
     for &i in &keys_n[..k] {
-        let w = stage.weight(weights[i as usize]) as usize;
+        let w = tier.weight(weights[i as usize]) as usize;
         if w > cut || (w == cut && at_cut > 0) {
             at_cut -= (w == cut) as usize;
             out[i as usize] += 1;
@@ -308,7 +310,7 @@ impl Scan {
 
 /// [`fill`], probing the level in `*level` first and leaving the level found
 /// in it (`None` when no water-filling was needed; the flag marks the
-/// weight-0 stage). The result does not depend on the hint, only the number
+/// weight-0 tier). The result does not depend on the hint, only the number
 /// of passes does.
 pub fn fill_with_hint(
     budget: u64,
@@ -386,7 +388,7 @@ pub(crate) fn fill_scanned_with(
         let hi = ((max_pos as u64 * WEIGHT_SCALE).div_ceil(min_w as u64), positive);
         *level = Some((
             false,
-            level_fill(budget, caps_out, weights, Stage::Positive, keys, hint, w_pos, hi, ex),
+            level_fill(budget, caps_out, weights, Tier::Positive, keys, hint, w_pos, hi, ex),
         ));
     } else {
         let hint = level.and_then(|(zero, l)| zero.then_some(l));
@@ -397,7 +399,7 @@ pub(crate) fn fill_scanned_with(
                 budget - positive,
                 caps_out,
                 weights,
-                Stage::Zero,
+                Tier::Zero,
                 keys,
                 hint,
                 w0,

@@ -2,7 +2,7 @@
 //! concave staircase `S(L)`, falling back to bisection (see the module docs
 //! of `solver`).
 
-use super::{eval, Exec, Stage, WEIGHT_SCALE};
+use super::{eval, Exec, Tier, WEIGHT_SCALE};
 
 /// Finds the largest level `L` with `S(L) ≤ budget`, given `S(0) = 0` with
 /// slope weight `w_lo` and `S(hi) = s_hi > budget`. See the module docs.
@@ -11,7 +11,7 @@ pub(crate) fn find_level(
     budget: u64,
     caps: &[u32],
     weights: &[u16],
-    stage: Stage,
+    tier: Tier,
     ex: Exec,
     hint: Option<u64>,
     w_lo: u64,
@@ -63,7 +63,7 @@ pub(crate) fn find_level(
             lo + width / 2
         };
         let cand = cand.clamp(lo + 1, hi - 1);
-        let (s, w) = eval(cand, caps, weights, stage, ex);
+        let (s, w) = eval(cand, caps, weights, tier, ex);
         width_before = [width, width_before[0], width_before[1]];
         if s > budget {
             (hi, s_hi, w_hi, probed_hi) = (cand, s, w, true);

@@ -169,7 +169,7 @@ fn vector_passes_equal_integer_passes() {
             r.next(max_level),
             max_level,
         ] {
-            for (stage, cap) in [Stage::Positive, Stage::Zero]
+            for (tier, cap) in [Tier::Positive, Tier::Zero]
                 .into_iter()
                 .flat_map(|s| [(s, VectorCap::Avx512), (s, VectorCap::Avx2)])
             {
@@ -178,8 +178,8 @@ fn vector_passes_equal_integer_passes() {
                     parts: 1 + round % 3,
                 };
                 assert_eq!(
-                    eval(level, &caps, &weights, stage, ex),
-                    eval_int(level, &caps, &weights, stage),
+                    eval(level, &caps, &weights, tier, ex),
+                    eval_int(level, &caps, &weights, tier),
                     "{cap:?} in {} parts: level {level}",
                     ex.parts
                 );

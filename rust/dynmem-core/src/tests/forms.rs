@@ -465,7 +465,7 @@ fn pass1_sums_are_exact_past_u32_lanes() {
                 boot_delay: 0.0,
                 u: 2,
                 target: &mut target,
-                stage: Some(true),
+                stage: Some(crate::model::rules::Stage::Buffers),
                 caps: &mut caps,
                 sums: Sums::default(),
                 scan: crate::solver::Scan::default(),

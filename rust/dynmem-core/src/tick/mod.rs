@@ -28,7 +28,7 @@ use x86_64::{avx2, avx512};
 use scalar::floors_scalar;
 pub(crate) use scalar::{pass1_scalar, pass2_scalar};
 
-use crate::model::rules::demand_cap_of;
+use crate::model::rules::{demand_cap_of, Stage};
 use crate::model::{Carries, View, Vms};
 use crate::par::{in_parts, Split};
 use crate::simd::vector_prefix;
@@ -54,7 +54,7 @@ pub(crate) trait Alloc: Copy + Send + Sync + Split {
 /// What the vector forms of pass 2 compute an [`Alloc`]'s `g` from.
 /// (`repr(u8)`: an explicit tag, which the optimizer sees as the constant
 /// it is once `lanes` is inlined, so that the match leaves the loops; a
-/// tag kept in the niche of `Filled::demand_stage` stayed a test per step.)
+/// tag kept in the niche of `Filled::stage` stayed a test per step.)
 #[derive(Clone, Copy)]
 #[repr(u8)]
 pub(crate) enum Lanes<'a> {
@@ -94,11 +94,11 @@ impl Alloc for Targets<'_> {
 }
 
 /// `g = floor + (extra << shift)` (the water-filling's result), the floor
-/// being the stage's: the demand cap in stage 1 (`demand_stage`), the
+/// being the stage's: the demand cap in stage 1 (`Stage::Buffers`), the
 /// minimum in stage 2, computed from the columns.
 #[derive(Clone, Copy)]
 pub(crate) struct Filled<'a> {
-    pub demand_stage: bool,
+    pub stage: Stage,
     pub u: u64,
     pub extra: &'a [u32],
     pub shift: u32,
@@ -107,7 +107,7 @@ pub(crate) struct Filled<'a> {
 impl Alloc for Filled<'_> {
     #[inline(always)]
     fn g_of(&self, i: usize, demand: u32, _: u16, minimum: u32, maximum: u32) -> u64 {
-        let floor = if self.demand_stage {
+        let floor = if self.stage == Stage::Buffers {
             demand_cap_of(demand, minimum, maximum, self.u)
         } else {
             minimum as u64
@@ -191,10 +191,10 @@ pub(crate) struct Pass1<'a> {
     /// Each solver VM's target (MB; any value for other VMs), for pass 2
     /// and [`floors`] to read.
     pub target: &'a mut [u32],
-    /// `Some(demand_stage)`: a guess that this tick is contended in that
+    /// `Some(stage)`: a guess that this tick is contended in that
     /// stage (the last tick's), so pass 1 also writes the stage's `caps` and
     /// `scan`, as [`floors`] would, and saves that pass when the guess holds.
-    pub stage: Option<bool>,
+    pub stage: Option<Stage>,
     pub caps: &'a mut [u32],
     pub sums: Sums,
     pub scan: Scan,
@@ -221,10 +221,10 @@ impl Split for Pass1<'_> {
 /// the pool (`par/`) when `parts > 1`; returns the sums and, with a guessed
 /// stage, the scan. The result does not depend on `parts`: the parts'
 /// sums and scans are sums and extremes, merged exactly.
-pub(crate) fn pass1<'a>(v: View<'a>, p: Pass1<'a>, cap: VectorCap, parts: usize) -> (Sums, Scan) {
+pub(crate) fn pass1<'a>(v: View<'a>, p: Pass1<'a>, vector_cap: VectorCap, parts: usize) -> (Sums, Scan) {
     let n = v.len();
     let part = |(mut v, mut p): (View, Pass1)| {
-        pass1_part(&mut v, &mut p, cap);
+        pass1_part(&mut v, &mut p, vector_cap);
         (p.sums, p.scan)
     };
     let merge = |a: (Sums, Scan), b: (Sums, Scan), _| (a.0.merged(b.0), a.1.merged(&b.1));
@@ -236,14 +236,14 @@ pub(crate) fn pass1<'a>(v: View<'a>, p: Pass1<'a>, cap: VectorCap, parts: usize)
 /// every solver VM's target and, on a guessed stage, its room above the
 /// floor (see [`Pass1`]). `target` (and `caps` with a guess) hold at least
 /// `v.len()` entries.
-fn pass1_part(v: &mut View, p: &mut Pass1, cap: VectorCap) {
+fn pass1_part(v: &mut View, p: &mut Pass1, vector_cap: VectorCap) {
     let n = v.len();
     assert!(p.target.len() >= n, "target scratch shorter than the host");
     assert!(
         p.stage.is_none() || p.caps.len() >= n,
         "caps scratch shorter than the host"
     );
-    let done: usize = vector_prefix!(cap, pass1(v, p));
+    let done: usize = vector_prefix!(vector_cap, pass1(v, p));
     pass1_scalar(v, p, done..n);
 }
 
@@ -253,12 +253,12 @@ pub(crate) fn floors(
     v: View,
     target: &[u32],
     caps: &mut [u32],
-    (u, demand_stage): (u64, bool),
-    cap: VectorCap,
+    (u, stage): (u64, Stage),
+    vector_cap: VectorCap,
     parts: usize,
 ) -> Scan {
     let n = v.len();
-    let part = |(v, target, caps): (View, &[u32], &mut [u32])| floors_part(&v, target, caps, u, demand_stage, cap);
+    let part = |(v, target, caps): (View, &[u32], &mut [u32])| floors_part(&v, target, caps, u, stage, vector_cap);
     in_parts((v, target, caps), n, parts, &part, &|a: Scan, b: Scan, _| a.merged(&b))
 }
 
@@ -266,10 +266,10 @@ pub(crate) fn floors(
 /// floor (`caps`, balloon units: from the demand cap up to the target in
 /// stage 1, from the minimum up to the demand cap in stage 2; 0 outside the
 /// solver set), and the solver's [`Scan`] of them. `target` is pass 1's.
-fn floors_part(v: &View, target: &[u32], caps: &mut [u32], u: u64, demand_stage: bool, cap: VectorCap) -> Scan {
+fn floors_part(v: &View, target: &[u32], caps: &mut [u32], u: u64, stage: Stage, vector_cap: VectorCap) -> Scan {
     let mut scan = Scan::default();
-    let done: usize = vector_prefix!(cap, floors(v, target, caps, u, demand_stage, &mut scan));
-    floors_scalar(v, target, caps, u, demand_stage, done..v.len(), &mut scan);
+    let done: usize = vector_prefix!(vector_cap, floors(v, target, caps, u, stage, &mut scan));
+    floors_scalar(v, target, caps, u, stage, done..v.len(), &mut scan);
     scan
 }
 
@@ -289,10 +289,10 @@ fn merge_lanes<const L: usize>(scan: &mut Scan, parts: [[u64; L]; 7]) {
 /// [`pass2_part`] over `v` in `parts` parts (in parallel when `parts > 1`);
 /// returns Σ assigned afterwards and the carries. The same result for any
 /// `parts`: every VM's step is its own, and Σ assigned a sum.
-pub(crate) fn pass2<G: Alloc>(v: View, m: &Pass2, g: G, cap: VectorCap, parts: usize) -> (u64, Carries) {
+pub(crate) fn pass2<G: Alloc>(v: View, m: &Pass2, g: G, vector_cap: VectorCap, parts: usize) -> (u64, Carries) {
     let n = v.len();
     let part = |(mut v, g): (View, G)| {
-        let total = pass2_part(&mut v, m, g, cap);
+        let total = pass2_part(&mut v, m, g, vector_cap);
         (total, v.carries)
     };
     let merge = |(t1, mut c1): (u64, Carries), (t2, c2): (u64, Carries), _| {
@@ -304,8 +304,8 @@ pub(crate) fn pass2<G: Alloc>(v: View, m: &Pass2, g: G, cap: VectorCap, parts: u
 
 /// Pass 2 over one part: prompt and lazy removal, adds (unballoon, then
 /// hot-add) and the statistics. Returns Σ assigned afterwards.
-fn pass2_part(v: &mut View, m: &Pass2, g: impl Alloc, cap: VectorCap) -> u64 {
+fn pass2_part(v: &mut View, m: &Pass2, g: impl Alloc, vector_cap: VectorCap) -> u64 {
     let n = v.len();
-    let (done, total): (usize, u64) = vector_prefix!(cap, pass2(v, m, g));
+    let (done, total): (usize, u64) = vector_prefix!(vector_cap, pass2(v, m, g));
     total + pass2_scalar(v, done..n, m, g)
 }

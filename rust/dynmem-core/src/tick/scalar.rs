@@ -3,16 +3,16 @@
 //! the VMs a vector loop leaves over.
 
 use super::{Alloc, Pass1, Pass2, Sums};
-use crate::model::rules::{demand_cap_of, target_of, visible_after_add};
+use crate::model::rules::{demand_cap_of, target_of, visible_after_add, Stage};
 use crate::model::{in_solver, Counter, View, VmState, STATE_MASK};
 use crate::solver::Scan;
 
 /// Room above the stage's floor of a solver VM, in balloon units (`2^shift`
-/// MB): target − demand cap in stage 1 (`demand_stage`), demand cap −
+/// MB): target − demand cap in stage 1 (`Stage::Buffers`), demand cap −
 /// minimum in stage 2.
 #[inline(always)]
-pub(crate) fn room(demand_stage: bool, t: u64, d_cap: u64, mn: u64, shift: u32) -> u32 {
-    let (lo, hi) = if demand_stage { (d_cap, t) } else { (mn, d_cap) };
+pub(crate) fn room(stage: Stage, t: u64, d_cap: u64, mn: u64, shift: u32) -> u32 {
+    let (lo, hi) = stage.room_bounds(t, d_cap, mn);
     ((hi - lo) >> shift) as u32
 }
 
@@ -77,8 +77,8 @@ pub(crate) fn pass1_scalar(v: &mut View, p: &mut Pass1, range: std::ops::Range<u
         sum_m += mn as u64;
         sum_a += a;
         need_t += t.max(a) - a; // max(0, t − a), as a cmov: t vs a is data, not control
-        if let Some(demand_stage) = stage {
-            let c = room(demand_stage, t, d_cap, mn as u64, shift);
+        if let Some(stage) = stage {
+            let c = room(stage, t, d_cap, mn as u64, shift);
             caps[i] = c;
             p.scan.add(c, weight[i]);
         }
@@ -99,7 +99,7 @@ pub(crate) fn floors_scalar(
     target: &[u32],
     caps: &mut [u32],
     u: u64,
-    demand_stage: bool,
+    stage: Stage,
     range: std::ops::Range<usize>,
     scan: &mut Scan,
 ) {
@@ -108,7 +108,7 @@ pub(crate) fn floors_scalar(
         let c = if in_solver(v.flags[i]) {
             let (d, mn, mx) = (v.demand[i], v.minimum[i], v.maximum[i]);
             let d_cap = demand_cap_of(d, mn, mx, u);
-            room(demand_stage, target[i] as u64, d_cap, mn as u64, shift)
+            room(stage, target[i] as u64, d_cap, mn as u64, shift)
         } else {
             0
         };

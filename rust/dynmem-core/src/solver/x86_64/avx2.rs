@@ -7,17 +7,17 @@
 //! left to the loads and stores.
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
-use crate::solver::{Stage, WEIGHT_SCALE};
+use crate::solver::{Tier, WEIGHT_SCALE};
 use std::arch::x86_64::*;
 
-/// Caps and stage weights of items `i..i + 4` as f64, and the lanes that
-/// are full (positive items in the weight-0 stage) as all-ones.
+/// Caps and tier weights of items `i..i + 4` as f64, and the lanes that
+/// are full (positive items in the weight-0 tier) as all-ones.
 ///
 /// # Safety
 /// `i + 4 ≤ caps.len()` and `i + 4 ≤ weights.len()`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn load(caps: &[u32], weights: &[u16], stage: Stage, i: usize) -> (__m256d, __m256d, __m256d) {
+unsafe fn load(caps: &[u32], weights: &[u16], tier: Tier, i: usize) -> (__m256d, __m256d, __m256d) {
     debug_assert!(i + 4 <= caps.len() && i + 4 <= weights.len());
     // SAFETY: `caps[i..i + 4]` is in bounds (the caller's contract).
     let c = _mm256_cvtepi32_pd(unsafe { _mm_loadu_si128(caps.as_ptr().add(i).cast()) });
@@ -25,9 +25,9 @@ unsafe fn load(caps: &[u32], weights: &[u16], stage: Stage, i: usize) -> (__m256
     let w = unsafe { _mm_loadl_epi64(weights.as_ptr().add(i).cast()) };
     let w = _mm256_cvtepi32_pd(_mm_cvtepu16_epi32(w));
     let zero = _mm256_setzero_pd();
-    match stage {
-        Stage::Positive => (c, w, zero),
-        Stage::Zero => {
+    match tier {
+        Tier::Positive => (c, w, zero),
+        Tier::Zero => {
             let positive = _mm256_cmp_pd::<_CMP_GT_OQ>(w, zero);
             (
                 c,
@@ -58,7 +58,7 @@ fn hsum(x: __m256d) -> f64 {
 /// `eval` over whole groups of 4: (items covered, units, weight below cap).
 /// Every cap ≤ `F64_EXACT_CAP` (for exactness, not safety).
 #[target_feature(enable = "avx2,fma")]
-pub(crate) fn eval(level: u64, caps: &[u32], weights: &[u16], stage: Stage) -> (usize, u64, u64) {
+pub(crate) fn eval(level: u64, caps: &[u32], weights: &[u16], tier: Tier) -> (usize, u64, u64) {
     assert!(weights.len() >= caps.len());
     let n = caps.len() / 4 * 4;
     let l = _mm256_set1_pd(level as f64);
@@ -66,7 +66,7 @@ pub(crate) fn eval(level: u64, caps: &[u32], weights: &[u16], stage: Stage) -> (
     let mut i = 0;
     while i < n {
         // SAFETY: `i + 4 ≤ n ≤ caps.len() ≤ weights.len()` (asserted above).
-        let (c, w, _) = unsafe { load(caps, weights, stage, i) };
+        let (c, w, _) = unsafe { load(caps, weights, tier, i) };
         let x = share(l, w);
         let below = _mm256_cmp_pd::<_CMP_LT_OQ>(x, c);
         s = _mm256_add_pd(s, _mm256_min_pd(x, c));
@@ -83,7 +83,7 @@ pub(crate) fn handout(
     lo: u64,
     caps_out: &mut [u32],
     weights: &[u16],
-    stage: Stage,
+    tier: Tier,
     keys: &mut [u32],
     k: &mut usize,
 ) -> (usize, u64) {
@@ -97,7 +97,7 @@ pub(crate) fn handout(
     let mut i = 0;
     while i < n {
         // SAFETY: `i + 4 ≤ n`, within `caps_out` and `weights`.
-        let (c, w, full) = unsafe { load(caps_out, weights, stage, i) };
+        let (c, w, full) = unsafe { load(caps_out, weights, tier, i) };
         let x = _mm256_min_pd(share(l0, w), c);
         let o = _mm256_cvttpd_epi32(_mm256_blendv_pd(x, c, full));
         // SAFETY: `i + 4 ≤ n`, within `caps_out`.

@@ -10,26 +10,26 @@
 //! those features. `unsafe` is left to the loads and stores.
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
-use crate::solver::{Stage, WEIGHT_SCALE};
+use crate::solver::{Tier, WEIGHT_SCALE};
 use std::arch::x86_64::*;
 
-/// Caps and stage weights of items `i..i + 8` as f64, and the mask of
-/// the items that are full (positive items in the weight-0 stage).
+/// Caps and tier weights of items `i..i + 8` as f64, and the mask of
+/// the items that are full (positive items in the weight-0 tier).
 ///
 /// # Safety
 /// `i + 8 ≤ caps.len()` and `i + 8 ≤ weights.len()`.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-unsafe fn load(caps: &[u32], weights: &[u16], stage: Stage, i: usize) -> (__m512d, __m512d, u8) {
+unsafe fn load(caps: &[u32], weights: &[u16], tier: Tier, i: usize) -> (__m512d, __m512d, u8) {
     debug_assert!(i + 8 <= caps.len() && i + 8 <= weights.len());
     // SAFETY: `caps[i..i + 8]` is in bounds (the caller's contract).
     let c = _mm512_cvtepu32_pd(unsafe { _mm256_loadu_si256(caps.as_ptr().add(i).cast()) });
     // SAFETY: `weights[i..i + 8]` is in bounds (the caller's contract).
     let w = _mm256_cvtepu16_epi32(unsafe { _mm_loadu_si128(weights.as_ptr().add(i).cast()) });
     let positive = _mm256_test_epi32_mask(w, w);
-    match stage {
-        Stage::Positive => (c, _mm512_cvtepu32_pd(w), 0),
-        Stage::Zero => (
+    match tier {
+        Tier::Positive => (c, _mm512_cvtepu32_pd(w), 0),
+        Tier::Zero => (
             c,
             _mm512_maskz_mov_pd(!positive, _mm512_set1_pd(WEIGHT_SCALE as f64)),
             positive,
@@ -48,7 +48,7 @@ pub(crate) fn share(level: __m512d, w: __m512d) -> __m512d {
 /// `eval` over whole groups of 8: (items covered, units, weight below cap).
 /// Every cap ≤ `F64_EXACT_CAP` (for exactness, not safety).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-pub(crate) fn eval(level: u64, caps: &[u32], weights: &[u16], stage: Stage) -> (usize, u64, u64) {
+pub(crate) fn eval(level: u64, caps: &[u32], weights: &[u16], tier: Tier) -> (usize, u64, u64) {
     assert!(weights.len() >= caps.len());
     let n = caps.len() / 8 * 8;
     let l = _mm512_set1_pd(level as f64);
@@ -56,7 +56,7 @@ pub(crate) fn eval(level: u64, caps: &[u32], weights: &[u16], stage: Stage) -> (
     let mut i = 0;
     while i < n {
         // SAFETY: `i + 8 ≤ n ≤ caps.len() ≤ weights.len()` (asserted above).
-        let (c, w, _) = unsafe { load(caps, weights, stage, i) };
+        let (c, w, _) = unsafe { load(caps, weights, tier, i) };
         let x = share(l, w);
         let below = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(x, c);
         s = _mm512_add_pd(s, _mm512_min_pd(x, c));
@@ -73,7 +73,7 @@ pub(crate) fn handout(
     lo: u64,
     caps_out: &mut [u32],
     weights: &[u16],
-    stage: Stage,
+    tier: Tier,
     keys: &mut [u32],
     k: &mut usize,
 ) -> (usize, u64) {
@@ -88,7 +88,7 @@ pub(crate) fn handout(
     let mut i = 0;
     while i < n {
         // SAFETY: `i + 8 ≤ n`, within `caps_out` and `weights`.
-        let (c, w, full) = unsafe { load(caps_out, weights, stage, i) };
+        let (c, w, full) = unsafe { load(caps_out, weights, tier, i) };
         let x = _mm512_min_pd(share(l0, w), c);
         let o = _mm512_cvttpd_epu32(_mm512_mask_blend_pd(full, x, c));
         // SAFETY: `i + 8 ≤ n`, within `caps_out`.

@@ -13,6 +13,7 @@
 //! bounds, each use with its `SAFETY` reason.
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
+use crate::model::rules::Stage;
 use crate::model::View;
 use crate::model::{Counter, VmState, DYNAMIC, STATE_MASK};
 use crate::solver::Scan;
@@ -218,7 +219,7 @@ unsafe fn g4(g: Lanes, v: &View, i: usize) -> V {
 unsafe fn filled4(v: &View, g: &Filled, i: usize) -> V {
     // SAFETY: `i + 4` is within the columns (the caller's contract).
     let mn = unsafe { u32x4(v.minimum, i) };
-    let floor = if g.demand_stage {
+    let floor = if g.stage == Stage::Buffers {
         // SAFETY: as for `mn`.
         let (d, mx) = unsafe { (u32x4(v.demand, i), u32x4(v.maximum, i)) };
         demand_caps4(d, mn, mx, g.u)
@@ -240,8 +241,8 @@ fn demand_caps4(d: V, mn: V, mx: V, u: u64) -> V {
 /// [`room`](crate::tick::scalar::room) in the `solver` lanes (all ones; 0 elsewhere).
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-fn room4(demand_stage: bool, solver: V, t: V, d_cap: V, mn: V, shift: V) -> V {
-    let (lo, hi) = if demand_stage { (d_cap, t) } else { (mn, d_cap) };
+fn room4(stage: Stage, solver: V, t: V, d_cap: V, mn: V, shift: V) -> V {
+    let (lo, hi) = stage.room_bounds(t, d_cap, mn);
     _mm256_and_si256(solver, _mm256_srlv_epi64(_mm256_sub_epi64(hi, lo), shift))
 }
 
@@ -336,8 +337,8 @@ pub(crate) fn pass1(v: &mut View, p: &mut Pass1) -> usize {
         sum_a = _mm256_add_epi64(sum_a, _mm256_and_si256(solver, a));
         let short = _mm256_and_si256(_mm256_and_si256(solver, gt(t, a)), _mm256_sub_epi64(t, a));
         need_t = _mm256_add_epi64(need_t, short);
-        if let Some(demand_stage) = p.stage {
-            let c = room4(demand_stage, solver, t, d_cap, mn, shift);
+        if let Some(stage) = p.stage {
+            let c = room4(stage, solver, t, d_cap, mn, shift);
             // SAFETY: the group is in bounds (`p.caps` too, with a guess).
             unsafe { store_u32x4(p.caps, i, c) };
             // SAFETY: the group is in bounds.
@@ -355,7 +356,7 @@ pub(crate) fn pass1(v: &mut View, p: &mut Pass1) -> usize {
 
 /// `floors` over whole groups of 4 VMs; returns how many VMs it covered.
 #[target_feature(enable = "avx2,fma")]
-pub(crate) fn floors(v: &View, target: &[u32], caps: &mut [u32], u: u64, demand_stage: bool, scan: &mut Scan) -> usize {
+pub(crate) fn floors(v: &View, target: &[u32], caps: &mut [u32], u: u64, stage: Stage, scan: &mut Scan) -> usize {
     v.assert_columns();
     let n = v.len() / 4 * 4;
     assert!(target.len() >= n && caps.len() >= n);
@@ -373,7 +374,7 @@ pub(crate) fn floors(v: &View, target: &[u32], caps: &mut [u32], u: u64, demand_
         let d_cap = demand_caps4(d, mn, mx, u);
         // SAFETY: the group is in bounds.
         let t = unsafe { u32x4(target, i) };
-        let c = room4(demand_stage, solver, t, d_cap, mn, shift);
+        let c = room4(stage, solver, t, d_cap, mn, shift);
         // SAFETY: the group is in bounds.
         unsafe { store_u32x4(caps, i, c) };
         // SAFETY: the group is in bounds.

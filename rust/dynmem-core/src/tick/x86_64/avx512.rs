@@ -8,6 +8,7 @@
 //! whose callers keep them in bounds, each use with its `SAFETY` reason.
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
+use crate::model::rules::Stage;
 use crate::model::View;
 use crate::model::{Counter, VmState, DYNAMIC, STATE_MASK};
 use crate::solver::Scan;
@@ -208,7 +209,7 @@ unsafe fn g16(g: Lanes, v: &View, i: usize) -> V {
 unsafe fn filled16(v: &View, g: &Filled, i: usize) -> V {
     // SAFETY: `i + 16` is within the columns (the caller's contract).
     let mn = unsafe { u32x16(v.minimum, i) };
-    let floor = if g.demand_stage {
+    let floor = if g.stage == Stage::Buffers {
         // SAFETY: as for `mn`.
         let (d, mx) = unsafe { (u32x16(v.demand, i), u32x16(v.maximum, i)) };
         let d = _mm512_min_epu32(d, mx);
@@ -226,8 +227,8 @@ unsafe fn filled16(v: &View, g: &Filled, i: usize) -> V {
 /// [`room`](crate::tick::scalar::room) in the `solver` lanes (0 elsewhere).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-fn room8(demand_stage: bool, solver: __mmask8, t: V, d_cap: V, mn: V, shift: V) -> V {
-    let (lo, hi) = if demand_stage { (d_cap, t) } else { (mn, d_cap) };
+fn room8(stage: Stage, solver: __mmask8, t: V, d_cap: V, mn: V, shift: V) -> V {
+    let (lo, hi) = stage.room_bounds(t, d_cap, mn);
     _mm512_maskz_srlv_epi64(solver, _mm512_sub_epi64(hi, lo), shift)
 }
 
@@ -360,8 +361,8 @@ pub(crate) fn pass1(v: &mut View, p: &mut Pass1) -> usize {
         for (k, (m, x)) in adds.into_iter().enumerate() {
             part[k] = _mm512_mask_add_epi32(part[k], m, part[k], x);
         }
-        if let Some(demand_stage) = p.stage {
-            let (lo, hi) = if demand_stage { (d_cap, t) } else { (mn, d_cap) };
+        if let Some(stage) = p.stage {
+            let (lo, hi) = stage.room_bounds(t, d_cap, mn);
             let c = _mm512_maskz_srlv_epi32(solver, _mm512_sub_epi32(hi, lo), shift);
             // SAFETY: the group is in bounds (`p.caps` too, with a guess).
             unsafe { store_u32x16(p.caps, i, c) };
@@ -433,7 +434,7 @@ fn targets16(d: V, b: V, mn: V, mx: V, up: V) -> V {
 
 /// `floors` over whole groups of 8 VMs; returns how many VMs it covered.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-pub(crate) fn floors(v: &View, target: &[u32], caps: &mut [u32], u: u64, demand_stage: bool, scan: &mut Scan) -> usize {
+pub(crate) fn floors(v: &View, target: &[u32], caps: &mut [u32], u: u64, stage: Stage, scan: &mut Scan) -> usize {
     v.assert_columns();
     let n = v.len() / 8 * 8;
     assert!(target.len() >= n && caps.len() >= n);
@@ -458,7 +459,7 @@ pub(crate) fn floors(v: &View, target: &[u32], caps: &mut [u32], u: u64, demand_
         let d_cap = demand_caps8(d, mn, mx, u);
         // SAFETY: the group is in bounds.
         let t = unsafe { u32x8(target, i) };
-        let c = room8(demand_stage, solver, t, d_cap, mn, shift);
+        let c = room8(stage, solver, t, d_cap, mn, shift);
         // SAFETY: the group is in bounds.
         unsafe { store_u32x8(caps, i, c) };
         // SAFETY: the group is in bounds.
