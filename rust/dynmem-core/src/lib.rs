@@ -8,6 +8,7 @@
 // Off x86-64 only the scalar forms exist; the dispatch's `mut`s and the
 // vector forms' checks are then unused.
 #![cfg_attr(not(target_arch = "x86_64"), allow(unused_mut, dead_code))]
+#![deny(unsafe_op_in_unsafe_fn)]
 
 mod balancer;
 pub mod config;

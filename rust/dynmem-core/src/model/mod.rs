@@ -1,5 +1,5 @@
 //! The data model, below everything else: a host's VMs as a struct of
-//! arrays ([`vms`]), the column views the passes work on ([`view`]), the
+//! arrays ([`vms`]), the column views the passes work on (`view`), the
 //! spec's formulas ([`rules`]), Hyper-V's counters ([`counters`]), ids and names.
 
 pub mod counters;

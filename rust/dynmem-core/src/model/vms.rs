@@ -154,7 +154,7 @@ impl Vms {
         carry_to(&mut self.carries, self.ids.get(pos), k, sum);
     }
 
-    /// Adds the carries a pass found (see [`View::carries`]).
+    /// Adds the carries a pass found (see `View::carries`).
     pub(crate) fn add_carries(&mut self, carries: Carries) {
         for (id, k, sum) in carries {
             carry_to(&mut self.carries, id, k, sum);

@@ -4,7 +4,7 @@
 
 use super::{Tier, WEIGHT_SCALE};
 
-/// [`eval`] in 64-bit integers: the definition.
+/// [`eval`](super::eval) in 64-bit integers: the definition.
 #[inline]
 pub(crate) fn eval_int(level: u64, caps: &[u32], weights: &[u16], tier: Tier) -> (u64, u64) {
     let (mut s, mut wsum) = (0u64, 0u64);
