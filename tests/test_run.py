@@ -132,7 +132,7 @@ def test_decimate_and_summaries() -> None:
     (dict(dt_s=0.0), "dt_s"),
     (dict(record_every=0), "record_every"),
     (dict(events=[Event(5, "v0", "start")]), "events[0].tick"),
-    (dict(events=[Event(1, "v0", "reboot")]), "action"),
+    (dict(events=[Event(1, "v0", "reboot")]), "events[0].action"),
 ])
 @pytest.mark.parametrize("progress", [None, lambda done, total: None])
 def test_bad_run_input_changes_nothing(kwargs: dict, field: str, progress: object) -> None:
@@ -165,7 +165,7 @@ def test_bad_entry_late_in_a_chunked_run_changes_nothing(late: str) -> None:
         events.append(Event(990, "v1", "reboot"))
     with pytest.raises(dynmem.ConfigError) as e:
         h.run(demand, 1.0, events, 10, progress=lambda done, total: None)
-    assert e.value.field == ("demand_mb[999, 2]" if late == "demand" else "action")
+    assert e.value.field == ("demand_mb[999, 2]" if late == "demand" else "events[1].action")
     assert h.time_s == 0.0 and h.vm("v0").state == "off"
 
 

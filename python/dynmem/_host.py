@@ -7,15 +7,16 @@ arrays. Bulk reads and writes cross the FFI once, as numpy arrays.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import numpy.typing as npt
 
 from . import _dynmem
-from .errors import ConfigError, ConfigTypeError, StateError
-from ._validate import bad_entry, check_instance, int_array
+from .errors import ConfigError, ConfigTypeError, DynmemError, StateError
+from ._validate import as_array, bad_entry, check_instance, check_items, int_array
 from .events import Event
 from .timeline import Timeline
 
@@ -174,12 +175,12 @@ class Host:
         name; errors name the entry (``weight[3] must be between 0 and
         10000, got 20000``). ``minimum_mb=None`` means equal to startup.
         """
-        if isinstance(names, str) or not all(isinstance(x, str) for x in names):
-            raise ConfigTypeError(f"names must be a list of strings, got {names!r:.80}", "names", names)
+        # Any iterable of names (the binding checks each is a str: names[k]).
+        names = check_items(names, "names", "a list of strings")
         n = len(names)
 
         def column(field: str, value: Any) -> npt.NDArray[np.int64]:
-            arr = np.asarray(value)
+            arr = as_array(field, value)
             if arr.ndim == 0:
                 arr = np.full(n, arr)
             return int_array(field, arr, n)
@@ -190,13 +191,15 @@ class Host:
             minimum = column("minimum_mb", minimum_mb)
             if (minimum < 0).any():
                 bad_entry("minimum_mb", minimum, minimum < 0, f"must be between 32 and {MAX_MAXIMUM_MB} MB")
-        dyn = np.asarray(dynamic)
+        dyn = as_array("dynamic", dynamic)
+        if dyn.shape == (0,):  # [] is float64 to numpy: a valid empty bool array
+            dyn = dyn.astype(np.bool_)
         if dyn.dtype != np.bool_:
             raise ConfigTypeError(f"dynamic must be True/False or a bool array, got {dynamic!r:.80}", "dynamic", dynamic)
         if dyn.ndim > 1 or (dyn.ndim == 1 and dyn.shape[0] != n):
             raise ConfigError(f"dynamic must have one entry per name ({n}), got shape {dyn.shape}", "dynamic", dyn.shape)
         ids = self._core.add_vms(
-            list(names),
+            names,
             column("startup_mb", startup_mb),
             column("maximum_mb", maximum_mb),
             minimum,
@@ -213,14 +216,30 @@ class Host:
             vm = self._handles[vm_id] = VM(self._core, vm_id)
         return vm
 
-    def _own(self, vm: VM) -> VM:
+    def _own(self, vm: VM, field: str = "vm") -> VM:
         if not isinstance(vm, VM):
-            raise ConfigTypeError(f"vm must be a VM handle, got {vm!r}", "vm", vm)
+            raise ConfigTypeError(f"{field} must be a VM handle, got {vm!r:.80}", field, vm)
         if self._handles.get(vm.id) is not vm or not vm.exists:
-            raise StateError(f"vm {vm.id} is not on this host (removed, or from another host)", "vm", vm.id)
+            raise StateError(f"{field}: vm {vm.id} is not on this host (removed, or from another host)", field, vm.id)
         return vm
 
-    def start_vms(self, vms: "list[VM | str] | None" = None) -> npt.NDArray[np.bool_]:
+    def _vm_of(self, vm: "VM | str", field: str) -> VM:
+        """A VM of this host given as a handle or a name; errors name ``field``."""
+        if not isinstance(vm, str):
+            if not isinstance(vm, VM):
+                raise ConfigTypeError(f"{field} must be a VM or a VM name, got {vm!r:.80}", field, vm)
+            return self._own(vm, field)
+        try:
+            return self.vm(vm)
+        except DynmemError as e:  # "name: no VM called ...", "name must be valid Unicode ..."
+            raise type(e)(field + str(e).removeprefix("name"), field, vm) from None
+
+    def _ids(self, vms: "Iterable[VM | str]") -> npt.NDArray[np.uint64]:
+        """Ids of a batch of VMs given as handles or names (not one str)."""
+        items = check_items(vms, "vms", "a list of VMs or VM names, or None")
+        return np.array([self._vm_of(v, f"vms[{k}]").id for k, v in enumerate(items)], dtype=np.uint64)
+
+    def start_vms(self, vms: "Iterable[VM | str] | None" = None) -> npt.NDArray[np.bool_]:
         """Starts many VMs at once (default: every off VM), in order, exactly
         as calling ``vm.start()`` on each in turn would, in one call.
 
@@ -229,22 +248,15 @@ class Host:
         have raised `InsufficientMemoryError`). Unknown, repeated or already
         started VMs raise `StateError` before anything starts.
         """
-        if vms is None:
-            ids = self._core.ids_where_off(True)
-        else:
-            handles = [self.vm(v) if isinstance(v, str) else self._own(v) for v in vms]
-            ids = np.array([vm.id for vm in handles], dtype=np.uint64)
+        ids = self._core.ids_where_off(True) if vms is None else self._ids(vms)
         started, _failed = self._core.start_many(ids)
         return started
 
-    def stop_vms(self, vms: "list[VM | str] | None" = None) -> None:
+    def stop_vms(self, vms: "Iterable[VM | str] | None" = None) -> None:
         """Stops many VMs at once (default: every started VM); their memory
         returns to the host. Unknown, repeated or off VMs raise `StateError`
         before anything stops."""
-        if vms is None:
-            ids = self._core.ids_where_off(False)
-        else:
-            ids = np.array([(self.vm(v) if isinstance(v, str) else self._own(v)).id for v in vms], dtype=np.uint64)
+        ids = self._core.ids_where_off(False) if vms is None else self._ids(vms)
         self._core.stop_many(ids)
 
     def remove_vm(self, vm: VM) -> None:
@@ -266,6 +278,19 @@ class Host:
 
     def __iter__(self) -> Iterator[VM]:
         return iter(self.vms)
+
+    def __copy__(self) -> Host:
+        """An independent copy: the same VMs, settings, state, counters and
+        time, in a new core; its `VM` handles (``copy.vms``, ``copy.vm(name)``)
+        are the copy's own. ``copy.deepcopy`` gives the same."""
+        new = type(self).__new__(type(self))
+        new._core = self._core.copy()
+        new._policy = self._policy
+        new._handles = {}
+        return new
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Host:
+        return self.__copy__()
 
     def __repr__(self) -> str:
         return (
@@ -298,33 +323,81 @@ class Host:
 
         With ``progress``, the run goes in about 100 chunks (each a multiple
         of ``record_every`` ticks, so the recorded rows are the same) and
-        ``progress(ticks_done, ticks)`` is called after each.
+        ``progress(ticks_done, ticks)`` is called after each. The callback
+        may read the host and change settings, start and stop VMs, but not
+        add or remove VMs (the demand matrix's columns are the VMs at the
+        start): that raises `StateError` after the callback returns.
+
+        **Stopped part-way.** Ctrl-C (any signal whose handler raises; signals
+        are checked about every 50 ms between ticks), a ``progress`` callback
+        that raises, or the `StateError` above ends the run after a whole
+        tick: the host is as after that tick (after the last whole chunk for
+        the callback), the events of later ticks have not run, and the
+        exception (``KeyboardInterrupt`` for Ctrl-C, re-raised as it came)
+        carries ``timeline``, the rows recorded so far, and ``ticks_done``.
         """
+        if progress is not None and not callable(progress):
+            raise ConfigTypeError(
+                f"progress must be a callable (ticks_done, ticks) or None, got {progress!r:.80}", "progress", progress
+            )
         # Names in one call, not through a handle per VM.
         names = self._core.names()
         arr = int_array("demand_mb", demand_mb, len(names), ndim=2)
-        raw: list[tuple[int, int, str, dict[str, Any] | None]] = []
-        event_names: dict[int, str] = {}
-        for i, ev in enumerate(events or ()):
-            if not isinstance(ev, Event):
-                raise ConfigTypeError(f"events[{i}] must be a dynmem.Event, got {ev!r}", f"events[{i}]", ev)
-            vm = self.vm(ev.vm) if isinstance(ev.vm, str) else self._own(ev.vm)
-            raw.append((ev.tick, vm.id, ev.action, dict(ev.changes) if ev.changes else None))
-            event_names[vm.id] = vm.name
+        raw, event_names = self._run_events(events)
         ticks = arr.shape[0]
         if progress is None or ticks == 0:
-            return self._run_once(arr, dt_s, raw, record_every, names, event_names, 0)
-        # Check everything once, so that a bad entry late in the run fails
-        # before the first chunk changes anything.
-        self._core.check_run(arr, dt_s, raw, record_every)
-        chunk = max(record_every, (ticks // 100) // record_every * record_every)
-        parts = []
-        for lo in range(0, ticks, chunk):
-            hi = min(ticks, lo + chunk)
-            part = [(t - lo, vid, a, c) for t, vid, a, c in raw if lo <= t < hi]
-            parts.append(self._run_once(arr[lo:hi], dt_s, part, record_every, names, event_names, lo))
-            progress(hi, ticks)
-        return Timeline.concat(parts)
+            bounds = [(0, ticks)]
+        else:
+            # Check everything once, so that a bad entry late in the run fails
+            # before the first chunk changes anything.
+            self._core.check_run(arr, dt_s, raw, record_every)
+            chunk = max(record_every, (ticks // 100) // record_every * record_every)
+            bounds = [(lo, min(ticks, lo + chunk)) for lo in range(0, ticks, chunk)]
+        ids = self._core.ids() if len(bounds) > 1 else None
+        parts: list[Timeline] = []
+        done = 0
+        try:
+            for lo, hi in bounds:
+                part = raw if len(bounds) == 1 else [(t - lo, vid, a, c) for t, vid, a, c in raw if lo <= t < hi]
+                parts.append(self._run_once(arr[lo:hi], dt_s, part, record_every, names, event_names, lo))
+                done = hi
+                if progress is not None and ticks:
+                    progress(hi, ticks)
+                    if hi < ticks and ids is not None and not np.array_equal(self._core.ids(), ids):
+                        raise StateError(
+                            "progress must not add or remove VMs during a run (the demand matrix's columns are "
+                            f"the VMs at its start), got {progress!r:.80}",
+                            "progress",
+                            progress,
+                        )
+        except BaseException as e:
+            partial = e.__dict__.pop("_dynmem_partial", None)
+            if partial is not None:
+                parts.append(partial[0])
+                done += partial[1]
+            if parts:  # ticks ran: say how far
+                e.timeline = parts[0] if len(parts) == 1 else Timeline.concat(parts)  # type: ignore[attr-defined]
+                e.ticks_done = done  # type: ignore[attr-defined]
+            raise
+        return parts[0] if len(parts) == 1 else Timeline.concat(parts)
+
+    def _run_events(
+        self, events: "Iterable[Event] | None"
+    ) -> tuple[list[tuple[int, int, str, dict[str, Any] | None]], dict[int, str]]:
+        """`run`'s events as the binding's tuples, and each VM's name by id."""
+        raw: list[tuple[int, int, str, dict[str, Any] | None]] = []
+        event_names: dict[int, str] = {}
+        items = [] if events is None else check_items(events, "events", "a list of dynmem.Event or None")
+        for i, ev in enumerate(items):
+            if not isinstance(ev, Event):
+                raise ConfigTypeError(f"events[{i}] must be a dynmem.Event, got {ev!r:.80}", f"events[{i}]", ev)
+            if ev.changes is not None and not isinstance(ev.changes, Mapping):
+                field = f"events[{i}].changes"
+                raise ConfigTypeError(f"{field} must be a dict of settings, got {ev.changes!r:.80}", field, ev.changes)
+            vm = self._vm_of(ev.vm, f"events[{i}].vm")
+            raw.append((ev.tick, vm.id, ev.action, dict(ev.changes) if ev.changes else None))
+            event_names[vm.id] = vm.name
+        return raw, event_names
 
     def _run_once(
         self,
@@ -336,7 +409,29 @@ class Host:
         event_names: dict[int, str],
         offset: int,
     ) -> Timeline:
-        r = self._core.run(arr, dt_s, raw, record_every)
+        try:
+            r = self._core.run(arr, dt_s, raw, record_every)
+        except BaseException as e:
+            # Stopped by a signal after some ticks: what was recorded goes with it.
+            record = e.__dict__.pop("_dynmem_record", None)
+            if record is not None:
+                e._dynmem_partial = (  # type: ignore[attr-defined]
+                    self._timeline(record, raw, dt_s, record_every, names, event_names, offset),
+                    record.ticks,
+                )
+            raise
+        return self._timeline(r, raw, dt_s, record_every, names, event_names, offset)
+
+    @staticmethod
+    def _timeline(
+        r: _dynmem.RunRecord,
+        raw: list[tuple[int, int, str, dict[str, Any] | None]],
+        dt_s: float,
+        record_every: int,
+        names: list[str],
+        event_names: dict[int, str],
+        offset: int,
+    ) -> Timeline:
         log = [(int(t) + offset, event_names[raw[i][1]], raw[i][2], msg) for i, t, msg in r.events]
         return Timeline(
             names=names,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 import numpy as np
@@ -104,12 +105,31 @@ def check_instance(value: Any, name: str, cls: type[T], what: str) -> T:
     return value
 
 
-def int_array(field: str, values: Any, length: int, ndim: int = 1) -> npt.NDArray[np.int64]:
-    """`values` as a contiguous int64 array of whole numbers, ``length`` per row."""
+def check_items(value: Any, name: str, what: str) -> list[Any]:
+    """The items of an iterable that is not a string, as a list
+    (`ConfigTypeError` saying ``what`` otherwise: a str is one name, not many)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise error(name, value, what, got=f"{value!r:.80}", cls=ConfigTypeError)
     try:
-        arr = np.asarray(values)
-    except Exception as e:  # e.g. ragged lists
-        raise ConfigTypeError(f"{field} must be an array of integers, got {values!r}", field, values) from e
+        return list(value)
+    except TypeError as e:  # e.g. a 0-d numpy array
+        raise error(name, value, what, got=f"{value!r:.80}", cls=ConfigTypeError) from e
+
+
+def as_array(field: str, values: Any) -> npt.NDArray[Any]:
+    """``np.asarray(values)``, or `ConfigTypeError` where numpy cannot make
+    an array of it (ragged lists, integers past 64 bits in a list, ...)."""
+    try:
+        return np.asarray(values)
+    except Exception as e:
+        raise error(field, values, "an array of integers", got=f"{values!r:.80}", cls=ConfigTypeError) from e
+
+
+def int_array(field: str, values: Any, length: int, ndim: int = 1) -> npt.NDArray[np.int64]:
+    """`values` as a contiguous int64 array of whole numbers, ``length`` per
+    row. An empty array of any dtype (``[]`` is float64 to numpy) is a valid
+    empty int64 array."""
+    arr = as_array(field, values)
     if arr.ndim != ndim:
         shape = "(vms,)" if ndim == 1 else "(ticks, vms)"
         raise ConfigError(f"{field} must have shape {shape}, got shape {arr.shape}", field, arr.shape)
@@ -118,6 +138,8 @@ def int_array(field: str, values: Any, length: int, ndim: int = 1) -> npt.NDArra
             f"{field} must have one entry per VM ({length}), got length {arr.shape[-1]}", field, arr.shape[-1]
         )
     kind = arr.dtype.kind
+    if arr.size == 0:
+        return np.zeros(arr.shape, dtype=np.int64)
     if kind == "u":
         big = arr > np.iinfo(np.int64).max
         if big.any():

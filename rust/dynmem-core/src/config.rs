@@ -1,6 +1,6 @@
 //! Per-VM settings and their validation (Hyper-V's legal ranges).
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Value};
 
 /// Smallest legal minimum (MB).
 pub const MIN_MINIMUM_MB: u32 = 32;
@@ -165,16 +165,18 @@ impl VmConfig {
                     format!("{field} {what} while VM '{vm}' is running, got {value}"),
                 ))
             };
+            let off_only = |field: &str, value: Value| {
+                Err(Error::state(
+                    Some(field),
+                    value.clone(),
+                    format!("{field} can only change while VM '{vm}' is off, got {value}"),
+                ))
+            };
             if new.startup_mb != self.startup_mb {
-                return rule("startup_mb", new.startup_mb as i64, "can only change");
+                return off_only("startup_mb", Value::from(new.startup_mb));
             }
             if new.dynamic != self.dynamic {
-                let shown = if new.dynamic { "True" } else { "False" };
-                return Err(Error::state(
-                    Some("dynamic"),
-                    new.dynamic,
-                    format!("dynamic can only change while VM '{vm}' is off, got {shown}"),
-                ));
+                return off_only("dynamic", Value::from(new.dynamic));
             }
             if new.maximum_mb < self.maximum_mb {
                 return rule(

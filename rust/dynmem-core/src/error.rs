@@ -14,6 +14,9 @@ pub enum ErrorKind {
     InsufficientMemory,
     /// Wrong state for the operation, or an unknown / removed VM.
     State,
+    /// The machine could not give the memory an operation needs (Python:
+    /// `MemoryError`); the message says how many bytes.
+    OutOfMemory,
 }
 
 /// The offending value, kept typed so bindings can hand it back as-is.
@@ -99,6 +102,27 @@ impl Error {
     pub fn state(field: Option<&str>, value: impl Into<Value>, message: String) -> Self {
         Error::new(ErrorKind::State, field, value.into(), message)
     }
+
+    /// `OutOfMemory`: `field` needed `bytes` more and the allocation failed.
+    pub fn out_of_memory(field: &str, bytes: usize) -> Self {
+        let message = format!("{field} needs {bytes} bytes of memory, and the allocation failed");
+        Error::new(ErrorKind::OutOfMemory, Some(field), Value::from(bytes as u64), message)
+    }
+}
+
+/// Room for `extra` more items in `v`, or an `OutOfMemory` error naming
+/// `field` and the bytes: the fallible form of `Vec::reserve_exact`, for
+/// every allocation whose size a caller's input decides.
+pub fn try_reserve<T>(v: &mut Vec<T>, extra: usize, field: &str) -> Result<()> {
+    v.try_reserve_exact(extra)
+        .map_err(|_| Error::out_of_memory(field, extra.saturating_mul(std::mem::size_of::<T>())))
+}
+
+/// An empty vector with room for `n` items (see [`try_reserve`]).
+pub fn try_vec<T>(n: usize, field: &str) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    try_reserve(&mut v, n, field)?;
+    Ok(v)
 }
 
 impl fmt::Display for Error {

@@ -3,7 +3,7 @@
 //! and why the default. Not an allocation policy: those decide *how much*
 //! each VM gets; these decide how fast and in what steps memory moves.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Value};
 
 /// The delays, rates and units of the Hyper-V balancer's mechanics.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,22 +43,26 @@ pub const MAX_DELAY_S: f64 = 365.0 * 86400.0;
 
 impl Mechanics {
     /// Checks every field; the first bad one is reported.
+    /// The error for a `balloon_unit_mb` or `hot_add_chunk_mb` of `v` out of
+    /// range: any integer, so that a binding can report one too large for
+    /// the field's type with the same words.
+    pub fn size_error(field: &str, v: i128) -> Error {
+        let requirement = if field == "balloon_unit_mb" {
+            format!("must be a power of two between 1 and {MAX_BALLOON_UNIT_MB}")
+        } else {
+            format!("must be between 1 and {MAX_HOT_ADD_CHUNK_MB}")
+        };
+        Error::config(field, Value::Int(v), &requirement)
+    }
+
     pub fn validate(&self) -> Result<()> {
         let u = self.balloon_unit_mb;
         if !(1..=MAX_BALLOON_UNIT_MB).contains(&u) || !u.is_power_of_two() {
-            return Err(Error::config(
-                "balloon_unit_mb",
-                u,
-                &format!("must be a power of two between 1 and {MAX_BALLOON_UNIT_MB}"),
-            ));
+            return Err(Mechanics::size_error("balloon_unit_mb", u.into()));
         }
         let c = self.hot_add_chunk_mb;
         if !(1..=MAX_HOT_ADD_CHUNK_MB).contains(&c) {
-            return Err(Error::config(
-                "hot_add_chunk_mb",
-                c,
-                &format!("must be between 1 and {MAX_HOT_ADD_CHUNK_MB}"),
-            ));
+            return Err(Mechanics::size_error("hot_add_chunk_mb", c.into()));
         }
         if !c.is_multiple_of(u) {
             return Err(Error::config(

@@ -7,7 +7,7 @@
 //! the host by hand does, and the tests hold it to that.
 
 use crate::config::{VmChange, MAX_DEMAND_MB};
-use crate::error::{Error, Result};
+use crate::error::{try_vec, Error, Result};
 use crate::host::Host;
 use crate::model::VmId;
 
@@ -41,6 +41,9 @@ pub struct EventOutcome {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Record {
     pub vms: usize,
+    /// Ticks run: all of them, or fewer where [`Host::run_checked_until`]'s
+    /// `stop` ended the run early.
+    pub ticks: usize,
     pub tick: Vec<u64>,
     pub time_s: Vec<f64>,
     pub demand_mb: Vec<u32>,
@@ -58,7 +61,50 @@ impl Record {
     pub fn rows(&self) -> usize {
         self.tick.len()
     }
+
+    /// Bytes the record of `rows` rows of `vms` VMs holds (`None` past
+    /// `usize`): per VM and row the four MB series, pressure and status;
+    /// per row the tick, time, available memory and average pressure.
+    pub fn bytes(rows: usize, vms: usize) -> Option<usize> {
+        const PER_ROW: usize = 8 + 8 + 8 + 8;
+        const PER_CELL: usize = 4 * 4 + 8 + 1;
+        rows.checked_mul(vms)?
+            .checked_mul(PER_CELL)?
+            .checked_add(rows.checked_mul(PER_ROW)?)
+    }
+
+    /// An empty record with room for `rows` rows of `vms` VMs, or an
+    /// `OutOfMemory` error saying how many bytes that needs (field `demand_mb`:
+    /// its shape and `record_every` decide the size).
+    fn with_room(rows: usize, vms: usize, events: usize) -> Result<Record> {
+        let field = "demand_mb";
+        let total = Record::bytes(rows, vms).unwrap_or(usize::MAX);
+        let oom = |_: Error| Error::out_of_memory(field, total);
+        let cells = rows
+            .checked_mul(vms)
+            .ok_or_else(|| Error::out_of_memory(field, total))?;
+        Ok(Record {
+            vms,
+            ticks: 0,
+            tick: try_vec(rows, field).map_err(oom)?,
+            time_s: try_vec(rows, field).map_err(oom)?,
+            demand_mb: try_vec(cells, field).map_err(oom)?,
+            assigned_mb: try_vec(cells, field).map_err(oom)?,
+            visible_mb: try_vec(cells, field).map_err(oom)?,
+            target_mb: try_vec(cells, field).map_err(oom)?,
+            pressure: try_vec(cells, field).map_err(oom)?,
+            status: try_vec(cells, field).map_err(oom)?,
+            available_mb: try_vec(rows, field).map_err(oom)?,
+            average_pressure: try_vec(rows, field).map_err(oom)?,
+            events: try_vec(events, "events")?,
+        })
+    }
 }
+
+/// [`Host::run_checked_until`] calls its `stop` about once per this many
+/// VM-ticks (at least once a tick): often enough to answer within
+/// milliseconds, rarely enough to cost nothing measurable.
+pub const STOP_EVERY_VM_TICKS: usize = 1 << 16;
 
 /// Most rows a run may record (a guard against absurd allocations).
 pub const MAX_RECORD_ROWS: usize = 1 << 32;
@@ -107,13 +153,11 @@ impl Host {
         // Narrow and check in one pass over the matrix; on a bad value, find
         // and name the first one.
         let mut bad = false;
-        let demand: Vec<u32> = demand_mb
-            .iter()
-            .map(|&d| {
-                bad |= d as u64 > MAX_DEMAND_MB; // negative values wrap above the limit
-                d as u32
-            })
-            .collect();
+        let mut demand: Vec<u32> = try_vec(demand_mb.len(), "demand_mb")?;
+        demand.extend(demand_mb.iter().map(|&d| {
+            bad |= d as u64 > MAX_DEMAND_MB; // negative values wrap above the limit
+            d as u32
+        }));
         if bad {
             Host::check_demands(demand_mb, |k| {
                 let (t, v) = (k / n.max(1), k % n.max(1));
@@ -128,13 +172,19 @@ impl Host {
                     &format!("must be below the number of ticks ({ticks})"),
                 ));
             }
-            self.position(e.vm)?;
+            self.position(e.vm).map_err(|err| Error {
+                field: Some(format!("events[{i}].vm")),
+                message: format!("events[{i}].vm: {}", err.message),
+                ..err
+            })?;
         }
+        let mut owned = try_vec(events.len(), "events")?;
+        owned.extend_from_slice(events);
         Ok(RunInput {
             demand_mb: demand,
             ticks,
             dt_s,
-            events: events.to_vec(),
+            events: owned,
             record_every,
         })
     }
@@ -157,6 +207,16 @@ impl Host {
     /// Runs inputs checked by [`Host::check_run`] on this host (which must
     /// not have gained or lost VMs since).
     pub fn run_checked(&mut self, input: &RunInput) -> Result<Record> {
+        self.run_checked_until(input, || false)
+    }
+
+    /// [`Host::run_checked`], calling `stop` between ticks about every
+    /// [`STOP_EVERY_VM_TICKS`] VM-ticks: where it returns `true` the run ends
+    /// there, after the last whole tick (and its record row, if one was
+    /// due), before the next tick's events; `Record::ticks` says how many ran.
+    /// The record's room is reserved before the first tick: a record too
+    /// large for the machine is an `OutOfMemory` error, with nothing changed.
+    pub fn run_checked_until(&mut self, input: &RunInput, mut stop: impl FnMut() -> bool) -> Result<Record> {
         let RunInput {
             demand_mb,
             ticks,
@@ -173,26 +233,21 @@ impl Host {
                 format!("the host has {n} VMs, not the number the run was checked for"),
             ));
         }
-        let mut order: Vec<usize> = (0..events.len()).collect();
+        let mut order: Vec<usize> = try_vec(events.len(), "events")?;
+        order.extend(0..events.len());
         order.sort_by_key(|&i| events[i].tick); // stable: same-tick events keep their order
-        let rows = ticks.div_ceil(record_every);
-        let mut rec = Record {
-            vms: n,
-            ..Record::default()
-        };
-        rec.tick.reserve(rows);
-        for col in [
-            &mut rec.demand_mb,
-            &mut rec.assigned_mb,
-            &mut rec.visible_mb,
-            &mut rec.target_mb,
-        ] {
-            col.reserve(rows * n);
-        }
-        rec.pressure.reserve(rows * n);
-        rec.status.reserve(rows * n);
+        let mut rec = Record::with_room(ticks.div_ceil(record_every), n, events.len())?;
+        let every = (STOP_EVERY_VM_TICKS / n.max(1)).max(1);
+        let mut until_stop = every + 1; // asked first before tick `every`
         let mut next = 0usize;
         for k in 0..ticks {
+            until_stop -= 1;
+            if until_stop == 0 {
+                until_stop = every;
+                if stop() {
+                    break;
+                }
+            }
             while next < order.len() && events[order[next]].tick == k as u64 {
                 let e = &events[order[next]];
                 let r = match e.action {
@@ -213,6 +268,7 @@ impl Host {
             if k % record_every == 0 {
                 self.record_row(k as u64, &mut rec);
             }
+            rec.ticks = k + 1;
         }
         Ok(rec)
     }
@@ -231,5 +287,60 @@ impl Host {
         let c = self.host_counters();
         rec.available_mb.push(c.available_memory_mb);
         rec.average_pressure.push(c.average_pressure);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::VmSpec;
+    use crate::error::ErrorKind;
+    use crate::mechanics::Mechanics;
+
+    fn host(vms: usize) -> Host {
+        let mut h = Host::new(1 << 30, Some(0), Mechanics::default()).unwrap();
+        for i in 0..vms {
+            let id = h.add_vm(&format!("v{i}"), &VmSpec::default()).unwrap();
+            h.start(id).unwrap();
+        }
+        h
+    }
+
+    /// A record too large to reserve is an `OutOfMemory` error naming its
+    /// bytes, not an abort (issue 10, defect 1).
+    #[test]
+    fn a_record_too_large_is_an_error() {
+        let e = Record::with_room(1 << 32, 1 << 30, 0).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::OutOfMemory);
+        assert_eq!(e.field.as_deref(), Some("demand_mb"));
+        assert!(e.message.contains("bytes"), "{}", e.message);
+        assert_eq!(Record::bytes(2, 3), Some(2 * 3 * 25 + 2 * 32));
+    }
+
+    /// `stop` ends the run at a tick boundary: the host and the record are
+    /// those of a run of the ticks done (issue 10, defect 3).
+    #[test]
+    fn stop_ends_the_run_after_a_whole_tick() {
+        let n = STOP_EVERY_VM_TICKS / 4; // stop is asked every 4 ticks
+        let ticks = 20;
+        let demand: Vec<i64> = (0..ticks * n).map(|k| (k % 3000) as i64).collect();
+        let mut a = host(n);
+        let input = a.check_run(&demand, ticks, 1.0, &[], 3).unwrap();
+        let mut calls = 0;
+        let rec = a
+            .run_checked_until(&input, || {
+                calls += 1;
+                calls == 3
+            })
+            .unwrap();
+        assert_eq!(rec.ticks, 12); // asked before ticks 4, 8 and 12
+        assert_eq!(rec.rows(), 4); // ticks 0, 3, 6, 9
+        let mut b = host(n);
+        let whole = b.run(&demand[..12 * n], 12, 1.0, &[], 3).unwrap();
+        assert_eq!(rec.assigned_mb, whole.assigned_mb);
+        assert_eq!(a.time_s(), b.time_s());
+        assert_eq!(a.assigned(), b.assigned());
+        let full = host(n).run(&demand, ticks, 1.0, &[], 3).unwrap();
+        assert_eq!(full.ticks, ticks);
     }
 }

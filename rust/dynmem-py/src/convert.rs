@@ -3,11 +3,13 @@
 //! bulk arrays, `run`'s input), with error messages that are part of the
 //! API; counter dicts and widened columns go back to Python.
 
-use crate::errors::{config_error, map_err, type_error, OrRaise};
+use crate::errors::{config_error, map_err, shown, type_error, OrRaise};
+use dynmem_core::error::try_vec;
 use dynmem_core::{self as core, Action, CounterValue, Event, Mechanics, VectorCap, VmChange, VmId, VmSpec};
 use numpy::{PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyTuple};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use std::borrow::Cow;
 
 /// Largest `Host.threads` (a sanity bound, far above any machine's CPUs).
 const MAX_THREADS: i64 = 4096;
@@ -34,8 +36,20 @@ pub fn int_arg(field: &str, v: &Bound<'_, PyAny>) -> PyResult<i64> {
             .map_err(|_| type_error(field, v, "an integer"))?
     };
     as_int.extract::<i64>().map_err(|_| {
-        let shown = v.repr().map(|r| r.to_string()).unwrap_or_default();
+        let shown = shown(v);
         config_error(v.py(), field, v, &format!("{field} is out of range, got {shown}"))
+    })
+}
+
+/// A string argument, borrowed: a `str` (else `ConfigTypeError`) that is
+/// valid Unicode (a lone surrogate cannot be a VM's name: `ConfigError`).
+/// `field` is only built for an error.
+pub fn str_arg<'a>(v: &'a Bound<'_, PyAny>, field: impl Fn() -> String) -> PyResult<Cow<'a, str>> {
+    let s = v.cast::<PyString>().map_err(|_| type_error(&field(), v, "a string"))?;
+    s.to_cow().map_err(|_| {
+        let field = field();
+        let message = format!("{field} must be valid Unicode (no lone surrogates), got {}", shown(v));
+        config_error(v.py(), &field, v, &message)
     })
 }
 
@@ -48,12 +62,21 @@ pub fn opt_int_arg(field: &str, v: Option<&Bound<'_, PyAny>>) -> PyResult<Option
     }
 }
 
-/// A real-number argument: int or float, never bool.
-pub fn float_arg(field: &str, v: &Bound<'_, PyAny>) -> PyResult<f64> {
+/// A real-number argument: int or float, never bool. `what` is what it must
+/// be (`"a number"`, or the range, e.g. [`core::host::DT_WHAT`]): the words of
+/// a wrong type's error and of an int too large for a float.
+pub fn float_arg(field: &str, v: &Bound<'_, PyAny>, what: &str) -> PyResult<f64> {
     if v.is_instance_of::<PyBool>() {
-        return Err(type_error(field, v, "a number"));
+        return Err(type_error(field, v, what));
     }
-    v.extract::<f64>().map_err(|_| type_error(field, v, "a number"))
+    v.extract::<f64>().map_err(|_| {
+        if v.is_instance_of::<PyInt>() {
+            let message = format!("{field} must be {what}, got {}", shown(v));
+            config_error(v.py(), field, v, &message)
+        } else {
+            type_error(field, v, what)
+        }
+    })
 }
 
 /// `True` or `False`, nothing else.
@@ -92,9 +115,9 @@ pub fn vector_cap_arg(py: Python<'_>, cap: &str) -> PyResult<VectorCap> {
 pub fn policy_arg(p: &Bound<'_, PyAny>) -> PyResult<Mechanics> {
     let int = |f: &str| -> PyResult<u32> {
         let v = int_arg(f, &p.getattr(f)?)?;
-        u32::try_from(v).map_err(|_| map_err(p.py(), core::Error::config(f, v, "must be a positive integer")))
+        u32::try_from(v).map_err(|_| map_err(p.py(), Mechanics::size_error(f, v.into())))
     };
-    let real = |f: &str| -> PyResult<f64> { float_arg(f, &p.getattr(f)?) };
+    let real = |f: &str| -> PyResult<f64> { float_arg(f, &p.getattr(f)?, "a number") };
     Ok(Mechanics {
         balloon_unit_mb: int("balloon_unit_mb")?,
         hot_add_chunk_mb: int("hot_add_chunk_mb")?,
@@ -104,17 +127,19 @@ pub fn policy_arg(p: &Bound<'_, PyAny>) -> PyResult<Mechanics> {
     })
 }
 
-/// A `VmChange` from a `changes` dict (keys: the six settings).
-pub fn change_arg(kw: Option<&Bound<'_, PyDict>>) -> PyResult<VmChange> {
+/// A `VmChange` from a dict of settings by name (`VmHandle.configure`'s
+/// keywords, or an event's `changes`, named `field`); a key that is not one
+/// of the six settings is a `ConfigTypeError`, as an unknown keyword is.
+/// Each value's field is `{prefix}{setting}`.
+pub fn change_arg(field: &str, prefix: &str, kw: Option<&Bound<'_, PyDict>>) -> PyResult<VmChange> {
     let Some(kw) = kw else { return Ok(VmChange::default()) };
     for key in kw.keys() {
-        let k: String = key.extract()?;
-        if !SETTINGS.contains(&k.as_str()) {
-            return Err(config_error(
-                kw.py(),
-                "changes",
-                key,
-                &format!("changes: unknown setting {k:?}"),
+        let known = key.cast::<PyString>().ok().and_then(|k| k.to_str().ok());
+        if !known.is_some_and(|k| SETTINGS.contains(&k)) {
+            return Err(type_error(
+                field,
+                &key,
+                &format!("settings among {}", SETTINGS.join(", ")),
             ));
         }
     }
@@ -122,20 +147,16 @@ pub fn change_arg(kw: Option<&Bound<'_, PyDict>>) -> PyResult<VmChange> {
     for (value, key) in values.iter_mut().zip(SETTINGS) {
         *value = kw.get_item(key)?;
     }
-    vm_change(values.each_ref().map(Option::as_ref))
-}
-
-/// A `VmChange` from optional values of startup, minimum, maximum, buffer,
-/// weight and dynamic; `None` (absent or Python `None`) leaves a setting as it is.
-pub fn vm_change([s, mn, mx, b, w, d]: [Option<&Bound<'_, PyAny>>; 6]) -> PyResult<VmChange> {
+    let [s, mn, mx, b, w, d] = values.each_ref().map(Option::as_ref);
+    let at = |name: &str| format!("{prefix}{name}");
     Ok(VmChange {
-        startup_mb: opt_int_arg("startup_mb", s)?,
-        minimum_mb: opt_int_arg("minimum_mb", mn)?,
-        maximum_mb: opt_int_arg("maximum_mb", mx)?,
-        buffer_pct: opt_int_arg("buffer_pct", b)?,
-        weight: opt_int_arg("weight", w)?,
+        startup_mb: opt_int_arg(&at("startup_mb"), s)?,
+        minimum_mb: opt_int_arg(&at("minimum_mb"), mn)?,
+        maximum_mb: opt_int_arg(&at("maximum_mb"), mx)?,
+        buffer_pct: opt_int_arg(&at("buffer_pct"), b)?,
+        weight: opt_int_arg(&at("weight"), w)?,
         dynamic: match d {
-            Some(d) if !d.is_none() => Some(bool_arg("dynamic", d)?),
+            Some(d) if !d.is_none() => Some(bool_arg(&at("dynamic"), d)?),
             _ => None,
         },
     })
@@ -162,16 +183,37 @@ pub fn vm_specs(
             "every setting must have one entry per name",
         ));
     }
-    Ok((0..n)
-        .map(|k| VmSpec {
-            startup_mb: s[k],
-            minimum_mb: (mn[k] >= 0).then_some(mn[k]),
-            maximum_mb: mx[k],
-            buffer_pct: b[k],
-            weight: w[k],
-            dynamic: d[k],
-        })
-        .collect())
+    let mut specs = try_vec(n, "names").or_raise(py)?;
+    specs.extend((0..n).map(|k| VmSpec {
+        startup_mb: s[k],
+        minimum_mb: (mn[k] >= 0).then_some(mn[k]),
+        maximum_mb: mx[k],
+        buffer_pct: b[k],
+        weight: w[k],
+        dynamic: d[k],
+    }));
+    Ok(specs)
+}
+
+/// `add_vms`' names, borrowed from the Python strings (no copy per name);
+/// errors name the entry, `names[k]`.
+pub fn names_arg<'a, 'py>(items: &'a [Bound<'py, PyAny>]) -> PyResult<Vec<Cow<'a, str>>> {
+    let Some(first) = items.first() else {
+        return Ok(Vec::new());
+    };
+    let mut names = try_vec(items.len(), "names").or_raise(first.py())?;
+    for (k, item) in items.iter().enumerate() {
+        names.push(str_arg(item, || format!("names[{k}]"))?);
+    }
+    Ok(names)
+}
+
+/// Bulk ids from a numpy array, as the core's `VmId`s.
+pub fn ids_arg(py: Python<'_>, ids: &PyReadonlyArray1<'_, u64>, field: &str) -> PyResult<Vec<VmId>> {
+    let ids = ids.as_array();
+    let mut out = try_vec(ids.len(), field).or_raise(py)?;
+    out.extend(ids.iter().map(|&id| VmId(id)));
+    Ok(out)
 }
 
 /// Every demand, from a C-contiguous int64 array.
@@ -193,23 +235,29 @@ fn event_arg(i: usize, item: &Bound<'_, PyAny>) -> PyResult<Event> {
     let tick = int_arg(&tick_field, &t.get_item(0)?)?;
     let tick =
         u64::try_from(tick).map_err(|_| map_err(py, core::Error::config(&tick_field, tick, "must be at least 0")))?;
-    let vm: u64 = t.get_item(1)?.extract()?;
+    let vm_field = format!("{field}.vm");
+    let vm = int_arg(&vm_field, &t.get_item(1)?)?;
+    let vm = u64::try_from(vm).map_err(|_| map_err(py, core::Error::config(&vm_field, vm, "must be a VM id")))?;
     let action_obj = t.get_item(2)?;
-    let action: String = action_obj.extract().map_err(|_| {
-        type_error(
-            &format!("{field}.action"),
-            &action_obj,
-            "'start', 'stop' or 'configure'",
-        )
-    })?;
+    let action_field = format!("{field}.action");
+    let actions = "'start', 'stop' or 'configure'";
+    let action = str_arg(&action_obj, || action_field.clone())?;
     let changes = t.get_item(3)?;
-    let action = match action.as_str() {
+    let changes_field = format!("{field}.changes");
+    let action = match &*action {
         "start" => Action::Start,
         "stop" => Action::Stop,
-        "configure" => Action::Configure(change_arg(changes.cast::<PyDict>().ok())?),
+        "configure" => {
+            let kw = match changes.cast::<PyDict>() {
+                Ok(d) => Some(d),
+                Err(_) if changes.is_none() => None,
+                Err(_) => return Err(type_error(&changes_field, &changes, "a dict of settings or None")),
+            };
+            Action::Configure(change_arg(&changes_field, &format!("{changes_field}."), kw)?)
+        }
         other => {
-            let message = format!("{field}.action must be 'start', 'stop' or 'configure', got {other:?}");
-            return Err(config_error(py, "action", other, &message));
+            let message = format!("{action_field} must be {actions}, got {other:?}");
+            return Err(config_error(py, &action_field, other, &message));
         }
     };
     Ok(Event {
@@ -229,28 +277,36 @@ pub fn run_input(
     record_every: &Bound<'_, PyAny>,
 ) -> PyResult<core::RunInput> {
     let py = events.py();
-    let dt = float_arg("dt_s", dt_s)?;
+    let dt = float_arg("dt_s", dt_s, core::host::DT_WHAT)?;
     let every = int_arg("record_every", record_every)?;
     let every = usize::try_from(every)
         .map_err(|_| map_err(py, core::Error::config("record_every", every, "must be at least 1")))?;
-    let evs = (events.iter().enumerate())
-        .map(|(i, item)| event_arg(i, &item))
-        .collect::<PyResult<Vec<Event>>>()?;
+    let mut evs = try_vec(events.len(), "events").or_raise(py)?;
+    for (i, item) in events.iter().enumerate() {
+        evs.push(event_arg(i, &item)?);
+    }
     let ticks = demand_mb.shape()[0];
     let owned;
     let slice = match demand_mb.as_slice() {
         Ok(s) => s,
         Err(_) => {
-            owned = demand_mb.as_array().iter().copied().collect::<Vec<i64>>();
+            let all = demand_mb.as_array();
+            owned = try_vec(all.len(), "demand_mb").or_raise(py).map(|mut v: Vec<i64>| {
+                v.extend(all.iter().copied());
+                v
+            })?;
             &owned[..]
         }
     };
     core.check_run(slice, ticks, dt, &evs, every).or_raise(py)
 }
 
-/// A column of MB widened to int64, the type Python sees.
-pub fn widen(v: &[u32]) -> Vec<i64> {
-    v.iter().map(|&x| i64::from(x)).collect()
+/// A column of MB widened to int64, the type Python sees (an `OutOfMemory`
+/// error naming `field` where the machine has no room for it).
+pub fn widen(v: &[u32], field: &str) -> core::Result<Vec<i64>> {
+    let mut out = try_vec(v.len(), field)?;
+    out.extend(v.iter().map(|&x| i64::from(x)));
+    Ok(out)
 }
 
 /// Counters as a dict in the core's order: whole numbers as Python ints,

@@ -5,6 +5,7 @@
 //! functions are shorthands for the binding's own errors.
 
 use dynmem_core::{Error, ErrorKind, Result, Value};
+use pyo3::exceptions::PyMemoryError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyFloat, PyType};
@@ -16,9 +17,11 @@ static INSUFFICIENT_MEMORY_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static STATE_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 /// Builds the `dynmem.errors` exception for `kind`, carrying `.field` and
-/// `.value`. Every error leaving this crate goes through here.
+/// `.value` (`MemoryError` with the message for `OutOfMemory`: the machine,
+/// not the caller, is at fault). Every error leaving this crate goes through here.
 pub fn raise(py: Python<'_>, kind: ErrorKind, field: Option<&str>, value: Py<PyAny>, message: &str) -> PyErr {
     let (cell, name) = match kind {
+        ErrorKind::OutOfMemory => return PyMemoryError::new_err(message.to_string()),
         ErrorKind::Config => (&CONFIG_ERROR, "ConfigError"),
         ErrorKind::ConfigType => (&CONFIG_TYPE_ERROR, "ConfigTypeError"),
         ErrorKind::InsufficientMemory => (&INSUFFICIENT_MEMORY_ERROR, "InsufficientMemoryError"),
@@ -41,9 +44,28 @@ pub fn config_error<'py>(py: Python<'py>, field: &str, value: impl IntoPyObject<
     }
 }
 
+/// Longest repr an error message shows of a value (a huge int or string
+/// is cut, its length said).
+const MAX_SHOWN: usize = 120;
+
+/// `repr(v)` for an error message, cut to [`MAX_SHOWN`] characters.
+pub fn shown(v: &Bound<'_, PyAny>) -> String {
+    let ty = || v.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+    let Ok(r) = v.repr() else {
+        return format!("<{} without a repr>", ty()); // e.g. an int past Python's digit limit
+    };
+    let r = r.to_string_lossy().into_owned();
+    let len = r.chars().count();
+    if len <= MAX_SHOWN {
+        return r;
+    }
+    let head: String = r.chars().take(MAX_SHOWN / 2).collect();
+    format!("{head}… ({len} characters)")
+}
+
 /// `ConfigTypeError`: "{field} must be {what}, got {repr} ({type})".
 pub fn type_error(field: &str, v: &Bound<'_, PyAny>, what: &str) -> PyErr {
-    let shown = v.repr().map(|r| r.to_string()).unwrap_or_else(|_| "?".into());
+    let shown = shown(v);
     let ty = v.get_type().name().map(|n| n.to_string()).unwrap_or_default();
     raise(
         v.py(),

@@ -3,20 +3,23 @@
 //! ticks, bulk starts and whole runs release the GIL.
 
 use crate::convert::{
-    bool_arg, counters_dict, demand_slice, float_arg, int_arg, opt_int_arg, policy_arg, run_input, threads_arg,
-    vector_cap_arg, vm_specs, widen,
+    bool_arg, counters_dict, demand_slice, float_arg, ids_arg, int_arg, names_arg, opt_int_arg, policy_arg, run_input,
+    str_arg, threads_arg, vector_cap_arg, vm_specs, widen,
 };
-use crate::errors::{host_busy, type_error, OrRaise};
+use crate::errors::{host_busy, OrRaise};
 use crate::record::RunRecord;
+use dynmem_core::error::try_vec;
 use dynmem_core::{self as core, VmId, VmSpec};
 use numpy::{Element, PyArray1, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString};
-use std::borrow::Cow;
+use pyo3::types::{PyDict, PyList};
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// Hosts with at least this many VMs release the GIL during a tick.
 pub const DETACH_MIN_VMS: usize = 4096;
+/// How often `run` checks for signals (Ctrl-C), at most.
+const SIGNAL_CHECK: Duration = Duration::from_millis(50);
 
 /// The Rust-owned host (wrapped by `dynmem.Host`).
 /// Frozen, with the core behind a mutex: a second thread using the host while
@@ -52,9 +55,9 @@ impl PyHost {
     fn column<'py, T: Element>(
         &self,
         py: Python<'py>,
-        f: impl FnOnce(&core::Host) -> Vec<T>,
+        f: impl FnOnce(&core::Host) -> core::Result<Vec<T>>,
     ) -> PyResult<Bound<'py, PyArray1<T>>> {
-        Ok(PyArray1::from_vec(py, f(&*self.core(py)?)))
+        Ok(PyArray1::from_vec(py, f(&*self.core(py)?).or_raise(py)?))
     }
 }
 
@@ -67,7 +70,7 @@ macro_rules! host_methods {
         #[pymethods]
         impl PyHost {
             $(#[getter] fn $g(&self, py: Python<'_>) -> PyResult<$gt> { Ok(self.core(py)?.$g()) })+
-            $(fn $c<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<$ct>>> { self.column(py, |$h| $v) })+
+            $(fn $c<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<$ct>>> { self.column(py, |$h| Ok($v)) })+
             $($methods)*
         }
     };
@@ -77,9 +80,9 @@ host_methods! {
     getters { physical_mb: u64, reserve_mb: u64, time_s: f64, available_mb: i64, heap_bytes: usize, threads: usize }
     columns {
         ids: u64 = |h| h.ids().into_iter().map(u64::from).collect(),
-        demand_mb: i64 = |h| widen(h.demands()),
-        assigned_mb: i64 = |h| widen(h.assigned()),
-        visible_mb: i64 = |h| widen(h.visible()),
+        demand_mb: i64 = |h| widen(h.demands(), "demand_mb")?,
+        assigned_mb: i64 = |h| widen(h.assigned(), "assigned_mb")?,
+        visible_mb: i64 = |h| widen(h.visible(), "visible_mb")?,
         target_mb: i64 = |h| h.targets().into_iter().map(|t| t as i64).collect(),
         paging_mb: i64 = |h| h.vms().map(|vm| vm.paging_mb() as i64).collect(),
         status_codes: u8 = |h| h.statuses().into_iter().map(|s| s as u8).collect(),
@@ -132,7 +135,7 @@ host_methods! {
         weight: &Bound<'_, PyAny>,
         dynamic: &Bound<'_, PyAny>,
     ) -> PyResult<u64> {
-        let name: String = name.extract().map_err(|_| type_error("name", name, "a string"))?;
+        let name = str_arg(name, || "name".to_string())?;
         let spec = VmSpec {
             startup_mb: int_arg("startup_mb", startup_mb)?,
             minimum_mb: opt_int_arg("minimum_mb", minimum_mb)?,
@@ -153,11 +156,12 @@ host_methods! {
         py: Python<'py>,
         ids: PyReadonlyArray1<'py, u64>,
     ) -> PyResult<(Bound<'py, PyArray1<bool>>, Vec<(usize, String)>)> {
-        let ids: Vec<VmId> = ids.as_array().iter().map(|&id| VmId(id)).collect();
+        let ids = ids_arg(py, &ids, "vms")?;
         let failed = self
             .with_core(py, |_| ids.len(), |h| h.start_many(&ids))?
             .or_raise(py)?;
-        let mut ok = vec![true; ids.len()];
+        let mut ok = try_vec(ids.len(), "vms").or_raise(py)?;
+        ok.resize(ids.len(), true);
         for (k, _) in &failed {
             ok[*k] = false;
         }
@@ -167,12 +171,12 @@ host_methods! {
 
     /// Ids of the VMs that are off (`off=True`) or started, in order.
     fn ids_where_off<'py>(&self, py: Python<'py>, off: bool) -> PyResult<Bound<'py, PyArray1<u64>>> {
-        self.column(py, |h| h.ids_where_off(off).into_iter().map(u64::from).collect())
+        self.column(py, |h| Ok(h.ids_where_off(off).into_iter().map(u64::from).collect()))
     }
 
     /// Stops VMs in bulk (all or nothing).
     fn stop_many(&self, py: Python<'_>, ids: PyReadonlyArray1<'_, u64>) -> PyResult<()> {
-        let ids: Vec<VmId> = ids.as_array().iter().map(|&id| VmId(id)).collect();
+        let ids = ids_arg(py, &ids, "vms")?;
         self.core(py)?.stop_many(&ids).or_raise(py)
     }
 
@@ -190,12 +194,9 @@ host_methods! {
         weight: PyReadonlyArray1<'py, i64>,
         dynamic: PyReadonlyArray1<'py, bool>,
     ) -> PyResult<Bound<'py, PyArray1<u64>>> {
-        // Names borrowed from the Python strings (no copy per name).
-        let items: Vec<Bound<'py, PyString>> = names
-            .iter()
-            .map(|x| x.cast_into::<PyString>().map_err(PyErr::from))
-            .collect::<PyResult<_>>()?;
-        let names: Vec<Cow<'_, str>> = items.iter().map(|x| x.to_cow()).collect::<PyResult<_>>()?;
+        let mut items = try_vec(names.len(), "names").or_raise(py)?;
+        items.extend(names.iter());
+        let names = names_arg(&items)?;
         let columns = [startup_mb, maximum_mb, minimum_mb, buffer_pct, weight];
         let specs = vm_specs(py, names.len(), columns, dynamic)?;
         let ids = self.core(py)?.add_vms(&names, &specs).or_raise(py)?;
@@ -206,8 +207,16 @@ host_methods! {
         self.core(py)?.remove_vm(VmId(id)).or_raise(py)
     }
 
-    fn find(&self, py: Python<'_>, name: &str) -> PyResult<u64> {
-        self.core(py)?.find(name).map(u64::from).or_raise(py)
+    fn find(&self, py: Python<'_>, name: &Bound<'_, PyAny>) -> PyResult<u64> {
+        let name = str_arg(name, || "name".to_string())?;
+        self.core(py)?.find(&name).map(u64::from).or_raise(py)
+    }
+
+    /// An independent copy of the host (the core is `Clone`): what
+    /// `copy.copy` and `copy.deepcopy` of a `dynmem.Host` give.
+    fn copy(&self, py: Python<'_>) -> PyResult<PyHost> {
+        let core = self.core(py)?.clone();
+        Ok(PyHost { core: Mutex::new(core) })
     }
 
     /// Every VM's name, in order, in one call (no handles).
@@ -218,7 +227,7 @@ host_methods! {
 
     /// One balancing pass; releases the GIL on large hosts.
     fn tick(&self, py: Python<'_>, dt_s: &Bound<'_, PyAny>) -> PyResult<()> {
-        let dt = float_arg("dt_s", dt_s)?;
+        let dt = float_arg("dt_s", dt_s, core::host::DT_WHAT)?;
         self.with_core(py, |h| h.len(), |h| h.tick(dt))?.or_raise(py)
     }
 
@@ -250,8 +259,35 @@ host_methods! {
         let mut guard = self.core(py)?;
         let core: &mut core::Host = &mut guard;
         let input = run_input(core, demand_mb, dt_s, events, record_every)?;
-        let record = py.detach(|| core.run_checked(&input)).or_raise(py)?;
-        RunRecord::new(py, record)
+        // Signals are checked between ticks every SIGNAL_CHECK (the check
+        // takes the GIL back, so not on every tick); one that raises (Ctrl-C:
+        // KeyboardInterrupt) ends the run after a whole tick, and the
+        // exception carries what was recorded as `_dynmem_record`.
+        let mut raised: Option<PyErr> = None;
+        let record = py
+            .detach(|| {
+                let mut last = Instant::now();
+                core.run_checked_until(&input, || {
+                    if last.elapsed() < SIGNAL_CHECK {
+                        return false;
+                    }
+                    last = Instant::now();
+                    raised = Python::attach(|py| py.check_signals()).err();
+                    raised.is_some()
+                })
+            })
+            .or_raise(py)?;
+        // A signal that came during the last SIGNAL_CHECK is taken here, with
+        // the record, rather than by Python once this returns, without it.
+        let raised = raised.or_else(|| py.check_signals().err());
+        let record = RunRecord::new(py, record)?;
+        match raised {
+            None => Ok(record),
+            Some(e) => {
+                e.value(py).setattr("_dynmem_record", Py::new(py, record)?)?;
+                Err(e)
+            }
+        }
     }
 
     /// Sets every demand from a C-contiguous int64 array in `ids()` order.

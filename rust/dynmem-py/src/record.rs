@@ -4,6 +4,7 @@
 //! MB series are widened to int64 once, into the buffer numpy then owns.
 
 use crate::convert::widen;
+use crate::errors::OrRaise;
 use dynmem_core::Record;
 use numpy::ndarray::Array2;
 use numpy::{Element, IntoPyArray, PyArray1, PyArray2};
@@ -15,6 +16,8 @@ use pyo3::types::PyTuple;
 /// shape `(rows, vms)` in the host's VM order.
 #[pyclass(module = "dynmem._dynmem", name = "RunRecord", frozen, get_all)]
 pub struct RunRecord {
+    /// Ticks run: all of the run's, or those before a signal stopped it.
+    ticks: usize,
     tick: Py<PyArray1<u64>>,
     time_s: Py<PyArray1<f64>>,
     demand_mb: Py<PyArray2<i64>>,
@@ -46,6 +49,7 @@ impl RunRecord {
     pub fn new(py: Python<'_>, record: Record) -> PyResult<Self> {
         let (rows, vms) = (record.rows(), record.vms);
         let Record {
+            ticks,
             tick,
             time_s,
             demand_mb,
@@ -59,11 +63,12 @@ impl RunRecord {
             events,
             ..
         } = record;
-        let mb = |v: Vec<u32>| grid(py, widen(&v), rows, vms);
+        let mb = |v: Vec<u32>| grid(py, widen(&v, "demand_mb").or_raise(py)?, rows, vms);
         let outcomes = events
             .iter()
             .map(|e| (e.index, e.tick, e.error.as_ref().map(|x| x.message.as_str())));
         Ok(RunRecord {
+            ticks,
             tick: line(py, tick),
             time_s: line(py, time_s),
             demand_mb: mb(demand_mb)?,

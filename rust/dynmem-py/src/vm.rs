@@ -2,7 +2,7 @@
 //! subclasses. The six settings' getters and setters are written by one
 //! macro, each setter a `VmChange` of its one setting.
 
-use crate::convert::{bool_arg, counters_dict, int_arg, vm_change};
+use crate::convert::{bool_arg, change_arg, counters_dict, int_arg};
 use crate::errors::OrRaise;
 use crate::host::PyHost;
 use dynmem_core::{self as core, VmChange, VmId, VmRef};
@@ -118,19 +118,12 @@ vm_methods! {
         self.read(py, |vm| vm.paging_mb())
     }
 
-    /// Changes several settings at once, atomically.
-    #[pyo3(signature = (*, startup_mb=None, minimum_mb=None, maximum_mb=None, buffer_pct=None, weight=None, dynamic=None))]
-    fn configure(
-        &self,
-        py: Python<'_>,
-        startup_mb: Option<&Bound<'_, PyAny>>,
-        minimum_mb: Option<&Bound<'_, PyAny>>,
-        maximum_mb: Option<&Bound<'_, PyAny>>,
-        buffer_pct: Option<&Bound<'_, PyAny>>,
-        weight: Option<&Bound<'_, PyAny>>,
-        dynamic: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<()> {
-        let change = vm_change([startup_mb, minimum_mb, maximum_mb, buffer_pct, weight, dynamic])?;
+    /// Changes several settings at once, atomically: keywords among
+    /// startup_mb, minimum_mb, maximum_mb, buffer_pct, weight and dynamic
+    /// (`None` leaves a setting as it is; another keyword is a `ConfigTypeError`).
+    #[pyo3(signature = (**changes))]
+    fn configure(&self, py: Python<'_>, changes: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+        let change = change_arg("configure", "", changes)?;
         self.change(py, change)
     }
 

@@ -10,7 +10,7 @@ pub use vm::VmRef;
 
 mod vm;
 use crate::config::{VmChange, VmConfig, VmSpec, MAX_DEMAND_MB, MAX_WEIGHT};
-use crate::error::{Error, ErrorKind, Result, Value};
+use crate::error::{try_vec, Error, ErrorKind, Result, Value};
 use crate::mechanics::Mechanics;
 use crate::model::names::{first_repeat, Names, MAX_NAME_TEXT};
 use crate::model::rules::{ceil_u, default_reserve_mb};
@@ -21,6 +21,21 @@ use crate::VectorCap;
 pub const MAX_PHYSICAL_MB: u64 = 1 << 40;
 /// Longest tick accepted (s): a day.
 pub const MAX_DT_S: f64 = 86400.0;
+/// What a tick's `dt_s` must be (the words of its errors, for bindings too).
+pub const DT_WHAT: &str = "a finite number of seconds in (0, 86400]";
+
+/// `Vec::try_reserve` for `each_column!`, which calls one method on every
+/// column: adds the bytes asked for to `bytes`, and sets `failed` on failure.
+trait ReserveOrFlag {
+    fn reserve_or_flag(&mut self, extra: usize, bytes: &mut usize, failed: &mut bool);
+}
+
+impl<T> ReserveOrFlag for Vec<T> {
+    fn reserve_or_flag(&mut self, extra: usize, bytes: &mut usize, failed: &mut bool) {
+        *bytes = bytes.saturating_add(extra.saturating_mul(std::mem::size_of::<T>()));
+        *failed |= self.try_reserve(extra).is_err();
+    }
+}
 
 /// A Hyper-V host: physical memory, reserve, mechanics and its VMs.
 #[derive(Debug, Clone)]
@@ -166,7 +181,7 @@ impl Host {
     /// e.g. `startup_mb[3]`.
     pub fn add_vms<S: AsRef<str>>(&mut self, names: &[S], specs: &[VmSpec]) -> Result<Vec<VmId>> {
         assert_eq!(names.len(), specs.len());
-        let mut configs = Vec::with_capacity(specs.len());
+        let mut configs = try_vec(specs.len(), "names")?;
         let repeat = first_repeat(names);
         for (k, (name, spec)) in names.iter().zip(specs).enumerate() {
             let name = name.as_ref();
@@ -191,7 +206,7 @@ impl Host {
         }
         let text: usize = names.iter().map(|n| n.as_ref().len()).sum();
         self.check_name_text("names", text)?;
-        self.reserve(names.len(), text);
+        self.reserve(names.len(), text)?;
         Ok(names
             .iter()
             .zip(configs)
@@ -199,9 +214,15 @@ impl Host {
             .collect())
     }
 
-    fn reserve(&mut self, extra: usize, text: usize) {
-        each_column!(&mut self.vms, reserve(extra));
-        self.names.reserve(extra, text);
+    /// Room for `extra` more VMs with `text` bytes of names, or an
+    /// `OutOfMemory` error (some columns may have grown; none changed).
+    fn reserve(&mut self, extra: usize, text: usize) -> Result<()> {
+        let (mut bytes, mut failed) = (text, false);
+        each_column!(&mut self.vms, reserve_or_flag(extra, &mut bytes, &mut failed));
+        if failed || !self.names.try_reserve(extra, text) {
+            return Err(Error::out_of_memory("names", bytes));
+        }
+        Ok(())
     }
 
     fn push_vm(&mut self, name: &str, c: VmConfig) -> VmId {
@@ -303,7 +324,7 @@ impl Host {
     /// Positions of a batch of distinct VMs that are all started (`started`)
     /// or all off; errors name the entry, `vms[k]`.
     fn batch_positions(&self, ids: &[VmId], started: bool) -> Result<Vec<usize>> {
-        let mut positions = Vec::with_capacity(ids.len());
+        let mut positions = try_vec(ids.len(), "vms")?;
         let mut seen = vec![false; self.len()];
         for (k, &id) in ids.iter().enumerate() {
             let pos = self.position(id)?;
@@ -591,11 +612,7 @@ impl Host {
 
     pub(crate) fn check_dt(dt_s: f64) -> Result<()> {
         if !(dt_s.is_finite() && dt_s > 0.0 && dt_s <= MAX_DT_S) {
-            return Err(Error::config(
-                "dt_s",
-                dt_s,
-                &format!("must be a finite number of seconds in (0, {MAX_DT_S}]"),
-            ));
+            return Err(Error::config("dt_s", dt_s, &format!("must be {DT_WHAT}")));
         }
         Ok(())
     }

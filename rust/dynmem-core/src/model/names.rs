@@ -65,6 +65,19 @@ impl Names {
     }
 
     /// Room for `names` more names of `bytes` more text.
+    /// [`Names::reserve`] that returns `false` where the allocation failed.
+    pub(crate) fn try_reserve(&mut self, names: usize, bytes: usize) -> bool {
+        let slots = (self.len() + names).saturating_mul(2);
+        if self.text.try_reserve(bytes).is_err()
+            || self.ends.try_reserve(names).is_err()
+            || (slots > self.slots.len() && Vec::<u32>::new().try_reserve_exact(slots.next_power_of_two()).is_err())
+        {
+            return false;
+        }
+        self.reserve(names, bytes);
+        true
+    }
+
     pub(crate) fn reserve(&mut self, names: usize, bytes: usize) {
         self.text.reserve(bytes);
         self.ends.reserve(names);
