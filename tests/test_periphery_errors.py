@@ -252,3 +252,114 @@ def test_simpy_wrong_types(kwargs: dict[str, Any], field: str, value: Any) -> No
     from dynmem.simpy import HostProcess
 
     raises(ConfigTypeError, field, value, lambda: HostProcess(simpy.Environment(), dynmem.Host(8192), **kwargs))
+
+
+# --------------------------------------------------------------------------
+# the CLI: one error line and exit 2, never a traceback; outputs checked first
+# --------------------------------------------------------------------------
+
+
+def cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    from dynmem.cli import main
+
+    rc = main(argv)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def assert_one_error_line(rc: int, err: str, *needles: str) -> None:
+    assert rc == 2, err
+    assert err.count("\n") == 1 and err.startswith("dynmem: error: "), err
+    assert "Traceback" not in err
+    for n in needles:
+        assert n in err, (n, err)
+
+
+def trace_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "traces"
+    d.mkdir()
+    for name in ("1", "2"):
+        write(d, name, [(300 * i, 4096, 1000) for i in range(12)])
+    return d
+
+
+def scenario_file(tmp_path: Path, old: str = "", new: str = "") -> Path:
+    f = tmp_path / "s.toml"
+    f.write_text(SCENARIO.replace(old, new, 1))
+    return f
+
+
+@pytest.mark.parametrize(
+    "old, new, needle",
+    [
+        ('name = "two"', 'name = "two"\nevent = 5', "event must be an array of tables"),
+        ("dt_s = 1.0", "dt_s = 1e-300", "duration_s must be at most"),
+        ("duration_s = 600", "duration_s = 1e15", "duration_s must be at most"),
+        ("demand_mb = 2000 }", 'demand_mb = 2000, mean_length_ticks = 1e300 }', "has bad parameters"),
+    ],
+)
+def test_cli_bad_scenarios_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, needle: str
+) -> None:
+    assert_one_error_line(*cli(["run", str(scenario_file(tmp_path, old, new))], capsys)[::2], needle)
+
+
+def test_cli_bad_traces_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = trace_dir(tmp_path)
+    rc, _, err = cli(["replay", str(d), "--physical-mb", "65536", "--tick-s", "1e-300", "--no-progress"], capsys)
+    assert_one_error_line(rc, err, "--tick-s must give at most")
+    raw = bytearray(gzip.compress(("\n".join([HEADER, row(T0, 4096, 1000)]) + "\n").encode()))
+    raw[20] ^= 0xFF
+    (d / "3.csv.gz").write_bytes(bytes(raw))
+    rc, _, err = cli(["replay", str(d), "--physical-mb", "65536", "--no-progress"], capsys)
+    assert_one_error_line(rc, err, "3.csv.gz: not a valid gzip file")
+
+
+def test_cli_replay_messages_name_the_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, _, err = cli(["replay", str(trace_dir(tmp_path)), "--physical-mb", "100"], capsys)
+    assert_one_error_line(rc, err, "--physical-mb must exceed the default reserve", "pass --reserve-mb")
+    assert "reserve_mb" not in err and "physical_mb" not in err
+    rc, _, err = cli(["replay", str(tmp_path / "none"), "--physical-mb", "65536"], capsys)
+    assert_one_error_line(rc, err, "TRACE_DIR ", "is neither a file nor a directory")
+
+
+@pytest.mark.parametrize("command", ["run", "replay"])
+def test_cli_unwritable_output_is_refused_before_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    def no_run(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the run started before the output was checked")
+
+    monkeypatch.setattr(dynmem.Host, "run", no_run)
+    where = [str(scenario_file(tmp_path))] if command == "run" else [str(trace_dir(tmp_path)), "--physical-mb", "65536"]
+    for flag, path in (("--csv", tmp_path / "no" / "such" / "dir.csv"), ("--csv", tmp_path), ("--plot", tmp_path / "no" / "p.png")):
+        if flag == "--plot":
+            pytest.importorskip("matplotlib")
+        rc, out, err = cli([command, *where, flag, str(path), "--no-progress"], capsys)
+        assert_one_error_line(rc, err, f"{flag} must be a file that can be written, got {str(path)!r}")
+        assert out == ""
+    ok = tmp_path / "ok.csv"
+    monkeypatch.undo()
+    assert cli([command, *where, "--csv", str(ok), "--no-progress"], capsys)[0] == 0
+    assert ok.stat().st_size > 0
+
+
+def test_cli_report_time_not_recorded_is_refused_before_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = scenario_file(tmp_path, "report_at_s = [0, 300]", "report_at_s = [0, 305]")
+    rc, out, err = cli(["run", str(f)], capsys)
+    assert_one_error_line(rc, err, "report_at_s[1] must be the time of a recorded tick", "got 305")
+    assert out == ""
+    f = scenario_file(tmp_path, "report_at_s = [0, 300]", "report_at_s = [1e308]\ndt_s = 0.5")
+    f.write_text(f.read_text().replace("dt_s = 1.0\n", ""))
+    assert_one_error_line(*cli(["run", str(f)], capsys)[::2], "report_at_s[0]")
+
+
+def test_cli_console_script_prints_no_traceback(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    f = scenario_file(tmp_path, 'name = "two"', 'name = "two"\nevent = 5')
+    r = subprocess.run([sys.executable, "-m", "dynmem.cli", "run", str(f)], capture_output=True, text=True, timeout=60)
+    assert_one_error_line(r.returncode, r.stderr, "event must be an array of tables")
