@@ -87,7 +87,10 @@ def check_real(
     """
     if not is_real(value):
         raise error(name, value, what, cls=wrong_type)
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:  # an int beyond the floats, e.g. 10**400
+        v = math.inf if value > 0 else -math.inf
     if not (math.isfinite(v) if finite else not math.isnan(v)):
         raise error(name, value, what)
     if low is not None and not (v >= low if low_inclusive else v > low) or (high is not None and v > high):

@@ -252,7 +252,7 @@ def align(
 
         def bad_demand(r: int, v: float, label: str = vm.label) -> ConfigError:
             why = (
-                "is not a number" if math.isnan(v)
+                "is not a number (the mapping overflows)" if math.isnan(v)
                 else f"exceeds the balancer's limit of {_dynmem.MAX_DEMAND_MB} MB; set mapping.cap_pct"
             )
             return ConfigError(f"{label}: mapped demand {v:.0f} MB at tick {r} {why}", field="mapping", value=mapping)
