@@ -363,3 +363,14 @@ def test_cli_console_script_prints_no_traceback(tmp_path: Path) -> None:
     f = scenario_file(tmp_path, 'name = "two"', 'name = "two"\nevent = 5')
     r = subprocess.run([sys.executable, "-m", "dynmem.cli", "run", str(f)], capture_output=True, text=True, timeout=60)
     assert_one_error_line(r.returncode, r.stderr, "event must be an array of tables")
+
+
+def test_ints_beyond_the_floats_are_value_errors(tmp_path: Path) -> None:
+    # found by the fuzz: float(10**400) raised OverflowError inside check_real
+    e = raises(ConfigError, "tick_s", 10**400, lambda: load_bitbrains(trace_file(tmp_path), tick_s=10**400))
+    assert not isinstance(e, ConfigTypeError)
+    raises(ConfigError, "scale", -(10**400), lambda: DemandMapping(scale=-(10**400)))
+    raises(ConfigError, "period_ticks", 10**400, lambda: w.diurnal(5, 5, 5, period_ticks=10**400))
+    p = tmp_path / "gap"
+    p.mkdir()
+    assert load_bitbrains(trace_file(p), max_gap_s=10**400).ticks == 4  # no limit, like math.inf
