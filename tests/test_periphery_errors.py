@@ -374,3 +374,14 @@ def test_ints_beyond_the_floats_are_value_errors(tmp_path: Path) -> None:
     p = tmp_path / "gap"
     p.mkdir()
     assert load_bitbrains(trace_file(p), max_gap_s=10**400).ticks == 4  # no limit, like math.inf
+
+
+@pytest.mark.parametrize("key, value", [("vm", []), ("vm", {}), ("action", ["start"]), ("vm", None)])
+def test_scenario_event_names_of_the_wrong_type(key: str, value: Any) -> None:
+    # found by the fuzz: `vm = []` in an [[event]] raised TypeError (unhashable list)
+    doc = tomllib.loads(SCENARIO + '[[event]]\nat_s = 5\nvm = "a"\naction = "stop"\n')
+    doc["event"][0][key] = value
+    raises(ConfigTypeError, f"event[0].{key}", value, lambda: parse_scenario(doc, "s.toml"))
+    doc["event"][0][key] = "nope"
+    e = raises(ConfigError, f"event[0].{key}", "nope", lambda: parse_scenario(doc, "s.toml"))
+    assert not isinstance(e, ConfigTypeError)

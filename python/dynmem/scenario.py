@@ -260,10 +260,14 @@ def parse_scenario(doc: dict[str, Any], source: str = "<scenario>") -> Scenario:
         key = f"event[{j}]"
         if not isinstance(ev, dict):
             raise _type_err(source, key, ev, "must be a table")
-        if ev.get("vm") not in names:
-            raise _err(source, f"{key}.vm", ev.get("vm"), "must name a VM of the scenario")
-        if ev.get("action") not in ACTIONS:
-            raise _err(source, f"{key}.action", ev.get("action"), f"must be {', '.join(ACTIONS[:-1])} or {ACTIONS[-1]}")
+        for k, choices, what in (
+            ("vm", names, "must name a VM of the scenario"),
+            ("action", ACTIONS, f"must be {', '.join(ACTIONS[:-1])} or {ACTIONS[-1]}"),
+        ):
+            if not isinstance(ev.get(k), str):  # (a list is not even hashable)
+                raise _type_err(source, f"{key}.{k}", ev.get(k), what)
+            if ev[k] not in choices:
+                raise _err(source, f"{key}.{k}", ev[k], what)
         changes = ev.get("changes", {})
         if not isinstance(changes, dict):
             raise _type_err(source, f"{key}.changes", changes, "must be a table")
