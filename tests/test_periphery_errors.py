@@ -385,3 +385,9 @@ def test_scenario_event_names_of_the_wrong_type(key: str, value: Any) -> None:
     doc["event"][0][key] = "nope"
     e = raises(ConfigError, f"event[0].{key}", "nope", lambda: parse_scenario(doc, "s.toml"))
     assert not isinstance(e, ConfigTypeError)
+
+
+def test_cli_flag_names_leave_paths_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = tmp_path / "vms" / "scale"
+    rc, _, err = cli(["replay", str(d), "--physical-mb", "65536"], capsys)
+    assert_one_error_line(rc, err, f"TRACE_DIR {str(d)!r} is neither a file nor a directory")

@@ -264,7 +264,10 @@ def _flags(args: argparse.Namespace, message: str) -> str:
         return message
     names = {k: "--" + k.replace("_", "-") for k in vars(args) if k not in _NOT_PASSED}
     names["path_or_dir"] = "TRACE_DIR"
-    return re.sub(r"\b(" + "|".join(map(re.escape, names)) + r")\b", lambda m: names[m.group(1)], message)
+    # a name, not part of a path or a quoted value ("/data/vms", 'scale')
+    edge = r"[\w/.\-'\"]"
+    pattern = rf"(?<!{edge})(" + "|".join(map(re.escape, names)) + rf")(?!{edge})"
+    return re.sub(pattern, lambda m: names[m.group(1)], message)
 
 
 def _fail(args: argparse.Namespace, message: str) -> int:
