@@ -151,7 +151,7 @@ def test_replay_real_traces(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
 @pytest.mark.skipif(not TRACES.is_dir(), reason="shared Bitbrains traces not present")
 def test_replay_bad_host_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["replay", str(TRACES), "--physical-mb", "-1", "--vms", "2"]) == 2
-    assert "physical_mb must be between 1" in capsys.readouterr().err
+    assert "--physical-mb must be between 1" in capsys.readouterr().err
 
 
 def test_demo_plot_writes_a_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

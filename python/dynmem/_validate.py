@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +21,10 @@ import numpy.typing as npt
 from .errors import ConfigError, ConfigTypeError
 
 T = TypeVar("T")
+
+#: Longest series (ticks) a generator, scenario or trace grid makes: keeps
+#: every product of ticks in the integer arithmetic within int64.
+MAX_TICKS: int = 2**31 - 1
 
 
 def is_int(value: Any) -> bool:
@@ -83,7 +88,10 @@ def check_real(
     """
     if not is_real(value):
         raise error(name, value, what, cls=wrong_type)
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:  # an int beyond the floats, e.g. 10**400
+        v = math.inf if value > 0 else -math.inf
     if not (math.isfinite(v) if finite else not math.isnan(v)):
         raise error(name, value, what)
     if low is not None and not (v >= low if low_inclusive else v > low) or (high is not None and v > high):
@@ -159,3 +167,47 @@ def bad_entry(field: str, arr: npt.NDArray[Any], bad: npt.NDArray[np.bool_], wha
     name = f"{field}[{', '.join(map(str, idx))}]"
     value = arr[idx].item()
     raise ConfigError(f"{name} {what}, got {value!r}", name, value)
+
+
+def rint_int64(
+    values: npt.ArrayLike, low: int, high: int, fail: Callable[[int, float], ConfigError]
+) -> npt.NDArray[np.int64]:
+    """Real values rounded to the nearest integer (`numpy.rint`, ties to
+    even) as int64: the one place floats become integer MB. A value that is
+    NaN or outside ``[low, high]`` after rounding raises ``fail(i, v)`` for
+    the first such flat index ``i`` and value ``v`` (the caller names the
+    field at fault), never a wrapped or ``INT64_MIN`` entry."""
+    arr = np.rint(np.asarray(values, dtype=np.float64))
+    bad = ~((arr >= low) & (arr <= high))  # NaN compares false
+    if bad.any():
+        i = int(np.flatnonzero(bad.reshape(-1))[0])
+        raise fail(i, float(arr.reshape(-1)[i]))
+    return arr.astype(np.int64)
+
+
+def available_bytes() -> int | None:
+    """Memory the machine can still give this process (Linux's MemAvailable),
+    or None where that is unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def check_memory(nbytes: int, what: str) -> None:
+    """Raises `MemoryError` saying how much, before ``what`` allocates
+    ``nbytes`` bytes the machine does not have (rather than letting the
+    allocation succeed on overcommit and the process be killed)."""
+    have = available_bytes()
+    if have is not None and nbytes > have:
+        raise MemoryError(
+            f"{what} needs {nbytes / 2**30:.1f} GiB ({nbytes} bytes), more than the "
+            f"{have / 2**30:.1f} GiB of memory available"
+        )

@@ -1,18 +1,25 @@
-"""The `dynmem` command: `demo`, `run SCENARIO.toml`, `replay TRACE_DIR`."""
+"""The `dynmem` command: `demo`, `run SCENARIO.toml`, `replay TRACE_DIR`.
+
+Every error (a `DynmemError`, an `OSError` on a file, `MemoryError`) is one
+line on stderr, ``dynmem: error: ...``, and exit status 2, never a traceback
+(Ctrl-C: ``dynmem: interrupted``, status 130). Output files are checked
+before anything runs. In ``replay`` messages name the command's flags
+(``--reserve-mb``) where the library names its arguments (``reserve_mb``).
+"""
 
 from __future__ import annotations
 
 import argparse
 import csv
+import os
+import re
 import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
-import numpy as np
-
 from ._host import Host
-from .errors import DynmemError
+from .errors import ConfigError, DynmemError
 from .events import Event
 from .scenario import Scenario, load_scenario, reference_scenario
 from .timeline import STATUS_NAMES, Timeline
@@ -113,36 +120,71 @@ def _simulate(scenario: Scenario, progress: bool) -> tuple[Host, Timeline, list[
     return host, timeline, before
 
 
+def _check_writable(flag: str, path: str) -> None:
+    """Raises ConfigError naming ``flag`` unless ``path`` can be written
+    (checked by opening it for appending; a file this creates is removed)."""
+    existed = os.path.lexists(path)
+    try:
+        with open(path, "ab"):
+            pass
+    except (OSError, ValueError) as e:  # ValueError: a NUL in the path
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise ConfigError(f"{flag} must be a file that can be written, got {path!r} ({why})", flag, path) from e
+    if not existed:
+        os.remove(path)
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Before running: the output files can be written and `--plot` can draw."""
+    if args.csv:
+        _check_writable("--csv", args.csv)
+    if args.plot:
+        try:
+            from . import plot
+
+            plot._import_matplotlib()
+        except ImportError as e:
+            raise SystemExit(f"dynmem: --plot needs matplotlib: pip install 'dynmem[plot]' ({e})") from e
+        _check_writable("--plot", args.plot)
+
+
 def _outputs(args: argparse.Namespace, timeline: Timeline, title: str) -> None:
     if args.csv:
         write_csv(timeline, Path(args.csv))
         print(f"wrote {args.csv}")
     if args.plot:
-        from .plot import plot_timeline  # imports matplotlib only when drawing
+        from .plot import plot_timeline
 
-        try:
-            plot_timeline(timeline, args.plot, title=title)
-        except ImportError as e:
-            raise SystemExit(f"dynmem: --plot needs matplotlib: pip install 'dynmem[plot]' ({e})") from e
+        plot_timeline(timeline, args.plot, title=title)
         print(f"wrote {args.plot}")
 
 
-def _report_rows(scenario: Scenario, timeline: Timeline) -> list[tuple[float, int]]:
+def _report_rows(scenario: Scenario) -> list[tuple[float, int]]:
+    """``(time, timeline row)`` of each ``report_at_s`` time, checked before
+    the run: a recorded tick (``tick % record_every == 0``) of the run."""
     rows = []
-    for t in scenario.report_at_s:
-        tick = int(round(t / scenario.dt_s))
-        hits = np.nonzero(timeline.tick == tick)[0]
-        if hits.size == 0:
-            raise DynmemError(f"report_at_s {t:g} is not a recorded tick (record_every={scenario.record_every})")
-        rows.append((t, int(hits[0])))
+    every = scenario.record_every
+    for j, t in enumerate(scenario.report_at_s):
+        k = t / scenario.dt_s  # inf if dt_s is tiny
+        tick = int(round(k)) if k < scenario.ticks else scenario.ticks
+        if tick >= scenario.ticks or tick % every:
+            raise ConfigError(
+                f"report_at_s[{j}] must be the time of a recorded tick (a multiple of record_every={every} "
+                f"ticks of {scenario.dt_s:g} s, before {scenario.ticks * scenario.dt_s:g} s), got {t:g}",
+                f"report_at_s[{j}]",
+                t,
+            )
+        rows.append((t, tick // every))
     return rows
 
 
 def cmd_run(args: argparse.Namespace, scenario: Scenario | None = None) -> int:
     scenario = scenario or load_scenario(args.scenario)
+    report = _report_rows(scenario)
+    _check_outputs(args)
     host, timeline, before = _simulate(scenario, not args.no_progress)
     print(f"{scenario.name}\n")
-    for t, row in _report_rows(scenario, timeline):
+    for t, row in report:
         print(f"t = {t / 60:g} min")
         print(state_table(timeline, row))
         print()
@@ -154,6 +196,7 @@ def cmd_run(args: argparse.Namespace, scenario: Scenario | None = None) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from .traces import DemandMapping, load_bitbrains, vm_sizes
 
+    _check_outputs(args)
     mapping = DemandMapping(baseline_mb=args.baseline_mb, baseline_pct=args.baseline_pct, scale=args.scale)
     trace = load_bitbrains(args.trace_dir, tick_s=args.tick_s, vms=args.vms, mapping=mapping,
                            on_long_gap="hold")
@@ -208,6 +251,31 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+#: The replay arguments that are not the library's: the command, the trace
+#: directory (the library's path_or_dir) and the outputs.
+_NOT_PASSED = ("command", "trace_dir", "csv", "plot", "no_progress")
+
+
+def _flags(args: argparse.Namespace, message: str) -> str:
+    """``message`` with the library's argument names (``reserve_mb``) as the
+    flags that set them in this command (``--reserve-mb``); only ``replay``
+    passes its flags to the library under their own names."""
+    if args.command != "replay":
+        return message
+    names = {k: "--" + k.replace("_", "-") for k in vars(args) if k not in _NOT_PASSED}
+    names["path_or_dir"] = "TRACE_DIR"
+    # a name, not part of a path or a quoted value ("/data/vms", 'scale')
+    edge = r"[\w/.\-'\"]"
+    pattern = rf"(?<!{edge})(" + "|".join(map(re.escape, names)) + rf")(?!{edge})"
+    return re.sub(pattern, lambda m: names[m.group(1)], message)
+
+
+def _fail(args: argparse.Namespace, message: str) -> int:
+    """One line on stderr, exit status 2."""
+    print(f"dynmem: error: {_flags(args, message)}".replace("\n", " "), file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -216,11 +284,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return cmd_run(args)
         return cmd_replay(args)
-    except DynmemError as e:
-        print(f"dynmem: error: {e}", file=sys.stderr)
-        return 2
     except BrokenPipeError:  # pragma: no cover
         return 1
+    except DynmemError as e:
+        return _fail(args, str(e))
+    except OSError as e:  # writing an output file
+        return _fail(args, f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e))
+    except MemoryError as e:
+        return _fail(args, f"out of memory: {e}" if str(e) else "out of memory")
+    except KeyboardInterrupt:
+        print("dynmem: interrupted", file=sys.stderr)
+        return 130
 
 
 def _entry() -> Any:  # pragma: no cover

@@ -14,7 +14,6 @@ import numpy as np
 import numpy.typing as npt
 
 from ._validate import check_instance, check_int
-from .errors import ConfigError
 from .timeline import STATUS_NAMES, Timeline
 
 __all__ = ["plot_timeline"]
@@ -68,7 +67,7 @@ def plot_timeline(
     """
     Figure, FigureCanvasAgg, Patch, colormaps = _import_matplotlib()
     tl = check_instance(timeline, "timeline", Timeline, "a dynmem.Timeline")
-    check_int(max_lines, "max_lines", "a non-negative integer", low=0, wrong_type=ConfigError)
+    check_int(max_lines, "max_lines", "a non-negative integer", low=0)
 
     vms = len(tl.names)
     running = tl.status != STATUS_NAMES.index("off")

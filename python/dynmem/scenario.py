@@ -29,11 +29,13 @@ vm = "web"
 action = "configure"       # "start" | "stop" | "configure"
 changes = { weight = 8000 }
 ```
-Every problem raises `ConfigError` naming the file and the key.
+Every problem raises `ConfigError` (`ConfigTypeError` for a value of the
+wrong type) naming the file and the key, before anything runs.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -46,8 +48,8 @@ import numpy.typing as npt
 
 from . import workloads
 from ._host import Host, HyperVPolicy
-from ._validate import check_int, check_real
-from .errors import ConfigError, DynmemError
+from ._validate import MAX_TICKS, check_int, check_memory, check_real
+from .errors import ConfigError, ConfigTypeError, DynmemError
 from .events import ACTIONS, Event
 from .timeline import Timeline
 
@@ -100,9 +102,10 @@ class Scenario:
         return host, timeline
 
 
-def _in_file(source: str, e: DynmemError) -> DynmemError:
-    """``e`` again, its message naming the scenario file first."""
-    return type(e)(f"{source}: {e}", e.field, e.value)
+def _in_file(source: str, e: DynmemError, where: str = "") -> DynmemError:
+    """``e`` again (same class, field and value), its message naming the
+    scenario file (and ``where`` in it) first."""
+    return type(e)(f"{source}: {where}{e}", e.field, e.value)
 
 
 def _checked(source: str, check: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -114,8 +117,13 @@ def _checked(source: str, check: Callable[P, T], *args: P.args, **kwargs: P.kwar
         raise _in_file(source, e) from None
 
 
-def _err(source: str, key: str, value: Any, what: str) -> ConfigError:
-    return ConfigError(f"{source}: {key} {what}, got {value!r}", key, value)
+def _err(source: str, key: str, value: Any, what: str, cls: type[ConfigError] = ConfigError) -> ConfigError:
+    return cls(f"{source}: {key} {what}, got {value!r}", key, value)
+
+
+def _type_err(source: str, key: str, value: Any, what: str) -> ConfigError:
+    """`_err` for a value of the wrong type (`ConfigTypeError`)."""
+    return _err(source, key, value, what, ConfigTypeError)
 
 
 def _number(source: str, key: str, value: Any, *, positive: bool = True) -> float:
@@ -128,16 +136,27 @@ def _number(source: str, key: str, value: Any, *, positive: bool = True) -> floa
         low=0.0,
         low_inclusive=not positive,
         range_what="above 0" if positive else "at least 0",
-        wrong_type=ConfigError,
     )
 
 
 def _tick_of(source: str, key: str, at_s: Any, dt_s: float, ticks: int) -> int:
-    t = _number(source, key, at_s, positive=False)
-    k = int(round(t / dt_s))
-    if k >= ticks:
+    """The tick at ``at_s`` seconds (``round(at_s / dt_s)``), before ``ticks``."""
+    k = _number(source, key, at_s, positive=False) / dt_s  # inf if dt_s is tiny
+    tick = int(round(k)) if k < ticks else ticks
+    if tick >= ticks:
         raise _err(source, key, at_s, f"must be before the end of the run ({ticks * dt_s:g} s)")
-    return k
+    return tick
+
+
+def _ticks(source: str, duration_s: float, dt_s: float, vms: int) -> int:
+    """``ceil(duration_s / dt_s)``, at most MAX_TICKS, with memory for a
+    ``(ticks, vms)`` int64 demand matrix."""
+    ticks = duration_s / dt_s  # inf if dt_s is tiny
+    if not ticks <= MAX_TICKS:
+        raise _err(source, "duration_s", duration_s, f"must be at most {MAX_TICKS} ticks of dt_s ({dt_s:g} s)")
+    n = int(math.ceil(ticks))
+    check_memory(n * vms * 8, f"{source}: the demand matrix of {n} ticks x {vms} VMs")
+    return n
 
 
 def _demand(source: str, vm: dict[str, Any], i: int, ticks: int, dt_s: float) -> npt.NDArray[np.int64]:
@@ -146,13 +165,18 @@ def _demand(source: str, vm: dict[str, Any], i: int, ticks: int, dt_s: float) ->
         raise _err(source, key, vm.get("name"), "needs exactly one of demand_mb or workload")
     if "demand_mb" in vm:
         steps = vm["demand_mb"]
-        if not isinstance(steps, list) or not steps:
-            raise _err(source, f"{key}.demand_mb", steps, "must be a non-empty list of [from_s, MB] pairs")
+        what = "must be a non-empty list of [from_s, MB] pairs"
+        if not isinstance(steps, list):
+            raise _type_err(source, f"{key}.demand_mb", steps, what)
+        if not steps:
+            raise _err(source, f"{key}.demand_mb", steps, what)
         out = np.zeros(ticks, dtype=np.int64)
         last = -1.0
         for j, pair in enumerate(steps):
             k = f"{key}.demand_mb[{j}]"
-            if not isinstance(pair, list) or len(pair) != 2:
+            if not isinstance(pair, list):
+                raise _type_err(source, k, pair, "must be a [from_s, MB] pair")
+            if len(pair) != 2:
                 raise _err(source, k, pair, "must be a [from_s, MB] pair")
             at = _number(source, k, pair[0], positive=False)
             if at <= last:
@@ -160,21 +184,30 @@ def _demand(source: str, vm: dict[str, Any], i: int, ticks: int, dt_s: float) ->
             if j == 0 and at != 0:
                 raise _err(source, k, pair, "must start at 0 s")
             mb = pair[1]
-            if isinstance(mb, bool) or not isinstance(mb, int) or not 0 <= mb <= workloads.MAX_DEMAND_MB:
-                raise _err(source, k, pair, f"must give whole MB between 0 and {workloads.MAX_DEMAND_MB}")
-            out[min(ticks, int(round(at / dt_s))):] = mb
+            whole_mb = f"must give whole MB between 0 and {workloads.MAX_DEMAND_MB}"
+            if isinstance(mb, bool) or not isinstance(mb, int):
+                raise _type_err(source, k, pair, whole_mb)
+            if not 0 <= mb <= workloads.MAX_DEMAND_MB:
+                raise _err(source, k, pair, whole_mb)
+            out[int(round(min(ticks, at / dt_s))):] = mb  # at / dt_s is inf if dt_s is tiny
             last = at
         return out
     spec = vm["workload"]
-    if not isinstance(spec, dict) or spec.get("kind") not in _GENERATORS:
-        raise _err(source, f"{key}.workload.kind", spec, f"must be one of {', '.join(_GENERATORS)}")
+    kinds = f"must be one of {', '.join(_GENERATORS)}"
+    if not isinstance(spec, dict):
+        raise _type_err(source, f"{key}.workload.kind", spec, kinds)
+    if spec.get("kind") not in _GENERATORS:
+        raise _err(source, f"{key}.workload.kind", spec, kinds)
     args = {k: v for k, v in spec.items() if k != "kind"}
+    generator = getattr(workloads, spec["kind"])
     try:
-        series = getattr(workloads, spec["kind"])(ticks, **args)
+        inspect.signature(generator).bind(ticks, **args)
+    except TypeError as e:  # unknown, missing or repeated parameters
+        raise _err(source, f"{key}.workload", spec, f"has bad parameters ({e})") from None
+    try:
+        series = generator(ticks, **args)
     except DynmemError as e:
-        raise ConfigError(f"{source}: {key}.workload: {e}", e.field, e.value) from e
-    except TypeError as e:
-        raise _err(source, f"{key}.workload", spec, f"has bad parameters ({e})") from e
+        raise _in_file(source, e, f"{key}.workload: ") from e
     return np.asarray(series, dtype=np.int64)
 
 
@@ -186,31 +219,33 @@ def parse_scenario(doc: dict[str, Any], source: str = "<scenario>") -> Scenario:
             raise _err(source, k, doc[k], f"is not a scenario key (known: {', '.join(sorted(known))})")
     duration_s = _number(source, "duration_s", doc.get("duration_s"))
     dt_s = _number(source, "dt_s", doc.get("dt_s", 1.0))
-    ticks = int(math.ceil(duration_s / dt_s))
-    record_every = _checked(
-        source, check_int, doc.get("record_every", 1), "record_every", "a positive integer", low=1, wrong_type=ConfigError
-    )
+    record_every = _checked(source, check_int, doc.get("record_every", 1), "record_every", "a positive integer", low=1)
     host = doc.get("host")
-    if not isinstance(host, dict) or "physical_mb" not in host:
+    if not isinstance(host, dict):
+        raise _type_err(source, "host", host, "must be a table with physical_mb")
+    if "physical_mb" not in host:
         raise _err(source, "host", host, "must be a table with physical_mb")
     for k in host:
         if k not in ("physical_mb", "reserve_mb"):
             raise _err(source, f"host.{k}", host[k], "is not a host setting (physical_mb, reserve_mb)")
     policy = doc.get("policy", {})
     if not isinstance(policy, dict):
-        raise _err(source, "policy", policy, "must be a table")
+        raise _type_err(source, "policy", policy, "must be a table")
     policy_fields = [f.name for f in fields(HyperVPolicy)]
     for k in policy:
         if k not in policy_fields:
             raise _err(source, f"policy.{k}", policy[k], f"is not a HyperVPolicy field ({', '.join(policy_fields)})")
     vms = doc.get("vm", [])
-    if not isinstance(vms, list) or not vms:
+    if not isinstance(vms, list):
+        raise _type_err(source, "vm", vms, "must be a non-empty array of tables ([[vm]])")
+    if not vms:
         raise _err(source, "vm", vms, "must be a non-empty array of tables ([[vm]])")
+    ticks = _ticks(source, duration_s, dt_s, len(vms))
     demand = np.zeros((ticks, len(vms)), dtype=np.int64)
     events: list[tuple[int, str, str, dict[str, Any]]] = []
     for i, vm in enumerate(vms):
         if not isinstance(vm, dict) or not isinstance(vm.get("name"), str):
-            raise _err(source, f"vm[{i}].name", vm.get("name") if isinstance(vm, dict) else vm, "must be a string")
+            raise _type_err(source, f"vm[{i}].name", vm.get("name") if isinstance(vm, dict) else vm, "must be a string")
         extra = set(vm) - {"name", "start_s", "demand_mb", "workload", *_VM_SETTINGS}
         if extra:
             raise _err(source, f"vm[{i}]", sorted(extra), "has unknown keys")
@@ -218,22 +253,29 @@ def parse_scenario(doc: dict[str, Any], source: str = "<scenario>") -> Scenario:
         if "start_s" in vm:
             events.append((_tick_of(source, f"vm[{i}].start_s", vm["start_s"], dt_s, ticks), vm["name"], "start", {}))
     names = {vm["name"] for vm in vms}
-    for j, ev in enumerate(doc.get("event", [])):
+    scheduled = doc.get("event", [])
+    if not isinstance(scheduled, list):
+        raise _type_err(source, "event", scheduled, "must be an array of tables ([[event]])")
+    for j, ev in enumerate(scheduled):
         key = f"event[{j}]"
         if not isinstance(ev, dict):
-            raise _err(source, key, ev, "must be a table")
-        if ev.get("vm") not in names:
-            raise _err(source, f"{key}.vm", ev.get("vm"), "must name a VM of the scenario")
-        if ev.get("action") not in ACTIONS:
-            raise _err(source, f"{key}.action", ev.get("action"), f"must be {', '.join(ACTIONS[:-1])} or {ACTIONS[-1]}")
+            raise _type_err(source, key, ev, "must be a table")
+        for k, choices, what in (
+            ("vm", names, "must name a VM of the scenario"),
+            ("action", ACTIONS, f"must be {', '.join(ACTIONS[:-1])} or {ACTIONS[-1]}"),
+        ):
+            if not isinstance(ev.get(k), str):  # (a list is not even hashable)
+                raise _type_err(source, f"{key}.{k}", ev.get(k), what)
+            if ev[k] not in choices:
+                raise _err(source, f"{key}.{k}", ev[k], what)
         changes = ev.get("changes", {})
         if not isinstance(changes, dict):
-            raise _err(source, f"{key}.changes", changes, "must be a table")
+            raise _type_err(source, f"{key}.changes", changes, "must be a table")
         events.append((_tick_of(source, f"{key}.at_s", ev.get("at_s"), dt_s, ticks), ev["vm"], ev["action"], changes))
     events.sort(key=lambda e: e[0])
     report = doc.get("report_at_s", [])
     if not isinstance(report, list):
-        raise _err(source, "report_at_s", report, "must be a list of times in seconds")
+        raise _type_err(source, "report_at_s", report, "must be a list of times in seconds")
     report_at = [_number(source, f"report_at_s[{j}]", t, positive=False) for j, t in enumerate(report)]
     name = doc.get("name", Path(source).stem)
     scenario = Scenario(

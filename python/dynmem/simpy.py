@@ -43,7 +43,7 @@ import numpy.typing as npt
 
 from ._host import VM, Host
 from ._validate import check_instance, check_int, check_real
-from .errors import ConfigError, ConfigTypeError, InsufficientMemoryError, StateError
+from .errors import ConfigTypeError, InsufficientMemoryError, StateError
 from .timeline import Timeline
 
 __all__ = ["HostProcess", "DemandFn", "VmDemandFn", "TickHook"]
@@ -125,10 +125,10 @@ class HostProcess:
         self.env = env
         self.host = check_instance(host, "host", Host, "a dynmem.Host")
         self.dt_s = check_real(
-            dt_s, "dt_s", "a positive finite number of seconds", low=0.0, low_inclusive=False, wrong_type=ConfigError
+            dt_s, "dt_s", "a positive finite number of seconds", low=0.0, low_inclusive=False
         )
         self.record_every = None if record_every is None else check_int(
-            record_every, "record_every", "a positive integer or None", low=1, wrong_type=ConfigError
+            record_every, "record_every", "a positive integer or None", low=1
         )
         self.demand_fn: DemandFn | None = None
         self.vm_demand: dict[VM, VmDemandFn] = {}

@@ -4,14 +4,15 @@ optional conversion to pandas or polars; `STATUS_NAMES`, the status codes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from ._validate import check_choice, check_int
-from .errors import ConfigError
+from ._validate import check_choice, check_instance, check_int, error
+from .errors import ConfigError, ConfigTypeError
 from .events import ACTIONS, Event
 
 __all__ = ["Timeline", "Event", "STATUS_NAMES", "ACTIONS"]
@@ -67,16 +68,25 @@ class Timeline:
         return [(t, n, a, m) for t, n, a, m in self.events if m is not None]
 
     @staticmethod
-    def concat(parts: "list[Timeline]") -> "Timeline":
+    def concat(parts: "Iterable[Timeline]") -> "Timeline":
         """Joins timelines of consecutive runs of the same host.
 
         Names are those of every part, in order of first appearance; a VM
         missing from a part (added after it, or removed before it) is off,
-        with zeros, in that part's rows. ``dt_s`` and ``record_every`` are
-        the first part's.
+        with zeros, in that part's rows. Every part must have the first
+        part's ``dt_s`` and ``record_every`` (a row's length in time), unique
+        names and arrays of its own rows and names (`ConfigError` naming
+        ``parts[i]`` otherwise).
         """
+        if isinstance(parts, (Timeline, str, bytes)) or not isinstance(parts, Iterable):
+            got = f"one Timeline ({parts.rows} rows)" if isinstance(parts, Timeline) else None
+            raise error("parts", parts, "a list of Timelines", got=got, cls=ConfigTypeError)
+        parts = list(parts)
         if not parts:
             raise ConfigError("parts must hold at least one Timeline, got []", "parts", parts)
+        for i, p in enumerate(parts):
+            check_instance(p, f"parts[{i}]", Timeline, "a Timeline")
+            p._check_joinable(f"parts[{i}]", parts[0])
         first = parts[0]
         names = list(dict.fromkeys(n for p in parts for n in p.names))
         arrays: dict[str, Any] = {
@@ -98,6 +108,21 @@ class Timeline:
         arrays["names"] = names
         arrays["events"] = [e for p in parts for e in p.events]
         return replace(first, **arrays)
+
+    def _check_joinable(self, name: str, first: "Timeline") -> None:
+        """Raises ConfigError naming ``name.attribute`` unless this timeline
+        can follow ``first`` in `concat`."""
+        for attr in ("dt_s", "record_every"):
+            if getattr(self, attr) != getattr(first, attr):
+                raise error(f"{name}.{attr}", getattr(self, attr), f"the first part's {attr} ({getattr(first, attr)!r})")
+        if len(set(self.names)) != len(self.names):
+            raise error(f"{name}.names", self.names, "unique names")
+        shapes: dict[str, tuple[int, ...]] = {k: (self.rows,) for k in ("time_s", "available_mb", "average_pressure")}
+        shapes.update({k: (self.rows, len(self.names)) for k in _PER_VM})
+        for k, shape in shapes.items():
+            got = np.shape(getattr(self, k))
+            if got != shape:
+                raise error(f"{name}.{k}", got, f"of shape {shape} (rows, names)")
 
     @staticmethod
     def _empty(dt_s: float, record_every: int) -> "Timeline":
@@ -122,7 +147,7 @@ class Timeline:
 
     def decimate(self, every: int) -> "Timeline":
         """Every ``every``-th recorded row (the first row is kept)."""
-        n = check_int(every, "every", "a positive integer", low=1, wrong_type=ConfigError)
+        n = check_int(every, "every", "a positive integer", low=1)
         sl = slice(None, None, n)
         arrays: dict[str, Any] = {k: getattr(self, k)[sl] for k in ("tick", "time_s", "available_mb", "average_pressure", *_PER_VM)}
         arrays["record_every"] = self.record_every * n

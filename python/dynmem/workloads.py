@@ -40,13 +40,14 @@ Conventions shared by all generators:
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, Callable
 
 import numpy as np
 import numpy.typing as npt
 
 from . import _dynmem
-from ._validate import check_int, check_real, error
+from ._validate import MAX_TICKS, check_int, check_real, error, rint_int64
 from .errors import ConfigError, ConfigTypeError
 
 __all__ = [
@@ -66,7 +67,7 @@ MAX_DEMAND_MB: int = _dynmem.MAX_DEMAND_MB
 
 #: Largest series length accepted; keeps every intermediate product of the
 #: integer arithmetic below within int64.
-_MAX_TICKS: int = 2**31 - 1
+_MAX_TICKS: int = MAX_TICKS
 
 
 def _check_ticks(ticks: Any, name: str = "ticks") -> int:
@@ -95,12 +96,17 @@ def _check_seed(seed: Any) -> int | None:
     return None if seed is None else check_int(seed, "seed", "a non-negative integer or None", low=0)
 
 
-def _finish(values_mb: npt.NDArray[np.floating[Any]] | npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.int64]:
-    """Round (if real), clip to ``[0, MAX_DEMAND_MB]`` and return int64."""
-    arr = np.asarray(values_mb)
+def _finish(
+    values_mb: npt.NDArray[np.floating[Any]] | npt.NDArray[np.integer[Any]],
+    fail: Callable[[int, float], ConfigError] | None = None,
+) -> npt.NDArray[np.int64]:
+    """Clip to ``[0, MAX_DEMAND_MB]``, round (if real) and return int64; a
+    real value that is not a number raises ``fail(tick, value)``."""
+    arr = np.clip(np.asarray(values_mb), 0, MAX_DEMAND_MB)
     if arr.dtype.kind == "f":
-        arr = np.rint(arr)
-    return np.clip(arr, 0, MAX_DEMAND_MB).astype(np.int64)
+        assert fail is not None
+        return rint_int64(arr, 0, MAX_DEMAND_MB, fail)
+    return arr.astype(np.int64)
 
 
 # --------------------------------------------------------------------------
@@ -226,9 +232,11 @@ def diurnal(
         base_mb: mean demand, whole MB.
         amplitude_mb: half the peak-to-trough swing, whole MB.
         period_ticks: length of one cycle in ticks, a finite number ``> 0``
-            (e.g. 1440 for one-minute ticks and a 24 h day).
+            and at least ``ticks / 1e307`` (so that the wave's argument is a
+            finite number; e.g. 1440 for one-minute ticks and a 24 h day).
         phase_ticks: shift of the wave in ticks (positive moves it earlier),
-            any finite number.
+            any finite number; only its remainder modulo ``period_ticks``
+            (``math.fmod``, exact) matters.
         noise_mb: standard deviation of the per-tick noise in MB, finite,
             ``>= 0``; ``0`` (default) gives a noise-free, seed-independent wave.
         seed: seed for ``numpy.random.default_rng``; only used when
@@ -243,7 +251,11 @@ def diurnal(
     period = check_real(
         period_ticks, "period_ticks", low=0.0, low_inclusive=False, what="a finite number > 0"
     )
-    phase = check_real(phase_ticks, "phase_ticks", what="a finite number")
+    if period < n / 1e307:  # 2*pi*(t + phase) / period would overflow to inf, its sine NaN
+        raise error("period_ticks", period_ticks, f"at least ticks / 1e307 ({n / 1e307:g})")
+    # The wave has period `period` in the phase too: reducing it exactly
+    # keeps t + phase below ticks + period, so a huge phase cannot overflow.
+    phase = math.fmod(check_real(phase_ticks, "phase_ticks", what="a finite number"), period)
     noise = check_real(noise_mb, "noise_mb", low=0.0, what="a finite number >= 0")
     sd = _check_seed(seed)
     t = np.arange(n, dtype=np.float64)
@@ -251,7 +263,10 @@ def diurnal(
     if noise > 0.0:
         rng = np.random.default_rng(sd)
         values = values + rng.normal(0.0, noise, size=n)
-    return _finish(values)
+    return _finish(
+        values,
+        lambda i, v: error("period_ticks", period_ticks, f"a period giving a number on every tick (tick {i}: {v!r})"),
+    )
 
 
 # --------------------------------------------------------------------------
@@ -368,7 +383,9 @@ def bursts(
     lengths = rng.geometric(1.0 / mean_len, size=starts.size).astype(np.int64)
     edges = np.zeros(n + 1, dtype=np.int64)
     np.add.at(edges, starts, 1)
-    np.add.at(edges, np.minimum(starts + lengths, n), -1)
+    # A huge mean saturates the draws at INT64_MAX: cap them at the series
+    # length before adding, so nothing wraps.
+    np.add.at(edges, starts + np.minimum(lengths, n - starts), -1)
     active = np.cumsum(edges[:n]) > 0
     out = np.where(active, base + extra, base)
     return _finish(out)

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import _dynmem
+from .._validate import MAX_TICKS, check_memory, rint_int64
 from ..errors import ConfigError
 from ._trace import DemandMapping, Trace
 
@@ -46,8 +47,9 @@ def line_ranges(lines: Sequence[int] | npt.NDArray[np.int64]) -> str:
 
 
 def fmt_s(t: float) -> str:
-    """Seconds for a message: whole numbers without a fraction."""
-    return f"{t:.0f}" if float(t).is_integer() else f"{t:g}"
+    """Seconds for a message: whole numbers without a fraction (up to 2**53,
+    so a huge or infinite time stays short)."""
+    return f"{t:.0f}" if float(t).is_integer() and abs(t) <= 2**53 else f"{t:g}"
 
 
 @dataclass
@@ -219,7 +221,15 @@ def align(
             field="end_s" if end_s is not None else "start_s",
             value=end_s if end_s is not None else start_s,
         )
-    ticks = int(math.floor((t_end - t_start) / tick + 1e-9))
+    span = (t_end - t_start) / tick  # inf for a tiny tick or a huge window
+    if not span < MAX_TICKS:
+        raise ConfigError(
+            f"tick_s must give at most {MAX_TICKS} ticks over the window ({fmt_s(t_end - t_start)} s "
+            f"from {fmt_s(t_start)} to {fmt_s(t_end)}), got {tick:g}",
+            field="tick_s",
+            value=tick_s,
+        )
+    ticks = int(math.floor(span + 1e-9))
     if ticks < 1:
         raise ConfigError(
             f"tick_s must be at most the window length ({fmt_s(t_end - t_start)} s from "
@@ -228,24 +238,35 @@ def align(
             value=tick_s,
         )
     grid_end = t_start + ticks * tick
+    # two int64 columns per VM, and about six float64 temporaries of one VM
+    check_memory(ticks * 8 * (2 * len(vms) + 6), f"a grid of {ticks} ticks x {len(vms)} VMs")
 
     demand = np.empty((ticks, len(vms)), dtype=np.int64)
     provisioned = np.empty((ticks, len(vms)), dtype=np.int64)
     for c, vm in enumerate(vms):
         check_gaps(vm, t_start, grid_end, max_gap_s, on_long_gap, gap_log_s, repairs)
-        d = mapping.apply(vm.usage_mb, vm.provisioned_mb)
-        d_tick = np.rint(resample(vm.times_s, d, t_start, tick, ticks, method))
-        p_tick = np.rint(resample(vm.times_s, vm.provisioned_mb, t_start, tick, ticks, method))
-        if d_tick.max() > _dynmem.MAX_DEMAND_MB:
-            r = int(np.argmax(d_tick))
-            raise ConfigError(
-                f"{vm.label}: mapped demand {d_tick[r]:.0f} MB at tick {r} exceeds the "
-                f"balancer's limit of {_dynmem.MAX_DEMAND_MB} MB; set mapping.cap_pct",
-                field="mapping",
-                value=mapping,
+        with np.errstate(over="ignore", invalid="ignore"):  # a huge mapping: inf, NaN, refused below
+            d = mapping.apply(vm.usage_mb, vm.provisioned_mb)
+            d_tick = resample(vm.times_s, d, t_start, tick, ticks, method)
+        p_tick = resample(vm.times_s, vm.provisioned_mb, t_start, tick, ticks, method)
+
+        def bad_demand(r: int, v: float, label: str = vm.label) -> ConfigError:
+            why = (
+                "is not a number (the mapping overflows)" if math.isnan(v)
+                else f"exceeds the balancer's limit of {_dynmem.MAX_DEMAND_MB} MB; set mapping.cap_pct"
             )
-        demand[:, c] = d_tick.astype(np.int64)
-        provisioned[:, c] = p_tick.astype(np.int64)
+            return ConfigError(f"{label}: mapped demand {v:.0f} MB at tick {r} {why}", field="mapping", value=mapping)
+
+        def bad_size(r: int, v: float, label: str = vm.label) -> ConfigError:
+            return ConfigError(
+                f"{label}: provisioned memory {v:.0f} MB at tick {r} must be between 0 and "
+                f"{_dynmem.MAX_DEMAND_MB} MB",
+                field="path_or_dir",
+                value=label,
+            )
+
+        demand[:, c] = rint_int64(d_tick, 0, _dynmem.MAX_DEMAND_MB, bad_demand)
+        provisioned[:, c] = rint_int64(p_tick, 0, _dynmem.MAX_DEMAND_MB, bad_size)
 
     return Trace(
         names=[vm.name for vm in vms],

@@ -26,8 +26,11 @@ Parsing (per file)
       as such.
     * Sizes are KiB ("KB" in the header): ``MB = KB / 1024``.
     * Blank lines are ignored. Any other line that does not have one number per
-      header field, or whose timestamp, provisioned memory or usage is not a
-      finite number ``>= 0``, is **malformed**: by default a
+      header field, or whose timestamp is not a finite number between
+      ``-2**53`` and ``2**53`` (exact in a float), or whose provisioned
+      memory or usage is not a finite number between 0 and
+      ``MAX_SIZE_KB`` (the balancer's demand limit, ``2**32 - 1`` MB, in
+      KB), is **malformed**: by default a
       :class:`~dynmem.ConfigError` is raised naming ``file:line`` and the
       problem; with ``on_malformed="skip"`` the line is dropped and logged.
 
@@ -97,6 +100,7 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -104,6 +108,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from .. import _dynmem
 from .._validate import check_choice, check_instance, check_int, check_real, error, is_int
 from ..errors import ConfigError, ConfigTypeError
 from ._grid import LOG_LIMIT, Resample, Samples, align, fmt_s, line_ranges
@@ -115,6 +120,13 @@ __all__ = ["SAMPLE_INTERVAL_S", "KB_PER_MB", "load_bitbrains"]
 SAMPLE_INTERVAL_S: float = 300.0
 #: The trace's "KB" are KiB.
 KB_PER_MB: int = 1024
+#: Largest provisioned memory or usage a row may give, in KB: the
+#: balancer's demand limit (``2**32 - 1`` MB), so every size is whole MB
+#: in int64.
+MAX_SIZE_KB: int = _dynmem.MAX_DEMAND_MB * KB_PER_MB
+#: Largest timestamp magnitude, in seconds (every integer up to it is exact
+#: in a float, and differences of timestamps stay finite).
+_MAX_TIME_S: float = 2.0**53
 #: Gaps longer than this many seconds (at least one missing row) are logged.
 _GAP_LOG_S: float = 1.5 * SAMPLE_INTERVAL_S
 
@@ -134,7 +146,8 @@ def _vm_name(path: Path) -> str:
 
 
 def _natural_key(name: str) -> tuple[Any, ...]:
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
+    # isdecimal, not isdigit: "²" is a digit that int() refuses (and \d skips)
+    return tuple(int(p) if p.isdecimal() else p for p in re.split(r"(\d+)", name))
 
 
 def _read_text(path: Path) -> str:
@@ -147,7 +160,7 @@ def _read_text(path: Path) -> str:
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise ConfigError(
                 f"{path.name}: not a valid gzip file: {exc}", field="path_or_dir", value=str(path)
             ) from exc
@@ -236,16 +249,16 @@ def _read_vm(
     structurally_bad = np.zeros(len(rows), dtype=bool)
     if bad:
         structurally_bad[np.searchsorted(line_no, [b[0] for b in bad])] = True
-    for col, values, what in (
-        (c_time, t, "timestamp (epoch seconds) must be a finite number"),
-        (c_prov, prov_kb, f"{_PROV_COL!r} must be a finite number >= 0"),
-        (c_use, use_kb, f"{_USAGE_COL!r} must be a finite number >= 0"),
+    for low, high, values, what in (
+        (-_MAX_TIME_S, _MAX_TIME_S, t, "timestamp (epoch seconds) must be a finite number between -2**53 and 2**53"),
+        (0, MAX_SIZE_KB, prov_kb, f"{_PROV_COL!r} must be a finite number >= 0 and <= {MAX_SIZE_KB}"),
+        (0, MAX_SIZE_KB, use_kb, f"{_USAGE_COL!r} must be a finite number >= 0 and <= {MAX_SIZE_KB}"),
     ):
-        valid = np.isfinite(values) if col == c_time else np.isfinite(values) & (values >= 0)
+        valid = (values >= low) & (values <= high)  # NaN is never valid
         invalid = ~valid
         invalid &= ~structurally_bad
         for r in np.flatnonzero(invalid):
-            bad.append((int(line_no[r]), f"{what}, got {values[r]!r}"))
+            bad.append((int(line_no[r]), f"{what}, got {values[r].item()!r}"))
             structurally_bad[r] = True
     if bad:
         bad.sort()
@@ -516,7 +529,6 @@ def load_bitbrains(
         low=0.0,
         low_inclusive=False,
         finite=False,
-        wrong_type=ConfigError,
     )
     check_instance(mapping, "mapping", DemandMapping, "a DemandMapping")
     method = check_choice(resample, "resample", ("hold", "mean", "max"))
