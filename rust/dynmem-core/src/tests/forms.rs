@@ -339,6 +339,51 @@ fn running_time_follows_the_host_clock_across_stops() {
     assert_eq!(c.maximum_pressure, p1.max(p2).max(p3));
 }
 
+/// Average Pressure stays within [Minimum, Maximum] however rounding goes:
+/// subnormal steps (1,000 ticks of 5e-324 at 585.9375 once gave 586.0),
+/// steps the clock absorbs (running time 0 with samples taken), and a
+/// constant pressure over ordinary steps.
+#[test]
+fn average_pressure_stays_between_minimum_and_maximum() {
+    let within = |h: &Host| {
+        let c = h.at(0).counters();
+        assert!(c.maximum_pressure > 0.0);
+        assert!(
+            c.minimum_pressure <= c.average_pressure && c.average_pressure <= c.maximum_pressure,
+            "{c:?}"
+        );
+    };
+    let fresh = || {
+        let mut h = Host::new(8192, Some(0), instant()).unwrap();
+        let a = h.add_vm("a", &spec(512, 512, 512, 5000)).unwrap();
+        h.start(a).unwrap();
+        h.set_demand(a, 3000).unwrap(); // 585.9375
+        (h, a)
+    };
+    let (mut h, _) = fresh();
+    for _ in 0..1000 {
+        h.tick(5e-324).unwrap();
+    }
+    within(&h);
+    assert_eq!(h.at(0).counters().average_pressure, 585.9375);
+    // The clock at 86,400 s absorbs 1e-13 s steps: the VM started there has
+    // samples but no running time.
+    let (mut h, a) = fresh();
+    h.stop(a).unwrap();
+    h.tick(86_400.0).unwrap();
+    h.start(a).unwrap();
+    for _ in 0..10 {
+        h.tick(1e-13).unwrap();
+    }
+    assert_eq!(h.at(0).running_s(), 0.0);
+    within(&h);
+    let (mut h, _) = fresh();
+    for _ in 0..300 {
+        h.tick(0.1).unwrap();
+    }
+    assert_eq!(h.at(0).counters().average_pressure, 585.9375);
+}
+
 /// The counters are exact u64 although a tick touches only their u32 low
 /// words: a host whose low words start just below 2^32 counts exactly what a
 /// host starting from 0 counts, plus the offset, in every form (carries go
