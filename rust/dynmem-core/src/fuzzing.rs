@@ -98,7 +98,7 @@ impl<'a> Bytes<'a> {
             maximum_mb: if self.bool() { 1 << 20 } else { self.size() },
             buffer_pct: self.pick(&[20, 5, 2000, 4, 2001, -1, 100]),
             weight: self.pick(&[5000, 0, 1, 10_000, 10_001, -1, 7777]),
-            dynamic: self.u8() % 4 != 0,
+            dynamic: self.u8() & 3 != 0,
         }
     }
     fn name(&mut self) -> &'static str {
@@ -216,7 +216,7 @@ impl Op {
 
     /// Applies the operation; its result, as text (errors and all).
     pub fn apply(&self, h: &mut Host) -> String {
-        let r = match self {
+        match self {
             Op::Add(name, spec) => format!("{:?}", h.add_vm(name, spec)),
             Op::AddMany(names, specs) => format!("{:?}", h.add_vms(names, specs)),
             Op::Start(id) => format!("{:?}", h.start(*id)),
@@ -237,8 +237,7 @@ impl Op {
             } => {
                 format!("{:?}", h.run(demand, *ticks, *dt, events, *every))
             }
-        };
-        r
+        }
     }
 }
 
@@ -371,12 +370,12 @@ mod tests {
     fn seeded_random_operations_hold_every_check() {
         let mut rnd = crate::tests::xorshift(0x9E37_79B9_7F4A_7C15);
         let (mut ops, mut inputs) = (0, 0);
-        while ops < 60_000 {
+        while ops < if cfg!(miri) { 300 } else { 60_000 } {
             let len = 64 + rnd(1500) as usize;
             let data: Vec<u8> = (0..len).map(|_| rnd(256) as u8).collect();
             ops += super::run(&data);
             inputs += 1;
         }
-        assert!(inputs > 100, "{inputs} inputs");
+        assert!(inputs > if cfg!(miri) { 1 } else { 100 }, "{inputs} inputs");
     }
 }
