@@ -414,4 +414,7 @@ class NumpyHost:
         """Average, Minimum and Maximum Pressure per VM (0 before the first sample)."""
         running = np.where(self.state != OFF, self.time_s + self.run_mark, self.run_mark)
         average = np.where(running > 0.0, self.p_sum / np.where(running > 0.0, running, 1.0), 0.0)
-        return average, np.where(np.isfinite(self.p_min), self.p_min, 0.0), self.p_max
+        # Clamped to [minimum, maximum]: only rounding pushes it out (docs/balancer.md, "Statistics").
+        sampled = np.isfinite(self.p_min)
+        average = np.where(sampled, np.minimum(np.maximum(average, np.where(sampled, self.p_min, 0.0)), self.p_max), 0.0)
+        return average, np.where(sampled, self.p_min, 0.0), self.p_max

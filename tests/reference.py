@@ -226,8 +226,12 @@ class VM:
 
     @property
     def average_pressure(self) -> float:
+        if self.samples == 0:
+            return 0.0
         running = self.run_mark if self.state == OFF else self._host.time_s + self.run_mark
-        return self.sum_p_dt / running if running > 0.0 else 0.0
+        mean = self.sum_p_dt / running if running > 0.0 else 0.0
+        # Clamped to the samples' range: only rounding can push it out (spec, "Statistics").
+        return min(max(mean, self.min_pressure), self.max_pressure)
 
     @property
     def counters(self) -> dict:

@@ -381,3 +381,25 @@ def test_differential_pressure_between_ticks():
         h.tick(1.0)
         h.vms[0].demand_mb = 2048
     H.assert_same(real, ref, "after a tick and a demand change")
+
+
+@needs_dynmem
+@pytest.mark.parametrize("dt", [5e-324, 1e-9, 0.1])
+def test_differential_average_pressure_within_its_range_with_tiny_steps(dt):
+    """1,000 ticks of 5e-324 s at a pressure of 585.9375 once gave an Average
+    Pressure of 586.0, above the Maximum: rounding of pressure x dt_s (and of
+    the sum and the clock) pushed it out. Both implementations clamp it to
+    [Minimum, Maximum] (docs/balancer.md, "Statistics") and agree."""
+    hosts = [H.make_host(impl, physical_mb=8192, reserve_mb=0, policy=dict(boot_report_delay_s=0.0))
+             for impl in ("dynmem", "reference")]
+    for h in hosts:
+        vm = h.add_vm("a", startup_mb=512, maximum_mb=512, minimum_mb=512)
+        vm.start()
+        vm.demand_mb = 3000  # 585.9375 %
+        for _ in range(1000):
+            h.tick(dt)
+        c = vm.counters
+        assert c["Minimum Pressure"] == c["Maximum Pressure"] == 585.9375
+        assert c["Average Pressure"] == 585.9375, c
+        H.check_invariants(h)
+    H.assert_same(*hosts, f"1000 ticks of {dt!r}")

@@ -30,6 +30,7 @@ RANK = {
     "balancer": 5,
     "host": 6,
     "run": 7,
+    "fuzzing": 8,
 }
 
 MAX_LINES = 800

@@ -136,7 +136,8 @@ def test_large_hosts_ticking_at_once_from_two_threads_match_one_at_a_time() -> N
 def test_a_forked_child_ticks_large_hosts_on_its_own_thread() -> None:
     """After the parent's pool has started, a child made by fork (as
     multiprocessing does on Linux) has the pool's memory but not its threads:
-    its large ticks must run on its own thread, not wait for helpers."""
+    its large ticks must not wait for the parent's helpers (it starts its own
+    pool; tests/test_fork.py covers the other fork windows)."""
     import os
     import signal
     import time

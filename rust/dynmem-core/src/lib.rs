@@ -13,6 +13,11 @@
 mod balancer;
 pub mod config;
 pub mod error;
+/// Random operation sequences and their checks: the fuzz target's and the
+/// seeded test's (not part of the API).
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod host;
 pub mod mechanics;
 pub mod model;

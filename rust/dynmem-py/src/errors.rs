@@ -4,6 +4,7 @@
 //! [`map_err`] and [`OrRaise`] route a `dynmem_core::Error` to it; the other
 //! functions are shorthands for the binding's own errors.
 
+use crate::lock::Busy;
 use dynmem_core::{Error, ErrorKind, Result, Value};
 use pyo3::exceptions::PyMemoryError;
 use pyo3::prelude::*;
@@ -76,15 +77,18 @@ pub fn type_error(field: &str, v: &Bound<'_, PyAny>, what: &str) -> PyErr {
     )
 }
 
-/// `StateError` for a host that another thread is using.
-pub fn host_busy(py: Python<'_>) -> PyErr {
-    raise(
-        py,
-        ErrorKind::State,
-        None,
-        py.None(),
-        "the host is in use by another thread",
-    )
+/// `StateError` for a host that another thread is using, or that a thread
+/// was inside when this process was forked, or that an operation panicked in.
+pub fn host_busy(py: Python<'_>, why: Busy) -> PyErr {
+    let message = match why {
+        Busy::Thread => "the host is in use by another thread",
+        Busy::Forked => {
+            "the host was in use by another thread when this process was forked: \
+             its state is undefined here (make hosts in the child, or fork while no thread is inside one)"
+        }
+        Busy::Poisoned => "the host is unusable: an earlier operation on it failed part-way",
+    };
+    raise(py, ErrorKind::State, None, py.None(), message)
 }
 
 /// Maps a core error to its Python exception, the value as a Python object.

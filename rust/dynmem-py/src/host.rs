@@ -7,13 +7,13 @@ use crate::convert::{
     str_arg, threads_arg, vector_cap_arg, vm_specs, widen,
 };
 use crate::errors::{host_busy, OrRaise};
+use crate::lock::{HostGuard, HostLock};
 use crate::record::RunRecord;
 use dynmem_core::error::try_vec;
 use dynmem_core::{self as core, VmId, VmSpec};
 use numpy::{Element, PyArray1, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Hosts with at least this many VMs release the GIL during a tick.
@@ -22,17 +22,19 @@ pub const DETACH_MIN_VMS: usize = 4096;
 const SIGNAL_CHECK: Duration = Duration::from_millis(50);
 
 /// The Rust-owned host (wrapped by `dynmem.Host`).
-/// Frozen, with the core behind a mutex: a second thread using the host while
-/// one is inside it (the GIL released) gets `StateError`, never a crash.
+/// Frozen, with the core behind a try-lock: a second thread using the host
+/// while one is inside it (the GIL released) gets `StateError`, never a
+/// crash; so does a forked child using a host that a thread was inside at
+/// the fork (`crate::lock`).
 #[pyclass(module = "dynmem._dynmem", name = "Host", frozen)]
 pub struct PyHost {
-    core: Mutex<core::Host>,
+    core: HostLock<core::Host>,
 }
 
 impl PyHost {
     /// The core, or `StateError` if another thread is using it.
-    pub fn core(&self, py: Python<'_>) -> PyResult<MutexGuard<'_, core::Host>> {
-        self.core.try_lock().map_err(|_| host_busy(py))
+    pub fn core(&self, py: Python<'_>) -> PyResult<HostGuard<'_, core::Host>> {
+        self.core.try_lock().map_err(|why| host_busy(py, why))
     }
 
     /// `f` on the core, with the GIL released if `vms` is `DETACH_MIN_VMS` or more.
@@ -101,7 +103,7 @@ host_methods! {
         let reserve = opt_int_arg("reserve_mb", reserve_mb)?;
         let policy = policy_arg(policy)?;
         Ok(PyHost {
-            core: Mutex::new(core::Host::new(physical, reserve, policy).or_raise(py)?),
+            core: HostLock::new(core::Host::new(physical, reserve, policy).or_raise(py)?),
         })
     }
 
@@ -216,7 +218,7 @@ host_methods! {
     /// `copy.copy` and `copy.deepcopy` of a `dynmem.Host` give.
     fn copy(&self, py: Python<'_>) -> PyResult<PyHost> {
         let core = self.core(py)?.clone();
-        Ok(PyHost { core: Mutex::new(core) })
+        Ok(PyHost { core: HostLock::new(core) })
     }
 
     /// Every VM's name, in order, in one call (no handles).

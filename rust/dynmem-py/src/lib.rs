@@ -1,7 +1,7 @@
 //! `dynmem._dynmem`, the PyO3 bindings of dynmem-core: this file registers
 //! the classes and constants. `convert` checks and converts arguments,
 //! `errors` maps core errors to `dynmem.errors`, `host` and `vm` are the
-//! `Host` and `VmHandle` classes, `record` is `Host.run`'s result. No
+//! `Host` and `VmHandle` classes (`lock`: the host's fork-aware try-lock), `record` is `Host.run`'s result. No
 //! balancer logic lives here.
 
 // Methods mirror the Python signatures, however many arguments they take.
@@ -10,6 +10,7 @@
 mod convert;
 mod errors;
 mod host;
+mod lock;
 mod record;
 mod vm;
 

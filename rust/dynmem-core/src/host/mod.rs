@@ -178,9 +178,12 @@ impl Host {
     }
 
     /// Adds many VMs (off) in order; all or nothing. Errors name the entry,
-    /// e.g. `startup_mb[3]`.
+    /// e.g. `startup_mb[3]`; one spec per name, or a `Config` error on `specs`.
     pub fn add_vms<S: AsRef<str>>(&mut self, names: &[S], specs: &[VmSpec]) -> Result<Vec<VmId>> {
-        assert_eq!(names.len(), specs.len());
+        if names.len() != specs.len() {
+            let what = format!("one entry per name ({} names)", names.len());
+            return Err(Error::config("specs", specs.len() as u64, &format!("must have {what}")));
+        }
         let mut configs = try_vec(specs.len(), "names")?;
         let repeat = first_repeat(names);
         for (k, (name, spec)) in names.iter().zip(specs).enumerate() {

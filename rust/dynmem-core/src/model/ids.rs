@@ -134,7 +134,7 @@ mod tests {
             seed ^= seed << 17;
             seed % n
         };
-        for round in 0..200 {
+        for round in 0..if cfg!(miri) { 8 } else { 200 } {
             let (mut ids, mut plain, mut next) = (Ids::default(), Vec::<u64>::new(), 1 + rnd(1000));
             for _ in 0..(50 + round) {
                 if plain.is_empty() || rnd(3) > 0 {

@@ -236,6 +236,7 @@ mod tests {
         total as f64 / n.len() as f64
     }
 
+    #[cfg_attr(miri, ignore)] // too large for Miri
     #[test]
     fn typical_names_spread_over_the_index() {
         for pattern in [

@@ -12,12 +12,15 @@
 //! allocates in its injector queue and wakes two threads per join.)
 //!
 //! The helpers (one per CPU beyond the first, or `DYNMEM_THREADS` − 1) start
-//! on first use and live as long as the process.
+//! on first use and live as long as the process. A forked child starts its
+//! own on its first use, whenever the fork came: before, during or after the
+//! parent's set-up, or during a join (see [`usable`]).
 
 use std::cell::UnsafeCell;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, OnceLock};
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
+use std::sync::{Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -158,37 +161,62 @@ struct Pool {
     pid: u32,
 }
 
-fn pool() -> &'static Pool {
-    static POOL: OnceLock<Pool> = OnceLock::new();
-    POOL.get_or_init(|| {
-        let n = threads_wanted().saturating_sub(1).min(MAX_HELPERS);
-        let mut helpers = Vec::with_capacity(n);
-        for i in 0..n {
-            let h: &'static Helper = Box::leak(Box::new(Helper::new()));
-            let spawned = thread::Builder::new()
-                .name(format!("dynmem-{}", i + 1))
-                .spawn(move || h.main());
-            if spawned.is_ok() {
-                helpers.push(h);
-            }
+/// This process's pool, once started (null before). A child forked after
+/// the pool started inherits the pointer but not the threads: it sees the
+/// parent's pid in it and starts its own pool.
+static POOL: AtomicPtr<Pool> = AtomicPtr::new(ptr::null_mut());
+
+/// The pid of the process whose thread is starting (or has started) the
+/// pool, 0 before any. The claim is by process, not a lock: a child forked
+/// while its parent was mid-way through starting the pool inherits the
+/// parent's pid here, with no thread to finish the set-up, and claims the
+/// set-up for itself. (A `OnceLock` whose initialiser was running at the
+/// fork stays "running" in the child, and its first large tick waited
+/// forever.)
+static SETUP: AtomicU32 = AtomicU32::new(0);
+
+/// The helpers this process can use. The first call in a process (also in
+/// a forked child, `os.fork`, `multiprocessing`) starts its pool; calls
+/// from other threads while that is under way use none (their joins run
+/// both halves in turn), as does a process whose helper threads could not
+/// be started.
+fn usable() -> &'static [&'static Helper] {
+    let pid = std::process::id();
+    // SAFETY: `POOL` only ever holds null or a leaked, never freed `Pool`.
+    if let Some(p) = unsafe { POOL.load(Ordering::Acquire).as_ref() } {
+        if p.pid == pid {
+            return &p.helpers;
         }
-        Pool {
-            helpers,
-            pid: std::process::id(),
-        }
-    })
+    }
+    let claimed = SETUP.load(Ordering::Acquire);
+    if claimed == pid
+        || SETUP
+            .compare_exchange(claimed, pid, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+    {
+        return &[]; // another thread of this process is starting the pool
+    }
+    let pool: &'static Pool = Box::leak(Box::new(start_pool(pid)));
+    POOL.store(pool as *const Pool as *mut Pool, Ordering::Release);
+    &pool.helpers
 }
 
-/// The helpers this process can use: none in a child forked after the pool
-/// started (`os.fork`, `multiprocessing`), which has the pool's memory but
-/// not its threads.
-fn usable() -> &'static [&'static Helper] {
-    let p = pool();
-    if p.pid == std::process::id() {
-        &p.helpers
-    } else {
-        &[]
+/// Starts the helper threads (one per CPU beyond the first, or
+/// `DYNMEM_THREADS` − 1, at most [`MAX_HELPERS`]); those that fail to start
+/// are left out.
+fn start_pool(pid: u32) -> Pool {
+    let n = threads_wanted().saturating_sub(1).min(MAX_HELPERS);
+    let mut helpers = Vec::with_capacity(n);
+    for i in 0..n {
+        let h: &'static Helper = Box::leak(Box::new(Helper::new()));
+        let spawned = thread::Builder::new()
+            .name(format!("dynmem-{}", i + 1))
+            .spawn(move || h.main());
+        if spawned.is_ok() {
+            helpers.push(h);
+        }
     }
+    Pool { helpers, pid }
 }
 
 /// `DYNMEM_THREADS` if set to a positive number, else the CPUs available.
@@ -284,20 +312,22 @@ mod tests {
 
     #[test]
     fn nested_joins_give_the_sequential_result() {
-        let xs: Vec<u64> = (0..100_000).collect();
-        for _ in 0..200 {
-            assert_eq!(sum(&xs), 100_000 * 99_999 / 2);
+        let (n, reps) = if cfg!(miri) { (5_000, 3) } else { (100_000, 200) };
+        let xs: Vec<u64> = (0..n).collect();
+        for _ in 0..reps {
+            assert_eq!(sum(&xs), n * (n - 1) / 2);
         }
     }
 
     #[test]
     fn joins_from_many_threads_at_once() {
-        let xs: Vec<u64> = (0..50_000).collect();
+        let (n, reps) = if cfg!(miri) { (4_000, 2) } else { (50_000, 100) };
+        let xs: Vec<u64> = (0..n).collect();
         thread::scope(|s| {
             for _ in 0..4 {
                 s.spawn(|| {
-                    for _ in 0..100 {
-                        assert_eq!(sum(&xs), 50_000 * 49_999 / 2);
+                    for _ in 0..reps {
+                        assert_eq!(sum(&xs), n * (n - 1) / 2);
                     }
                 });
             }

@@ -90,6 +90,7 @@ fn weight_zero_served_last() {
     assert_eq!(run(7, &[4, 4, 4], &[0, 0, 0]).0, vec![3, 2, 2]);
 }
 
+#[cfg_attr(miri, ignore)] // too large for Miri
 #[test]
 fn matches_greedy_on_pseudorandom_inputs() {
     let mut r = Rng(0x2545_f491_4f6c_dd1d);
@@ -115,6 +116,7 @@ fn matches_greedy_on_pseudorandom_inputs() {
     }
 }
 
+#[cfg_attr(miri, ignore)] // too large for Miri
 #[test]
 fn result_does_not_depend_on_the_hint() {
     let mut r = Rng(0x1234_5678_9abc_def1);
@@ -135,6 +137,7 @@ fn result_does_not_depend_on_the_hint() {
     }
 }
 
+#[cfg_attr(miri, ignore)] // too large for Miri
 #[test]
 fn vector_passes_equal_integer_passes() {
     let mut r = Rng(0x5151_7e57_0ddb_a11d);
@@ -209,6 +212,7 @@ fn vector_passes_equal_integer_passes() {
 /// `floor(L·w/W)` in f64 lanes (both vector forms' `share`) at the top
 /// of the range the search can probe, for every weight, at the levels
 /// where `L·w mod W` is 0, 1, W/2 or W − 1 (closest to an integer).
+#[cfg_attr(miri, ignore)] // too large for Miri
 #[test]
 #[cfg(target_arch = "x86_64")]
 fn float_share_is_exact_at_the_top_for_every_weight() {
@@ -253,6 +257,7 @@ fn float_share_is_exact_at_the_top_for_every_weight() {
 /// found them: a probe exactly at the budget, and a first step past every
 /// cap), and random edge shapes: the same result with and without the
 /// vector forms, the whole budget handed out, and few passes.
+#[cfg_attr(miri, ignore)] // too large for Miri
 #[test]
 fn search_stays_logarithmic_on_adversarial_inputs() {
     let run_both = |budget: u64, caps: &[u32], weights: &[u16]| -> u64 {
@@ -333,6 +338,7 @@ fn bisection(budget: u64, caps: &[u32], weights: &[u16]) -> u64 {
     lo
 }
 
+#[cfg_attr(miri, ignore)] // too large for Miri
 #[test]
 fn large_inputs_hit_the_same_level_as_bisection() {
     let mut r = Rng(0x9e37_79b9_7f4a_7c15);

@@ -45,21 +45,7 @@ pub(super) fn invariant(h: &Host) {
 
 /// Everything observable about a host, to compare before and after a failure.
 pub(super) fn snapshot(h: &Host) -> String {
-    let per_vm: Vec<String> = (0..h.len())
-        .map(|p| {
-            format!(
-                "{:?} {:?} {} {} {} {} {:?}",
-                h.at(p).state(),
-                h.at(p).config(),
-                h.at(p).demand_mb(),
-                h.at(p).assigned_mb(),
-                h.at(p).visible_mb(),
-                h.at(p).target_mb(),
-                h.at(p).counters()
-            )
-        })
-        .collect();
-    format!("{:?} {} {} {:?}", h.ids(), h.time_s(), h.available_mb(), per_vm)
+    crate::fuzzing::dump(h)
 }
 
 /// A xorshift generator: `rnd(m)` is in `0..m`.

@@ -377,3 +377,26 @@ fn stop_many_is_all_or_nothing() {
     assert_eq!(h.assigned(), &[0, 0, 0]);
     assert_eq!(h.available_mb(), 8192 - 512);
 }
+
+/// `add_vms` with a spec count that differs from the name count is a
+/// `Config` error on `specs` that changes nothing (it was an assertion: a
+/// panic; found by the random-operations check, `crate::fuzzing`).
+#[test]
+fn add_vms_with_one_spec_too_many_or_few_is_an_error() {
+    let mut h = Host::new(8192, Some(512), Mechanics::default()).unwrap();
+    h.add_vm("a", &spec(1024, 512, 4096, 5000)).unwrap();
+    for k in [0, 1, 3] {
+        let e = h
+            .add_vms(&["b", "c"], &vec![spec(1024, 512, 4096, 5000); k])
+            .unwrap_err();
+        assert_eq!(
+            (e.kind, e.field.as_deref(), &e.value),
+            (ErrorKind::Config, Some("specs"), &Value::Int(k as i128))
+        );
+        assert_eq!(
+            e.message,
+            format!("specs must have one entry per name (2 names), got {k}")
+        );
+        assert_eq!(h.len(), 1);
+    }
+}
