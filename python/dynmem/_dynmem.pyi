@@ -18,6 +18,7 @@ __all__ = [
     "VECTOR_PATH",
     "VM_COUNTER_NAMES",
     "HOST_COUNTER_NAMES",
+    "_after_fork_in_child",
 ]
 
 DETACH_MIN_VMS: int
@@ -29,6 +30,9 @@ MAX_MAXIMUM_MB: int
 VM_COUNTER_NAMES: tuple[str, ...]
 #: Hyper-V's names of the host counters (`Host.counters()`' keys, in order).
 HOST_COUNTER_NAMES: tuple[str, ...]
+
+def _after_fork_in_child() -> None:
+    """Forgets the cached pid (registered with `os.register_at_fork`)."""
 
 @final
 class RunRecord:

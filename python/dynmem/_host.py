@@ -7,6 +7,7 @@ arrays. Bulk reads and writes cross the FFI once, as numpy arrays.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
@@ -21,6 +22,10 @@ from .events import Event
 from .timeline import Timeline
 
 __all__ = ["Host", "VM", "HyperVPolicy", "MAX_MAXIMUM_MB"]
+
+# The binding caches this process's pid (a host's lock reads it on every
+# call); a forked child forgets it before running anything else.
+os.register_at_fork(after_in_child=_dynmem._after_fork_in_child)
 
 
 #: Largest legal ``maximum_mb`` (1 TB), Hyper-V 2012's default maximum.

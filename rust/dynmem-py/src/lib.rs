@@ -18,9 +18,16 @@ use dynmem_core::{self as core, HostCounters, VmCounters};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
+/// Called in a forked child by `os.register_at_fork` (see `lock.rs`).
+#[pyfunction]
+fn _after_fork_in_child() {
+    lock::forget_pid();
+}
+
 #[pymodule]
 fn _dynmem(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    m.add_function(wrap_pyfunction!(_after_fork_in_child, m)?)?;
     m.add_class::<host::PyHost>()?;
     m.add_class::<vm::VmHandle>()?;
     m.add_class::<record::RunRecord>()?;

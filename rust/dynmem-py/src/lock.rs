@@ -20,28 +20,57 @@ pub enum Busy {
     Poisoned,
 }
 
-/// A value behind a try-lock. `holder` is the lock itself: 0 when free, else
-/// the pid of the process whose thread holds it (it is never taken in one
-/// process and released in another, except by a thread that forked while
-/// holding it, whose copy in the child goes on and releases it there). The
-/// mutex only hands out the `&mut` (it is always free when `holder` is won).
+/// A value behind a try-lock that notes which process took it. The mutex is
+/// the lock; `holder` is 0 or the pid of the process whose thread holds it,
+/// written after the mutex is won and cleared before it is freed, and read
+/// only to say why the mutex was busy: a thread of this process (or one
+/// between winning the mutex and writing its pid: 0), or a thread of the
+/// process this one was forked from (its pid), which will never free it here.
 pub struct HostLock<T> {
     holder: AtomicU32,
     value: Mutex<T>,
 }
 
-/// The value, borrowed; frees the lock when dropped (the mutex first).
+/// The value, borrowed; frees the lock when dropped (`holder` first, then
+/// the mutex: fields drop in order).
 pub struct HostGuard<'a, T> {
-    value: MutexGuard<'a, T>,
     _release: Release<'a>,
+    value: MutexGuard<'a, T>,
 }
 
 struct Release<'a>(&'a AtomicU32);
 
 impl Drop for Release<'_> {
     fn drop(&mut self) {
-        self.0.store(0, Ordering::Release);
+        self.0.store(0, Ordering::Relaxed);
     }
+}
+
+/// This process's pid, cached (0: not yet known). `getpid` is a system call
+/// that cost a handle read 3× its time (63 → 200 ns) when every lock made
+/// it. A forked child that goes on running Python runs Python's at-fork
+/// hooks first (`PyOS_AfterFork_Child`), and `dynmem` registers
+/// [`forget_pid`] there (`os.register_at_fork`), so the child asks again. A
+/// child forked behind Python's back (a C `fork()` without the hooks) keeps
+/// the parent's pid here: a host held at the fork then reads as busy in
+/// another thread rather than as forked, the message of old, never a hang.
+static PID: AtomicU32 = AtomicU32::new(0);
+
+fn pid() -> u32 {
+    match PID.load(Ordering::Relaxed) {
+        0 => {
+            let pid = std::process::id();
+            PID.store(pid, Ordering::Relaxed);
+            pid
+        }
+        pid => pid,
+    }
+}
+
+/// Forgets the cached pid: called in a forked child before it runs any
+/// other Python code.
+pub fn forget_pid() {
+    PID.store(0, Ordering::Relaxed);
 }
 
 impl<T> HostLock<T> {
@@ -52,26 +81,23 @@ impl<T> HostLock<T> {
         }
     }
 
-    /// The value, or why not: never blocks.
+    /// The value, or why not: never blocks. One atomic exchange (the
+    /// mutex's) and two plain stores when free: a handle read takes it.
     pub fn try_lock(&self) -> Result<HostGuard<'_, T>, Busy> {
-        let pid = std::process::id();
-        match self
-            .holder
-            .compare_exchange(0, pid, Ordering::Acquire, Ordering::Relaxed)
-        {
-            Ok(_) => {}
-            Err(p) if p == pid => return Err(Busy::Thread),
-            Err(_) => return Err(Busy::Forked),
-        }
-        let release = Release(&self.holder);
         match self.value.try_lock() {
-            Ok(value) => Ok(HostGuard {
-                value,
-                _release: release,
-            }),
+            Ok(value) => {
+                self.holder.store(pid(), Ordering::Relaxed);
+                Ok(HostGuard {
+                    _release: Release(&self.holder),
+                    value,
+                })
+            }
             Err(TryLockError::Poisoned(_)) => Err(Busy::Poisoned),
-            // Unreachable: whoever wins `holder` alone locks the mutex.
-            Err(TryLockError::WouldBlock) => Err(Busy::Thread),
+            Err(TryLockError::WouldBlock) => match self.holder.load(Ordering::Relaxed) {
+                0 => Err(Busy::Thread),
+                p if p == pid() => Err(Busy::Thread),
+                _ => Err(Busy::Forked),
+            },
         }
     }
 }
