@@ -49,6 +49,12 @@ impl<A: Split, B: Split, C: Split> Split for (A, B, C) {
 /// on the pool, their results merged left to right by `merge(left, right,
 /// mid)` (`mid`: where the right part starts, relative to the left's start).
 /// With `parts ≤ 1`, or too few VMs to cut, `part(data)` alone.
+///
+/// Always inlined: called through the generic function, a plentiful tick
+/// of 100k VMs on 2 threads took ~10 % longer (tick_bench, 8 interleaved
+/// runs each: median 1.73 against 1.54 ns/VM for hand-written recursion,
+/// 1.44 inlined).
+#[inline(always)]
 pub(crate) fn in_parts<D, R, P, M>(data: D, n: usize, parts: usize, part: &P, merge: &M) -> R
 where
     D: Split,
