@@ -250,3 +250,22 @@ def test_messages_say_what_is_wrong(call, cls: type, field: str, message: str) -
         call(h)
     assert e.value.field == field
     assert str(e.value).startswith(message), str(e.value)
+
+
+def test_pickling_and_copying_handles_are_typed_errors_or_the_same_handle() -> None:
+    # Before: plain TypeError ("cannot pickle 'VM' object") for all four.
+    import copy
+    import pickle
+
+    host = dynmem.Host(8192)
+    vm = host.add_vm("a", startup_mb=512, maximum_mb=1024)
+    assert copy.copy(vm) is vm
+    for call, field in (
+        (lambda: copy.deepcopy(vm), "vm"),
+        (lambda: pickle.dumps(vm), "vm"),
+        (lambda: pickle.dumps(host), "host"),
+    ):
+        with pytest.raises(dynmem.ConfigTypeError) as e:
+            call()
+        assert e.value.field == field
+    assert copy.deepcopy(host).vm("a").name == "a"

@@ -75,6 +75,21 @@ class VM(_dynmem.VmHandle):
             f"demand={self.demand_mb} MB status={self.status}>"
         )
 
+    def __copy__(self) -> VM:
+        """The same handle: a handle is an immutable reference to one VM."""
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> VM:
+        raise ConfigTypeError(
+            "a VM handle cannot be deep-copied on its own: copy.deepcopy(host) copies the host "
+            "with its VMs, and copy.vm(name) gives the copy's handle",
+            "vm",
+            self.id,
+        )
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise ConfigTypeError("a VM handle cannot be pickled (hosts cannot be pickled yet either)", "vm", self.id)
+
 
 class Host:
     """A Hyper-V host: physical memory, a host reserve, and VMs sharing the rest.
@@ -296,6 +311,13 @@ class Host:
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Host:
         return self.__copy__()
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise ConfigTypeError(
+            "a Host cannot be pickled yet (copy.copy(host) gives an independent copy in this process)",
+            "host",
+            repr(self),
+        )
 
     def __repr__(self) -> str:
         return (
