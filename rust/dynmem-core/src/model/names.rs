@@ -64,26 +64,22 @@ impl Names {
         }
     }
 
-    /// Room for `names` more names of `bytes` more text.
-    /// [`Names::reserve`] that returns `false` where the allocation failed.
+    /// Room for `names` more names of `bytes` more text, or `false` where
+    /// an allocation failed (the index is rebuilt at its new size only once
+    /// its room is reserved).
     pub(crate) fn try_reserve(&mut self, names: usize, bytes: usize) -> bool {
-        let slots = (self.len() + names).saturating_mul(2);
-        if self.text.try_reserve(bytes).is_err()
-            || self.ends.try_reserve(names).is_err()
-            || (slots > self.slots.len() && Vec::<u32>::new().try_reserve_exact(slots.next_power_of_two()).is_err())
-        {
+        if self.text.try_reserve(bytes).is_err() || self.ends.try_reserve(names).is_err() {
             return false;
         }
-        self.reserve(names, bytes);
-        true
-    }
-
-    pub(crate) fn reserve(&mut self, names: usize, bytes: usize) {
-        self.text.reserve(bytes);
-        self.ends.reserve(names);
-        if (self.len() + names) * 2 > self.slots.len() {
-            self.rebuild((self.len() + names) * 2);
+        let slots = (self.len() + names).saturating_mul(2);
+        if slots > self.slots.len() {
+            let size = slots.max(8).next_power_of_two();
+            if self.slots.try_reserve_exact(size - self.slots.len()).is_err() {
+                return false;
+            }
+            self.rebuild(slots);
         }
+        true
     }
 
     /// Appends a name. The caller has checked that it is new and that the
