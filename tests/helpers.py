@@ -71,6 +71,21 @@ class DemandShare(dynmem.Policy if HAVE_POLICIES else reference.Mechanics):  # t
         return lo + room * spare // int(room.sum())
 
 
+def impl_kinds(kinds=KINDS + ("user",)):
+    """pytest parametrize over ("impl", "kind"): dynmem and the reference,
+    each policy kind; dynmem's cases skip until it is built (or, but for
+    "hyperv", until its policies are)."""
+    import pytest
+
+    params = []
+    for impl in ("dynmem", "reference"):
+        for kind in kinds:
+            missing = impl == "dynmem" and not (HAVE_DYNMEM if kind == "hyperv" else HAVE_POLICIES)
+            params.append(pytest.param(impl, kind, id=f"{impl}-{kind}", marks=pytest.mark.skipif(
+                missing, reason="dynmem (or its policies) not built")))
+    return pytest.mark.parametrize("impl, kind", params)
+
+
 def make_policy(impl: str, policy):
     """`policy` as `impl`'s policy object: None (the default), a dict of the
     policy's keyword arguments with an optional "kind" (a POLICY_CLASSES
