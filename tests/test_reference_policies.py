@@ -38,6 +38,14 @@ def solver_sets(draw):
     return u, pool, rows
 
 
+def same_g(rule, reading, pool, rows, u, cap_of, *args):
+    """The reference's `rule` and the second `reading` agree, and g keeps the bounds."""
+    g = rule(pool, rows, u, *args)
+    assert g == reading(pool, rows, u, *args)
+    check_bounds(g, rows, pool, u, cap_of)
+    return g
+
+
 def check_bounds(g, rows, pool, u, cap_of):
     assert len(g) == len(rows)
     assert sum(g) <= pool
@@ -71,9 +79,7 @@ def proportional_ints(pool, rows, u):
 @given(case=solver_sets())
 def test_proportional_reference_matches_integer_reading(case):
     u, pool, rows = case
-    g = R.proportional_rule(pool, rows, u)
-    assert g == proportional_ints(pool, rows, u)
-    check_bounds(g, rows, pool, u, lambda r: r.maximum_mb)
+    g = same_g(R.proportional_rule, proportional_ints, pool, rows, u, lambda r: r.maximum_mb)
     # one fraction: every VM's share of its range is within one unit of gamma's
     s = (pool - sum(r.minimum_mb for r in rows)) // u
     total = sum((r.maximum_mb - r.minimum_mb) // u for r in rows)
@@ -136,9 +142,7 @@ def shares_level(pool, rows, u, tau):
 @given(case=solver_sets(), tau=st.sampled_from([0.0, 0.5, 0.75, 0.9, 0.999]))
 def test_shares_reference_matches_level_reading(case, tau):
     u, pool, rows = case
-    g = R.shares_rule(pool, rows, u, tau)
-    assert g == shares_level(pool, rows, u, tau)
-    check_bounds(g, rows, pool, u, lambda r: r.target_mb)
+    same_g(R.shares_rule, shares_level, pool, rows, u, lambda r: r.target_mb, tau)
 
 
 # --------------------------------------------------------------------------
@@ -172,9 +176,7 @@ def strict_phases(pool, rows, u):
 @given(case=solver_sets())
 def test_strict_reference_matches_phase_reading(case):
     u, pool, rows = case
-    g = R.strict_rule(pool, rows, u)
-    assert g == strict_phases(pool, rows, u)
-    check_bounds(g, rows, pool, u, lambda r: r.target_mb)
+    g = same_g(R.strict_rule, strict_phases, pool, rows, u, lambda r: r.target_mb)
     # a VM of lower weight above its minimum only when every higher weight is at its target
     for x, r in zip(g, rows):
         if x > r.minimum_mb:
