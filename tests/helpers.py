@@ -71,18 +71,25 @@ class DemandShare(dynmem.Policy if HAVE_POLICIES else reference.Mechanics):  # t
         return lo + room * spare // int(room.sum())
 
 
+def kind_params(kinds=KINDS + ("user",)):
+    """pytest params of the policy kinds for dynmem-only tests: each skips
+    until dynmem is built (or, but for "hyperv", until its policies are)."""
+    import pytest
+
+    return [pytest.param(k, marks=pytest.mark.skipif(
+        not (HAVE_DYNMEM if k == "hyperv" else HAVE_POLICIES), reason="dynmem (or its policies) not built"))
+        for k in kinds]
+
+
 def impl_kinds(kinds=KINDS + ("user",)):
     """pytest parametrize over ("impl", "kind"): dynmem and the reference,
     each policy kind; dynmem's cases skip until it is built (or, but for
     "hyperv", until its policies are)."""
     import pytest
 
-    params = []
-    for impl in ("dynmem", "reference"):
-        for kind in kinds:
-            missing = impl == "dynmem" and not (HAVE_DYNMEM if kind == "hyperv" else HAVE_POLICIES)
-            params.append(pytest.param(impl, kind, id=f"{impl}-{kind}", marks=pytest.mark.skipif(
-                missing, reason="dynmem (or its policies) not built")))
+    params = [pytest.param("dynmem", p.values[0], id=f"dynmem-{p.values[0]}", marks=p.marks)
+              for p in kind_params(kinds)]
+    params += [pytest.param("reference", k, id=f"reference-{k}") for k in kinds]
     return pytest.mark.parametrize("impl, kind", params)
 
 

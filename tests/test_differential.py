@@ -272,9 +272,7 @@ def run_scenario(data, cfg, n_vms, n_ops, ops=OPS, start_all=True):
 
 # every policy kind (helpers.make_policy); Hyper-V's as before, the others
 # once dynmem has them
-KINDS = [pytest.param(k, marks=pytest.mark.skipif(
-    not (H.HAVE_DYNMEM if k == "hyperv" else H.HAVE_POLICIES), reason="dynmem (or its policies) not built"))
-    for k in H.KINDS + ("user",)]
+KINDS = H.kind_params()
 
 
 @pytest.mark.parametrize("kind", KINDS)

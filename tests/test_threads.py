@@ -73,12 +73,7 @@ def _fleet(threads: int, kind: str = "hyperv") -> dynmem.Host:
     return host
 
 
-KINDS = [pytest.param(k, marks=pytest.mark.skipif(k != "hyperv" and not H.HAVE_POLICIES,
-                                                  reason="dynmem's policies not built yet"))
-         for k in H.KINDS + ("user",)]
-
-
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", H.kind_params())
 def test_results_do_not_depend_on_the_number_of_threads(kind: str) -> None:
     hosts = [_fleet(t, kind) for t in (1, 2, 3, 0)]
     rng = np.random.default_rng(1)
