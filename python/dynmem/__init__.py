@@ -5,15 +5,39 @@ startup/minimum/maximum, memory buffer and weight, as Hyper-V does, and
 reports what Hyper-V's counters would show.
 """
 
-from ._host import MAX_MAXIMUM_MB, VM, Host, HyperVPolicy
+from ._host import MAX_MAXIMUM_MB, VM, Host
+from .policies import (
+    POLICIES,
+    HyperVPolicy,
+    Policy,
+    PolicyView,
+    ProportionalPolicy,
+    SharesPolicy,
+    StaticPolicy,
+    StrictPriorityPolicy,
+)
 from .events import ACTIONS, Event
 from .timeline import STATUS_NAMES, Timeline
-from .errors import ConfigError, ConfigTypeError, DynmemError, InsufficientMemoryError, StateError
+from .errors import (
+    ConfigError,
+    ConfigTypeError,
+    DynmemError,
+    InsufficientMemoryError,
+    PolicyError,
+    StateError,
+)
 
 __all__ = [
     "Host",
     "VM",
+    "Policy",
+    "PolicyView",
+    "POLICIES",
     "HyperVPolicy",
+    "StaticPolicy",
+    "ProportionalPolicy",
+    "SharesPolicy",
+    "StrictPriorityPolicy",
     "MAX_MAXIMUM_MB",
     "Event",
     "Timeline",
@@ -24,5 +48,6 @@ __all__ = [
     "ConfigTypeError",
     "InsufficientMemoryError",
     "StateError",
+    "PolicyError",
 ]
 __version__ = "0.1.0"
