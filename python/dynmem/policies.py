@@ -40,6 +40,7 @@ PolicyView = _dynmem.PolicyView
 _MECHANICS = ("balloon_unit_mb", "hot_add_chunk_mb", "boot_report_delay_s", "remove_delay_s", "remove_rate_mb_per_s")
 
 
+@dataclass(frozen=True)
 class Policy:
     """Base class of every allocation policy; subclass it for your own rule.
 
@@ -55,8 +56,10 @@ class Policy:
     ...     def allocate(self, pool_mb, vms):
     ...         return np.minimum(vms.target_mb, vms.maximum_mb)
 
-    The mechanics' parameters below are class attributes with Hyper-V's
-    defaults; a subclass may override them.
+    The mechanics' parameters below are the fields of every policy, with
+    Hyper-V's defaults (``Mine(balloon_unit_mb=4)``): a frozen dataclass,
+    so a subclass needs no decorator (one with fields of its own uses
+    ``@dataclass(frozen=True)``).
     """
 
     #: Granularity of allocation and ballooning (MB); VM sizes must be multiples of it.
