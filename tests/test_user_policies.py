@@ -150,11 +150,16 @@ ANSWERS = [
 
 
 def check_policy_error(e, shows) -> None:
+    """A PolicyError whose message shows `shows`; an entry's error (shows:
+    the VM's name and the entry) carries the entry as `value`."""
     assert isinstance(e, PolicyError), repr(e)
     assert isinstance(e, DynmemError)
     msg = str(e)
     for s in shows:
         assert s in msg, (s, msg)
+    assert e.field is not None and e.field.startswith("allocation"), (e.field, msg)
+    if len(shows) == 2:
+        assert e.value == int(shows[1]), (e.value, shows)
 
 
 @pytest.mark.parametrize("name, bad, shows", ANSWERS, ids=[a[0] for a in ANSWERS])
@@ -190,6 +195,8 @@ def test_a_bad_answer_in_run_stops_after_the_ticks_done(name, bad, shows, ticks_
         host.run(ROWS, events=[Event(ticks_done, "d", "start")])
     check_policy_error(info.value, [])
     assert info.value.ticks_done == ticks_done
+    assert info.value.timeline.tick.tolist() == list(range(ticks_done))
+    assert info.value.timeline.events == []  # the failing tick's event is not in it
     assert host.vm("d").state == "off"
     assert_same_future(host, twin)
 
