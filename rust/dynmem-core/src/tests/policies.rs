@@ -224,7 +224,14 @@ fn an_external_failure_in_run_leaves_the_host_as_after_the_ticks_done() {
     let a = h.add_vm("a", &spec(1024, 512, 4096, 5000)).unwrap();
     let b = h.add_vm("b", &spec(1024, 512, 4096, 5000)).unwrap();
     h.start(a).unwrap();
-    for events in [vec![], vec![Event { tick: 2, vm: b, action: Action::Start }]] {
+    for events in [
+        vec![],
+        vec![Event {
+            tick: 2,
+            vm: b,
+            action: Action::Start,
+        }],
+    ] {
         let mut h = h.clone();
         let demand: Vec<i64> = (0..4).flat_map(|k| [1000 + 100 * k, 0]).collect();
         let mut twin = h.clone();
