@@ -138,8 +138,10 @@ fn scripted(f: impl FnMut(&PolicyView) -> Result<Vec<i64>> + Send + 'static) -> 
 
 #[test]
 fn an_external_policy_sees_the_solver_set_after_boot_and_is_applied() {
-    let mut mech = Mechanics::default();
-    mech.boot_report_delay_s = 2.0;
+    let mech = Mechanics {
+        boot_report_delay_s: 2.0,
+        ..Mechanics::default()
+    };
     let seen = Arc::new(Mutex::new(vec![]));
     let log = seen.clone();
     let mut h = Host::new(8192, Some(0), mech)
