@@ -23,8 +23,8 @@ use std::sync::Arc;
 use crate::error::{Error, Result, Value};
 use crate::model::{in_solver, Vms};
 
-pub use external::{External, PolicyView};
 pub(crate) use external::{check_answer, view_after_boot};
+pub use external::{External, PolicyView};
 
 /// How a host divides its pool among its running dynamic VMs.
 #[derive(Debug, Clone, Default)]
@@ -151,7 +151,10 @@ fn check_builtin(v: &Vms, pool: u64, u: u64, g: &[u32]) {
     let mut sum = 0u64;
     for i in 0..v.len() {
         if in_solver(v.flags[i]) {
-            assert!(v.minimum[i] <= g[i] && g[i] <= v.maximum[i], "g within [minimum, maximum]");
+            assert!(
+                v.minimum[i] <= g[i] && g[i] <= v.maximum[i],
+                "g within [minimum, maximum]"
+            );
             assert_eq!(g[i] as u64 % u, 0, "g in balloon units");
             sum += g[i] as u64;
         }

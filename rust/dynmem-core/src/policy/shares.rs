@@ -70,7 +70,10 @@ fn items(v: &Vms, target: &[u32], shift: u32, tier: Tier, idle_tax: f64, s: &mut
         col.clear();
         col.resize(n, 0);
     }
-    for col in [&mut s.qt, &mut s.q].into_iter().take(if tier == Tier::Positive { 2 } else { 1 }) {
+    for col in [&mut s.qt, &mut s.q]
+        .into_iter()
+        .take(if tier == Tier::Positive { 2 } else { 1 })
+    {
         col.clear();
         col.resize(n, 0);
     }
@@ -79,8 +82,19 @@ fn items(v: &Vms, target: &[u32], shift: u32, tier: Tier, idle_tax: f64, s: &mut
     // The item with the largest hi / q sets the all-capped level (compared
     // by cross-multiplying: one division in all, not one per item).
     let (mut hb, mut qb) = (0u64, 1u64);
-    let cols = v.flags.iter().zip(&v.minimum).zip(target).zip(&v.weight).zip(&v.demand).zip(&v.assigned);
-    let out = s.lo.iter_mut().zip(s.hi.iter_mut()).zip(s.qt.iter_mut()).zip(s.q.iter_mut());
+    let cols = v
+        .flags
+        .iter()
+        .zip(&v.minimum)
+        .zip(target)
+        .zip(&v.weight)
+        .zip(&v.demand)
+        .zip(&v.assigned);
+    let out =
+        s.lo.iter_mut()
+            .zip(s.hi.iter_mut())
+            .zip(s.qt.iter_mut())
+            .zip(s.q.iter_mut());
     for ((((((&f, &mn), &t), &w), &d), &a), (((lo_out, hi_out), qt), q_all)) in cols.zip(out) {
         if !in_solver(f) {
             continue;
@@ -155,7 +169,13 @@ const NARROW: u64 = 64;
 /// (`ceil(v·W/q)` for its `v`-th unit), and the running total from `S(lo)`
 /// finds the last level that fits. `O(N + width + S(hi) − S(lo))`; `None`
 /// when the bracket is too wide for that to pay.
-fn finish(budget: u64, lo: End, hi: End, (lo_x, hi_x, q): (&[u32], &[u32], &[u16]), hist: &mut Vec<u64>) -> Option<u64> {
+fn finish(
+    budget: u64,
+    lo: End,
+    hi: End,
+    (lo_x, hi_x, q): (&[u32], &[u32], &[u16]),
+    hist: &mut Vec<u64>,
+) -> Option<u64> {
     let n = lo_x.len();
     let width = hi.level - lo.level;
     if width > 1 << 16 || hi.s - lo.s > 4 * n as u64 + 4096 {
@@ -213,9 +233,13 @@ pub(super) fn allocate(
     debug_assert!(s_0 <= budget && budget < s_hi, "Σ lo ≤ budget < Σ hi");
     let (lo, hi, q) = (&s.lo[..], &s.hi[..], &s.qt[..]);
     let probe = |level: u64| -> (u64, u64) {
-        in_parts((lo, hi, q), n, parts, &|d| probe_part(level, d), &|a: (u64, u64), b: (u64, u64), _| {
-            (a.0 + b.0, a.1 + b.1)
-        })
+        in_parts(
+            (lo, hi, q),
+            n,
+            parts,
+            &|d| probe_part(level, d),
+            &|a: (u64, u64), b: (u64, u64), _| (a.0 + b.0, a.1 + b.1),
+        )
     };
     let (lo_end, hi_end) = bracket(
         budget,
@@ -239,7 +263,11 @@ pub(super) fn allocate(
         None => find_level(budget, probe, None, lo_end, hi_end),
     };
     #[cfg(test)]
-    assert_eq!(level, find_level(budget, probe, None, lo_end, hi_end), "one-pass finish");
+    assert_eq!(
+        level,
+        find_level(budget, probe, None, lo_end, hi_end),
+        "one-pass finish"
+    );
     s.level = (tier == Tier::Positive).then_some(level);
     // Hand-out: x(level) to everyone, and a unit each to `rest` of the items
     // stepping up at level + 1, by (q desc, position): a histogram of the
