@@ -99,7 +99,7 @@ class Policy:
         return f"{type(self).__name__}({own})"
 
 
-@dataclass(frozen=True, repr=True)
+@dataclass(frozen=True, repr=False)
 class _Mechanics(Policy):
     """The mechanics' parameters as (immutable, validated) fields."""
 
@@ -109,8 +109,15 @@ class _Mechanics(Policy):
     remove_delay_s: float = 5.0
     remove_rate_mb_per_s: float = 256.0
 
+    def __repr__(self) -> str:
+        """The fields that differ from their defaults: ``SharesPolicy(idle_tax=0.5)``."""
+        changed = ", ".join(
+            f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if getattr(self, f.name) != f.default
+        )
+        return f"{type(self).__name__}({changed})"
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, repr=False)
 class HyperVPolicy(_Mechanics):
     """Hyper-V Dynamic Memory (the default): every target when they fit, else
     demand plus a weighted share of the buffers, else minimum plus a weighted
@@ -123,7 +130,7 @@ class HyperVPolicy(_Mechanics):
     _kind: ClassVar[str | None] = "hyperv"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class StaticPolicy(_Mechanics):
     """No Dynamic Memory (a host before 2008 R2 SP1): every VM holds its
     startup memory, always; a start fails when its startup memory is not free
@@ -132,7 +139,7 @@ class StaticPolicy(_Mechanics):
     _kind: ClassVar[str | None] = "static"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ProportionalPolicy(_Mechanics):
     """Xen squeezed: every VM at the same fraction γ of its [minimum, maximum],
     ``γ = clamp((pool − Σ minimum) / Σ (maximum − minimum), 0, 1)``; no demand
@@ -141,7 +148,7 @@ class ProportionalPolicy(_Mechanics):
     _kind: ClassVar[str | None] = "proportional"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class SharesPolicy(_Mechanics):
     """VMware ESX: memory in proportion to shares (= weight) per page between
     the reservation (= minimum) and the target, with the idle memory tax: a
@@ -158,7 +165,7 @@ class SharesPolicy(_Mechanics):
         return (self.idle_tax,)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class StrictPriorityPolicy(_Mechanics):
     """Strict priority: a higher weight is served in full (its demand, then its
     buffer) before a lower weight gets anything above its minimum; VMs of the
