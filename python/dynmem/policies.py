@@ -55,8 +55,10 @@ class Policy:
     ...     def allocate(self, pool_mb, vms):
     ...         return np.minimum(vms.target_mb, vms.maximum_mb)
 
-    The mechanics' parameters below are class attributes with Hyper-V's
-    defaults; a subclass may override them.
+    The mechanics' parameters below have Hyper-V's defaults; set them by
+    name when making the policy (``Mine(remove_delay_s=1.0)``) or as class
+    attributes of a subclass. A user policy may keep state between ticks on
+    ``self`` (it is a plain object; the built-ins are frozen dataclasses).
     """
 
     #: Granularity of allocation and ballooning (MB); VM sizes must be multiples of it.
@@ -72,6 +74,20 @@ class Policy:
 
     #: The core's name of a built-in rule (`None`: ``allocate`` is the rule).
     _kind: ClassVar[str | None] = None
+
+    def __init__(self, **mechanics: Any) -> None:
+        """Sets mechanics' parameters by name (``Mine(remove_delay_s=1.0)``);
+        the rest keep the class's values. A subclass with an ``__init__`` of
+        its own may pass them on with ``super().__init__(**mechanics)``."""
+        for k, v in mechanics.items():
+            if k not in _MECHANICS:
+                raise ConfigTypeError(
+                    f"{type(self).__name__}() got {k!r}: a policy takes the mechanics' parameters "
+                    f"({', '.join(_MECHANICS)}) by name",
+                    k,
+                    v,
+                )
+            setattr(self, k, v)
 
     def allocate(self, pool_mb: int, vms: Any) -> npt.NDArray[np.integer[Any]]:
         """The allocation (MB) of every VM of ``vms`` (a `PolicyView`), in its order."""
