@@ -28,8 +28,8 @@ __all__ = ["Host", "VM", "HyperVPolicy", "MAX_MAXIMUM_MB"]
 os.register_at_fork(after_in_child=_dynmem._after_fork_in_child)
 
 
-#: Largest legal ``maximum_mb`` (1 TB), Hyper-V 2012's default maximum.
 MAX_MAXIMUM_MB: int = _dynmem.MAX_MAXIMUM_MB
+"""Largest legal ``maximum_mb`` (1 TB = 1,048,576 MB), Hyper-V 2012's default maximum."""
 
 
 @dataclass(frozen=True)
@@ -40,17 +40,22 @@ class HyperVPolicy:
     alignment of the Linux guest, ~45 reports before a guest's driver
     reports); the lazy-removal delay and rate are dynmem's choices. See
     ``docs/balancer.md``. Validated when a `Host` is created.
+
+    Attributes:
+        balloon_unit_mb: Granularity of allocation and ballooning (MB), a
+            power of two; VM sizes must be multiples of it.
+        hot_add_chunk_mb: Guest-visible memory grows in chunks of this size (MB).
+        boot_report_delay_s: Seconds after start before the guest reports
+            demand; until then the VM holds its startup memory.
+        remove_delay_s: Seconds excess memory must persist before lazy
+            ballooning starts (when no other VM needs it).
+        remove_rate_mb_per_s: Lazy ballooning speed (MB/s).
     """
 
-    #: Granularity of allocation and ballooning (MB); VM sizes must be multiples of it.
     balloon_unit_mb: int = 2
-    #: Guest-visible memory grows in chunks of this size (MB).
     hot_add_chunk_mb: int = 128
-    #: Seconds after start before the guest reports demand; until then it holds startup memory.
     boot_report_delay_s: float = 45.0
-    #: Seconds excess memory must persist before lazy ballooning starts (when nobody needs it).
     remove_delay_s: float = 5.0
-    #: Lazy ballooning speed (MB/s).
     remove_rate_mb_per_s: float = 256.0
 
 
@@ -125,6 +130,7 @@ class Host:
 
     @property
     def policy(self) -> HyperVPolicy:
+        """The mechanics' delays, rates and units (`HyperVPolicy`), fixed at creation."""
         return self._policy
 
     @property
@@ -484,18 +490,24 @@ class Host:
 
     @property
     def demand_mb(self) -> npt.NDArray[np.int64]:
+        """Every VM's demand (MB), int64, in ``host.vms`` order (a new array;
+        set with `set_demand_mb`)."""
         return self._core.demand_mb()
 
     @property
     def assigned_mb(self) -> npt.NDArray[np.int64]:
+        """Physical memory assigned to every VM (MB), int64, in ``host.vms`` order (0 when off)."""
         return self._core.assigned_mb()
 
     @property
     def visible_mb(self) -> npt.NDArray[np.int64]:
+        """Guest-visible memory of every VM (MB), int64, in ``host.vms`` order."""
         return self._core.visible_mb()
 
     @property
     def target_mb(self) -> npt.NDArray[np.int64]:
+        """Every VM's target (MB), int64, in ``host.vms`` order: what the
+        balancer aims to give it (see `VM.target_mb`)."""
         return self._core.target_mb()
 
     @property
