@@ -165,9 +165,15 @@ class Host:
 
     @property
     def counters(self) -> dict[str, float]:
-        """Host counters by Hyper-V name, in the order of
-        ``dynmem._dynmem.HOST_COUNTER_NAMES`` (Available Memory, Average
-        Pressure, System Current Pressure)."""
+        """Hyper-V's host counters ("Hyper-V Dynamic Memory Balancer"), a new
+        dict each read, keyed by Hyper-V's names in the order of
+        ``dynmem._dynmem.HOST_COUNTER_NAMES``:
+
+        - "Available Memory": MB, physical − reserve − Σ assigned
+        - "Average Pressure": %, the mean current pressure of the running VMs
+        - "System Current Pressure": %, Σ demand / Σ assigned × 100 over the
+          running VMs (0 when none runs)
+        """
         return self._core.counters()
 
     # ----- VMs --------------------------------------------------------------

@@ -180,13 +180,15 @@ vm_methods! {
     }
 
     /// Hyper-V's per-VM counters ("Hyper-V Dynamic Memory VM"), a new dict
-    /// each read, keyed by Hyper-V's names in this order
-    /// (`dynmem._dynmem.VM_COUNTER_NAMES`): "Added Memory" and "Removed
-    /// Memory" (MB, over the VM's life), "Memory Add Operations" and "Memory
-    /// Remove Operations" (counts), "Physical Memory" and "Guest Visible
-    /// Physical Memory" (MB, now), "Current Pressure", "Average Pressure",
-    /// "Minimum Pressure" and "Maximum Pressure" (%, the last three over the
-    /// ticks the VM ran).
+    /// each read, keyed by Hyper-V's names in the order of
+    /// `dynmem._dynmem.VM_COUNTER_NAMES`:
+    ///
+    /// - "Added Memory", "Removed Memory": MB, over the VM's life
+    /// - "Memory Add Operations", "Memory Remove Operations": counts
+    /// - "Physical Memory", "Guest Visible Physical Memory": MB, now
+    /// - "Current Pressure": %, now
+    /// - "Average Pressure", "Minimum Pressure", "Maximum Pressure": %,
+    ///   over the ticks the VM ran
     #[getter]
     fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let counters = self.read(py, |vm| vm.counters())?;
