@@ -47,7 +47,7 @@ def _undocumented(cls: type) -> list[str]:
     listed = _attributes_section(cls)
     fields = getattr(cls, "__dataclass_fields__", {})
     missing = []
-    for name in dir(cls):
+    for name in sorted(set(dir(cls)) | set(fields)):
         if name.startswith("_"):
             continue
         if name in fields:
