@@ -51,6 +51,14 @@ def _documented_attributes(cls: Any) -> set[str]:
     return names
 
 
+def _bases(cls: Any) -> list[Any]:
+    """The classes ``cls`` inherits from, as far as griffe resolves them."""
+    try:
+        return list(cls.mro())
+    except Exception:  # an unresolvable base (outside the package)
+        return []
+
+
 def _where(obj: Any) -> str:
     try:
         path = Path(obj.filepath).resolve().relative_to(ROOT)
@@ -92,8 +100,10 @@ def missing(paths: list[str] | None = None) -> list[str]:
         documented = bool(obj.docstring and obj.docstring.value.strip())
         if not documented and obj.is_attribute:
             # an attribute may be described in its class's Attributes section
-            # (the class that defines it, or the one whose page shows it)
+            # (the class that defines it, the one whose page shows it,
+            # or one of its bases)
             classes = [c for c in (obj.parent, parent) if c is not None and c.is_class]
+            classes += [b for c in list(classes) for b in _bases(c)]
             documented = any(name in _documented_attributes(c) for c in classes)
         if not documented:
             problems.append(f"{obj.path} ({_where(obj)}): no docstring")

@@ -35,12 +35,15 @@ DOCS = ROOT / "docs"
 
 
 def _attributes_section(cls: type) -> set[str]:
-    """Names listed in the ``Attributes:`` section of ``cls``'s docstring."""
-    doc = inspect.getdoc(cls) or ""
-    m = re.search(r"^Attributes:\n((?:[ \t]+.*\n?|\n)*)", doc, re.M)
-    if not m:
-        return set()
-    return set(re.findall(r"^    (\w+)(?: \(.*?\))?:", m.group(1), re.M))
+    """Names listed in the ``Attributes:`` sections of the docstrings of
+    ``cls`` and its bases."""
+    names: set[str] = set()
+    for c in cls.__mro__:
+        doc = inspect.cleandoc(c.__doc__ or "") if c.__module__.startswith("dynmem") else ""
+        m = re.search(r"^Attributes:\n((?:[ \t]+.*\n?|\n)*)", doc, re.M)
+        if m:
+            names |= set(re.findall(r"^    (\w+)(?: \(.*?\))?:", m.group(1), re.M))
+    return names
 
 
 def _undocumented(cls: type) -> list[str]:
@@ -85,6 +88,8 @@ def test_stub_docstrings_are_the_extensions() -> None:
     compared = 0
     for cls_name, node in _stub_classes().items():
         runtime_cls = getattr(_dynmem, cls_name)
+        if ast.get_docstring(node) is not None:
+            assert ast.get_docstring(node) == inspect.cleandoc(runtime_cls.__doc__ or ""), cls_name
         for item in node.body:
             if not isinstance(item, ast.FunctionDef) or any(
                 isinstance(d, ast.Attribute) and d.attr == "setter" for d in item.decorator_list
@@ -163,8 +168,9 @@ def test_the_check_finds_a_missing_docstring(tmp_path: Path) -> None:
 
 
 def _page_examples() -> list[tuple[str, str]]:
-    """``(page, code)``: each page's ```python blocks, joined, except a block
-    followed by an ``<!-- no-run ... -->`` line."""
+    """``(page, code)``: each page's ```python blocks, joined, after
+    ``import numpy as np, dynmem``, except a block followed by an
+    ``<!-- no-run ... -->`` line."""
     out = []
     for page in sorted(DOCS.rglob("*.md")):
         text = page.read_text(encoding="utf-8")
@@ -173,7 +179,7 @@ def _page_examples() -> list[tuple[str, str]]:
             for m in re.finditer(r"```python\n(.*?)```\n(?!<!-- no-run)", text, re.S)
         ]
         if blocks:
-            out.append((page.name, "\n".join(blocks)))
+            out.append((page.name, "\n".join(["import numpy as np, dynmem", *blocks])))
     return out
 
 

@@ -6,15 +6,39 @@ reports what Hyper-V's counters would show.
 """
 
 from . import _dynmem
-from ._host import MAX_MAXIMUM_MB, VM, Host, HyperVPolicy
+from ._host import MAX_MAXIMUM_MB, VM, Host
+from .policies import (
+    POLICIES,
+    HyperVPolicy,
+    Policy,
+    PolicyView,
+    ProportionalPolicy,
+    SharesPolicy,
+    StaticPolicy,
+    StrictPriorityPolicy,
+)
 from .events import ACTIONS, Event
 from .timeline import STATUS_NAMES, Timeline
-from .errors import ConfigError, ConfigTypeError, DynmemError, InsufficientMemoryError, StateError
+from .errors import (
+    ConfigError,
+    ConfigTypeError,
+    DynmemError,
+    InsufficientMemoryError,
+    PolicyError,
+    StateError,
+)
 
 __all__ = [
     "Host",
     "VM",
+    "Policy",
+    "PolicyView",
+    "POLICIES",
     "HyperVPolicy",
+    "StaticPolicy",
+    "ProportionalPolicy",
+    "SharesPolicy",
+    "StrictPriorityPolicy",
     "MAX_MAXIMUM_MB",
     "Event",
     "Timeline",
@@ -25,6 +49,7 @@ __all__ = [
     "ConfigTypeError",
     "InsufficientMemoryError",
     "StateError",
+    "PolicyError",
 ]
 # The wheel's version, defined once in Cargo.toml and compiled into the extension.
 __version__: str = _dynmem.__version__

@@ -12,6 +12,7 @@ __all__ = [
     "Host",
     "VmHandle",
     "RunRecord",
+    "PolicyView",
     "DETACH_MIN_VMS",
     "MAX_DEMAND_MB",
     "MAX_MAXIMUM_MB",
@@ -39,7 +40,8 @@ def _after_fork_in_child() -> None:
 
 @final
 class RunRecord:
-    """What `Host.run` recorded; per-VM series are ``(rows, vms)``."""
+    """What a run recorded: row `r` after tick `tick[r]`; per-VM series have
+    shape `(rows, vms)` in the host's VM order."""
 
     @property
     def ticks(self) -> int: ...
@@ -67,8 +69,54 @@ class RunRecord:
     def events(self) -> tuple[tuple[int, int, str | None], ...]: ...
 
 @final
+class PolicyView:
+    """The VMs a user policy divides the pool among this tick: the running
+    dynamic VMs (those finishing their boot in this tick included), in host
+    order, as read-only int64 arrays."""
+
+    @property
+    def ids(self) -> npt.NDArray[np.int64]:
+        """Each VM's id (`VM.id`), in the view's order."""
+    @property
+    def demand_mb(self) -> npt.NDArray[np.int64]:
+        """Each VM's demand (MB), as the guest reports it."""
+    @property
+    def assigned_mb(self) -> npt.NDArray[np.int64]:
+        """Each VM's assigned memory (MB) before this tick's allocation."""
+    @property
+    def minimum_mb(self) -> npt.NDArray[np.int64]:
+        """Each VM's minimum memory (MB): an allocation may not go below it."""
+    @property
+    def maximum_mb(self) -> npt.NDArray[np.int64]:
+        """Each VM's maximum memory (MB): an allocation may not go above it."""
+    @property
+    def target_mb(self) -> npt.NDArray[np.int64]:
+        """Each VM's target (MB): demand plus its buffer, rounded up to the
+        balloon unit and clamped to [minimum_mb, maximum_mb].
+        """
+    @property
+    def buffer_pct(self) -> npt.NDArray[np.int64]:
+        """Each VM's memory buffer (%)."""
+    @property
+    def weight(self) -> npt.NDArray[np.int64]:
+        """Each VM's memory weight, 0–10000."""
+    @property
+    def dt_s(self) -> float:
+        """Seconds this tick covers."""
+    @property
+    def time_s(self) -> float:
+        """The host's simulated time (s) at the start of this tick."""
+    @property
+    def balloon_unit_mb(self) -> int:
+        """The balloon unit (MB): allocations are rounded down to multiples of it."""
+    @property
+    def pool_mb(self) -> int:
+        """Memory (MB) the policy divides among the view's VMs: at most this in all."""
+    def __len__(self) -> int: ...
+
+@final
 class Host:
-    def __new__(cls, physical_mb: int, reserve_mb: int | None, policy: Any) -> Host: ...
+    def __new__(cls, physical_mb: int, reserve_mb: int | None, policy: Any, rule: tuple[Any, ...]) -> Host: ...
     @property
     def physical_mb(self) -> int: ...
     @property
