@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from . import _dynmem
+from ._dynmem import PolicyView as PolicyView  # the view `Policy.allocate` gets
 from .errors import ConfigTypeError
 
 __all__ = [
@@ -34,8 +34,6 @@ __all__ = [
     "policy_named",
 ]
 
-#: The VMs a user policy divides the pool among in one tick (see `Policy.allocate`).
-PolicyView = _dynmem.PolicyView
 
 _MECHANICS = ("balloon_unit_mb", "hot_add_chunk_mb", "boot_report_delay_s", "remove_delay_s", "remove_rate_mb_per_s")
 
@@ -59,17 +57,22 @@ class Policy:
     name when making the policy (``Mine(remove_delay_s=1.0)``) or as class
     attributes of a subclass. A user policy may keep state between ticks on
     ``self`` (it is a plain object; the built-ins are frozen dataclasses).
+
+    Attributes:
+        balloon_unit_mb: Granularity of allocation and ballooning (MB), a
+            power of two; VM sizes must be multiples of it.
+        hot_add_chunk_mb: Guest-visible memory grows in chunks of this size (MB).
+        boot_report_delay_s: Seconds after start before the guest reports
+            demand; until then the VM holds its startup memory.
+        remove_delay_s: Seconds excess memory must persist before lazy
+            ballooning starts (when no other VM needs it).
+        remove_rate_mb_per_s: Lazy ballooning speed (MB/s).
     """
 
-    #: Granularity of allocation and ballooning (MB); VM sizes must be multiples of it.
     balloon_unit_mb: int = 2
-    #: Guest-visible memory grows in chunks of this size (MB).
     hot_add_chunk_mb: int = 128
-    #: Seconds after start before the guest reports demand; until then it holds startup memory.
     boot_report_delay_s: float = 45.0
-    #: Seconds excess memory must persist before lazy ballooning starts (when nobody needs it).
     remove_delay_s: float = 5.0
-    #: Lazy ballooning speed (MB/s).
     remove_rate_mb_per_s: float = 256.0
 
     #: The core's name of a built-in rule (`None`: ``allocate`` is the rule).
@@ -170,9 +173,12 @@ class SharesPolicy(_Mechanics):
     the reservation (= minimum) and the target, with the idle memory tax: a
     VM's effective shares are ``w·(1 − τ)/(1 − τ·f)``, ``f = min(1, demand /
     assigned)`` its active fraction, ``τ = idle_tax`` in [0, 1) (Waldspurger
-    2002; 0.75 is ESX's default, 0 gives pure shares)."""
+    2002; 0.75 is ESX's default, 0 gives pure shares).
 
-    #: The idle memory tax τ, in [0, 1).
+    Attributes:
+        idle_tax: The idle memory tax τ, in [0, 1).
+    """
+
     idle_tax: float = 0.75
 
     _kind: ClassVar[str | None] = "shares"
@@ -190,7 +196,6 @@ class StrictPriorityPolicy(_Mechanics):
     _kind: ClassVar[str | None] = "strict"
 
 
-#: The built-in policies by their short names (as ``dynmem compare`` takes them).
 POLICIES: dict[str, type[Policy]] = {
     "hyperv": HyperVPolicy,
     "static": StaticPolicy,
@@ -198,6 +203,7 @@ POLICIES: dict[str, type[Policy]] = {
     "shares": SharesPolicy,
     "strict": StrictPriorityPolicy,
 }
+"""The built-in policies by their short names (as ``dynmem compare`` takes them)."""
 
 
 def policy_named(name: str, **mechanics: Any) -> Policy:

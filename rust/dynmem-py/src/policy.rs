@@ -12,32 +12,46 @@ use std::sync::{Arc, Mutex};
 use crate::convert::float_arg;
 use crate::errors::{map_err, shown};
 
-/// The VMs a user policy divides the pool among this tick (the running
-/// dynamic VMs, in host order), as int64 numpy arrays.
+/// The VMs a user policy divides the pool among this tick: the running
+/// dynamic VMs (those finishing their boot in this tick included), in host
+/// order, as read-only int64 arrays.
 #[pyclass(module = "dynmem._dynmem", name = "PolicyView", frozen)]
 pub struct PyPolicyView {
+    /// Each VM's id (`VM.id`), in the view's order.
     #[pyo3(get)]
     ids: Py<PyArray1<i64>>,
+    /// Each VM's demand (MB), as the guest reports it.
     #[pyo3(get)]
     demand_mb: Py<PyArray1<i64>>,
+    /// Each VM's assigned memory (MB) before this tick's allocation.
     #[pyo3(get)]
     assigned_mb: Py<PyArray1<i64>>,
+    /// Each VM's minimum memory (MB): an allocation may not go below it.
     #[pyo3(get)]
     minimum_mb: Py<PyArray1<i64>>,
+    /// Each VM's maximum memory (MB): an allocation may not go above it.
     #[pyo3(get)]
     maximum_mb: Py<PyArray1<i64>>,
+    /// Each VM's target (MB): demand plus its buffer, rounded up to the
+    /// balloon unit and clamped to [minimum_mb, maximum_mb].
     #[pyo3(get)]
     target_mb: Py<PyArray1<i64>>,
+    /// Each VM's memory buffer (%).
     #[pyo3(get)]
     buffer_pct: Py<PyArray1<i64>>,
+    /// Each VM's memory weight, 0–10000.
     #[pyo3(get)]
     weight: Py<PyArray1<i64>>,
+    /// Seconds this tick covers.
     #[pyo3(get)]
     dt_s: f64,
+    /// The host's simulated time (s) at the start of this tick.
     #[pyo3(get)]
     time_s: f64,
+    /// The balloon unit (MB): allocations are rounded down to multiples of it.
     #[pyo3(get)]
     balloon_unit_mb: u64,
+    /// Memory (MB) the policy divides among the view's VMs: at most this in all.
     #[pyo3(get)]
     pool_mb: u64,
     len: usize,
