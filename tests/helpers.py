@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
@@ -56,7 +55,6 @@ KINDS = tuple(POLICY_CLASSES)
 HAVE_POLICIES = HAVE_DYNMEM and hasattr(dynmem, "StrictPriorityPolicy")
 
 
-@dataclass(frozen=True)
 class DemandShare(dynmem.Policy if HAVE_POLICIES else reference.Mechanics):  # type: ignore[misc]
     """A valid user policy for the differential tests (kind "user"): every VM
     from its minimum towards its target, each getting the same fraction of
