@@ -75,7 +75,11 @@ def _fleet(threads: int, kind: str = "hyperv") -> dynmem.Host:
 
 @pytest.mark.parametrize("kind", H.kind_params())
 def test_results_do_not_depend_on_the_number_of_threads(kind: str) -> None:
-    hosts = [_fleet(t, kind) for t in (1, 2, 3, 0)]
+    """...nor on the vector form (the last two hosts: the scalar form on 3
+    threads, AVX2 at most on 2)."""
+    hosts = [_fleet(t, kind) for t in (1, 2, 3, 0, 3, 2)]
+    hosts[-2]._core._set_vector_cap("scalar")
+    hosts[-1]._core._set_vector_cap("avx2")
     rng = np.random.default_rng(1)
     n = len(hosts[0])
     for k in range(12):
