@@ -246,17 +246,15 @@ def proportional_rule(pool: int, vms: list, u: int) -> list[int]:
     return [v.minimum_mb + xi * u for v, xi in zip(vms, x)]
 
 
-def round_half_away(x: float) -> int:
-    """Round a non-negative float half away from zero (Rust's f64::round)."""
-    whole = math.floor(x)
-    return whole + (1 if x - whole >= 0.5 else 0)  # x - whole is exact
-
-
 def effective_shares(weight: int, demand_mb: int, assigned_mb: int, idle_tax: float) -> int:
-    """q = round(w * (1 - tau) / (1 - tau * f)), f = min(1, demand / assigned),
-    at least 1 for a positive weight (docs/policies.md, SharesPolicy)."""
-    f = min(1.0, demand_mb / assigned_mb)
-    q = round_half_away(weight * (1.0 - idle_tax) / (1.0 - idle_tax * f))
+    """q = w (1 - tau) / (1 - tau f), f = min(1, demand / assigned), rounded
+    half up, in 0..=W, at least 1 for a positive weight; in f64 exactly as
+    docs/policies.md writes the operations: a = max(assigned, 1),
+    d = min(demand, a), e = w (1 - tau) a / (a - tau d) + 0.5, floor."""
+    a = max(assigned_mb, 1)
+    d = min(demand_mb, a)
+    e = weight * (1.0 - idle_tax) * a / (a - idle_tax * d) + 0.5
+    q = min(math.floor(e), W)
     return max(q, 1) if weight > 0 else q
 
 

@@ -235,8 +235,8 @@ def test_shares_targets_fit_every_vm_gets_its_target(impl):
 
 
 def test_effective_shares_by_hand():
-    """q = round(w (1 - tau) / (1 - tau f)), half away from zero, >= 1 for
-    w > 0; f = min(1, demand / assigned)."""
+    """q = w (1 - tau) / (1 - tau f) rounded half up, >= 1 for w > 0;
+    f = min(1, demand / assigned)."""
     q = R.effective_shares
     assert q(5000, 1024, 1024, 0.75) == 5000
     assert q(5000, 1024, 2048, 0.75) == 2000
@@ -244,9 +244,27 @@ def test_effective_shares_by_hand():
     assert q(5000, 9999, 2048, 0.75) == 5000       # f capped at 1
     assert q(1, 0, 1024, 0.75) == 1                # 0.25 -> 0 -> at least 1
     assert q(0, 0, 1024, 0.75) == 0
-    assert q(3, 0, 1024, 0.5) == 2                 # 1.5 rounds away from zero
+    assert q(3, 0, 1024, 0.5) == 2                 # 1.5 rounds up
     assert q(10000, 0, 512, 0.0) == 10000          # tau 0: pure shares
-    assert R.round_half_away(2.5) == 3 and R.round_half_away(0.49999999999999994) == 0
+    assert q(4794, 1460, 2190, 0.5) == 3596        # 3595.5 exactly (f = 2/3)
+
+
+@impls
+def test_shares_half_way_effective_shares_round_up(impl):
+    """27192 MB, reserve 0, idle_tax 0.5: pool 13596 units.
+        a: w 4794, min 32, startup 2190, demand 1460 (f = 2/3), buffer 2000 %
+           -> target 30660 (hi 15330 units);
+           q = 4794 * .5 * 2190 / (2190 - .5 * 1460) = 3595.5 -> 3596
+        b: w 10000, min 32, startup 4096, demand 100000 (f = 1) -> q 10000,
+           target 120000 (hi 60000 units).
+    L = 10000: 3596 + 10000 = 13596 = pool (L = 10001: 13597). g = 7192,
+    20000 MB. (With q_a = 3595, as 1460/2190 in f64 first would give: L =
+    10001, g = 7190, 20002.)"""
+    vms = {"a": vm(32, 2190, 1048576, demand=1460, weight=4794, buffer=2000),
+           "b": vm(32, 4096, 1048576, demand=100000, weight=10000)}
+    host = host_with(impl, "shares", 27192, vms, idle_tax=0.5)
+    host.tick(1.0)
+    assert assigned(host) == {"a": 7192, "b": 20000}
 
 
 # --------------------------------------------------------------------------
