@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +20,9 @@ from .errors import ConfigError, ConfigTypeError, DynmemError, StateError
 from ._validate import as_array, bad_entry, check_instance, check_items, int_array
 from .events import Event
 from .timeline import Timeline
+
+if TYPE_CHECKING:  # traces imports this module
+    from .traces import Trace
 
 __all__ = ["Host", "VM", "HyperVPolicy", "MAX_MAXIMUM_MB"]
 
@@ -102,7 +105,7 @@ class Host:
     of physical memory. ``policy`` (a `HyperVPolicy`) sets the mechanics.
     """
 
-    __slots__ = ("_core", "_handles", "_policy")
+    __slots__ = ("_core", "_handles", "_policy", "_watchers")
 
     def __init__(
         self, physical_mb: int, reserve_mb: int | None = None, policy: HyperVPolicy | None = None
@@ -111,6 +114,9 @@ class Host:
         self._core = _dynmem.Host(physical_mb, reserve_mb, policy)
         self._policy = policy
         self._handles: dict[int, VM] = {}
+        # Called as watcher("add" | "remove", vm_id, name) after VMs are added
+        # or removed (dynmem.simpy follows the host through them).
+        self._watchers: list[Callable[[str, int, str], None]] = []
 
     # ----- settings and totals ---------------------------------------------
     @property
@@ -125,6 +131,7 @@ class Host:
 
     @property
     def policy(self) -> HyperVPolicy:
+        """The `HyperVPolicy` (delays, rates, units) this host was made with."""
         return self._policy
 
     @property
@@ -177,6 +184,7 @@ class Host:
     ) -> VM:
         """Adds a VM (off). ``minimum_mb=None`` means equal to ``startup_mb``."""
         vm_id = self._core.add_vm(name, startup_mb, maximum_mb, minimum_mb, buffer_pct, weight, dynamic)
+        self._tell("add", [vm_id], [name])
         return self._handle(vm_id)
 
     def add_vms(
@@ -227,7 +235,13 @@ class Host:
             column("weight", weight),
             np.ascontiguousarray(np.broadcast_to(dyn, (n,))),
         )
+        self._tell("add", ids.tolist(), names)
         return [self._handle(int(i)) for i in ids]
+
+    def _tell(self, what: str, ids: "list[int]", names: "list[str]") -> None:
+        for watch in list(self._watchers):
+            for vm_id, name in zip(ids, names):
+                watch(what, int(vm_id), name)
 
     def _handle(self, vm_id: int) -> VM:
         """The one handle of VM ``vm_id`` (made on first use)."""
@@ -281,8 +295,10 @@ class Host:
 
     def remove_vm(self, vm: VM) -> None:
         """Removes an off VM; its handle becomes stale (`StateError` on use)."""
-        self._core.remove_vm(self._own(vm).id)
+        name = self._own(vm).name
+        self._core.remove_vm(vm.id)
         self._handles.pop(vm.id, None)
+        self._tell("remove", [vm.id], [name])
 
     def vm(self, name: str) -> VM:
         """The VM called ``name`` (`StateError` if there is none)."""
@@ -307,6 +323,7 @@ class Host:
         new._core = self._core.copy()
         new._policy = self._policy
         new._handles = {}
+        new._watchers = []
         return new
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Host:
@@ -332,15 +349,21 @@ class Host:
 
     def run(
         self,
-        demand_mb: npt.ArrayLike,
-        dt_s: float = 1.0,
+        demand_mb: "npt.ArrayLike | Trace",
+        dt_s: float | None = None,
         events: list[Event] | None = None,
         record_every: int = 1,
         progress: Callable[[int, int], None] | None = None,
     ) -> Timeline:
         """Runs ``demand_mb.shape[0]`` ticks with the whole loop in Rust.
 
-        ``demand_mb`` is a ``(ticks, vms)`` array in ``host.vms`` order.
+        ``demand_mb`` is a ``(ticks, vms)`` array in ``host.vms`` order, or a
+        `dynmem.traces.Trace` whose ``names`` are the host's VMs in that
+        order. ``dt_s`` is the tick length in seconds: default 1.0 for an
+        array and the trace's ``tick_s`` for a trace (another value is a
+        `ConfigError` naming ``dt_s``: the trace's samples are ``tick_s``
+        apart). A trace's run gives a `Timeline` whose ``start_epoch_s`` is
+        the trace's start (so its rows have real timestamps).
         Tick ``k`` applies the `Event` objects scheduled at ``k``, sets row
         ``k`` as every VM's demand, balances, and records a row when
         ``k % record_every == 0``. Identical to stepping `tick` by hand.
@@ -369,6 +392,7 @@ class Host:
             )
         # Names in one call, not through a handle per VM.
         names = self._core.names()
+        demand_mb, dt_s, epoch_s = _demand_of(demand_mb, dt_s, names, self.time_s)
         arr = int_array("demand_mb", demand_mb, len(names), ndim=2)
         raw, event_names = self._run_events(events)
         ticks = arr.shape[0]
@@ -406,7 +430,14 @@ class Host:
                 e.timeline = parts[0] if len(parts) == 1 else Timeline.concat(parts)  # type: ignore[attr-defined]
                 e.ticks_done = done  # type: ignore[attr-defined]
             raise
-        return parts[0] if len(parts) == 1 else Timeline.concat(parts)
+        whole = parts[0] if len(parts) == 1 else Timeline.concat(parts)
+        return replace(
+            whole,
+            start_epoch_s=epoch_s,
+            physical_mb=self.physical_mb,
+            reserve_mb=self.reserve_mb,
+            policy=policy_text(self._policy),
+        )
 
     def _run_events(
         self, events: "Iterable[Event] | None"
@@ -512,3 +543,41 @@ class Host:
     def pressure(self) -> npt.NDArray[np.float64]:
         """Current pressure per VM, demand / assigned × 100 (0 when off)."""
         return self._core.pressure()
+
+
+def policy_text(policy: HyperVPolicy) -> str:
+    """``"Hyper-V defaults"``, or the fields that differ from them
+    (``"Hyper-V, boot_report_delay_s=0"``): a policy in a title or a summary."""
+    default = HyperVPolicy()
+    changed = [f"{f.name}={getattr(policy, f.name):g}" for f in fields(policy)
+               if getattr(policy, f.name) != getattr(default, f.name)]
+    return "Hyper-V, " + ", ".join(changed) if changed else "Hyper-V defaults"
+
+
+def _demand_of(
+    demand_mb: Any, dt_s: Any, names: list[str], time_s: float
+) -> tuple[Any, Any, float | None]:
+    """`Host.run`'s demand matrix, tick length and epoch of simulated time 0:
+    a `Trace` gives its own (and its ``tick_s`` must be the run's)."""
+    from .traces import Trace  # traces imports this module
+
+    if not isinstance(demand_mb, Trace):
+        return demand_mb, 1.0 if dt_s is None else dt_s, None
+    trace = demand_mb
+    if dt_s is None:
+        dt_s = trace.tick_s
+    elif dt_s != trace.tick_s:
+        raise ConfigError(
+            f"dt_s must be the trace's tick_s ({trace.tick_s:g} s) when running a Trace (resample the trace "
+            f"with load_bitbrains(tick_s=...) for another step), got {dt_s!r}",
+            "dt_s",
+            dt_s,
+        )
+    if list(trace.names) != names:
+        raise ConfigError(
+            f"demand_mb: the trace's VMs must be the host's, in host.vms order ({len(names)} VMs), "
+            f"got {len(trace.names)} names starting {list(trace.names)[:3]!r}",
+            "demand_mb",
+            len(trace.names),
+        )
+    return trace.demand_mb, dt_s, float(trace.start_s) - time_s
