@@ -43,7 +43,7 @@ def duration(seconds: float) -> str:
     s = float(seconds)
     if abs(s) < 120 or (abs(s) < 3 * 3600 and s % 60):
         return f"{s:g} s"
-    if abs(s) < 3 * 3600:
+    if abs(s) < 3 * 3600 and s % 3600:
         return f"{s / 60:g} min"
     if abs(s) < 3 * 86400:
         return f"{s / 3600:.4g} h"

@@ -121,6 +121,12 @@ def _csv_text(value: str) -> bytes:
     return value.encode("utf-8")
 
 
+def _iso(stamps: npt.NDArray[np.datetime64]) -> npt.NDArray[np.str_]:
+    """ISO 8601 UTC times, in whole seconds unless a time needs its milliseconds."""
+    whole = not (stamps.astype("datetime64[ms]").astype(np.int64) % 1000).any()
+    return np.datetime_as_string(stamps, unit="s" if whole else "ms", timezone="UTC")
+
+
 def _number(x: float) -> str:
     """A time in seconds: an integer when it is one, else Python's repr."""
     return str(int(x)) if x.is_integer() and abs(x) < 2**53 else repr(x)
@@ -144,7 +150,7 @@ def write_csv(
         _write_csv_slowly(tl, path, progress)
         return
     stamps = tl.timestamps
-    iso = None if stamps is None else np.datetime_as_string(stamps, unit="s", timezone="UTC")
+    iso = None if stamps is None else _iso(stamps)
     header = [c for c in CSV_COLUMNS if c != "timestamp" or iso is not None]
     names = [_csv_text(n) for n in tl.names]
     status_words = [b"," + s.encode() for s in STATUS_NAMES]  # with their leading comma
@@ -192,7 +198,7 @@ def _write_csv_slowly(tl: Timeline, path: str | os.PathLike[str], progress: Call
     cols = tl.columns()
     keys = [c for c in CSV_COLUMNS if c in cols]
     if "timestamp" in cols:
-        cols["timestamp"] = np.datetime_as_string(cols["timestamp"], unit="s", timezone="UTC")
+        cols["timestamp"] = _iso(cols["timestamp"])
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(keys)

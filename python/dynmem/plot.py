@@ -113,10 +113,15 @@ class _Axis:
         self.t0_s = float(edges_s[0]) if tl.rows else 0.0
         self.tl = tl
 
-    def at(self, time_s: float) -> Any:
-        """The x of simulated time ``time_s``."""
+    def at(self, time_s: float) -> float:
+        """The x of simulated time ``time_s`` as a float in the axis's units
+        (matplotlib's date numbers on a date axis), for artists that take no
+        units (markers on a blended transform, annotations)."""
         if self.dates:
-            return np.datetime64(int(round((float(self.tl.start_epoch_s) + time_s) * 1000.0)), "ms")  # type: ignore[arg-type]
+            from matplotlib.dates import date2num
+
+            ms = int(round((float(self.tl.start_epoch_s) + time_s) * 1000.0))  # type: ignore[arg-type]
+            return float(date2num(np.datetime64(ms, "ms")))
         return time_s / self.scale
 
     def agg(self, y: npt.NDArray[Any], how: str = "mean") -> npt.NDArray[Any]:

@@ -226,7 +226,13 @@ class Timeline:
         except ImportError as e:  # pragma: no cover - depends on the extra
             raise ImportError("Timeline.to_polars needs polars: pip install 'dynmem[polars]'") from e
         cols = self.columns()
-        df = pl.DataFrame(cols)
+        # text columns from their few distinct values (not 4 M Python strings)
+        vm_codes = np.tile(np.arange(len(self.names), dtype=np.uint32), self.rows)
+        texts = {
+            "vm": pl.Series("vm", self.names, dtype=pl.String).gather(vm_codes),
+            "status": pl.Series("status", STATUS_NAMES, dtype=pl.String).gather(self.status.reshape(-1)),
+        }
+        df = pl.DataFrame([texts[k] if k in texts else pl.Series(k, v) for k, v in cols.items()])
         if "timestamp" in cols:
             df = df.with_columns(pl.col("timestamp").dt.replace_time_zone("UTC"))
         return df
