@@ -151,7 +151,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     print(f"replayed {len(trace.names)} VMs from {args.trace_dir} ({trace.ticks:,} ticks of {trace.tick_s:g} s"
           f"{span})\n")
     print(host_line(host))
-    print(settings_table(host, timeline) + " (each VM's maximum: the most memory the trace provisioned it)\n")
+    print(settings_table(host, timeline))
+    print("  (each VM's maximum is the most memory the trace provisioned it, rounded up to the balloon unit)\n")
     if trace.repairs:
         print(f"trace repairs: {len(trace.repairs)} (first: {trace.repairs[0]})\n")
     print(summary(host, timeline, before))
@@ -224,7 +225,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--record-every", type=int, default=1, metavar="N", help="keep every N-th tick in the "
                    "timeline, CSV, Parquet and plot (default 1: all). Decimation: a kept row is the state after "
                    "that tick, not an average; paging and time in Warning count each kept row for N ticks")
-    m = rp.add_argument_group("demand mapping (demand = baseline + baseline%% x provisioned + scale x usage, "
+    m = rp.add_argument_group("demand mapping (demand = baseline + baseline% x provisioned + scale x usage, "
                               "capped at provisioned)")
     m.add_argument("--baseline-mb", type=float, default=256.0, metavar="MB",
                    help="committed floor of every running guest, MB (default 256)")

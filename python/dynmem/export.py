@@ -59,7 +59,7 @@ class _Block:
 
     def ints(self, v: npt.NDArray[np.int64], lead: bytes = b"") -> None:
         """Non-negative integers in decimal, after ``lead`` (``b","``)."""
-        a = np.asarray(v).astype(np.uint32 if v.size and int(v.max()) < 2**32 else np.uint64, copy=False)
+        a: Any = np.asarray(v).astype(np.uint32 if v.size and int(v.max()) < 2**32 else np.uint64, copy=False)
         w = int(np.searchsorted(_POW10, a.max(), side="right")) if a.size else 1
         digits = np.ones(a.shape, dtype=np.int8)
         for k in range(1, w):

@@ -121,7 +121,7 @@ class _Axis:
             from matplotlib.dates import date2num
 
             ms = int(round((float(self.tl.start_epoch_s) + time_s) * 1000.0))  # type: ignore[arg-type]
-            return float(date2num(np.datetime64(ms, "ms")))
+            return float(date2num(np.datetime64(ms, "ms")))  # type: ignore[no-untyped-call]
         return time_s / self.scale
 
     def agg(self, y: npt.NDArray[Any], how: str = "mean") -> npt.NDArray[Any]:

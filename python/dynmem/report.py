@@ -143,7 +143,8 @@ def summary(host: Host, timeline: Timeline, counters_before: list[dict[str, floa
     most = ""
     if paging.any():
         j = int(paging.argmax())
-        most = f" (most: {timeline.names[j]}, {_gbh(float(paging[j]))})"
+        name = timeline.names[j]
+        most = f" (most: {'VM ' + name if name.isdigit() else name}, {_gbh(float(paging[j]))})"
     in_warning = int((warn_h > 0).sum())
     out = [
         f"{'simulated':<21}{duration(host.time_s)}, {vms:,} VMs, {timeline.rows:,} recorded rows "
