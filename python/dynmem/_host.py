@@ -427,7 +427,11 @@ class Host:
                 parts.append(partial[0])
                 done += partial[1]
             if parts:  # ticks ran: say how far
-                e.timeline = parts[0] if len(parts) == 1 else Timeline.concat(parts)  # type: ignore[attr-defined]
+                so_far = parts[0] if len(parts) == 1 else Timeline.concat(parts)
+                e.timeline = replace(  # type: ignore[attr-defined]
+                    so_far, start_epoch_s=epoch_s, physical_mb=self.physical_mb, reserve_mb=self.reserve_mb,
+                    policy=policy_text(self._policy),
+                )
                 e.ticks_done = done  # type: ignore[attr-defined]
             raise
         whole = parts[0] if len(parts) == 1 else Timeline.concat(parts)

@@ -184,6 +184,8 @@ class HostProcess:
         """Ends the process: no more ticks (the host keeps its state)."""
         if not self._stopped:
             self._stopped = True
+            if self._follow in self.host._watchers:  # no more rows: stop following the host
+                self.host._watchers.remove(self._follow)
             if self.process.is_alive and self.process is not self.env.active_process:
                 self.process.interrupt("dynmem.simpy.HostProcess.stop")
 
