@@ -187,7 +187,11 @@ def _timeline(epoch: float | None = 1_375_308_000.0) -> dynmem.Timeline:
 
 
 @pytest.mark.parametrize("epoch", [None, 1_375_308_000.0])
-def test_csv_is_the_long_table(tmp_path: Path, epoch) -> None:
+@pytest.mark.parametrize("block_lines", [250_000, 7])  # one block; many, wider and wider (ticks 0..399)
+def test_csv_is_the_long_table(tmp_path: Path, epoch, block_lines: int, monkeypatch) -> None:
+    import dynmem.export
+
+    monkeypatch.setattr(dynmem.export, "_BLOCK_LINES", block_lines)
     tl = _timeline(epoch)
     out = tmp_path / "t.csv"
     write_csv(tl, out)
@@ -204,6 +208,17 @@ def test_csv_is_the_long_table(tmp_path: Path, epoch) -> None:
     assert [r["status"] for r in rows] == list(cols["status"])
     if epoch is not None:
         assert rows[0]["timestamp"] == "2013-07-31T22:00:00.500Z"  # the end of the first tick
+
+
+def test_csv_of_values_host_run_never_records_is_written_line_by_line(tmp_path: Path) -> None:
+    tl = _timeline()
+    pressure = tl.pressure.copy()
+    pressure[0, 0] = np.inf
+    out = tmp_path / "odd.csv"
+    write_csv(dataclasses.replace(tl, pressure=pressure), out)
+    rows = list(csv.DictReader(out.open(newline="")))
+    assert len(rows) == tl.rows * 3 and rows[0]["pressure"] == "inf" and rows[0]["vm"] == "web, front"
+    assert rows[1]["timestamp"] == "2013-07-31T22:00:00.500Z" and rows[-1]["tick"] == str(int(tl.tick[-1]))
 
 
 def test_parquet_round_trip(tmp_path: Path) -> None:
