@@ -53,8 +53,10 @@ class Policy:
     ...     def allocate(self, pool_mb, vms):
     ...         return np.minimum(vms.target_mb, vms.maximum_mb)
 
-    The mechanics' parameters below are class attributes with Hyper-V's
-    defaults; a subclass may override them.
+    The mechanics' parameters below have Hyper-V's defaults; set them by
+    name when making the policy (``Mine(remove_delay_s=1.0)``) or as class
+    attributes of a subclass. A user policy may keep state between ticks on
+    ``self`` (it is a plain object; the built-ins are frozen dataclasses).
 
     Attributes:
         balloon_unit_mb: Granularity of allocation and ballooning (MB), a
@@ -75,6 +77,20 @@ class Policy:
 
     #: The core's name of a built-in rule (`None`: ``allocate`` is the rule).
     _kind: ClassVar[str | None] = None
+
+    def __init__(self, **mechanics: Any) -> None:
+        """Sets mechanics' parameters by name (``Mine(remove_delay_s=1.0)``);
+        the rest keep the class's values. A subclass with an ``__init__`` of
+        its own may pass them on with ``super().__init__(**mechanics)``."""
+        for k, v in mechanics.items():
+            if k not in _MECHANICS:
+                raise ConfigTypeError(
+                    f"{type(self).__name__}() got {k!r}: a policy takes the mechanics' parameters "
+                    f"({', '.join(_MECHANICS)}) by name",
+                    k,
+                    v,
+                )
+            setattr(self, k, v)
 
     def allocate(self, pool_mb: int, vms: Any) -> npt.NDArray[np.integer[Any]]:
         """The allocation (MB) of every VM of ``vms`` (a `PolicyView`), in its order."""
@@ -102,7 +118,7 @@ class Policy:
         return f"{type(self).__name__}({own})"
 
 
-@dataclass(frozen=True, repr=True)
+@dataclass(frozen=True, repr=False)
 class _Mechanics(Policy):
     """The mechanics' parameters as (immutable, validated) fields."""
 
@@ -112,8 +128,15 @@ class _Mechanics(Policy):
     remove_delay_s: float = 5.0
     remove_rate_mb_per_s: float = 256.0
 
+    def __repr__(self) -> str:
+        """The fields that differ from their defaults: ``SharesPolicy(idle_tax=0.5)``."""
+        changed = ", ".join(
+            f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if getattr(self, f.name) != f.default
+        )
+        return f"{type(self).__name__}({changed})"
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, repr=False)
 class HyperVPolicy(_Mechanics):
     """Hyper-V Dynamic Memory (the default): every target when they fit, else
     demand plus a weighted share of the buffers, else minimum plus a weighted
@@ -126,7 +149,7 @@ class HyperVPolicy(_Mechanics):
     _kind: ClassVar[str | None] = "hyperv"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class StaticPolicy(_Mechanics):
     """No Dynamic Memory (a host before 2008 R2 SP1): every VM holds its
     startup memory, always; a start fails when its startup memory is not free
@@ -135,7 +158,7 @@ class StaticPolicy(_Mechanics):
     _kind: ClassVar[str | None] = "static"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ProportionalPolicy(_Mechanics):
     """Xen squeezed: every VM at the same fraction γ of its [minimum, maximum],
     ``γ = clamp((pool − Σ minimum) / Σ (maximum − minimum), 0, 1)``; no demand
@@ -144,7 +167,7 @@ class ProportionalPolicy(_Mechanics):
     _kind: ClassVar[str | None] = "proportional"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class SharesPolicy(_Mechanics):
     """VMware ESX: memory in proportion to shares (= weight) per page between
     the reservation (= minimum) and the target, with the idle memory tax: a
@@ -164,7 +187,7 @@ class SharesPolicy(_Mechanics):
         return (self.idle_tax,)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class StrictPriorityPolicy(_Mechanics):
     """Strict priority: a higher weight is served in full (its demand, then its
     buffer) before a lower weight gets anything above its minimum; VMs of the

@@ -118,12 +118,15 @@ impl PyExternal {
     /// The answer as int64 values: a 1-D numpy array of integers.
     fn answer(py: Python<'_>, a: &Bound<'_, PyAny>) -> Result<Vec<i64>> {
         let what = "a 1-D numpy array of integers (MB), one per VM of the view";
-        let bad = |why: &str| policy_error("allocation", Value::Str(shown(a)), format!("allocate must return {what}; {why}"));
+        let bad = |why: &str| {
+            policy_error(
+                "allocation",
+                Value::Str(shown(a)),
+                format!("allocate must return {what}; {why}"),
+            )
+        };
         let np = py.import("numpy").map_err(|_| bad("numpy cannot be imported"))?;
-        let is_array = np
-            .getattr("ndarray")
-            .and_then(|t| a.is_instance(&t))
-            .unwrap_or(false);
+        let is_array = np.getattr("ndarray").and_then(|t| a.is_instance(&t)).unwrap_or(false);
         if !is_array {
             let ty = a.get_type().name().map(|n| n.to_string()).unwrap_or_default();
             return Err(bad(&format!("got {ty}")));
@@ -170,7 +173,10 @@ impl External for PyExternal {
             match self.obj.bind(py).call_method1("allocate", (pool_mb, view)) {
                 Ok(a) => PyExternal::answer(py, &a),
                 Err(e) => {
-                    let message = format!("the policy's allocate raised {}", e.value(py).repr().map(|r| r.to_string()).unwrap_or_default());
+                    let message = format!(
+                        "the policy's allocate raised {}",
+                        e.value(py).repr().map(|r| r.to_string()).unwrap_or_default()
+                    );
                     if let Ok(mut r) = self.raised.lock() {
                         *r = Some(e);
                     }
@@ -218,7 +224,9 @@ pub fn rule_arg(rule: &Bound<'_, PyTuple>) -> PyResult<(Policy, Option<Arc<PyExt
 /// that exception (or the exception itself when it is not an `Exception`,
 /// such as `KeyboardInterrupt`); else the error's own.
 pub fn policy_raise(py: Python<'_>, ext: Option<&Arc<PyExternal>>, e: Error) -> PyErr {
-    let raised = ext.filter(|_| e.kind == ErrorKind::Policy).and_then(|x| x.take_raised());
+    let raised = ext
+        .filter(|_| e.kind == ErrorKind::Policy)
+        .and_then(|x| x.take_raised());
     let mapped = map_err(py, e);
     match raised {
         None => mapped,

@@ -8,7 +8,10 @@ use std::sync::{Arc, Mutex};
 /// A host with `policy`, no reserve, guests that report at once, and the
 /// VMs `(startup, min, max, weight, buffer, demand)` started.
 fn host_with(physical: i64, policy: Policy, vms: &[(i64, i64, i64, i64, i64, i64)]) -> (Host, Vec<VmId>) {
-    let mut h = Host::new(physical, Some(0), instant()).unwrap().with_policy(policy).unwrap();
+    let mut h = Host::new(physical, Some(0), instant())
+        .unwrap()
+        .with_policy(policy)
+        .unwrap();
     let mut ids = vec![];
     for (k, &(startup, min, max, weight, buffer, demand)) in vms.iter().enumerate() {
         let id = h
@@ -138,14 +141,18 @@ fn scripted(f: impl FnMut(&PolicyView) -> Result<Vec<i64>> + Send + 'static) -> 
 
 #[test]
 fn an_external_policy_sees_the_solver_set_after_boot_and_is_applied() {
-    let mut mech = Mechanics::default();
-    mech.boot_report_delay_s = 2.0;
+    let mech = Mechanics {
+        boot_report_delay_s: 2.0,
+        ..Mechanics::default()
+    };
     let seen = Arc::new(Mutex::new(vec![]));
     let log = seen.clone();
     let mut h = Host::new(8192, Some(0), mech)
         .unwrap()
         .with_policy(scripted(move |view| {
-            log.lock().unwrap().push((view.ids.clone(), view.pool_mb, view.target_mb.clone()));
+            log.lock()
+                .unwrap()
+                .push((view.ids.clone(), view.pool_mb, view.target_mb.clone()));
             // Minimum + 1 MB, rounded down to the unit by the host: the minimum.
             Ok(view.minimum_mb.iter().map(|&m| m + 1).collect())
         }))
@@ -181,8 +188,14 @@ fn a_bad_external_answer_is_a_policy_error_and_changes_nothing() {
     type Answer = fn(&PolicyView) -> Result<Vec<i64>>;
     let cases: [(Answer, &str); 5] = [
         (|v| Ok(vec![1024; v.len() + 1]), "allocations for the"),
-        (|v| Ok(v.minimum_mb.iter().map(|&m| m - 2).collect()), "below its minimum_mb 512"),
-        (|v| Ok(v.maximum_mb.iter().map(|&m| m + 2).collect()), "above its maximum_mb 4096"),
+        (
+            |v| Ok(v.minimum_mb.iter().map(|&m| m - 2).collect()),
+            "below its minimum_mb 512",
+        ),
+        (
+            |v| Ok(v.maximum_mb.iter().map(|&m| m + 2).collect()),
+            "above its maximum_mb 4096",
+        ),
         (|v| Ok(v.maximum_mb.clone()), "more than the pool"),
         (
             |_| Err(Error::new(ErrorKind::Policy, None, Value::None, "it broke".into())),
@@ -190,7 +203,10 @@ fn a_bad_external_answer_is_a_policy_error_and_changes_nothing() {
         ),
     ];
     for (answer, words) in cases {
-        let mut h = Host::new(6000, Some(0), instant()).unwrap().with_policy(scripted(answer)).unwrap();
+        let mut h = Host::new(6000, Some(0), instant())
+            .unwrap()
+            .with_policy(scripted(answer))
+            .unwrap();
         for k in 0..2 {
             let id = h.add_vm(&format!("vm{k}"), &spec(1024, 512, 4096, 5000)).unwrap();
             h.start(id).unwrap();
@@ -202,6 +218,46 @@ fn a_bad_external_answer_is_a_policy_error_and_changes_nothing() {
         assert!(e.message.contains(words), "{}", e.message);
         assert_eq!(snapshot(&h), before, "{words}");
         assert_eq!(h.time_s(), 0.0);
+    }
+}
+
+/// `Host::run` where an external policy fails at tick 2: the host is as
+/// after ticks 0 and 1, that tick's event (b's start) and demand row undone,
+/// as `docs/policies.md` says ("the host is exactly as before that tick").
+#[test]
+fn an_external_failure_in_run_leaves_the_host_as_after_the_ticks_done() {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    let calls = Arc::new(AtomicUsize::new(0));
+    let fail_from = Arc::new(AtomicUsize::new(usize::MAX));
+    let (c, f) = (calls.clone(), fail_from.clone());
+    let rule = scripted(move |v| {
+        if c.fetch_add(1, SeqCst) >= f.load(SeqCst) {
+            return Err(Error::new(ErrorKind::Policy, None, Value::None, "it broke".into()));
+        }
+        Ok(v.minimum_mb.clone())
+    });
+    let mut h = Host::new(8192, Some(0), instant()).unwrap().with_policy(rule).unwrap();
+    let a = h.add_vm("a", &spec(1024, 512, 4096, 5000)).unwrap();
+    let b = h.add_vm("b", &spec(1024, 512, 4096, 5000)).unwrap();
+    h.start(a).unwrap();
+    for events in [
+        vec![],
+        vec![Event {
+            tick: 2,
+            vm: b,
+            action: Action::Start,
+        }],
+    ] {
+        let mut h = h.clone();
+        let demand: Vec<i64> = (0..4).flat_map(|k| [1000 + 100 * k, 0]).collect();
+        let mut twin = h.clone();
+        fail_from.store(usize::MAX, SeqCst);
+        twin.run(&demand[..4], 2, 1.0, &[], 1).unwrap();
+        fail_from.store(calls.load(SeqCst) + 2, SeqCst); // the run's third call fails
+        let rec = h.run(&demand, 4, 1.0, &events, 1).unwrap();
+        assert_eq!((rec.ticks, rec.events.len()), (2, 0));
+        assert_eq!(rec.failure.map(|e| e.kind), Some(ErrorKind::Policy));
+        assert_eq!(snapshot(&h), snapshot(&twin), "events {events:?}");
     }
 }
 
@@ -222,7 +278,12 @@ fn builtin_policies_keep_the_invariants_on_random_hosts() {
             let n = 1 + rnd(40) as usize;
             let physical = 4096 + rnd(1 << 16) as i64 * 2;
             let mut hosts: Vec<Host> = (0..2)
-                .map(|_| Host::new(physical, Some(0), instant()).unwrap().with_policy(policy.clone()).unwrap())
+                .map(|_| {
+                    Host::new(physical, Some(0), instant())
+                        .unwrap()
+                        .with_policy(policy.clone())
+                        .unwrap()
+                })
                 .collect();
             hosts[1].set_parallel_min(64);
             hosts[1].set_threads(3);
@@ -251,7 +312,12 @@ fn builtin_policies_keep_the_invariants_on_random_hosts() {
                     h.tick(1.0).unwrap();
                     invariant(h);
                 }
-                assert_eq!(hosts[0].state_dump(), hosts[1].state_dump(), "{} seed {seed}", policy.name());
+                assert_eq!(
+                    hosts[0].state_dump(),
+                    hosts[1].state_dump(),
+                    "{} seed {seed}",
+                    policy.name()
+                );
             }
         }
     }
