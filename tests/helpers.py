@@ -168,6 +168,9 @@ def vm_view(vm) -> dict:
         "status": vm.status,
         "pressure": _num(vm.pressure),
         "paging_mb": _num(vm.paging_mb),
+        "available_buffer_pct": _num(vm.available_buffer_pct),
+        "memory_available_pct": _num(vm.memory_available_pct),
+        "reported_demand_mb": _num(vm.reported_demand_mb),
     }
     for s in SETTINGS:
         view[s] = _num(getattr(vm, s))
@@ -190,6 +193,9 @@ def host_view(host) -> dict:
         "visible array": [_num(x) for x in host.visible_mb],
         "target array": [_num(x) for x in host.target_mb],
         "pressure array": [_num(x) for x in host.pressure],
+        "available buffer array": [_num(x) for x in host.available_buffer_pct],
+        "memory available array": [_num(x) for x in host.memory_available_pct],
+        "reported demand array": [_num(x) for x in host.reported_demand_mb],
     }
     for c in HOST_COUNTERS:
         view["host counter " + c] = _num(counters[c])
@@ -254,9 +260,20 @@ def check_invariants(host) -> None:
             assert a == v.startup_mb == v.target_mb, f"{v.name} should hold startup"
         else:
             assert v.minimum_mb <= a <= v.maximum_mb, f"{v.name}: {a} outside [min, max]"
-        expected_status = ("warning" if a < v.demand_mb
-                           else "low" if a < v.target_mb else "ok")
+        d = int(v.demand_mb)
+        # Hyper-V's rule, stated without the rounded percent: the whole
+        # percent of the configured buffer free is above 80 iff the free
+        # buffer is at least 81 % of it (d × buffer / 100 MB).
+        if not v.dynamic:
+            expected_status = ""
+        elif a < d:
+            expected_status = "warning"
+        elif d == 0 or 100 * 100 * (a - d) >= 81 * d * int(v.buffer_pct):
+            expected_status = "ok"
+        else:
+            expected_status = "low"
         assert v.status == expected_status, v.name
+        assert d <= v.reported_demand_mb < d + a // 100 + 1, (v.name, d, a, v.reported_demand_mb)
 
 
 def solver_pool(host) -> int:

@@ -403,14 +403,38 @@ class VM:
         return clamp(ceil_u(self.demand_mb, u), self.minimum_mb, self.maximum_mb)
 
     @property
+    def available_buffer_pct(self) -> int:
+        """AvailableMemoryBuffer: the free buffer as a whole percent of the
+        configured buffer, rounded toward -inf; 100 at demand 0; 0 off/static."""
+        if self.state == OFF or not self.dynamic:
+            return 0
+        if self.demand_mb == 0:
+            return 100
+        configured = self.demand_mb * self.buffer_pct  # x 1/100 MB
+        return (10000 * (self.assigned_mb - self.demand_mb)) // configured
+
+    @property
+    def memory_available_pct(self) -> int:
+        if self.assigned_mb == 0:
+            return 0
+        return (100 * (self.assigned_mb - self.demand_mb)) // self.assigned_mb
+
+    @property
+    def reported_demand_mb(self) -> int:
+        return self.assigned_mb * (100 - self.memory_available_pct) // 100
+
+    @property
     def status(self) -> str:
         if self.state == OFF:
             return "off"
-        if self.assigned_mb < self.demand_mb:
+        if not self.dynamic:
+            return ""
+        pct = self.available_buffer_pct
+        if pct < 0:
             return "warning"
-        if self.assigned_mb < self.target_mb:
-            return "low"
-        return "ok"
+        if pct > 80:
+            return "ok"
+        return "low"
 
     @property
     def paging_mb(self) -> int:
@@ -541,6 +565,18 @@ class Host:
         return [v.pressure for v in self.vms]
 
     # ---- counters ---------------------------------------------------------
+    @property
+    def available_buffer_pct(self) -> list[int]:
+        return [v.available_buffer_pct for v in self.vms]
+
+    @property
+    def memory_available_pct(self) -> list[int]:
+        return [v.memory_available_pct for v in self.vms]
+
+    @property
+    def reported_demand_mb(self) -> list[int]:
+        return [v.reported_demand_mb for v in self.vms]
+
     @property
     def available_mb(self) -> int:
         return self.physical_mb - self.reserve_mb - sum(v.assigned_mb for v in self.vms)

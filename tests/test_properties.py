@@ -124,7 +124,10 @@ def _test_targets_met_whenever_they_fit(impl, scn):
         if sum(int(v.target_mb) for v in s) <= pool:
             for v in s:
                 assert v.assigned_mb >= v.target_mb, (v.name, v.assigned_mb, v.target_mb, pool)
-                assert v.status != "low"
+                # Hyper-V's rule: a target short of the full buffer (held
+                # down by the maximum) may still show low or warning.
+                if 100 * v.target_mb >= v.demand_mb * (100 + v.buffer_pct):
+                    assert v.status == "ok", (v.name, v.assigned_mb, v.demand_mb)
         caps = [min(max(-(-v.demand_mb // u) * u, v.minimum_mb), v.maximum_mb) for v in s]
         if sum(caps) <= pool:
             for v, cap in zip(s, caps):

@@ -6,7 +6,7 @@ reports what Hyper-V's counters would show.
 """
 
 from . import _dynmem
-from ._host import MAX_MAXIMUM_MB, VM, Host
+from ._host import MAX_MAXIMUM_MB, VERSIONS, VM, Host
 from .policies import (
     POLICIES,
     HyperVPolicy,
@@ -26,6 +26,7 @@ from .errors import (
     InsufficientMemoryError,
     PolicyError,
     StateError,
+    VersionError,
 )
 
 __all__ = [
@@ -50,6 +51,8 @@ __all__ = [
     "InsufficientMemoryError",
     "StateError",
     "PolicyError",
+    "VersionError",
+    "VERSIONS",
 ]
 # The wheel's version, defined once in Cargo.toml and compiled into the extension.
 __version__: str = _dynmem.__version__

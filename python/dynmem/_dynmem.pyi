@@ -116,7 +116,11 @@ class PolicyView:
 
 @final
 class Host:
-    def __new__(cls, physical_mb: int, reserve_mb: int | None, policy: Any, rule: tuple[Any, ...]) -> Host: ...
+    def __new__(
+        cls, physical_mb: int, reserve_mb: int | None, policy: Any, rule: tuple[Any, ...], version: str | None = None
+    ) -> Host: ...
+    @property
+    def version(self) -> str: ...
     @property
     def physical_mb(self) -> int: ...
     @property
@@ -183,6 +187,9 @@ class Host:
     def target_mb(self) -> npt.NDArray[np.int64]: ...
     def paging_mb(self) -> npt.NDArray[np.int64]: ...
     def status_codes(self) -> npt.NDArray[np.uint8]: ...
+    def available_buffer_pct(self) -> npt.NDArray[np.int64]: ...
+    def memory_available_pct(self) -> npt.NDArray[np.int64]: ...
+    def reported_demand_mb(self) -> npt.NDArray[np.int64]: ...
     def pressure(self) -> npt.NDArray[np.float64]: ...
     def counters(self) -> dict[str, float]: ...
 
@@ -204,11 +211,12 @@ class VmHandle:
         boot_report_delay_s); or "running" (a static VM runs at once).
         """
     @property
-    def status(self) -> Literal["ok", "low", "warning", "off"]:
-        """Memory status, as Hyper-V Manager shows it: "warning" when assigned
-        memory is below demand (the guest pages), else "low" when it is
-        below the target (the buffer is not met), else "ok"; "off" when the
-        VM is off. Live: a demand set between ticks shows at once.
+    def status(self) -> Literal["ok", "low", "warning", "off", "paging", ""]:
+        """Memory Status, by Hyper-V's rule (Msvm_SummaryInformation): for a
+        dynamic VM that is on, "paging" while a Smart Paging file is in use,
+        else from available_buffer_pct: below 0 "warning", above 80 "ok",
+        else "low". "" for a static VM that is on (Hyper-V shows nothing),
+        "off" when off. Live: a demand set between ticks shows at once.
         """
     @property
     def demand_mb(self) -> int:
@@ -245,6 +253,26 @@ class VmHandle:
     def paging_mb(self) -> int:
         """Memory the guest pages inside itself (MB): max(0, demand_mb −
         assigned_mb); 0 when off.
+        """
+    @property
+    def available_buffer_pct(self) -> int:
+        """Hyper-V's AvailableMemoryBuffer (%, a whole number): the buffer
+        actually free, assigned_mb − demand_mb, as a percent of the configured
+        buffer demand_mb × buffer_pct / 100, rounded down (negative exactly
+        when the guest pages; not capped above); 100 when demand_mb is 0; 0
+        when off or static.
+        """
+    @property
+    def memory_available_pct(self) -> int:
+        """Hyper-V's MemoryAvailable (%, a whole number): assigned_mb −
+        demand_mb as a percent of assigned_mb, rounded down (negative when the
+        guest pages); 0 when off.
+        """
+    @property
+    def reported_demand_mb(self) -> int:
+        """What Get-VM's MemoryDemand shows (MB): assigned_mb × (100 −
+        memory_available_pct) / 100 rounded down, in steps of 1 % of
+        assigned memory; never below demand_mb while on; 0 when off.
         """
     @property
     def startup_mb(self) -> int:

@@ -32,6 +32,9 @@ __all__ = ["Host", "VM", "MAX_MAXIMUM_MB"]
 os.register_at_fork(after_in_child=_dynmem._after_fork_in_child)
 
 
+VERSIONS: tuple[str, ...] = ("2008r2sp1", "2012", "2012r2", "2016", "2019", "2022")
+"""The Windows Server releases a `Host` can run, oldest first (``version=``)."""
+
 MAX_MAXIMUM_MB: int = _dynmem.MAX_MAXIMUM_MB
 """Largest legal ``maximum_mb`` (1 TB = 1,048,576 MB), Hyper-V 2012's default maximum."""
 
@@ -81,18 +84,29 @@ class Host:
     >>> vm.start(); vm.demand_mb = 2500; host.tick(dt_s=1.0)
 
     ``reserve_mb=None`` applies the 2008 R2 SP1 rule, 384 MB + 64 MB per GB
-    of physical memory. ``policy`` (a `Policy`: `HyperVPolicy` by default,
-    another built-in, or your own subclass) decides the allocation and sets
-    the mechanics.
+    of physical memory (on every release: 2012 and later compute the
+    reserve at run time by an unpublished rule, and dynmem uses the same
+    formula as its estimate). ``policy`` (a `Policy`: `HyperVPolicy` by
+    default, another built-in, or your own subclass) decides the allocation
+    and sets the mechanics. ``version`` is the Windows Server release, one
+    of `dynmem.VERSIONS` (default the newest, "2022"): "2008r2sp1" has no
+    minimum apart from startup and no change of maximum while a VM runs;
+    from "2016" a running static VM can be resized (see
+    docs/balancer.md, "Host versions"). An operation the release lacks
+    raises `VersionError`.
     """
 
     __slots__ = ("_core", "_handles", "_policy", "_watchers")
 
     def __init__(
-        self, physical_mb: int, reserve_mb: int | None = None, policy: Policy | None = None
+        self,
+        physical_mb: int,
+        reserve_mb: int | None = None,
+        policy: Policy | None = None,
+        version: str = VERSIONS[-1],
     ) -> None:
         policy = HyperVPolicy() if policy is None else check_instance(policy, "policy", Policy, "a dynmem.Policy")
-        self._core = _dynmem.Host(physical_mb, reserve_mb, policy, policy._rule())
+        self._core = _dynmem.Host(physical_mb, reserve_mb, policy, policy._rule(), version)
         self._policy = policy
         self._handles: dict[int, VM] = {}
         # Called as watcher("add" | "remove", vm_id, name) after VMs are added
@@ -109,6 +123,11 @@ class Host:
     def reserve_mb(self) -> int:
         """Host reserve (MB): never assigned to VMs."""
         return self._core.reserve_mb
+
+    @property
+    def version(self) -> str:
+        """The Windows Server release the host runs, one of `dynmem.VERSIONS`."""
+        return self._core.version
 
     @property
     def policy(self) -> Policy:
@@ -534,8 +553,27 @@ class Host:
 
     @property
     def status_codes(self) -> npt.NDArray[np.uint8]:
-        """Memory status per VM as codes into `dynmem.STATUS_NAMES` (ok, low, warning, off)."""
+        """Memory status per VM as codes into `dynmem.STATUS_NAMES` (ok, low,
+        warning, off, paging, "" for a static VM that is on)."""
         return self._core.status_codes()
+
+    @property
+    def available_buffer_pct(self) -> npt.NDArray[np.int64]:
+        """Every VM's AvailableMemoryBuffer (%), int64, in ``host.vms`` order
+        (see `VM.available_buffer_pct`; 0 when off or static)."""
+        return self._core.available_buffer_pct()
+
+    @property
+    def memory_available_pct(self) -> npt.NDArray[np.int64]:
+        """Every VM's MemoryAvailable (%), int64, in ``host.vms`` order
+        (see `VM.memory_available_pct`; 0 when off)."""
+        return self._core.memory_available_pct()
+
+    @property
+    def reported_demand_mb(self) -> npt.NDArray[np.int64]:
+        """Every VM's MemoryDemand as Get-VM shows it (MB), int64, in
+        ``host.vms`` order (see `VM.reported_demand_mb`; 0 when off)."""
+        return self._core.reported_demand_mb()
 
     @property
     def pressure(self) -> npt.NDArray[np.float64]:

@@ -15,6 +15,7 @@ __all__ = [
     "InsufficientMemoryError",
     "StateError",
     "PolicyError",
+    "VersionError",
 ]
 
 
@@ -56,3 +57,10 @@ class PolicyError(DynmemError):
     exception is this one's ``__cause__``) or answered with the wrong type,
     shape or dtype, an allocation outside a VM's [minimum, maximum], or more
     than the pool. The tick did not happen: the host is as it was before."""
+
+
+class VersionError(DynmemError):
+    """The operation does not exist on the host's Windows Server release
+    (`Host.version`): e.g. a minimum apart from startup on 2008 R2 SP1, or
+    resizing a running static VM before 2016. The message names the
+    release. Nothing was changed."""

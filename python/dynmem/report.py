@@ -152,7 +152,7 @@ def summary(host: Host, timeline: Timeline, counters_before: list[dict[str, floa
         f"{'guest paging':<21}{_gbh(float(paging.sum()))} in all{most}",
         f"{'':<21}({PAGING_DEFINITION})",
         f"{'time in Warning':<21}{warn_h.sum():,.2f} VM·h, {in_warning} of {vms} VMs (Warning: the guest is paging)",
-        f"{'time in Low':<21}{low_h.sum():,.2f} VM·h (Low: assigned memory is below the buffer's target)",
+        f"{'time in Low':<21}{low_h.sum():,.2f} VM·h (Low: at most 80 % of the memory buffer free)",
         f"{'average pressure':<21}{avg_p:.1f} % (demand / assigned, host average over running rows)",
         f"{'memory operations':<21}{adds:,} add, {removes:,} remove",
         f"{'not started':<21}{len(skipped)} of {vms} VMs" + (" (no paging or Warning counted for them)" if skipped else ""),

@@ -10,6 +10,7 @@ report_at_s = [0, 1800]    # optional: times `dynmem run` prints a table for
 [host]
 physical_mb = 8192
 reserve_mb = 512           # optional; default 384 + 64 per GB
+version = "2019"           # optional Windows Server release; default the newest
 
 [policy]                   # optional HyperVPolicy fields
 boot_report_delay_s = 45
@@ -57,7 +58,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import workloads
-from ._host import Host
+from ._host import VERSIONS, Host
 from .policies import HyperVPolicy
 from ._validate import MAX_TICKS, check_int, check_memory, check_real
 from .errors import ConfigError, ConfigTypeError, DynmemError
@@ -116,7 +117,8 @@ class Scenario:
         dt_s: Seconds per tick.
         record_every: Ticks between recorded rows of the timeline.
         report_at_s: Times (s) at which `dynmem run` prints the state table.
-        host: `Host` keyword arguments (``physical_mb``, ``reserve_mb``).
+        host: `Host` keyword arguments (``physical_mb``, ``reserve_mb``,
+            ``version``).
         policy: `HyperVPolicy` keyword arguments.
         vms: One dict per VM: ``name`` and `Host.add_vm` settings.
         demand_mb: ``(ticks, vms)`` int64 demand (MB), in ``vms`` order.
@@ -307,8 +309,10 @@ def parse_scenario(doc: dict[str, Any], source: str = "<scenario>") -> Scenario:
     if "physical_mb" not in host:
         raise _err(source, "host", host, "must be a table with physical_mb")
     for k in host:
-        if k not in ("physical_mb", "reserve_mb"):
-            raise _err(source, f"host.{k}", host[k], "is not a host setting (physical_mb, reserve_mb)")
+        if k not in ("physical_mb", "reserve_mb", "version"):
+            raise _err(source, f"host.{k}", host[k], "is not a host setting (physical_mb, reserve_mb, version)")
+    if "version" in host and (not isinstance(host["version"], str) or host["version"] not in VERSIONS):
+        raise _err(source, "host.version", host["version"], f"must be one of {', '.join(VERSIONS)}")
     policy = doc.get("policy", {})
     if not isinstance(policy, dict):
         raise _type_err(source, "policy", policy, "must be a table")

@@ -17,9 +17,10 @@ from .events import ACTIONS, Event
 
 __all__ = ["Timeline", "Event", "STATUS_NAMES", "ACTIONS"]
 
-STATUS_NAMES: tuple[str, ...] = ("ok", "low", "warning", "off")
+STATUS_NAMES: tuple[str, ...] = ("ok", "low", "warning", "off", "paging", "")
 """Memory status by code (`Timeline.status`, `Host.status_codes`): 0 "ok",
-1 "low", 2 "warning", 3 "off" (see `VM.status`)."""
+1 "low", 2 "warning", 3 "off", 4 "paging" (a Smart Paging file in use), 5 ""
+(a static VM that is on: Hyper-V shows no status) (see `VM.status`)."""
 
 _PER_VM = ("demand_mb", "assigned_mb", "visible_mb", "target_mb", "pressure", "status")
 

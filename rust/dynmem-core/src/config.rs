@@ -135,8 +135,10 @@ impl VmConfig {
 
     /// The settings after `change`, validated as a whole; `running` applies
     /// Hyper-V's runtime rules (maximum only up, minimum only down, startup
-    /// and dynamic only while off).
-    pub fn apply(self, change: &VmChange, unit: u32, running: bool, vm: &str) -> Result<VmConfig> {
+    /// and dynamic only while off); `startup_runtime` lets startup change
+    /// while running too (a static VM whose release can resize it: the
+    /// host checks the memory).
+    pub fn apply(self, change: &VmChange, unit: u32, running: bool, startup_runtime: bool, vm: &str) -> Result<VmConfig> {
         let mut spec = self.to_spec();
         if let Some(v) = change.startup_mb {
             spec.startup_mb = v;
@@ -172,7 +174,7 @@ impl VmConfig {
                     format!("{field} can only change while VM '{vm}' is off, got {value}"),
                 ))
             };
-            if new.startup_mb != self.startup_mb {
+            if new.startup_mb != self.startup_mb && !startup_runtime {
                 return off_only("startup_mb", Value::from(new.startup_mb));
             }
             if new.dynamic != self.dynamic {
@@ -292,7 +294,7 @@ mod tests {
             minimum_mb: Some(256),
             ..Default::default()
         };
-        assert!(c.apply(&up, 2, true, "a").is_ok());
+        assert!(c.apply(&up, 2, true, false, "a").is_ok());
         for (change, field) in [
             (
                 VmChange {
@@ -323,10 +325,10 @@ mod tests {
                 "dynamic",
             ),
         ] {
-            let e = c.apply(&change, 2, true, "a").unwrap_err();
+            let e = c.apply(&change, 2, true, false, "a").unwrap_err();
             assert_eq!(e.kind, crate::error::ErrorKind::State);
             assert_eq!(e.field.as_deref(), Some(field));
-            assert!(c.apply(&change, 2, false, "a").is_ok());
+            assert!(c.apply(&change, 2, false, false, "a").is_ok());
         }
     }
 }

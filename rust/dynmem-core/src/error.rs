@@ -20,6 +20,9 @@ pub enum ErrorKind {
     /// An allocation policy failed or gave an answer that breaks the rules
     /// (Python: `PolicyError`).
     Policy,
+    /// The operation does not exist on the host's Windows Server release
+    /// (Python: `VersionError`); the message names the release.
+    Version,
 }
 
 /// The offending value, kept typed so bindings can hand it back as-is.

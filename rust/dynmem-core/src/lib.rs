@@ -27,6 +27,7 @@ pub mod run;
 mod simd;
 pub mod solver;
 mod tick;
+pub mod version;
 
 pub use config::{VmChange, VmConfig, VmSpec};
 pub use error::{Error, ErrorKind, Result, Value};
@@ -37,6 +38,7 @@ pub use model::{CounterValue, HostCounters, Status, VmCounters, VmId, VmState};
 pub use policy::{External, Policy, PolicyView};
 pub use run::{Action, Event, EventOutcome, Record, RunInput};
 pub use simd::{vector_path, VectorCap};
+pub use version::Version;
 
 #[cfg(test)]
 mod tests;

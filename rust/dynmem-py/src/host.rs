@@ -94,25 +94,36 @@ host_methods! {
         target_mb: i64 = |h| h.targets().into_iter().map(|t| t as i64).collect(),
         paging_mb: i64 = |h| h.vms().map(|vm| vm.paging_mb() as i64).collect(),
         status_codes: u8 = |h| h.statuses().into_iter().map(|s| s as u8).collect(),
+        available_buffer_pct: i64 = |h| h.available_buffer_pcts(),
+        memory_available_pct: i64 = |h| h.vms().map(|vm| vm.memory_available_pct()).collect(),
+        reported_demand_mb: i64 = |h| h.vms().map(|vm| vm.reported_demand_mb() as i64).collect(),
         pressure: f64 = |h| h.pressures(),
     }
 
     #[new]
     /// `policy` gives the mechanics (its fields), `rule` the allocation
-    /// policy (see `policy::rule_arg`).
-    #[pyo3(signature = (physical_mb, reserve_mb, policy, rule))]
+    /// policy (see `policy::rule_arg`), `version` the Windows Server release
+    /// (`dynmem_core::Version::NAMES`; None: the newest).
+    #[pyo3(signature = (physical_mb, reserve_mb, policy, rule, version=None))]
     fn new(
         py: Python<'_>,
         physical_mb: &Bound<'_, PyAny>,
         reserve_mb: Option<&Bound<'_, PyAny>>,
         policy: &Bound<'_, PyAny>,
         rule: &Bound<'_, PyTuple>,
+        version: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let physical = int_arg("physical_mb", physical_mb)?;
         let reserve = opt_int_arg("reserve_mb", reserve_mb)?;
+        let version = match version {
+            None => core::Version::default(),
+            Some(v) => core::Version::parse(&str_arg(v, || "version".to_string())?).or_raise(py)?,
+        };
         let mech = policy_arg(policy)?;
         let (rule, external) = rule_arg(rule)?;
-        let host = core::Host::new(physical, reserve, mech).and_then(|h| h.with_policy(rule));
+        let host = core::Host::new(physical, reserve, mech)
+            .and_then(|h| h.with_policy(rule))
+            .and_then(|h| h.with_version(version));
         Ok(PyHost {
             core: HostLock::new(host.or_raise(py)?),
             external,
@@ -128,6 +139,11 @@ host_methods! {
     /// Caps the core's vector forms: "scalar", "avx2" or "avx512" (the
     /// default: the widest the CPU has). Results are identical whatever the
     /// cap; for tests that check every form, and for measuring each.
+    /// The Windows Server release the host runs ("2008r2sp1" … "2022").
+    #[getter]
+    fn version(&self, py: Python<'_>) -> PyResult<&'static str> {
+        Ok(self.core(py)?.version().as_str())
+    }
     fn _set_vector_cap(&self, py: Python<'_>, cap: &str) -> PyResult<()> {
         let cap = vector_cap_arg(py, cap)?;
         self.core(py)?.set_vector_cap(cap);

@@ -107,10 +107,11 @@ vm_methods! {
     fn state(&self, py: Python<'_>) -> PyResult<&'static str> {
         self.read(py, |vm| vm.state().as_str())
     }
-    /// Memory status, as Hyper-V Manager shows it: "warning" when assigned
-    /// memory is below demand (the guest pages), else "low" when it is
-    /// below the target (the buffer is not met), else "ok"; "off" when the
-    /// VM is off. Live: a demand set between ticks shows at once.
+    /// Memory Status, by Hyper-V's rule (Msvm_SummaryInformation): for a
+    /// dynamic VM that is on, "paging" while a Smart Paging file is in use,
+    /// else from available_buffer_pct: below 0 "warning", above 80 "ok",
+    /// else "low". "" for a static VM that is on (Hyper-V shows nothing),
+    /// "off" when off. Live: a demand set between ticks shows at once.
     #[getter]
     fn status(&self, py: Python<'_>) -> PyResult<&'static str> {
         self.read(py, |vm| vm.status().as_str())
@@ -159,6 +160,29 @@ vm_methods! {
     #[getter]
     fn paging_mb(&self, py: Python<'_>) -> PyResult<u64> {
         self.read(py, |vm| vm.paging_mb())
+    }
+    /// Hyper-V's AvailableMemoryBuffer (%, a whole number): the buffer
+    /// actually free, assigned_mb − demand_mb, as a percent of the configured
+    /// buffer demand_mb × buffer_pct / 100, rounded down (negative exactly
+    /// when the guest pages; not capped above); 100 when demand_mb is 0; 0
+    /// when off or static.
+    #[getter]
+    fn available_buffer_pct(&self, py: Python<'_>) -> PyResult<i64> {
+        self.read(py, |vm| vm.available_buffer_pct())
+    }
+    /// Hyper-V's MemoryAvailable (%, a whole number): assigned_mb −
+    /// demand_mb as a percent of assigned_mb, rounded down (negative when the
+    /// guest pages); 0 when off.
+    #[getter]
+    fn memory_available_pct(&self, py: Python<'_>) -> PyResult<i64> {
+        self.read(py, |vm| vm.memory_available_pct())
+    }
+    /// What Get-VM's MemoryDemand shows (MB): assigned_mb × (100 −
+    /// memory_available_pct) / 100 rounded down, in steps of 1 % of
+    /// assigned memory; never below demand_mb while on; 0 when off.
+    #[getter]
+    fn reported_demand_mb(&self, py: Python<'_>) -> PyResult<u64> {
+        self.read(py, |vm| vm.reported_demand_mb())
     }
 
     /// Changes several settings at once, atomically: keywords among

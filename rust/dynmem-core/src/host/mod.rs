@@ -8,6 +8,7 @@ use crate::balancer::Balancer;
 pub use crate::balancer::PARALLEL_MIN_VMS;
 pub use vm::VmRef;
 
+mod versioned;
 mod vm;
 use crate::config::{VmChange, VmConfig, VmSpec, MAX_DEMAND_MB, MAX_WEIGHT};
 use crate::error::{try_vec, Error, ErrorKind, Result, Value};
@@ -16,6 +17,7 @@ use crate::model::names::{first_repeat, Names, MAX_NAME_TEXT};
 use crate::model::rules::{ceil_u, default_reserve_mb};
 use crate::model::{each_column, in_solver, VmId, VmState, Vms, DYNAMIC, STATE_MASK};
 use crate::policy::{check_answer, view_after_boot, Policy};
+use crate::version::Version;
 use crate::VectorCap;
 
 /// Largest physical memory accepted (MB): 2^40.
@@ -46,6 +48,8 @@ pub struct Host {
     mech: Mechanics,
     /// The allocation policy (`policy/`); Hyper-V's by default.
     policy: Policy,
+    /// The Windows Server release (`versioned.rs`); the newest by default.
+    version: Version,
     time_s: f64,
     next_id: u64,
     /// VM names in position order, with an index from name to position.
@@ -94,6 +98,7 @@ impl Host {
             reserve_mb: reserve,
             mech,
             policy: Policy::HyperV,
+            version: Version::default(),
             time_s: 0.0,
             next_id: 1,
             names: Names::default(),
@@ -162,6 +167,7 @@ impl Host {
         self.check_name(name, || "name".to_string())?;
         self.check_name_text("name", name.len())?;
         let c = spec.validate(self.mech.balloon_unit_mb)?;
+        self.check_release(&c, str::to_string)?;
         Ok(self.push_vm(name, c))
     }
 
@@ -220,6 +226,7 @@ impl Host {
                     ..e
                 }
             })?;
+            self.check_release(&c, |f| format!("{f}[{k}]"))?;
             configs.push(c);
         }
         let text: usize = names.iter().map(|n| n.as_ref().len()).sum();
@@ -261,6 +268,7 @@ impl Host {
         v.removed.push(0);
         v.add_ops.push(0);
         v.remove_ops.push(0);
+        v.smart_paging.push(0);
         for col in [&mut v.clock_s, &mut v.p_sum, &mut v.run_mark, &mut v.p_max] {
             col.push(0.0);
         }
@@ -482,6 +490,7 @@ impl Host {
         self.assigned_sum -= v.assigned[pos] as u64;
         v.flags[pos] &= !STATE_MASK;
         v.assigned[pos] = 0;
+        v.smart_paging[pos] = 0;
         v.visible[pos] = 0;
         v.clock_s[pos] = 0.0;
         v.run_mark[pos] += self.time_s; // the running time so far, T + run_mark
@@ -502,11 +511,22 @@ impl Host {
     pub fn configure(&mut self, id: VmId, change: &VmChange) -> Result<()> {
         let pos = self.position(id)?;
         let running = self.at(pos).state() != VmState::Off;
-        let new = self
-            .at(pos)
-            .config()
-            .apply(change, self.mech.balloon_unit_mb, running, self.names.get(pos))?;
+        let old = self.at(pos).config();
+        let change = if running { *change } else { self.release_change(change) };
+        // A running static VM's startup is its memory: the release decides
+        // whether it can change (`check_runtime_release`).
+        let resizable = running && !old.dynamic;
+        let new = old.apply(&change, self.mech.balloon_unit_mb, running, resizable, self.names.get(pos))?;
+        if running {
+            self.check_runtime_release(pos, &old, &new)?;
+        }
+        self.check_release(&new, str::to_string)?;
         let v = &mut self.vms;
+        if resizable && new.startup_mb != old.startup_mb {
+            self.assigned_sum = self.assigned_sum - v.assigned[pos] as u64 + new.startup_mb as u64;
+            v.assigned[pos] = new.startup_mb;
+            v.visible[pos] = new.startup_mb;
+        }
         v.startup[pos] = new.startup_mb;
         v.minimum[pos] = new.minimum_mb;
         v.maximum[pos] = new.maximum_mb;

@@ -6,7 +6,7 @@
 use super::Host;
 use crate::config::VmConfig;
 use crate::error::{Error, Result};
-use crate::model::rules::Live;
+use crate::model::rules::{memory_available_pct, reported_demand_mb, Live};
 use crate::model::{state_of, Counter, HostCounters, Status, VmCounters, VmId, VmState, DYNAMIC};
 
 /// One VM of a host, for reading: its settings, memory, state and counters
@@ -72,8 +72,32 @@ impl<'a> VmRef<'a> {
         self.live().pressure
     }
 
+    /// Memory Status by Hyper-V's rule (`rules::dynamic_status`): "off";
+    /// "" for a static VM that is on; else "paging", "warning", "low" or "ok".
     pub fn status(&self) -> Status {
         self.live().status
+    }
+
+    /// Hyper-V's `AvailableMemoryBuffer` (`rules::available_buffer_pct`) of
+    /// a dynamic VM that is on; 0 when off or static.
+    pub fn available_buffer_pct(&self) -> i64 {
+        self.live().available_buffer_pct
+    }
+
+    /// Hyper-V's `MemoryAvailable` (`rules::memory_available_pct`); 0 when off.
+    pub fn memory_available_pct(&self) -> i64 {
+        memory_available_pct(self.demand_mb(), self.assigned_mb())
+    }
+
+    /// `Get-VM`'s `MemoryDemand` (MB, `rules::reported_demand_mb`); 0 when off.
+    pub fn reported_demand_mb(&self) -> u64 {
+        reported_demand_mb(self.demand_mb(), self.assigned_mb())
+    }
+
+    /// Smart Paging working set (MB): startup memory a restart could not
+    /// find, paged to the Smart Paging file; 0 almost always.
+    pub fn smart_paging_mb(&self) -> u32 {
+        self.host.vms.smart_paging[self.pos]
     }
 
     /// Target, current pressure and status, as of now.
@@ -85,6 +109,7 @@ impl<'a> VmRef<'a> {
             v.assigned[pos],
             (v.startup[pos], v.minimum[pos], v.maximum[pos]),
             v.buffer[pos],
+            v.smart_paging[pos],
             self.host.unit(),
         )
     }
@@ -196,9 +221,10 @@ impl Host {
         let u = self.unit();
         let (flags, demand, assigned) = (&v.flags[..n], &v.demand[..n], &v.assigned[..n]);
         let (startup, minimum, maximum, buffer) = (&v.startup[..n], &v.minimum[..n], &v.maximum[..n], &v.buffer[..n]);
+        let smart_paging = &v.smart_paging[..n];
         for i in 0..n {
             let sizes = (startup[i], minimum[i], maximum[i]);
-            out(Live::of(flags[i], demand[i], assigned[i], sizes, buffer[i], u));
+            out(Live::of(flags[i], demand[i], assigned[i], sizes, buffer[i], smart_paging[i], u));
         }
     }
 
@@ -212,6 +238,12 @@ impl Host {
     pub fn pressures(&self) -> Vec<f64> {
         let mut out = Vec::with_capacity(self.len());
         self.live_all(|l| out.push(l.pressure));
+        out
+    }
+    /// Every VM's `AvailableMemoryBuffer`, in host order (0 when off or static).
+    pub fn available_buffer_pcts(&self) -> Vec<i64> {
+        let mut out = Vec::with_capacity(self.len());
+        self.live_all(|l| out.push(l.available_buffer_pct));
         out
     }
     /// Every VM's memory status, in host order.

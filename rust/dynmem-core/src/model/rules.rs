@@ -2,7 +2,9 @@
 //! cap, the default reserve, rounding to balloon units, hot-add growth of
 //! visible memory, and what is computed from a VM whenever it is read.
 
-use super::vms::{in_solver, state_of, Status, VmState};
+use crate::version::Version;
+
+use super::vms::{in_solver, state_of, Status, VmState, DYNAMIC};
 
 /// The stage of a contended tick (`docs/balancer.md`, "Allocation"; stage 0,
 /// where every target fits, needs no water-filling). Each solver VM gets its
@@ -29,9 +31,10 @@ impl Stage {
     }
 }
 
-/// The 2008 R2 SP1 rule of thumb: 384 MB + 64 MB per GB of physical memory.
+/// The 2008 R2 SP1 rule of thumb: 384 MB + 64 MB per GB of physical memory
+/// (every release's default, [`Version::default_reserve_mb`]).
 pub fn default_reserve_mb(physical_mb: u64) -> u64 {
-    384 + 64 * physical_mb / 1024
+    Version::W2008R2Sp1.default_reserve_mb(physical_mb)
 }
 
 // `u` (the balloon unit) is a power of two: rounding is a mask.
@@ -80,6 +83,61 @@ pub(crate) fn visible_after_add(a: u64, vis: u64, maximum: u64, chunk: u64) -> u
     }
 }
 
+/// Hyper-V's `AvailableMemoryBuffer` (Msvm_SummaryInformation): the buffer
+/// actually free, `assigned − demand`, as a whole-number percent of the
+/// configured buffer `demand × buffer_pct / 100`, rounded down (toward −∞,
+/// so it is negative exactly when assigned < demand):
+/// `floor(10000 × (assigned − demand) / (demand × buffer_pct))`. Not capped
+/// above. Demand 0 (a configured buffer of 0 MB, all of it free): 100.
+#[inline(always)]
+pub fn available_buffer_pct(demand: u32, assigned: u32, buffer_pct: u16) -> i64 {
+    let (d, a) = (demand as i64, assigned as i64);
+    if d == 0 {
+        return 100;
+    }
+    // |10000 × (a − d)| < 2^46 and d × buffer < 2^43: exact in i64.
+    (10_000 * (a - d)).div_euclid(d * buffer_pct as i64)
+}
+
+/// Hyper-V's `MemoryAvailable`: `assigned − demand` as a whole-number
+/// percent of assigned memory, rounded down (toward −∞):
+/// `floor(100 × (assigned − demand) / assigned)`; 0 when nothing is assigned.
+#[inline(always)]
+pub fn memory_available_pct(demand: u32, assigned: u32) -> i64 {
+    let (d, a) = (demand as i64, assigned as i64);
+    if a == 0 {
+        return 0;
+    }
+    (100 * (a - d)).div_euclid(a)
+}
+
+/// `Get-VM`'s `MemoryDemand` (MB): `floor(assigned × (100 − MemoryAvailable)
+/// / 100)`, in steps of 1 % of assigned memory. With `MemoryAvailable`
+/// rounded down this is never below the demand and less than
+/// `demand + assigned / 100 + 1`; 0 when demand is 0 or nothing is assigned.
+#[inline(always)]
+pub fn reported_demand_mb(demand: u32, assigned: u32) -> u64 {
+    let a = assigned as i64;
+    // 100 − MemoryAvailable = ceil(100 × demand / assigned) ≥ 0.
+    (a * (100 - memory_available_pct(demand, assigned)) / 100) as u64
+}
+
+/// Memory Status by Hyper-V's rule for a dynamic VM that is on: "paging"
+/// while a Smart Paging file is in use, else from `AvailableMemoryBuffer`:
+/// below 0 "warning", above 80 "ok", else "low".
+#[inline(always)]
+pub fn dynamic_status(available_buffer_pct: i64, smart_paging_mb: u32) -> Status {
+    if smart_paging_mb > 0 {
+        Status::Paging
+    } else if available_buffer_pct < 0 {
+        Status::Warning
+    } else if available_buffer_pct > 80 {
+        Status::Ok
+    } else {
+        Status::Low
+    }
+}
+
 /// What is computed from a VM's settings and memory whenever it is read
 /// (docs/balancer.md, "Status and counters").
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -87,6 +145,8 @@ pub(crate) struct Live {
     pub target_mb: u64,
     pub pressure: f64,
     pub status: Status,
+    /// `AvailableMemoryBuffer` of a dynamic VM that is on; 0 otherwise.
+    pub available_buffer_pct: i64,
 }
 
 impl Live {
@@ -97,6 +157,7 @@ impl Live {
         assigned: u32,
         (startup, minimum, maximum): (u32, u32, u32),
         buffer: u16,
+        smart_paging_mb: u32,
         u: u64,
     ) -> Live {
         if state_of(flags) == VmState::Off {
@@ -104,6 +165,7 @@ impl Live {
                 target_mb: 0,
                 pressure: 0.0,
                 status: Status::Off,
+                available_buffer_pct: 0,
             };
         }
         let target_mb = if in_solver(flags) {
@@ -111,21 +173,90 @@ impl Live {
         } else {
             startup as u64
         };
-        let a = assigned as u64;
+        let pressure = if assigned == 0 {
+            0.0
+        } else {
+            demand as f64 / assigned as f64 * 100.0
+        };
+        if flags & DYNAMIC == 0 {
+            return Live {
+                target_mb,
+                pressure,
+                status: Status::Static,
+                available_buffer_pct: 0,
+            };
+        }
+        let available_buffer_pct = available_buffer_pct(demand, assigned, buffer);
         Live {
             target_mb,
-            pressure: if a == 0 {
-                0.0
-            } else {
-                demand as f64 / assigned as f64 * 100.0
-            },
-            status: if a < demand as u64 {
-                Status::Warning
-            } else if a < target_mb {
-                Status::Low
-            } else {
-                Status::Ok
-            },
+            pressure,
+            status: dynamic_status(available_buffer_pct, smart_paging_mb),
+            available_buffer_pct,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MAX_BUFFER_PCT;
+
+    /// Demand 1000 MB, buffer 20 %: the configured buffer is 200 MB, so 80 %
+    /// of it is 160 MB free (assigned 1160).
+    #[test]
+    fn status_pins_the_80_percent_threshold_on_both_sides() {
+        let cases = [
+            (1162, 81, Status::Ok),     // 162/200 = 81 %
+            (1161, 80, Status::Low),    // 80.5 % rounds down to 80: not above 80
+            (1160, 80, Status::Low),    // exactly 80 %
+            (1001, 0, Status::Low),     // 0.5 % → 0
+            (1000, 0, Status::Low),     // no buffer free, no shortfall
+            (999, -1, Status::Warning), // −0.5 % rounds down to −1
+            (500, -250, Status::Warning),
+            (3000, 1000, Status::Ok), // not capped above
+        ];
+        for (assigned, pct, status) in cases {
+            assert_eq!(available_buffer_pct(1000, assigned, 20), pct, "assigned {assigned}");
+            assert_eq!(dynamic_status(pct, 0), status, "assigned {assigned}");
+        }
+        // Demand 0: the (empty) configured buffer is all free.
+        assert_eq!(available_buffer_pct(0, 512, 20), 100);
+        assert_eq!(dynamic_status(100, 0), Status::Ok);
+        // A Smart Paging file in use outranks the buffer.
+        assert_eq!(dynamic_status(500, 1), Status::Paging);
+        assert_eq!(dynamic_status(-5, 1), Status::Paging);
+    }
+
+    #[test]
+    fn memory_available_and_reported_demand_by_hand() {
+        // (demand, assigned, MemoryAvailable, MemoryDemand)
+        let cases = [
+            (1000, 2048, 51, 1003), // 51.17 % → 51; 2048 × 49 / 100 = 1003.52 → 1003
+            (1000, 1000, 0, 1000),
+            (1100, 1000, -10, 1100),
+            (1001, 1000, -1, 1010), // −0.1 % → −1: whole steps of 1 % of assigned
+            (1, 1000, 99, 10),
+            (0, 1000, 100, 0),
+            (0, 0, 0, 0), // off
+            (700, 0, 0, 0),
+        ];
+        for (d, a, ma, rd) in cases {
+            assert_eq!(memory_available_pct(d, a), ma, "demand {d} assigned {a}");
+            assert_eq!(reported_demand_mb(d, a), rd, "demand {d} assigned {a}");
+        }
+    }
+
+    #[test]
+    fn reported_demand_is_demand_rounded_up_to_a_percent_step() {
+        for a in [32u32, 100, 1000, 1024, 4095, 65536, u32::MAX] {
+            for d in [0u32, 1, 31, 32, 99, 500, 1023, 4096, 100_000, u32::MAX] {
+                let r = reported_demand_mb(d, a);
+                assert!(r >= d as u64, "d {d} a {a} r {r}");
+                assert!(r < d as u64 + a as u64 / 100 + 1, "d {d} a {a} r {r}");
+                // extremes stay exact in i64
+                let _ = available_buffer_pct(d, a, MAX_BUFFER_PCT);
+                let _ = available_buffer_pct(d, a, 5);
+            }
         }
     }
 }

@@ -32,6 +32,11 @@ pub enum Status {
     Low = 1,
     Warning = 2,
     Off = 3,
+    /// A Smart Paging file is in use (a dynamic VM restarted short of its
+    /// startup memory).
+    Paging = 4,
+    /// A static VM that is on: Hyper-V shows nothing (`""`).
+    Static = 5,
 }
 
 impl Status {
@@ -41,6 +46,8 @@ impl Status {
             Status::Low => "low",
             Status::Warning => "warning",
             Status::Off => "off",
+            Status::Paging => "paging",
+            Status::Static => "",
         }
     }
 }
@@ -103,6 +110,10 @@ pub(crate) struct Vms {
     pub(crate) run_mark: Vec<f64>,
     pub(crate) p_min: Vec<f64>,
     pub(crate) p_max: Vec<f64>,
+    /// Smart Paging working set (MB): the part of startup memory a restart
+    /// could not find, paged to the Smart Paging file until ballooned back
+    /// (0 almost always; "Smart Paging Working Set Size").
+    pub(crate) smart_paging: Vec<u32>,
 }
 
 impl Vms {
@@ -195,6 +206,7 @@ impl Vms {
             + b(&self.run_mark)
             + b(&self.p_min)
             + b(&self.p_max)
+            + b(&self.smart_paging)
             // A B-tree node per ~11 entries; ~48 B per entry is an upper bound.
             + self.carries.len() * 48
     }
@@ -211,6 +223,7 @@ macro_rules! each_column {
         v.clock_s.$op($($arg),*); v.added.$op($($arg),*); v.removed.$op($($arg),*);
         v.add_ops.$op($($arg),*); v.remove_ops.$op($($arg),*); v.p_sum.$op($($arg),*);
         v.run_mark.$op($($arg),*); v.p_min.$op($($arg),*); v.p_max.$op($($arg),*);
+        v.smart_paging.$op($($arg),*);
     }};
 }
 

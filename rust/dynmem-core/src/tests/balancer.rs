@@ -166,5 +166,10 @@ fn static_vm_holds_startup() {
     h.tick(1.0).unwrap();
     assert_eq!(h.at(0).assigned_mb(), 2048);
     assert_eq!(h.at(0).state(), VmState::Running);
-    assert_eq!(h.at(0).status(), Status::Warning);
+    // Hyper-V shows no Memory Status for a static VM; the guest pages.
+    assert_eq!(h.at(0).status(), Status::Static);
+    assert_eq!(h.at(0).status().as_str(), "");
+    assert_eq!(h.at(0).paging_mb(), 1952);
+    assert_eq!(h.at(0).available_buffer_pct(), 0);
+    assert_eq!(h.at(0).reported_demand_mb(), 4014); // 2048 × (100 + 96) / 100, rounded down
 }

@@ -9,6 +9,7 @@ mod balancer;
 mod forms;
 mod operations;
 mod policies;
+mod versions;
 
 pub(super) fn spec(startup: i64, min: i64, max: i64, weight: i64) -> VmSpec {
     VmSpec {
