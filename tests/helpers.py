@@ -26,9 +26,11 @@ VM_COUNTERS = (
     "Added Memory", "Removed Memory", "Memory Add Operations",
     "Memory Remove Operations", "Physical Memory",
     "Guest Visible Physical Memory", "Current Pressure", "Average Pressure",
-    "Minimum Pressure", "Maximum Pressure",
+    "Minimum Pressure", "Maximum Pressure", "Guest Available Memory",
+    "Smart Paging Working Set Size",
 )
-HOST_COUNTERS = ("Available Memory", "Average Pressure", "System Current Pressure")
+HOST_COUNTERS = ("Available Memory", "Average Pressure", "System Current Pressure",
+                 "Available Memory For Balancing")
 SETTINGS = ("startup_mb", "minimum_mb", "maximum_mb", "buffer_pct", "weight", "dynamic")
 
 

@@ -471,6 +471,8 @@ class VM:
             "Average Pressure": self.average_pressure,
             "Minimum Pressure": self.min_pressure,
             "Maximum Pressure": self.max_pressure,
+            "Guest Available Memory": 0 if self.state == OFF else self.assigned_mb - self.demand_mb,
+            "Smart Paging Working Set Size": 0,  # no restart in the reference yet
         }
 
     # ---- memory mechanics -------------------------------------------------
@@ -594,6 +596,7 @@ class Host:
             "Available Memory": self.available_mb,
             "Average Pressure": average,
             "System Current Pressure": system,
+            "Available Memory For Balancing": self.available_mb,
         }
 
     # ---- starting a VM ----------------------------------------------------

@@ -37,8 +37,8 @@ def test_counter_names_are_the_dict_keys_in_order():
 def test_counter_values_are_ints_and_floats():
     host, a = _host()
     kinds = [type(v) for v in a.counters.values()]
-    assert kinds == [int] * 6 + [float] * 4
-    assert [type(v) for v in host.counters.values()] == [int, float, float]
+    assert kinds == [int] * 6 + [float] * 4 + [int] * 2
+    assert [type(v) for v in host.counters.values()] == [int, float, float, int]
     assert a.counters["Physical Memory"] == a.assigned_mb
     assert host.counters["Available Memory"] == host.available_mb
 

@@ -90,3 +90,17 @@ def test_bulk_arrays_and_status_codes_match_the_handles():
     assert host.reported_demand_mb.tolist() == [vm.reported_demand_mb for vm in host.vms]
     names = [dynmem.STATUS_NAMES[c] for c in host.status_codes]
     assert names == ["ok", "low", "warning", "", "off"] == [vm.status for vm in host.vms]
+
+
+@pytest.mark.parametrize("host_cls", HOSTS)
+def test_new_counters_by_hand(host_cls):
+    host, vm = running(host_cls, 1162, 1000)
+    c = vm.counters
+    assert c["Guest Available Memory"] == 162  # 1162 − 1000
+    assert c["Smart Paging Working Set Size"] == 0
+    vm.demand_mb = 1300
+    assert vm.counters["Guest Available Memory"] == -138  # the guest pages 138 MB
+    # 16384 − 1024 − 1162
+    assert host.counters["Available Memory For Balancing"] == host.counters["Available Memory"] == 14198
+    vm.stop()
+    assert vm.counters["Guest Available Memory"] == 0

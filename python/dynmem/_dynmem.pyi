@@ -350,6 +350,10 @@ class VmHandle:
         - "Current Pressure": %, now
         - "Average Pressure", "Minimum Pressure", "Maximum Pressure": %,
           over the ticks the VM ran
+        - "Guest Available Memory": MB, assigned − demand now (negative while
+          the guest pages; 0 when off)
+        - "Smart Paging Working Set Size": MB, the part of startup memory a
+          restart paged to a Smart Paging file (0 until restart is modelled)
         """
     @property
     def exists(self) -> bool:

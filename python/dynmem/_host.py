@@ -175,6 +175,9 @@ class Host:
         - "Average Pressure": %, the mean current pressure of the running VMs
         - "System Current Pressure": %, Σ demand / Σ assigned × 100 over the
           running VMs (0 when none runs)
+        - "Available Memory For Balancing": MB, what the balancer can hand
+          out; dynmem models no host memory besides the reserve and the
+          VMs', so it equals "Available Memory"
         """
         return self._core.counters()
 

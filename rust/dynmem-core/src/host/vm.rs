@@ -150,6 +150,12 @@ impl<'a> VmRef<'a> {
             // +inf until the first sample.
             minimum_pressure: if v.p_min[pos].is_finite() { v.p_min[pos] } else { 0.0 },
             maximum_pressure: v.p_max[pos],
+            guest_available_memory_mb: if self.state() == VmState::Off {
+                0
+            } else {
+                v.assigned[pos] as i64 - v.demand[pos] as i64
+            },
+            smart_paging_working_set_size_mb: v.smart_paging[pos] as u64,
         }
     }
 }
@@ -266,6 +272,7 @@ impl Host {
         }
         HostCounters {
             available_memory_mb: self.available_mb(),
+            available_memory_for_balancing_mb: self.available_mb(),
             average_pressure: if n > 0 { sum_p / n as f64 } else { 0.0 },
             system_current_pressure: if sum_a > 0 {
                 sum_d as f64 / sum_a as f64 * 100.0

@@ -15,6 +15,12 @@ pub struct VmCounters {
     pub average_pressure: f64,
     pub minimum_pressure: f64,
     pub maximum_pressure: f64,
+    /// assigned − demand (MB) while on: what the guest has free, negative
+    /// while it pages; 0 when off.
+    pub guest_available_memory_mb: i64,
+    /// The Smart Paging file's working set (MB); 0 unless a restart found
+    /// less than startup memory.
+    pub smart_paging_working_set_size_mb: u64,
 }
 
 /// Hyper-V's host counters ("Hyper-V Dynamic Memory Balancer").
@@ -23,6 +29,9 @@ pub struct HostCounters {
     pub available_memory_mb: i64,
     pub average_pressure: f64,
     pub system_current_pressure: f64,
+    /// What the balancer can hand out (MB): dynmem models no host memory
+    /// besides the reserve and the VMs', so this equals Available Memory.
+    pub available_memory_for_balancing_mb: i64,
 }
 
 /// A counter's value as Hyper-V reports it: a whole number (MB or a count)
@@ -35,7 +44,7 @@ pub enum CounterValue {
 
 impl VmCounters {
     /// Hyper-V's names of the per-VM counters, in the order of [`VmCounters::named`].
-    pub const NAMES: [&'static str; 10] = [
+    pub const NAMES: [&'static str; 12] = [
         "Added Memory",
         "Removed Memory",
         "Memory Add Operations",
@@ -46,10 +55,12 @@ impl VmCounters {
         "Average Pressure",
         "Minimum Pressure",
         "Maximum Pressure",
+        "Guest Available Memory",
+        "Smart Paging Working Set Size",
     ];
 
     /// Every counter with Hyper-V's name for it (the one place the names are spelled).
-    pub fn named(&self) -> [(&'static str, CounterValue); 10] {
+    pub fn named(&self) -> [(&'static str, CounterValue); 12] {
         use CounterValue::{Int, Real};
         // Counters are at most 2^64 − 1 in principle; a VM would need 2^63 MB
         // moved to pass i64::MAX, so the conversion saturates rather than wraps.
@@ -65,6 +76,8 @@ impl VmCounters {
             Real(self.average_pressure),
             Real(self.minimum_pressure),
             Real(self.maximum_pressure),
+            Int(self.guest_available_memory_mb),
+            int(self.smart_paging_working_set_size_mb),
         ];
         std::array::from_fn(|k| (Self::NAMES[k], values[k]))
     }
@@ -72,14 +85,20 @@ impl VmCounters {
 
 impl HostCounters {
     /// Hyper-V's names of the host ("Balancer") counters, in the order of [`HostCounters::named`].
-    pub const NAMES: [&'static str; 3] = ["Available Memory", "Average Pressure", "System Current Pressure"];
+    pub const NAMES: [&'static str; 4] = [
+        "Available Memory",
+        "Average Pressure",
+        "System Current Pressure",
+        "Available Memory For Balancing",
+    ];
 
     /// Every counter with Hyper-V's name for it.
-    pub fn named(&self) -> [(&'static str, CounterValue); 3] {
+    pub fn named(&self) -> [(&'static str, CounterValue); 4] {
         let values = [
             CounterValue::Int(self.available_memory_mb),
             CounterValue::Real(self.average_pressure),
             CounterValue::Real(self.system_current_pressure),
+            CounterValue::Int(self.available_memory_for_balancing_mb),
         ];
         std::array::from_fn(|k| (Self::NAMES[k], values[k]))
     }
