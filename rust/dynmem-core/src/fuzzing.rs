@@ -22,8 +22,8 @@
 use crate::config::{VmChange, VmSpec};
 use crate::host::Host;
 use crate::mechanics::Mechanics;
-use crate::policy::Policy;
 use crate::model::{VmId, VmState};
+use crate::policy::Policy;
 use crate::run::{Action, Event};
 use crate::simd::VectorCap;
 use std::fmt::Write;
