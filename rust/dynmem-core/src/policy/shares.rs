@@ -86,8 +86,11 @@ impl Item {
     }
 }
 
+/// Some items' columns: (floor, ceiling), (demand cap, weight).
+type Cols<'a> = ((&'a [u32], &'a [u32]), (&'a [u32], &'a [u16]));
+
 /// Σ x and Σ slope weight at `level` over some items.
-fn probe_part(level: u64, t: u64, ((lo, hi), (d, w)): ((&[u32], &[u32]), (&[u32], &[u16]))) -> (u64, u64) {
+fn probe_part(level: u64, t: u64, ((lo, hi), (d, w)): Cols<'_>) -> (u64, u64) {
     let n = lo.len();
     let (hi, d, w) = (&hi[..n], &d[..n], &w[..n]);
     let (mut sum, mut slope) = (0u64, 0u64);
