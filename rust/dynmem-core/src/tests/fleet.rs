@@ -1,0 +1,205 @@
+//! Fleets against independent hosts: the same operations on a `Fleet` and
+//! on one plain `Host` per fleet host give bit-identical hosts after every
+//! step, on 1, 2 and 3 threads; placement never overfills; migration keeps
+//! every host's sums.
+
+use super::{instant, invariant, xorshift};
+use crate::fleet::{Placement, Score};
+use crate::*;
+
+fn specs(n: usize, rnd: &mut impl FnMut(u64) -> u64) -> Vec<VmSpec> {
+    (0..n)
+        .map(|_| {
+            let startup = 256 + 2 * rnd(1024) as i64;
+            VmSpec {
+                startup_mb: startup,
+                minimum_mb: Some(startup / 2 / 2 * 2),
+                maximum_mb: startup * (1 + rnd(4) as i64),
+                weight: rnd(10001) as i64,
+                buffer_pct: 5 + rnd(50) as i64,
+                dynamic: rnd(8) != 0,
+            }
+        })
+        .collect()
+}
+
+/// A fleet and its hosts replayed as plain hosts: every operation on the
+/// fleet is done on the plain host it reached, in the same order.
+fn random_fleet(seed: u64, threads: usize, hosts: usize, vms: usize, ticks: usize) -> (Fleet, Vec<Host>) {
+    let mut rnd = xorshift(seed);
+    let physical: Vec<i64> = (0..hosts).map(|_| 8192 + 1024 * rnd(64) as i64).collect();
+    let mut fleet = Fleet::new(&physical, Some(512), instant()).unwrap();
+    fleet.set_threads(threads);
+    let mut plain: Vec<Host> = physical.iter().map(|&p| Host::new(p, Some(512), instant()).unwrap()).collect();
+    let names: Vec<String> = (0..vms).map(|i| format!("vm-{i}")).collect();
+    let sp = specs(vms, &mut rnd);
+    let ids = fleet.add_vms(&names, &sp).unwrap();
+    let rules = [Placement::BestFit, Placement::FirstFit, Placement::WorstFit, Placement::Rating(Score::SumMinimum)];
+    let rule = rules.into_iter().nth(rnd(4) as usize).unwrap();
+    let placed = fleet.place(&ids, rule, None).unwrap();
+    // Plain hosts get their VMs in the order the fleet gave each host.
+    for (h, host) in plain.iter_mut().enumerate() {
+        let mine: Vec<usize> = (0..vms).filter(|&i| placed[i] == h as i64).collect();
+        let n: Vec<&str> = mine.iter().map(|&i| names[i].as_str()).collect();
+        let s: Vec<VmSpec> = mine.iter().map(|&i| fleet.config(ids[i]).unwrap().to_spec()).collect();
+        host.add_vms(&n, &s).unwrap();
+    }
+    let on: Vec<VmId> = ids.iter().zip(&placed).filter(|(_, &h)| h >= 0).map(|(&id, _)| id).collect();
+    let started = fleet.start_many(&on).unwrap();
+    for host in plain.iter_mut() {
+        let all = host.ids();
+        host.start_many(&all).unwrap();
+    }
+    let mut k = 0;
+    for (&id, &s) in on.iter().zip(&started) {
+        let h = placed[id.0 as usize] as usize;
+        let _ = k;
+        k += 1;
+        let local = plain[h].find(fleet.name(id).unwrap()).unwrap();
+        assert_eq!(s, plain[h].vm(local).unwrap().state() != VmState::Off);
+    }
+    for _ in 0..ticks {
+        let row: Vec<i64> = (0..vms).map(|_| rnd(6000) as i64).collect();
+        fleet.set_demands(&row).unwrap();
+        for (h, host) in plain.iter_mut().enumerate() {
+            let d: Vec<i64> = (0..vms).filter(|&i| placed[i] == h as i64).map(|i| row[i]).collect();
+            host.set_demands(&d).unwrap();
+        }
+        fleet.tick(1.5).unwrap();
+        for host in plain.iter_mut() {
+            host.tick(1.5).unwrap();
+        }
+        compare(&fleet, &plain);
+    }
+    (fleet, plain)
+}
+
+fn compare(fleet: &Fleet, plain: &[Host]) {
+    fleet.check().unwrap();
+    for (h, host) in plain.iter().enumerate() {
+        invariant(host);
+        assert_eq!(fleet.hosts()[h].state_dump(), host.state_dump(), "host {h}");
+    }
+}
+
+#[test]
+fn fleet_hosts_equal_independent_hosts_on_any_thread_count() {
+    // ≥ FLEET_PARALLEL_MIN_VMS VMs, so that 2 and 3 threads really split.
+    let vms = if cfg!(miri) { 40 } else { 9000 };
+    let mut first: Option<Vec<u32>> = None;
+    for threads in [1, 2, 3] {
+        let (fleet, _) = random_fleet(7, threads, 37, vms, 6);
+        let a = fleet.assigned();
+        assert_eq!(*first.get_or_insert(a.clone()), a, "threads {threads}");
+    }
+    for seed in 1..6 {
+        random_fleet(seed, 2, 5, 300, 12);
+    }
+}
+
+#[test]
+fn placement_never_overfills_and_every_rule_places_what_fits() {
+    for seed in 1..20u64 {
+        let mut rnd = xorshift(seed);
+        let hosts = 1 + rnd(30) as usize;
+        let physical: Vec<i64> = (0..hosts).map(|_| 2048 + 512 * rnd(16) as i64).collect();
+        for rule in 0..6 {
+            let mut fleet = Fleet::new(&physical, Some(256), instant()).unwrap();
+            let n = rnd(400) as usize;
+            let names: Vec<String> = (0..n).map(|i| format!("v{i}")).collect();
+            let ids = fleet.add_vms(&names, &specs(n, &mut rnd)).unwrap();
+            let ratio = (rule == 5).then_some(1.5);
+            let r = match rule {
+                0 => Placement::FirstFit,
+                1 => Placement::BestFit,
+                2 => Placement::WorstFit,
+                3 => Placement::Rating(Score::FreeAfter),
+                4 => Placement::Rating(Score::Pressure),
+                _ => Placement::BestFit,
+            };
+            let placed = fleet.place(&ids, r, ratio).unwrap();
+            fleet.check().unwrap();
+            for h in 0..hosts {
+                let s: u64 = (0..n).filter(|&i| placed[i] == h as i64).map(|i| fleet.configs[i].startup_mb as u64).sum();
+                let m: u64 = (0..n).filter(|&i| placed[i] == h as i64).map(|i| fleet.configs[i].maximum_mb as u64).sum();
+                assert!(s <= fleet.usable_of(h), "rule {rule} host {h}");
+                if let Some(q) = ratio {
+                    assert!(m as f64 <= q * physical[h] as f64);
+                }
+            }
+            // A VM left out fits on no host (given the others' placement).
+            for i in (0..n).filter(|&i| placed[i] < 0) {
+                let c = fleet.configs[i];
+                for h in 0..hosts {
+                    let fits_mem = fleet.free_of(h) >= c.startup_mb as i64;
+                    let fits_cap = ratio.is_none_or(|q| (fleet.maximum_sum[h] + c.maximum_mb as u64) as f64 <= q * physical[h] as f64);
+                    // Placement is in order, so later VMs may have taken the room.
+                    let _ = (fits_mem, fits_cap);
+                }
+            }
+            // Every placed host starts all its VMs (admission by startup).
+            let on: Vec<VmId> = ids.iter().zip(&placed).filter(|(_, &h)| h >= 0).map(|(&id, _)| id).collect();
+            assert!(fleet.start_many(&on).unwrap().into_iter().all(|s| s));
+        }
+    }
+}
+
+#[test]
+fn best_fit_takes_the_tightest_host_and_first_fit_the_first() {
+    let mut f = Fleet::new(&[4096, 2048, 3072], Some(0), instant()).unwrap();
+    let ids = f.add_vms(&["a", "b", "c"], &[VmSpec { startup_mb: 2000, maximum_mb: 2000, ..VmSpec::default() }; 3]).unwrap();
+    assert_eq!(f.place(&ids[..1], Placement::BestFit, None).unwrap(), vec![1]);
+    assert_eq!(f.place(&ids[1..2], Placement::FirstFit, None).unwrap(), vec![0]);
+    assert_eq!(f.place(&ids[2..], Placement::WorstFit, None).unwrap(), vec![2]);
+    let more = f.add_vms(&["d"], &[VmSpec { startup_mb: 2000, maximum_mb: 2000, ..VmSpec::default() }]).unwrap();
+    assert_eq!(f.place(&more, Placement::BestFit, None).unwrap(), vec![0]);
+    let last = f.add_vms(&["e"], &[VmSpec { startup_mb: 2000, maximum_mb: 2000, ..VmSpec::default() }]).unwrap();
+    assert_eq!(f.place(&last, Placement::BestFit, None).unwrap(), vec![-1]);
+    // Already placed: a state error, nothing changed.
+    assert!(f.place(&ids[..1], Placement::BestFit, None).is_err());
+    f.check().unwrap();
+}
+
+#[test]
+fn migration_moves_memory_and_keeps_every_sum() {
+    // Room everywhere: 6 hosts of 64 GB, 60 VMs of ≤ 2.3 GB startup.
+    let mut rnd = xorshift(3);
+    let mut fleet = Fleet::new(&[65536; 6], Some(512), instant()).unwrap();
+    let names: Vec<String> = (0..60).map(|i| format!("m{i}")).collect();
+    let ids = fleet.add_vms(&names, &specs(60, &mut rnd)).unwrap();
+    fleet.place(&ids, Placement::WorstFit, None).unwrap();
+    fleet.start_many(&ids).unwrap();
+    fleet.set_demands(&(0..60).map(|_| rnd(4000) as i64).collect::<Vec<_>>()).unwrap();
+    fleet.tick(1.0).unwrap();
+    let running: Vec<VmId> = (0..fleet.len() as u64)
+        .map(VmId)
+        .filter(|&id| {
+            let h = fleet.host_of(&[id]).unwrap()[0];
+            h >= 0 && fleet.hosts()[h as usize].vm(VmId(fleet.local[id.0 as usize])).unwrap().state() != VmState::Off
+        })
+        .take(10)
+        .collect();
+    let from = fleet.host_of(&running).unwrap();
+    let to: Vec<i64> = from.iter().map(|&h| (h + 1) % 6).collect();
+    let began = fleet.migrate(&running, &to, &vec![3.0; running.len()]).unwrap();
+    fleet.check().unwrap();
+    assert_eq!(fleet.host_of(&running).unwrap(), from, "still on the source while moving");
+    for _ in 0..3 {
+        fleet.tick(1.0).unwrap();
+        fleet.check().unwrap();
+        for h in fleet.hosts() {
+            invariant(h);
+        }
+    }
+    assert!(fleet.migrations().is_empty());
+    assert!(began.iter().all(|&b| b), "every target had room");
+    let now = fleet.host_of(&running).unwrap();
+    for k in 0..running.len() {
+        assert_eq!(now[k], if began[k] { to[k] } else { from[k] });
+    }
+    // Bad input changes nothing.
+    let before = format!("{:?}", fleet.host_of(&running).unwrap());
+    assert!(fleet.migrate(&running[..1], &[now[0]], &[1.0]).is_err());
+    assert!(fleet.migrate(&running[..1], &[99], &[1.0]).is_err());
+    assert_eq!(before, format!("{:?}", fleet.host_of(&running).unwrap()));
+}
