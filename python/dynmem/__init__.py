@@ -9,6 +9,9 @@ from ._host import MAX_MAXIMUM_MB, VM, Host, HyperVPolicy
 from .events import ACTIONS, Event
 from .timeline import STATUS_NAMES, Timeline
 from .errors import ConfigError, ConfigTypeError, DynmemError, InsufficientMemoryError, StateError
+from . import placement
+from .fleet import Fleet, FleetTimeline, HostView
+from .sweep import sweep
 
 __all__ = [
     "Host",
@@ -24,5 +27,10 @@ __all__ = [
     "ConfigTypeError",
     "InsufficientMemoryError",
     "StateError",
+    "Fleet",
+    "FleetTimeline",
+    "HostView",
+    "placement",
+    "sweep",
 ]
 __version__ = "0.1.0"

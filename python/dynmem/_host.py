@@ -88,7 +88,11 @@ class VM(_dynmem.VmHandle):
         )
 
     def __reduce_ex__(self, protocol: Any) -> Any:
-        raise ConfigTypeError("a VM handle cannot be pickled (hosts cannot be pickled yet either)", "vm", self.id)
+        raise ConfigTypeError(
+            "a VM handle cannot be pickled on its own: pickle its Host (the copy's vm(name) gives its handle)",
+            "vm",
+            self.id,
+        )
 
 
 class Host:
@@ -312,12 +316,24 @@ class Host:
     def __deepcopy__(self, memo: dict[int, Any]) -> Host:
         return self.__copy__()
 
-    def __reduce_ex__(self, protocol: Any) -> Any:
-        raise ConfigTypeError(
-            "a Host cannot be pickled yet (copy.copy(host) gives an independent copy in this process)",
-            "host",
-            repr(self),
-        )
+    def snapshot(self) -> bytes:
+        """The host as bytes of dynmem's versioned snapshot format: every
+        VM's settings, state, memory, clocks, counters, name and id, and the
+        host's clock. `Host.from_snapshot` continues exactly as this host
+        would. (Threads and vector caps are settings of a process, not state.)"""
+        return bytes(_dynmem.host_snapshot(self._core))
+
+    @classmethod
+    def from_snapshot(cls, data: bytes) -> Host:
+        """The host a `snapshot` holds; a corrupted or foreign one is a
+        `ConfigError` on field ``snapshot`` (never a crash)."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise ConfigTypeError(f"snapshot must be bytes, got {type(data).__name__}", "snapshot", type(data).__name__)
+        return _host_from_bytes(bytes(data), cls)
+
+    def __reduce__(self) -> Any:
+        """Pickles through `snapshot` (exact; handles are the copy's own)."""
+        return (_host_from_bytes, (self.snapshot(),))
 
     def __repr__(self) -> str:
         return (
@@ -512,3 +528,18 @@ class Host:
     def pressure(self) -> npt.NDArray[np.float64]:
         """Current pressure per VM, demand / assigned × 100 (0 when off)."""
         return self._core.pressure()
+
+
+def _policy_of(m: tuple[int, int, float, float, float]) -> HyperVPolicy:
+    """A `HyperVPolicy` from the binding's mechanics tuple."""
+    return HyperVPolicy(*m)
+
+
+def _host_from_bytes(data: bytes, cls: type[Host] = Host) -> Host:
+    """A `Host` restored from a snapshot's bytes (pickle's reconstructor)."""
+    core, mech = _dynmem.host_from_snapshot(data)
+    new = cls.__new__(cls)
+    new._core = core
+    new._policy = _policy_of(mech)
+    new._handles = {}
+    return new

@@ -32,6 +32,11 @@ pub struct PyHost {
 }
 
 impl PyHost {
+    /// A binding host around a core host (a restored snapshot).
+    pub fn from_core(core: core::Host) -> PyHost {
+        PyHost { core: HostLock::new(core) }
+    }
+
     /// The core, or `StateError` if another thread is using it.
     pub fn core(&self, py: Python<'_>) -> PyResult<HostGuard<'_, core::Host>> {
         self.core.try_lock().map_err(|why| host_busy(py, why))

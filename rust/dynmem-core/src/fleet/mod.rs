@@ -328,9 +328,10 @@ impl Fleet {
             })?;
         }
         let parts = self.parts();
-        let mut jobs: Vec<(&mut Host, Vec<(usize, VmId)>, Vec<usize>)> =
+        type Job<'h> = (&'h mut Host, Vec<(usize, VmId)>, Vec<usize>);
+        let mut jobs: Vec<Job<'_>> =
             self.hosts.iter_mut().zip(groups).map(|(h, g)| (h, g, Vec::new())).collect();
-        each_part(&mut jobs, parts, &|(host, g, failed): &mut (&mut Host, Vec<(usize, VmId)>, Vec<usize>)| {
+        each_part(&mut jobs, parts, &|(host, g, failed): &mut Job<'_>| {
             if g.is_empty() {
                 return;
             }

@@ -22,15 +22,24 @@ pub struct FleetRecord {
 }
 
 impl Fleet {
-    /// Runs `demand_mb.len() / vms` ticks of `dt_s`; `stop` is asked between
+    /// Runs `demand_mb.len() / vms` ticks of `dt_s`, numbered from
+    /// `first_tick` (a row is recorded at tick `k` when `k % record_every ==
+    /// 0`, so a run cut in pieces records what one run would); `stop` is asked between
     /// ticks (about every `run::STOP_EVERY_VM_TICKS` VM-ticks) whether to end early.
-    pub fn run(&mut self, demand_mb: &[i64], dt_s: f64, record_every: usize, mut stop: impl FnMut() -> bool) -> Result<FleetRecord> {
+    pub fn run(
+        &mut self,
+        demand_mb: &[i64],
+        dt_s: f64,
+        record_every: usize,
+        first_tick: u64,
+        mut stop: impl FnMut() -> bool,
+    ) -> Result<FleetRecord> {
         let n = self.len();
         Host::check_dt(dt_s)?;
         if record_every == 0 {
             return Err(Error::config("record_every", 0u64, "must be at least 1"));
         }
-        if n == 0 || demand_mb.len() % n != 0 {
+        if n == 0 || !demand_mb.len().is_multiple_of(n) {
             return Err(Error::config(
                 "demand_mb",
                 demand_mb.len() as u64,
@@ -39,7 +48,7 @@ impl Fleet {
         }
         let ticks = demand_mb.len() / n;
         Host::check_demands(demand_mb, |k| format!("demand_mb[{}, {}]", k / n, k % n))?;
-        let rows = ticks.div_ceil(record_every);
+        let rows = ticks / record_every + 1;
         let mut r = FleetRecord { vms: n, hosts: self.hosts.len(), ..Default::default() };
         try_reserve(&mut r.assigned_mb, rows.saturating_mul(n), "demand_mb")?;
         try_reserve(&mut r.host_available_mb, rows.saturating_mul(self.hosts.len()), "demand_mb")?;
@@ -51,8 +60,9 @@ impl Fleet {
             self.set_demands_unchecked(row);
             self.tick_unchecked(dt_s);
             r.ticks = k + 1;
-            if k % record_every == 0 {
-                r.tick.push(k as u64);
+            let at = first_tick + k as u64;
+            if at % record_every as u64 == 0 {
+                r.tick.push(at);
                 r.time_s.push(self.time_s());
                 r.assigned_mb.extend(self.assigned());
                 r.host_available_mb.extend(self.host_available());
