@@ -398,7 +398,10 @@ class Fleet:
             parts.append(self._core.run(np.ascontiguousarray(arr[a:b]), dt_s, record_every, a))
         if not parts:
             parts.append(self._core.run(np.zeros((0, n), dtype=np.int64), dt_s, record_every, 0))
-        cat = lambda key: np.concatenate([p[key] for p in parts])  # noqa: E731
+
+        def cat(key: str) -> Any:
+            return np.concatenate([p[key] for p in parts])
+
         return FleetTimeline(
             dt_s=float(dt_s),
             tick=cat("tick").astype(np.int64),

@@ -104,7 +104,7 @@ class _RayExecutor(cf.Executor):
     """A `concurrent.futures.Executor` over Ray tasks (see `ray_executor`)."""
 
     def __init__(self, num_cpus: float = 1) -> None:
-        import ray  # the optional dependency
+        import ray  # type: ignore[import-not-found,unused-ignore]  # the optional dependency
 
         self._ray = ray
         self._remote = ray.remote(num_cpus=num_cpus)(_ray_call)
