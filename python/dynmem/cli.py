@@ -248,6 +248,9 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--baseline-pct", type=float, default=10.0, help="demand mapping: %% of provisioned memory")
     rp.add_argument("--scale", type=float, default=1.5, help="demand mapping: multiplier on active memory")
     outputs(rp)
+    from .plan import add_parser as add_plan
+
+    add_plan(sub)
     return p
 
 
@@ -283,6 +286,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args, reference_scenario())
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "plan":
+            from .plan import cmd_plan
+
+            return cmd_plan(args)
         return cmd_replay(args)
     except BrokenPipeError:  # pragma: no cover
         return 1
