@@ -85,7 +85,7 @@ def paging_gbh(
     timeline = fleet.run(trace.demand_mb, dt_s=trace.tick_s)
     wanted = np.minimum(trace.demand_mb, sizes["maximum_mb"][None, :n])
     short = np.maximum(0, wanted - timeline.assigned_mb).sum()
-    return float(short) * trace.tick_s / 3600.0 / 1024.0
+    return float(short * trace.tick_s / 3600.0 / 1024.0)
 
 
 def plan(
@@ -165,8 +165,9 @@ def plot_curve(points: dict[str, dict[int, float]], results: dict[str, PlanResul
         hs = [h for h, v in pts.items() if not math.isinf(v)]
         first = f"; fewer than {min(hs)} hosts cannot place every VM" if hs and min(hs) > 1 else ""
         ax.plot(hs, [pts[h] for h in hs], marker="o", label=f"{p}: needs {results[p].hosts} hosts{first}")
-        if results[p].hosts:
-            ax.axvline(results[p].hosts, ls=":", color=ax.lines[-1].get_color())
+        answer = results[p].hosts
+        if answer is not None:
+            ax.axvline(answer, ls=":", color=ax.lines[-1].get_color())
     ax.axhline(budget, color="grey", ls="--", lw=1, label=f"budget {budget:g} GB·h")
     ax.set_yscale("symlog", linthresh=1.0)
     ax.set_ylim(bottom=0)

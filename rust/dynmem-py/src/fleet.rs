@@ -13,6 +13,7 @@ use dynmem_core::{self as core, Fleet, VmId};
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
+use std::time::{Duration, Instant};
 
 #[pyclass(module = "dynmem._dynmem", name = "Fleet", frozen)]
 pub struct PyFleet {
@@ -264,7 +265,25 @@ impl PyFleet {
         if cols != core.len() {
             return Err(config_error(py, "demand_mb", cols, &format!("demand_mb must have one column per VM of the fleet ({}), got {cols}", core.len())));
         }
-        let r = py.detach(|| core.run(&demand, dt, record_every, first_tick, || false)).or_raise(py)?;
+        // Signals (Ctrl-C) are checked between ticks about every 50 ms: one
+        // that raises ends the run after a whole tick, the fleet as after it.
+        let mut raised: Option<PyErr> = None;
+        let r = py
+            .detach(|| {
+                let mut last = Instant::now();
+                core.run(&demand, dt, record_every, first_tick, || {
+                    if last.elapsed() < Duration::from_millis(50) {
+                        return false;
+                    }
+                    last = Instant::now();
+                    raised = Python::attach(|py| py.check_signals()).err();
+                    raised.is_some()
+                })
+            })
+            .or_raise(py)?;
+        if let Some(e) = raised {
+            return Err(e);
+        }
         let out = PyDict::new(py);
         let rows = r.tick.len();
         out.set_item("ticks", r.ticks)?;

@@ -182,10 +182,17 @@ impl Fleet {
 
     /// The position of VM `id` in fleet order, or a `State` error.
     pub(crate) fn index(&self, id: VmId, field: &str) -> Result<usize> {
+        self.index_at(id, || field.to_string())
+    }
+
+    /// [`Fleet::index`] with the field's name made only for an error (a
+    /// bulk call names `vms[k]` without formatting it for every VM).
+    pub(crate) fn index_at(&self, id: VmId, field: impl FnOnce() -> String) -> Result<usize> {
         if (id.0 as usize) < self.len() && id.0 <= u32::MAX as u64 {
             Ok(id.0 as usize)
         } else {
-            Err(Error::state(Some(field), id.0, format!("{field}: vm {id} is not in this fleet")))
+            let field = field();
+            Err(Error::state(Some(&field), id.0, format!("{field}: vm {id} is not in this fleet")))
         }
     }
 
@@ -263,7 +270,7 @@ impl Fleet {
     pub fn host_of(&self, ids: &[VmId]) -> Result<Vec<i64>> {
         let mut out = try_vec(ids.len(), "vms")?;
         for (k, &id) in ids.iter().enumerate() {
-            let i = self.index(id, &format!("vms[{k}]"))?;
+            let i = self.index_at(id, || format!("vms[{k}]"))?;
             out.push(self.host_of_index(i));
         }
         Ok(out)
@@ -285,9 +292,10 @@ impl Fleet {
         let mut seen = vec![false; self.len()];
         let mut groups: Vec<Vec<(usize, VmId)>> = vec![Vec::new(); self.hosts.len()];
         for (k, &id) in ids.iter().enumerate() {
-            let field = format!("vms[{k}]");
-            let i = self.index(id, &field)?;
+            let field = || format!("vms[{k}]");
+            let i = self.index_at(id, field)?;
             if std::mem::replace(&mut seen[i], true) {
+                let field = field();
                 return Err(Error::state(
                     Some(&field),
                     self.names.get(i),
@@ -296,6 +304,7 @@ impl Fleet {
             }
             match self.host_of[i] {
                 UNPLACED => {
+                    let field = field();
                     return Err(Error::state(
                         Some(&field),
                         self.names.get(i),

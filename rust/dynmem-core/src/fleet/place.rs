@@ -153,12 +153,14 @@ impl Fleet {
         }
         let mut seen = vec![false; self.len()];
         for (k, &id) in ids.iter().enumerate() {
-            let field = format!("vms[{k}]");
-            let i = self.index(id, &field)?;
+            let field = || format!("vms[{k}]");
+            let i = self.index_at(id, field)?;
             if std::mem::replace(&mut seen[i], true) {
+                let field = field();
                 return Err(Error::state(Some(&field), id.0, format!("{field}: vm {id} appears twice in the batch")));
             }
             if self.host_of[i] != UNPLACED {
+                let field = field();
                 return Err(Error::state(
                     Some(&field),
                     id.0,
