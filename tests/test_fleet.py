@@ -5,6 +5,8 @@ stepping by hand."""
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -267,3 +269,25 @@ def test_run_equals_stepping_by_hand_and_records_failed_events() -> None:
     # 8 VMs of 2 GB startup on 2 × 7.5 GB usable: 6 fit, 2 fail and are recorded.
     assert len(tl.failed_events) == 2
     assert tl.failed_events[-1][:3] == (5, 7, "start")
+
+
+def test_dynamic_optimization_relieves_a_host_that_stays_hot() -> None:
+    pol = dynmem.HyperVPolicy(boot_report_delay_s=0.0)
+    fleet = dynmem.Fleet(np.full(3, 16384), reserve_mb=0, policy=pol)
+    ids = fleet.add_vms(8, startup_mb=1024, minimum_mb=512, maximum_mb=8192)
+    fleet.place(ids, P.FirstFit())
+    fleet.start_vms(ids)
+    fleet.dynamic_optimization = dynmem.DynamicOptimization(threshold=0.8, interval_s=10, duration_s=5)
+    demand = np.full((60, 8), 2500)
+    tl = fleet.run(demand, dt_s=1.0)
+    assert fleet.host_pressure[0] <= 0.8 < demand[0].sum() / 16384
+    assert (tl.host_of != 0).sum() >= 2
+    for k in range(3):
+        h = fleet.hosts[k].copy()
+        assert h.assigned_mb.sum() <= h.physical_mb
+    again = pickle.loads(pickle.dumps(fleet))
+    assert again.dynamic_optimization == fleet.dynamic_optimization
+    fleet.dynamic_optimization = None
+    assert fleet.dynamic_optimization is None
+    with pytest.raises(dynmem.ConfigError):
+        fleet.dynamic_optimization = dynmem.DynamicOptimization(interval_s=0)

@@ -10,7 +10,7 @@ from .events import ACTIONS, Event
 from .timeline import STATUS_NAMES, Timeline
 from .errors import ConfigError, ConfigTypeError, DynmemError, InsufficientMemoryError, StateError
 from . import placement
-from .fleet import Fleet, FleetTimeline, HostView
+from .fleet import DynamicOptimization, Fleet, FleetTimeline, HostView
 from .sweep import sweep
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "Fleet",
     "FleetTimeline",
     "HostView",
+    "DynamicOptimization",
     "placement",
     "sweep",
 ]

@@ -28,7 +28,26 @@ from .errors import ConfigError, ConfigTypeError, DynmemError, StateError
 from .events import Event
 from .placement import BestFit, Placement, _resolve
 
-__all__ = ["Fleet", "FleetTimeline", "HostView"]
+__all__ = ["Fleet", "FleetTimeline", "HostView", "DynamicOptimization"]
+
+
+@dataclass(frozen=True)
+class DynamicOptimization:
+    """SCVMM-like dynamic optimization for `Fleet.dynamic_optimization`.
+
+    Every ``interval_s`` seconds each host's pressure (Σ demand / usable
+    memory, `Fleet.host_pressure`) is checked; a host above ``threshold`` at
+    two checks in a row live-migrates one VM away (``duration_s`` per move):
+    its running VM of the largest demand, to the host of lowest pressure
+    that has placement room and stays at or below ``threshold`` with it.
+    """
+
+    #: Host pressure (Σ demand_mb / usable MB) above which a host is hot.
+    threshold: float = 0.9
+    #: Seconds between checks.
+    interval_s: float = 600.0
+    #: Seconds each move takes.
+    duration_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -303,6 +322,28 @@ class Fleet:
         else:
             dur = np.broadcast_to(np.asarray(duration_s, dtype=np.float64), (len(ids),))
         return self._core.migrate(ids, to, np.ascontiguousarray(dur, dtype=np.float64))
+
+    @property
+    def dynamic_optimization(self) -> DynamicOptimization | None:
+        """Dynamic optimization's settings, or None when off (the default).
+        Setting it turns it on (first check ``interval_s`` from now)."""
+        s = self._core.dynamic_optimization()
+        return None if s is None else DynamicOptimization(*s)
+
+    @dynamic_optimization.setter
+    def dynamic_optimization(self, value: DynamicOptimization | None) -> None:
+        if value is not None:
+            value = check_instance(value, "dynamic_optimization", DynamicOptimization, "a DynamicOptimization or None")
+            self._core.set_dynamic_optimization(
+                (float(value.threshold), float(value.interval_s), float(value.duration_s))
+            )
+        else:
+            self._core.set_dynamic_optimization(None)
+
+    @property
+    def host_pressure(self) -> npt.NDArray[np.float64]:
+        """Each host's pressure: Σ demand of its VMs (MB) / usable memory (MB)."""
+        return self._core.host_pressure()
 
     @property
     def migrations(self) -> list[tuple[int, int, int, float]]:

@@ -8,7 +8,7 @@ use crate::convert::{demand_slice, float_arg, ids_arg, int_arg, names_arg, opt_i
 use crate::errors::{config_error, host_busy, OrRaise};
 use crate::host::{PyHost, DETACH_MIN_VMS};
 use crate::lock::{HostGuard, HostLock};
-use dynmem_core::fleet::{FleetView, Placement, Request, Score};
+use dynmem_core::fleet::{DynamicOptimization, FleetView, Placement, Request, Score};
 use dynmem_core::{self as core, Fleet, VmId};
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
@@ -248,6 +248,18 @@ impl PyFleet {
         let ids = ids_arg(py, &ids, "vms")?;
         let (to, d) = (to.as_array().to_vec(), duration_s.as_array().to_vec());
         Ok(arr(py, self.core(py)?.migrate(&ids, &to, &d).or_raise(py)?))
+    }
+    /// Turns dynamic optimization on with (threshold, interval_s,
+    /// duration_s), or off with None.
+    fn set_dynamic_optimization(&self, py: Python<'_>, settings: Option<(f64, f64, f64)>) -> PyResult<()> {
+        let s = settings.map(|(threshold, interval_s, duration_s)| DynamicOptimization { threshold, interval_s, duration_s });
+        self.core(py)?.set_dynamic_optimization(s).or_raise(py)
+    }
+    fn dynamic_optimization(&self, py: Python<'_>) -> PyResult<Option<(f64, f64, f64)>> {
+        Ok(self.core(py)?.dynamic_optimization().map(|s| (s.threshold, s.interval_s, s.duration_s)))
+    }
+    fn host_pressure<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        Ok(arr(py, self.core(py)?.host_pressure()))
     }
     /// Moves in flight: (vm id, from host, to host, end time s).
     fn migrations(&self, py: Python<'_>) -> PyResult<Vec<(u64, usize, usize, f64)>> {

@@ -89,7 +89,7 @@ impl Fleet {
         Ok(began)
     }
 
-    fn begin(&mut self, i: usize, to: usize, duration_s: f64) -> Result<bool> {
+    pub(super) fn begin(&mut self, i: usize, to: usize, duration_s: f64) -> Result<bool> {
         let c = self.configs[i];
         if self.free_of(to) < c.startup_mb as i64 {
             return Ok(false);

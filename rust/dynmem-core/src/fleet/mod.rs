@@ -18,10 +18,13 @@
 //! placed VM can always start on an otherwise idle host.
 
 mod migrate;
+mod optimize;
 pub mod place;
 mod run;
 
 pub use migrate::Migration;
+pub use optimize::DynamicOptimization;
+pub(crate) use optimize::Optimizer;
 pub use place::{FleetView, Placement, Request, Score};
 pub use run::FleetRecord;
 
@@ -60,6 +63,8 @@ pub struct Fleet {
     pub(crate) minimum_sum: Vec<u64>,
     /// Live migrations in flight (`migrate.rs`).
     pub(crate) migrations: Vec<Migration>,
+    /// Dynamic optimization, when on (`optimize.rs`).
+    pub(crate) optimizer: Option<Optimizer>,
     /// Threads the fleet's bulk operations may use (0: the pool's).
     threads: usize,
 }
@@ -110,6 +115,7 @@ impl Fleet {
             maximum_sum: vec![0; n],
             minimum_sum: vec![0; n],
             migrations: Vec::new(),
+            optimizer: None,
             threads: 0,
         })
     }
@@ -418,7 +424,8 @@ impl Fleet {
     }
 
     /// One tick of `dt_s` on every host, hosts in parallel; then the
-    /// migrations that end by now complete (`migrate.rs`).
+    /// migrations that end by now complete (`migrate.rs`) and, when it is
+    /// on and due, dynamic optimization's check (`optimize.rs`).
     pub fn tick(&mut self, dt_s: f64) -> Result<()> {
         Host::check_dt(dt_s)?;
         self.tick_unchecked(dt_s);
@@ -430,6 +437,9 @@ impl Fleet {
         each_part(&mut self.hosts, parts, &|h: &mut Host| h.tick_unchecked(dt_s));
         if !self.migrations.is_empty() {
             self.finish_migrations();
+        }
+        if self.optimizer.is_some() {
+            self.optimize();
         }
     }
 

@@ -6,7 +6,7 @@ use super::codec::{bad, tag, Kind, Reader, Writer};
 use super::{get_host, get_mechanics, put_host, put_mechanics};
 use crate::config::VmSpec;
 use crate::error::Result;
-use crate::fleet::{Fleet, Migration, UNPLACED};
+use crate::fleet::{DynamicOptimization, Fleet, Migration, Optimizer, UNPLACED};
 use crate::model::names::Names;
 
 pub(super) fn put(f: &Fleet) -> Vec<u8> {
@@ -42,6 +42,18 @@ pub(super) fn put(f: &Fleet) -> Vec<u8> {
             w.u64(m.local_to);
             w.f64(m.end_s);
             w.u64(m.startup_mb);
+        }
+        match &f.optimizer {
+            None => w.u8(0),
+            Some(o) => {
+                w.u8(1);
+                w.f64(o.settings.threshold);
+                w.f64(o.settings.interval_s);
+                w.f64(o.settings.duration_s);
+                w.f64(o.next_s);
+                let hot: Vec<u8> = o.hot.iter().map(|&b| b as u8).collect();
+                w.vec(&hot, Writer::u8);
+            }
         }
     });
     w.finish()
@@ -115,6 +127,24 @@ pub(super) fn get(data: &[u8]) -> Result<Fleet> {
             return Err(bad("a migration"));
         }
         f.migrations.push(m);
+    }
+    if b.u8()? == 1 {
+        let settings = DynamicOptimization {
+            threshold: b.f64()?,
+            interval_s: b.f64()?,
+            duration_s: b.f64()?,
+        };
+        settings.validate().map_err(|e| bad(format!("its dynamic optimization: {}", e.message)))?;
+        let next_s = b.f64()?;
+        let hot = b.vec(1, Reader::u8)?;
+        if hot.len() != n_hosts || !next_s.is_finite() {
+            return Err(bad("its dynamic optimization's state"));
+        }
+        f.optimizer = Some(Optimizer {
+            settings,
+            next_s,
+            hot: hot.into_iter().map(|b| b != 0).collect(),
+        });
     }
     b.done()?;
     r.expect(tag::END)?;

@@ -190,3 +190,39 @@ fn migration_moves_memory_and_keeps_every_sum() {
     assert!(fleet.migrate(&running[..1], &[99], &[1.0]).is_err());
     assert_eq!(before, format!("{:?}", fleet.host_of(&running).unwrap()));
 }
+
+#[test]
+fn dynamic_optimization_moves_vms_off_hosts_that_stay_hot() {
+    use crate::fleet::DynamicOptimization;
+    let mut fleet = Fleet::new(&[16384, 16384, 16384], Some(0), instant()).unwrap();
+    let names: Vec<String> = (0..8).map(|i| format!("d{i}")).collect();
+    let spec = VmSpec { startup_mb: 1024, minimum_mb: Some(512), maximum_mb: 8192, ..VmSpec::default() };
+    let ids = fleet.add_vms(&names, &vec![spec; 8]).unwrap();
+    fleet.place(&ids, Placement::FirstFit, None).unwrap(); // all on host 0
+    fleet.start_many(&ids).unwrap();
+    let settings = DynamicOptimization { threshold: 0.8, interval_s: 10.0, duration_s: 5.0 };
+    fleet.set_dynamic_optimization(Some(settings)).unwrap();
+    // Host 0: 8 × 2500 MB of demand on 16 GB (1.22): hot at every check.
+    let mut demand = vec![2500i64; 8];
+    demand[5] = 3000; // the largest moves first
+    let mut moved_at = None;
+    for t in 1..=40 {
+        fleet.set_demands(&demand).unwrap();
+        fleet.tick(1.0).unwrap();
+        fleet.check().unwrap();
+        if moved_at.is_none() && fleet.host_of(&ids[5..6]).unwrap()[0] != 0 {
+            moved_at = Some(t);
+        }
+    }
+    // Hot at the checks of t = 10 and 20: the move starts at 20, ends at 25.
+    assert_eq!(moved_at, Some(25));
+    let on0 = fleet.host_of(&ids).unwrap().iter().filter(|&&h| h == 0).count();
+    assert!(on0 < 8 && fleet.host_pressure()[0] <= 1.0, "{on0}");
+    for h in fleet.hosts() {
+        invariant(h);
+    }
+    // Off: no more moves; a snapshot keeps the settings.
+    let b = Fleet::from_snapshot(&fleet.snapshot()).unwrap();
+    assert_eq!(b.dynamic_optimization(), Some(settings));
+    assert!(fleet.set_dynamic_optimization(Some(DynamicOptimization { threshold: -1.0, ..settings })).is_err());
+}
