@@ -24,8 +24,8 @@ pub mod mechanics;
 pub mod model;
 mod par;
 pub mod run;
-pub mod snapshot;
 mod simd;
+pub mod snapshot;
 pub mod solver;
 mod tick;
 

@@ -4,7 +4,9 @@
 //! fleets (a user placement rule takes it back for each call). Also the
 //! snapshot functions of hosts and fleets (`host_snapshot`, ...).
 
-use crate::convert::{demand_slice, float_arg, ids_arg, int_arg, names_arg, opt_int_arg, policy_arg, threads_arg, vm_specs};
+use crate::convert::{
+    demand_slice, float_arg, ids_arg, int_arg, names_arg, opt_int_arg, policy_arg, threads_arg, vm_specs,
+};
 use crate::errors::{config_error, host_busy, OrRaise};
 use crate::host::{PyHost, DETACH_MIN_VMS};
 use crate::lock::{HostGuard, HostLock};
@@ -49,11 +51,18 @@ fn widen(v: Vec<u32>) -> Vec<i64> {
 impl PyFleet {
     #[new]
     #[pyo3(signature = (physical_mb, reserve_mb, policy))]
-    fn new(py: Python<'_>, physical_mb: PyReadonlyArray1<'_, i64>, reserve_mb: Option<&Bound<'_, PyAny>>, policy: &Bound<'_, PyAny>) -> PyResult<Self> {
+    fn new(
+        py: Python<'_>,
+        physical_mb: PyReadonlyArray1<'_, i64>,
+        reserve_mb: Option<&Bound<'_, PyAny>>,
+        policy: &Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
         let reserve = opt_int_arg("reserve_mb", reserve_mb)?;
         let policy = policy_arg(policy)?;
         let physical = physical_mb.as_array().to_vec();
-        Ok(PyFleet { core: HostLock::new(Fleet::new(&physical, reserve, policy).or_raise(py)?) })
+        Ok(PyFleet {
+            core: HostLock::new(Fleet::new(&physical, reserve, policy).or_raise(py)?),
+        })
     }
 
     fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
@@ -105,7 +114,12 @@ impl PyFleet {
         } else {
             let n = int_arg("names", names)?;
             if n < 0 {
-                return Err(config_error(py, "names", n, &format!("names must be a list of str or a count of at least 0, got {n}")));
+                return Err(config_error(
+                    py,
+                    "names",
+                    n,
+                    &format!("names must be a list of str or a count of at least 0, got {n}"),
+                ));
             }
             let specs = vm_specs(py, n as usize, columns, dynamic)?;
             let mut core = self.core(py)?;
@@ -134,7 +148,14 @@ impl PyFleet {
             "free_after" => Score::FreeAfter,
             "sum_minimum" => Score::SumMinimum,
             "pressure" => Score::Pressure,
-            s => return Err(config_error(py, "score", s, &format!("score must be 'free_after', 'sum_minimum' or 'pressure', got {s:?}"))),
+            s => {
+                return Err(config_error(
+                    py,
+                    "score",
+                    s,
+                    &format!("score must be 'free_after', 'sum_minimum' or 'pressure', got {s:?}"),
+                ))
+            }
         };
         if let Some(f) = user {
             let mut raised: Option<PyErr> = None;
@@ -169,7 +190,14 @@ impl PyFleet {
             "best_fit" => 1,
             "worst_fit" => 2,
             "rating" => 3,
-            s => return Err(config_error(py, "rule", s, &format!("rule must be 'first_fit', 'best_fit', 'worst_fit' or 'rating', got {s:?}"))),
+            s => {
+                return Err(config_error(
+                    py,
+                    "rule",
+                    s,
+                    &format!("rule must be 'first_fit', 'best_fit', 'worst_fit' or 'rating', got {s:?}"),
+                ))
+            }
         };
         let hosts = self
             .with_core(py, |f| {
@@ -186,7 +214,11 @@ impl PyFleet {
     }
 
     /// Starts placed VMs; returns which started.
-    fn start_many<'py>(&self, py: Python<'py>, ids: PyReadonlyArray1<'py, u64>) -> PyResult<Bound<'py, PyArray1<bool>>> {
+    fn start_many<'py>(
+        &self,
+        py: Python<'py>,
+        ids: PyReadonlyArray1<'py, u64>,
+    ) -> PyResult<Bound<'py, PyArray1<bool>>> {
         let ids = ids_arg(py, &ids, "vms")?;
         Ok(arr(py, self.with_core(py, |f| f.start_many(&ids))?.or_raise(py)?))
     }
@@ -194,7 +226,12 @@ impl PyFleet {
         let ids = ids_arg(py, &ids, "vms")?;
         self.core(py)?.stop_many(&ids).or_raise(py)
     }
-    fn can_start<'py>(&self, py: Python<'py>, startup_mb: &Bound<'py, PyAny>, weight: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyArray1<bool>>> {
+    fn can_start<'py>(
+        &self,
+        py: Python<'py>,
+        startup_mb: &Bound<'py, PyAny>,
+        weight: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyArray1<bool>>> {
         let (s, w) = (int_arg("startup_mb", startup_mb)?, int_arg("weight", weight)?);
         Ok(arr(py, self.core(py)?.can_start(s, w).or_raise(py)?))
     }
@@ -229,7 +266,10 @@ impl PyFleet {
         Ok(arr(py, self.core(py)?.host_free()))
     }
     fn host_physical_mb<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<i64>>> {
-        Ok(arr(py, self.core(py)?.hosts().iter().map(|h| h.physical_mb() as i64).collect()))
+        Ok(arr(
+            py,
+            self.core(py)?.hosts().iter().map(|h| h.physical_mb() as i64).collect(),
+        ))
     }
     fn name(&self, py: Python<'_>, id: u64) -> PyResult<String> {
         self.core(py)?.name(VmId(id)).map(str::to_string).or_raise(py)
@@ -252,30 +292,57 @@ impl PyFleet {
     /// Turns dynamic optimization on with (threshold, interval_s,
     /// duration_s), or off with None.
     fn set_dynamic_optimization(&self, py: Python<'_>, settings: Option<(f64, f64, f64)>) -> PyResult<()> {
-        let s = settings.map(|(threshold, interval_s, duration_s)| DynamicOptimization { threshold, interval_s, duration_s });
+        let s = settings.map(|(threshold, interval_s, duration_s)| DynamicOptimization {
+            threshold,
+            interval_s,
+            duration_s,
+        });
         self.core(py)?.set_dynamic_optimization(s).or_raise(py)
     }
     fn dynamic_optimization(&self, py: Python<'_>) -> PyResult<Option<(f64, f64, f64)>> {
-        Ok(self.core(py)?.dynamic_optimization().map(|s| (s.threshold, s.interval_s, s.duration_s)))
+        Ok(self
+            .core(py)?
+            .dynamic_optimization()
+            .map(|s| (s.threshold, s.interval_s, s.duration_s)))
     }
     fn host_pressure<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<f64>>> {
         Ok(arr(py, self.core(py)?.host_pressure()))
     }
     /// Moves in flight: (vm id, from host, to host, end time s).
     fn migrations(&self, py: Python<'_>) -> PyResult<Vec<(u64, usize, usize, f64)>> {
-        Ok(self.core(py)?.migrations().iter().map(|m| (m.vm().0, m.from_host(), m.to_host(), m.end_s())).collect())
+        Ok(self
+            .core(py)?
+            .migrations()
+            .iter()
+            .map(|m| (m.vm().0, m.from_host(), m.to_host(), m.end_s()))
+            .collect())
     }
     /// Runs `demand_mb.shape[0]` ticks with the GIL released; returns a dict
     /// of arrays: tick, time_s, assigned_mb (rows × VMs), host_available_mb
     /// (rows × hosts), ticks.
-    fn run<'py>(&self, py: Python<'py>, demand_mb: PyReadonlyArray2<'py, i64>, dt_s: &Bound<'py, PyAny>, record_every: usize, first_tick: u64) -> PyResult<Bound<'py, PyDict>> {
+    fn run<'py>(
+        &self,
+        py: Python<'py>,
+        demand_mb: PyReadonlyArray2<'py, i64>,
+        dt_s: &Bound<'py, PyAny>,
+        record_every: usize,
+        first_tick: u64,
+    ) -> PyResult<Bound<'py, PyDict>> {
         let dt = float_arg("dt_s", dt_s, core::host::DT_WHAT)?;
         let demand = demand_mb.as_array().iter().copied().collect::<Vec<i64>>();
         let mut guard = self.core(py)?;
         let core: &mut Fleet = &mut guard;
         let cols = demand_mb.as_array().ncols();
         if cols != core.len() {
-            return Err(config_error(py, "demand_mb", cols, &format!("demand_mb must have one column per VM of the fleet ({}), got {cols}", core.len())));
+            return Err(config_error(
+                py,
+                "demand_mb",
+                cols,
+                &format!(
+                    "demand_mb must have one column per VM of the fleet ({}), got {cols}",
+                    core.len()
+                ),
+            ));
         }
         // Signals (Ctrl-C) are checked between ticks about every 50 ms: one
         // that raises ends the run after a whole tick, the fleet as after it.
@@ -312,7 +379,9 @@ impl PyFleet {
     }
     #[staticmethod]
     fn from_snapshot(py: Python<'_>, data: &[u8]) -> PyResult<PyFleet> {
-        Ok(PyFleet { core: HostLock::new(Fleet::from_snapshot(data).or_raise(py)?) })
+        Ok(PyFleet {
+            core: HostLock::new(Fleet::from_snapshot(data).or_raise(py)?),
+        })
     }
     /// Host `k` as a snapshot (what a `Host` view reads).
     fn host_snapshot<'py>(&self, py: Python<'py>, k: usize) -> PyResult<Bound<'py, PyBytes>> {
@@ -321,13 +390,22 @@ impl PyFleet {
         Ok(PyBytes::new(py, &bytes))
     }
     /// The mechanics as a tuple (unit, chunk, boot delay, remove delay, rate).
-    fn mechanics(&self, py: Python<'_>) -> PyResult<(u32, u32, f64, f64, f64)> {
+    fn mechanics(&self, py: Python<'_>) -> PyResult<MechanicsTuple> {
         Ok(mechanics_tuple(self.core(py)?.policy()))
     }
 }
 
-pub fn mechanics_tuple(m: &core::Mechanics) -> (u32, u32, f64, f64, f64) {
-    (m.balloon_unit_mb, m.hot_add_chunk_mb, m.boot_report_delay_s, m.remove_delay_s, m.remove_rate_mb_per_s)
+/// A `HyperVPolicy`'s fields in order, as Python rebuilds it.
+pub type MechanicsTuple = (u32, u32, f64, f64, f64);
+
+pub fn mechanics_tuple(m: &core::Mechanics) -> MechanicsTuple {
+    (
+        m.balloon_unit_mb,
+        m.hot_add_chunk_mb,
+        m.boot_report_delay_s,
+        m.remove_delay_s,
+        m.remove_rate_mb_per_s,
+    )
 }
 
 /// A host's snapshot (bytes).
@@ -339,7 +417,7 @@ pub fn host_snapshot<'py>(py: Python<'py>, host: &PyHost) -> PyResult<Bound<'py,
 
 /// The host a snapshot holds, and its mechanics as a tuple.
 #[pyfunction]
-pub fn host_from_snapshot(py: Python<'_>, data: &[u8]) -> PyResult<(PyHost, (u32, u32, f64, f64, f64))> {
+pub fn host_from_snapshot(py: Python<'_>, data: &[u8]) -> PyResult<(PyHost, MechanicsTuple)> {
     let h = core::Host::from_snapshot(data).or_raise(py)?;
     let m = mechanics_tuple(h.policy());
     Ok((PyHost::from_core(h), m))

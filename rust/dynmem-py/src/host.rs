@@ -34,7 +34,9 @@ pub struct PyHost {
 impl PyHost {
     /// A binding host around a core host (a restored snapshot).
     pub fn from_core(core: core::Host) -> PyHost {
-        PyHost { core: HostLock::new(core) }
+        PyHost {
+            core: HostLock::new(core),
+        }
     }
 
     /// The core, or `StateError` if another thread is using it.

@@ -48,7 +48,11 @@ impl Fleet {
     /// source are rejected first, changing nothing.
     pub fn migrate(&mut self, ids: &[VmId], to: &[i64], duration_s: &[f64]) -> Result<Vec<bool>> {
         if to.len() != ids.len() || duration_s.len() != ids.len() {
-            return Err(Error::config("to_hosts", to.len() as u64, &format!("must have one entry per VM ({}); length", ids.len())));
+            return Err(Error::config(
+                "to_hosts",
+                to.len() as u64,
+                &format!("must have one entry per VM ({}); length", ids.len()),
+            ));
         }
         let mut seen = vec![false; self.len()];
         for (k, &id) in ids.iter().enumerate() {
@@ -56,29 +60,53 @@ impl Fleet {
             let i = self.index(id, &field)?;
             let name = self.names.get(i);
             if std::mem::replace(&mut seen[i], true) {
-                return Err(Error::state(Some(&field), name, format!("{field}: VM '{name}' appears twice in the batch")));
+                return Err(Error::state(
+                    Some(&field),
+                    name,
+                    format!("{field}: VM '{name}' appears twice in the batch"),
+                ));
             }
             let from = self.host_of[i];
             if from == UNPLACED {
-                return Err(Error::state(Some(&field), name, format!("{field}: VM '{name}' is on no host")));
+                return Err(Error::state(
+                    Some(&field),
+                    name,
+                    format!("{field}: VM '{name}' is on no host"),
+                ));
             }
             let host = &self.hosts[from as usize];
             if host.vm(VmId(self.local[i]))?.state() == VmState::Off {
-                return Err(Error::state(Some(&field), name, format!("{field}: VM '{name}' is not running")));
+                return Err(Error::state(
+                    Some(&field),
+                    name,
+                    format!("{field}: VM '{name}' is not running"),
+                ));
             }
             if self.migrations.iter().any(|m| m.vm as usize == i) {
-                return Err(Error::state(Some(&field), name, format!("{field}: VM '{name}' is already moving")));
+                return Err(Error::state(
+                    Some(&field),
+                    name,
+                    format!("{field}: VM '{name}' is already moving"),
+                ));
             }
             let t = to[k];
             if t < 0 || t as usize >= self.hosts.len() {
                 return Err(self.no_host(&format!("to_hosts[{k}]"), t));
             }
             if t as u32 == from {
-                return Err(Error::config(&format!("to_hosts[{k}]"), t, &format!("must differ from the VM's host ({from})")));
+                return Err(Error::config(
+                    &format!("to_hosts[{k}]"),
+                    t,
+                    &format!("must differ from the VM's host ({from})"),
+                ));
             }
             let d = duration_s[k];
             if !(d.is_finite() && (0.0..=crate::host::MAX_DT_S).contains(&d)) {
-                return Err(Error::config(&format!("duration_s[{k}]"), d, "must be a finite number of seconds in [0, 86400]"));
+                return Err(Error::config(
+                    &format!("duration_s[{k}]"),
+                    d,
+                    "must be a finite number of seconds in [0, 86400]",
+                ));
             }
         }
         let mut began = Vec::with_capacity(ids.len());
@@ -121,7 +149,9 @@ impl Fleet {
     /// Ends every move whose end has come (in the order they began).
     pub(crate) fn finish_migrations(&mut self) {
         let now = self.time_s();
-        let (done, left): (Vec<Migration>, Vec<Migration>) = std::mem::take(&mut self.migrations).into_iter().partition(|m| m.end_s <= now);
+        let (done, left): (Vec<Migration>, Vec<Migration>) = std::mem::take(&mut self.migrations)
+            .into_iter()
+            .partition(|m| m.end_s <= now);
         self.migrations = left;
         for m in done {
             let i = m.vm as usize;

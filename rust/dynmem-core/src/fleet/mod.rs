@@ -182,7 +182,11 @@ impl Fleet {
         Error::config(
             field,
             k,
-            &format!("must be a host index between 0 and {} (the fleet has {} hosts)", self.hosts.len() as i64 - 1, self.hosts.len()),
+            &format!(
+                "must be a host index between 0 and {} (the fleet has {} hosts)",
+                self.hosts.len() as i64 - 1,
+                self.hosts.len()
+            ),
         )
     }
 
@@ -198,7 +202,11 @@ impl Fleet {
             Ok(id.0 as usize)
         } else {
             let field = field();
-            Err(Error::state(Some(&field), id.0, format!("{field}: vm {id} is not in this fleet")))
+            Err(Error::state(
+                Some(&field),
+                id.0,
+                format!("{field}: vm {id} is not in this fleet"),
+            ))
         }
     }
 
@@ -228,7 +236,11 @@ impl Fleet {
             return Err(Error::config("specs", specs.len() as u64, &format!("must have {what}")));
         }
         if self.len() + names.len() > u32::MAX as usize {
-            return Err(Error::config("names", names.len() as u64, "must keep the fleet within 2^32 - 1 VMs"));
+            return Err(Error::config(
+                "names",
+                names.len() as u64,
+                "must keep the fleet within 2^32 - 1 VMs",
+            ));
         }
         let mut configs = try_vec(specs.len(), "names")?;
         let repeat = first_repeat(names);
@@ -239,10 +251,18 @@ impl Fleet {
                 return Err(Error::config(&field(), name, "must be a non-empty string"));
             }
             if self.names.find(name).is_some() {
-                return Err(Error::config(&field(), name, "must be unique in the fleet; a VM of that name exists"));
+                return Err(Error::config(
+                    &field(),
+                    name,
+                    "must be unique in the fleet; a VM of that name exists",
+                ));
             }
             if let Some((first, _)) = repeat.filter(|&(_, again)| again == k) {
-                return Err(Error::config(&field(), name, &format!("must be unique; names[{first}] is the same")));
+                return Err(Error::config(
+                    &field(),
+                    name,
+                    &format!("must be unique; names[{first}] is the same"),
+                ));
             }
             configs.push(spec.validate(self.policy.balloon_unit_mb).map_err(|e| e.at_entry(k))?);
         }
@@ -315,7 +335,7 @@ impl Fleet {
                         Some(&field),
                         self.names.get(i),
                         format!("{field}: VM '{}' is on no host; place it first", self.names.get(i)),
-                    ))
+                    ));
                 }
                 h => groups[h as usize].push((k, VmId(self.local[i]))),
             }
@@ -332,7 +352,11 @@ impl Fleet {
         for (h, g) in groups.iter().enumerate() {
             let local: Vec<VmId> = g.iter().map(|&(_, id)| id).collect();
             self.hosts[h].check_startable(&local).map_err(|e| {
-                let field = e.field.as_deref().and_then(|f| f.strip_prefix("vms[")).and_then(|f| f.strip_suffix(']'));
+                let field = e
+                    .field
+                    .as_deref()
+                    .and_then(|f| f.strip_prefix("vms["))
+                    .and_then(|f| f.strip_suffix(']'));
                 match field.and_then(|f| f.parse::<usize>().ok()) {
                     Some(j) => Error {
                         field: Some(format!("vms[{}]", g[j].0)),
@@ -344,8 +368,12 @@ impl Fleet {
         }
         let parts = self.parts();
         type Job<'h> = (&'h mut Host, Vec<(usize, VmId)>, Vec<usize>);
-        let mut jobs: Vec<Job<'_>> =
-            self.hosts.iter_mut().zip(groups).map(|(h, g)| (h, g, Vec::new())).collect();
+        let mut jobs: Vec<Job<'_>> = self
+            .hosts
+            .iter_mut()
+            .zip(groups)
+            .map(|(h, g)| (h, g, Vec::new()))
+            .collect();
         each_part(&mut jobs, parts, &|(host, g, failed): &mut Job<'_>| {
             if g.is_empty() {
                 return;
@@ -369,7 +397,11 @@ impl Fleet {
         let groups = self.by_host(ids)?;
         if let Some(m) = self.migrations.iter().find(|m| ids.contains(&VmId(m.vm as u64))) {
             let name = self.names.get(m.vm as usize);
-            return Err(Error::state(Some("vms"), name, format!("vms: VM '{name}' is moving; stop it when the move ends")));
+            return Err(Error::state(
+                Some("vms"),
+                name,
+                format!("vms: VM '{name}' is moving; stop it when the move ends"),
+            ));
         }
         for (h, g) in groups.iter().enumerate() {
             let local: Vec<VmId> = g.iter().map(|&(_, id)| id).collect();
@@ -390,9 +422,17 @@ impl Fleet {
             return Err(Error::config("startup_mb", startup_mb, "must be at least 0"));
         }
         if !(0..=crate::config::MAX_WEIGHT as i64).contains(&weight) {
-            return Err(Error::config("weight", weight, &format!("must be between 0 and {}", crate::config::MAX_WEIGHT)));
+            return Err(Error::config(
+                "weight",
+                weight,
+                &format!("must be between 0 and {}", crate::config::MAX_WEIGHT),
+            ));
         }
-        Ok(self.hosts.iter().map(|h| h.can_start(startup_mb as u64, weight as u16)).collect())
+        Ok(self
+            .hosts
+            .iter()
+            .map(|h| h.can_start(startup_mb as u64, weight as u16))
+            .collect())
     }
 
     // ----- demand, ticks, reads ----------------------------------------------
@@ -414,8 +454,12 @@ impl Fleet {
 
     pub(crate) fn set_demands_unchecked(&mut self, demand_mb: &[i64]) {
         let parts = self.parts();
-        let mut jobs: Vec<(&mut Host, &[u32])> =
-            self.hosts.iter_mut().zip(self.members.iter()).map(|(h, m)| (h, m.as_slice())).collect();
+        let mut jobs: Vec<(&mut Host, &[u32])> = self
+            .hosts
+            .iter_mut()
+            .zip(self.members.iter())
+            .map(|(h, m)| (h, m.as_slice()))
+            .collect();
         each_part(&mut jobs, parts, &|(host, members): &mut (&mut Host, &[u32])| {
             for (d, &i) in host.vms_demand_mut().iter_mut().zip(members.iter()) {
                 *d = demand_mb[i as usize] as u32;
@@ -497,7 +541,10 @@ impl Fleet {
             let mut startup = 0;
             for (pos, &i) in m.iter().enumerate() {
                 let i = i as usize;
-                let copy = self.migrations.iter().any(|g| g.vm as usize == i && g.to == h && g.local_to == ids[pos].0);
+                let copy = self
+                    .migrations
+                    .iter()
+                    .any(|g| g.vm as usize == i && g.to == h && g.local_to == ids[pos].0);
                 if !copy && (self.host_of[i] != h as u32 || self.local[i] != ids[pos].0) {
                     return Err(format!("host {h} position {pos}: vm {i} mapped elsewhere"));
                 }
@@ -505,7 +552,10 @@ impl Fleet {
             }
             // A moving VM's copy counts on its target from the move's start.
             if startup != self.committed[h] || self.committed[h] > self.usable_of(h) {
-                return Err(format!("host {h}: committed {} for Σ startup {startup}", self.committed[h]));
+                return Err(format!(
+                    "host {h}: committed {} for Σ startup {startup}",
+                    self.committed[h]
+                ));
             }
             if host.available_mb() < 0 {
                 return Err(format!("host {h}: overcommitted"));
@@ -514,7 +564,10 @@ impl Fleet {
         let members: usize = self.members.iter().map(Vec::len).sum();
         let placed = self.host_of.iter().filter(|&&h| h != UNPLACED).count();
         if members != placed + self.migrations.len() {
-            return Err(format!("{members} members for {placed} placed VMs and {} moves", self.migrations.len()));
+            return Err(format!(
+                "{members} members for {placed} placed VMs and {} moves",
+                self.migrations.len()
+            ));
         }
         Ok(())
     }

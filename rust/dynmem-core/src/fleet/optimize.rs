@@ -36,13 +36,25 @@ pub(crate) struct Optimizer {
 impl DynamicOptimization {
     pub fn validate(&self) -> Result<()> {
         if !(self.threshold.is_finite() && self.threshold > 0.0) {
-            return Err(Error::config("threshold", self.threshold, "must be a positive finite number"));
+            return Err(Error::config(
+                "threshold",
+                self.threshold,
+                "must be a positive finite number",
+            ));
         }
         if !(self.interval_s.is_finite() && self.interval_s > 0.0) {
-            return Err(Error::config("interval_s", self.interval_s, "must be a positive finite number of seconds"));
+            return Err(Error::config(
+                "interval_s",
+                self.interval_s,
+                "must be a positive finite number of seconds",
+            ));
         }
         if !(self.duration_s.is_finite() && (0.0..=crate::host::MAX_DT_S).contains(&self.duration_s)) {
-            return Err(Error::config("duration_s", self.duration_s, "must be a finite number of seconds in [0, 86400]"));
+            return Err(Error::config(
+                "duration_s",
+                self.duration_s,
+                "must be a finite number of seconds in [0, 86400]",
+            ));
         }
         Ok(())
     }

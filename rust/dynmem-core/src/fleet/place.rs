@@ -137,7 +137,10 @@ impl Decide<'_> {
     /// Pressure as an order-preserving integer: load / usable in 2^-32 steps.
     fn pressure_key(&self, h: usize) -> u64 {
         let usable = self.fleet.usable_of(h).max(1) as u128;
-        ((self.load[h] as u128) << 32).checked_div(usable).unwrap_or(0).min(u64::MAX as u128) as u64
+        ((self.load[h] as u128) << 32)
+            .checked_div(usable)
+            .unwrap_or(0)
+            .min(u64::MAX as u128) as u64
     }
 }
 
@@ -157,14 +160,22 @@ impl Fleet {
             let i = self.index_at(id, field)?;
             if std::mem::replace(&mut seen[i], true) {
                 let field = field();
-                return Err(Error::state(Some(&field), id.0, format!("{field}: vm {id} appears twice in the batch")));
+                return Err(Error::state(
+                    Some(&field),
+                    id.0,
+                    format!("{field}: vm {id} appears twice in the batch"),
+                ));
             }
             if self.host_of[i] != UNPLACED {
                 let field = field();
                 return Err(Error::state(
                     Some(&field),
                     id.0,
-                    format!("{field}: VM '{}' is already on host {}", self.names.get(i), self.host_of[i]),
+                    format!(
+                        "{field}: VM '{}' is already on host {}",
+                        self.names.get(i),
+                        self.host_of[i]
+                    ),
                 ));
             }
         }
@@ -232,7 +243,10 @@ impl Fleet {
                         let mut found = None;
                         let mut top = index.last().map(|&(f, _)| f);
                         while let Some(f) = top.filter(|&f| f >= s) {
-                            found = index.range((f, 0)..=(f, u32::MAX)).map(|&(_, h)| h as usize).find(|&h| d.fits(h, &r));
+                            found = index
+                                .range((f, 0)..=(f, u32::MAX))
+                                .map(|&(_, h)| h as usize)
+                                .find(|&h| d.fits(h, &r));
                             if found.is_some() {
                                 break;
                             }

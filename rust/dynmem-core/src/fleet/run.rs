@@ -49,9 +49,17 @@ impl Fleet {
         let ticks = demand_mb.len() / n;
         Host::check_demands(demand_mb, |k| format!("demand_mb[{}, {}]", k / n, k % n))?;
         let rows = ticks / record_every + 1;
-        let mut r = FleetRecord { vms: n, hosts: self.hosts.len(), ..Default::default() };
+        let mut r = FleetRecord {
+            vms: n,
+            hosts: self.hosts.len(),
+            ..Default::default()
+        };
         try_reserve(&mut r.assigned_mb, rows.saturating_mul(n), "demand_mb")?;
-        try_reserve(&mut r.host_available_mb, rows.saturating_mul(self.hosts.len()), "demand_mb")?;
+        try_reserve(
+            &mut r.host_available_mb,
+            rows.saturating_mul(self.hosts.len()),
+            "demand_mb",
+        )?;
         let every = (crate::run::STOP_EVERY_VM_TICKS / n.max(1)).max(1);
         for (k, row) in demand_mb.chunks_exact(n).enumerate() {
             if k > 0 && k % every == 0 && stop() {
@@ -61,7 +69,7 @@ impl Fleet {
             self.tick_unchecked(dt_s);
             r.ticks = k + 1;
             let at = first_tick + k as u64;
-            if at % record_every as u64 == 0 {
+            if at.is_multiple_of(record_every as u64) {
                 r.tick.push(at);
                 r.time_s.push(self.time_s());
                 r.assigned_mb.extend(self.assigned());

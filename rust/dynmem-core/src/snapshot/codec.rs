@@ -126,14 +126,18 @@ impl<'a> Reader<'a> {
     /// the first block.
     pub fn open(data: &'a [u8], kind: Kind) -> Result<Reader<'a>> {
         if data.len() < 8 || &data[..8] != MAGIC {
-            return Err(bad("it does not start with the dynmem snapshot header (a foreign or empty file?)"));
+            return Err(bad(
+                "it does not start with the dynmem snapshot header (a foreign or empty file?)",
+            ));
         }
         if data.len() < 8 + 2 + 1 + 1 + 8 {
             return Err(bad(format!("it is cut short ({} bytes)", data.len())));
         }
         let version = u16::from_le_bytes([data[8], data[9]]);
         if version != FORMAT_VERSION {
-            return Err(bad(format!("format version {version}; this dynmem reads version {FORMAT_VERSION}")));
+            return Err(bad(format!(
+                "format version {version}; this dynmem reads version {FORMAT_VERSION}"
+            )));
         }
         let (body, sum) = data.split_at(data.len() - 8);
         if fnv1a(body) != u64::from_le_bytes(sum.try_into().expect("8 bytes")) {
@@ -215,7 +219,11 @@ impl<'a> Reader<'a> {
     /// Nothing may be left.
     pub fn done(&self) -> Result<()> {
         if self.at != self.buf.len() {
-            return Err(bad(format!("{} unexpected bytes at byte {}", self.buf.len() - self.at, self.at)));
+            return Err(bad(format!(
+                "{} unexpected bytes at byte {}",
+                self.buf.len() - self.at,
+                self.at
+            )));
         }
         Ok(())
     }

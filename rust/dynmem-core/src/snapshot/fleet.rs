@@ -96,7 +96,9 @@ pub(super) fn get(data: &[u8]) -> Result<Fleet> {
             weight: b.u16()? as i64,
             dynamic: b.u8()? != 0,
         };
-        let c = spec.validate(mech.balloon_unit_mb).map_err(|e| bad(format!("fleet VM {i}: {}", e.message)))?;
+        let c = spec
+            .validate(mech.balloon_unit_mb)
+            .map_err(|e| bad(format!("fleet VM {i}: {}", e.message)))?;
         let h = b.u32()?;
         if h != UNPLACED && h as usize >= n_hosts {
             return Err(bad(format!("fleet VM {i} on host {h} of {n_hosts}")));
@@ -134,7 +136,9 @@ pub(super) fn get(data: &[u8]) -> Result<Fleet> {
             interval_s: b.f64()?,
             duration_s: b.f64()?,
         };
-        settings.validate().map_err(|e| bad(format!("its dynamic optimization: {}", e.message)))?;
+        settings
+            .validate()
+            .map_err(|e| bad(format!("its dynamic optimization: {}", e.message)))?;
         let next_s = b.f64()?;
         let hot = b.vec(1, Reader::u8)?;
         if hot.len() != n_hosts || !next_s.is_finite() {
@@ -158,6 +162,7 @@ pub(super) fn get(data: &[u8]) -> Result<Fleet> {
             f.minimum_sum[h] += c.minimum_mb as u64;
         }
     }
-    f.check().map_err(|e| bad(format!("its books do not match its hosts: {e}")))?;
+    f.check()
+        .map_err(|e| bad(format!("its books do not match its hosts: {e}")))?;
     Ok(f)
 }

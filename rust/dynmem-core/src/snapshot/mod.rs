@@ -131,8 +131,12 @@ pub(crate) fn get_host(r: &mut Reader<'_>, mech: &Mechanics) -> Result<Host> {
     let mut b = r.expect(tag::HOST)?;
     let physical = b.u64()?;
     let reserve = b.u64()?;
-    let base = Host::new(physical.min(i64::MAX as u64) as i64, Some(reserve.min(i64::MAX as u64) as i64), mech.clone())
-        .map_err(|e| bad(format!("its host: {}", e.message)))?;
+    let base = Host::new(
+        physical.min(i64::MAX as u64) as i64,
+        Some(reserve.min(i64::MAX as u64) as i64),
+        mech.clone(),
+    )
+    .map_err(|e| bad(format!("its host: {}", e.message)))?;
     let time_s = b.f64()?;
     if !(time_s.is_finite() && time_s >= 0.0) {
         return Err(bad(format!("host time {time_s}")));
@@ -149,11 +153,19 @@ pub(crate) fn get_host(r: &mut Reader<'_>, mech: &Mechanics) -> Result<Host> {
     }
     let mut v = Vms::default();
     let ids = b.vec(8, Reader::u64)?;
-    let col_len = |len: usize, what: &str| if len == n { Ok(()) } else { Err(bad(format!("{what} has {len} entries for {n} VMs"))) };
+    let col_len = |len: usize, what: &str| {
+        if len == n {
+            Ok(())
+        } else {
+            Err(bad(format!("{what} has {len} entries for {n} VMs")))
+        }
+    };
     col_len(ids.len(), "ids")?;
     for (k, &id) in ids.iter().enumerate() {
         if id == 0 || id >= next_id || (k > 0 && id <= ids[k - 1]) {
-            return Err(bad(format!("VM id {id} at position {k} (ids increase from 1 below {next_id})")));
+            return Err(bad(format!(
+                "VM id {id} at position {k} (ids increase from 1 below {next_id})"
+            )));
         }
         v.ids.push(id);
     }
@@ -215,12 +227,17 @@ pub(crate) fn get_host(r: &mut Reader<'_>, mech: &Mechanics) -> Result<Host> {
             .map_err(|e| bad(format!("VM at position {pos}: {}", e.message)))?;
         let (a, off) = (v.assigned[pos], f & STATE_MASK == 0);
         if (off && (a != 0 || v.visible[pos] != 0)) || a > v.maximum[pos] || v.demand[pos] as u64 > MAX_DEMAND_MB {
-            return Err(bad(format!("VM at position {pos}: assigned {a} MB in state {}", f & STATE_MASK)));
+            return Err(bad(format!(
+                "VM at position {pos}: assigned {a} MB in state {}",
+                f & STATE_MASK
+            )));
         }
         sum += a as u64;
     }
     if sum + reserve > physical {
-        return Err(bad(format!("Σ assigned {sum} MB + reserve {reserve} MB exceeds physical {physical} MB")));
+        return Err(bad(format!(
+            "Σ assigned {sum} MB + reserve {reserve} MB exceeds physical {physical} MB"
+        )));
     }
     let carries = b.len(17)?;
     for _ in 0..carries {

@@ -57,7 +57,10 @@ fn every_corruption_is_an_error() {
     assert!(Host::from_snapshot(b"PK\x03\x04 not ours at all").is_err());
     // A fleet's snapshot is not a host's.
     let f = Fleet::new(&[4096], None, instant()).unwrap();
-    assert!(Host::from_snapshot(&f.snapshot()).unwrap_err().message.contains("a Fleet"));
+    assert!(Host::from_snapshot(&f.snapshot())
+        .unwrap_err()
+        .message
+        .contains("a Fleet"));
 }
 
 /// A snapshot whose checksum is right but whose values break a host's
@@ -96,7 +99,12 @@ fn a_fleet_continues_exactly_after_a_round_trip() {
     let specs: Vec<VmSpec> = (0..50).map(|_| spec(1024, 512, 4096, rnd(10001) as i64)).collect();
     let ids = a.add_vms(&names, &specs).unwrap();
     let placed = a.place(&ids[..45], Placement::BestFit, None).unwrap();
-    let on: Vec<VmId> = ids[..45].iter().zip(&placed).filter(|(_, &h)| h >= 0).map(|(&i, _)| i).collect();
+    let on: Vec<VmId> = ids[..45]
+        .iter()
+        .zip(&placed)
+        .filter(|(_, &h)| h >= 0)
+        .map(|(&i, _)| i)
+        .collect();
     a.start_many(&on).unwrap();
     a.tick(1.0).unwrap();
     let h0 = a.host_of(&on[..1]).unwrap()[0];
@@ -111,7 +119,11 @@ fn a_fleet_continues_exactly_after_a_round_trip() {
         b.tick(1.0).unwrap();
         b.check().unwrap();
         for h in 0..3 {
-            assert_eq!(crate::fuzzing::dump(&a.hosts()[h]), crate::fuzzing::dump(&b.hosts()[h]), "tick {t} host {h}");
+            assert_eq!(
+                crate::fuzzing::dump(&a.hosts()[h]),
+                crate::fuzzing::dump(&b.hosts()[h]),
+                "tick {t} host {h}"
+            );
         }
         assert_eq!(a.snapshot(), b.snapshot());
     }

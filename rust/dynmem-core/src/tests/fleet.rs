@@ -30,11 +30,19 @@ fn random_fleet(seed: u64, threads: usize, hosts: usize, vms: usize, ticks: usiz
     let physical: Vec<i64> = (0..hosts).map(|_| 8192 + 1024 * rnd(64) as i64).collect();
     let mut fleet = Fleet::new(&physical, Some(512), instant()).unwrap();
     fleet.set_threads(threads);
-    let mut plain: Vec<Host> = physical.iter().map(|&p| Host::new(p, Some(512), instant()).unwrap()).collect();
+    let mut plain: Vec<Host> = physical
+        .iter()
+        .map(|&p| Host::new(p, Some(512), instant()).unwrap())
+        .collect();
     let names: Vec<String> = (0..vms).map(|i| format!("vm-{i}")).collect();
     let sp = specs(vms, &mut rnd);
     let ids = fleet.add_vms(&names, &sp).unwrap();
-    let rules = [Placement::BestFit, Placement::FirstFit, Placement::WorstFit, Placement::Rating(Score::SumMinimum)];
+    let rules = [
+        Placement::BestFit,
+        Placement::FirstFit,
+        Placement::WorstFit,
+        Placement::Rating(Score::SumMinimum),
+    ];
     let rule = rules.into_iter().nth(rnd(4) as usize).unwrap();
     let placed = fleet.place(&ids, rule, None).unwrap();
     // Plain hosts get their VMs in the order the fleet gave each host.
@@ -44,7 +52,12 @@ fn random_fleet(seed: u64, threads: usize, hosts: usize, vms: usize, ticks: usiz
         let s: Vec<VmSpec> = mine.iter().map(|&i| fleet.config(ids[i]).unwrap().to_spec()).collect();
         host.add_vms(&n, &s).unwrap();
     }
-    let on: Vec<VmId> = ids.iter().zip(&placed).filter(|(_, &h)| h >= 0).map(|(&id, _)| id).collect();
+    let on: Vec<VmId> = ids
+        .iter()
+        .zip(&placed)
+        .filter(|(_, &h)| h >= 0)
+        .map(|(&id, _)| id)
+        .collect();
     let started = fleet.start_many(&on).unwrap();
     for host in plain.iter_mut() {
         let all = host.ids();
@@ -117,15 +130,26 @@ fn placement_never_overfills_and_every_rule_places_what_fits() {
             let placed = fleet.place(&ids, r, ratio).unwrap();
             fleet.check().unwrap();
             for (h, &p) in physical.iter().enumerate() {
-                let s: u64 = (0..n).filter(|&i| placed[i] == h as i64).map(|i| fleet.configs[i].startup_mb as u64).sum();
-                let m: u64 = (0..n).filter(|&i| placed[i] == h as i64).map(|i| fleet.configs[i].maximum_mb as u64).sum();
+                let s: u64 = (0..n)
+                    .filter(|&i| placed[i] == h as i64)
+                    .map(|i| fleet.configs[i].startup_mb as u64)
+                    .sum();
+                let m: u64 = (0..n)
+                    .filter(|&i| placed[i] == h as i64)
+                    .map(|i| fleet.configs[i].maximum_mb as u64)
+                    .sum();
                 assert!(s <= fleet.usable_of(h), "rule {rule} host {h}");
                 if let Some(q) = ratio {
                     assert!(m as f64 <= q * p as f64);
                 }
             }
             // Every placed host starts all its VMs (admission by startup).
-            let on: Vec<VmId> = ids.iter().zip(&placed).filter(|(_, &h)| h >= 0).map(|(&id, _)| id).collect();
+            let on: Vec<VmId> = ids
+                .iter()
+                .zip(&placed)
+                .filter(|(_, &h)| h >= 0)
+                .map(|(&id, _)| id)
+                .collect();
             assert!(fleet.start_many(&on).unwrap().into_iter().all(|s| s));
         }
     }
@@ -134,13 +158,40 @@ fn placement_never_overfills_and_every_rule_places_what_fits() {
 #[test]
 fn best_fit_takes_the_tightest_host_and_first_fit_the_first() {
     let mut f = Fleet::new(&[4096, 2048, 3072], Some(0), instant()).unwrap();
-    let ids = f.add_vms(&["a", "b", "c"], &[VmSpec { startup_mb: 2000, maximum_mb: 2000, ..VmSpec::default() }; 3]).unwrap();
+    let ids = f
+        .add_vms(
+            &["a", "b", "c"],
+            &[VmSpec {
+                startup_mb: 2000,
+                maximum_mb: 2000,
+                ..VmSpec::default()
+            }; 3],
+        )
+        .unwrap();
     assert_eq!(f.place(&ids[..1], Placement::BestFit, None).unwrap(), vec![1]);
     assert_eq!(f.place(&ids[1..2], Placement::FirstFit, None).unwrap(), vec![0]);
     assert_eq!(f.place(&ids[2..], Placement::WorstFit, None).unwrap(), vec![2]);
-    let more = f.add_vms(&["d"], &[VmSpec { startup_mb: 2000, maximum_mb: 2000, ..VmSpec::default() }]).unwrap();
+    let more = f
+        .add_vms(
+            &["d"],
+            &[VmSpec {
+                startup_mb: 2000,
+                maximum_mb: 2000,
+                ..VmSpec::default()
+            }],
+        )
+        .unwrap();
     assert_eq!(f.place(&more, Placement::BestFit, None).unwrap(), vec![0]);
-    let last = f.add_vms(&["e"], &[VmSpec { startup_mb: 2000, maximum_mb: 2000, ..VmSpec::default() }]).unwrap();
+    let last = f
+        .add_vms(
+            &["e"],
+            &[VmSpec {
+                startup_mb: 2000,
+                maximum_mb: 2000,
+                ..VmSpec::default()
+            }],
+        )
+        .unwrap();
     assert_eq!(f.place(&last, Placement::BestFit, None).unwrap(), vec![-1]);
     // Already placed: a state error, nothing changed.
     assert!(f.place(&ids[..1], Placement::BestFit, None).is_err());
@@ -156,13 +207,20 @@ fn migration_moves_memory_and_keeps_every_sum() {
     let ids = fleet.add_vms(&names, &specs(60, &mut rnd)).unwrap();
     fleet.place(&ids, Placement::WorstFit, None).unwrap();
     fleet.start_many(&ids).unwrap();
-    fleet.set_demands(&(0..60).map(|_| rnd(4000) as i64).collect::<Vec<_>>()).unwrap();
+    fleet
+        .set_demands(&(0..60).map(|_| rnd(4000) as i64).collect::<Vec<_>>())
+        .unwrap();
     fleet.tick(1.0).unwrap();
     let running: Vec<VmId> = (0..fleet.len() as u64)
         .map(VmId)
         .filter(|&id| {
             let h = fleet.host_of(&[id]).unwrap()[0];
-            h >= 0 && fleet.hosts()[h as usize].vm(VmId(fleet.local[id.0 as usize])).unwrap().state() != VmState::Off
+            h >= 0
+                && fleet.hosts()[h as usize]
+                    .vm(VmId(fleet.local[id.0 as usize]))
+                    .unwrap()
+                    .state()
+                    != VmState::Off
         })
         .take(10)
         .collect();
@@ -170,7 +228,11 @@ fn migration_moves_memory_and_keeps_every_sum() {
     let to: Vec<i64> = from.iter().map(|&h| (h + 1) % 6).collect();
     let began = fleet.migrate(&running, &to, &vec![3.0; running.len()]).unwrap();
     fleet.check().unwrap();
-    assert_eq!(fleet.host_of(&running).unwrap(), from, "still on the source while moving");
+    assert_eq!(
+        fleet.host_of(&running).unwrap(),
+        from,
+        "still on the source while moving"
+    );
     for _ in 0..3 {
         fleet.tick(1.0).unwrap();
         fleet.check().unwrap();
@@ -196,11 +258,20 @@ fn dynamic_optimization_moves_vms_off_hosts_that_stay_hot() {
     use crate::fleet::DynamicOptimization;
     let mut fleet = Fleet::new(&[16384, 16384, 16384], Some(0), instant()).unwrap();
     let names: Vec<String> = (0..8).map(|i| format!("d{i}")).collect();
-    let spec = VmSpec { startup_mb: 1024, minimum_mb: Some(512), maximum_mb: 8192, ..VmSpec::default() };
+    let spec = VmSpec {
+        startup_mb: 1024,
+        minimum_mb: Some(512),
+        maximum_mb: 8192,
+        ..VmSpec::default()
+    };
     let ids = fleet.add_vms(&names, &vec![spec; 8]).unwrap();
     fleet.place(&ids, Placement::FirstFit, None).unwrap(); // all on host 0
     fleet.start_many(&ids).unwrap();
-    let settings = DynamicOptimization { threshold: 0.8, interval_s: 10.0, duration_s: 5.0 };
+    let settings = DynamicOptimization {
+        threshold: 0.8,
+        interval_s: 10.0,
+        duration_s: 5.0,
+    };
     fleet.set_dynamic_optimization(Some(settings)).unwrap();
     // Host 0: 8 × 2500 MB of demand on 16 GB (1.22): hot at every check.
     let mut demand = vec![2500i64; 8];
@@ -224,5 +295,10 @@ fn dynamic_optimization_moves_vms_off_hosts_that_stay_hot() {
     // Off: no more moves; a snapshot keeps the settings.
     let b = Fleet::from_snapshot(&fleet.snapshot()).unwrap();
     assert_eq!(b.dynamic_optimization(), Some(settings));
-    assert!(fleet.set_dynamic_optimization(Some(DynamicOptimization { threshold: -1.0, ..settings })).is_err());
+    assert!(fleet
+        .set_dynamic_optimization(Some(DynamicOptimization {
+            threshold: -1.0,
+            ..settings
+        }))
+        .is_err());
 }

@@ -6,8 +6,8 @@
 use crate::*;
 
 mod balancer;
-mod forms;
 mod fleet;
+mod forms;
 mod operations;
 
 pub(super) fn spec(startup: i64, min: i64, max: i64, weight: i64) -> VmSpec {
