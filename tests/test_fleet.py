@@ -291,3 +291,17 @@ def test_dynamic_optimization_relieves_a_host_that_stays_hot() -> None:
     assert fleet.dynamic_optimization is None
     with pytest.raises(dynmem.ConfigError):
         fleet.dynamic_optimization = dynmem.DynamicOptimization(interval_s=0)
+
+
+def test_fleet_bench_smoke() -> None:
+    """benches/fleet_bench.py at tiny sizes: it runs, and its numpy best-fit
+    peer agrees with dynmem's placement (checked inside); times mean nothing."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[1] / "benches" / "fleet_bench.py"
+    r = subprocess.run([sys.executable, str(bench), "--hosts", "20", "--per-host", "10", "--rounds", "1",
+                        "--peer-vms", "200", "--threads", "1,2"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "place 200 VMs on 20 hosts" in r.stdout and "churn" in r.stdout
