@@ -305,3 +305,45 @@ def test_fleet_bench_smoke() -> None:
                         "--peer-vms", "200", "--threads", "1,2"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "place 200 VMs on 20 hosts" in r.stdout and "churn" in r.stdout
+
+
+def test_bad_input_is_a_typed_error_naming_the_field_and_changes_nothing() -> None:
+    with pytest.raises(dynmem.ConfigError) as e:
+        dynmem.Fleet(np.array([8192, 0]))
+    assert e.value.field == "physical_mb[1]"
+    with pytest.raises(dynmem.ConfigTypeError):
+        dynmem.Fleet(np.array([8192]), policy="hyperv")  # type: ignore[arg-type]
+    fleet = dynmem.Fleet(np.array([8192, 8192]), reserve_mb=512)
+    ids = fleet.add_vms(["a", "b", "c"], startup_mb=1024, maximum_mb=2048)
+    fleet.place(ids[:2])
+    fleet.start_vms(ids[:2])
+    before = fleet.snapshot()
+    cases = [
+        (lambda: fleet.add_vms(["d", "a"]), dynmem.ConfigError, "names[1]"),
+        (lambda: fleet.add_vms(["d", "d"]), dynmem.ConfigError, "names[1]"),
+        (lambda: fleet.add_vms(["d", "e"], startup_mb=[1024, 1023]), dynmem.ConfigError, "startup_mb[1]"),
+        (lambda: fleet.place(ids[:1]), dynmem.StateError, "vms[0]"),
+        (lambda: fleet.place(np.array([2, 2])), dynmem.StateError, "vms[1]"),
+        (lambda: fleet.place(np.array([7])), dynmem.StateError, "vms[0]"),
+        (lambda: fleet.place(ids[2:], P.BestFit(max_ratio=-1.0)), dynmem.ConfigError, "max_ratio"),
+        (lambda: fleet.place(ids[2:], P.Rating("nope")), dynmem.ConfigError, "by"),
+        (lambda: fleet.place(ids[2:], "best"), dynmem.ConfigTypeError, "placement"),
+        (lambda: fleet.start_vms(ids[2:]), dynmem.StateError, "vms[0]"),
+        (lambda: fleet.start_vms(ids[:1]), dynmem.StateError, "vms[0]"),
+        (lambda: fleet.set_demand_mb([1, -1, 2]), dynmem.ConfigError, "demand_mb[1]"),
+        (lambda: fleet.set_demand_mb([1, 2]), dynmem.ConfigError, "demand_mb"),
+        (lambda: fleet.tick(0.0), dynmem.ConfigError, "dt_s"),
+        (lambda: fleet.migrate(ids[:1], [5]), dynmem.ConfigError, "to_hosts[0]"),
+        (lambda: fleet.migrate(ids[2:], [0]), dynmem.StateError, "vms[0]"),
+        (lambda: fleet.host_of(np.array([-1])), dynmem.ConfigError, "vms[0]"),
+        (lambda: fleet.can_start(-5), dynmem.ConfigError, "startup_mb"),
+        (lambda: fleet.run(np.zeros((3, 2), dtype=np.int64)), dynmem.ConfigError, "demand"),
+        (lambda: fleet.run(np.zeros((3, 3), dtype=np.int64), events=[dynmem.Event(0, 9, "start")]),
+         dynmem.ConfigError, "events[0].vm"),
+        (lambda: fleet.run(np.zeros((3, 3), dtype=np.int64), record_every=0), dynmem.ConfigError, "record_every"),
+    ]
+    for k, (call, cls, field) in enumerate(cases):
+        with pytest.raises(cls) as e:
+            call()
+        assert e.value.field == field, (k, e.value.field, str(e.value))
+        assert fleet.snapshot() == before, k
