@@ -302,3 +302,125 @@ fn dynamic_optimization_moves_vms_off_hosts_that_stay_hot() {
         }))
         .is_err());
 }
+
+/// Seeded random operations on a fleet (valid and invalid), checked after
+/// each: the books match the hosts, no host is over-committed, a failed
+/// operation changes nothing (snapshot bytes equal), and a snapshot
+/// round trip is exact. No operation panics.
+#[test]
+fn random_fleet_operations_hold_every_check() {
+    use crate::fleet::DynamicOptimization;
+    let steps = if cfg!(miri) { 50 } else { 5000 };
+    for seed in 1..=4u64 {
+        let mut rnd = xorshift(seed * 7919);
+        let physical: Vec<i64> = (0..2 + rnd(5)).map(|_| 4096 + 512 * rnd(24) as i64).collect();
+        let mut f = Fleet::new(&physical, Some(256), instant()).unwrap();
+        let mut added = 0usize;
+        let (mut ok, mut failed, mut moves, mut running) = (0, 0, 0, 0);
+        for step in 0..steps {
+            let before = f.snapshot();
+            let n = f.len() as u64;
+            let some_ids =
+                |rnd: &mut dyn FnMut(u64) -> u64, k: u64| -> Vec<VmId> { (0..k).map(|_| VmId(rnd(n + 2))).collect() };
+            let r: Result<()> = match rnd(9) {
+                // A few dozen VMs, so that hosts keep room to move VMs to.
+                0 => {
+                    let k = if f.len() < 3 * physical.len() {
+                        rnd(4) as usize
+                    } else {
+                        0
+                    };
+                    let names: Vec<String> = (0..k)
+                        .map(|j| format!("r{}", added + j - (rnd(20) == 0) as usize))
+                        .collect();
+                    let sp = specs(k, &mut rnd);
+                    let out = f.add_vms(&names, &sp).map(|_| ());
+                    if out.is_ok() {
+                        added += k;
+                    }
+                    out
+                }
+                1 => {
+                    let k = rnd(5);
+                    let ids = some_ids(&mut rnd, k);
+                    let rule = [
+                        Placement::FirstFit,
+                        Placement::BestFit,
+                        Placement::WorstFit,
+                        Placement::Rating(Score::Pressure),
+                    ]
+                    .into_iter()
+                    .nth(rnd(4) as usize)
+                    .unwrap();
+                    f.place(&ids, rule, (rnd(3) == 0).then_some(1.0 + rnd(3) as f64))
+                        .map(|_| ())
+                }
+                2 => {
+                    let k = rnd(5);
+                    f.start_many(&some_ids(&mut rnd, k)).map(|_| ())
+                }
+                3 => {
+                    let k = rnd(3);
+                    f.stop_many(&some_ids(&mut rnd, k))
+                }
+                4 => {
+                    let d: Vec<i64> = (0..n + (rnd(30) == 0) as u64)
+                        .map(|_| rnd(9000) as i64 - (rnd(500) == 0) as i64)
+                        .collect();
+                    f.set_demands(&d)
+                }
+                5 | 6 => f.tick([1.0, 2.5, 0.0][rnd(3) as usize]),
+                7 => {
+                    let a = f.assigned();
+                    let on: Vec<u64> = (0..n).filter(|&i| a[i as usize] > 0).collect();
+                    let ids = if !on.is_empty() && rnd(3) > 0 {
+                        vec![VmId(on[rnd(on.len() as u64) as usize])]
+                    } else {
+                        let k = 1 + rnd(2);
+                        some_ids(&mut rnd, k)
+                    };
+                    let to: Vec<i64> = ids.iter().map(|_| rnd(physical.len() as u64 + 1) as i64).collect();
+                    let d: Vec<f64> = ids.iter().map(|_| [0.0, 2.0, 5.0][rnd(3) as usize]).collect();
+                    let m = f.migrate(&ids, &to, &d);
+                    m.map(|began| moves += began.iter().filter(|&&b| b).count())
+                }
+                _ => {
+                    let on = rnd(3) > 0;
+                    let s = DynamicOptimization {
+                        threshold: 0.5 + rnd(10) as f64 / 10.0,
+                        interval_s: 1.0 + rnd(5) as f64,
+                        duration_s: rnd(4) as f64,
+                    };
+                    f.set_dynamic_optimization(on.then_some(s))
+                }
+            };
+            running += f.assigned().iter().filter(|&&a| a > 0).count();
+            if r.is_ok() {
+                ok += 1;
+            } else {
+                failed += 1;
+            }
+            if r.is_err() {
+                assert_eq!(
+                    f.snapshot(),
+                    before,
+                    "seed {seed} step {step}: a failed operation changed the fleet"
+                );
+            }
+            f.check().unwrap_or_else(|e| panic!("seed {seed} step {step}: {e}"));
+            for h in f.hosts() {
+                invariant(h);
+            }
+            if step % 97 == 0 {
+                let b = Fleet::from_snapshot(&f.snapshot()).unwrap();
+                assert_eq!(b.snapshot(), f.snapshot());
+            }
+        }
+        // The sequence reaches every kind of state: successes and failures,
+        // running VMs, moves in flight.
+        assert!(
+            ok > steps / 5 && failed > steps / 20 && moves > 0 && running > 0,
+            "{seed}: {ok} {failed} {moves} {running}"
+        );
+    }
+}
