@@ -349,9 +349,16 @@ impl Fleet {
     /// changing nothing.
     pub fn start_many(&mut self, ids: &[VmId]) -> Result<Vec<bool>> {
         let groups = self.by_host(ids)?;
+        // Every host's batch is checked (and its positions found) before
+        // any host starts anything; each host then starts its positions.
+        let mut positions = Vec::with_capacity(groups.len());
         for (h, g) in groups.iter().enumerate() {
+            if g.is_empty() {
+                positions.push(Vec::new());
+                continue;
+            }
             let local: Vec<VmId> = g.iter().map(|&(_, id)| id).collect();
-            self.hosts[h].check_startable(&local).map_err(|e| {
+            let pos = self.hosts[h].batch_positions(&local, false).map_err(|e| {
                 let field = e
                     .field
                     .as_deref()
@@ -360,30 +367,31 @@ impl Fleet {
                 match field.and_then(|f| f.parse::<usize>().ok()) {
                     Some(j) => Error {
                         field: Some(format!("vms[{}]", g[j].0)),
+                        message: e.message.replacen(&format!("vms[{j}]"), &format!("vms[{}]", g[j].0), 1),
                         ..e
                     },
                     None => e,
                 }
             })?;
+            positions.push(pos);
         }
         let parts = self.parts();
-        type Job<'h> = (&'h mut Host, Vec<(usize, VmId)>, Vec<usize>);
+        type Job<'h> = (&'h mut Host, Vec<(usize, VmId)>, Vec<usize>, Vec<usize>);
         let mut jobs: Vec<Job<'_>> = self
             .hosts
             .iter_mut()
             .zip(groups)
-            .map(|(h, g)| (h, g, Vec::new()))
+            .zip(positions)
+            .map(|((h, g), p)| (h, g, p, Vec::new()))
             .collect();
-        each_part(&mut jobs, parts, &|(host, g, failed): &mut Job<'_>| {
-            if g.is_empty() {
-                return;
+        each_part(&mut jobs, parts, &|(host, g, pos, failed): &mut Job<'_>| {
+            if !pos.is_empty() {
+                let out = host.start_positions(pos);
+                failed.extend(out.into_iter().map(|(j, _)| g[j].0));
             }
-            let local: Vec<VmId> = g.iter().map(|&(_, id)| id).collect();
-            let out = host.start_many(&local).expect("checked above");
-            failed.extend(out.into_iter().map(|(j, _)| g[j].0));
         });
         let mut started = vec![true; ids.len()];
-        for (_, _, failed) in jobs {
+        for (_, _, _, failed) in jobs {
             for k in failed {
                 started[k] = false;
             }

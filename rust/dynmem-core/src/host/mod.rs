@@ -313,11 +313,6 @@ impl Host {
         Ok(self.start_positions(&positions))
     }
 
-    /// Checks a batch as [`Host::start_many`] would, changing nothing.
-    pub fn check_startable(&self, ids: &[VmId]) -> Result<()> {
-        self.batch_positions(ids, false).map(|_| ())
-    }
-
     /// Checks a batch as [`Host::stop_many`] would, changing nothing.
     pub fn check_stoppable(&self, ids: &[VmId]) -> Result<()> {
         self.batch_positions(ids, true).map(|_| ())
@@ -352,7 +347,7 @@ impl Host {
 
     /// Positions of a batch of distinct VMs that are all started (`started`)
     /// or all off; errors name the entry, `vms[k]`.
-    fn batch_positions(&self, ids: &[VmId], started: bool) -> Result<Vec<usize>> {
+    pub(crate) fn batch_positions(&self, ids: &[VmId], started: bool) -> Result<Vec<usize>> {
         let mut positions = try_vec(ids.len(), "vms")?;
         let mut seen = vec![false; self.len()];
         for (k, &id) in ids.iter().enumerate() {
@@ -383,7 +378,7 @@ impl Host {
 
     /// The start of validated, distinct, off VMs, in order. Returns the
     /// starts that failed (index into `positions`, error); the others started.
-    fn start_positions(&mut self, positions: &[usize]) -> Vec<(usize, Error)> {
+    pub(crate) fn start_positions(&mut self, positions: &[usize]) -> Vec<(usize, Error)> {
         let mut failed = Vec::new();
         let u = self.unit();
         let mut free = self.available_mb();
