@@ -32,6 +32,8 @@ RANK = {
     "host": 6,
     "run": 7,
     "fuzzing": 8,
+    "fleet": 8,
+    "snapshot": 9,
 }
 
 MAX_LINES = 800

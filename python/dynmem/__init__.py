@@ -27,6 +27,9 @@ from .errors import (
     PolicyError,
     StateError,
 )
+from . import placement
+from .fleet import DynamicOptimization, Fleet, FleetTimeline, HostView
+from .sweep import sweep
 
 __all__ = [
     "Host",
@@ -50,6 +53,12 @@ __all__ = [
     "InsufficientMemoryError",
     "StateError",
     "PolicyError",
+    "Fleet",
+    "FleetTimeline",
+    "HostView",
+    "DynamicOptimization",
+    "placement",
+    "sweep",
 ]
 # The wheel's version, defined once in Cargo.toml and compiled into the extension.
 __version__: str = _dynmem.__version__

@@ -244,6 +244,9 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--scale", type=float, default=1.5, metavar="X",
                    help="multiplier on the trace's active memory (default 1.5)")
     outputs(rp)
+    from .plan import add_parser as add_plan
+
+    add_plan(sub)
     return p
 
 
@@ -294,6 +297,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args, reference_scenario())
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "plan":
+            from .plan import cmd_plan
+
+            return cmd_plan(args)
         return cmd_replay(args)
     except BrokenPipeError:  # pragma: no cover
         return 1

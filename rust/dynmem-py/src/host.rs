@@ -38,6 +38,16 @@ pub struct PyHost {
 }
 
 impl PyHost {
+    /// A binding host around a core host (a restored snapshot).
+    /// A host around a core one (restored from a snapshot), with its user
+    /// policy where it has one.
+    pub fn from_core(core: core::Host, external: Option<Arc<PyExternal>>) -> PyHost {
+        PyHost {
+            core: HostLock::new(core),
+            external,
+        }
+    }
+
     /// The core, or `StateError` if another thread is using it.
     pub fn core(&self, py: Python<'_>) -> PyResult<HostGuard<'_, core::Host>> {
         self.core.try_lock().map_err(|why| host_busy(py, why))

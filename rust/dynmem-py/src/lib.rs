@@ -10,6 +10,7 @@
 
 mod convert;
 mod errors;
+mod fleet;
 mod host;
 mod lock;
 mod policy;
@@ -35,6 +36,10 @@ fn _dynmem(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<record::RunRecord>()?;
     m.add_class::<policy::PyPolicyView>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<fleet::PyFleet>()?;
+    m.add_function(wrap_pyfunction!(fleet::host_snapshot, m)?)?;
+    m.add_function(wrap_pyfunction!(fleet::host_from_snapshot, m)?)?;
+    m.add("SNAPSHOT_VERSION", core::snapshot::FORMAT_VERSION)?;
     m.add("DETACH_MIN_VMS", host::DETACH_MIN_VMS)?;
     m.add("VECTOR_PATH", core::vector_path())?;
     m.add("PARALLEL_MIN_VMS", core::PARALLEL_MIN_VMS)?;
