@@ -8,6 +8,7 @@ reports what Hyper-V's counters would show.
 from ._host import MAX_MAXIMUM_MB, VM, Host, HyperVPolicy
 from .events import ACTIONS, Event
 from .timeline import STATUS_NAMES, Timeline
+from .compare import Comparison, PolicyResult, compare
 from .errors import ConfigError, ConfigTypeError, DynmemError, InsufficientMemoryError, StateError
 
 __all__ = [
@@ -24,5 +25,8 @@ __all__ = [
     "ConfigTypeError",
     "InsufficientMemoryError",
     "StateError",
+    "compare",
+    "Comparison",
+    "PolicyResult",
 ]
 __version__ = "0.1.0"

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, Sequence, TextIO
 
 from ._host import Host
+from .compare import add_arguments as _compare_arguments, cmd_compare
 from .errors import ConfigError, DynmemError
-from .events import Event
 from .scenario import Scenario, load_scenario, reference_scenario
 from .timeline import STATUS_NAMES, Timeline
 
@@ -194,30 +194,25 @@ def cmd_run(args: argparse.Namespace, scenario: Scenario | None = None) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from .traces import DemandMapping, load_bitbrains, vm_sizes
+    from ._workload import trace_workload
 
     _check_outputs(args)
-    mapping = DemandMapping(baseline_mb=args.baseline_mb, baseline_pct=args.baseline_pct, scale=args.scale)
-    trace = load_bitbrains(args.trace_dir, tick_s=args.tick_s, vms=args.vms, mapping=mapping,
-                           on_long_gap="hold")
-    host = Host(physical_mb=args.physical_mb, reserve_mb=args.reserve_mb)
-    sizes = vm_sizes(trace, startup_mb=args.startup_mb, minimum_mb=args.minimum_mb,
-                     balloon_unit_mb=host.policy.balloon_unit_mb)
-    events = []
-    for name, size in zip(trace.names, sizes):
-        host.add_vm(name, **size, buffer_pct=args.buffer_pct)
-        events.append(Event(0, name, "start"))
+    work = trace_workload(args.trace_dir, args.physical_mb, reserve_mb=args.reserve_mb, vms=args.vms,
+                          tick_s=args.tick_s, startup_mb=args.startup_mb, minimum_mb=args.minimum_mb,
+                          buffer_pct=args.buffer_pct, baseline_mb=args.baseline_mb,
+                          baseline_pct=args.baseline_pct, scale=args.scale)
+    host = work.build()
     before = [vm.counters for vm in host.vms]
-    ticks = trace.demand_mb.shape[0]
-    big = ticks * len(trace.names) >= PROGRESS_MIN_VM_TICKS
+    ticks, vms = work.demand_mb.shape
+    big = ticks * vms >= PROGRESS_MIN_VM_TICKS
     cb = _Progress(sys.stderr) if big and not args.no_progress else None
-    timeline = host.run(trace.demand_mb, trace.tick_s, events, 1, cb)
-    print(f"replayed {len(trace.names)} VMs from {args.trace_dir} ({ticks} ticks of {trace.tick_s:g} s) "
+    timeline = host.run(work.demand_mb, work.dt_s, work.events, 1, cb)
+    print(f"replayed {vms} VMs from {args.trace_dir} ({ticks} ticks of {work.dt_s:g} s) "
           f"on {args.physical_mb} MB\n")
-    if trace.repairs:
-        print(f"trace repairs: {len(trace.repairs)} (first: {trace.repairs[0]})\n")
+    if work.repairs:
+        print(f"trace repairs: {len(work.repairs)} (first: {work.repairs[0]})\n")
     print(summary(host, timeline, before))
-    _outputs(args, timeline, f"replay of {Path(args.trace_dir).name}")
+    _outputs(args, timeline, work.name)
     return 0
 
 
@@ -248,6 +243,7 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--baseline-pct", type=float, default=10.0, help="demand mapping: %% of provisioned memory")
     rp.add_argument("--scale", type=float, default=1.5, help="demand mapping: multiplier on active memory")
     outputs(rp)
+    _compare_arguments(sub.add_parser("compare", help="run one workload under several allocation policies, side by side"))
     return p
 
 
@@ -283,6 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args, reference_scenario())
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "compare":
+            return cmd_compare(args)
         return cmd_replay(args)
     except BrokenPipeError:  # pragma: no cover
         return 1
