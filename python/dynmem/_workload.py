@@ -20,7 +20,8 @@ import numpy.typing as npt
 
 from ._host import Host, HyperVPolicy
 from .events import Event
-from .scenario import _VM_SETTINGS, Scenario
+from .errors import DynmemError
+from .scenario import _VM_SETTINGS, Scenario, _in_file
 
 __all__ = ["Workload", "scenario_workload", "trace_workload"]
 
@@ -49,6 +50,8 @@ class Workload:
     events: list[Event]
     record_every: int = 1
     repairs: list[str] = field(default_factory=list)
+    #: The scenario file it came from (its errors name it), or None.
+    source: str | None = None
 
     @property
     def ticks(self) -> int:
@@ -58,11 +61,16 @@ class Workload:
     def build(self, policy: Any = None) -> Host:
         """A fresh host running ``policy`` (default: `HyperVPolicy` with the
         workload's mechanics), the workload's VMs added, all off."""
-        if policy is None:
-            policy = HyperVPolicy(**self.mechanics)
-        host = Host(physical_mb=self.physical_mb, reserve_mb=self.reserve_mb, policy=policy)
-        for vm in self.vms:
-            host.add_vm(**vm)
+        try:
+            if policy is None:
+                policy = HyperVPolicy(**self.mechanics)
+            host = Host(physical_mb=self.physical_mb, reserve_mb=self.reserve_mb, policy=policy)
+            for vm in self.vms:
+                host.add_vm(**vm)
+        except DynmemError as e:
+            if self.source is None:
+                raise
+            raise _in_file(self.source, e) from e
         return host
 
     def with_physical_mb(self, physical_mb: int | None) -> "Workload":
@@ -83,6 +91,7 @@ def scenario_workload(scenario: Scenario) -> Workload:
         dt_s=scenario.dt_s,
         events=scenario.scheduled_events(),
         record_every=scenario.record_every,
+        source=scenario.source,
     )
 
 

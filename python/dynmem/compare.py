@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 from ._validate import check_int
 from ._workload import Workload, scenario_workload, trace_workload
-from .errors import ConfigError, ConfigTypeError
+from .errors import ConfigError, ConfigTypeError, DynmemError
 from .scenario import Scenario, load_scenario
 from .timeline import STATUS_NAMES, Timeline
 
@@ -310,8 +310,13 @@ def compare(
     ``(ticks_done, ticks)`` summed over the runs. Results do not depend on
     threads or progress.
     """
-    work = _workload(workload, physical_mb, trace_options)
     every = check_int(record_every, "record_every", "a positive integer", low=1)
+    threads = (os.cpu_count() or 1) if max_threads is None else check_int(max_threads, "max_threads", "a positive integer", low=1)
+    if not isinstance(progress, bool) and progress is not None and not callable(progress):
+        raise ConfigTypeError(
+            f"progress must be True, False or a callable (ticks_done, ticks), got {progress!r:.80}", "progress", progress
+        )
+    work = _workload(workload, physical_mb, trace_options)
     chosen = _policies(policies, work.mechanics)
     runs = dict(chosen)
     if BASELINE not in runs:
@@ -319,7 +324,6 @@ def compare(
             runs[BASELINE] = _policy_class(BASELINE)(**work.mechanics)
         except ConfigError:
             pass  # not in this build: saved_mb is NaN
-    threads = (os.cpu_count() or 1) if max_threads is None else check_int(max_threads, "max_threads", "a positive integer", low=1)
     hosts = {name: work.build(p) for name, p in runs.items()}  # bad settings raise here, before any run
     results = _run_all(work, hosts, every, threads, _progress_of(progress, work.ticks * len(work.vms) * len(runs)))
     base = _metrics(BASELINE, hosts[BASELINE], results[BASELINE]) if BASELINE in results else None
@@ -342,10 +346,6 @@ def _progress_of(progress: Any, vm_ticks: int) -> Callable[[int, int], None] | N
         from .cli import PROGRESS_MIN_VM_TICKS, _Progress
 
         return _Progress(sys.stderr) if vm_ticks >= PROGRESS_MIN_VM_TICKS else None
-    if not callable(progress):
-        raise ConfigTypeError(
-            f"progress must be True, False or a callable (ticks_done, ticks), got {progress!r:.80}", "progress", progress
-        )
     return progress  # type: ignore[no-any-return]
 
 
@@ -432,6 +432,40 @@ def _metrics(name: str, host: Any, tl: Timeline, base: PolicyResult | None = Non
 # --------------------------------------------------------------------------
 
 
+#: The paging-over-time panel draws at most this many steps per policy (means over equal spans of rows).
+MAX_STEPS = 240
+
+
+def _binned(tl: Timeline, max_steps: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], float]:
+    """Total paging (MB) of ``tl`` as at most ``max_steps`` means over equal
+    spans of rows: the times (s) bounding the steps (one more than the
+    values, for a ``where="pre"`` step line: the start of the first span,
+    then each span's end), the values repeated to match, and the span (s)."""
+    y = tl.paging_mb.sum(axis=1).astype(np.float64)
+    row_s = tl.dt_s * tl.record_every
+    n = len(y)
+    if n == 0:
+        return np.zeros(0), np.zeros(0), row_s
+    k = max(1, -(-n // max_steps))
+    starts = np.arange(0, n, k)
+    means = np.add.reduceat(y, starts) / np.diff(np.append(starts, n))
+    ends = tl.time_s[np.minimum(starts + k, n) - 1]
+    t = np.concatenate([[tl.time_s[0] - row_s], ends])
+    return t, np.concatenate([means[:1], means]), k * row_s
+
+
+def _num(v: float) -> str:
+    """A bar's label: two decimals below 100, whole numbers with separators above."""
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.2f}"
+
+
+def _duration(s: float) -> str:
+    for unit, secs in (("h", 3600.0), ("min", 60.0)):
+        if s >= secs:
+            return f"{s / secs:.3g} {unit}"
+    return f"{s:.3g} s"
+
+
 def plot_comparison(comparison: Comparison, path: str | os.PathLike[str] | None = None, *, title: str | None = None) -> Any:
     """Draws ``comparison`` and returns the matplotlib ``Figure`` (needs matplotlib).
 
@@ -455,7 +489,7 @@ def plot_comparison(comparison: Comparison, path: str | os.PathLike[str] | None 
 
     paging = [c[n].paging_gb_h for n in names]
     bars = ax_pg.bar(x, paging, color=[colours[n] for n in names])
-    ax_pg.bar_label(bars, fmt="%.2f", fontsize="small", padding=2)
+    ax_pg.bar_label(bars, labels=[_num(v) for v in paging], fontsize="small", padding=2)
     ax_pg.set_title("guest paging (less is better)", fontsize="medium")
     ax_pg.set_ylabel("GB·h")
 
@@ -463,7 +497,7 @@ def plot_comparison(comparison: Comparison, path: str | os.PathLike[str] | None 
     low = np.array([c[n].low_vm_h for n in names])
     ax_st.bar(x, warn, color=[colours[n] for n in names], label="Warning")
     top = ax_st.bar(x, low, bottom=warn, color=[colours[n] for n in names], hatch="//", edgecolor="white", label="Low")
-    ax_st.bar_label(top, labels=[f"{w:.2f} + {lo:.2f}" for w, lo in zip(warn, low)], fontsize="small", padding=2)
+    ax_st.bar_label(top, labels=[f"{_num(w)}\n+ {_num(lo)}" for w, lo in zip(warn, low)], fontsize="small", padding=2)
     ax_st.set_title("time in Warning (solid) and Low (hatched)", fontsize="medium")
     ax_st.set_ylabel("VM·h")
     for ax in (ax_pg, ax_st):
@@ -475,12 +509,18 @@ def plot_comparison(comparison: Comparison, path: str | os.PathLike[str] | None 
     t_scale, xlabel = _time_unit(time_s)
     peak = max((float(tl.paging_mb.sum(axis=1).max()) for tl in c.timelines.values() if tl.rows), default=0.0)
     m_scale, unit = (1024.0, "GB") if peak >= 4096 else (1.0, "MB")
+    step_s = 0.0
     for j, n in enumerate(names):
         tl = c.timelines[n]
-        # a row covers the tick that ends at time_s: draw it over that tick
-        ax_t.step(tl.time_s / t_scale, tl.paging_mb.sum(axis=1) / m_scale, where="pre", color=colours[n],
-                  lw=2.2 - 0.25 * j, label=n)
-    ax_t.set_title("guest paging over time, all VMs together", fontsize="medium")
+        t, y, step_s = _binned(tl, MAX_STEPS)
+        # earlier policies wider and under later ones: lines that coincide stay visible
+        lw = 1.4 + 2.8 * (len(names) - 1 - j) / max(len(names) - 1, 1)
+        ax_t.step(t / t_scale, y / m_scale, where="pre", color=colours[n], lw=lw, label=n)
+    row_s = c.dt_s * (next(iter(c.timelines.values())).record_every if c.timelines else 1)
+    what = "guest paging over time, all VMs together"
+    if step_s > row_s:
+        what += f" (mean over each {_duration(step_s)})"
+    ax_t.set_title(what, fontsize="medium")
     ax_t.set_ylabel(f"paging ({unit})")
     ax_t.set_xlabel(xlabel)
     ax_t.set_ylim(bottom=0)
@@ -526,7 +566,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if options and not os.path.isdir(args.workload):
         flags = ", ".join("--" + k.replace("_", "-") for k in options)
         raise ConfigError(f"{flags} apply to a trace directory only, got {args.workload!r}", "workload", args.workload)
-    result = compare(args.workload, args.physical_mb, names, progress=not args.no_progress, trace_options=options)
+    try:
+        result = compare(args.workload, args.physical_mb, names, progress=not args.no_progress, trace_options=options)
+    except DynmemError as e:
+        if not os.path.isdir(args.workload):
+            raise
+        # a trace's settings are flags here, as in dynmem replay: name them so
+        from .cli import _flags
+
+        flags = argparse.Namespace(command="replay", physical_mb=args.physical_mb, **{k: getattr(args, k) for k in _TRACE_FLAGS})
+        raise type(e)(_flags(flags, str(e)), e.field, e.value) from e
     print(result)
     if args.csv:
         result.write_csv(args.csv)
