@@ -444,3 +444,16 @@ def test_failed_starts_and_fairness_over_the_vms_that_ran(tmp_path: Path) -> Non
     x = [host.vm(n).counters["Average Pressure"] for n in ("a", "b")]
     assert r.fairness == pytest.approx(jain_index(x))
     assert r.fairness != pytest.approx(jain_index(x + [0.0, 0.0]))
+
+
+def test_readme_shows_the_real_table() -> None:
+    """The README's `dynmem compare` block is what the command prints."""
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"\$ dynmem compare python/dynmem/scenarios/reference.toml\n(.*?)```", readme, re.S)
+    assert block, "README must show dynmem compare on the reference scenario"
+    shown = block.group(1).rstrip("\n")
+    if AVAILABLE != list(DEFAULT_POLICIES):
+        pytest.skip(f"not every built-in policy is in this build yet ({AVAILABLE})")
+    assert shown == str(compare(REFERENCE))
