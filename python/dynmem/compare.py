@@ -256,9 +256,10 @@ def _workload(workload: Any, physical_mb: int | None, trace_options: Mapping[str
     elif isinstance(workload, Scenario):
         work = scenario_workload(workload)
     elif isinstance(workload, (str, os.PathLike)):
-        if os.path.isdir(workload):
-            return trace_workload(workload, physical_mb, **dict(trace_options or {}))
-        work = scenario_workload(load_scenario(workload))
+        path = os.fspath(workload)
+        if os.path.isdir(path):
+            return trace_workload(path, physical_mb, **dict(trace_options or {}))
+        work = scenario_workload(load_scenario(path))
     else:
         raise ConfigTypeError(
             f"workload must be a scenario file, a trace directory, a Scenario or a Workload, got {workload!r:.80}",
@@ -381,7 +382,7 @@ def _run_all(
                 break
         if pending:
             cancel.set()
-        errors = [f.exception() for f in futures.values() if f.done() and f.exception() is not None]
+        errors = [e for f in futures.values() if f.done() and (e := f.exception()) is not None]
         real = [e for e in errors if not isinstance(e, _Cancelled)]
         if real:
             raise real[0]
@@ -574,8 +575,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         # a trace's settings are flags here, as in dynmem replay: name them so
         from .cli import _flags
 
-        flags = argparse.Namespace(command="replay", physical_mb=args.physical_mb, **{k: getattr(args, k) for k in _TRACE_FLAGS})
-        raise type(e)(_flags(flags, str(e)), e.field, e.value) from e
+        as_replay = argparse.Namespace(command="replay", physical_mb=args.physical_mb,
+                                       **{k: getattr(args, k) for k in _TRACE_FLAGS})
+        raise type(e)(_flags(as_replay, str(e)), e.field, e.value) from e
     print(result)
     if args.csv:
         result.write_csv(args.csv)
