@@ -27,6 +27,7 @@ RANK = {
     "model": 2,
     "solver": 3,
     "tick": 4,
+    "policy": 4,
     "balancer": 5,
     "host": 6,
     "run": 7,

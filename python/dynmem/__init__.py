@@ -5,16 +5,40 @@ startup/minimum/maximum, memory buffer and weight, as Hyper-V does, and
 reports what Hyper-V's counters would show.
 """
 
-from ._host import MAX_MAXIMUM_MB, VM, Host, HyperVPolicy
+from ._host import MAX_MAXIMUM_MB, VM, Host
+from .policies import (
+    POLICIES,
+    HyperVPolicy,
+    Policy,
+    PolicyView,
+    ProportionalPolicy,
+    SharesPolicy,
+    StaticPolicy,
+    StrictPriorityPolicy,
+)
 from .events import ACTIONS, Event
 from .timeline import STATUS_NAMES, Timeline
+from .errors import (
+    ConfigError,
+    ConfigTypeError,
+    DynmemError,
+    InsufficientMemoryError,
+    PolicyError,
+    StateError,
+)
 from .compare import Comparison, PolicyResult, compare
-from .errors import ConfigError, ConfigTypeError, DynmemError, InsufficientMemoryError, StateError
 
 __all__ = [
     "Host",
     "VM",
+    "Policy",
+    "PolicyView",
+    "POLICIES",
     "HyperVPolicy",
+    "StaticPolicy",
+    "ProportionalPolicy",
+    "SharesPolicy",
+    "StrictPriorityPolicy",
     "MAX_MAXIMUM_MB",
     "Event",
     "Timeline",
@@ -25,6 +49,7 @@ __all__ = [
     "ConfigTypeError",
     "InsufficientMemoryError",
     "StateError",
+    "PolicyError",
     "compare",
     "Comparison",
     "PolicyResult",

@@ -1,4 +1,4 @@
-"""Host, VM and HyperVPolicy: the Python face of the Rust core.
+"""Host and VM: the Python face of the Rust core.
 
 `Host` owns a `dynmem._dynmem.Host` (the Rust struct of arrays); `VM` objects
 are small handles (host + VM id) whose attribute reads go straight to those
@@ -19,9 +19,10 @@ from . import _dynmem
 from .errors import ConfigError, ConfigTypeError, DynmemError, StateError
 from ._validate import as_array, bad_entry, check_instance, check_items, int_array
 from .events import Event
+from .policies import HyperVPolicy, Policy
 from .timeline import Timeline
 
-__all__ = ["Host", "VM", "HyperVPolicy", "MAX_MAXIMUM_MB"]
+__all__ = ["Host", "VM", "MAX_MAXIMUM_MB"]
 
 # The binding caches this process's pid (a host's lock reads it on every
 # call); a forked child forgets it before running anything else.
@@ -30,28 +31,6 @@ os.register_at_fork(after_in_child=_dynmem._after_fork_in_child)
 
 #: Largest legal ``maximum_mb`` (1 TB), Hyper-V 2012's default maximum.
 MAX_MAXIMUM_MB: int = _dynmem.MAX_MAXIMUM_MB
-
-
-@dataclass(frozen=True)
-class HyperVPolicy:
-    """Delays, rates and units of the balancer's mechanics.
-
-    Microsoft publishes the units (2 MB balloon granularity, 128 MB hot-add
-    alignment of the Linux guest, ~45 reports before a guest's driver
-    reports); the lazy-removal delay and rate are dynmem's choices. See
-    ``docs/balancer.md``. Validated when a `Host` is created.
-    """
-
-    #: Granularity of allocation and ballooning (MB); VM sizes must be multiples of it.
-    balloon_unit_mb: int = 2
-    #: Guest-visible memory grows in chunks of this size (MB).
-    hot_add_chunk_mb: int = 128
-    #: Seconds after start before the guest reports demand; until then it holds startup memory.
-    boot_report_delay_s: float = 45.0
-    #: Seconds excess memory must persist before lazy ballooning starts (when nobody needs it).
-    remove_delay_s: float = 5.0
-    #: Lazy ballooning speed (MB/s).
-    remove_rate_mb_per_s: float = 256.0
 
 
 class VM(_dynmem.VmHandle):
@@ -99,16 +78,18 @@ class Host:
     >>> vm.start(); vm.demand_mb = 2500; host.tick(dt_s=1.0)
 
     ``reserve_mb=None`` applies the 2008 R2 SP1 rule, 384 MB + 64 MB per GB
-    of physical memory. ``policy`` (a `HyperVPolicy`) sets the mechanics.
+    of physical memory. ``policy`` (a `Policy`: `HyperVPolicy` by default,
+    another built-in, or your own subclass) decides the allocation and sets
+    the mechanics.
     """
 
     __slots__ = ("_core", "_handles", "_policy")
 
     def __init__(
-        self, physical_mb: int, reserve_mb: int | None = None, policy: HyperVPolicy | None = None
+        self, physical_mb: int, reserve_mb: int | None = None, policy: Policy | None = None
     ) -> None:
-        policy = HyperVPolicy() if policy is None else check_instance(policy, "policy", HyperVPolicy, "a HyperVPolicy")
-        self._core = _dynmem.Host(physical_mb, reserve_mb, policy)
+        policy = HyperVPolicy() if policy is None else check_instance(policy, "policy", Policy, "a dynmem.Policy")
+        self._core = _dynmem.Host(physical_mb, reserve_mb, policy, policy._rule())
         self._policy = policy
         self._handles: dict[int, VM] = {}
 
@@ -124,7 +105,7 @@ class Host:
         return self._core.reserve_mb
 
     @property
-    def policy(self) -> HyperVPolicy:
+    def policy(self) -> Policy:
         return self._policy
 
     @property

@@ -14,6 +14,7 @@ __all__ = [
     "ConfigTypeError",
     "InsufficientMemoryError",
     "StateError",
+    "PolicyError",
 ]
 
 
@@ -42,3 +43,10 @@ class InsufficientMemoryError(DynmemError):
 class StateError(DynmemError):
     """The operation is not legal in the VM's current state, or the VM handle
     is stale (the VM was removed). Nothing was changed."""
+
+
+class PolicyError(DynmemError):
+    """An allocation policy failed: a user policy's ``allocate`` raised (the
+    exception is this one's ``__cause__``) or answered with the wrong type,
+    shape or dtype, an allocation outside a VM's [minimum, maximum], or more
+    than the pool. The tick did not happen: the host is as it was before."""

@@ -9,6 +9,7 @@ use crate::config::MAX_WEIGHT;
 use crate::mechanics::Mechanics;
 use crate::model::rules::{floor_u, Stage};
 use crate::model::{in_solver, View, Vms};
+use crate::policy::{self, Policy, PolicyScratch};
 use crate::solver::{self, Scan};
 use crate::tick::{self, Alloc, Filled, Pass2, Sums, Targets};
 use crate::VectorCap;
@@ -38,6 +39,8 @@ struct Scratch {
     /// The last tick's stage when it was contended (`Some(stage)`):
     /// pass 1's guess for this tick (see [`tick::Pass1`]).
     stage: Option<Stage>,
+    /// The built-in policies' scratch.
+    policy: PolicyScratch,
 }
 
 /// The balancer of one host: its scratch, and how its ticks may run (vector
@@ -71,7 +74,7 @@ impl Balancer {
     /// Heap bytes of the scratch (capacities).
     pub(crate) fn heap_bytes(&self) -> usize {
         let s = &self.scratch;
-        (s.target.capacity() + s.caps.capacity()) * 4 + s.excess_by_weight.capacity() * 8
+        (s.target.capacity() + s.caps.capacity()) * 4 + s.excess_by_weight.capacity() * 8 + s.policy.heap_bytes()
     }
 
     /// How many parts a tick's passes over `n` VMs run in.
@@ -114,14 +117,30 @@ impl Balancer {
     /// `solver/`), then pass 2. `O(N)` per pass, no allocation in steady
     /// state; hosts of [`PARALLEL_MIN_VMS`] or more run every pass in parts
     /// on several threads (`par/`).
-    pub(crate) fn tick(&mut self, v: &mut Vms, usable_mb: u64, mech: &Mechanics, dt_s: f64) -> u64 {
+    ///
+    /// Under a policy other than Hyper-V's (`policy/`), pass 1 runs as
+    /// ever (boots, targets, sums), the policy writes `g` into the scratch,
+    /// and the mechanics follow as in stage 0: prompt removal when the adds
+    /// need more than free memory, then pass 2 with `g` read from the
+    /// scratch. An external policy's answer comes in `answer`: the positions
+    /// of its VMs and their allocations, already checked.
+    pub(crate) fn tick(
+        &mut self,
+        v: &mut Vms,
+        usable_mb: u64,
+        mech: &Mechanics,
+        rule: &Policy,
+        answer: Option<(&[usize], &[i64])>,
+        dt_s: f64,
+    ) -> u64 {
         let u = mech.balloon_unit_mb as u64;
         let vector_cap = self.vector_cap;
         let parts = self.parts(v.len());
         let s = &mut self.scratch;
         // Pass 1 stores every solver VM's target (the floors and pass 2 read
         // it) and, if the last tick was contended, the same stage's rooms.
-        let guess = s.stage;
+        let hyperv = matches!(rule, Policy::HyperV);
+        let guess = if hyperv { s.stage } else { None };
         s.target.resize(v.len(), 0);
         if guess.is_some() {
             s.caps.resize(v.len(), 0);
@@ -151,23 +170,31 @@ impl Balancer {
             chunk: mech.hot_add_chunk_mb as u64,
         };
 
+        if !hyperv {
+            let s = &mut self.scratch;
+            s.stage = None;
+            s.caps.clear();
+            s.caps.resize(v.len(), 0);
+            match answer {
+                Some((positions, g)) => {
+                    for (&i, &x) in positions.iter().zip(g) {
+                        s.caps[i] = floor_u(x as u64, u) as u32; // checked: minimum ≤ x ≤ maximum
+                    }
+                }
+                None => policy::allocate(rule, v, &s.target, pool, u, &mut s.caps, &mut s.policy),
+            }
+            let g = Targets { target: &s.caps };
+            let need = need_under(v, g);
+            let prompt_all = prompt_as_needed(v, &mut s.excess_by_weight, need, free, g);
+            return v.pass2(&Pass2 { prompt_all, ..pass2 }, g, vector_cap, parts);
+        }
         if sum_t <= pool {
             // Every target fits: g = target (stage 0).
             self.scratch.stage = None;
             let g = Targets {
                 target: &self.scratch.target,
             };
-            let mut prompt_all = false;
-            if need_t > free {
-                // The adds need more than free memory: balloon the excess of
-                // others at once. All of it when that is what the adds need
-                // (pass 2 then does it on its way); else lowest weight first.
-                let excess = excess_over(v, g);
-                prompt_all = need_t - free >= excess;
-                if !prompt_all {
-                    prompt_removal(v, &mut self.scratch.excess_by_weight, need_t - free, g);
-                }
-            }
+            let prompt_all = prompt_as_needed(v, &mut self.scratch.excess_by_weight, need_t, free, g);
             v.pass2(&Pass2 { prompt_all, ..pass2 }, g, vector_cap, parts)
         } else {
             let s = &mut self.scratch;
@@ -256,6 +283,23 @@ fn allocate(
         (vector_cap, parts),
     );
     shift
+}
+
+/// Prompt removal for an allocation `g` that fits the pool, when the adds
+/// (`need`: Σ max(0, g − assigned)) need more than `free`: balloon the
+/// excess of others at once. All of it when that is what the adds need
+/// (returns `true`: pass 2 does it on its way); else the shortfall, lowest
+/// weight first, here.
+fn prompt_as_needed(v: &mut Vms, by_weight: &mut Vec<u64>, need: u64, free: u64, g: impl Alloc) -> bool {
+    if need <= free {
+        return false;
+    }
+    let excess = excess_over(v, g);
+    if need - free >= excess {
+        return true;
+    }
+    prompt_removal(v, by_weight, need - free, g);
+    false
 }
 
 /// Σ max(0, assigned − g) over the solver set.

@@ -17,6 +17,9 @@ pub enum ErrorKind {
     /// The machine could not give the memory an operation needs (Python:
     /// `MemoryError`); the message says how many bytes.
     OutOfMemory,
+    /// An allocation policy failed or gave an answer that breaks the rules
+    /// (Python: `PolicyError`).
+    Policy,
 }
 
 /// The offending value, kept typed so bindings can hand it back as-is.

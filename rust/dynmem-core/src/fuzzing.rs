@@ -277,7 +277,7 @@ pub fn dump(h: &Host) -> String {
 
 /// The invariants of every state (see the module's documentation).
 pub fn check_invariants(h: &Host) -> Result<(), String> {
-    let u = h.policy().balloon_unit_mb;
+    let u = h.mechanics().balloon_unit_mb;
     let total: u64 = h.vms().map(|vm| vm.assigned_mb() as u64).sum();
     if total + h.reserve_mb() > h.physical_mb() {
         return Err(format!(

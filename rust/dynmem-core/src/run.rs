@@ -55,6 +55,10 @@ pub struct Record {
     pub available_mb: Vec<i64>,
     pub average_pressure: Vec<f64>,
     pub events: Vec<EventOutcome>,
+    /// Where an external policy failed at tick `ticks` (after that tick's
+    /// events and demand row, as stepping by hand would be), the error; the
+    /// run ended there and the host is as the last whole tick left it.
+    pub failure: Option<Error>,
 }
 
 impl Record {
@@ -97,6 +101,7 @@ impl Record {
             available_mb: try_vec(rows, field).map_err(oom)?,
             average_pressure: try_vec(rows, field).map_err(oom)?,
             events: try_vec(events, "events")?,
+            failure: None,
         })
     }
 }
@@ -264,7 +269,10 @@ impl Host {
                 next += 1;
             }
             self.vms_demand_mut().copy_from_slice(&demand_mb[k * n..(k + 1) * n]);
-            self.tick_unchecked(dt_s);
+            if let Err(e) = self.tick_unchecked(dt_s) {
+                rec.failure = Some(e);
+                break;
+            }
             if k % record_every == 0 {
                 self.record_row(k as u64, &mut rec);
             }

@@ -16,6 +16,7 @@ static CONFIG_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static CONFIG_TYPE_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static INSUFFICIENT_MEMORY_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static STATE_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static POLICY_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 /// Builds the `dynmem.errors` exception for `kind`, carrying `.field` and
 /// `.value` (`MemoryError` with the message for `OutOfMemory`: the machine,
@@ -27,6 +28,7 @@ pub fn raise(py: Python<'_>, kind: ErrorKind, field: Option<&str>, value: Py<PyA
         ErrorKind::ConfigType => (&CONFIG_TYPE_ERROR, "ConfigTypeError"),
         ErrorKind::InsufficientMemory => (&INSUFFICIENT_MEMORY_ERROR, "InsufficientMemoryError"),
         ErrorKind::State => (&STATE_ERROR, "StateError"),
+        ErrorKind::Policy => (&POLICY_ERROR, "PolicyError"),
     };
     match cell
         .import(py, "dynmem.errors", name)

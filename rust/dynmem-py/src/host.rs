@@ -14,6 +14,9 @@ use dynmem_core::{self as core, VmId, VmSpec};
 use numpy::{Element, PyArray1, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
+use crate::policy::{policy_raise, rule_arg, PyExternal};
+use pyo3::types::PyTuple;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Hosts with at least this many VMs release the GIL during a tick.
@@ -29,6 +32,9 @@ const SIGNAL_CHECK: Duration = Duration::from_millis(50);
 #[pyclass(module = "dynmem._dynmem", name = "Host", frozen)]
 pub struct PyHost {
     core: HostLock<core::Host>,
+    /// The user policy, where the host has one: its `allocate`'s exceptions
+    /// are raised from here.
+    external: Option<Arc<PyExternal>>,
 }
 
 impl PyHost {
@@ -92,18 +98,24 @@ host_methods! {
     }
 
     #[new]
-    #[pyo3(signature = (physical_mb, reserve_mb, policy))]
+    /// `policy` gives the mechanics (its fields), `rule` the allocation
+    /// policy (see `policy::rule_arg`).
+    #[pyo3(signature = (physical_mb, reserve_mb, policy, rule))]
     fn new(
         py: Python<'_>,
         physical_mb: &Bound<'_, PyAny>,
         reserve_mb: Option<&Bound<'_, PyAny>>,
         policy: &Bound<'_, PyAny>,
+        rule: &Bound<'_, PyTuple>,
     ) -> PyResult<Self> {
         let physical = int_arg("physical_mb", physical_mb)?;
         let reserve = opt_int_arg("reserve_mb", reserve_mb)?;
-        let policy = policy_arg(policy)?;
+        let mech = policy_arg(policy)?;
+        let (rule, external) = rule_arg(rule)?;
+        let host = core::Host::new(physical, reserve, mech).and_then(|h| h.with_policy(rule));
         Ok(PyHost {
-            core: HostLock::new(core::Host::new(physical, reserve, policy).or_raise(py)?),
+            core: HostLock::new(host.or_raise(py)?),
+            external,
         })
     }
 
@@ -218,7 +230,10 @@ host_methods! {
     /// `copy.copy` and `copy.deepcopy` of a `dynmem.Host` give.
     fn copy(&self, py: Python<'_>) -> PyResult<PyHost> {
         let core = self.core(py)?.clone();
-        Ok(PyHost { core: HostLock::new(core) })
+        Ok(PyHost {
+            core: HostLock::new(core),
+            external: self.external.clone(),
+        })
     }
 
     /// Every VM's name, in order, in one call (no handles).
@@ -230,7 +245,12 @@ host_methods! {
     /// One balancing pass; releases the GIL on large hosts.
     fn tick(&self, py: Python<'_>, dt_s: &Bound<'_, PyAny>) -> PyResult<()> {
         let dt = float_arg("dt_s", dt_s, core::host::DT_WHAT)?;
-        self.with_core(py, |h| h.len(), |h| h.tick(dt))?.or_raise(py)
+        // A user policy takes the GIL on every tick: the tick keeps it.
+        let detach = if self.external.is_some() { usize::MAX } else { DETACH_MIN_VMS };
+        let mut guard = self.core(py)?;
+        let core: &mut core::Host = &mut guard;
+        let r = if core.len() >= detach { py.detach(|| core.tick(dt)) } else { core.tick(dt) };
+        r.map_err(|e| policy_raise(py, self.external.as_ref(), e))
     }
 
     /// Checks a run's inputs without running it (what `run` checks first).
@@ -281,7 +301,13 @@ host_methods! {
             .or_raise(py)?;
         // A signal that came during the last SIGNAL_CHECK is taken here, with
         // the record, rather than by Python once this returns, without it.
-        let raised = raised.or_else(|| py.check_signals().err());
+        // A user policy's failure ends the run too, the record with it.
+        let mut record = record;
+        let failure = record.failure.take();
+        let raised = match failure {
+            Some(e) => Some(policy_raise(py, self.external.as_ref(), e)),
+            None => raised.or_else(|| py.check_signals().err()),
+        };
         let record = RunRecord::new(py, record)?;
         match raised {
             None => Ok(record),

@@ -1,7 +1,8 @@
 //! `dynmem._dynmem`, the PyO3 bindings of dynmem-core: this file registers
 //! the classes and constants. `convert` checks and converts arguments,
 //! `errors` maps core errors to `dynmem.errors`, `host` and `vm` are the
-//! `Host` and `VmHandle` classes (`lock`: the host's fork-aware try-lock), `record` is `Host.run`'s result. No
+//! `Host` and `VmHandle` classes (`lock`: the host's fork-aware try-lock), `record` is `Host.run`'s result,
+//! `policy` the built-in policies by name and Python's user policies. No
 //! balancer logic lives here.
 
 // Methods mirror the Python signatures, however many arguments they take.
@@ -11,6 +12,7 @@ mod convert;
 mod errors;
 mod host;
 mod lock;
+mod policy;
 mod record;
 mod vm;
 
@@ -31,6 +33,7 @@ fn _dynmem(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<host::PyHost>()?;
     m.add_class::<vm::VmHandle>()?;
     m.add_class::<record::RunRecord>()?;
+    m.add_class::<policy::PyPolicyView>()?;
     m.add("DETACH_MIN_VMS", host::DETACH_MIN_VMS)?;
     m.add("VECTOR_PATH", core::vector_path())?;
     m.add("PARALLEL_MIN_VMS", core::PARALLEL_MIN_VMS)?;

@@ -12,6 +12,7 @@ mod vm;
 use crate::config::{VmChange, VmConfig, VmSpec, MAX_DEMAND_MB, MAX_WEIGHT};
 use crate::error::{try_vec, Error, ErrorKind, Result, Value};
 use crate::mechanics::Mechanics;
+use crate::policy::{check_answer, view_after_boot, Policy};
 use crate::model::names::{first_repeat, Names, MAX_NAME_TEXT};
 use crate::model::rules::{ceil_u, default_reserve_mb};
 use crate::model::{each_column, in_solver, VmId, VmState, Vms, DYNAMIC, STATE_MASK};
@@ -42,7 +43,9 @@ impl<T> ReserveOrFlag for Vec<T> {
 pub struct Host {
     physical_mb: u64,
     reserve_mb: u64,
-    policy: Mechanics,
+    mech: Mechanics,
+    /// The allocation policy (`policy/`); Hyper-V's by default.
+    policy: Policy,
     time_s: f64,
     next_id: u64,
     /// VM names in position order, with an index from name to position.
@@ -56,8 +59,8 @@ pub struct Host {
 impl Host {
     /// A host with `physical_mb` of memory; `reserve_mb: None` applies
     /// [`default_reserve_mb`].
-    pub fn new(physical_mb: i64, reserve_mb: Option<i64>, policy: Mechanics) -> Result<Host> {
-        policy.validate()?;
+    pub fn new(physical_mb: i64, reserve_mb: Option<i64>, mech: Mechanics) -> Result<Host> {
+        mech.validate()?;
         if physical_mb < 1 || physical_mb as u64 > MAX_PHYSICAL_MB {
             return Err(Error::config(
                 "physical_mb",
@@ -89,7 +92,8 @@ impl Host {
         Ok(Host {
             physical_mb: physical,
             reserve_mb: reserve,
-            policy,
+            mech,
+            policy: Policy::HyperV,
             time_s: 0.0,
             next_id: 1,
             names: Names::default(),
@@ -105,7 +109,18 @@ impl Host {
     pub fn reserve_mb(&self) -> u64 {
         self.reserve_mb
     }
-    pub fn policy(&self) -> &Mechanics {
+    /// The host with allocation policy `policy` (checked) instead of Hyper-V's.
+    pub fn with_policy(mut self, policy: Policy) -> Result<Host> {
+        policy.validate()?;
+        self.policy = policy;
+        Ok(self)
+    }
+    /// The mechanics' delays, rates and units.
+    pub fn mechanics(&self) -> &Mechanics {
+        &self.mech
+    }
+    /// The allocation policy.
+    pub fn policy(&self) -> &Policy {
         &self.policy
     }
     pub fn time_s(&self) -> f64 {
@@ -129,7 +144,7 @@ impl Host {
         self.vms.ids.iter().map(VmId).collect()
     }
     pub(crate) fn unit(&self) -> u64 {
-        self.policy.balloon_unit_mb as u64
+        self.mech.balloon_unit_mb as u64
     }
 
     /// Id of the VM called `name`.
@@ -146,7 +161,7 @@ impl Host {
     pub fn add_vm(&mut self, name: &str, spec: &VmSpec) -> Result<VmId> {
         self.check_name(name, || "name".to_string())?;
         self.check_name_text("name", name.len())?;
-        let c = spec.validate(self.policy.balloon_unit_mb)?;
+        let c = spec.validate(self.mech.balloon_unit_mb)?;
         Ok(self.push_vm(name, c))
     }
 
@@ -196,7 +211,7 @@ impl Host {
                     &format!("must be unique; names[{first}] is the same"),
                 ));
             }
-            let c = spec.validate(self.policy.balloon_unit_mb).map_err(|e| {
+            let c = spec.validate(self.mech.balloon_unit_mb).map_err(|e| {
                 let field = format!("{}[{k}]", e.field.as_deref().unwrap_or("vm"));
                 let message = e.message.replacen(e.field.as_deref().unwrap_or("vm"), &field, 1);
                 Error {
@@ -371,7 +386,7 @@ impl Host {
             let startup = self.vms.startup[pos] as u64;
             let weight = self.vms.weight[pos];
             if free < startup as i64 {
-                if !sorted {
+                if !sorted && self.policy.balloons_at_start() {
                     let v = &self.vms;
                     // By (weight, position) with a counting sort: O(N + W). The
                     // scatter gathers what each can give, so that the prefix sums
@@ -490,7 +505,7 @@ impl Host {
         let new = self
             .at(pos)
             .config()
-            .apply(change, self.policy.balloon_unit_mb, running, self.names.get(pos))?;
+            .apply(change, self.mech.balloon_unit_mb, running, self.names.get(pos))?;
         let v = &mut self.vms;
         v.startup[pos] = new.startup_mb;
         v.minimum[pos] = new.minimum_mb;
@@ -553,11 +568,12 @@ impl Host {
 
     // ----- the balancer ----------------------------------------------------
 
-    /// One balancing pass of `dt_s` seconds (see `docs/balancer.md`).
+    /// One balancing pass of `dt_s` seconds (see `docs/balancer.md`). Only
+    /// an external policy can make a checked tick fail ([`ErrorKind::Policy`],
+    /// or its own error): then nothing has changed.
     pub fn tick(&mut self, dt_s: f64) -> Result<()> {
         Host::check_dt(dt_s)?;
-        self.tick_unchecked(dt_s);
-        Ok(())
+        self.tick_unchecked(dt_s)
     }
 
     /// Caps the tick's vector forms (by default the widest the CPU has).
@@ -620,10 +636,25 @@ impl Host {
         Ok(())
     }
 
-    /// The tick without checking `dt_s`.
-    pub(crate) fn tick_unchecked(&mut self, dt_s: f64) {
+    /// The tick without checking `dt_s`. An external policy is asked, and
+    /// its answer checked, before anything changes.
+    pub(crate) fn tick_unchecked(&mut self, dt_s: f64) -> Result<()> {
         let usable = self.physical_mb - self.reserve_mb;
-        self.assigned_sum = self.balancer.tick(&mut self.vms, usable, &self.policy, dt_s);
+        let external = match &self.policy {
+            Policy::External(rule) => {
+                let (view, positions) = view_after_boot(&self.vms, usable, &self.mech, dt_s, self.time_s)?;
+                let pool = view.pool_mb;
+                let answer = rule.allocate(pool, view)?;
+                check_answer(&self.vms, &positions, pool, &answer, |i| self.names.get(i).to_string())?;
+                Some((positions, answer))
+            }
+            _ => None,
+        };
+        let answer = external.as_ref().map(|(p, a)| (p.as_slice(), a.as_slice()));
+        self.assigned_sum = self
+            .balancer
+            .tick(&mut self.vms, usable, &self.mech, &self.policy, answer, dt_s);
         self.time_s += dt_s;
+        Ok(())
     }
 }

@@ -2,26 +2,26 @@
 //! concave staircase `S(L)`, falling back to bisection (see the module docs
 //! of `solver`).
 
-use super::{eval, Exec, Tier, WEIGHT_SCALE};
+use super::WEIGHT_SCALE;
 
-/// Finds the largest level `L` with `S(L) ≤ budget`, given `S(0) = 0` with
-/// slope weight `w_lo` and `S(hi) = s_hi > budget`. See the module docs.
-#[allow(clippy::too_many_arguments)]
+/// Finds the largest level `L` with `S(L) ≤ budget`, given `S(0) = s_0 ≤
+/// budget` with slope weight `w_lo` and `S(hi) = s_hi > budget`; `probe(L)`
+/// is one pass, returning `S(L)` and the weight of the items still rising
+/// there (the slope of `S` is about that weight `/ W` units per level).
+/// See the module docs. The search is exact for any non-decreasing `S`; it
+/// is fast when `S` is concave (Hyper-V's fill) or nearly so.
 pub(crate) fn find_level(
     budget: u64,
-    caps: &[u32],
-    weights: &[u16],
-    tier: Tier,
-    ex: Exec,
+    mut probe: impl FnMut(u64) -> (u64, u64),
     hint: Option<u64>,
-    w_lo: u64,
+    (s_0, w_lo): (u64, u64),
     (hi, s_hi): (u64, u64),
 ) -> u64 {
     // The bracket: S(lo) ≤ budget < S(hi), with S and the slope weight (Σw
     // of the items below their cap) at each end. An end is "probed" once a
     // pass has evaluated it, rather than it being level 0 or the all-capped
     // bound; only probed ends are near the answer.
-    let (mut lo, mut s_lo, mut w_lo, mut probed_lo) = (0u64, 0u64, w_lo, false);
+    let (mut lo, mut s_lo, mut w_lo, mut probed_lo) = (0u64, s_0, w_lo, false);
     let (mut hi, mut s_hi, mut w_hi, mut probed_hi) = (hi, s_hi, 0u64, false);
     let mut next = hint.filter(|&h| h > lo && h < hi);
     // Tangent steps go `boost / 4` times as far as the tangent says (first
@@ -63,7 +63,7 @@ pub(crate) fn find_level(
             lo + width / 2
         };
         let cand = cand.clamp(lo + 1, hi - 1);
-        let (s, w) = eval(cand, caps, weights, tier, ex);
+        let (s, w) = probe(cand);
         width_before = [width, width_before[0], width_before[1]];
         if s > budget {
             (hi, s_hi, w_hi, probed_hi) = (cand, s, w, true);

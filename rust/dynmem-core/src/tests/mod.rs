@@ -8,6 +8,7 @@ use crate::*;
 mod balancer;
 mod forms;
 mod operations;
+mod policies;
 
 pub(super) fn spec(startup: i64, min: i64, max: i64, weight: i64) -> VmSpec {
     VmSpec {

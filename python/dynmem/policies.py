@@ -1,0 +1,198 @@
+"""Allocation policies: Hyper-V's, the alternatives, and your own.
+
+A policy decides each tick how much memory (``g``, MB) every running dynamic
+VM should have; the mechanics that move memory towards it (balloon unit,
+hot-add chunks, boot delay, lazy and prompt removal, admission at start) are
+the same for every dynamic policy, so that a comparison isolates the rule.
+The built-in rules run in the Rust core, exact in integer MB; a `Policy`
+subclass with an ``allocate`` method is called from the core once per tick.
+``docs/policies.md`` defines every rule exactly.
+
+>>> host = dynmem.Host(physical_mb=65536, policy=dynmem.SharesPolicy(idle_tax=0.75))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from . import _dynmem
+from .errors import ConfigTypeError
+
+__all__ = [
+    "Policy",
+    "PolicyView",
+    "HyperVPolicy",
+    "StaticPolicy",
+    "ProportionalPolicy",
+    "SharesPolicy",
+    "StrictPriorityPolicy",
+    "POLICIES",
+    "policy_named",
+]
+
+#: The VMs a user policy divides the pool among in one tick (see `Policy.allocate`).
+PolicyView = _dynmem.PolicyView
+
+_MECHANICS = ("balloon_unit_mb", "hot_add_chunk_mb", "boot_report_delay_s", "remove_delay_s", "remove_rate_mb_per_s")
+
+
+class Policy:
+    """Base class of every allocation policy; subclass it for your own rule.
+
+    A subclass implements ``allocate(pool_mb, vms)``: given the pool (MB) and
+    a `PolicyView` of the running dynamic VMs, it returns a 1-D integer numpy
+    array with one allocation (MB) per VM of the view, each within the VM's
+    ``[minimum_mb, maximum_mb]``, summing to at most ``pool_mb``. dynmem
+    rounds each down to the balloon unit and checks the answer before
+    anything changes (`dynmem.PolicyError` otherwise, the host untouched).
+    It is called once per tick with the GIL held, also inside `Host.run`.
+
+    >>> class Mine(dynmem.Policy):
+    ...     def allocate(self, pool_mb, vms):
+    ...         return np.minimum(vms.target_mb, vms.maximum_mb)
+
+    The mechanics' parameters below are class attributes with Hyper-V's
+    defaults; a subclass may override them.
+    """
+
+    #: Granularity of allocation and ballooning (MB); VM sizes must be multiples of it.
+    balloon_unit_mb: int = 2
+    #: Guest-visible memory grows in chunks of this size (MB).
+    hot_add_chunk_mb: int = 128
+    #: Seconds after start before the guest reports demand; until then it holds startup memory.
+    boot_report_delay_s: float = 45.0
+    #: Seconds excess memory must persist before lazy ballooning starts (when nobody needs it).
+    remove_delay_s: float = 5.0
+    #: Lazy ballooning speed (MB/s).
+    remove_rate_mb_per_s: float = 256.0
+
+    #: The core's name of a built-in rule (`None`: ``allocate`` is the rule).
+    _kind: ClassVar[str | None] = None
+
+    def allocate(self, pool_mb: int, vms: Any) -> npt.NDArray[np.integer[Any]]:
+        """The allocation (MB) of every VM of ``vms`` (a `PolicyView`), in its order."""
+        raise NotImplementedError(f"{type(self).__name__} must define allocate(pool_mb, vms)")
+
+    def _rule(self) -> tuple[Any, ...]:
+        """What the core is told: a built-in rule's name and parameters, or
+        ``("external", self)`` where a subclass defines ``allocate``."""
+        if type(self).allocate is not Policy.allocate:
+            return ("external", self)
+        if self._kind is None:
+            raise ConfigTypeError(
+                f"policy must be a dynmem.Policy that defines allocate(pool_mb, vms); "
+                f"{type(self).__name__} does not",
+                "policy",
+                self,
+            )
+        return (self._kind, *self._params())
+
+    def _params(self) -> tuple[Any, ...]:
+        return ()
+
+    def __repr__(self) -> str:
+        own = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({own})"
+
+
+@dataclass(frozen=True, repr=True)
+class _Mechanics(Policy):
+    """The mechanics' parameters as (immutable, validated) fields."""
+
+    balloon_unit_mb: int = 2
+    hot_add_chunk_mb: int = 128
+    boot_report_delay_s: float = 45.0
+    remove_delay_s: float = 5.0
+    remove_rate_mb_per_s: float = 256.0
+
+
+@dataclass(frozen=True)
+class HyperVPolicy(_Mechanics):
+    """Hyper-V Dynamic Memory (the default): every target when they fit, else
+    demand plus a weighted share of the buffers, else minimum plus a weighted
+    share of the demand (``docs/balancer.md``). The fields are the mechanics'
+    delays, rates and units: Microsoft publishes the units (2 MB balloon
+    granularity, 128 MB hot-add alignment of the Linux guest, ~45 reports
+    before a guest's driver reports); the lazy-removal delay and rate are
+    dynmem's choices. Validated when a `Host` is created."""
+
+    _kind: ClassVar[str | None] = "hyperv"
+
+
+@dataclass(frozen=True)
+class StaticPolicy(_Mechanics):
+    """No Dynamic Memory (a host before 2008 R2 SP1): every VM holds its
+    startup memory, always; a start fails when its startup memory is not free
+    (no VM is ballooned to make room)."""
+
+    _kind: ClassVar[str | None] = "static"
+
+
+@dataclass(frozen=True)
+class ProportionalPolicy(_Mechanics):
+    """Xen squeezed: every VM at the same fraction γ of its [minimum, maximum],
+    ``γ = clamp((pool − Σ minimum) / Σ (maximum − minimum), 0, 1)``; no demand
+    or weight input (memory nobody demands is still handed out)."""
+
+    _kind: ClassVar[str | None] = "proportional"
+
+
+@dataclass(frozen=True)
+class SharesPolicy(_Mechanics):
+    """VMware ESX: memory in proportion to shares (= weight) per page between
+    the reservation (= minimum) and the target, with the idle memory tax: a
+    VM's effective shares are ``w·(1 − τ)/(1 − τ·f)``, ``f = min(1, demand /
+    assigned)`` its active fraction, ``τ = idle_tax`` in [0, 1) (Waldspurger
+    2002; 0.75 is ESX's default, 0 gives pure shares)."""
+
+    #: The idle memory tax τ, in [0, 1).
+    idle_tax: float = 0.75
+
+    _kind: ClassVar[str | None] = "shares"
+
+    def _params(self) -> tuple[Any, ...]:
+        return (self.idle_tax,)
+
+
+@dataclass(frozen=True)
+class StrictPriorityPolicy(_Mechanics):
+    """Strict priority: a higher weight is served in full (its demand, then its
+    buffer) before a lower weight gets anything above its minimum; VMs of the
+    weight where memory runs out share by Hyper-V's rule."""
+
+    _kind: ClassVar[str | None] = "strict"
+
+
+#: The built-in policies by their short names (as ``dynmem compare`` takes them).
+POLICIES: dict[str, type[Policy]] = {
+    "hyperv": HyperVPolicy,
+    "static": StaticPolicy,
+    "proportional": ProportionalPolicy,
+    "shares": SharesPolicy,
+    "strict": StrictPriorityPolicy,
+}
+
+
+def policy_named(name: str, **mechanics: Any) -> Policy:
+    """The built-in policy called ``name`` (a key of `POLICIES`), with the given mechanics fields."""
+    from .errors import ConfigError
+
+    try:
+        cls = POLICIES[name]
+    except (KeyError, TypeError):
+        raise ConfigError(
+            f"policy must be one of {', '.join(POLICIES)}, got {name!r}", "policy", name
+        ) from None
+    return cls(**mechanics)
+
+
+def mechanics_of(policy: Policy) -> dict[str, Any]:
+    """The mechanics' parameters of ``policy`` by name."""
+    return {k: getattr(policy, k) for k in _MECHANICS}
+
+
+assert tuple(f.name for f in fields(_Mechanics)) == _MECHANICS
