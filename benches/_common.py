@@ -358,29 +358,32 @@ def make_driver(kind: str, spec: Spec, timings: dict[str, float] | None = None, 
 
 
 def builtin_policies() -> list[tuple[str, Any]]:
-    """(name, policy) of every built-in policy this build of dynmem has, in
-    `dynmem.compare.POLICY_NAMES` order, each with the benchmark mechanics."""
+    """(name, policy) of every built-in policy (`dynmem.POLICIES`), each with
+    the benchmark mechanics (`POLICY`)."""
     import dynmem
-    from dynmem.compare import POLICY_NAMES
 
-    return [(name, getattr(dynmem, cls)(**POLICY)) for name, cls in POLICY_NAMES.items() if hasattr(dynmem, cls)]
+    return [(name, cls(**POLICY)) for name, cls in dynmem.POLICIES.items()]
 
 
-def numpy_user_policy() -> tuple[Any, list[int]] | None:
+def numpy_user_policy() -> tuple[Any, list[int]]:
     """Hyper-V's rule as a numpy user writes it, as a `dynmem.Policy`
     (`numpy_peer.allocation`, the peer's own step 3), and the list that gets
     the time (ns) of each ``allocate`` body: the user's own numpy work,
-    apart from dynmem's. None where this build has no `dynmem.Policy`."""
+    apart from dynmem's."""
     import dynmem
-
-    if not hasattr(dynmem, "Policy"):
-        return None
     from numpy_peer import allocation
 
     work_ns: list[int] = []
     clock = time.perf_counter_ns
 
     class NumpyHyperV(dynmem.Policy):  # type: ignore[misc, name-defined]
+        # the benchmark mechanics, as a user policy sets them: class attributes
+        balloon_unit_mb = POLICY["balloon_unit_mb"]
+        hot_add_chunk_mb = POLICY["hot_add_chunk_mb"]
+        boot_report_delay_s = POLICY["boot_report_delay_s"]
+        remove_delay_s = POLICY["remove_delay_s"]
+        remove_rate_mb_per_s = POLICY["remove_rate_mb_per_s"]
+
         def allocate(self, pool_mb: int, vms: Any) -> npt.NDArray[np.int64]:
             t0 = clock()
             g, _, _ = allocation(pool_mb, vms.demand_mb, vms.minimum_mb, vms.maximum_mb, vms.buffer_pct, vms.weight,
@@ -388,7 +391,7 @@ def numpy_user_policy() -> tuple[Any, list[int]] | None:
             work_ns.append(clock() - t0)
             return g
 
-    return NumpyHyperV(**POLICY), work_ns
+    return NumpyHyperV(), work_ns
 
 
 def floor_for(spec: Spec) -> Any:

@@ -31,22 +31,14 @@ import numpy.typing as npt
 from ._validate import check_int
 from ._workload import Workload, scenario_workload, trace_workload
 from .errors import ConfigError, ConfigTypeError, DynmemError
+from .policies import POLICIES, policy_named
 from .scenario import Scenario, load_scenario
 from .timeline import STATUS_NAMES, Timeline
 
-__all__ = ["compare", "Comparison", "PolicyResult", "POLICY_NAMES", "DEFAULT_POLICIES", "plot_comparison"]
+__all__ = ["compare", "Comparison", "PolicyResult", "DEFAULT_POLICIES", "plot_comparison", "jain_index"]
 
-#: The built-in policies by the names `compare` and ``dynmem compare
-#: --policies`` take → the class of the `dynmem` package that implements each.
-POLICY_NAMES: dict[str, str] = {
-    "hyperv": "HyperVPolicy",
-    "static": "StaticPolicy",
-    "proportional": "ProportionalPolicy",
-    "shares": "SharesPolicy",
-    "strict": "StrictPriorityPolicy",
-}
 #: What `compare` runs unless told otherwise: every built-in policy.
-DEFAULT_POLICIES: tuple[str, ...] = tuple(POLICY_NAMES)
+DEFAULT_POLICIES: tuple[str, ...] = tuple(POLICIES)
 #: The baseline of "memory saved": `StaticPolicy` (no Dynamic Memory).
 BASELINE = "static"
 
@@ -210,22 +202,13 @@ class Comparison:
 # --------------------------------------------------------------------------
 
 
-def _policy_class(name: str) -> Any:
-    import dynmem
-
-    cls = getattr(dynmem, POLICY_NAMES[name], None)
-    if cls is None:
-        raise ConfigError(f"policy {name!r} ({POLICY_NAMES[name]}) is not in this build of dynmem", "policies", name)
-    return cls
-
-
 def _policies(policies: Any, mechanics: dict[str, Any]) -> dict[str, Any]:
     """name → a policy object (built-in names get the workload's mechanics)."""
     if isinstance(policies, Mapping):
         items = list(policies.items())
     elif isinstance(policies, str) or not isinstance(policies, Sequence):
         raise ConfigTypeError(
-            f"policies must be a list of policy names ({', '.join(POLICY_NAMES)}) or a dict name → policy, "
+            f"policies must be a list of policy names ({', '.join(POLICIES)}) or a dict name → policy, "
             f"got {policies!r:.80}",
             "policies",
             policies,
@@ -241,11 +224,11 @@ def _policies(policies: Any, mechanics: dict[str, Any]) -> dict[str, Any]:
         if name in out:
             raise ConfigError(f"policies[{j}] repeats {name!r}", f"policies[{j}]", name)
         if policy is None:
-            if name not in POLICY_NAMES:
+            if name not in POLICIES:
                 raise ConfigError(
-                    f"policies[{j}] must be one of {', '.join(POLICY_NAMES)}, got {name!r}", f"policies[{j}]", name
+                    f"policies[{j}] must be one of {', '.join(POLICIES)}, got {name!r}", f"policies[{j}]", name
                 )
-            policy = _policy_class(name)(**mechanics)
+            policy = policy_named(name, **mechanics)
         out[name] = policy
     return out
 
@@ -295,12 +278,11 @@ def compare(
     host's physical memory (MB); for a trace directory its default is the
     smallest whole-GB host on which every VM starts at its startup memory.
 
-    ``policies``: names from `POLICY_NAMES` (each built with the workload's
+    ``policies``: names from `dynmem.POLICIES` (each built with the workload's
     mechanics: balloon unit, hot-add chunk, delays and rates), or a dict
     name → policy object (used as given: your own `dynmem.Policy` too).
     ``saved_mb`` needs a ``"static"`` run: when ``"static"`` is not among
-    them it is run as well (with the workload's mechanics), but not shown;
-    where `StaticPolicy` is unavailable ``saved_mb`` is NaN.
+    them it is run as well (with the workload's mechanics), but not shown.
 
     ``record_every`` (ticks) thins the recorded timelines for very long
     runs; the metrics are then integrated over the recorded rows. Runs go
@@ -308,8 +290,8 @@ def compare(
     uses the core's threads for ticks of 32,768 VMs or more. ``progress``:
     True draws a progress bar on stderr for runs of at least
     ``dynmem.cli.PROGRESS_MIN_VM_TICKS`` VM-ticks in all, or a callable
-    ``(ticks_done, ticks)`` summed over the runs. Results do not depend on
-    threads or progress.
+    ``(ticks_done, ticks)`` summed over the runs (the hidden static baseline's
+    included). Results do not depend on threads or progress.
     """
     every = check_int(record_every, "record_every", "a positive integer", low=1)
     threads = (os.cpu_count() or 1) if max_threads is None else check_int(max_threads, "max_threads", "a positive integer", low=1)
@@ -321,13 +303,10 @@ def compare(
     chosen = _policies(policies, work.mechanics)
     runs = dict(chosen)
     if BASELINE not in runs:
-        try:
-            runs[BASELINE] = _policy_class(BASELINE)(**work.mechanics)
-        except ConfigError:
-            pass  # not in this build: saved_mb is NaN
+        runs[BASELINE] = policy_named(BASELINE, **work.mechanics)
     hosts = {name: work.build(p) for name, p in runs.items()}  # bad settings raise here, before any run
     results = _run_all(work, hosts, every, threads, _progress_of(progress, work.ticks * len(work.vms) * len(runs)))
-    base = _metrics(BASELINE, hosts[BASELINE], results[BASELINE]) if BASELINE in results else None
+    base = _metrics(BASELINE, hosts[BASELINE], results[BASELINE])
     rows = [_metrics(name, hosts[name], results[name], base) for name in chosen]
     return Comparison(
         workload=work.name,
@@ -503,7 +482,7 @@ def plot_comparison(comparison: Comparison, path: str | os.PathLike[str] | None 
     ax_st.set_ylabel("VM·h")
     for ax in (ax_pg, ax_st):
         ax.set_xticks(x, names)
-        ax.set_ylim(0, max(1e-9, ax.get_ylim()[1]) * 1.15)
+        ax.set_ylim(0, max(1e-9, ax.get_ylim()[1]) * 1.25)  # room for the labels
         ax.grid(True, axis="y", alpha=0.3)
 
     time_s = next(iter(c.timelines.values())).time_s if c.timelines else np.zeros(0)
@@ -524,7 +503,7 @@ def plot_comparison(comparison: Comparison, path: str | os.PathLike[str] | None 
     ax_t.set_title(what, fontsize="medium")
     ax_t.set_ylabel(f"paging ({unit})")
     ax_t.set_xlabel(xlabel)
-    ax_t.set_ylim(bottom=0)
+    ax_t.set_ylim(0, max(ax_t.get_ylim()[1], 1e-9) * 1.18)  # headroom: the legend sits above the lines
     ax_t.grid(True, alpha=0.3)
     ax_t.legend(loc="upper left", fontsize="small", ncol=len(names), framealpha=0.8)
     fig.suptitle(title if title is not None else f"{c.workload}: {c.vms} VMs on {c.physical_mb} MB")
