@@ -365,6 +365,13 @@ def builtin_policies() -> list[tuple[str, Any]]:
     return [(name, cls(**POLICY)) for name, cls in dynmem.POLICIES.items()]
 
 
+def builtin_policy_names() -> list[str]:
+    """The built-in policies' names, in `dynmem.POLICIES` order."""
+    import dynmem
+
+    return list(dynmem.POLICIES)
+
+
 def numpy_user_policy() -> tuple[Any, list[int]]:
     """Hyper-V's rule as a numpy user writes it, as a `dynmem.Policy`
     (`numpy_peer.allocation`, the peer's own step 3), and the list that gets

@@ -370,7 +370,10 @@ def measure_policies(rep: Report, mode: Mode) -> None:
     for name, policy in C.builtin_policies():
         d = C.make_driver("dynmem", spec, policy=policy)
         rep.policy[name] = time_ticks(d, mode.tick_reps, mode.tick_budget_s)
-        log(f"n={n} contended, {name} policy: {rep.policy[name][0] / n:.2f} ns/VM")
+        d.host.threads = 1
+        rep.policy[name + " 1 thread"] = time_ticks(d, mode.tick_reps, mode.tick_budget_s)
+        log(f"n={n} contended, {name} policy: {rep.policy[name][0] / n:.2f} ns/VM, "
+            f"1 thread {rep.policy[name + ' 1 thread'][0] / n:.2f}")
         del d
         gc.collect()
     policy, work = C.numpy_user_policy()
@@ -461,17 +464,21 @@ def targets(rep: Report) -> list[tuple[str, str, bool | None]]:
                 f"{r / 1e6:.0f} M/s",
                 r >= 100e6,
             ))
-    hv = rep.policy.get("hyperv")
-    for name, r in rep.policy.items():
-        if name != "hyperv" and hv is not None:
-            ratio = r[0] / hv[0]
-            out.append((f"{name} policy's contended tick at {_size(n)} VMs within 2× of Hyper-V's", f"{ratio:.2f}×", ratio <= 2))
-    if rep.user:
-        share = rep.user["share"] / rep.user["work"]
+    for suffix, label in (("", f"{threads_used()} threads"), (" 1 thread", "1 thread")):
+        hv = rep.policy.get("hyperv" + suffix)
+        for name in C.builtin_policy_names():
+            r = rep.policy.get(name + suffix)
+            if name != "hyperv" and r is not None and hv is not None:
+                ratio = r[0] / hv[0]
+                out.append((f"{name} policy's contended tick at {_size(n)} VMs within 2× of Hyper-V's ({label})",
+                            f"{ratio:.2f}×", ratio <= 2))
+    if rep.user and "hyperv" in rep.policy:
+        ffi = (rep.user["share"] - rep.policy["hyperv"][0]) / rep.user["work"]
         out.append((
             f"numpy user policy at {_size(n)} VMs: FFI + checks < 20 % of the user's numpy work",
-            f"{100 * share:.1f} % (all of dynmem's side)",
-            share < 0.2,
+            f"{100 * ffi:.1f} % (dynmem's side beyond the built-in Hyper-V tick; "
+            f"all of dynmem's side {100 * rep.user['share'] / rep.user['work']:.1f} %)",
+            ffi < 0.2,
         ))
     nb = rep.run.get("bulk_n", 0)
     for k in ("demand_mb (get)", "set_demand_mb"):
@@ -662,11 +669,15 @@ def render_policies(rep: Report) -> list[str]:
         "policy, measured one after another in this run; the same mechanics run after every policy's allocation."
     )
     L.append("")
-    L.append("| policy | ns/VM | median ns/VM | ÷ Hyper-V's |")
-    L.append("|---|---:|---:|---:|")
-    for name, r in rep.policy.items():
-        ratio = f"{r[0] / hv[0]:.2f}×" if hv else "—"
-        L.append(f"| {name} | {_f(r[0] / n)} | {_f(r[1] / n)} | {ratio} |")
+    L.append(f"| policy | ns/VM ({threads_used()} threads) | median | ÷ Hyper-V's | ns/VM (1 thread) | median | ÷ Hyper-V's |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|")
+    hv1 = rep.policy.get("hyperv 1 thread")
+    for name in C.builtin_policy_names():
+        cells = []
+        for r, base in ((rep.policy.get(name), hv), (rep.policy.get(name + " 1 thread"), hv1)):
+            ratio = f"{r[0] / base[0]:.2f}×" if r and base else "—"
+            cells += [_f(r[0] / n) if r else "—", _f(r[1] / n) if r else "—", ratio]
+        L.append(f"| {name} | " + " | ".join(cells) + " |")
     L.append("")
     if rep.user:
         u = rep.user
@@ -675,7 +686,9 @@ def render_policies(rep: Report) -> list[str]:
             "as `dynmem.Policy.allocate`, on the same host and inputs; its body is timed inside each tick. "
             "dynmem's side is the tick minus that body: the mechanics (the same as every policy's), the Python "
             "call, the view's arrays and the answer's check (minima over "
-            f"{int(u['reps'])} ticks)."
+            f"{int(u['reps'])} ticks). The built-in Hyper-V tick on the same host is the same mechanics plus "
+            "Rust's allocation, so dynmem's side minus it is the call, view and check, short by Rust's "
+            "allocation (a part of the built-in tick): the goal is judged on it."
         )
         L.append("")
         L.append("| | ns/VM | % of the user's numpy work |")
@@ -685,7 +698,7 @@ def render_policies(rep: Report) -> list[str]:
             ("whole tick", u["tick"] / n),
             ("the user's numpy work (`allocate` body)", u["work"] / n),
             ("dynmem's side (tick − body)", u["share"] / n),
-            ("of which beyond the built-in Hyper-V tick (≈ call + view + check)", mech),
+            ("of which beyond the built-in Hyper-V tick (≈ call + view + check; the goal's measure)", mech),
         ]
         for label, v in rows:
             pct = f"{100 * v * n / u['work']:.1f} %" if v is not None else "—"
