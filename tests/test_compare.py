@@ -448,3 +448,34 @@ def test_readme_shows_the_real_table() -> None:
     assert block, "README must show dynmem compare on the reference scenario"
     shown = block.group(1).rstrip("\n")
     assert shown == str(compare(REFERENCE))
+
+
+class _Targets(dynmem.Policy):
+    """A user policy: every VM its target when they all fit, else its minimum."""
+
+    def allocate(self, pool_mb, vms):  # type: ignore[no-untyped-def]
+        return vms.target_mb if vms.target_mb.sum() <= pool_mb else vms.minimum_mb
+
+
+class _Broken(dynmem.Policy):
+    def allocate(self, pool_mb, vms):  # type: ignore[no-untyped-def]
+        if vms.time_s >= 600:
+            raise ValueError("broken at 10 min")
+        return vms.minimum_mb
+
+
+def test_a_user_policy_runs_beside_the_built_ins() -> None:
+    """A Python policy (GIL held in allocate) in the parallel runs gives the
+    same row as its own Host.run."""
+    c = compare(REFERENCE, policies={"hyperv": dynmem.HyperVPolicy(), "targets": _Targets()}, max_threads=2)
+    work = scenario_workload(reference_scenario())
+    host = work.build(_Targets())
+    tl = host.run(work.demand_mb, work.dt_s, work.events, 1)
+    assert_matches(c["targets"], direct(host, tl))
+    assert c["targets"].paging_gb_h > c["hyperv"].paging_gb_h  # minimum for everyone once targets stop fitting
+
+
+def test_a_failing_user_policy_is_raised_as_policy_error() -> None:
+    with pytest.raises(dynmem.PolicyError) as e:
+        compare(REFERENCE, policies={"hyperv": dynmem.HyperVPolicy(), "broken": _Broken()})
+    assert isinstance(e.value.__cause__, ValueError)
