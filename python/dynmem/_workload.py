@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ._host import Host, HyperVPolicy
+from ._host import Host
+from .policies import HyperVPolicy
 from .events import Event
 from .errors import DynmemError
 from .scenario import _VM_SETTINGS, Scenario, _in_file

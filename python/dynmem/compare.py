@@ -28,6 +28,7 @@ from typing import Any, Callable
 import numpy as np
 import numpy.typing as npt
 
+from ._host import Host
 from ._validate import check_int
 from ._workload import Workload, scenario_workload, trace_workload
 from .errors import ConfigError, ConfigTypeError, DynmemError
@@ -304,7 +305,7 @@ def compare(
     runs = dict(chosen)
     if BASELINE not in runs:
         runs[BASELINE] = policy_named(BASELINE, **work.mechanics)
-    hosts = {name: work.build(p) for name, p in runs.items()}  # bad settings raise here, before any run
+    hosts: dict[str, Host] = {name: work.build(p) for name, p in runs.items()}  # bad settings raise here, before any run
     results = _run_all(work, hosts, every, threads, _progress_of(progress, work.ticks * len(work.vms) * len(runs)))
     base = _metrics(BASELINE, hosts[BASELINE], results[BASELINE])
     rows = [_metrics(name, hosts[name], results[name], base) for name in chosen]
@@ -330,7 +331,7 @@ def _progress_of(progress: Any, vm_ticks: int) -> Callable[[int, int], None] | N
 
 
 def _run_all(
-    work: Workload, hosts: dict[str, Any], every: int, threads: int, progress: Callable[[int, int], None] | None
+    work: Workload, hosts: dict[str, Host], every: int, threads: int, progress: Callable[[int, int], None] | None
 ) -> dict[str, Timeline]:
     """One `Host.run` per host, in parallel threads; the first error (or
     Ctrl-C) stops the others after their current chunk and is raised."""
@@ -384,7 +385,7 @@ def jain_index(x: npt.ArrayLike) -> float:
     return 1.0 if sq == 0.0 else float(a.sum()) ** 2 / (a.size * sq)
 
 
-def _metrics(name: str, host: Any, tl: Timeline, base: PolicyResult | None = None) -> PolicyResult:
+def _metrics(name: str, host: Host, tl: Timeline, base: PolicyResult | None = None) -> PolicyResult:
     total = tl.assigned_mb.sum(axis=1)
     mean = float(total.mean()) if tl.rows else 0.0
     counters = [vm.counters for vm in host.vms]

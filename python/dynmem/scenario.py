@@ -47,7 +47,8 @@ import numpy as np
 import numpy.typing as npt
 
 from . import workloads
-from ._host import Host, HyperVPolicy
+from ._host import Host
+from .policies import HyperVPolicy
 from ._validate import MAX_TICKS, check_int, check_memory, check_real
 from .errors import ConfigError, ConfigTypeError, DynmemError
 from .events import ACTIONS, Event

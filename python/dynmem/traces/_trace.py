@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import _dynmem
-from .._host import HyperVPolicy
+from ..policies import HyperVPolicy
 from .._validate import check_instance, check_int, check_real
 from ..errors import ConfigError
 
