@@ -9,6 +9,11 @@ figure for A and B and their ratio.
 
     python benches/ab.py --a /path/to/old/venv/bin/python --b python --rounds 7 --out /tmp/ab.md
 
+``--suite ffi`` measures only what crosses the Python/Rust boundary (handle
+reads and writes, bulk get/set of 1M demands, small ticks, a short
+``Host.run``): where two builds of the same core differ in their binding
+only, e.g. a per-version build against an abi3 build (``benches/ABI3.md``).
+
 Each interpreter must import its own `dynmem` (e.g. a wheel of the old commit
 in a virtual environment); the inputs come from this directory's
 `_common.py` for both.
@@ -68,6 +73,58 @@ def measure(budget_s: float) -> dict[str, float]:
     return out
 
 
+def measure_ffi(budget_s: float) -> dict[str, float]:
+    """One process's figures for the binding alone: ns per call for a handle
+    read or write, ms for a bulk call on 1M VMs, µs for a tick of 1k VMs."""
+    import numpy as np
+
+    import _common as C
+    import dynmem
+
+    n = 1_000_000
+    host = dynmem.Host(physical_mb=n * 4096, reserve_mb=0, policy=dynmem.HyperVPolicy(**C.POLICY))
+    host.add_vms([f"vm{i}" for i in range(n)], startup_mb=512, minimum_mb=256, maximum_mb=8192)
+    host.start_vms()
+    demand = np.random.default_rng(1).integers(200, 4000, n)
+    host.set_demand_mb(demand)
+    host.tick(1.0)
+    vm = host.vms[n // 2]
+    out: dict[str, float] = {}
+
+    def per_call_ns(stmt: str, reps: int = 20_000) -> float:
+        code = compile(f"for _ in range({reps}): {stmt}", "<ab>", "exec")
+        env = {"vm": vm, "host": host}
+        best = float("inf")
+        for _ in range(5):
+            t0 = time.perf_counter_ns()
+            exec(code, env)
+            best = min(best, (time.perf_counter_ns() - t0) / reps)
+        return best
+
+    for label, stmt in (
+        ("handle read vm.assigned_mb (ns)", "vm.assigned_mb"),
+        ("handle read vm.name (ns)", "vm.name"),
+        ("handle read vm.state (ns)", "vm.state"),
+        ("handle write vm.demand_mb = 1000 (ns)", "vm.demand_mb = 1000"),
+        ("vm.counters dict (ns)", "vm.counters"),
+    ):
+        out[label] = per_call_ns(stmt)
+    ms = 1e6
+    out["bulk set_demand_mb 1M (ms)"] = C.best_ns(lambda: host.set_demand_mb(demand), reps=30, budget_s=budget_s, warmup=2)[0] / ms
+    out["bulk demand_mb get 1M (ms)"] = C.best_ns(lambda: host.demand_mb, reps=30, budget_s=budget_s, warmup=2)[0] / ms
+    out["bulk assigned_mb get 1M (ms)"] = C.best_ns(lambda: host.assigned_mb, reps=30, budget_s=budget_s, warmup=2)[0] / ms
+    out["bulk status_codes get 1M (ms)"] = C.best_ns(lambda: host.status_codes, reps=30, budget_s=budget_s, warmup=2)[0] / ms
+    del host, vm
+    small = dynmem.Host(physical_mb=1000 * 4096, reserve_mb=0, policy=dynmem.HyperVPolicy(**C.POLICY))
+    small.add_vms([f"vm{i}" for i in range(1000)], startup_mb=512, minimum_mb=256, maximum_mb=8192)
+    small.start_vms()
+    small.set_demand_mb(demand[:1000])
+    out["tick 1k VMs (µs)"] = C.best_ns(lambda: small.tick(1.0), reps=2000, budget_s=budget_s, warmup=5)[0] / 1e3
+    rows = np.stack([demand[:1000]] * 600)
+    out["Host.run 1k VMs x 600 ticks (ms)"] = C.best_ns(lambda: small.run(rows, dt_s=1.0, record_every=60), reps=20, budget_s=budget_s)[0] / ms
+    return out
+
+
 def _handle_read(vm: Any) -> float:
     reps = 20_000
     t0 = time.perf_counter_ns()
@@ -76,8 +133,8 @@ def _handle_read(vm: Any) -> float:
     return (time.perf_counter_ns() - t0) / reps
 
 
-def _worker(python: str, budget_s: float) -> dict[str, float]:
-    cmd = [python, os.path.abspath(__file__), "--measure", "--budget-s", str(budget_s)]
+def _worker(python: str, budget_s: float, suite: str) -> dict[str, float]:
+    cmd = [python, os.path.abspath(__file__), "--measure", "--suite", suite, "--budget-s", str(budget_s)]
     res = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=HERE)
     figures: dict[str, float] = json.loads(res.stdout.strip().splitlines()[-1])
     return figures
@@ -95,17 +152,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--budget-s", type=float, default=0.4, help="time budget per figure per process")
     p.add_argument("--out", default=None, help="write the markdown table here too")
+    p.add_argument("--suite", choices=("all", "ffi"), default="all", help="ffi: the binding's calls only")
     p.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.measure:
-        print(json.dumps(measure(args.budget_s)))
+        print(json.dumps((measure_ffi if args.suite == "ffi" else measure)(args.budget_s)))
         return 0
     runs: dict[str, list[dict[str, float]]] = {"A": [], "B": []}
     start = time.time()
     for r in range(args.rounds):
         order = ("A", "B") if r % 2 == 0 else ("B", "A")
         for side in order:
-            runs[side].append(_worker(args.a if side == "A" else args.b, args.budget_s))
+            runs[side].append(_worker(args.a if side == "A" else args.b, args.budget_s, args.suite))
         print(f"round {r + 1}/{args.rounds} done ({time.time() - start:.0f} s)", file=sys.stderr)
     keys = list(runs["A"][0])
     lines = [

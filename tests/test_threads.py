@@ -41,7 +41,7 @@ def test_second_thread_gets_state_error_while_a_tick_runs_without_the_gil() -> N
             vms[7].assigned_mb
             reads += 1
         except dynmem.StateError as e:
-            assert "in use by another thread" in str(e)
+            assert "another thread is using it" in str(e)
             busy += 1
     t.join()
     assert not errors, errors

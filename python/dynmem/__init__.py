@@ -5,6 +5,7 @@ startup/minimum/maximum, memory buffer and weight, as Hyper-V does, and
 reports what Hyper-V's counters would show.
 """
 
+from . import _dynmem
 from ._host import MAX_MAXIMUM_MB, VM, Host
 from .policies import (
     POLICIES,
@@ -54,4 +55,5 @@ __all__ = [
     "Comparison",
     "PolicyResult",
 ]
-__version__ = "0.1.0"
+# The wheel's version, defined once in Cargo.toml and compiled into the extension.
+__version__: str = _dynmem.__version__

@@ -1,6 +1,6 @@
 # Stub of the Rust extension; kept in step with the built module by
 # `python -m mypy.stubtest dynmem._dynmem` (tests/test_stub.py).
-from typing import Any, final
+from typing import Any, Literal, final
 
 from typing_extensions import disjoint_base
 
@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "__version__",
     "Host",
     "VmHandle",
     "RunRecord",
@@ -22,6 +23,8 @@ __all__ = [
     "_after_fork_in_child",
 ]
 
+#: dynmem's version (Cargo.toml's, the wheel's).
+__version__: str
 DETACH_MIN_VMS: int
 PARALLEL_MIN_VMS: int
 VECTOR_PATH: str
@@ -37,7 +40,8 @@ def _after_fork_in_child() -> None:
 
 @final
 class RunRecord:
-    """What `Host.run` recorded; per-VM series are ``(rows, vms)``."""
+    """What a run recorded: row `r` after tick `tick[r]`; per-VM series have
+    shape `(rows, vms)` in the host's VM order."""
 
     @property
     def ticks(self) -> int: ...
@@ -71,29 +75,43 @@ class PolicyView:
     order, as read-only int64 arrays."""
 
     @property
-    def ids(self) -> npt.NDArray[np.int64]: ...
+    def ids(self) -> npt.NDArray[np.int64]:
+        """Each VM's id (`VM.id`), in the view's order."""
     @property
-    def demand_mb(self) -> npt.NDArray[np.int64]: ...
+    def demand_mb(self) -> npt.NDArray[np.int64]:
+        """Each VM's demand (MB), as the guest reports it."""
     @property
-    def assigned_mb(self) -> npt.NDArray[np.int64]: ...
+    def assigned_mb(self) -> npt.NDArray[np.int64]:
+        """Each VM's assigned memory (MB) before this tick's allocation."""
     @property
-    def minimum_mb(self) -> npt.NDArray[np.int64]: ...
+    def minimum_mb(self) -> npt.NDArray[np.int64]:
+        """Each VM's minimum memory (MB): an allocation may not go below it."""
     @property
-    def maximum_mb(self) -> npt.NDArray[np.int64]: ...
+    def maximum_mb(self) -> npt.NDArray[np.int64]:
+        """Each VM's maximum memory (MB): an allocation may not go above it."""
     @property
-    def target_mb(self) -> npt.NDArray[np.int64]: ...
+    def target_mb(self) -> npt.NDArray[np.int64]:
+        """Each VM's target (MB): demand plus its buffer, rounded up to the
+        balloon unit and clamped to [minimum_mb, maximum_mb].
+        """
     @property
-    def buffer_pct(self) -> npt.NDArray[np.int64]: ...
+    def buffer_pct(self) -> npt.NDArray[np.int64]:
+        """Each VM's memory buffer (%)."""
     @property
-    def weight(self) -> npt.NDArray[np.int64]: ...
+    def weight(self) -> npt.NDArray[np.int64]:
+        """Each VM's memory weight, 0–10000."""
     @property
-    def dt_s(self) -> float: ...
+    def dt_s(self) -> float:
+        """Seconds this tick covers."""
     @property
-    def time_s(self) -> float: ...
+    def time_s(self) -> float:
+        """The host's simulated time (s) at the start of this tick."""
     @property
-    def balloon_unit_mb(self) -> int: ...
+    def balloon_unit_mb(self) -> int:
+        """The balloon unit (MB): allocations are rounded down to multiples of it."""
     @property
-    def pool_mb(self) -> int: ...
+    def pool_mb(self) -> int:
+        """Memory (MB) the policy divides among the view's VMs: at most this in all."""
     def __len__(self) -> int: ...
 
 @final
@@ -172,49 +190,106 @@ class Host:
 class VmHandle:
     def __new__(cls, host: Host, id: int) -> VmHandle: ...
     @property
-    def id(self) -> int: ...
+    def id(self) -> int:
+        """The VM's id on its host: an integer no other VM of that host gets,
+        even after this one is removed (a name can be reused; an id is not).
+        """
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The VM's name, unique on its host."""
     @property
-    def state(self) -> str: ...
+    def state(self) -> Literal["off", "starting", "running"]:
+        """Power state: "off"; "starting" (started, dynamic, its guest not yet
+        reporting demand: it holds its startup memory for the policy's
+        boot_report_delay_s); or "running" (a static VM runs at once).
+        """
     @property
-    def status(self) -> str: ...
+    def status(self) -> Literal["ok", "low", "warning", "off"]:
+        """Memory status, as Hyper-V Manager shows it: "warning" when assigned
+        memory is below demand (the guest pages), else "low" when it is
+        below the target (the buffer is not met), else "ok"; "off" when the
+        VM is off. Live: a demand set between ticks shows at once.
+        """
     @property
-    def demand_mb(self) -> int: ...
+    def demand_mb(self) -> int:
+        """The guest's committed memory (MB), what it needs without paging: set
+        it to drive the VM (0..=MAX_DEMAND_MB). The balancer acts on it at the
+        next tick; a starting VM's guest reports it only after
+        boot_report_delay_s.
+        """
     @demand_mb.setter
     def demand_mb(self, value: int) -> None: ...
     @property
-    def assigned_mb(self) -> int: ...
+    def assigned_mb(self) -> int:
+        """Physical memory assigned to the VM (MB); Hyper-V's counter Physical
+        Memory. 0 when off.
+        """
     @property
-    def visible_mb(self) -> int: ...
+    def visible_mb(self) -> int:
+        """Guest-visible physical memory (MB); Hyper-V's counter Guest Visible
+        Physical Memory. Grows in hot_add_chunk_mb chunks and never shrinks
+        while the VM runs (ballooned memory stays visible).
+        """
     @property
-    def target_mb(self) -> int: ...
+    def target_mb(self) -> int:
+        """What the balancer aims to give the VM (MB): demand plus the buffer,
+        rounded up to the balloon unit and clamped to [minimum_mb,
+        maximum_mb] (startup_mb while starting or static; 0 when off).
+        """
     @property
-    def pressure(self) -> float: ...
+    def pressure(self) -> float:
+        """Current pressure (%): demand_mb / assigned_mb × 100; Hyper-V's
+        counter Current Pressure. 0 when off.
+        """
     @property
-    def paging_mb(self) -> int: ...
+    def paging_mb(self) -> int:
+        """Memory the guest pages inside itself (MB): max(0, demand_mb −
+        assigned_mb); 0 when off.
+        """
     @property
-    def startup_mb(self) -> int: ...
+    def startup_mb(self) -> int:
+        """Startup memory (MB): what the VM gets when it starts, and holds
+        until its guest reports demand. A multiple of the balloon unit
+        (2 MB), minimum_mb ≤ startup_mb ≤ maximum_mb; changes only while
+        the VM is off.
+        """
     @startup_mb.setter
     def startup_mb(self, value: int) -> None: ...
     @property
-    def minimum_mb(self) -> int: ...
+    def minimum_mb(self) -> int:
+        """Minimum memory (MB), at least 32: the balancer never takes a
+        running dynamic VM below it. While the VM runs it may only fall.
+        """
     @minimum_mb.setter
     def minimum_mb(self, value: int) -> None: ...
     @property
-    def maximum_mb(self) -> int: ...
+    def maximum_mb(self) -> int:
+        """Maximum memory (MB), at most `dynmem.MAX_MAXIMUM_MB` (1 TB): the
+        balancer never gives the VM more. While the VM runs it may only
+        rise.
+        """
     @maximum_mb.setter
     def maximum_mb(self, value: int) -> None: ...
     @property
-    def buffer_pct(self) -> int: ...
+    def buffer_pct(self) -> int:
+        """Memory buffer (%), 5–2000: memory the balancer aims to give on top
+        of demand (target = demand × (100 + buffer_pct) / 100).
+        """
     @buffer_pct.setter
     def buffer_pct(self, value: int) -> None: ...
     @property
-    def weight(self) -> int: ...
+    def weight(self) -> int:
+        """Memory weight (Hyper-V's priority), 0–10000, default 5000: under
+        contention memory above the minimum is shared in proportion to
+        it; weight 0 is served last.
+        """
     @weight.setter
     def weight(self, value: int) -> None: ...
     @property
-    def dynamic(self) -> bool: ...
+    def dynamic(self) -> bool:
+        """True for Dynamic Memory; False for a static VM, which holds its
+        startup memory while it runs. Changes only while the VM is off.
+        """
     @dynamic.setter
     def dynamic(self, value: bool) -> None: ...
     def configure(
@@ -226,10 +301,28 @@ class VmHandle:
         buffer_pct: int | None = None,
         weight: int | None = None,
         dynamic: bool | None = None,
-    ) -> None: ...
-    def start(self) -> None: ...
-    def stop(self) -> None: ...
+    ) -> None:
+        """Changes several settings at once, atomically: keywords among
+        startup_mb, minimum_mb, maximum_mb, buffer_pct, weight and dynamic
+        (`None` leaves a setting as it is; another keyword is a `ConfigTypeError`).
+        """
+    def start(self) -> None:
+        """Starts the VM (`InsufficientMemoryError` if startup memory can't be found)."""
+    def stop(self) -> None:
+        """Stops the VM; its memory returns to the host."""
     @property
-    def counters(self) -> dict[str, float]: ...
+    def counters(self) -> dict[str, float]:
+        """Hyper-V's per-VM counters ("Hyper-V Dynamic Memory VM"), a new dict
+        each read, keyed by Hyper-V's names in the order of
+        `dynmem._dynmem.VM_COUNTER_NAMES`:
+
+        - "Added Memory", "Removed Memory": MB, over the VM's life
+        - "Memory Add Operations", "Memory Remove Operations": counts
+        - "Physical Memory", "Guest Visible Physical Memory": MB, now
+        - "Current Pressure": %, now
+        - "Average Pressure", "Minimum Pressure", "Maximum Pressure": %,
+          over the ticks the VM ran
+        """
     @property
-    def exists(self) -> bool: ...
+    def exists(self) -> bool:
+        """True while the VM is still on its host."""

@@ -29,8 +29,8 @@ __all__ = ["Host", "VM", "MAX_MAXIMUM_MB"]
 os.register_at_fork(after_in_child=_dynmem._after_fork_in_child)
 
 
-#: Largest legal ``maximum_mb`` (1 TB), Hyper-V 2012's default maximum.
 MAX_MAXIMUM_MB: int = _dynmem.MAX_MAXIMUM_MB
+"""Largest legal ``maximum_mb`` (1 TB = 1,048,576 MB), Hyper-V 2012's default maximum."""
 
 
 class VM(_dynmem.VmHandle):
@@ -106,6 +106,8 @@ class Host:
 
     @property
     def policy(self) -> Policy:
+        """The allocation policy (a `Policy`; `HyperVPolicy` by default),
+        with the mechanics' delays, rates and units; fixed at creation."""
         return self._policy
 
     @property
@@ -140,9 +142,15 @@ class Host:
 
     @property
     def counters(self) -> dict[str, float]:
-        """Host counters by Hyper-V name, in the order of
-        ``dynmem._dynmem.HOST_COUNTER_NAMES`` (Available Memory, Average
-        Pressure, System Current Pressure)."""
+        """Hyper-V's host counters ("Hyper-V Dynamic Memory Balancer"), a new
+        dict each read, keyed by Hyper-V's names in the order of
+        ``dynmem._dynmem.HOST_COUNTER_NAMES``:
+
+        - "Available Memory": MB, physical − reserve − Σ assigned
+        - "Average Pressure": %, the mean current pressure of the running VMs
+        - "System Current Pressure": %, Σ demand / Σ assigned × 100 over the
+          running VMs (0 when none runs)
+        """
         return self._core.counters()
 
     # ----- VMs --------------------------------------------------------------
@@ -465,18 +473,24 @@ class Host:
 
     @property
     def demand_mb(self) -> npt.NDArray[np.int64]:
+        """Every VM's demand (MB), int64, in ``host.vms`` order (a new array;
+        set with `set_demand_mb`)."""
         return self._core.demand_mb()
 
     @property
     def assigned_mb(self) -> npt.NDArray[np.int64]:
+        """Physical memory assigned to every VM (MB), int64, in ``host.vms`` order (0 when off)."""
         return self._core.assigned_mb()
 
     @property
     def visible_mb(self) -> npt.NDArray[np.int64]:
+        """Guest-visible memory of every VM (MB), int64, in ``host.vms`` order."""
         return self._core.visible_mb()
 
     @property
     def target_mb(self) -> npt.NDArray[np.int64]:
+        """Every VM's target (MB), int64, in ``host.vms`` order: what the
+        balancer aims to give it (see `VM.target_mb`)."""
         return self._core.target_mb()
 
     @property

@@ -216,8 +216,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version_line() -> str:
+    """``dynmem X.Y.Z`` (the wheel's version), then the Python and the
+    vector path the core runs, for bug reports."""
+    from . import _dynmem
+
+    py = ".".join(map(str, sys.version_info[:3]))
+    return f"dynmem {_dynmem.__version__} (Python {py}, vector path {_dynmem.VECTOR_PATH})"
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dynmem", description="Hyper-V Dynamic Memory balancer simulator.")
+    p.add_argument("--version", action="version", version=_version_line(), help="print dynmem's version and exit")
     sub = p.add_subparsers(dest="command", required=True)
 
     def outputs(sp: argparse.ArgumentParser) -> None:
@@ -273,6 +283,9 @@ def _fail(args: argparse.Namespace, message: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the ``dynmem`` command with ``argv`` (default: ``sys.argv[1:]``)
+    and returns its exit status: 0, 2 for any error (one line on stderr),
+    130 for Ctrl-C."""
     args = _parser().parse_args(argv)
     try:
         if args.command == "demo":

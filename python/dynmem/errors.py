@@ -19,7 +19,13 @@ __all__ = [
 
 
 class DynmemError(Exception):
-    """Base class of every dynmem error."""
+    """Base class of every dynmem error.
+
+    Attributes:
+        field: The setting or argument at fault (e.g. ``"weight"``,
+            ``"events[2].vm"``), or None.
+        value: The offending value, or None.
+    """
 
     def __init__(self, message: str, field: str | None = None, value: Any = None) -> None:
         super().__init__(message)

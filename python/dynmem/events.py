@@ -8,8 +8,8 @@ from typing import Any
 
 __all__ = ["Event", "ACTIONS"]
 
-#: What an `Event` can do to its VM.
 ACTIONS: tuple[str, ...] = ("start", "stop", "configure")
+"""What an `Event` can do to its VM."""
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,13 @@ class Event:
     ``changes``, e.g. ``{"weight": 100}``). ``vm`` is a `VM` or a VM name.
     Events at the same tick run in the order given, before that tick's
     demand is applied and the balancer runs.
+
+    Attributes:
+        tick: The tick (0-based, in ticks of the run's ``dt_s``) at which it happens.
+        vm: The `VM` or the VM's name.
+        action: One of `ACTIONS`: "start", "stop" or "configure".
+        changes: For "configure", the settings to change (keywords of
+            `VM.configure`, e.g. ``{"weight": 100}``); empty otherwise.
     """
 
     tick: int

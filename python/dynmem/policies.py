@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from . import _dynmem
+from ._dynmem import PolicyView as PolicyView  # the view `Policy.allocate` gets
 from .errors import ConfigTypeError
 
 __all__ = [
@@ -34,8 +34,6 @@ __all__ = [
     "policy_named",
 ]
 
-#: The VMs a user policy divides the pool among in one tick (see `Policy.allocate`).
-PolicyView = _dynmem.PolicyView
 
 _MECHANICS = ("balloon_unit_mb", "hot_add_chunk_mb", "boot_report_delay_s", "remove_delay_s", "remove_rate_mb_per_s")
 
@@ -55,23 +53,44 @@ class Policy:
     ...     def allocate(self, pool_mb, vms):
     ...         return np.minimum(vms.target_mb, vms.maximum_mb)
 
-    The mechanics' parameters below are class attributes with Hyper-V's
-    defaults; a subclass may override them.
+    The mechanics' parameters below have Hyper-V's defaults; set them by
+    name when making the policy (``Mine(remove_delay_s=1.0)``) or as class
+    attributes of a subclass. A user policy may keep state between ticks on
+    ``self`` (it is a plain object; the built-ins are frozen dataclasses).
+
+    Attributes:
+        balloon_unit_mb: Granularity of allocation and ballooning (MB), a
+            power of two; VM sizes must be multiples of it.
+        hot_add_chunk_mb: Guest-visible memory grows in chunks of this size (MB).
+        boot_report_delay_s: Seconds after start before the guest reports
+            demand; until then the VM holds its startup memory.
+        remove_delay_s: Seconds excess memory must persist before lazy
+            ballooning starts (when no other VM needs it).
+        remove_rate_mb_per_s: Lazy ballooning speed (MB/s).
     """
 
-    #: Granularity of allocation and ballooning (MB); VM sizes must be multiples of it.
     balloon_unit_mb: int = 2
-    #: Guest-visible memory grows in chunks of this size (MB).
     hot_add_chunk_mb: int = 128
-    #: Seconds after start before the guest reports demand; until then it holds startup memory.
     boot_report_delay_s: float = 45.0
-    #: Seconds excess memory must persist before lazy ballooning starts (when nobody needs it).
     remove_delay_s: float = 5.0
-    #: Lazy ballooning speed (MB/s).
     remove_rate_mb_per_s: float = 256.0
 
     #: The core's name of a built-in rule (`None`: ``allocate`` is the rule).
     _kind: ClassVar[str | None] = None
+
+    def __init__(self, **mechanics: Any) -> None:
+        """Sets mechanics' parameters by name (``Mine(remove_delay_s=1.0)``);
+        the rest keep the class's values. A subclass with an ``__init__`` of
+        its own may pass them on with ``super().__init__(**mechanics)``."""
+        for k, v in mechanics.items():
+            if k not in _MECHANICS:
+                raise ConfigTypeError(
+                    f"{type(self).__name__}() got {k!r}: a policy takes the mechanics' parameters "
+                    f"({', '.join(_MECHANICS)}) by name",
+                    k,
+                    v,
+                )
+            setattr(self, k, v)
 
     def allocate(self, pool_mb: int, vms: Any) -> npt.NDArray[np.integer[Any]]:
         """The allocation (MB) of every VM of ``vms`` (a `PolicyView`), in its order."""
@@ -99,7 +118,7 @@ class Policy:
         return f"{type(self).__name__}({own})"
 
 
-@dataclass(frozen=True, repr=True)
+@dataclass(frozen=True, repr=False)
 class _Mechanics(Policy):
     """The mechanics' parameters as (immutable, validated) fields."""
 
@@ -109,8 +128,15 @@ class _Mechanics(Policy):
     remove_delay_s: float = 5.0
     remove_rate_mb_per_s: float = 256.0
 
+    def __repr__(self) -> str:
+        """The fields that differ from their defaults: ``SharesPolicy(idle_tax=0.5)``."""
+        changed = ", ".join(
+            f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if getattr(self, f.name) != f.default
+        )
+        return f"{type(self).__name__}({changed})"
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, repr=False)
 class HyperVPolicy(_Mechanics):
     """Hyper-V Dynamic Memory (the default): every target when they fit, else
     demand plus a weighted share of the buffers, else minimum plus a weighted
@@ -123,7 +149,7 @@ class HyperVPolicy(_Mechanics):
     _kind: ClassVar[str | None] = "hyperv"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class StaticPolicy(_Mechanics):
     """No Dynamic Memory (a host before 2008 R2 SP1): every VM holds its
     startup memory, always; a start fails when its startup memory is not free
@@ -132,7 +158,7 @@ class StaticPolicy(_Mechanics):
     _kind: ClassVar[str | None] = "static"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ProportionalPolicy(_Mechanics):
     """Xen squeezed: every VM at the same fraction γ of its [minimum, maximum],
     ``γ = clamp((pool − Σ minimum) / Σ (maximum − minimum), 0, 1)``; no demand
@@ -141,15 +167,18 @@ class ProportionalPolicy(_Mechanics):
     _kind: ClassVar[str | None] = "proportional"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class SharesPolicy(_Mechanics):
     """VMware ESX: memory in proportion to shares (= weight) per page between
     the reservation (= minimum) and the target, with the idle memory tax: a
     VM's effective shares are ``w·(1 − τ)/(1 − τ·f)``, ``f = min(1, demand /
     assigned)`` its active fraction, ``τ = idle_tax`` in [0, 1) (Waldspurger
-    2002; 0.75 is ESX's default, 0 gives pure shares)."""
+    2002; 0.75 is ESX's default, 0 gives pure shares).
 
-    #: The idle memory tax τ, in [0, 1).
+    Attributes:
+        idle_tax: The idle memory tax τ, in [0, 1).
+    """
+
     idle_tax: float = 0.75
 
     _kind: ClassVar[str | None] = "shares"
@@ -158,7 +187,7 @@ class SharesPolicy(_Mechanics):
         return (self.idle_tax,)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class StrictPriorityPolicy(_Mechanics):
     """Strict priority: a higher weight is served in full (its demand, then its
     buffer) before a lower weight gets anything above its minimum; VMs of the
@@ -167,7 +196,6 @@ class StrictPriorityPolicy(_Mechanics):
     _kind: ClassVar[str | None] = "strict"
 
 
-#: The built-in policies by their short names (as ``dynmem compare`` takes them).
 POLICIES: dict[str, type[Policy]] = {
     "hyperv": HyperVPolicy,
     "static": StaticPolicy,
@@ -175,6 +203,7 @@ POLICIES: dict[str, type[Policy]] = {
     "shares": SharesPolicy,
     "strict": StrictPriorityPolicy,
 }
+"""The built-in policies by their short names (as ``dynmem compare`` takes them)."""
 
 
 def policy_named(name: str, **mechanics: Any) -> Policy:

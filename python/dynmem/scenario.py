@@ -65,7 +65,22 @@ _GENERATORS = ("constant", "step", "ramp", "diurnal", "random_walk", "bursts")
 
 @dataclass
 class Scenario:
-    """A parsed scenario: build a fresh host with `build`, run it with `run`."""
+    """A parsed scenario: build a fresh host with `build`, run it with `run`.
+
+    Attributes:
+        name: The scenario's title, as `dynmem run` prints it.
+        source: Where it was read from (a file path, or ``"<scenario>"``);
+            errors name it.
+        duration_s: Simulated seconds.
+        dt_s: Seconds per tick.
+        record_every: Ticks between recorded rows of the timeline.
+        report_at_s: Times (s) at which `dynmem run` prints the state table.
+        host: `Host` keyword arguments (``physical_mb``, ``reserve_mb``).
+        policy: `HyperVPolicy` keyword arguments.
+        vms: One dict per VM: ``name`` and `Host.add_vm` settings.
+        demand_mb: ``(ticks, vms)`` int64 demand (MB), in ``vms`` order.
+        events: ``(tick, vm_name, action, changes)`` to schedule, see `Event`.
+    """
 
     name: str
     source: str
@@ -81,6 +96,7 @@ class Scenario:
 
     @property
     def ticks(self) -> int:
+        """Ticks of the run: ``duration_s / dt_s``, the rows of ``demand_mb``."""
         return int(self.demand_mb.shape[0])
 
     def build(self) -> Host:
@@ -94,6 +110,7 @@ class Scenario:
         return host
 
     def scheduled_events(self) -> list[Event]:
+        """``events`` as `Event` objects, for `Host.run`."""
         return [Event(t, vm, action, changes) for t, vm, action, changes in self.events]
 
     def run(self, host: Host | None = None) -> tuple[Host, Timeline]:

@@ -48,12 +48,12 @@ from .timeline import Timeline
 
 __all__ = ["HostProcess", "DemandFn", "VmDemandFn", "TickHook"]
 
-#: Whole-host demand: ``demand(now_s)`` → one value per VM, in ``host.vms`` order.
 DemandFn = Callable[[float], npt.ArrayLike]
-#: One VM's demand: ``demand(now_s)`` → MB.
+"""Whole-host demand: ``demand(now_s)`` → one value (MB) per VM, in ``host.vms`` order."""
 VmDemandFn = Callable[[float], Union[int, float, np.integer[Any], np.floating[Any]]]
-#: Called after each tick with the `HostProcess`.
+"""One VM's demand: ``demand(now_s)`` → MB."""
 TickHook = Callable[["HostProcess"], None]
+"""Called after each tick with the `HostProcess`."""
 
 # SimPy processes events of equal time by (priority, insertion order); it uses
 # URGENT = 0 and NORMAL = 1. The tick is scheduled at LATE so it comes after
@@ -104,6 +104,18 @@ class HostProcess:
 
     Attributes
     ----------
+    env:
+        The ``simpy.Environment``.
+    host:
+        The `Host` it ticks.
+    dt_s:
+        Seconds per tick.
+    record_every:
+        Ticks between recorded rows, or None (nothing recorded).
+    demand_fn:
+        The whole-host ``demand(now_s)`` callable given, or None.
+    vm_demand:
+        ``{vm: demand(now_s)}`` for per-VM demand (add entries to pull more VMs).
     on_tick:
         Callables ``hook(host_process)`` run after each tick, in order.
     ticks:
@@ -184,6 +196,7 @@ class HostProcess:
 
     @property
     def stopped(self) -> bool:
+        """True once `stop` was called (no more ticks)."""
         return self._stopped
 
     def timeline(self) -> Timeline:

@@ -17,8 +17,9 @@ from .events import ACTIONS, Event
 
 __all__ = ["Timeline", "Event", "STATUS_NAMES", "ACTIONS"]
 
-#: Codes of `Timeline.status`: index → Hyper-V memory status.
 STATUS_NAMES: tuple[str, ...] = ("ok", "low", "warning", "off")
+"""Memory status by code (`Timeline.status`, `Host.status_codes`): 0 "ok",
+1 "low", 2 "warning", 3 "off" (see `VM.status`)."""
 
 _PER_VM = ("demand_mb", "assigned_mb", "visible_mb", "target_mb", "pressure", "status")
 
@@ -34,6 +35,27 @@ class Timeline:
     holds codes into `STATUS_NAMES`. ``events`` lists ``(tick, vm_name,
     action, error_message_or_None)`` for every scheduled event in the order
     they ran, so a failed start is visible without having interrupted the run.
+
+    Attributes:
+        names: VM names, one per column of the per-VM series.
+        dt_s: Seconds per tick of the run.
+        tick: ``(rows,)`` uint64: the tick (0-based) after which each row was recorded.
+        time_s: ``(rows,)`` float64: simulated seconds at the end of that tick.
+        demand_mb: ``(rows, vms)`` int64: each VM's demand (MB).
+        assigned_mb: ``(rows, vms)`` int64: physical memory assigned (MB).
+        visible_mb: ``(rows, vms)`` int64: guest-visible memory (MB).
+        target_mb: ``(rows, vms)`` int64: the balancer's target (MB).
+        pressure: ``(rows, vms)`` float64: current pressure (%), demand / assigned × 100.
+        status: ``(rows, vms)`` uint8: memory status as codes into `STATUS_NAMES`
+            (0 ok, 1 low, 2 warning, 3 off).
+        available_mb: ``(rows,)`` int64: the host's Available Memory (MB),
+            physical − reserve − Σ assigned.
+        average_pressure: ``(rows,)`` float64: the host's Average Pressure (%),
+            the mean current pressure of the running VMs.
+        events: ``(tick, vm_name, action, error_message_or_None)`` for each
+            scheduled event, in the order they ran.
+        record_every: Ticks between recorded rows: each row stands for
+            ``dt_s × record_every`` seconds.
     """
 
     names: list[str]
@@ -49,11 +71,11 @@ class Timeline:
     available_mb: npt.NDArray[np.int64]
     average_pressure: npt.NDArray[np.float64]
     events: list[tuple[int, str, str, str | None]]
-    #: Ticks between recorded rows: each row stands for ``dt_s × record_every`` seconds.
     record_every: int = 1
 
     @property
     def rows(self) -> int:
+        """Number of recorded rows (the first axis of every series)."""
         return int(self.tick.shape[0])
 
     @property

@@ -62,8 +62,8 @@ __all__ = [
     "stack",
 ]
 
-#: Largest demand the balancer accepts, in MB (``demand_mb`` is 0..=2**32-1).
 MAX_DEMAND_MB: int = _dynmem.MAX_DEMAND_MB
+"""Largest demand the balancer accepts, in MB (``demand_mb`` is 0..=2**32-1)."""
 
 #: Largest series length accepted; keeps every intermediate product of the
 #: integer arithmetic below within int64.

@@ -174,7 +174,13 @@ class Trace:
 
 
 class VmSizes(TypedDict):
-    """Memory settings of one VM, as `Host.add_vm` takes them (MB)."""
+    """Memory settings of one VM, as `Host.add_vm` takes them (MB).
+
+    Attributes:
+        startup_mb: Startup memory (MB).
+        minimum_mb: Minimum memory (MB).
+        maximum_mb: Maximum memory (MB): the VM's provisioned memory in the trace.
+    """
 
     startup_mb: int
     minimum_mb: int

@@ -116,10 +116,10 @@ from ._trace import DemandMapping, Trace
 
 __all__ = ["SAMPLE_INTERVAL_S", "KB_PER_MB", "load_bitbrains"]
 
-#: Nominal spacing of Bitbrains rows, in seconds.
 SAMPLE_INTERVAL_S: float = 300.0
-#: The trace's "KB" are KiB.
+"""Nominal spacing of Bitbrains rows, in seconds."""
 KB_PER_MB: int = 1024
+"""The trace's "KB" are KiB: 1024 of them make one MB."""
 #: Largest provisioned memory or usage a row may give, in KB: the
 #: balancer's demand limit (``2**32 - 1`` MB), so every size is whole MB
 #: in int64.

@@ -1,6 +1,7 @@
 //! Times `Host::tick` in Rust alone: `cargo run --release --example tick_bench [N]`.
 //! (The published benchmarks are `benches/run.py`; this isolates the core.)
-use dynmem_core::{Host, Mechanics, VmSpec};
+//! `POLICY=static|proportional|shares|strict` ticks under that policy.
+use dynmem_core::{Host, Mechanics, Policy, VmSpec};
 use std::time::Instant;
 
 fn lcg(s: &mut u64) -> u64 {
@@ -20,7 +21,16 @@ fn main() {
             boot_report_delay_s: 0.0,
             ..Mechanics::default()
         };
-        let mut h = Host::new((n as u64 * per_vm) as i64, Some(0), policy).unwrap();
+        let rule = match std::env::var("POLICY").unwrap_or_default().as_str() {
+            "static" => Policy::Static,
+            "proportional" => Policy::Proportional,
+            "shares" => Policy::Shares { idle_tax: 0.75 },
+            "strict" => Policy::StrictPriority,
+            _ => Policy::HyperV,
+        };
+        let mut h = Host::new((n as u64 * per_vm) as i64, Some(0), policy)
+            .and_then(|h| h.with_policy(rule))
+            .unwrap();
         let mut seed = 42u64;
         let weights = [0i64, 100, 2000, 5000, 10000];
         for i in 0..n {

@@ -22,6 +22,7 @@
 use crate::config::{VmChange, VmSpec};
 use crate::host::Host;
 use crate::mechanics::Mechanics;
+use crate::policy::Policy;
 use crate::model::{VmId, VmState};
 use crate::run::{Action, Event};
 use crate::simd::VectorCap;
@@ -329,9 +330,19 @@ pub fn run(data: &[u8]) -> usize {
         remove_delay_s: b.pick(&[0.0, 2.5, 5.0]),
         remove_rate_mb_per_s: b.pick(&[1.0, 256.0, 1000.5]),
     };
+    // Half the inputs under Hyper-V's rule, the rest under the others.
+    let rule = match b.below(8) {
+        4 => Policy::Static,
+        5 => Policy::Proportional,
+        6 => Policy::Shares {
+            idle_tax: b.pick(&[0.0, 0.75, 0.5, 0.99]),
+        },
+        7 => Policy::StrictPriority,
+        _ => Policy::HyperV,
+    };
     let (Ok(mut wide), Ok(mut scalar)) = (
-        Host::new(physical, reserve, policy.clone()),
-        Host::new(physical, reserve, policy),
+        Host::new(physical, reserve, policy.clone()).and_then(|h| h.with_policy(rule.clone())),
+        Host::new(physical, reserve, policy).and_then(|h| h.with_policy(rule)),
     ) else {
         return 0;
     };

@@ -32,9 +32,9 @@ pub use config::{VmChange, VmConfig, VmSpec};
 pub use error::{Error, ErrorKind, Result, Value};
 pub use host::{Host, VmRef, PARALLEL_MIN_VMS};
 pub use mechanics::Mechanics;
-pub use policy::{External, Policy, PolicyView};
 pub use model::rules::default_reserve_mb;
 pub use model::{CounterValue, HostCounters, Status, VmCounters, VmId, VmState};
+pub use policy::{External, Policy, PolicyView};
 pub use run::{Action, Event, EventOutcome, Record, RunInput};
 pub use simd::{vector_path, VectorCap};
 

@@ -83,7 +83,7 @@ pub fn type_error(field: &str, v: &Bound<'_, PyAny>, what: &str) -> PyErr {
 /// was inside when this process was forked, or that an operation panicked in.
 pub fn host_busy(py: Python<'_>, why: Busy) -> PyErr {
     let message = match why {
-        Busy::Thread => "the host is in use by another thread",
+        Busy::Thread => "the host is busy: another thread is using it, or this is a call from inside its tick (a policy's allocate cannot use its host)",
         Busy::Forked => {
             "the host was in use by another thread when this process was forked: \
              its state is undefined here (make hosts in the child, or fork while no thread is inside one)"

@@ -8,14 +8,14 @@ use crate::convert::{
 };
 use crate::errors::{host_busy, OrRaise};
 use crate::lock::{HostGuard, HostLock};
+use crate::policy::{policy_raise, rule_arg, PyExternal};
 use crate::record::RunRecord;
 use dynmem_core::error::try_vec;
 use dynmem_core::{self as core, VmId, VmSpec};
 use numpy::{Element, PyArray1, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
-use crate::policy::{policy_raise, rule_arg, PyExternal};
 use pyo3::types::PyTuple;
+use pyo3::types::{PyDict, PyList};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

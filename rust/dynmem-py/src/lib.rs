@@ -34,6 +34,7 @@ fn _dynmem(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<vm::VmHandle>()?;
     m.add_class::<record::RunRecord>()?;
     m.add_class::<policy::PyPolicyView>()?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("DETACH_MIN_VMS", host::DETACH_MIN_VMS)?;
     m.add("VECTOR_PATH", core::vector_path())?;
     m.add("PARALLEL_MIN_VMS", core::PARALLEL_MIN_VMS)?;

@@ -12,32 +12,46 @@ use std::sync::{Arc, Mutex};
 use crate::convert::float_arg;
 use crate::errors::{map_err, shown};
 
-/// The VMs a user policy divides the pool among this tick (the running
-/// dynamic VMs, in host order), as int64 numpy arrays.
+/// The VMs a user policy divides the pool among this tick: the running
+/// dynamic VMs (those finishing their boot in this tick included), in host
+/// order, as read-only int64 arrays.
 #[pyclass(module = "dynmem._dynmem", name = "PolicyView", frozen)]
 pub struct PyPolicyView {
+    /// Each VM's id (`VM.id`), in the view's order.
     #[pyo3(get)]
     ids: Py<PyArray1<i64>>,
+    /// Each VM's demand (MB), as the guest reports it.
     #[pyo3(get)]
     demand_mb: Py<PyArray1<i64>>,
+    /// Each VM's assigned memory (MB) before this tick's allocation.
     #[pyo3(get)]
     assigned_mb: Py<PyArray1<i64>>,
+    /// Each VM's minimum memory (MB): an allocation may not go below it.
     #[pyo3(get)]
     minimum_mb: Py<PyArray1<i64>>,
+    /// Each VM's maximum memory (MB): an allocation may not go above it.
     #[pyo3(get)]
     maximum_mb: Py<PyArray1<i64>>,
+    /// Each VM's target (MB): demand plus its buffer, rounded up to the
+    /// balloon unit and clamped to [minimum_mb, maximum_mb].
     #[pyo3(get)]
     target_mb: Py<PyArray1<i64>>,
+    /// Each VM's memory buffer (%).
     #[pyo3(get)]
     buffer_pct: Py<PyArray1<i64>>,
+    /// Each VM's memory weight, 0–10000.
     #[pyo3(get)]
     weight: Py<PyArray1<i64>>,
+    /// Seconds this tick covers.
     #[pyo3(get)]
     dt_s: f64,
+    /// The host's simulated time (s) at the start of this tick.
     #[pyo3(get)]
     time_s: f64,
+    /// The balloon unit (MB): allocations are rounded down to multiples of it.
     #[pyo3(get)]
     balloon_unit_mb: u64,
+    /// Memory (MB) the policy divides among the view's VMs: at most this in all.
     #[pyo3(get)]
     pool_mb: u64,
     len: usize,
@@ -104,12 +118,15 @@ impl PyExternal {
     /// The answer as int64 values: a 1-D numpy array of integers.
     fn answer(py: Python<'_>, a: &Bound<'_, PyAny>) -> Result<Vec<i64>> {
         let what = "a 1-D numpy array of integers (MB), one per VM of the view";
-        let bad = |why: &str| policy_error("allocation", Value::Str(shown(a)), format!("allocate must return {what}; {why}"));
+        let bad = |why: &str| {
+            policy_error(
+                "allocation",
+                Value::Str(shown(a)),
+                format!("allocate must return {what}; {why}"),
+            )
+        };
         let np = py.import("numpy").map_err(|_| bad("numpy cannot be imported"))?;
-        let is_array = np
-            .getattr("ndarray")
-            .and_then(|t| a.is_instance(&t))
-            .unwrap_or(false);
+        let is_array = np.getattr("ndarray").and_then(|t| a.is_instance(&t)).unwrap_or(false);
         if !is_array {
             let ty = a.get_type().name().map(|n| n.to_string()).unwrap_or_default();
             return Err(bad(&format!("got {ty}")));
@@ -156,7 +173,10 @@ impl External for PyExternal {
             match self.obj.bind(py).call_method1("allocate", (pool_mb, view)) {
                 Ok(a) => PyExternal::answer(py, &a),
                 Err(e) => {
-                    let message = format!("the policy's allocate raised {}", e.value(py).repr().map(|r| r.to_string()).unwrap_or_default());
+                    let message = format!(
+                        "the policy's allocate raised {}",
+                        e.value(py).repr().map(|r| r.to_string()).unwrap_or_default()
+                    );
                     if let Ok(mut r) = self.raised.lock() {
                         *r = Some(e);
                     }
@@ -204,7 +224,9 @@ pub fn rule_arg(rule: &Bound<'_, PyTuple>) -> PyResult<(Policy, Option<Arc<PyExt
 /// that exception (or the exception itself when it is not an `Exception`,
 /// such as `KeyboardInterrupt`); else the error's own.
 pub fn policy_raise(py: Python<'_>, ext: Option<&Arc<PyExternal>>, e: Error) -> PyErr {
-    let raised = ext.filter(|_| e.kind == ErrorKind::Policy).and_then(|x| x.take_raised());
+    let raised = ext
+        .filter(|_| e.kind == ErrorKind::Policy)
+        .and_then(|x| x.take_raised());
     let mapped = map_err(py, e);
     match raised {
         None => mapped,

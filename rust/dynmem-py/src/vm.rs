@@ -38,10 +38,11 @@ impl VmHandle {
 /// name); then the other methods as given. PyO3 takes one methods block per
 /// class and no macros inside it, so the macro writes the whole block.
 macro_rules! vm_methods {
-    (settings { $($name:ident / $set:ident: $ty:ty = $arg:ident),+ $(,)? } $($methods:tt)*) => {
+    (settings { $($(#[doc = $doc:literal])* $name:ident / $set:ident: $ty:ty = $arg:ident),+ $(,)? } $($methods:tt)*) => {
         #[pymethods]
         impl VmHandle {
             $(
+                $(#[doc = $doc])*
                 #[getter]
                 fn $name(&self, py: Python<'_>) -> PyResult<$ty> {
                     self.read(py, |vm| vm.config().$name)
@@ -59,11 +60,27 @@ macro_rules! vm_methods {
 
 vm_methods! {
     settings {
+        /// Startup memory (MB): what the VM gets when it starts, and holds
+        /// until its guest reports demand. A multiple of the balloon unit
+        /// (2 MB), minimum_mb ≤ startup_mb ≤ maximum_mb; changes only while
+        /// the VM is off.
         startup_mb / set_startup_mb: u32 = int_arg,
+        /// Minimum memory (MB), at least 32: the balancer never takes a
+        /// running dynamic VM below it. While the VM runs it may only fall.
         minimum_mb / set_minimum_mb: u32 = int_arg,
+        /// Maximum memory (MB), at most `dynmem.MAX_MAXIMUM_MB` (1 TB): the
+        /// balancer never gives the VM more. While the VM runs it may only
+        /// rise.
         maximum_mb / set_maximum_mb: u32 = int_arg,
+        /// Memory buffer (%), 5–2000: memory the balancer aims to give on top
+        /// of demand (target = demand × (100 + buffer_pct) / 100).
         buffer_pct / set_buffer_pct: u16 = int_arg,
+        /// Memory weight (Hyper-V's priority), 0–10000, default 5000: under
+        /// contention memory above the minimum is shared in proportion to
+        /// it; weight 0 is served last.
         weight / set_weight: u16 = int_arg,
+        /// True for Dynamic Memory; False for a static VM, which holds its
+        /// startup memory while it runs. Changes only while the VM is off.
         dynamic / set_dynamic: bool = bool_arg,
     }
 
@@ -72,22 +89,36 @@ vm_methods! {
         VmHandle { host, id }
     }
 
+    /// The VM's id on its host: an integer no other VM of that host gets,
+    /// even after this one is removed (a name can be reused; an id is not).
     #[getter]
     fn id(&self) -> u64 {
         self.id
     }
+    /// The VM's name, unique on its host.
     #[getter]
     fn name(&self, py: Python<'_>) -> PyResult<String> {
         self.read(py, |vm| vm.name().to_string())
     }
+    /// Power state: "off"; "starting" (started, dynamic, its guest not yet
+    /// reporting demand: it holds its startup memory for the policy's
+    /// boot_report_delay_s); or "running" (a static VM runs at once).
     #[getter]
     fn state(&self, py: Python<'_>) -> PyResult<&'static str> {
         self.read(py, |vm| vm.state().as_str())
     }
+    /// Memory status, as Hyper-V Manager shows it: "warning" when assigned
+    /// memory is below demand (the guest pages), else "low" when it is
+    /// below the target (the buffer is not met), else "ok"; "off" when the
+    /// VM is off. Live: a demand set between ticks shows at once.
     #[getter]
     fn status(&self, py: Python<'_>) -> PyResult<&'static str> {
         self.read(py, |vm| vm.status().as_str())
     }
+    /// The guest's committed memory (MB), what it needs without paging: set
+    /// it to drive the VM (0..=MAX_DEMAND_MB). The balancer acts on it at the
+    /// next tick; a starting VM's guest reports it only after
+    /// boot_report_delay_s.
     #[getter]
     fn demand_mb(&self, py: Python<'_>) -> PyResult<u32> {
         self.read(py, |vm| vm.demand_mb())
@@ -97,22 +128,34 @@ vm_methods! {
         let d = int_arg("demand_mb", value)?;
         self.write(py, |h| h.set_demand(VmId(self.id), d))
     }
+    /// Physical memory assigned to the VM (MB); Hyper-V's counter Physical
+    /// Memory. 0 when off.
     #[getter]
     fn assigned_mb(&self, py: Python<'_>) -> PyResult<u32> {
         self.read(py, |vm| vm.assigned_mb())
     }
+    /// Guest-visible physical memory (MB); Hyper-V's counter Guest Visible
+    /// Physical Memory. Grows in hot_add_chunk_mb chunks and never shrinks
+    /// while the VM runs (ballooned memory stays visible).
     #[getter]
     fn visible_mb(&self, py: Python<'_>) -> PyResult<u32> {
         self.read(py, |vm| vm.visible_mb())
     }
+    /// What the balancer aims to give the VM (MB): demand plus the buffer,
+    /// rounded up to the balloon unit and clamped to [minimum_mb,
+    /// maximum_mb] (startup_mb while starting or static; 0 when off).
     #[getter]
     fn target_mb(&self, py: Python<'_>) -> PyResult<u64> {
         self.read(py, |vm| vm.target_mb())
     }
+    /// Current pressure (%): demand_mb / assigned_mb × 100; Hyper-V's
+    /// counter Current Pressure. 0 when off.
     #[getter]
     fn pressure(&self, py: Python<'_>) -> PyResult<f64> {
         self.read(py, |vm| vm.pressure())
     }
+    /// Memory the guest pages inside itself (MB): max(0, demand_mb −
+    /// assigned_mb); 0 when off.
     #[getter]
     fn paging_mb(&self, py: Python<'_>) -> PyResult<u64> {
         self.read(py, |vm| vm.paging_mb())
@@ -136,6 +179,16 @@ vm_methods! {
         self.write(py, |h| h.stop(VmId(self.id)))
     }
 
+    /// Hyper-V's per-VM counters ("Hyper-V Dynamic Memory VM"), a new dict
+    /// each read, keyed by Hyper-V's names in the order of
+    /// `dynmem._dynmem.VM_COUNTER_NAMES`:
+    ///
+    /// - "Added Memory", "Removed Memory": MB, over the VM's life
+    /// - "Memory Add Operations", "Memory Remove Operations": counts
+    /// - "Physical Memory", "Guest Visible Physical Memory": MB, now
+    /// - "Current Pressure": %, now
+    /// - "Average Pressure", "Minimum Pressure", "Maximum Pressure": %,
+    ///   over the ticks the VM ran
     #[getter]
     fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let counters = self.read(py, |vm| vm.counters())?;

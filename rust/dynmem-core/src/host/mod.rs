@@ -12,10 +12,10 @@ mod vm;
 use crate::config::{VmChange, VmConfig, VmSpec, MAX_DEMAND_MB, MAX_WEIGHT};
 use crate::error::{try_vec, Error, ErrorKind, Result, Value};
 use crate::mechanics::Mechanics;
-use crate::policy::{check_answer, view_after_boot, Policy};
 use crate::model::names::{first_repeat, Names, MAX_NAME_TEXT};
 use crate::model::rules::{ceil_u, default_reserve_mb};
 use crate::model::{each_column, in_solver, VmId, VmState, Vms, DYNAMIC, STATE_MASK};
+use crate::policy::{check_answer, view_after_boot, Policy};
 use crate::VectorCap;
 
 /// Largest physical memory accepted (MB): 2^40.

@@ -10,6 +10,9 @@
 //! unit and `Σ g ≤ pool`, in integer MB; the mechanics that move memory
 //! towards `g` are the same for all of them.
 
+// Loops index several columns at one position: clearer than zipping them all.
+#![allow(clippy::needless_range_loop)]
+
 mod external;
 mod proportional;
 mod shares;
@@ -20,8 +23,8 @@ use std::sync::Arc;
 use crate::error::{Error, Result, Value};
 use crate::model::{in_solver, Vms};
 
-pub use external::{External, PolicyView};
 pub(crate) use external::{check_answer, view_after_boot};
+pub use external::{External, PolicyView};
 
 /// How a host divides its pool among its running dynamic VMs.
 #[derive(Debug, Clone, Default)]
@@ -81,8 +84,12 @@ impl Policy {
 /// Scratch reused across ticks by the built-in rules.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PolicyScratch {
-    /// Effective shares per VM ([`Policy::Shares`]).
+    /// Effective shares per VM ([`Policy::Shares`]), and the items' share,
+    /// floor and ceiling (units) in the tier being filled.
     q: Vec<u16>,
+    qt: Vec<u16>,
+    lo: Vec<u32>,
+    hi: Vec<u32>,
     /// Per weight (or effective share) totals and counts.
     by_weight: Vec<u64>,
     by_weight2: Vec<u64>,
@@ -90,22 +97,28 @@ pub(crate) struct PolicyScratch {
     caps: Vec<u32>,
     out: Vec<u32>,
     keys: Vec<u32>,
+    members: Vec<u32>,
+    weights: Vec<u16>,
     /// The last tick's level ([`Policy::Shares`]), probed first.
     level: Option<u64>,
 }
 
 impl PolicyScratch {
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.q.capacity() * 2
+        (self.q.capacity() + self.qt.capacity()) * 2
+            + (self.lo.capacity() + self.hi.capacity()) * 4
             + (self.by_weight.capacity() + self.by_weight2.capacity()) * 8
-            + (self.caps.capacity() + self.out.capacity() + self.keys.capacity()) * 4
+            + (self.caps.capacity() + self.out.capacity() + self.keys.capacity() + self.members.capacity()) * 4
+            + self.weights.capacity() * 2
     }
 }
 
 /// The allocation of a built-in rule other than Hyper-V's: writes `g` (MB)
 /// of every solver VM into `g` (full length, 0 outside the solver set).
 /// `target` holds every solver VM's target (pass 1's), `pool` is a multiple
-/// of `u` with `Σ minimum ≤ pool`.
+/// of `u` with `Σ minimum ≤ pool`. Long passes run in `parts` parts on
+/// the pool (the results do not depend on it).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn allocate(
     policy: &Policy,
     v: &Vms,
@@ -114,6 +127,7 @@ pub(crate) fn allocate(
     u: u64,
     g: &mut [u32],
     s: &mut PolicyScratch,
+    parts: usize,
 ) {
     debug_assert_eq!(g.len(), v.len());
     match *policy {
@@ -123,7 +137,7 @@ pub(crate) fn allocate(
             }
         }
         Policy::Proportional => proportional::allocate(v, pool, u, g),
-        Policy::Shares { idle_tax } => shares::allocate(v, target, pool, u, idle_tax, g, s),
+        Policy::Shares { idle_tax } => shares::allocate(v, target, pool, u, idle_tax, g, s, parts),
         Policy::StrictPriority => strict::allocate(v, target, pool, u, g, s),
         Policy::HyperV | Policy::External(_) => unreachable!("allocated by the balancer"),
     }
@@ -137,7 +151,10 @@ fn check_builtin(v: &Vms, pool: u64, u: u64, g: &[u32]) {
     let mut sum = 0u64;
     for i in 0..v.len() {
         if in_solver(v.flags[i]) {
-            assert!(v.minimum[i] <= g[i] && g[i] <= v.maximum[i], "g within [minimum, maximum]");
+            assert!(
+                v.minimum[i] <= g[i] && g[i] <= v.maximum[i],
+                "g within [minimum, maximum]"
+            );
             assert_eq!(g[i] as u64 % u, 0, "g in balloon units");
             sum += g[i] as u64;
         }

@@ -45,10 +45,14 @@ pub(super) fn allocate(v: &Vms, target: &[u32], pool: u64, u: u64, g: &mut [u32]
         rest -= buffer[w];
     }
     let (cut_w, in_buffer) = cut.expect("targets do not fit, so some class is cut");
-    // Everyone at or above the cut's floor; the cut class's room to fill.
+    // Everyone at or above the cut's floor; the cut class's room to fill,
+    // its items gathered (position order) so that the fill's passes run
+    // over the class alone.
     let shift = u.trailing_zeros();
     s.caps.clear();
-    s.caps.resize(n, 0);
+    s.keys.clear(); // the class's positions, then the fill's own list
+    let mut members = std::mem::take(&mut s.members);
+    members.clear();
     for i in 0..n {
         if !in_solver(v.flags[i]) {
             g[i] = 0;
@@ -59,21 +63,32 @@ pub(super) fn allocate(v: &Vms, target: &[u32], pool: u64, u: u64, g: &mut [u32]
             target[i]
         } else if w < cut_w {
             v.minimum[i]
-        } else if in_buffer {
-            s.caps[i] = ((target[i] as u64 - dcap(i)) >> shift) as u32;
-            dcap(i) as u32
         } else {
-            s.caps[i] = ((dcap(i) - v.minimum[i] as u64) >> shift) as u32;
-            v.minimum[i]
+            let (floor, ceiling) = if in_buffer {
+                (dcap(i), target[i] as u64)
+            } else {
+                (v.minimum[i] as u64, dcap(i))
+            };
+            members.push(i as u32);
+            s.caps.push(((ceiling - floor) >> shift) as u32);
+            floor as u32
         };
     }
-    // The cut class's VMs all have weight `cut_w` (the others' caps are 0):
-    // Hyper-V's fill among equal weights.
+    // Hyper-V's fill among equal weights (the class's own).
+    let weights = vec_of(&mut s.weights, members.len(), cut_w);
     s.out.clear();
-    s.out.resize(n, 0);
-    let left = solver::fill(rest >> shift, &s.caps, &v.weight, &mut s.out, &mut s.keys);
+    s.out.resize(members.len(), 0);
+    let left = solver::fill(rest >> shift, &s.caps, weights, &mut s.out, &mut s.keys);
     debug_assert_eq!(left, 0, "the cut class does not fit, so the fill hands out everything");
-    for i in 0..n {
-        g[i] += s.out[i] << shift;
+    for (&i, &x) in members.iter().zip(&s.out) {
+        g[i as usize] += x << shift;
     }
+    s.members = members;
+}
+
+/// `buf` as `n` copies of `w`.
+fn vec_of(buf: &mut Vec<u16>, n: usize, w: u16) -> &[u16] {
+    buf.clear();
+    buf.resize(n, w);
+    buf
 }

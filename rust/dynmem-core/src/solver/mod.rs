@@ -64,7 +64,7 @@ use crate::par::in_parts;
 use crate::simd::vector_prefix;
 use crate::VectorCap;
 use scalar::{eval_int, handout_int};
-pub(crate) use search::find_level;
+pub(crate) use search::{find_level, End};
 
 /// Weight scale: the largest legal weight.
 pub const WEIGHT_SCALE: u64 = 10_000;
@@ -192,7 +192,21 @@ fn level_fill(
     hi: (u64, u64),
     ex: Exec,
 ) -> u64 {
-    let lo = find_level(budget, |l| eval(l, caps_out, weights, tier, ex), hint, (0, w_lo), hi);
+    let (lo, hi) = (
+        End {
+            level: 0,
+            s: 0,
+            w: w_lo,
+            probed: false,
+        },
+        End {
+            level: hi.0,
+            s: hi.1,
+            w: 0,
+            probed: false,
+        },
+    );
+    let lo = find_level(budget, |l| eval(l, caps_out, weights, tier, ex), hint, lo, hi);
     // Hand out x = min(cap, floor(lo·w/W)) to every item (in the weight-0
     // tier, positive items are full) and list, branch-free, the items that
     // step up at lo + 1, in position order, with a histogram of their weights.

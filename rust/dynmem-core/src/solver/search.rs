@@ -4,25 +4,35 @@
 
 use super::WEIGHT_SCALE;
 
-/// Finds the largest level `L` with `S(L) ≤ budget`, given `S(0) = s_0 ≤
-/// budget` with slope weight `w_lo` and `S(hi) = s_hi > budget`; `probe(L)`
-/// is one pass, returning `S(L)` and the weight of the items still rising
-/// there (the slope of `S` is about that weight `/ W` units per level).
-/// See the module docs. The search is exact for any non-decreasing `S`; it
-/// is fast when `S` is concave (Hyper-V's fill) or nearly so.
+/// One end of the search's bracket: a level, `S` there and the weight of
+/// the items still rising there; `probed` once a pass evaluated it (rather
+/// than it being a bound known without a pass: only probed ends are near
+/// the answer, and the chord is taken only between two of them).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct End {
+    pub level: u64,
+    pub s: u64,
+    pub w: u64,
+    pub probed: bool,
+}
+
+/// Finds the largest level `L` with `S(L) ≤ budget`, given the bracket
+/// `S(lo) ≤ budget < S(hi)`; `probe(L)` is one pass, returning `S(L)` and
+/// the weight of the items still rising there (the slope of `S` is about
+/// that weight `/ W` units per level). See the module docs. The search is
+/// exact for any non-decreasing `S`; it is fast when `S` is concave
+/// (Hyper-V's fill) or nearly so, or when both ends are probed and close.
 pub(crate) fn find_level(
     budget: u64,
     mut probe: impl FnMut(u64) -> (u64, u64),
     hint: Option<u64>,
-    (s_0, w_lo): (u64, u64),
-    (hi, s_hi): (u64, u64),
+    lo: End,
+    hi: End,
 ) -> u64 {
     // The bracket: S(lo) ≤ budget < S(hi), with S and the slope weight (Σw
-    // of the items below their cap) at each end. An end is "probed" once a
-    // pass has evaluated it, rather than it being level 0 or the all-capped
-    // bound; only probed ends are near the answer.
-    let (mut lo, mut s_lo, mut w_lo, mut probed_lo) = (0u64, s_0, w_lo, false);
-    let (mut hi, mut s_hi, mut w_hi, mut probed_hi) = (hi, s_hi, 0u64, false);
+    // of the items below their cap) at each end.
+    let (mut lo, mut s_lo, mut w_lo, mut probed_lo) = (lo.level, lo.s, lo.w, lo.probed);
+    let (mut hi, mut s_hi, mut w_hi, mut probed_hi) = (hi.level, hi.s, hi.w, hi.probed);
     let mut next = hint.filter(|&h| h > lo && h < hi);
     // Tangent steps go `boost / 4` times as far as the tangent says (first
     // 1.25×, plus one level, to cross the answer despite the staircase),

@@ -8,7 +8,10 @@ use std::sync::{Arc, Mutex};
 /// A host with `policy`, no reserve, guests that report at once, and the
 /// VMs `(startup, min, max, weight, buffer, demand)` started.
 fn host_with(physical: i64, policy: Policy, vms: &[(i64, i64, i64, i64, i64, i64)]) -> (Host, Vec<VmId>) {
-    let mut h = Host::new(physical, Some(0), instant()).unwrap().with_policy(policy).unwrap();
+    let mut h = Host::new(physical, Some(0), instant())
+        .unwrap()
+        .with_policy(policy)
+        .unwrap();
     let mut ids = vec![];
     for (k, &(startup, min, max, weight, buffer, demand)) in vms.iter().enumerate() {
         let id = h
@@ -138,14 +141,18 @@ fn scripted(f: impl FnMut(&PolicyView) -> Result<Vec<i64>> + Send + 'static) -> 
 
 #[test]
 fn an_external_policy_sees_the_solver_set_after_boot_and_is_applied() {
-    let mut mech = Mechanics::default();
-    mech.boot_report_delay_s = 2.0;
+    let mech = Mechanics {
+        boot_report_delay_s: 2.0,
+        ..Mechanics::default()
+    };
     let seen = Arc::new(Mutex::new(vec![]));
     let log = seen.clone();
     let mut h = Host::new(8192, Some(0), mech)
         .unwrap()
         .with_policy(scripted(move |view| {
-            log.lock().unwrap().push((view.ids.clone(), view.pool_mb, view.target_mb.clone()));
+            log.lock()
+                .unwrap()
+                .push((view.ids.clone(), view.pool_mb, view.target_mb.clone()));
             // Minimum + 1 MB, rounded down to the unit by the host: the minimum.
             Ok(view.minimum_mb.iter().map(|&m| m + 1).collect())
         }))
@@ -181,8 +188,14 @@ fn a_bad_external_answer_is_a_policy_error_and_changes_nothing() {
     type Answer = fn(&PolicyView) -> Result<Vec<i64>>;
     let cases: [(Answer, &str); 5] = [
         (|v| Ok(vec![1024; v.len() + 1]), "allocations for the"),
-        (|v| Ok(v.minimum_mb.iter().map(|&m| m - 2).collect()), "below its minimum_mb 512"),
-        (|v| Ok(v.maximum_mb.iter().map(|&m| m + 2).collect()), "above its maximum_mb 4096"),
+        (
+            |v| Ok(v.minimum_mb.iter().map(|&m| m - 2).collect()),
+            "below its minimum_mb 512",
+        ),
+        (
+            |v| Ok(v.maximum_mb.iter().map(|&m| m + 2).collect()),
+            "above its maximum_mb 4096",
+        ),
         (|v| Ok(v.maximum_mb.clone()), "more than the pool"),
         (
             |_| Err(Error::new(ErrorKind::Policy, None, Value::None, "it broke".into())),
@@ -190,7 +203,10 @@ fn a_bad_external_answer_is_a_policy_error_and_changes_nothing() {
         ),
     ];
     for (answer, words) in cases {
-        let mut h = Host::new(6000, Some(0), instant()).unwrap().with_policy(scripted(answer)).unwrap();
+        let mut h = Host::new(6000, Some(0), instant())
+            .unwrap()
+            .with_policy(scripted(answer))
+            .unwrap();
         for k in 0..2 {
             let id = h.add_vm(&format!("vm{k}"), &spec(1024, 512, 4096, 5000)).unwrap();
             h.start(id).unwrap();
@@ -222,7 +238,12 @@ fn builtin_policies_keep_the_invariants_on_random_hosts() {
             let n = 1 + rnd(40) as usize;
             let physical = 4096 + rnd(1 << 16) as i64 * 2;
             let mut hosts: Vec<Host> = (0..2)
-                .map(|_| Host::new(physical, Some(0), instant()).unwrap().with_policy(policy.clone()).unwrap())
+                .map(|_| {
+                    Host::new(physical, Some(0), instant())
+                        .unwrap()
+                        .with_policy(policy.clone())
+                        .unwrap()
+                })
                 .collect();
             hosts[1].set_parallel_min(64);
             hosts[1].set_threads(3);
@@ -251,7 +272,12 @@ fn builtin_policies_keep_the_invariants_on_random_hosts() {
                     h.tick(1.0).unwrap();
                     invariant(h);
                 }
-                assert_eq!(hosts[0].state_dump(), hosts[1].state_dump(), "{} seed {seed}", policy.name());
+                assert_eq!(
+                    hosts[0].state_dump(),
+                    hosts[1].state_dump(),
+                    "{} seed {seed}",
+                    policy.name()
+                );
             }
         }
     }
