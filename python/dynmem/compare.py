@@ -38,10 +38,10 @@ from .timeline import STATUS_NAMES, Timeline
 
 __all__ = ["compare", "Comparison", "PolicyResult", "DEFAULT_POLICIES", "plot_comparison", "jain_index"]
 
-#: What `compare` runs unless told otherwise: every built-in policy.
 DEFAULT_POLICIES: tuple[str, ...] = tuple(POLICIES)
-#: The baseline of "memory saved": `StaticPolicy` (no Dynamic Memory).
+"""What `compare` runs unless told otherwise: every built-in policy."""
 BASELINE = "static"
+"""The baseline of "memory saved": `StaticPolicy` (no Dynamic Memory)."""
 
 
 @dataclass(frozen=True)
@@ -52,34 +52,33 @@ class PolicyResult:
     ``dt_s × record_every`` seconds (every tick by default: exact).
     """
 
-    #: The policy's name (``"hyperv"``, ``"static"``, ... or yours).
     policy: str
-    #: Guest paging, Σ over VMs of max(0, demand − assigned) while running, integrated over time (GB·h).
+    """The policy's name (``"hyperv"``, ``"static"``, ... or yours)."""
     paging_gb_h: float
-    #: Time VMs spent in memory status Warning, summed over VMs (VM·h).
+    """Guest paging, Σ over VMs of max(0, demand − assigned) while running, integrated over time (GB·h)."""
     warning_vm_h: float
-    #: Time VMs spent in memory status Low, summed over VMs (VM·h).
+    """Time VMs spent in memory status Warning, summed over VMs (VM·h)."""
     low_vm_h: float
-    #: Memory assigned to all VMs together, averaged over the run (MB).
+    """Time VMs spent in memory status Low, summed over VMs (VM·h)."""
     mean_assigned_mb: float
-    #: The most memory assigned to all VMs together at any recorded tick (MB).
+    """Memory assigned to all VMs together, averaged over the run (MB)."""
     peak_assigned_mb: int
-    #: ``StaticPolicy``'s mean assigned memory minus this policy's (MB; negative: uses more).
+    """The most memory assigned to all VMs together at any recorded tick (MB)."""
     saved_mb: float
-    #: ``saved_mb`` as a percentage of ``StaticPolicy``'s mean assigned memory (%).
+    """``StaticPolicy``'s mean assigned memory minus this policy's (MB; negative: uses more)."""
     saved_pct: float
-    #: Scheduled starts that failed (not enough memory) during the run.
+    """``saved_mb`` as a percentage of ``StaticPolicy``'s mean assigned memory (%)."""
     failed_starts: int
-    #: Σ over VMs of the counter *Memory Add Operations* at the end of the run.
+    """Scheduled starts that failed (not enough memory) during the run."""
     add_operations: int
-    #: Σ over VMs of the counter *Memory Remove Operations* at the end of the run.
+    """Σ over VMs of the counter *Memory Add Operations* at the end of the run."""
     remove_operations: int
-    #: Jain's fairness index over the VMs' *Average Pressure* counters (VMs that
-    #: ran): (Σx)² / (n·Σx²), from 1/n (one VM bears all pressure) to 1 (equal).
+    """Σ over VMs of the counter *Memory Remove Operations* at the end of the run."""
     fairness: float
+    """Jain's fairness index over the VMs' *Average Pressure* counters (VMs
+    that ran): (Σx)² / (n·Σx²), from 1/n (one VM bears all pressure) to 1 (equal)."""
 
 
-#: Column headings of the printed table (two lines each) for each field.
 _HEADINGS: dict[str, tuple[str, str]] = {
     "policy": ("policy", ""),
     "paging_gb_h": ("paging", "GB·h"),
@@ -94,6 +93,7 @@ _HEADINGS: dict[str, tuple[str, str]] = {
     "remove_operations": ("remove", "ops"),
     "fairness": ("fairness", "Jain"),
 }
+"""Column headings of the printed table (two lines each) for each field."""
 
 
 @dataclass(frozen=True)
@@ -106,20 +106,20 @@ class Comparison:
     ``timelines`` holds each policy's recorded `Timeline` by name.
     """
 
-    #: The workload's name (the scenario's, or "replay of DIR").
     workload: str
-    #: Host physical memory of every run (MB).
+    """The workload's name (the scenario's, or "replay of DIR")."""
     physical_mb: int
-    #: VMs of the workload.
+    """Host physical memory of every run (MB)."""
     vms: int
-    #: Ticks of every run, each ``dt_s`` seconds long.
+    """VMs of the workload."""
     ticks: int
-    #: Tick length (s).
+    """Ticks of every run, each ``dt_s`` seconds long."""
     dt_s: float
-    #: One row per policy.
+    """Tick length (s)."""
     rows: list[PolicyResult]
-    #: Each policy's recorded timeline, by policy name.
+    """One row per policy."""
     timelines: dict[str, Timeline]
+    """Each policy's recorded timeline, by policy name."""
 
     @property
     def policies(self) -> list[str]:
@@ -413,8 +413,8 @@ def _metrics(name: str, host: Host, tl: Timeline, base: PolicyResult | None = No
 # --------------------------------------------------------------------------
 
 
-#: The paging-over-time panel draws at most this many steps per policy (means over equal spans of rows).
 MAX_STEPS = 240
+"""The paging-over-time panel draws at most this many steps per policy (means over equal spans of rows)."""
 
 
 def _binned(tl: Timeline, max_steps: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], float]:
@@ -517,8 +517,8 @@ def plot_comparison(comparison: Comparison, path: str | os.PathLike[str] | None 
 # the command: dynmem compare
 # --------------------------------------------------------------------------
 
-#: ``dynmem compare``'s trace flags and the `trace_workload` argument each sets.
 _TRACE_FLAGS = ("vms", "tick_s", "reserve_mb")
+"""``dynmem compare``'s trace flags and the `trace_workload` argument each sets."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
