@@ -39,11 +39,76 @@ SETTINGS = ("startup_mb", "minimum_mb", "maximum_mb", "buffer_pct", "weight", "d
 _VECTOR_CAPS = ("avx512", "scalar", "avx2")
 
 
-def make_host(impl: str, physical_mb: int, reserve_mb, policy: dict | None):
+# docs/policies.md's built-in policies, by the short name the tests use
+# (and `dynmem compare --policies` spells): the same class name in dynmem
+# and in tests/reference.py.
+POLICY_CLASSES = {
+    "hyperv": "HyperVPolicy",
+    "static": "StaticPolicy",
+    "proportional": "ProportionalPolicy",
+    "shares": "SharesPolicy",
+    "strict": "StrictPriorityPolicy",
+}
+KINDS = tuple(POLICY_CLASSES)
+# dynmem with the policy layer of issue 11 (until it lands, the policy tests
+# run against the reference only)
+HAVE_POLICIES = HAVE_DYNMEM and hasattr(dynmem, "StrictPriorityPolicy")
+
+
+class DemandShare(dynmem.Policy if HAVE_POLICIES else reference.Mechanics):  # type: ignore[misc]
+    """A valid user policy for the differential tests (kind "user"): every VM
+    from its minimum towards its target, each getting the same fraction of
+    what it lacks, floored in MB (not in units: dynmem rounds the answer down
+    to the balloon unit)."""
+
+    def allocate(self, pool_mb, vms):
+        lo, hi = vms.minimum_mb, vms.target_mb
+        spare, room = pool_mb - int(lo.sum()), hi - lo
+        if int(room.sum()) <= spare:
+            return hi.copy()
+        return lo + room * spare // int(room.sum())
+
+
+def kind_params(kinds=KINDS + ("user",)):
+    """pytest params of the policy kinds for dynmem-only tests: each skips
+    until dynmem is built (or, but for "hyperv", until its policies are)."""
+    import pytest
+
+    return [pytest.param(k, marks=pytest.mark.skipif(
+        not (HAVE_DYNMEM if k == "hyperv" else HAVE_POLICIES), reason="dynmem (or its policies) not built"))
+        for k in kinds]
+
+
+def impl_kinds(kinds=KINDS + ("user",)):
+    """pytest parametrize over ("impl", "kind"): dynmem and the reference,
+    each policy kind; dynmem's cases skip until it is built (or, but for
+    "hyperv", until its policies are)."""
+    import pytest
+
+    params = [pytest.param("dynmem", p.values[0], id=f"dynmem-{p.values[0]}", marks=p.marks)
+              for p in kind_params(kinds)]
+    params += [pytest.param("reference", k, id=f"reference-{k}") for k in kinds]
+    return pytest.mark.parametrize("impl, kind", params)
+
+
+def make_policy(impl: str, policy):
+    """`policy` as `impl`'s policy object: None (the default), a dict of the
+    policy's keyword arguments with an optional "kind" (a POLICY_CLASSES
+    key, "hyperv" when absent), or a policy object (a user policy), as is."""
+    if policy is None or not isinstance(policy, dict):
+        return policy
+    kwargs = dict(policy)
+    kind = kwargs.pop("kind", "hyperv")
+    if kind == "user":
+        return DemandShare(**kwargs)
+    cls = POLICY_CLASSES[kind]
+    return getattr(reference if impl == "reference" else dynmem, cls)(**kwargs)
+
+
+def make_host(impl: str, physical_mb: int, reserve_mb, policy):
+    pol = make_policy(impl, policy)
     if impl == "reference":
-        pol = reference.Policy(**policy) if policy is not None else None
         return reference.Host(physical_mb=physical_mb, reserve_mb=reserve_mb, policy=pol)
-    pol = dynmem.HyperVPolicy(**policy) if policy is not None else None
     host = dynmem.Host(physical_mb=physical_mb, reserve_mb=reserve_mb, policy=pol)
     # Hosts are capped at the core's AVX-512, scalar or AVX2 forms (each runs
     # where the CPU has it), chosen from the host's own settings so that a
@@ -258,8 +323,13 @@ def dts():
 
 
 @st.composite
-def policies(draw) -> dict:
-    """Valid HyperVPolicy keyword arguments."""
+def policies(draw, kinds: tuple[str, ...] = ("hyperv",)) -> dict:
+    """Valid keyword arguments of a built-in policy drawn from `kinds`
+    (with its "kind", see `make_policy`, unless it is Hyper-V's)."""
+    kind = draw(st.sampled_from(kinds))
+    extra = {} if kind == "hyperv" else {"kind": kind}
+    if kind == "shares":
+        extra["idle_tax"] = draw(st.sampled_from([0.0, 0.5, 0.75, 0.75, 0.9, 0.999]))
     u = draw(st.sampled_from([2, 2, 2, 1, 4, 8]))
     chunk = u * draw(st.sampled_from([1, 3, 16, 64, 64]))
     if u == 2 and draw(st.booleans()):
@@ -270,6 +340,7 @@ def policies(draw) -> dict:
         boot_report_delay_s=draw(st.sampled_from([0.0, 1.0, 3.0, 10.0, 45.0])),
         remove_delay_s=draw(st.sampled_from([0.0, 1.0, 2.5, 5.0, 20.0])),
         remove_rate_mb_per_s=draw(st.sampled_from([1.0, 3.5, 64.0, 256.0, 1000.5])),
+        **extra,
     )
 
 
@@ -279,8 +350,8 @@ def size_step(u: int) -> int:
 
 
 @st.composite
-def host_configs(draw, policy: bool = True) -> dict:
-    pol = draw(policies()) if policy else None
+def host_configs(draw, policy: bool = True, kinds: tuple[str, ...] = ("hyperv",)) -> dict:
+    pol = draw(policies(kinds)) if policy else None
     physical = draw(st.integers(512, 6144))
     reserve = draw(st.one_of(st.none(), st.integers(0, physical // 3)))
     return dict(physical_mb=physical, reserve_mb=reserve, policy=pol)

@@ -27,12 +27,24 @@ tests' expectations):
   host (not reset by stop/start); an off VM shows pressure 0;
 - start and stop are not Memory Add/Remove Operations; ballooning a running
   VM to make room for a start is.
+
+Allocation policies (docs/policies.md): the host's `policy` decides only the
+allocation `g` of step 3 (`Policy.rule`); every other step is shared. The
+built-in rules are written as the docs state them, unit by unit where the
+docs give an order (`hand_out`), never as a level search. `StaticPolicy`
+also changes the start rule: it never balloons another VM. Any other policy
+object (a `dynmem.Policy` subclass with `allocate(pool_mb, view)`) is a user
+policy: called with a view of numpy arrays, its answer rounded down to the
+balloon unit. Here a user policy may derive from `Mechanics`.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
+from types import SimpleNamespace
+from typing import ClassVar
 
 W = 10000  # weight scale of the water-filling level (spec: `W = 10000`)
 
@@ -47,12 +59,76 @@ class InsufficientMemory(Exception):
 
 
 @dataclass(frozen=True)
-class Policy:
+class Mechanics:
+    """The mechanics every policy shares (a user policy's base here)."""
+
     balloon_unit_mb: int = 2
     hot_add_chunk_mb: int = 128
     boot_report_delay_s: float = 45.0
     remove_delay_s: float = 5.0
     remove_rate_mb_per_s: float = 256.0
+
+
+@dataclass(frozen=True)
+class Policy(Mechanics):
+    """Hyper-V's rule (docs/balancer.md) and the mechanics."""
+
+    kind: ClassVar[str] = "hyperv"
+    #: a start may balloon running VMs of no higher weight down to their minimum
+    balloons_at_start: ClassVar[bool] = True
+
+    def rule(self, pool_mb: int, vms: list) -> list[int]:
+        """g for the solver VMs `vms` (objects with the VM's attributes)."""
+        return hyperv_rule(pool_mb, vms, self.balloon_unit_mb)
+
+
+HyperVPolicy = Policy
+
+
+@dataclass(frozen=True)
+class StaticPolicy(Policy):
+    """No Dynamic Memory: g = startup; starts never balloon others."""
+
+    kind: ClassVar[str] = "static"
+    balloons_at_start: ClassVar[bool] = False
+
+    def rule(self, pool_mb: int, vms: list) -> list[int]:
+        return [v.startup_mb for v in vms]
+
+
+@dataclass(frozen=True)
+class ProportionalPolicy(Policy):
+    """Xen squeezed: one fraction of every VM's [minimum, maximum]."""
+
+    kind: ClassVar[str] = "proportional"
+
+    def rule(self, pool_mb: int, vms: list) -> list[int]:
+        return proportional_rule(pool_mb, vms, self.balloon_unit_mb)
+
+
+@dataclass(frozen=True)
+class SharesPolicy(Policy):
+    """VMware ESX: shares = weight, with the idle memory tax."""
+
+    idle_tax: float = 0.75
+    kind: ClassVar[str] = "shares"
+
+    def rule(self, pool_mb: int, vms: list) -> list[int]:
+        return shares_rule(pool_mb, vms, self.balloon_unit_mb, self.idle_tax)
+
+
+@dataclass(frozen=True)
+class StrictPriorityPolicy(Policy):
+    """Higher weight fully served (demand, then buffer) before lower."""
+
+    kind: ClassVar[str] = "strict"
+
+    def rule(self, pool_mb: int, vms: list) -> list[int]:
+        return strict_rule(pool_mb, vms, self.balloon_unit_mb)
+
+
+POLICY_KINDS = {c.kind: c for c in (HyperVPolicy, StaticPolicy, ProportionalPolicy,
+                                   SharesPolicy, StrictPriorityPolicy)}
 
 
 # --------------------------------------------------------------------------
@@ -90,12 +166,21 @@ def fill(budget_mb: int, caps_mb: list[int], weights: list[int], u: int) -> list
     positive-weight VM is at its cap, and then share equally (same rule with
     equal weights). Returns MB per VM.
     """
-    n = len(caps_mb)
-    caps = [c // u for c in caps_mb]
-    budget = budget_mb // u
-    got = [0] * n
+    got = hand_out(budget_mb // u, [0] * len(caps_mb), [c // u for c in caps_mb], weights)
+    return [g * u for g in got]
 
-    def hand_out(members: list[int], weight_of) -> None:
+
+def hand_out(budget: int, start: list[int], caps: list[int], weights: list[int]) -> list[int]:
+    """`fill`'s rule in units, from `start`: VM i holds start[i] units and
+    takes up to caps[i]; `budget` more units are handed out one at a time,
+    the next to the VM whose next unit (its k-th in all) has the lowest
+    threshold ceil(k * W / w), ties to the higher weight, then the earlier
+    position; weight-0 VMs only once every positive weight is at its cap,
+    then as equal weights. Returns the units each holds."""
+    n = len(caps)
+    got = list(start)
+
+    def give(members: list[int], weight_of) -> None:
         nonlocal budget
         while budget > 0:
             best = None
@@ -116,10 +201,124 @@ def fill(budget_mb: int, caps_mb: list[int], weights: list[int], u: int) -> list
 
     positive = [i for i in range(n) if weights[i] > 0]
     zero = [i for i in range(n) if weights[i] == 0]
-    hand_out(positive, lambda i: weights[i])
+    give(positive, lambda i: weights[i])
     if all(got[i] >= caps[i] for i in positive):
-        hand_out(zero, lambda i: 1)  # "equal weights among them"
-    return [g * u for g in got]
+        give(zero, lambda i: 1)  # "equal weights among them"
+    return got
+
+
+# --------------------------------------------------------------------------
+# the allocation rules (docs/balancer.md step 3, docs/policies.md)
+# --------------------------------------------------------------------------
+
+def hyperv_rule(pool: int, vms: list, u: int) -> list[int]:
+    """docs/balancer.md stages 0-2."""
+    target = [v.target_mb for v in vms]
+    dcap = [v.demand_cap_mb for v in vms]
+    minimum = [v.minimum_mb for v in vms]
+    weights = [v.weight for v in vms]
+    if sum(target) <= pool:
+        return list(target)
+    if sum(dcap) <= pool:
+        extra = fill(pool - sum(dcap), [t - c for t, c in zip(target, dcap)], weights, u)
+        return [c + e for c, e in zip(dcap, extra)]
+    assert sum(minimum) <= pool, "spec invariant: sum(minimum) <= pool"
+    extra = fill(pool - sum(minimum), [c - m for c, m in zip(dcap, minimum)], weights, u)
+    return [m + e for m, e in zip(minimum, extra)]
+
+
+def proportional_rule(pool: int, vms: list, u: int) -> list[int]:
+    """Xen squeezed: gamma = S / R of every range, floored, the remainder one
+    unit each to the first VMs with room, in position order."""
+    ranges = [(v.maximum_mb - v.minimum_mb) // u for v in vms]
+    surplus = (pool - sum(v.minimum_mb for v in vms)) // u
+    assert surplus >= 0, "spec invariant: sum(minimum) <= pool"
+    if sum(ranges) <= surplus:
+        return [v.maximum_mb for v in vms]
+    gamma = Fraction(surplus, sum(ranges))  # exact
+    x = [math.floor(r * gamma) for r in ranges]
+    rest = surplus - sum(x)
+    for i, r in enumerate(ranges):
+        if rest > 0 and x[i] < r:
+            x[i] += 1
+            rest -= 1
+    assert rest == 0
+    return [v.minimum_mb + xi * u for v, xi in zip(vms, x)]
+
+
+def effective_shares(weight: int, demand_mb: int, assigned_mb: int, idle_tax: float) -> int:
+    """q = w (1 - tau) / (1 - tau f), f = min(1, demand / assigned), rounded
+    half up, in 0..=W, at least 1 for a positive weight; in f64 exactly as
+    docs/policies.md writes the operations: a = max(assigned, 1),
+    d = min(demand, a), e = w (1 - tau) a / (a - tau d) + 0.5, floor."""
+    a = max(assigned_mb, 1)
+    d = min(demand_mb, a)
+    e = weight * (1.0 - idle_tax) * a / (a - idle_tax * d) + 0.5
+    q = min(math.floor(e), W)
+    return max(q, 1) if weight > 0 else q
+
+
+def shares_rule(pool: int, vms: list, u: int, idle_tax: float) -> list[int]:
+    """ESX: every VM from its reservation (minimum) up to its target, the
+    units handed out one at a time by the level at which the VM's whole
+    holding reaches them (threshold ceil(k W / q)), as Hyper-V's hand-out."""
+    target = [v.target_mb for v in vms]
+    if sum(target) <= pool:
+        return target
+    q = [effective_shares(v.weight, v.demand_mb, v.assigned_mb, idle_tax) for v in vms]
+    lo = [v.minimum_mb // u for v in vms]
+    hi = [t // u for t in target]
+    got = hand_out(pool // u - sum(lo), lo, hi, q)
+    return [x * u for x in got]
+
+
+def strict_rule(pool: int, vms: list, u: int) -> list[int]:
+    """Every VM from its minimum; weights from the highest down, each first to
+    its demand cap, then to its target; one unit at a time, within a weight
+    and phase to the VM that has had the fewest units of that phase (ties:
+    earlier position), until the pool is spent."""
+    target = [v.target_mb for v in vms]
+    if sum(target) <= pool:
+        return target
+    got = [v.minimum_mb for v in vms]
+    budget = (pool - sum(got)) // u
+    for w in sorted({v.weight for v in vms}, reverse=True):
+        members = [i for i, v in enumerate(vms) if v.weight == w]
+        for caps in ([vms[i].demand_cap_mb for i in members], [target[i] for i in members]):
+            given = [0] * len(members)
+            while budget > 0:
+                room = [j for j, i in enumerate(members) if got[i] < caps[j]]
+                if not room:
+                    break
+                j = min(room, key=lambda j: (given[j], j))
+                got[members[j]] += u
+                given[j] += 1
+                budget -= 1
+    return got
+
+
+class View:
+    """What a user policy's `allocate` sees (dynmem.PolicyView's fields)."""
+
+    COLUMNS = ("ids", "demand_mb", "assigned_mb", "minimum_mb", "maximum_mb", "target_mb",
+               "buffer_pct", "weight")
+
+    def __init__(self, vms: list, dt_s: float, time_s: float, u: int):
+        import numpy as np
+        for c in self.COLUMNS:
+            attr = "id" if c == "ids" else c
+            setattr(self, c, np.array([getattr(v, attr) for v in vms], dtype=np.int64))
+        self.dt_s, self.time_s, self.balloon_unit_mb = dt_s, time_s, u
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def user_rule(policy, pool: int, vms: list, dt_s: float, time_s: float) -> list[int]:
+    """A user policy's answer (assumed valid), rounded down to the unit."""
+    u = policy.balloon_unit_mb
+    answer = policy.allocate(pool, View(vms, dt_s, time_s, u))
+    return [floor_u(int(x), u) for x in answer]
 
 
 # --------------------------------------------------------------------------
@@ -130,6 +329,8 @@ class VM:
     def __init__(self, host: "Host", name: str, startup_mb: int, maximum_mb: int,
                  minimum_mb, buffer_pct: int, weight: int, dynamic: bool):
         self._host = host
+        self.id = host._next_id  # as the core's VmId: 1, 2, ... never reused
+        host._next_id += 1
         self.name = name
         self.startup_mb = startup_mb
         # `None` means "equal to startup"; resolved once, when the VM is added.
@@ -295,6 +496,7 @@ class Host:
         self.policy = Policy() if policy is None else policy
         self.time_s = 0.0
         self.vms: list[VM] = []
+        self._next_id = 1
 
     # ---- VM management --------------------------------------------------
     def add_vm(self, name: str, startup_mb: int = 1024, maximum_mb: int = 1048576,
@@ -363,6 +565,8 @@ class Host:
         assert vm.state == OFF, "start: the VM must be off (the real Host rejects it)"
         u = self.policy.balloon_unit_mb
         free = self.physical_mb - self.reserve_mb - sum(v.assigned_mb for v in self.vms)
+        if free < vm.startup_mb and not getattr(self.policy, "balloons_at_start", True):
+            raise InsufficientMemory(vm.name)  # StaticPolicy: no balloon to ask
         if free < vm.startup_mb:
             short = ceil_u(vm.startup_mb - free, u)
             donors = [v for v in self.vms
@@ -402,20 +606,11 @@ class Host:
         held = sum(v.assigned_mb for v in self.vms if not v.in_solver_set)
         pool = floor_u(self.physical_mb - self.reserve_mb - held, u)
 
-        # 3. Allocation.
-        target = [v.target_mb for v in solver]
-        dcap = [v.demand_cap_mb for v in solver]
-        minimum = [v.minimum_mb for v in solver]
-        weights = [v.weight for v in solver]
-        if sum(target) <= pool:
-            g = list(target)
-        elif sum(dcap) <= pool:
-            extra = fill(pool - sum(dcap), [t - c for t, c in zip(target, dcap)], weights, u)
-            g = [c + e for c, e in zip(dcap, extra)]
+        # 3. Allocation: the policy's rule; any other object is a user policy.
+        if isinstance(pol, Policy):
+            g = pol.rule(pool, solver)
         else:
-            assert sum(minimum) <= pool, "spec invariant: sum(minimum) <= pool"
-            extra = fill(pool - sum(minimum), [c - m for c, m in zip(dcap, minimum)], weights, u)
-            g = [m + e for m, e in zip(minimum, extra)]
+            g = user_rule(pol, pool, solver, dt_s, self.time_s)
         alloc = dict(zip(map(id, solver), g))
 
         # 4. Mechanics.

@@ -42,7 +42,9 @@ def test_demo_reproduces_the_reference_scenario(capsys: pytest.CaptureFixture[st
         "Finance": 2 * gb, "Engineering": 3584, "Sales": gb, "Support": gb,
     }
     assert sum(v[1] for v in t30.values()) == 7680  # 7.5 GB of 8
-    assert "failed to start      0 VM(s)" in out
+    assert "not started          0 of 4 VMs" in out
+    assert "8.00 GB physical − 0.50 GB reserve = 7.50 GB for VMs" in out
+    assert re.search(r"Finance\s+1024 MB\s+1024 MB\s+4096 MB\s+20 %\s+2000", out)
 
 
 def test_reference_scenario_host_never_overcommits() -> None:
@@ -91,7 +93,8 @@ def test_run_scenario_with_csv_and_failed_start(tmp_path: Path, capsys: pytest.C
     assert main(["run", str(f), "--csv", str(out_csv)]) == 0
     out = capsys.readouterr().out
     # b (weight 100) cannot take memory from a (weight 5000): its start fails, recorded.
-    assert "failed to start      1 VM(s)" in out and "t=200 b: Not enough memory" in out
+    assert "not started          1 of 2 VMs" in out
+    assert "b: failed to start at 200 s: Not enough memory" in out
     rows = list(csv.DictReader(out_csv.open()))
     assert len(rows) == 60 * 2
     last_a = [r for r in rows if r["vm"] == "a"][-1]
@@ -180,7 +183,29 @@ def test_progress_bar_on_long_runs(tmp_path: Path, capsys: pytest.CaptureFixture
     f = tmp_path / "s.toml"
     f.write_text(SCENARIO)
     assert main(["run", str(f)]) == 0
-    err = capsys.readouterr().err
-    assert "600/600 ticks" in err and "[####" in err
+    err = capsys.readouterr().err  # not a terminal: a line when a stage ends
+    assert "dynmem: running done: 600 ticks in" in err and "\r" not in err
     assert main(["run", str(f), "--no-progress"]) == 0
-    assert "ticks" not in capsys.readouterr().err
+    assert "running" not in capsys.readouterr().err
+
+
+def test_progress_bar_on_a_terminal() -> None:
+    import io
+
+    from dynmem._console import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Tty()
+    with Progress(out).stage("running", "ticks") as update:
+        assert update is not None
+        update(300, 600)
+        update(600, 600)
+    text = out.getvalue()
+    assert text.count("\r") == 2 and "600/600 ticks" in text and "[####" in text and text.endswith("\n")
+    quiet = Tty()
+    with Progress(quiet, enabled=False).stage("running", "ticks") as update:
+        assert update is None
+    assert quiet.getvalue() == ""

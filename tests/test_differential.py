@@ -270,25 +270,31 @@ def run_scenario(data, cfg, n_vms, n_ops, ops=OPS, start_all=True):
     return pair
 
 
-@needs_dynmem
+# every policy kind (helpers.make_policy); Hyper-V's as before, the others
+# once dynmem has them
+KINDS = H.kind_params()
+
+
+@pytest.mark.parametrize("kind", KINDS)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
-def test_differential_random_scenarios(data):
-    cfg = data.draw(H.host_configs())
+def test_differential_random_scenarios(kind, data):
+    cfg = data.draw(H.host_configs(kinds=(kind,)))
     n_vms = data.draw(st.integers(1, 8))
     n_ops = data.draw(st.integers(1, 40))
     run_scenario(data, cfg, n_vms, n_ops, start_all=data.draw(st.booleans()))
 
 
-@needs_dynmem
+@pytest.mark.parametrize("kind", KINDS)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
-def test_differential_contention(data):
+def test_differential_contention(kind, data):
     """Tight hosts, many loaded VMs, mostly demand changes and ticks: keeps
-    the balancer in stages 2 and 3 (fill), prompt removal and restarts."""
+    the balancer in stages 2 and 3 (fill), prompt removal and restarts (and
+    every other policy in its contended rule and start failures)."""
     phys = data.draw(st.integers(1024, 3072))
     cfg = dict(physical_mb=phys, reserve_mb=data.draw(st.integers(0, 256)),
-               policy=data.draw(H.policies()))
+               policy=data.draw(H.policies(kinds=(kind,))))
     ops = ["tick", "tick", "tick", "demand", "demand", "bulk_demand", "stop", "start",
            "configure"]
     run_scenario(data, cfg, data.draw(st.integers(2, 8)), data.draw(st.integers(5, 40)),

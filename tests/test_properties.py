@@ -39,9 +39,10 @@ def check_property(impl, strategy, body, examples=100):
 # --------------------------------------------------------------------------
 
 @st.composite
-def loaded_hosts(draw, policy=True):
-    """(host config, VM settings list, per-tick demand rows and dts)."""
-    cfg = draw(H.host_configs(policy=policy))
+def loaded_hosts(draw, policy=True, kinds=("hyperv",)):
+    """(host config, VM settings list, per-tick demand rows and dts); the
+    policy one of `kinds` (see helpers.make_policy)."""
+    cfg = draw(H.host_configs(policy=policy, kinds=kinds))
     u = cfg["policy"]["balloon_unit_mb"] if cfg["policy"] else 2
     step = H.size_step(u)
     n = draw(st.integers(1, 8))
@@ -85,9 +86,10 @@ def run_and_check(impl, cfg, vms, rows, check):
 # properties
 # --------------------------------------------------------------------------
 
-@impls
-def test_memory_bounds_after_every_tick(impl):
-    check_property(impl, loaded_hosts(), _test_memory_bounds_after_every_tick)
+@H.impl_kinds()
+def test_memory_bounds_after_every_tick(impl, kind):
+    check_property(impl, loaded_hosts(kinds=(kind,)), _test_memory_bounds_after_every_tick,
+                   examples=100 if kind == "hyperv" else 60)
 
 
 def _test_memory_bounds_after_every_tick(impl, scn):
@@ -153,6 +155,49 @@ def _test_work_conserving_default_policy(impl, scn):
         if below:
             # (stronger than "at most one unit per VM", which it implies)
             assert host.available_mb < u, (below, host.available_mb)
+
+    run_and_check(impl, cfg, vms, rows, check)
+
+
+@H.impl_kinds(("proportional", "shares", "strict"))
+def test_work_conserving_policies(impl, kind):
+    check_property(impl, loaded_hosts(kinds=(kind,)), _test_work_conserving_policies, examples=60)
+
+
+def _test_work_conserving_policies(impl, scn):
+    """As for Hyper-V's: while a running dynamic VM is below its cap after a
+    tick (its target; its maximum under Proportional), less than a unit is
+    idle. (Below the cap after the tick means g < cap, which these rules
+    give only when the caps do not fit, and then sum(g) = pool.)"""
+    cfg, vms, rows = scn
+    kind = cfg["policy"]["kind"]
+
+    def check(host):
+        u = host.policy.balloon_unit_mb
+        below = [v.name for v in solver(host)
+                 if v.assigned_mb < (v.maximum_mb if kind == "proportional" else v.target_mb)]
+        if below:
+            assert host.available_mb < u, (below, host.available_mb)
+
+    run_and_check(impl, cfg, vms, rows, check)
+
+
+@H.impl_kinds(("static",))
+def test_static_never_moves_memory(impl, kind):
+    check_property(impl, loaded_hosts(kinds=(kind,)), _test_static_never_moves_memory, examples=60)
+
+
+def _test_static_never_moves_memory(impl, scn):
+    """StaticPolicy: every VM that is on holds its startup, and no VM ever
+    counts an add or remove operation."""
+    cfg, vms, rows = scn
+
+    def check(host):
+        for v in host.vms:
+            if v.state != "off":
+                assert v.assigned_mb == v.visible_mb == v.startup_mb, v.name
+            c = v.counters
+            assert c["Memory Add Operations"] == c["Memory Remove Operations"] == 0, v.name
 
     run_and_check(impl, cfg, vms, rows, check)
 
@@ -239,9 +284,10 @@ def _test_more_weight_never_less_memory_once_settled(impl, scn):
     assert hi.assigned_mb >= lo.assigned_mb, (lo.weight, lo.assigned_mb, hi.weight, hi.assigned_mb)
 
 
-@impls
-def test_deterministic(impl):
-    check_property(impl, loaded_hosts(), _test_deterministic)
+@H.impl_kinds()
+def test_deterministic(impl, kind):
+    check_property(impl, loaded_hosts(kinds=(kind,)), _test_deterministic,
+                   examples=100 if kind == "hyperv" else 40)
 
 
 def _test_deterministic(impl, scn):

@@ -9,12 +9,14 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import dynmem
+import helpers as H
 from dynmem import Event, STATUS_NAMES
 
 
-def _host(seed: int) -> dynmem.Host:
+def _host(seed: int, kind: str = "hyperv") -> dynmem.Host:
     rng = np.random.default_rng(seed)
-    h = dynmem.Host(physical_mb=6144, reserve_mb=512, policy=dynmem.HyperVPolicy(boot_report_delay_s=3.0))
+    policy = H.make_policy("dynmem", dict(kind=kind, boot_report_delay_s=3.0))
+    h = dynmem.Host(physical_mb=6144, reserve_mb=512, policy=policy)
     for i in range(4):
         h.add_vm(f"v{i}", startup_mb=int(rng.choice([512, 1024, 2048])), minimum_mb=256,
                  maximum_mb=4096, weight=int(rng.integers(0, 10001)), dynamic=bool(i != 3))
@@ -64,13 +66,15 @@ def _by_hand(h: dynmem.Host, demand: np.ndarray, dt: float, events: list[Event],
     return rows
 
 
+@pytest.mark.parametrize("kind", H.kind_params())
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10_000), every=st.integers(1, 7), dt=st.sampled_from([0.5, 1.0, 2.5]))
-def test_run_equals_stepping_tick_by_hand(seed: int, every: int, dt: float) -> None:
+def test_run_equals_stepping_tick_by_hand(kind: str, seed: int, every: int, dt: float) -> None:
+    """Under every policy (a user policy's allocate is called from the loop in Rust)."""
     ticks = 60
     demand = np.random.default_rng(seed).integers(0, 5000, size=(ticks, 4))
     events = _events(seed, ticks)
-    a, b = _host(seed), _host(seed)
+    a, b = _host(seed, kind), _host(seed, kind)
     tl = a.run(demand, dt, events, every)
     want = _by_hand(b, demand, dt, events, every)
     assert tl.tick.tolist() == want["tick"]

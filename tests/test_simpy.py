@@ -328,8 +328,8 @@ def test_vm_added_midrun_is_padded_in_timeline():
 
 def test_timeline_before_the_first_tick_and_of_a_host_without_vms():
     hp = HostProcess(simpy.Environment(), make_host(), dt_s=2.0, record_every=3)
-    tl = hp.timeline()
-    assert tl.rows == 0 and tl.names == [] and tl.assigned_mb.shape == (0, 0)
+    tl = hp.timeline()  # the host's VMs are its columns already
+    assert tl.rows == 0 and tl.names == ["a", "b", "c"] and tl.assigned_mb.shape == (0, 3)
     assert tl.record_every == 3 and tl.dt_s == 2.0 and tl.tick.dtype == np.uint64
     env = simpy.Environment()
     hp = HostProcess(env, dynmem.Host(4096, 512), record_every=2)

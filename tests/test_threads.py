@@ -4,11 +4,15 @@ bare RuntimeError; afterwards everything works."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import numpy as np
+import pytest
 
 import dynmem
+import helpers as H
 from dynmem import _dynmem
 
 
@@ -50,10 +54,12 @@ def test_second_thread_gets_state_error_while_a_tick_runs_without_the_gil() -> N
     assert host.assigned_mb.sum() + host.available_mb == host.physical_mb - host.reserve_mb
 
 
-def _fleet(threads: int) -> dynmem.Host:
-    """A host large enough to tick in parts, contended, with `threads` set."""
+def _fleet(threads: int, kind: str = "hyperv") -> dynmem.Host:
+    """A host large enough to tick in parts, contended, with `threads` set,
+    under the policy `kind` (helpers.make_policy)."""
     n = 3 * _dynmem.PARALLEL_MIN_VMS // 2 + 1000  # room for 3 parts
-    host = dynmem.Host(physical_mb=n * 900, reserve_mb=0, policy=dynmem.HyperVPolicy(boot_report_delay_s=0))
+    policy = H.make_policy("dynmem", dict(kind=kind, boot_report_delay_s=0))
+    host = dynmem.Host(physical_mb=n * 900, reserve_mb=0, policy=policy)
     rng = np.random.default_rng(7)
     host.add_vms(
         [f"v{i}" for i in range(n)],
@@ -67,8 +73,13 @@ def _fleet(threads: int) -> dynmem.Host:
     return host
 
 
-def test_results_do_not_depend_on_the_number_of_threads() -> None:
-    hosts = [_fleet(t) for t in (1, 2, 3, 0)]
+@pytest.mark.parametrize("kind", H.kind_params())
+def test_results_do_not_depend_on_the_number_of_threads(kind: str) -> None:
+    """...nor on the vector form (the last two hosts: the scalar form on 3
+    threads, AVX2 at most on 2)."""
+    hosts = [_fleet(t, kind) for t in (1, 2, 3, 0, 3, 2)]
+    hosts[-2]._core._set_vector_cap("scalar")
+    hosts[-1]._core._set_vector_cap("avx2")
     rng = np.random.default_rng(1)
     n = len(hosts[0])
     for k in range(12):
@@ -82,9 +93,40 @@ def test_results_do_not_depend_on_the_number_of_threads() -> None:
             assert np.array_equal(h.assigned_mb, want.assigned_mb), f"tick {k}, threads={h.threads}"
             assert np.array_equal(h.visible_mb, want.visible_mb)
             assert np.array_equal(h.pressure, want.pressure)
-    assert hosts[0].available_mb < hosts[0].physical_mb // 10  # contention was reached
+    if kind != "static":  # (Static never fills the host: every VM holds its 512)
+        assert hosts[0].available_mb < hosts[0].physical_mb // 10  # contention was reached
     for i in (0, 777, n - 1):
         assert all(h.vms[i].counters == hosts[0].vms[i].counters for h in hosts)
+
+
+_DIGEST = """
+import hashlib, sys
+import numpy as np
+sys.path.insert(0, {tests!r})
+import test_threads
+for kind in {kinds!r}:
+    h = test_threads._fleet(0, kind)
+    rng = np.random.default_rng(3)
+    for k in range(4):
+        h.set_demand_mb(rng.integers(100, 600 if k % 2 else 3000, len(h)))
+        h.tick(1.0)
+    print(kind, hashlib.sha256(h.assigned_mb.tobytes() + h.visible_mb.tobytes()).hexdigest())
+"""
+
+
+def test_results_do_not_depend_on_dynmem_threads() -> None:
+    """Every policy gives the same hosts with DYNMEM_THREADS=1 and =3 (the
+    pool's size, read once per process)."""
+    import os
+
+    kinds = [k for k in H.KINDS + ("user",) if k == "hyperv" or H.HAVE_POLICIES]
+    code = _DIGEST.format(tests=os.path.dirname(os.path.abspath(__file__)), kinds=kinds)
+    out = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, DYNMEM_THREADS=t)) for t in ("1", "3")]
+    for r in out:
+        assert r.returncode == 0, r.stderr[-3000:]
+    assert len(out[0].stdout.splitlines()) == len(kinds)
+    assert out[0].stdout == out[1].stdout
 
 
 def test_threads_setting_is_checked() -> None:

@@ -11,7 +11,7 @@ import dynmem
 
 COLUMNS = [
     "tick", "time_s", "vm", "demand_mb", "assigned_mb", "visible_mb",
-    "target_mb", "pressure", "status", "paging_mb",
+    "target_mb", "pressure", "status", "paging_mb", "host_available_mb", "host_average_pressure",
 ]
 PER_VM = ["demand_mb", "assigned_mb", "visible_mb", "target_mb", "pressure", "paging_mb"]
 
@@ -48,6 +48,8 @@ def expected_columns(tl: dynmem.Timeline) -> dict[str, np.ndarray]:
         "time_s": np.repeat(tl.time_s, vms),
         "vm": np.array(tl.names * rows, dtype=object),
         "status": np.array([dynmem.STATUS_NAMES[c] for c in tl.status.reshape(-1)], dtype=object),
+        "host_available_mb": np.repeat(tl.available_mb, vms),
+        "host_average_pressure": np.repeat(tl.average_pressure, vms),
     }
     for k in PER_VM:
         want[k] = getattr(tl, k).reshape(-1)

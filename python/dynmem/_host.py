@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import numpy as np
 import numpy.typing as npt
@@ -19,8 +19,11 @@ from . import _dynmem
 from .errors import ConfigError, ConfigTypeError, DynmemError, StateError
 from ._validate import as_array, bad_entry, check_instance, check_items, int_array
 from .events import Event
-from .policies import HyperVPolicy, Policy
+from .policies import HyperVPolicy, Policy, SharesPolicy, mechanics_of
 from .timeline import Timeline
+
+if TYPE_CHECKING:  # traces imports this module
+    from .traces import Trace
 
 __all__ = ["Host", "VM", "MAX_MAXIMUM_MB"]
 
@@ -83,7 +86,7 @@ class Host:
     the mechanics.
     """
 
-    __slots__ = ("_core", "_handles", "_policy")
+    __slots__ = ("_core", "_handles", "_policy", "_watchers")
 
     def __init__(
         self, physical_mb: int, reserve_mb: int | None = None, policy: Policy | None = None
@@ -92,6 +95,9 @@ class Host:
         self._core = _dynmem.Host(physical_mb, reserve_mb, policy, policy._rule())
         self._policy = policy
         self._handles: dict[int, VM] = {}
+        # Called as watcher("add" | "remove", vm_id, name) after VMs are added
+        # or removed (dynmem.simpy follows the host through them).
+        self._watchers: list[Callable[[str, int, str], None]] = []
 
     # ----- settings and totals ---------------------------------------------
     @property
@@ -166,6 +172,7 @@ class Host:
     ) -> VM:
         """Adds a VM (off). ``minimum_mb=None`` means equal to ``startup_mb``."""
         vm_id = self._core.add_vm(name, startup_mb, maximum_mb, minimum_mb, buffer_pct, weight, dynamic)
+        self._tell("add", [vm_id], [name])
         return self._handle(vm_id)
 
     def add_vms(
@@ -216,7 +223,13 @@ class Host:
             column("weight", weight),
             np.ascontiguousarray(np.broadcast_to(dyn, (n,))),
         )
+        self._tell("add", ids.tolist(), names)
         return [self._handle(int(i)) for i in ids]
+
+    def _tell(self, what: str, ids: "list[int]", names: "list[str]") -> None:
+        for watch in list(self._watchers):
+            for vm_id, name in zip(ids, names):
+                watch(what, int(vm_id), name)
 
     def _handle(self, vm_id: int) -> VM:
         """The one handle of VM ``vm_id`` (made on first use)."""
@@ -270,8 +283,10 @@ class Host:
 
     def remove_vm(self, vm: VM) -> None:
         """Removes an off VM; its handle becomes stale (`StateError` on use)."""
-        self._core.remove_vm(self._own(vm).id)
+        name = self._own(vm).name
+        self._core.remove_vm(vm.id)
         self._handles.pop(vm.id, None)
+        self._tell("remove", [vm.id], [name])
 
     def vm(self, name: str) -> VM:
         """The VM called ``name`` (`StateError` if there is none)."""
@@ -296,6 +311,7 @@ class Host:
         new._core = self._core.copy()
         new._policy = self._policy
         new._handles = {}
+        new._watchers = []
         return new
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Host:
@@ -321,15 +337,21 @@ class Host:
 
     def run(
         self,
-        demand_mb: npt.ArrayLike,
-        dt_s: float = 1.0,
+        demand_mb: "npt.ArrayLike | Trace",
+        dt_s: float | None = None,
         events: list[Event] | None = None,
         record_every: int = 1,
         progress: Callable[[int, int], None] | None = None,
     ) -> Timeline:
         """Runs ``demand_mb.shape[0]`` ticks with the whole loop in Rust.
 
-        ``demand_mb`` is a ``(ticks, vms)`` array in ``host.vms`` order.
+        ``demand_mb`` is a ``(ticks, vms)`` array in ``host.vms`` order, or a
+        `dynmem.traces.Trace` whose ``names`` are the host's VMs in that
+        order. ``dt_s`` is the tick length in seconds: default 1.0 for an
+        array and the trace's ``tick_s`` for a trace (another value is a
+        `ConfigError` naming ``dt_s``: the trace's samples are ``tick_s``
+        apart). A trace's run gives a `Timeline` whose ``start_epoch_s`` is
+        the trace's start (so its rows have real timestamps).
         Tick ``k`` applies the `Event` objects scheduled at ``k``, sets row
         ``k`` as every VM's demand, balances, and records a row when
         ``k % record_every == 0``. Identical to stepping `tick` by hand.
@@ -358,6 +380,7 @@ class Host:
             )
         # Names in one call, not through a handle per VM.
         names = self._core.names()
+        demand_mb, dt_s, epoch_s = _demand_of(demand_mb, dt_s, names, self.time_s)
         arr = int_array("demand_mb", demand_mb, len(names), ndim=2)
         raw, event_names = self._run_events(events)
         ticks = arr.shape[0]
@@ -392,10 +415,21 @@ class Host:
                 parts.append(partial[0])
                 done += partial[1]
             if parts:  # ticks ran: say how far
-                e.timeline = parts[0] if len(parts) == 1 else Timeline.concat(parts)  # type: ignore[attr-defined]
+                so_far = parts[0] if len(parts) == 1 else Timeline.concat(parts)
+                e.timeline = replace(  # type: ignore[attr-defined]
+                    so_far, start_epoch_s=epoch_s, physical_mb=self.physical_mb, reserve_mb=self.reserve_mb,
+                    policy=policy_text(self._policy),
+                )
                 e.ticks_done = done  # type: ignore[attr-defined]
             raise
-        return parts[0] if len(parts) == 1 else Timeline.concat(parts)
+        whole = parts[0] if len(parts) == 1 else Timeline.concat(parts)
+        return replace(
+            whole,
+            start_epoch_s=epoch_s,
+            physical_mb=self.physical_mb,
+            reserve_mb=self.reserve_mb,
+            policy=policy_text(self._policy),
+        )
 
     def _run_events(
         self, events: "Iterable[Event] | None"
@@ -507,3 +541,55 @@ class Host:
     def pressure(self) -> npt.NDArray[np.float64]:
         """Current pressure per VM, demand / assigned × 100 (0 when off)."""
         return self._core.pressure()
+
+
+_POLICY_WORDS = {
+    "hyperv": "Hyper-V",
+    "static": "Static (no Dynamic Memory)",
+    "proportional": "Proportional (Xen squeezed)",
+    "shares": "Shares (VMware ESX)",
+    "strict": "Strict priority",
+}
+
+
+def policy_text(policy: Policy) -> str:
+    """``"Hyper-V defaults"``, or the policy and what differs from the
+    defaults (``"Hyper-V, boot_report_delay_s=0"``, ``"Shares (VMware ESX),
+    idle_tax=0.75"``, a user policy's class name): a policy in a title or a
+    summary."""
+    name = _POLICY_WORDS.get(policy._kind or "", type(policy).__name__)
+    changed = [f"{k}={v:g}" for k, v in mechanics_of(policy).items() if v != getattr(Policy, k)]
+    if isinstance(policy, SharesPolicy):
+        changed.insert(0, f"idle_tax={policy.idle_tax:g}")
+    if not changed:
+        return "Hyper-V defaults" if policy._kind == "hyperv" else name
+    return f"{name}, " + ", ".join(changed)
+
+
+def _demand_of(
+    demand_mb: Any, dt_s: Any, names: list[str], time_s: float
+) -> tuple[Any, Any, float | None]:
+    """`Host.run`'s demand matrix, tick length and epoch of simulated time 0:
+    a `Trace` gives its own (and its ``tick_s`` must be the run's)."""
+    from .traces import Trace  # traces imports this module
+
+    if not isinstance(demand_mb, Trace):
+        return demand_mb, 1.0 if dt_s is None else dt_s, None
+    trace = demand_mb
+    if dt_s is None:
+        dt_s = trace.tick_s
+    elif dt_s != trace.tick_s:
+        raise ConfigError(
+            f"dt_s must be the trace's tick_s ({trace.tick_s:g} s) when running a Trace (resample the trace "
+            f"with load_bitbrains(tick_s=...) for another step), got {dt_s!r}",
+            "dt_s",
+            dt_s,
+        )
+    if list(trace.names) != names:
+        raise ConfigError(
+            f"demand_mb: the trace's VMs must be the host's, in host.vms order ({len(names)} VMs), "
+            f"got {len(trace.names)} names starting {list(trace.names)[:3]!r}",
+            "demand_mb",
+            len(trace.names),
+        )
+    return trace.demand_mb, dt_s, float(trace.start_s) - time_s

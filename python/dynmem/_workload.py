@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -109,6 +109,7 @@ def trace_workload(
     baseline_mb: float = 256.0,
     baseline_pct: float = 10.0,
     scale: float = 1.5,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Workload:
     """A Bitbrains trace directory replayed on one host, as `dynmem replay`
     does: every VM started at tick 0, sized by `dynmem.traces.vm_sizes`
@@ -117,12 +118,13 @@ def trace_workload(
 
     ``physical_mb=None`` picks the smallest whole-GB host on which every VM
     can start at its startup memory (Σ startup + reserve ≤ physical), the
-    host `StaticPolicy` just fits.
+    host `StaticPolicy` just fits. ``progress(files_read, files)`` is
+    called as the trace's files are read.
     """
     from .traces import DemandMapping, load_bitbrains, vm_sizes
 
     mapping = DemandMapping(baseline_mb=baseline_mb, baseline_pct=baseline_pct, scale=scale)
-    trace = load_bitbrains(trace_dir, tick_s=tick_s, vms=vms, mapping=mapping, on_long_gap="hold")
+    trace = load_bitbrains(trace_dir, tick_s=tick_s, vms=vms, mapping=mapping, on_long_gap="hold", progress=progress)
     sizes = vm_sizes(trace, startup_mb=startup_mb, minimum_mb=minimum_mb, balloon_unit_mb=HyperVPolicy.balloon_unit_mb)
     settings = [{"name": n, **s, "buffer_pct": buffer_pct} for n, s in zip(trace.names, sizes)]
     if physical_mb is None:

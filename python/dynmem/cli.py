@@ -10,113 +10,36 @@ before anything runs. In ``replay`` messages name the command's flags
 from __future__ import annotations
 
 import argparse
-import csv
+import logging
 import os
 import re
 import sys
-import time
 from pathlib import Path
-from typing import Any, Sequence, TextIO
+from typing import Any, Sequence
 
+from ._console import SIZE_HELP, Progress, parse_size_mb
 from ._host import Host
 from .compare import add_arguments as _compare_arguments, cmd_compare
 from .errors import ConfigError, DynmemError
-from .scenario import Scenario, load_scenario, reference_scenario
-from .timeline import STATUS_NAMES, Timeline
+from .events import Event
+from .export import parquet_engine, write_csv, write_parquet
+from .report import host_line, settings_table, state_table, summary
+from .scenario import GENERATOR_TABLE, Scenario, load_scenario, reference_scenario
+from .timeline import Timeline
 
-__all__ = ["main"]
+__all__ = ["main", "state_table", "summary", "write_csv"]
 
-#: Runs longer than this many VM-ticks show a progress bar on stderr.
+#: Runs of `run` and `demo` longer than this many VM-ticks show their
+#: progress on stderr (`replay` always does: loading the trace takes seconds).
 PROGRESS_MIN_VM_TICKS = 2_000_000
 
 
-def _gb(mb: float) -> str:
-    return f"{mb / 1024:.2f} GB"
-
-
-def state_table(timeline: Timeline, row: int) -> str:
-    """A Hyper-V-Manager-like table (Name, State, Assigned, Demand, Status)."""
-    lines = [f"{'Name':<14}{'State':<10}{'Assigned':>20}{'Demand':>20}  Status"]
-    total = 0
-    for j, name in enumerate(timeline.names):
-        status = STATUS_NAMES[int(timeline.status[row, j])]
-        a, d = int(timeline.assigned_mb[row, j]), int(timeline.demand_mb[row, j])
-        if status == "off":
-            lines.append(f"{name:<14}{'Off':<10}")
-            continue
-        total += a
-        cell_a, cell_d = f"{a} MB ({_gb(a)})", f"{d} MB ({_gb(d)})"
-        lines.append(f"{name:<14}{'Running':<10}{cell_a:>20}{cell_d:>20}  {status.capitalize()}")
-    lines.append(f"{'Total':<24}{f'{total} MB ({_gb(total)})':>20}")
-    return "\n".join(lines)
-
-
-def summary(host: Host, timeline: Timeline, counters_before: list[dict[str, float]]) -> str:
-    """Guest paging, time in Warning and Low, pressure, operations, failed starts."""
-    paging = timeline.paging_mb_h()
-    warn_h = timeline.status_seconds("warning") / 3600.0
-    low_h = timeline.status_seconds("low") / 3600.0
-    after = [vm.counters for vm in host.vms]
-    adds = sum(a["Memory Add Operations"] - b["Memory Add Operations"] for a, b in zip(after, counters_before))
-    removes = sum(
-        a["Memory Remove Operations"] - b["Memory Remove Operations"] for a, b in zip(after, counters_before)
-    )
-    running = timeline.status != STATUS_NAMES.index("off")
-    rows_running = running.any(axis=1)
-    avg_p = float(timeline.average_pressure[rows_running].mean()) if rows_running.any() else 0.0
-    failed = [(t, n, m) for t, n, a, m in timeline.failed_events if a == "start"]
-    out = [
-        f"simulated            {host.time_s / 3600.0:.2f} h, "
-        f"{len(timeline.names)} VMs, {timeline.rows} recorded rows",
-        f"guest paging         {paging.sum():.1f} MB·h in all"
-        + (f" (most: {timeline.names[int(paging.argmax())]}, {paging.max():.1f} MB·h)" if paging.any() else ""),
-        f"time in Warning      {warn_h.sum():.2f} VM·h",
-        f"time in Low          {low_h.sum():.2f} VM·h",
-        f"average pressure     {avg_p:.1f} %",
-        f"memory operations    {adds} add, {removes} remove",
-        f"failed to start      {len(failed)} VM(s)" + "".join(f"\n  t={t} {n}: {m}" for t, n, m in failed),
-    ]
-    return "\n".join(out)
-
-
-def write_csv(timeline: Timeline, path: Path) -> None:
-    """One row per (recorded tick, VM)."""
-    with path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["tick", "time_s", "vm", "demand_mb", "assigned_mb", "visible_mb", "target_mb",
-                    "pressure", "status", "paging_mb", "host_available_mb"])
-        paging = timeline.paging_mb
-        for r in range(timeline.rows):
-            for j, name in enumerate(timeline.names):
-                w.writerow([
-                    int(timeline.tick[r]), f"{timeline.time_s[r]:g}", name,
-                    int(timeline.demand_mb[r, j]), int(timeline.assigned_mb[r, j]),
-                    int(timeline.visible_mb[r, j]), int(timeline.target_mb[r, j]),
-                    f"{timeline.pressure[r, j]:.2f}", STATUS_NAMES[int(timeline.status[r, j])],
-                    int(paging[r, j]), int(timeline.available_mb[r]),
-                ])
-
-
-class _Progress:
-    def __init__(self, stream: TextIO) -> None:
-        self.stream, self.t0 = stream, time.perf_counter()
-
-    def __call__(self, done: int, total: int) -> None:
-        width = 30
-        filled = width * done // max(total, 1)
-        rate = done / max(time.perf_counter() - self.t0, 1e-9)
-        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} ticks ({rate:,.0f}/s)")
-        if done >= total:
-            self.stream.write("\n")
-        self.stream.flush()
-
-
-def _simulate(scenario: Scenario, progress: bool) -> tuple[Host, Timeline, list[dict[str, float]]]:
+def _simulate(scenario: Scenario, progress: Progress) -> tuple[Host, Timeline, list[dict[str, float]]]:
     host = scenario.build()
     before = [vm.counters for vm in host.vms]
-    big = scenario.ticks * len(scenario.vms) >= PROGRESS_MIN_VM_TICKS
-    cb = _Progress(sys.stderr) if progress and big else None
-    timeline = host.run(scenario.demand_mb, scenario.dt_s, scenario.scheduled_events(), scenario.record_every, cb)
+    with progress.stage("running", "ticks") as update:
+        timeline = host.run(scenario.demand_mb, scenario.dt_s, scenario.scheduled_events(),
+                            scenario.record_every, update)
     return host, timeline, before
 
 
@@ -138,6 +61,10 @@ def _check_outputs(args: argparse.Namespace) -> None:
     """Before running: the output files can be written and `--plot` can draw."""
     if args.csv:
         _check_writable("--csv", args.csv)
+    if args.parquet:
+        if parquet_engine() is None:
+            raise SystemExit("dynmem: --parquet needs polars or pyarrow: pip install 'dynmem[polars]'")
+        _check_writable("--parquet", args.parquet)
     if args.plot:
         try:
             from . import plot
@@ -148,10 +75,17 @@ def _check_outputs(args: argparse.Namespace) -> None:
         _check_writable("--plot", args.plot)
 
 
-def _outputs(args: argparse.Namespace, timeline: Timeline, title: str) -> None:
+def _outputs(args: argparse.Namespace, timeline: Timeline, title: str, progress: Progress) -> None:
     if args.csv:
-        write_csv(timeline, Path(args.csv))
+        with progress.stage("writing", "lines") as update:
+            write_csv(timeline, Path(args.csv), update)
         print(f"wrote {args.csv}")
+    if args.parquet:
+        with progress.stage("writing", "lines") as update:
+            write_parquet(timeline, Path(args.parquet))
+            if update is not None:
+                update(timeline.rows * len(timeline.names), timeline.rows * len(timeline.names))
+        print(f"wrote {args.parquet}")
     if args.plot:
         from .plot import plot_timeline
 
@@ -182,37 +116,48 @@ def cmd_run(args: argparse.Namespace, scenario: Scenario | None = None) -> int:
     scenario = scenario or load_scenario(args.scenario)
     report = _report_rows(scenario)
     _check_outputs(args)
-    host, timeline, before = _simulate(scenario, not args.no_progress)
+    big = scenario.ticks * len(scenario.vms) >= PROGRESS_MIN_VM_TICKS
+    progress = Progress(sys.stderr, enabled=big and not args.no_progress)
+    host, timeline, before = _simulate(scenario, progress)
     print(f"{scenario.name}\n")
+    print(host_line(host))
+    print(settings_table(host, timeline))
+    print()
     for t, row in report:
         print(f"t = {t / 60:g} min")
         print(state_table(timeline, row))
         print()
     print(summary(host, timeline, before))
-    _outputs(args, timeline, scenario.name)
+    _outputs(args, timeline, scenario.name, progress)
     return 0
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from ._workload import trace_workload
+    from .traces import DemandMapping, add_trace_vms, load_bitbrains
 
     _check_outputs(args)
-    work = trace_workload(args.trace_dir, args.physical_mb, reserve_mb=args.reserve_mb, vms=args.vms,
-                          tick_s=args.tick_s, startup_mb=args.startup_mb, minimum_mb=args.minimum_mb,
-                          buffer_pct=args.buffer_pct, baseline_mb=args.baseline_mb,
-                          baseline_pct=args.baseline_pct, scale=args.scale)
-    host = work.build()
+    progress = Progress(sys.stderr, enabled=not args.no_progress)
+    mapping = DemandMapping(baseline_mb=args.baseline_mb, baseline_pct=args.baseline_pct, scale=args.scale)
+    host = Host(physical_mb=args.physical_mb, reserve_mb=args.reserve_mb)
+    with progress.stage("loading", "files") as update:
+        trace = load_bitbrains(args.trace_dir, tick_s=args.tick_s, vms=args.vms, mapping=mapping,
+                               on_long_gap="hold", progress=update)
+    add_trace_vms(host, trace, startup_mb=args.startup_mb, minimum_mb=args.minimum_mb, buffer_pct=args.buffer_pct)
     before = [vm.counters for vm in host.vms]
-    ticks, vms = work.demand_mb.shape
-    big = ticks * vms >= PROGRESS_MIN_VM_TICKS
-    cb = _Progress(sys.stderr) if big and not args.no_progress else None
-    timeline = host.run(work.demand_mb, work.dt_s, work.events, 1, cb)
-    print(f"replayed {vms} VMs from {args.trace_dir} ({ticks} ticks of {work.dt_s:g} s) "
-          f"on {args.physical_mb} MB\n")
-    if work.repairs:
-        print(f"trace repairs: {len(work.repairs)} (first: {work.repairs[0]})\n")
+    events = [Event(0, name, "start") for name in trace.names]
+    with progress.stage("running", "ticks") as update:
+        timeline = host.run(trace, None, events, args.record_every, update)
+    window = timeline.timestamps
+    span = "" if window is None or not len(window) else f", {_utc(trace.start_s)} to {_utc(trace.end_s)} UTC"
+    print(f"replayed {len(trace.names)} VMs from {args.trace_dir} ({trace.ticks:,} ticks of {trace.tick_s:g} s"
+          f"{span})\n")
+    print(host_line(host))
+    print(settings_table(host, timeline))
+    print("  (each VM's maximum is the most memory the trace provisioned it, rounded up to the balloon unit)\n")
+    if trace.repairs:
+        print(f"trace repairs: {len(trace.repairs)} (first: {trace.repairs[0]})\n")
     print(summary(host, timeline, before))
-    _outputs(args, timeline, work.name)
+    _outputs(args, timeline, f"replay of {Path(args.trace_dir).name}", progress)
     return 0
 
 
@@ -225,33 +170,80 @@ def _version_line() -> str:
     return f"dynmem {_dynmem.__version__} (Python {py}, vector path {_dynmem.VECTOR_PATH})"
 
 
+def _utc(epoch_s: float) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(epoch_s, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dynmem", description="Hyper-V Dynamic Memory balancer simulator.")
+    p = argparse.ArgumentParser(
+        prog="dynmem",
+        description="Hyper-V Dynamic Memory balancer simulator: runs a host's VMs tick by tick and reports "
+        "what Hyper-V would show (assigned memory, pressure, Warning, guest paging).",
+        epilog="Sizes take MB or a unit (64GB, 512MiB; a GB is 1024 MB). Every error is one line on stderr "
+        "and exit status 2.",
+    )
     p.add_argument("--version", action="version", version=_version_line(), help="print dynmem's version and exit")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def outputs(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--csv", metavar="FILE", help="write the timeline as CSV")
-        sp.add_argument("--plot", metavar="FILE.png", help="draw assigned/demand/available memory (needs matplotlib)")
-        sp.add_argument("--no-progress", action="store_true", help="no progress bar on long runs")
+        o = sp.add_argument_group("outputs")
+        o.add_argument("--csv", metavar="FILE", help="write the timeline as CSV: one line per (recorded tick, VM) "
+                       "with the host's series and, for a trace, UTC timestamps")
+        o.add_argument("--parquet", metavar="FILE", help="write the same table as Parquet (needs polars or pyarrow)")
+        o.add_argument("--plot", metavar="FILE.png", help="draw memory, guest paging and VMs in Warning over time "
+                       "as a PNG (needs matplotlib: pip install 'dynmem[plot]')")
+        o.add_argument("--no-progress", action="store_true", help="no progress display on stderr (shown for "
+                       "replays and long runs: a redrawn bar on a terminal, a line per finished stage elsewhere)")
 
-    d = sub.add_parser("demo", help="run the reference scenario (8 GB host, Finance, Engineering, Sales, +1 VM)")
+    d = sub.add_parser("demo", help="run the reference scenario (8 GB host: Finance, Engineering, Sales, +1 VM)",
+                       description="Runs the reference scenario of Hyper-V's Dynamic Memory overview and prints "
+                       "the host, the VMs' settings, tables at 0, 15 and 30 min and a summary.")
     outputs(d)
-    r = sub.add_parser("run", help="run a scenario file (TOML)")
-    r.add_argument("scenario", metavar="SCENARIO.toml")
+    r = sub.add_parser("run", help="run a scenario file (TOML)", description="Runs a scenario file.",
+                       epilog="Scenario files: a host, VMs with demand given as [from_s, MB] steps or a "
+                       "generator, and events; every time in seconds. Generators (workload = { kind = ... }):\n\n"
+                       + GENERATOR_TABLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("scenario", metavar="SCENARIO.toml", help="the scenario file (see python/dynmem/scenario.py "
+                   "and the reference scenario, python/dynmem/scenarios/reference.toml)")
     outputs(r)
-    rp = sub.add_parser("replay", help="replay Bitbrains GWA-T-12 traces on one host")
-    rp.add_argument("trace_dir", metavar="TRACE_DIR")
-    rp.add_argument("--physical-mb", type=int, required=True, help="host physical memory (MB)")
-    rp.add_argument("--reserve-mb", type=int, default=None, help="host reserve (MB); default 384 + 64 per GB")
-    rp.add_argument("--vms", type=int, default=None, help="replay only the first N VMs")
-    rp.add_argument("--tick-s", type=float, default=300.0, help="tick length in seconds (default 300)")
-    rp.add_argument("--startup-mb", type=int, default=1024, help="startup memory per VM, capped at its size")
-    rp.add_argument("--minimum-mb", type=int, default=512, help="minimum memory per VM, capped at startup")
-    rp.add_argument("--buffer-pct", type=int, default=20)
-    rp.add_argument("--baseline-mb", type=float, default=256.0, help="demand mapping: committed floor (MB)")
-    rp.add_argument("--baseline-pct", type=float, default=10.0, help="demand mapping: %% of provisioned memory")
-    rp.add_argument("--scale", type=float, default=1.5, help="demand mapping: multiplier on active memory")
+    rp = sub.add_parser(
+        "replay", help="replay Bitbrains GWA-T-12 traces on one host",
+        description="Replays real per-VM memory traces on one host: every VM of the trace starts at once and its "
+        "demand follows the trace (active memory mapped to committed demand: baseline + scale x usage).")
+    rp.add_argument("trace_dir", metavar="TRACE_DIR",
+                    help="a directory of Bitbrains GWA-T-12 per-VM files (*.csv or *.csv.gz, e.g. the Rnd or "
+                    "fastStorage sets), one VM per file, named after the file; or one such file")
+    h = rp.add_argument_group("host")
+    h.add_argument("--physical-mb", type=parse_size_mb, required=True, metavar="SIZE",
+                   help=f"host physical memory (required); {SIZE_HELP}")
+    h.add_argument("--reserve-mb", type=parse_size_mb, default=None, metavar="SIZE",
+                   help="host reserve, never given to VMs (default: 384 MB + 64 MB per GB of physical memory)")
+    v = rp.add_argument_group("VMs (each VM's maximum is the most memory the trace provisioned it)")
+    v.add_argument("--vms", type=int, default=None, metavar="N", help="replay only the first N VMs (files in "
+                   "natural name order; default all)")
+    v.add_argument("--startup-mb", type=parse_size_mb, default=1024, metavar="SIZE",
+                   help="startup memory of every VM, capped at its maximum (default 1024 MB)")
+    v.add_argument("--minimum-mb", type=parse_size_mb, default=512, metavar="SIZE",
+                   help="minimum memory of every VM, capped at its startup (default 512 MB)")
+    v.add_argument("--buffer-pct", type=int, default=20, metavar="PCT",
+                   help="memory buffer of every VM: memory beyond demand the balancer aims for, %% of demand "
+                   "(5 to 2000, default 20)")
+    t = rp.add_argument_group("time")
+    t.add_argument("--tick-s", type=float, default=300.0, metavar="SECONDS", help="tick length: the trace is "
+                   "resampled (held) onto this grid (default 300, the trace's own 5-minute samples)")
+    t.add_argument("--record-every", type=int, default=1, metavar="N", help="keep every N-th tick in the "
+                   "timeline, CSV, Parquet and plot (default 1: all). Decimation: a kept row is the state after "
+                   "that tick, not an average; paging and time in Warning count each kept row for N ticks")
+    m = rp.add_argument_group("demand mapping (demand = baseline + baseline% x provisioned + scale x usage, "
+                              "capped at provisioned)")
+    m.add_argument("--baseline-mb", type=float, default=256.0, metavar="MB",
+                   help="committed floor of every running guest, MB (default 256)")
+    m.add_argument("--baseline-pct", type=float, default=10.0, metavar="PCT",
+                   help="extra floor, %% of the VM's provisioned memory (default 10)")
+    m.add_argument("--scale", type=float, default=1.5, metavar="X",
+                   help="multiplier on the trace's active memory (default 1.5)")
     outputs(rp)
     _compare_arguments(sub.add_parser("compare", help="run one workload under several allocation policies, side by side"))
     return p
@@ -259,7 +251,7 @@ def _parser() -> argparse.ArgumentParser:
 
 #: The replay arguments that are not the library's: the command, the trace
 #: directory (the library's path_or_dir) and the outputs.
-_NOT_PASSED = ("command", "trace_dir", "csv", "plot", "no_progress")
+_NOT_PASSED = ("command", "trace_dir", "csv", "parquet", "plot", "no_progress")
 
 
 def _flags(args: argparse.Namespace, message: str) -> str:
@@ -282,11 +274,23 @@ def _fail(args: argparse.Namespace, message: str) -> int:
     return 2
 
 
+def _log_to_stderr() -> None:
+    """The library's INFO messages (e.g. trace sizes rounded to the balloon
+    unit) as ``dynmem: ...`` lines on stderr, unless logging is set up."""
+    log = logging.getLogger("dynmem")
+    if not log.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("dynmem: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the ``dynmem`` command with ``argv`` (default: ``sys.argv[1:]``)
     and returns its exit status: 0, 2 for any error (one line on stderr),
     130 for Ctrl-C."""
     args = _parser().parse_args(argv)
+    _log_to_stderr()
     try:
         if args.command == "demo":
             return cmd_run(args, reference_scenario())

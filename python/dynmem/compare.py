@@ -14,6 +14,7 @@ parallel threads (`Host.run` releases the GIL). The command line is
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import math
 import os
@@ -23,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import numpy.typing as npt
@@ -306,7 +307,8 @@ def compare(
     if BASELINE not in runs:
         runs[BASELINE] = policy_named(BASELINE, **work.mechanics)
     hosts: dict[str, Host] = {name: work.build(p) for name, p in runs.items()}  # bad settings raise here, before any run
-    results = _run_all(work, hosts, every, threads, _progress_of(progress, work.ticks * len(work.vms) * len(runs)))
+    with _progress_stage(progress, work.ticks * len(work.vms) * len(runs)) as update:
+        results = _run_all(work, hosts, every, threads, update)
     base = _metrics(BASELINE, hosts[BASELINE], results[BASELINE])
     rows = [_metrics(name, hosts[name], results[name], base) for name in chosen]
     return Comparison(
@@ -320,14 +322,19 @@ def compare(
     )
 
 
-def _progress_of(progress: Any, vm_ticks: int) -> Callable[[int, int], None] | None:
-    if progress is False or progress is None:
-        return None
+@contextlib.contextmanager
+def _progress_stage(progress: Any, vm_ticks: int) -> Iterator[Callable[[int, int], None] | None]:
+    """The runs' progress callback: the command line's "running" stage on
+    stderr for ``progress=True`` and long runs, ``progress`` itself if it is
+    a callable, else None."""
     if progress is True:
-        from .cli import PROGRESS_MIN_VM_TICKS, _Progress
+        from ._console import Progress
+        from .cli import PROGRESS_MIN_VM_TICKS
 
-        return _Progress(sys.stderr) if vm_ticks >= PROGRESS_MIN_VM_TICKS else None
-    return progress  # type: ignore[no-any-return]
+        with Progress(sys.stderr, enabled=vm_ticks >= PROGRESS_MIN_VM_TICKS).stage("running", "ticks") as update:
+            yield update
+    else:
+        yield progress or None
 
 
 def _run_all(
@@ -417,34 +424,9 @@ MAX_STEPS = 240
 """The paging-over-time panel draws at most this many steps per policy (means over equal spans of rows)."""
 
 
-def _binned(tl: Timeline, max_steps: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], float]:
-    """Total paging (MB) of ``tl`` as at most ``max_steps`` means over equal
-    spans of rows: the times (s) bounding the steps (one more than the
-    values, for a ``where="pre"`` step line: the start of the first span,
-    then each span's end), the values repeated to match, and the span (s)."""
-    y = tl.paging_mb.sum(axis=1).astype(np.float64)
-    row_s = tl.dt_s * tl.record_every
-    n = len(y)
-    if n == 0:
-        return np.zeros(0), np.zeros(0), row_s
-    k = max(1, -(-n // max_steps))
-    starts = np.arange(0, n, k)
-    means = np.add.reduceat(y, starts) / np.diff(np.append(starts, n))
-    ends = tl.time_s[np.minimum(starts + k, n) - 1]
-    t = np.concatenate([[tl.time_s[0] - row_s], ends])
-    return t, np.concatenate([means[:1], means]), k * row_s
-
-
 def _num(v: float) -> str:
     """A bar's label: two decimals below 100, whole numbers with separators above."""
     return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.2f}"
-
-
-def _duration(s: float) -> str:
-    for unit, secs in (("h", 3600.0), ("min", 60.0)):
-        if s >= secs:
-            return f"{s / secs:.3g} {unit}"
-    return f"{s:.3g} s"
 
 
 def plot_comparison(comparison: Comparison, path: str | os.PathLike[str] | None = None, *, title: str | None = None) -> Any:
@@ -455,7 +437,7 @@ def plot_comparison(comparison: Comparison, path: str | os.PathLike[str] | None 
     together over time (GB, a step line per policy). Each policy keeps one
     colour in every panel. ``path``, if given, is where the PNG is saved.
     """
-    from .plot import _import_matplotlib, _time_unit
+    from .plot import _Axis, _import_matplotlib, _span
 
     Figure, FigureCanvasAgg, _Patch, colormaps = _import_matplotlib()
     c = comparison
@@ -486,24 +468,21 @@ def plot_comparison(comparison: Comparison, path: str | os.PathLike[str] | None 
         ax.set_ylim(0, max(1e-9, ax.get_ylim()[1]) * 1.25)  # room for the labels
         ax.grid(True, axis="y", alpha=0.3)
 
-    time_s = next(iter(c.timelines.values())).time_s if c.timelines else np.zeros(0)
-    t_scale, xlabel = _time_unit(time_s)
     peak = max((float(tl.paging_mb.sum(axis=1).max()) for tl in c.timelines.values() if tl.rows), default=0.0)
     m_scale, unit = (1024.0, "GB") if peak >= 4096 else (1.0, "MB")
-    step_s = 0.0
+    axis = None
     for j, n in enumerate(names):
         tl = c.timelines[n]
-        t, y, step_s = _binned(tl, MAX_STEPS)
+        axis = _Axis(tl, MAX_STEPS)  # steps from each row's tick start; means over bins past MAX_STEPS rows
         # earlier policies wider and under later ones: lines that coincide stay visible
         lw = 1.4 + 2.8 * (len(names) - 1 - j) / max(len(names) - 1, 1)
-        ax_t.step(t / t_scale, y / m_scale, where="pre", color=colours[n], lw=lw, label=n)
-    row_s = c.dt_s * (next(iter(c.timelines.values())).record_every if c.timelines else 1)
+        ax_t.step(axis.x, axis.agg(tl.paging_mb.sum(axis=1)) / m_scale, where="post", color=colours[n], lw=lw, label=n)
     what = "guest paging over time, all VMs together"
-    if step_s > row_s:
-        what += f" (mean over each {_duration(step_s)})"
+    if axis is not None and axis.bin > 1:
+        what += f" (mean over each {_span(axis.bin_s)})"
     ax_t.set_title(what, fontsize="medium")
+    ax_t.set_xlabel(axis.label if axis is not None else "time")
     ax_t.set_ylabel(f"paging ({unit})")
-    ax_t.set_xlabel(xlabel)
     ax_t.set_ylim(0, max(ax_t.get_ylim()[1], 1e-9) * 1.18)  # headroom: the legend sits above the lines
     ax_t.grid(True, alpha=0.3)
     ax_t.legend(loc="upper left", fontsize="small", ncol=len(names), framealpha=0.8)
@@ -523,38 +502,56 @@ _TRACE_FLAGS = ("vms", "tick_s", "reserve_mb")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """``dynmem compare``'s arguments, on the subcommand's parser."""
-    p.add_argument("workload", metavar="SCENARIO.toml|TRACE_DIR")
-    p.add_argument("--physical-mb", type=int, default=None,
-                   help="host physical memory (MB); default: the scenario's, or for a trace the smallest "
-                        "whole-GB host that starts every VM")
-    p.add_argument("--policies", default=",".join(DEFAULT_POLICIES),
+    from ._console import SIZE_HELP, parse_size_mb
+
+    p.description = ("Runs one workload (a scenario file, or Bitbrains traces replayed as dynmem replay does) "
+                     "once per allocation policy and prints one row per policy: guest paging, time in Warning "
+                     "and Low, mean and peak assigned memory, memory saved against static, failed starts, "
+                     "add/remove operations and fairness.")
+    p.add_argument("workload", metavar="SCENARIO.toml|TRACE_DIR",
+                   help="a scenario file (TOML) or a directory of Bitbrains GWA-T-12 per-VM files")
+    p.add_argument("--physical-mb", type=parse_size_mb, default=None, metavar="SIZE",
+                   help="host physical memory; default: the scenario's, or for a trace the smallest whole-GB host "
+                        f"on which every VM starts at its startup memory; {SIZE_HELP}")
+    p.add_argument("--policies", default=",".join(DEFAULT_POLICIES), metavar="LIST",
                    help=f"comma-separated policies to compare (default: {','.join(DEFAULT_POLICIES)})")
-    p.add_argument("--vms", type=int, default=None, help="trace: replay only the first N VMs")
-    p.add_argument("--tick-s", type=float, default=None, help="trace: tick length in seconds (default 300)")
-    p.add_argument("--reserve-mb", type=int, default=None, help="trace: host reserve (MB); default 384 + 64 per GB")
-    p.add_argument("--csv", metavar="FILE", help="write one row per policy as CSV")
-    p.add_argument("--plot", metavar="FILE.png", help="draw paging and Warning/Low time per policy (needs matplotlib)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar on long runs")
+    t = p.add_argument_group("trace (as dynmem replay; the other replay settings keep their defaults)")
+    t.add_argument("--vms", type=int, default=None, metavar="N", help="replay only the first N VMs")
+    t.add_argument("--tick-s", type=float, default=None, metavar="S", help="tick length in seconds (default 300)")
+    t.add_argument("--reserve-mb", type=parse_size_mb, default=None, metavar="SIZE",
+                   help="host reserve (default: 384 MB + 64 MB per GB of physical memory)")
+    o = p.add_argument_group("outputs")
+    o.add_argument("--csv", metavar="FILE", help="write one row per policy as CSV")
+    o.add_argument("--plot", metavar="FILE.png", help="draw paging and Warning/Low time per policy, and paging "
+                   "over time (needs matplotlib: pip install 'dynmem[plot]')")
+    o.add_argument("--no-progress", action="store_true", help="no progress display on stderr")
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Runs ``dynmem compare`` (errors propagate to the CLI's one-line handler)."""
-    from .cli import _check_outputs
+    from ._console import Progress
+    from .cli import PROGRESS_MIN_VM_TICKS, _check_outputs, _flags
 
-    _check_outputs(args)
+    _check_outputs(argparse.Namespace(csv=args.csv, parquet=None, plot=args.plot))
     names = [s.strip() for s in args.policies.split(",") if s.strip()]
     options = {k: getattr(args, k) for k in _TRACE_FLAGS if getattr(args, k) is not None}
-    if options and not os.path.isdir(args.workload):
+    trace = os.path.isdir(args.workload)
+    if options and not trace:
         flags = ", ".join("--" + k.replace("_", "-") for k in options)
         raise ConfigError(f"{flags} apply to a trace directory only, got {args.workload!r}", "workload", args.workload)
     try:
-        result = compare(args.workload, args.physical_mb, names, progress=not args.no_progress, trace_options=options)
+        if trace:  # as dynmem replay: loading takes seconds, so progress is shown
+            with Progress(sys.stderr, enabled=not args.no_progress).stage("loading", "files") as update:
+                work = trace_workload(args.workload, args.physical_mb, progress=update, **options)
+        else:
+            work = scenario_workload(load_scenario(args.workload))
+        big = trace or work.ticks * len(work.vms) * len(names) >= PROGRESS_MIN_VM_TICKS
+        with Progress(sys.stderr, enabled=big and not args.no_progress).stage("running", "ticks") as update:
+            result = compare(work, args.physical_mb, names, progress=update or False)
     except DynmemError as e:
-        if not os.path.isdir(args.workload):
+        if not trace:
             raise
         # a trace's settings are flags here, as in dynmem replay: name them so
-        from .cli import _flags
-
         as_replay = argparse.Namespace(command="replay", physical_mb=args.physical_mb,
                                        **{k: getattr(args, k) for k in _TRACE_FLAGS})
         raise type(e)(_flags(as_replay, str(e)), e.field, e.value) from e

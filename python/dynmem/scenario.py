@@ -20,8 +20,8 @@ startup_mb = 1024          # every add_vm setting: minimum_mb, maximum_mb,
 maximum_mb = 4096          # buffer_pct, weight, dynamic
 start_s = 0                # optional: started at this time (else stays off)
 demand_mb = [[0, 600], [300, 2560]]   # piecewise constant: [from_s, MB] pairs
-# or a generator of dynmem.workloads, parameters in ticks:
-# workload = { kind = "diurnal", base_mb = 2048, amplitude_mb = 512, period_ticks = 3600 }
+# or a generator of dynmem.workloads (GENERATOR_TABLE below), times in seconds:
+# workload = { kind = "diurnal", base_mb = 2048, amplitude_mb = 512, period_s = 86400 }
 
 [[event]]
 at_s = 1200
@@ -29,6 +29,16 @@ vm = "web"
 action = "configure"       # "start" | "stop" | "configure"
 changes = { weight = 8000 }
 ```
+Generators (``workload = { kind = "...", ... }``); every time is in seconds
+like the rest of the file and is turned into ticks of ``dt_s`` (``at_s``
+rounds to the nearest tick); the `dynmem.workloads` names in ticks
+(``at_tick``, ``period_ticks``, ...) are accepted too, where a file wants
+ticks explicitly:
+
+```
+{GENERATOR_TABLE}
+```
+
 Every problem raises `ConfigError` (`ConfigTypeError` for a value of the
 wrong type) naming the file and the key, before anything runs.
 """
@@ -54,13 +64,44 @@ from .errors import ConfigError, ConfigTypeError, DynmemError
 from .events import ACTIONS, Event
 from .timeline import Timeline
 
-__all__ = ["Scenario", "load_scenario", "reference_scenario"]
+__all__ = ["Scenario", "load_scenario", "reference_scenario", "GENERATOR_TABLE"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 _VM_SETTINGS = ("startup_mb", "minimum_mb", "maximum_mb", "buffer_pct", "weight", "dynamic")
 _GENERATORS = ("constant", "step", "ramp", "diurnal", "random_walk", "bursts")
+
+#: The generators' parameters in scenario files, one table (times in seconds).
+GENERATOR_TABLE = """\
+kind         parameters (MB whole; times in seconds)      meaning
+constant     demand_mb                                    the same demand throughout
+step         before_mb, after_mb, at_s                    before_mb until at_s, then after_mb
+ramp         start_mb, end_mb, start_s = 0,               linear from start_mb at start_s to
+             end_s = the last tick                        end_mb at end_s, flat outside
+diurnal      base_mb, amplitude_mb, period_s,             base + amplitude x sin(2 pi (t + phase_s)
+             phase_s = 0, noise_mb = 0, seed = none       / period_s), plus Gaussian noise
+random_walk  start_mb, step_mb, low_mb, high_mb, seed     moves up to step_mb per tick, reflected
+                                                          at low_mb and high_mb
+bursts       base_mb, burst_mb, rate_per_s,               bursts start at rate_per_s (per second),
+             mean_length_s, seed                          last mean_length_s on average
+tick forms   at_tick, start_tick, end_tick, period_ticks, phase_ticks, rate_per_tick,
+             mean_length_ticks: the same in ticks of dt_s (give one form, not both)"""
+
+assert __doc__ is not None
+__doc__ = __doc__.replace("{GENERATOR_TABLE}", GENERATOR_TABLE)
+
+# Parameters in seconds -> (the generator's parameter in ticks, how to convert):
+# "tick" rounds to a tick index, "span" divides by dt_s, "rate" multiplies by it.
+_SECONDS = {
+    "at_s": ("at_tick", "tick"),
+    "start_s": ("start_tick", "tick"),
+    "end_s": ("end_tick", "tick"),
+    "period_s": ("period_ticks", "span"),
+    "phase_s": ("phase_ticks", "span"),
+    "mean_length_s": ("mean_length_ticks", "span"),
+    "rate_per_s": ("rate_per_tick", "rate"),
+}
 
 
 @dataclass
@@ -216,7 +257,7 @@ def _demand(source: str, vm: dict[str, Any], i: int, ticks: int, dt_s: float) ->
         raise _type_err(source, f"{key}.workload.kind", spec, kinds)
     if spec.get("kind") not in _GENERATORS:
         raise _err(source, f"{key}.workload.kind", spec, kinds)
-    args = {k: v for k, v in spec.items() if k != "kind"}
+    args = _in_ticks(source, f"{key}.workload", {k: v for k, v in spec.items() if k != "kind"}, dt_s)
     generator = getattr(workloads, spec["kind"])
     try:
         inspect.signature(generator).bind(ticks, **args)
@@ -227,6 +268,28 @@ def _demand(source: str, vm: dict[str, Any], i: int, ticks: int, dt_s: float) ->
     except DynmemError as e:
         raise _in_file(source, e, f"{key}.workload: ") from e
     return np.asarray(series, dtype=np.int64)
+
+
+def _in_ticks(source: str, key: str, args: dict[str, Any], dt_s: float) -> dict[str, Any]:
+    """A generator's parameters with those in seconds (``period_s``) turned
+    into the generator's ticks (``period_ticks``)."""
+    out = {k: v for k, v in args.items() if k not in _SECONDS}
+    for k, (tick_name, how) in _SECONDS.items():
+        if k not in args:
+            continue
+        if tick_name in args:
+            raise _err(source, f"{key}.{k}", args[k], f"and {tick_name} say the same: give one of them")
+        if k == "phase_s":  # any shift
+            v = _checked(source, check_real, args[k], f"{key}.{k}", "a finite number of seconds")
+        else:
+            v = _number(source, f"{key}.{k}", args[k], positive=False)
+        if how == "tick":
+            out[tick_name] = int(round(min(v / dt_s, float(MAX_TICKS) + 1)))
+        elif how == "span":
+            out[tick_name] = v / dt_s
+        else:
+            out[tick_name] = v * dt_s
+    return out
 
 
 def parse_scenario(doc: dict[str, Any], source: str = "<scenario>") -> Scenario:

@@ -161,7 +161,12 @@ class HostProcess:
         self._stopped = False
         self._ticked: Any = env.event()
         self._events: list[tuple[int, str, str, str | None]] = []
-        self._rows: list[Timeline] = []
+        self._rows: list[tuple[list[int], Timeline]] = []
+        # Every VM the host had while this process ran, by id, in order of
+        # first appearance: the timeline's columns (a name used again by a
+        # new VM is a new column; a VM that lived between two ticks is one).
+        self._seen: dict[int, str] = dict(zip(host._core.ids().tolist(), host._core.names()))
+        host._watchers.append(self._follow)
         self.process: Any = env.process(self._loop())
 
     # ----- public API ---------------------------------------------------------
@@ -191,6 +196,8 @@ class HostProcess:
         """Ends the process: no more ticks (the host keeps its state)."""
         if not self._stopped:
             self._stopped = True
+            if self._follow in self.host._watchers:  # no more rows: stop following the host
+                self.host._watchers.remove(self._follow)
             if self.process.is_alive and self.process is not self.env.active_process:
                 self.process.interrupt("dynmem.simpy.HostProcess.stop")
 
@@ -203,23 +210,50 @@ class HostProcess:
         """The rows recorded so far (``record_every`` must have been given).
 
         ``tick`` counts this process's ticks from 0; ``time_s`` is
-        ``host.time_s`` after the tick, as in `Host.run`. VMs added after
-        recording began (or removed before it ended) are reported as off,
-        with zeros, in the rows where they did not exist. ``events``
+        ``host.time_s`` after the tick, as in `Host.run`. There is one
+        column per VM the host had while the process ran, keyed by the VM
+        (not its name): a VM added after recording began (or removed before
+        it ended) is off, with zeros, in the rows where it did not exist; a
+        VM that came and went between two ticks is a column that is off
+        throughout; a name reused by a later VM gets a column of its own,
+        ``name#2``, ``name#3``, ... ``events``
         holds the starts made by `wait_for_memory` as ``(tick, vm_name,
         "start", error_or_None)``, ``tick`` being the first tick the start
         is part of.
         """
         if self.record_every is None:
             raise StateError("this HostProcess records nothing: pass record_every=", "record_every", None)
-        joined = Timeline.concat(self._rows) if self._rows else Timeline._empty(self.dt_s, self.record_every)
+        labels = self._labels()
+        parts = [replace(row, names=[labels[i] for i in ids]) for ids, row in self._rows]
+        if parts:
+            joined = Timeline.concat(parts, names=list(labels.values()))
+        else:
+            joined = Timeline.concat([Timeline._empty(self.dt_s, self.record_every)], names=list(labels.values()))
         return replace(joined, record_every=self.record_every, events=list(self._events))
+
+    def _labels(self) -> dict[int, str]:
+        """A column name per VM seen: its name, ``name#k`` for the k-th VM
+        that carried it."""
+        count: dict[str, int] = {}
+        labels = {}
+        for vm_id, name in self._seen.items():
+            count[name] = count.get(name, 0) + 1
+            labels[vm_id] = name if count[name] == 1 else f"{name}#{count[name]}"
+        return labels
 
     def __repr__(self) -> str:
         state = "stopped" if self._stopped else "running"
         return f"<HostProcess {state} dt_s={self.dt_s:g} ticks={self.ticks} host={self.host!r}>"
 
     # ----- internals ----------------------------------------------------------
+    def _follow(self, what: str, vm_id: int, name: str) -> None:
+        """The host's watcher: note new VMs; a removed VM leaves `vm_demand`."""
+        if what == "add":
+            self._seen.setdefault(vm_id, name)
+        else:
+            for vm in [vm for vm in self.vm_demand if vm.id == vm_id]:
+                del self.vm_demand[vm]
+
     def _resolve(self, vm: VM | str) -> VM:
         if isinstance(vm, str):
             return self.host.vm(vm)
@@ -251,8 +285,9 @@ class HostProcess:
         k = self.ticks
         if self.record_every is not None and k % self.record_every == 0:
             # The same tick through Host.run, which records the row.
+            ids = self.host._core.ids().tolist()
             row = self.host.run(self.host.demand_mb[np.newaxis], self.dt_s)
-            self._rows.append(replace(row, tick=np.array([k], dtype=np.uint64)))
+            self._rows.append((ids, replace(row, tick=np.array([k], dtype=np.uint64))))
         else:
             self.host.tick(self.dt_s)
         self.ticks += 1

@@ -72,11 +72,43 @@ class Timeline:
     average_pressure: npt.NDArray[np.float64]
     events: list[tuple[int, str, str, str | None]]
     record_every: int = 1
+    #: Unix epoch seconds of simulated time 0 (a replayed trace's start, set
+    #: by ``Host.run(trace)``); ``None`` when the run has no real clock.
+    start_epoch_s: float | None = None
+    #: The host's physical memory (MB), as `Host.run` found it.
+    physical_mb: int | None = None
+    #: The host's reserve (MB): physical − reserve is what VMs can be given.
+    reserve_mb: int | None = None
+    #: The balancer's policy in words (``"Hyper-V defaults"`` or the fields changed).
+    policy: str | None = None
 
     @property
     def rows(self) -> int:
         """Number of recorded rows (the first axis of every series)."""
         return int(self.tick.shape[0])
+
+    @property
+    def usable_mb(self) -> int | None:
+        """Memory the VMs can share, physical − reserve (MB); ``None`` if unknown."""
+        if self.physical_mb is None or self.reserve_mb is None:
+            return None
+        return self.physical_mb - self.reserve_mb
+
+    @property
+    def timestamps(self) -> npt.NDArray[np.datetime64] | None:
+        """UTC time of each row (``start_epoch_s + time_s``, the end of the
+        row's tick) as ``datetime64[ms]``; ``None`` without ``start_epoch_s``."""
+        if self.start_epoch_s is None:
+            return None
+        ms = np.rint((self.start_epoch_s + self.time_s) * 1000.0).astype(np.int64)
+        return ms.astype("datetime64[ms]")
+
+    def time_of_tick(self, tick: int) -> float:
+        """Simulated seconds at the *start* of ``tick`` (when an event of that
+        tick ran): ``time_s`` of the row of tick ``t`` is the end of tick ``t``."""
+        if not self.rows:
+            return float(tick) * self.dt_s
+        return float(self.time_s[0]) + (int(tick) - int(self.tick[0]) - 1) * self.dt_s
 
     @property
     def paging_mb(self) -> npt.NDArray[np.int64]:
@@ -90,10 +122,12 @@ class Timeline:
         return [(t, n, a, m) for t, n, a, m in self.events if m is not None]
 
     @staticmethod
-    def concat(parts: "Iterable[Timeline]") -> "Timeline":
+    def concat(parts: "Iterable[Timeline]", names: "list[str] | None" = None) -> "Timeline":
         """Joins timelines of consecutive runs of the same host.
 
-        Names are those of every part, in order of first appearance; a VM
+        Names are those of every part, in order of first appearance (or
+        ``names``, which must hold them all and may add VMs that are off in
+        every row); a VM
         missing from a part (added after it, or removed before it) is off,
         with zeros, in that part's rows. Every part must have the first
         part's ``dt_s`` and ``record_every`` (a row's length in time), unique
@@ -110,7 +144,11 @@ class Timeline:
             check_instance(p, f"parts[{i}]", Timeline, "a Timeline")
             p._check_joinable(f"parts[{i}]", parts[0])
         first = parts[0]
-        names = list(dict.fromkeys(n for p in parts for n in p.names))
+        seen = list(dict.fromkeys(n for p in parts for n in p.names))
+        if names is None:
+            names = seen
+        elif not set(seen) <= set(names) or len(set(names)) != len(names):
+            raise error("names", names, "unique names including every part's")
         arrays: dict[str, Any] = {
             k: np.concatenate([getattr(p, k) for p in parts]) for k in ("tick", "time_s", "available_mb", "average_pressure")
         }
@@ -190,31 +228,57 @@ class Timeline:
         return self.dt_s * self.record_every
 
     def to_pandas(self) -> Any:
-        """A long DataFrame: one row per (recorded tick, VM). Needs pandas."""
+        """A long DataFrame: one row per (recorded tick, VM), with the
+        columns of `columns` (``timestamp`` a UTC datetime). Needs pandas."""
         try:
             import pandas as pd
         except ImportError as e:  # pragma: no cover - depends on the extra
             raise ImportError("Timeline.to_pandas needs pandas: pip install 'dynmem[pandas]'") from e
-        return pd.DataFrame(self._long())
+        cols = self.columns()
+        if "timestamp" in cols:
+            cols["timestamp"] = pd.to_datetime(cols["timestamp"], utc=True)
+        return pd.DataFrame(cols)
 
     def to_polars(self) -> Any:
-        """A long DataFrame: one row per (recorded tick, VM). Needs polars."""
+        """A long DataFrame: one row per (recorded tick, VM), with the
+        columns of `columns` (``timestamp`` a UTC datetime). Needs polars."""
         try:
             import polars as pl
         except ImportError as e:  # pragma: no cover - depends on the extra
             raise ImportError("Timeline.to_polars needs polars: pip install 'dynmem[polars]'") from e
-        return pl.DataFrame(self._long())
+        cols = self.columns()
+        # text columns from their few distinct values (not 4 M Python strings)
+        vm_codes = np.tile(np.arange(len(self.names), dtype=np.uint32), self.rows)
+        texts = {
+            "vm": pl.Series("vm", self.names, dtype=pl.String).gather(vm_codes),
+            "status": pl.Series("status", STATUS_NAMES, dtype=pl.String).gather(self.status.reshape(-1)),
+        }
+        df = pl.DataFrame([texts[k] if k in texts else pl.Series(k, v) for k, v in cols.items()])
+        if "timestamp" in cols:
+            df = df.with_columns(pl.col("timestamp").dt.replace_time_zone("UTC"))
+        return df
 
-    def _long(self) -> dict[str, Any]:
+    def columns(self) -> dict[str, Any]:
+        """The long table as numpy columns, one entry per (recorded tick, VM),
+        rows in tick order and VMs in ``names`` order within a tick:
+        ``tick``, ``time_s`` (simulated seconds at the end of the tick),
+        ``timestamp`` (``datetime64[ms]``, UTC; only with ``start_epoch_s``),
+        ``vm``, the per-VM series (``demand_mb``, ``assigned_mb``,
+        ``visible_mb``, ``target_mb``, ``pressure`` in %, ``status`` as
+        names), ``paging_mb`` and the host's series repeated on each of its
+        VMs' rows: ``host_available_mb`` (Available Memory) and
+        ``host_average_pressure`` (Average Pressure, %)."""
         rows, vms = self.rows, len(self.names)
         names = np.array(self.names, dtype=object)
-        cols: dict[str, Any] = {
-            "tick": np.repeat(self.tick, vms),
-            "time_s": np.repeat(self.time_s, vms),
-            "vm": np.tile(names, rows),
-        }
+        cols: dict[str, Any] = {"tick": np.repeat(self.tick, vms), "time_s": np.repeat(self.time_s, vms)}
+        stamps = self.timestamps
+        if stamps is not None:
+            cols["timestamp"] = np.repeat(stamps, vms)
+        cols["vm"] = np.tile(names, rows)
         for k in _PER_VM:
             cols[k] = getattr(self, k).reshape(-1)
         cols["status"] = np.array(STATUS_NAMES, dtype=object)[self.status.reshape(-1)]
         cols["paging_mb"] = self.paging_mb.reshape(-1)
+        cols["host_available_mb"] = np.repeat(self.available_mb, vms)
+        cols["host_average_pressure"] = np.repeat(self.average_pressure, vms)
         return cols

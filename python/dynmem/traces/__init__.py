@@ -5,12 +5,12 @@ provisioned memory on one time grid, with a log of every repair. `vm_sizes`
 gives the VMs' memory settings for replaying a trace on a `Host`.
 
 - `bitbrains`: the Bitbrains GWA-T-12 per-VM CSV files (`load_bitbrains`).
-- `_trace`: `Trace`, `DemandMapping`, `vm_sizes`; `_grid`: samples onto the
+- `_trace`: `Trace`, `DemandMapping`, `vm_sizes`, `add_trace_vms`; `_grid`: samples onto the
   grid, whatever the format.
 """
 
 from ._grid import Resample as Resample
-from ._trace import DemandMapping, Trace, VmSizes, vm_sizes
+from ._trace import DemandMapping, Trace, VmSizes, add_trace_vms, vm_sizes
 from .bitbrains import KB_PER_MB, SAMPLE_INTERVAL_S, load_bitbrains
 
 __all__ = [
@@ -21,4 +21,5 @@ __all__ = [
     "load_bitbrains",
     "VmSizes",
     "vm_sizes",
+    "add_trace_vms",
 ]

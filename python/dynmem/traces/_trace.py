@@ -4,18 +4,23 @@ time grid), `DemandMapping` (active memory to Hyper-V demand) and
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import numpy as np
 import numpy.typing as npt
 
 from .. import _dynmem
+from .._host import VM, Host
 from ..policies import HyperVPolicy
 from .._validate import check_instance, check_int, check_real
 from ..errors import ConfigError
 
-__all__ = ["DemandMapping", "Trace", "VmSizes", "vm_sizes"]
+__all__ = ["DemandMapping", "Trace", "VmSizes", "vm_sizes", "add_trace_vms"]
+
+#: Where `vm_sizes` logs the sizes it rounded (INFO).
+log = logging.getLogger("dynmem.traces")
 
 
 @dataclass(frozen=True)
@@ -172,6 +177,38 @@ class Trace:
         """Unix epoch seconds of the start of each tick, shape ``(ticks,)``."""
         return self.start_s + np.arange(self.ticks, dtype=np.float64) * self.tick_s
 
+    def columns(self) -> dict[str, Any]:
+        """The trace as a long table of numpy columns, one entry per (tick,
+        VM): ``tick``, ``timestamp`` (``datetime64[ms]``, UTC, the start of
+        the tick), ``vm``, ``demand_mb``, ``provisioned_mb``."""
+        ticks, vms = self.ticks, self.vms
+        stamps = np.rint(self.times_s * 1000.0).astype(np.int64).astype("datetime64[ms]")
+        return {
+            "tick": np.repeat(np.arange(ticks, dtype=np.int64), vms),
+            "timestamp": np.repeat(stamps, vms),
+            "vm": np.tile(np.array(self.names, dtype=object), ticks),
+            "demand_mb": np.asarray(self.demand_mb).reshape(-1),
+            "provisioned_mb": np.asarray(self.provisioned_mb).reshape(-1),
+        }
+
+    def to_pandas(self) -> Any:
+        """`columns` as a pandas DataFrame (``timestamp`` in UTC). Needs pandas."""
+        try:
+            import pandas as pd
+        except ImportError as e:  # pragma: no cover - depends on the extra
+            raise ImportError("Trace.to_pandas needs pandas: pip install 'dynmem[pandas]'") from e
+        cols = self.columns()
+        cols["timestamp"] = pd.to_datetime(cols["timestamp"], utc=True)
+        return pd.DataFrame(cols)
+
+    def to_polars(self) -> Any:
+        """`columns` as a polars DataFrame (``timestamp`` in UTC). Needs polars."""
+        try:
+            import polars as pl
+        except ImportError as e:  # pragma: no cover - depends on the extra
+            raise ImportError("Trace.to_polars needs polars: pip install 'dynmem[polars]'") from e
+        return pl.DataFrame(self.columns()).with_columns(pl.col("timestamp").dt.replace_time_zone("UTC"))
+
 
 class VmSizes(TypedDict):
     """Memory settings of one VM, as `Host.add_vm` takes them (MB).
@@ -206,7 +243,10 @@ def vm_sizes(
         startup = min(startup_mb, maximum)
         minimum = min(minimum_mb, startup)
 
-    Add the VMs with ``host.add_vm(name, **sizes, buffer_pct=..., ...)``.
+    Every maximum that had to be rounded (trace sizes such as 105 MB are
+    common) is logged at INFO on the ``dynmem.traces`` logger, with the
+    count and the first few VMs. `add_trace_vms` adds the VMs to a host in
+    one call; or add them with ``host.add_vm(name, **sizes, ...)``.
     ``startup_mb`` and ``minimum_mb`` are checked by the host when the VMs
     are added (multiples of the balloon unit, at least 32 MB).
 
@@ -229,8 +269,58 @@ def vm_sizes(
     if trace.ticks == 0:
         raise ConfigError("trace must have at least one tick, got 0", field="trace", value=trace)
     sizes: list[VmSizes] = []
-    for peak in trace.provisioned_mb.max(axis=0).tolist():
+    rounded: list[str] = []
+    for name, peak in zip(trace.names, trace.provisioned_mb.max(axis=0).tolist()):
         maximum = min(_dynmem.MAX_MAXIMUM_MB, max(64, -(-int(peak) // unit) * unit))
+        if maximum != peak:
+            rounded.append(f"{name}: {int(peak)} -> {maximum} MB")
         vm_startup = min(startup, maximum)
         sizes.append(VmSizes(startup_mb=vm_startup, minimum_mb=min(minimum, vm_startup), maximum_mb=maximum))
+    if rounded:
+        log.info(
+            "%d of %d VMs' provisioned memory is not a multiple of the %d MB balloon unit (or is under "
+            "64 MB or over the 1 TB maximum): their maximum was rounded up (or capped): %s%s",
+            len(rounded), len(sizes), unit, ", ".join(rounded[:5]), ", ..." if len(rounded) > 5 else "",
+        )
     return sizes
+
+
+def add_trace_vms(
+    host: Host,
+    trace: Trace,
+    *,
+    startup_mb: int = 1024,
+    minimum_mb: int = 512,
+    buffer_pct: int = 20,
+    weight: int = 5000,
+) -> list[VM]:
+    """Adds one VM per column of ``trace`` to ``host`` (off, in
+    ``trace.names`` order, in one call), sized by `vm_sizes` with the host's
+    balloon unit: each VM's maximum is the most memory the trace provisioned
+    it (rounded up to the balloon unit, logged), its startup ``startup_mb``
+    and its minimum ``minimum_mb`` (each capped at what it must not exceed).
+
+    Then ``host.start_vms()`` and ``host.run(trace)`` replay the trace, as
+    ``dynmem replay`` does. All or nothing: a bad setting adds no VM.
+
+    Args:
+        host: the host to add the VMs to.
+        trace: the trace whose VMs to add.
+        startup_mb, minimum_mb: MB, see `vm_sizes`.
+        buffer_pct: memory buffer of every VM, percent (5 to 2000).
+        weight: memory weight of every VM (0 to 10000).
+
+    Returns:
+        The new VMs' handles, in ``trace.names`` order.
+    """
+    check_instance(host, "host", Host, "a dynmem.Host")
+    sizes = vm_sizes(trace, startup_mb=startup_mb, minimum_mb=minimum_mb,
+                     balloon_unit_mb=host.policy.balloon_unit_mb)
+    return host.add_vms(
+        list(trace.names),
+        startup_mb=np.array([s["startup_mb"] for s in sizes], dtype=np.int64),
+        minimum_mb=np.array([s["minimum_mb"] for s in sizes], dtype=np.int64),
+        maximum_mb=np.array([s["maximum_mb"] for s in sizes], dtype=np.int64),
+        buffer_pct=buffer_pct,
+        weight=weight,
+    )

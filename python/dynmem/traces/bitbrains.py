@@ -101,7 +101,7 @@ import gzip
 import os
 import re
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -480,6 +480,7 @@ def load_bitbrains(
     on_long_gap: Literal["error", "hold"] = "error",
     zero_usage: Literal["hold", "keep"] = "hold",
     on_malformed: Literal["error", "skip"] = "error",
+    progress: Callable[[int, int], None] | None = None,
 ) -> Trace:
     """Load Bitbrains GWA-T-12 per-VM CSV files onto one time grid.
 
@@ -511,6 +512,8 @@ def load_bitbrains(
             and holds the previous non-zero sample; ``"keep"`` keeps them.
         on_malformed: ``"error"`` (default) raises ``ConfigError`` naming
             ``file:line``; ``"skip"`` drops malformed lines and logs them.
+        progress: called as ``progress(files_read, files)`` after each file
+            is read (``dynmem replay``'s progress display), or ``None``.
 
     Returns:
         A :class:`Trace` with ``(ticks, vms)`` int64 ``demand_mb`` and
@@ -547,7 +550,13 @@ def load_bitbrains(
 
     files = _select(_list_files(path_or_dir), vms)
     repairs: list[str] = []
-    vm_data = [_read_vm(f, zero_usage=zero, on_malformed=malformed, repairs=repairs) for f in files]
+    if progress is not None and not callable(progress):
+        raise ConfigTypeError(f"progress must be a callable or None, got {progress!r:.80}", "progress", progress)
+    vm_data = []
+    for i, f in enumerate(files):
+        vm_data.append(_read_vm(f, zero_usage=zero, on_malformed=malformed, repairs=repairs))
+        if progress is not None:
+            progress(i + 1, len(files))
 
     return align(
         vm_data,

@@ -221,6 +221,46 @@ fn a_bad_external_answer_is_a_policy_error_and_changes_nothing() {
     }
 }
 
+/// `Host::run` where an external policy fails at tick 2: the host is as
+/// after ticks 0 and 1, that tick's event (b's start) and demand row undone,
+/// as `docs/policies.md` says ("the host is exactly as before that tick").
+#[test]
+fn an_external_failure_in_run_leaves_the_host_as_after_the_ticks_done() {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    let calls = Arc::new(AtomicUsize::new(0));
+    let fail_from = Arc::new(AtomicUsize::new(usize::MAX));
+    let (c, f) = (calls.clone(), fail_from.clone());
+    let rule = scripted(move |v| {
+        if c.fetch_add(1, SeqCst) >= f.load(SeqCst) {
+            return Err(Error::new(ErrorKind::Policy, None, Value::None, "it broke".into()));
+        }
+        Ok(v.minimum_mb.clone())
+    });
+    let mut h = Host::new(8192, Some(0), instant()).unwrap().with_policy(rule).unwrap();
+    let a = h.add_vm("a", &spec(1024, 512, 4096, 5000)).unwrap();
+    let b = h.add_vm("b", &spec(1024, 512, 4096, 5000)).unwrap();
+    h.start(a).unwrap();
+    for events in [
+        vec![],
+        vec![Event {
+            tick: 2,
+            vm: b,
+            action: Action::Start,
+        }],
+    ] {
+        let mut h = h.clone();
+        let demand: Vec<i64> = (0..4).flat_map(|k| [1000 + 100 * k, 0]).collect();
+        let mut twin = h.clone();
+        fail_from.store(usize::MAX, SeqCst);
+        twin.run(&demand[..4], 2, 1.0, &[], 1).unwrap();
+        fail_from.store(calls.load(SeqCst) + 2, SeqCst); // the run's third call fails
+        let rec = h.run(&demand, 4, 1.0, &events, 1).unwrap();
+        assert_eq!((rec.ticks, rec.events.len()), (2, 0));
+        assert_eq!(rec.failure.map(|e| e.kind), Some(ErrorKind::Policy));
+        assert_eq!(snapshot(&h), snapshot(&twin), "events {events:?}");
+    }
+}
+
 /// Random hosts under every built-in policy: the invariants after every
 /// tick, and the same results in one part and in three.
 #[test]
