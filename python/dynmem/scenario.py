@@ -72,7 +72,6 @@ T = TypeVar("T")
 _VM_SETTINGS = ("startup_mb", "minimum_mb", "maximum_mb", "buffer_pct", "weight", "dynamic")
 _GENERATORS = ("constant", "step", "ramp", "diurnal", "random_walk", "bursts")
 
-#: The generators' parameters in scenario files, one table (times in seconds).
 GENERATOR_TABLE = """\
 kind         parameters (MB whole; times in seconds)      meaning
 constant     demand_mb                                    the same demand throughout
@@ -87,6 +86,7 @@ bursts       base_mb, burst_mb, rate_per_s,               bursts start at rate_p
              mean_length_s, seed                          last mean_length_s on average
 tick forms   at_tick, start_tick, end_tick, period_ticks, phase_ticks, rate_per_tick,
              mean_length_ticks: the same in ticks of dt_s (give one form, not both)"""
+"""The generators' parameters in scenario files, one table (times in seconds)."""
 
 assert __doc__ is not None
 __doc__ = __doc__.replace("{GENERATOR_TABLE}", GENERATOR_TABLE)

@@ -56,6 +56,14 @@ class Timeline:
             scheduled event, in the order they ran.
         record_every: Ticks between recorded rows: each row stands for
             ``dt_s × record_every`` seconds.
+        start_epoch_s: Unix epoch seconds of simulated time 0 (a replayed
+            trace's start, set by ``Host.run(trace)``); ``None`` when the run
+            has no real clock.
+        physical_mb: The host's physical memory (MB), as `Host.run` found it.
+        reserve_mb: The host's reserve (MB): physical − reserve is what VMs
+            can be given.
+        policy: The host's policy in words (``"Hyper-V defaults"``, or the
+            policy and the fields that differ from its defaults).
     """
 
     names: list[str]
@@ -72,14 +80,9 @@ class Timeline:
     average_pressure: npt.NDArray[np.float64]
     events: list[tuple[int, str, str, str | None]]
     record_every: int = 1
-    #: Unix epoch seconds of simulated time 0 (a replayed trace's start, set
-    #: by ``Host.run(trace)``); ``None`` when the run has no real clock.
     start_epoch_s: float | None = None
-    #: The host's physical memory (MB), as `Host.run` found it.
     physical_mb: int | None = None
-    #: The host's reserve (MB): physical − reserve is what VMs can be given.
     reserve_mb: int | None = None
-    #: The balancer's policy in words (``"Hyper-V defaults"`` or the fields changed).
     policy: str | None = None
 
     @property
