@@ -484,3 +484,20 @@ def test_a_failing_user_policy_is_raised_as_policy_error() -> None:
     with pytest.raises(dynmem.PolicyError) as e:
         compare(REFERENCE, policies={"hyperv": dynmem.HyperVPolicy(), "broken": _Broken()})
     assert isinstance(e.value.__cause__, ValueError)
+
+
+@needs_traces
+def test_trace_workload_builds_the_replay_sizes_in_one_call() -> None:
+    """A trace's VMs (same settings each) are added in one bulk call, with the
+    sizes `vm_sizes` gives and replay's buffer; every start at tick 0."""
+    from dynmem._workload import trace_workload
+    from dynmem.traces import DemandMapping, load_bitbrains, vm_sizes
+
+    work = trace_workload(TRACES, None, buffer_pct=30, **SLICE)
+    host = work.build()
+    trace = load_bitbrains(TRACES, tick_s=3600.0, vms=6, mapping=DemandMapping(), on_long_gap="hold")
+    want = vm_sizes(trace)
+    got = [{"startup_mb": v.startup_mb, "minimum_mb": v.minimum_mb, "maximum_mb": v.maximum_mb} for v in host.vms]
+    assert got == want and [v.name for v in host.vms] == trace.names
+    assert {v.buffer_pct for v in host.vms} == {30}
+    assert [(e.tick, e.action) for e in work.events] == [(0, "start")] * 6

@@ -66,8 +66,13 @@ class Workload:
             if policy is None:
                 policy = HyperVPolicy(**self.mechanics)
             host = Host(physical_mb=self.physical_mb, reserve_mb=self.reserve_mb, policy=policy)
-            for vm in self.vms:
-                host.add_vm(**vm)
+            keys = {frozenset(vm) for vm in self.vms}
+            if len(keys) == 1:  # every VM gives the same settings (a trace's): one bulk call
+                names = [vm["name"] for vm in self.vms]
+                host.add_vms(names, **{k: np.array([vm[k] for vm in self.vms]) for k in keys.pop() if k != "name"})
+            else:
+                for vm in self.vms:
+                    host.add_vm(**vm)
         except DynmemError as e:
             if self.source is None:
                 raise
