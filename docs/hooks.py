@@ -40,7 +40,7 @@ def on_pre_build(config: Any) -> None:
 def _cli_help() -> str:
     from dynmem.cli import _parser
 
-    os.environ["COLUMNS"] = "88"  # argparse wraps to the terminal: the same width everywhere
+    os.environ["COLUMNS"] = "74"  # argparse wraps to the terminal: the same width everywhere
     parser = _parser()
     parts = [("dynmem", parser.format_help())]
     for action in parser._actions:
