@@ -30,6 +30,7 @@ from .errors import (
 from . import placement
 from .fleet import DynamicOptimization, Fleet, FleetTimeline, HostView
 from .sweep import sweep
+from .compare import Comparison, PolicyResult, compare
 
 __all__ = [
     "Host",
@@ -59,6 +60,9 @@ __all__ = [
     "DynamicOptimization",
     "placement",
     "sweep",
+    "compare",
+    "Comparison",
+    "PolicyResult",
 ]
 # The wheel's version, defined once in Cargo.toml and compiled into the extension.
 __version__: str = _dynmem.__version__

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 
 from ._console import SIZE_HELP, Progress, parse_size_mb
 from ._host import Host
+from .compare import add_arguments as _compare_arguments, cmd_compare
 from .errors import ConfigError, DynmemError
 from .events import Event
 from .export import parquet_engine, write_csv, write_parquet
@@ -247,6 +248,7 @@ def _parser() -> argparse.ArgumentParser:
     from .plan import add_parser as add_plan
 
     add_plan(sub)
+    _compare_arguments(sub.add_parser("compare", help="run one workload under several allocation policies, side by side"))
     return p
 
 
@@ -301,6 +303,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .plan import cmd_plan
 
             return cmd_plan(args)
+        if args.command == "compare":
+            return cmd_compare(args)
         return cmd_replay(args)
     except BrokenPipeError:  # pragma: no cover
         return 1
