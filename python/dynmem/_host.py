@@ -337,6 +337,7 @@ class Host:
         events: list[Event] | None = None,
         record_every: int = 1,
         progress: Callable[[int, int], None] | None = None,
+        record_counters: bool = False,
     ) -> Timeline:
         """Runs ``demand_mb.shape[0]`` ticks with the whole loop in Rust.
 
@@ -362,7 +363,15 @@ class Host:
         the callback), the events of later ticks have not run, and the
         exception (``KeyboardInterrupt`` for Ctrl-C, re-raised as it came)
         carries ``timeline``, the rows recorded so far, and ``ticks_done``.
+
+        With ``record_counters=True`` each recorded row also holds every
+        VM's and the host's Hyper-V counters (`Timeline.counters`,
+        `Timeline.host_counters`; about 80 more bytes per VM and row), which
+        `Timeline.to_pdh_csv` writes.
         """
+        if not isinstance(record_counters, bool):
+            raise ConfigTypeError(f"record_counters must be True or False, got {record_counters!r:.80}",
+                                  "record_counters", record_counters)
         if progress is not None and not callable(progress):
             raise ConfigTypeError(
                 f"progress must be a callable (ticks_done, ticks) or None, got {progress!r:.80}", "progress", progress
@@ -386,7 +395,7 @@ class Host:
         try:
             for lo, hi in bounds:
                 part = raw if len(bounds) == 1 else [(t - lo, vid, a, c) for t, vid, a, c in raw if lo <= t < hi]
-                parts.append(self._run_once(arr[lo:hi], dt_s, part, record_every, names, event_names, lo))
+                parts.append(self._run_once(arr[lo:hi], dt_s, part, record_every, names, event_names, lo, record_counters))
                 done = hi
                 if progress is not None and ticks:
                     progress(hi, ticks)
@@ -435,9 +444,10 @@ class Host:
         names: list[str],
         event_names: dict[int, str],
         offset: int,
+        record_counters: bool = False,
     ) -> Timeline:
         try:
-            r = self._core.run(arr, dt_s, raw, record_every)
+            r = self._core.run(arr, dt_s, raw, record_every, record_counters)
         except BaseException as e:
             # Stopped by a signal after some ticks: what was recorded goes with it.
             record = e.__dict__.pop("_dynmem_record", None)
@@ -475,6 +485,8 @@ class Host:
             average_pressure=r.average_pressure,
             events=log,
             record_every=int(record_every),
+            counters=r.counters,
+            host_counters=r.host_counters,
         )
 
     # ----- bulk access (host.vms order) -------------------------------------

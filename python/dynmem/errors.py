@@ -14,6 +14,7 @@ __all__ = [
     "ConfigTypeError",
     "InsufficientMemoryError",
     "StateError",
+    "FileFormatError",
 ]
 
 
@@ -42,3 +43,27 @@ class InsufficientMemoryError(DynmemError):
 class StateError(DynmemError):
     """The operation is not legal in the VM's current state, or the VM handle
     is stale (the VM was removed). Nothing was changed."""
+
+
+class FileFormatError(ConfigError):
+    """A file to read is not in the format it should be (truncated, binary,
+    the wrong delimiter, a missing column, a value out of range, a duplicate
+    name). The message starts ``file:line:column:`` (1-based; the column is
+    the field's number in a CSV row, the character's in JSON); ``path``,
+    ``line`` and ``column`` hold them (``None`` where a file-wide problem has
+    no position). Nothing was loaded."""
+
+    def __init__(
+        self,
+        message: str,
+        field: str | None = None,
+        value: Any = None,
+        *,
+        path: str = "",
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
+        super().__init__(message, field, value)
+        self.path = path
+        self.line = line
+        self.column = column

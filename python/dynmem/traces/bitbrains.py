@@ -111,7 +111,7 @@ import numpy.typing as npt
 from .. import _dynmem
 from .._validate import check_choice, check_instance, check_int, check_real, error, is_int
 from ..errors import ConfigError, ConfigTypeError
-from ._grid import LOG_LIMIT, Resample, Samples, align, fmt_s, line_ranges
+from ._grid import LOG_LIMIT, Resample, Samples, align, fmt_s, line_ranges, order_rows
 from ._trace import DemandMapping, Trace
 
 __all__ = ["SAMPLE_INTERVAL_S", "KB_PER_MB", "load_bitbrains"]
@@ -284,35 +284,7 @@ def _read_vm(
                 value=str(path),
             )
 
-    # Out-of-order rows: earlier than some row above them in the file.
-    if t.size > 1:
-        running_max = np.maximum.accumulate(t)
-        late = np.flatnonzero(t[1:] < running_max[:-1]) + 1
-        if late.size:
-            repairs.append(
-                f"{label}: {late.size} row(s) with a timestamp earlier than a row above "
-                f"them sorted into time order ({line_ranges(line_no[late])})"
-            )
-            order = np.argsort(t, kind="stable")
-            t, prov_kb, use_kb, line_no = t[order], prov_kb[order], use_kb[order], line_no[order]
-
-    # Repeated timestamps: keep the row that comes last in the file.
-    if t.size > 1:
-        dup = np.flatnonzero(t[:-1] == t[1:])  # index i is superseded by i+1
-        if dup.size:
-            pairs = ", ".join(
-                f"line {line_no[i]} by line {line_no[i + 1]} (t={fmt_s(t[i])})"
-                for i in dup[:LOG_LIMIT]
-            )
-            if dup.size > LOG_LIMIT:
-                pairs += f", and {dup.size - LOG_LIMIT} more"
-            repairs.append(
-                f"{label}: {dup.size} row(s) with a repeated timestamp dropped, keeping the "
-                f"one that comes last in the file: {pairs}"
-            )
-            keep = np.ones(t.size, dtype=bool)
-            keep[dup] = False
-            t, prov_kb, use_kb, line_no = t[keep], prov_kb[keep], use_kb[keep], line_no[keep]
+    t, (prov_kb, use_kb), line_no = order_rows(t, [prov_kb, use_kb], line_no, label, repairs)
 
     # Provisioned memory of 0: a missing reading, hold the previous one.
     zero_prov = prov_kb == 0
