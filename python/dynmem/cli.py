@@ -21,6 +21,7 @@ from typing import Any, Sequence, TextIO
 from ._host import Host
 from .errors import ConfigError, DynmemError
 from .events import Event
+from .hyperv import replay as hv_replay
 from .scenario import Scenario, load_scenario, reference_scenario
 from .timeline import STATUS_NAMES, Timeline
 
@@ -196,9 +197,13 @@ def cmd_run(args: argparse.Namespace, scenario: Scenario | None = None) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from .traces import DemandMapping, load_bitbrains, vm_sizes
 
+    if args.counters:
+        return hv_replay.cmd_replay_counters(args)
+    if args.trace_dir is None or args.physical_mb is None:
+        raise ConfigError("replay needs TRACE_DIR and --physical-mb (or --counters LOG.csv)", "trace_dir", None)
     _check_outputs(args)
     mapping = DemandMapping(baseline_mb=args.baseline_mb, baseline_pct=args.baseline_pct, scale=args.scale)
-    trace = load_bitbrains(args.trace_dir, tick_s=args.tick_s, vms=args.vms, mapping=mapping,
+    trace = load_bitbrains(args.trace_dir, tick_s=args.tick_s or 300.0, vms=args.vms, mapping=mapping,
                            on_long_gap="hold")
     host = Host(physical_mb=args.physical_mb, reserve_mb=args.reserve_mb)
     sizes = vm_sizes(trace, startup_mb=args.startup_mb, minimum_mb=args.minimum_mb,
@@ -235,25 +240,28 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run a scenario file (TOML)")
     r.add_argument("scenario", metavar="SCENARIO.toml")
     outputs(r)
-    rp = sub.add_parser("replay", help="replay Bitbrains GWA-T-12 traces on one host")
-    rp.add_argument("trace_dir", metavar="TRACE_DIR")
-    rp.add_argument("--physical-mb", type=int, required=True, help="host physical memory (MB)")
+    rp = sub.add_parser("replay", help="replay Bitbrains GWA-T-12 traces or a Hyper-V counter log on one host")
+    rp.add_argument("trace_dir", metavar="TRACE_DIR", nargs="?")
+    rp.add_argument("--physical-mb", type=int, help="host physical memory (MB); with --counters default the log's")
     rp.add_argument("--reserve-mb", type=int, default=None, help="host reserve (MB); default 384 + 64 per GB")
-    rp.add_argument("--vms", type=int, default=None, help="replay only the first N VMs")
-    rp.add_argument("--tick-s", type=float, default=300.0, help="tick length in seconds (default 300)")
+    rp.add_argument("--vms", type=hv_replay.count_or_file, default=None,
+                    help="replay only the first N VMs; with --counters, a Get-VM/Get-VMMemory export (JSON or CSV)")
+    rp.add_argument("--tick-s", type=float, default=None,
+                    help="tick length in seconds (default 300; with --counters the log's interval)")
     rp.add_argument("--startup-mb", type=int, default=1024, help="startup memory per VM, capped at its size")
     rp.add_argument("--minimum-mb", type=int, default=512, help="minimum memory per VM, capped at startup")
     rp.add_argument("--buffer-pct", type=int, default=20)
     rp.add_argument("--baseline-mb", type=float, default=256.0, help="demand mapping: committed floor (MB)")
     rp.add_argument("--baseline-pct", type=float, default=10.0, help="demand mapping: %% of provisioned memory")
     rp.add_argument("--scale", type=float, default=1.5, help="demand mapping: multiplier on active memory")
+    hv_replay.add_arguments(rp)
     outputs(rp)
     return p
 
 
 #: The replay arguments that are not the library's: the command, the trace
 #: directory (the library's path_or_dir) and the outputs.
-_NOT_PASSED = ("command", "trace_dir", "csv", "plot", "no_progress")
+_NOT_PASSED = ("command", "trace_dir", "csv", "plot", "no_progress", "counters", "pdh_csv")
 
 
 def _flags(args: argparse.Namespace, message: str) -> str:

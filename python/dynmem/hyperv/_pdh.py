@@ -87,7 +87,7 @@ def _split_path(path: str) -> tuple[str, str, str | None, str] | None:
     computer, middle, counter = body[:first], body[first + 1 : last], body[last + 1 :]
     instance = None
     if middle.endswith(")") and "(" in middle:
-        cut = middle.index("(")
+        cut = middle.rindex("(")
         middle, instance = middle[:cut], middle[cut + 1 : -1]
     return computer, middle, instance, counter
 
@@ -170,8 +170,10 @@ def read_counter_log(
     t = _times(p, [r[0] for r in rows], nums) + bias * 60.0
     tick, start, t = _grid(p, t, tick_s, nums, repairs)
 
-    def values(c: int, low: float, high: float, what: str) -> npt.NDArray[np.float64]:
-        return _values(p, [r[c] for r in rows], nums, c + 1, low, high, what)
+    def values(c: int, low: float, high: float, unit: str) -> npt.NDArray[np.float64]:
+        name = header[c].rsplit("\\", 1)[-1]
+        where = f"{name} of {header[c][2:].split(chr(92), 1)[1].rsplit(chr(92), 1)[0]}"
+        return _values(p, [r[c] for r in rows], nums, c + 1, low, high, f"{where} ({unit})", unit)
 
     # Per VM: its columns by counter.
     vms: dict[tuple[str, str], dict[str, int]] = {}
@@ -348,7 +350,8 @@ def _times(p: Path, cells: list[str], nums: npt.NDArray[np.int64]) -> npt.NDArra
 
 
 def _values(
-    p: Path, cells: list[str], nums: npt.NDArray[np.int64], column: int, low: float, high: float, unit: str
+    p: Path, cells: list[str], nums: npt.NDArray[np.int64], column: int, low: float, high: float, what: str,
+    unit: str,
 ) -> npt.NDArray[np.float64]:
     """One column as floats, NaN where missing (``" "`` or empty)."""
     arr = np.array(cells, dtype=str)
@@ -361,11 +364,12 @@ def _values(
             try:
                 float(cells[k])
             except ValueError:
-                raise fail(p, int(nums[k]), column, f"not a number: {cells[k][:40]!r}") from None
+                raise fail(p, int(nums[k]), column, f"{what} must be a number or ' ', got {cells[k][:40]!r}") from None
     bad = ~blank & ~((out >= low) & (out <= high))
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
-        raise fail(p, int(nums[k]), column, f"must be between {low:g} and {high:g} {unit}, got {cells[k][:40]!r}")
+        raise fail(p, int(nums[k]), column, f"{what} must be between {low:.0f} and {high:.0f} {unit}, "
+                   f"got {cells[k][:40]!r}")
     return out
 
 

@@ -406,7 +406,8 @@ def _check_rules(p: Path, vms: list[VmSettings], records: list[_Record]) -> None
         for arg, setting in _FIELDS.items():
             alias = _get(r, setting)[0] or _ALIASES[setting][0]
             message = re.sub(rf"\b{arg}\[{k}\]|\b{arg}\b", alias, message)
-        raise fail(p, line, col, f"VM {vms[k].name!r}: {message}") from e
+        unit = " (sizes here in MB: the file's bytes / 2**20)" if m.group(1).endswith("_mb") else ""
+        raise fail(p, line, col, f"VM {vms[k].name!r}: {message}{unit}") from e
 
 
 def _columns(vms: Sequence[VmSettings]) -> dict[str, Any]:
