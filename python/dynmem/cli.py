@@ -199,8 +199,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     if args.counters:
         return hv_replay.cmd_replay_counters(args)
-    if args.trace_dir is None or args.physical_mb is None:
-        raise ConfigError("replay needs TRACE_DIR and --physical-mb (or --counters LOG.csv)", "trace_dir", None)
     _check_outputs(args)
     mapping = DemandMapping(baseline_mb=args.baseline_mb, baseline_pct=args.baseline_pct, scale=args.scale)
     trace = load_bitbrains(args.trace_dir, tick_s=args.tick_s or 300.0, vms=args.vms, mapping=mapping,
@@ -285,7 +283,10 @@ def _fail(args: argparse.Namespace, message: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "replay" and not args.counters and (args.trace_dir is None or args.physical_mb is None):
+        parser.error("replay needs TRACE_DIR and --physical-mb, or --counters LOG.csv")
     try:
         if args.command == "demo":
             return cmd_run(args, reference_scenario())

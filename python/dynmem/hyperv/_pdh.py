@@ -360,11 +360,11 @@ def _values(
     try:
         out[~blank] = arr[~blank].astype(np.float64)
     except ValueError:
-        for k in np.flatnonzero(~blank):
+        for i in np.flatnonzero(~blank).tolist():
             try:
-                float(cells[k])
+                float(cells[i])
             except ValueError:
-                raise fail(p, int(nums[k]), column, f"{what} must be a number or ' ', got {cells[k][:40]!r}") from None
+                raise fail(p, int(nums[i]), column, f"{what} must be a number or ' ', got {cells[i][:40]!r}") from None
     bad = ~blank & ~((out >= low) & (out <= high))
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
