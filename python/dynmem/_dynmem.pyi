@@ -19,6 +19,7 @@ __all__ = [
     "VM_COUNTER_NAMES",
     "HOST_COUNTER_NAMES",
     "_after_fork_in_child",
+    "parse_table",
 ]
 
 DETACH_MIN_VMS: int
@@ -30,6 +31,18 @@ MAX_MAXIMUM_MB: int
 VM_COUNTER_NAMES: tuple[str, ...]
 #: Hyper-V's names of the host counters (`Host.counters()`' keys, in order).
 HOST_COUNTER_NAMES: tuple[str, ...]
+
+def parse_table(
+    data: bytes,
+    first_line: int,
+    fields: int,
+    wanted: list[int],
+    delimiter: str,
+    quote: str | None,
+    decimal_comma: bool,
+    day_first_time: bool,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint64], list[tuple[int, str, int]]]:
+    """The trace loaders' numeric CSV parser (`dynmem_core::table`)."""
 
 def _after_fork_in_child() -> None:
     """Forgets the cached pid (registered with `os.register_at_fork`)."""

@@ -25,6 +25,7 @@ mod par;
 pub mod run;
 mod simd;
 pub mod solver;
+pub mod table;
 mod tick;
 
 pub use config::{VmChange, VmConfig, VmSpec};

@@ -1,7 +1,7 @@
 //! `dynmem._dynmem`, the PyO3 bindings of dynmem-core: this file registers
 //! the classes and constants. `convert` checks and converts arguments,
 //! `errors` maps core errors to `dynmem.errors`, `host` and `vm` are the
-//! `Host` and `VmHandle` classes (`lock`: the host's fork-aware try-lock), `record` is `Host.run`'s result. No
+//! `Host` and `VmHandle` classes (`lock`: the host's fork-aware try-lock), `record` is `Host.run`'s result, `table` the trace loaders' CSV parser. No
 //! balancer logic lives here.
 
 // Methods mirror the Python signatures, however many arguments they take.
@@ -12,6 +12,7 @@ mod errors;
 mod host;
 mod lock;
 mod record;
+mod table;
 mod vm;
 
 use dynmem_core::{self as core, HostCounters, VmCounters};
@@ -28,6 +29,7 @@ fn _after_fork_in_child() {
 fn _dynmem(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_function(wrap_pyfunction!(_after_fork_in_child, m)?)?;
+    m.add_function(wrap_pyfunction!(table::parse_table, m)?)?;
     m.add_class::<host::PyHost>()?;
     m.add_class::<vm::VmHandle>()?;
     m.add_class::<record::RunRecord>()?;
