@@ -40,6 +40,7 @@ def _rows(s: hv.VmSettingsFile) -> list[tuple[object, ...]]:
         ("get-vm.json", GET_VM),  # Windows PowerShell: State as a number, Get-VM's Memory* names
         ("get-vmmemory-ps7.json", PS7),  # -EnumsAsStrings: State as a name
         ("get-vmmemory.csv", [r[:7] + ("Running",) for r in PS7]),  # #TYPE line, strings, no State
+        ("get-vmmemory.json", [r[:7] + ("Running",) for r in PS7]),  # Windows PowerShell's layout, CRLF
         ("get-vm-notype.csv", GET_VM),  # -NoTypeInformation
         ("get-vmmemory-one.json", [PS7[1][:7] + ("Running",)]),  # one object, not a list
     ],

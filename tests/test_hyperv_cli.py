@@ -60,3 +60,20 @@ def test_replay_without_a_source_is_a_usage_error(capsys: pytest.CaptureFixture[
     with pytest.raises(SystemExit) as e:
         main(["replay"])
     assert e.value.code == 2 and "TRACE_DIR and --physical-mb, or --counters" in capsys.readouterr().err
+
+
+def test_readme_hyperv_example_runs(tmp_path: Path) -> None:
+    import re
+    import shutil
+    import subprocess
+    import sys
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    code = re.search(r"## Real Hyper-V data.*?```python\n(.*?)```", readme, re.S)
+    assert code
+    shutil.copy(FIX / "get-vmmemory.json", tmp_path / "vms.json")  # Get-VMMemory: no State, all run
+    shutil.copy(FIX / "host01.csv", tmp_path / "host01.csv")
+    r = subprocess.run([sys.executable, "-c", code.group(1)], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("True ['Engineering', 'Finance', 'Sales']"), r.stdout
+    assert (tmp_path / "simulated.csv").read_text().startswith('"(PDH-CSV 4.0) (Pacific Standard Time)(480)"')

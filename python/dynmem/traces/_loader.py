@@ -400,9 +400,10 @@ def load(
 
     files = select(list_files(path_or_dir), vms)
     read = partial(read_vm, fmt=fmt, zero_usage=zero, on_malformed=malformed)
-    if len(files) > 1 and (os.cpu_count() or 1) > 1:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if len(files) > 1 and cpus > 1:
         # gunzip and parse release the GIL; results (and the first error) come in file order
-        with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 8)) as pool:
+        with ThreadPoolExecutor(max_workers=min(cpus, 8)) as pool:
             done = list(pool.map(read, files))
     else:
         done = [read(f) for f in files]
