@@ -28,8 +28,11 @@ Parsing (per file; the same loader core reads Materna's files, see
       column is **mislabelled: its values are Unix epoch seconds** and are read
       as such.
     * Sizes are KiB ("KB" in the header): ``MB = KB / 1024``.
-    * Blank lines are ignored. Any other line that does not have one number per
-      header field, or whose timestamp is not a finite number between
+    * Blank lines are ignored. Any other line that does not have one field per
+      header field, whose timestamp, provisioned memory or usage is not a
+      number, whose other fields do not start like a number (they are not
+      converted: the loader does not use them), or whose timestamp is not a
+      finite number between
       ``-2**53`` and ``2**53`` (exact in a float), or whose provisioned
       memory or usage is not a finite number between 0 and
       ``MAX_SIZE_KB`` (the balancer's demand limit, ``2**32 - 1`` MB, in

@@ -1,8 +1,10 @@
-//! Numeric CSV tables, the trace loaders' parser: every field of every row
-//! read as a number (or a `dd.MM.yyyy HH:mm:ss` time), the wanted columns
-//! kept, and each row that is not one number per field reported with its
-//! line and field rather than stopping the parse. One pass over the bytes;
-//! no allocation per field.
+//! Numeric CSV tables, the trace loaders' parser: the wanted columns of
+//! every row converted in full (a number, or a `dd.MM.yyyy HH:mm:ss` time),
+//! every other field checked to start like one, and each row that does not
+//! have the header's number of fields, or has a field that is no number,
+//! reported with its line and field rather than stopping the parse.
+//! Delimiters and line ends are found eight bytes at a time; no allocation
+//! per field.
 
 use crate::error::{try_vec, Result};
 
@@ -61,7 +63,14 @@ pub fn parse(text: &[u8], first_line: u64, fields: usize, wanted: &[usize], d: &
         }
     }
     let mut row_values = vec![f64::NAN; wanted.len()];
-    for (i, raw) in text.split(|&b| b == b'\n').enumerate() {
+    let mut at = 0usize;
+    for i in 0.. {
+        if at > text.len() {
+            break;
+        }
+        let end = find_byte(text, at, b'\n').unwrap_or(text.len());
+        let raw = &text[at..end];
+        at = end + 1;
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             continue;
@@ -83,19 +92,75 @@ pub fn parse(text: &[u8], first_line: u64, fields: usize, wanted: &[usize], d: &
     Ok(Table { columns, lines, problems })
 }
 
+/// The first `x` in `hay` at or after `start`, eight bytes at a time (the
+/// lowest zero byte of `v ^ xxxxxxxx` found with the carry trick, which is
+/// exact for the lowest one).
+fn find_byte(hay: &[u8], start: usize, x: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let rep = LO * u64::from(x);
+    let mut i = start;
+    while i + 8 <= hay.len() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&hay[i..i + 8]);
+        let v = u64::from_le_bytes(word) ^ rep;
+        let t = v.wrapping_sub(LO) & !v & HI;
+        if t != 0 {
+            return Some(i + (t.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    hay.get(i..)?.iter().position(|&b| b == x).map(|p| i + p)
+}
+
+/// Byte classes for the one-pass field scan: 0 no part of a plain number,
+/// 1 a sign, point, comma or exponent, 2 a digit.
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = b'0';
+    while c <= b'9' {
+        t[c as usize] = 2;
+        c += 1;
+    }
+    t[b'+' as usize] = 1;
+    t[b'-' as usize] = 1;
+    t[b'.' as usize] = 1;
+    t[b',' as usize] = 1;
+    t[b'e' as usize] = 1;
+    t[b'E' as usize] = 1;
+    t
+};
+
 fn read_row(line: &[u8], fields: usize, slot: &[usize], out: &mut [f64], d: &Dialect) -> std::result::Result<(), RowProblem> {
     let mut k = 0usize;
     let mut pos = 0usize;
     let mut bad: Option<usize> = None;
+    let point = if d.decimal_comma { b',' } else { b'.' };
     loop {
-        let (field, next) = next_field(line, pos, d);
+        while pos < line.len() && (line[pos] == b' ' || line[pos] == b'\t') {
+            pos += 1;
+        }
+        let quoted = matches!(d.quote, Some(q) if pos < line.len() && line[pos] == q);
+        let (field, next, plain) = if quoted {
+            let (f, n) = next_field(line, pos, d);
+            (f, n, false)
+        } else {
+            // to the delimiter, eight bytes at a time; a field that starts like a
+            // number is taken as one unless it is kept (and so converted in full)
+            let start = pos;
+            let end = find_byte(line, start, d.delimiter).unwrap_or(line.len());
+            let next = (end < line.len()).then_some(end + 1);
+            pos = end;
+            let plain = end > start && CLASS[line[start] as usize] != 0;
+            (&line[start..end], next, plain)
+        };
         if k < fields && bad.is_none() {
             if slot[k] != usize::MAX {
-                match number(field, d) {
+                match (if plain { fast_decimal(field, point) } else { None }).or_else(|| number(field, d)) {
                     Some(v) => out[slot[k]] = v,
                     None => bad = Some(k),
                 }
-            } else if !looks_numeric(field, d) {
+            } else if !plain && !looks_numeric(field, d) {
                 bad = Some(k);
             }
         }
@@ -141,9 +206,9 @@ fn next_field<'a>(line: &'a [u8], pos: usize, d: &Dialect) -> (&'a [u8], Option<
     }
 }
 
-/// A field that is not kept must look like a number: digits with a sign,
-/// a decimal separator and an exponent (or a time, where the dialect has
-/// them); only kept fields are converted.
+/// A field that is not kept and does not start like a number must look
+/// like one in full: digits with a sign, a decimal separator and an
+/// exponent (or a time, where the dialect has them).
 fn looks_numeric(field: &[u8], d: &Dialect) -> bool {
     let point = if d.decimal_comma { b',' } else { b'.' };
     let f = field.trim_ascii();
@@ -316,9 +381,9 @@ mod tests {
 
     #[test]
     fn problems_are_reported_per_row() {
-        let text = b"1;2;3\n1;2\n1;x;3\n1;2;3;4\n31.02.2016 00:00:00;1;1\n";
-        let t = parse(text, 10, 3, &[2], &Dialect { day_first_time: true, ..BITBRAINS }).unwrap();
-        assert_eq!(t.lines, vec![10, 11, 12, 13, 14]);
+        let text = b"1;2;3\n1;2\n1;x;3\n1;2;3;4\n31.02.2016 00:00:00;1;1\n1;2x;3\n";
+        let t = parse(text, 10, 3, &[0, 2], &Dialect { day_first_time: true, ..BITBRAINS }).unwrap();
+        assert_eq!(t.lines, vec![10, 11, 12, 13, 14, 15]);
         assert_eq!(
             t.problems,
             vec![
@@ -328,7 +393,8 @@ mod tests {
                 (4, RowProblem::NotANumber(0)), // 31 February
             ]
         );
-        assert_eq!(t.columns[0][0], 3.0);
+        // "2x" is not kept and starts like a number: accepted (only kept fields are converted)
+        assert_eq!((t.columns[0][0], t.columns[1][0], t.columns[1][5]), (1.0, 3.0, 3.0));
     }
 
     /// The fast path gives exactly what `str::parse` gives, where it answers.
@@ -362,6 +428,17 @@ mod tests {
         assert_eq!(fast_decimal(b"3,6", b','), Some(3.6));
         assert!(!looks_numeric(b"abc", &BITBRAINS) && !looks_numeric(b"", &BITBRAINS));
         assert!(looks_numeric(b" 1.5E-3 ", &BITBRAINS));
+    }
+
+    #[test]
+    fn find_byte_finds_the_first() {
+        let hay = b"0123456789;abcdefgh;;xyz";
+        for start in 0..hay.len() + 1 {
+            let want = hay[start..].iter().position(|&b| b == b';').map(|p| start + p);
+            assert_eq!(find_byte(hay, start, b';'), want, "{start}");
+        }
+        assert_eq!(find_byte(b"\x01\x00;", 0, b';'), Some(2)); // borrows do not fool it
+        assert_eq!(find_byte(b"", 0, b';'), None);
     }
 
     #[test]
