@@ -76,3 +76,21 @@ def test_files_read_in_parallel_fail_in_file_order(tmp_path: Path) -> None:
             load_materna(tmp_path)
     ok = load_materna(tmp_path, on_malformed="skip")
     assert [r.split(":")[0] for r in ok.repairs if "malformed" in r] == ["3.csv", "5.csv"]
+
+
+def test_loading_benchmark_quick_writes_a_report(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from conftest import trace_dir
+
+    pytest.importorskip("pandas")
+    if not trace_dir().is_dir():
+        pytest.skip("shared Bitbrains traces not present")
+    bench = Path(__file__).resolve().parents[1] / "benches" / "loading.py"
+    out = tmp_path / "LOADING.md"
+    r = subprocess.run([sys.executable, str(bench), "--quick", "--dir", str(trace_dir()), "--out", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    text = out.read_text()
+    assert "dynmem load_bitbrains" in text and "pandas read_csv (gz)" in text and "MB/s" in text
