@@ -77,8 +77,13 @@ impl Record {
 
     /// [`Record::bytes`], with the counters where `counters` is true.
     pub fn bytes_with(rows: usize, vms: usize, counters: bool) -> Option<usize> {
-        let per_row = 8 + 8 + 8 + 8 + if counters { std::mem::size_of::<HostCounters>() } else { 0 };
-        let per_cell = 4 * 4 + 8 + 1 + if counters { std::mem::size_of::<VmCounters>() } else { 0 };
+        let (host, vm) = if counters {
+            (std::mem::size_of::<HostCounters>(), std::mem::size_of::<VmCounters>())
+        } else {
+            (0, 0)
+        };
+        let per_row = 8 + 8 + 8 + 8 + host;
+        let per_cell = 4 * 4 + 8 + 1 + vm;
         rows.checked_mul(vms)?
             .checked_mul(per_cell)?
             .checked_add(rows.checked_mul(per_row)?)
@@ -403,6 +408,9 @@ mod tests {
                 assert_eq!(rec.host_counters[r], b.host_counters(), "row {r}");
             }
         }
-        assert!(rec.counters.iter().any(|c| c.remove_operations > 0), "the test should balloon");
+        assert!(
+            rec.counters.iter().any(|c| c.remove_operations > 0),
+            "the test should balloon"
+        );
     }
 }

@@ -89,7 +89,11 @@ pub fn parse(text: &[u8], first_line: u64, fields: usize, wanted: &[usize], d: &
             c.push(*v);
         }
     }
-    Ok(Table { columns, lines, problems })
+    Ok(Table {
+        columns,
+        lines,
+        problems,
+    })
 }
 
 /// The first `x` in `hay` at or after `start`, eight bytes at a time (the
@@ -131,7 +135,13 @@ const CLASS: [u8; 256] = {
     t
 };
 
-fn read_row(line: &[u8], fields: usize, slot: &[usize], out: &mut [f64], d: &Dialect) -> std::result::Result<(), RowProblem> {
+fn read_row(
+    line: &[u8],
+    fields: usize,
+    slot: &[usize],
+    out: &mut [f64],
+    d: &Dialect,
+) -> std::result::Result<(), RowProblem> {
     let mut k = 0usize;
     let mut pos = 0usize;
     let mut bad: Option<usize> = None;
@@ -150,7 +160,6 @@ fn read_row(line: &[u8], fields: usize, slot: &[usize], out: &mut [f64], d: &Dia
             let start = pos;
             let end = find_byte(line, start, d.delimiter).unwrap_or(line.len());
             let next = (end < line.len()).then_some(end + 1);
-            pos = end;
             let plain = end > start && CLASS[line[start] as usize] != 0;
             (&line[start..end], next, plain)
         };
@@ -192,7 +201,9 @@ fn next_field<'a>(line: &'a [u8], pos: usize, d: &Dialect) -> (&'a [u8], Option<
                 let after = start + 2 + close;
                 return match line[after..].iter().position(|&b| b == d.delimiter) {
                     // text between the closing quote and the delimiter makes the field no number
-                    Some(off) if line[after..after + off].iter().all(|b| b.is_ascii_whitespace()) => (inner, Some(after + off + 1)),
+                    Some(off) if line[after..after + off].iter().all(|b| b.is_ascii_whitespace()) => {
+                        (inner, Some(after + off + 1))
+                    }
                     Some(off) => (&line[start..after + off], Some(after + off + 1)),
                     None if line[after..].iter().all(|b| b.is_ascii_whitespace()) => (inner, None),
                     None => (&line[start..], None),
@@ -226,8 +237,8 @@ fn looks_numeric(field: &[u8], d: &Dialect) -> bool {
 
 /// Powers of ten exact in an f64.
 const POW10: [f64; 23] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
-    1e20, 1e21, 1e22,
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+    1e21, 1e22,
 ];
 
 /// Clinger's fast path: a decimal of at most 15 digits and a power of ten
@@ -287,7 +298,11 @@ fn fast_decimal(f: &[u8], point: u8) -> Option<f64> {
     if i != f.len() || !(-22..=22).contains(&e10) {
         return None;
     }
-    let v = if e10 < 0 { m as f64 / POW10[(-e10) as usize] } else { m as f64 * POW10[e10 as usize] };
+    let v = if e10 < 0 {
+        m as f64 / POW10[(-e10) as usize]
+    } else {
+        m as f64 * POW10[e10 as usize]
+    };
     Some(if neg { -v } else { v })
 }
 
@@ -332,7 +347,9 @@ fn day_first_time(f: &[u8]) -> Option<f64> {
         return None;
     }
     let num = |a: usize, b: usize| -> Option<i64> {
-        f[a..b].iter().try_fold(0i64, |acc, &c| c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0')))
+        f[a..b].iter().try_fold(0i64, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+        })
     };
     let (day, month, year) = (num(0, 2)?, num(3, 5)?, num(6, 10)?);
     let (h, m, s) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
@@ -356,21 +373,35 @@ fn day_first_time(f: &[u8]) -> Option<f64> {
 mod tests {
     use super::*;
 
-    const BITBRAINS: Dialect = Dialect { delimiter: b';', quote: None, decimal_comma: false, day_first_time: false };
-    const MATERNA: Dialect = Dialect { delimiter: b';', quote: Some(b'"'), decimal_comma: true, day_first_time: true };
+    const BITBRAINS: Dialect = Dialect {
+        delimiter: b';',
+        quote: None,
+        decimal_comma: false,
+        day_first_time: false,
+    };
+    const MATERNA: Dialect = Dialect {
+        delimiter: b';',
+        quote: Some(b'"'),
+        decimal_comma: true,
+        day_first_time: true,
+    };
 
     #[test]
     fn bitbrains_rows() {
         let text = b"1375308176;\t4;\t1.6703488E7;\t167772.0\r\n\n1375308476;\t4;\t1.6703488E7;\t223696.0\n";
         let t = parse(text, 2, 4, &[0, 3], &BITBRAINS).unwrap();
-        assert_eq!(t.columns, vec![vec![1375308176.0, 1375308476.0], vec![167772.0, 223696.0]]);
+        assert_eq!(
+            t.columns,
+            vec![vec![1375308176.0, 1375308476.0], vec![167772.0, 223696.0]]
+        );
         assert_eq!(t.lines, vec![2, 4]);
         assert!(t.problems.is_empty());
     }
 
     #[test]
     fn materna_rows_with_quotes_decimal_commas_and_times() {
-        let text = b"\"01.09.2016 00:00:00\";\"4\";\"382,908\";\"3,6\"\n\"29.02.2016 23:59:59\";\"1\";\"0\";\"1.234\"\n";
+        let text =
+            b"\"01.09.2016 00:00:00\";\"4\";\"382,908\";\"3,6\"\n\"29.02.2016 23:59:59\";\"1\";\"0\";\"1.234\"\n";
         let t = parse(text, 2, 4, &[0, 2, 3], &MATERNA).unwrap();
         assert_eq!(t.columns[0][0], 1_472_688_000.0); // 2016-09-01T00:00:00Z
         assert_eq!(t.columns[1][0], 382.908);
@@ -382,7 +413,17 @@ mod tests {
     #[test]
     fn problems_are_reported_per_row() {
         let text = b"1;2;3\n1;2\n1;x;3\n1;2;3;4\n31.02.2016 00:00:00;1;1\n1;2x;3\n";
-        let t = parse(text, 10, 3, &[0, 2], &Dialect { day_first_time: true, ..BITBRAINS }).unwrap();
+        let t = parse(
+            text,
+            10,
+            3,
+            &[0, 2],
+            &Dialect {
+                day_first_time: true,
+                ..BITBRAINS
+            },
+        )
+        .unwrap();
         assert_eq!(t.lines, vec![10, 11, 12, 13, 14, 15]);
         assert_eq!(
             t.problems,
@@ -422,7 +463,18 @@ mod tests {
             }
         }
         assert!(answered > 150_000, "{answered}");
-        for s in ["", "-", ".", "1e", "e5", "1.2.3", "1e400", "12345678901234567", "0x10", "1,5"] {
+        for s in [
+            "",
+            "-",
+            ".",
+            "1e",
+            "e5",
+            "1.2.3",
+            "1e400",
+            "12345678901234567",
+            "0x10",
+            "1,5",
+        ] {
             assert_eq!(fast_decimal(s.as_bytes(), b'.'), None, "{s}");
         }
         assert_eq!(fast_decimal(b"3,6", b','), Some(3.6));

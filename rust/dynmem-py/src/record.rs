@@ -55,11 +55,17 @@ fn by_name<'py, T, const K: usize>(
     for (k, name) in names.iter().enumerate() {
         let array = match values[0][k].1 {
             CounterValue::Int(_) => {
-                let v: Vec<i64> = values.iter().map(|c| if let CounterValue::Int(x) = c[k].1 { x } else { 0 }).collect();
+                let v: Vec<i64> = values
+                    .iter()
+                    .map(|c| if let CounterValue::Int(x) = c[k].1 { x } else { 0 })
+                    .collect();
                 grid(py, v, shape.0, shape.1)?.into_any()
             }
             CounterValue::Real(_) => {
-                let v: Vec<f64> = values.iter().map(|c| if let CounterValue::Real(x) = c[k].1 { x } else { 0.0 }).collect();
+                let v: Vec<f64> = values
+                    .iter()
+                    .map(|c| if let CounterValue::Real(x) = c[k].1 { x } else { 0.0 })
+                    .collect();
                 grid(py, v, shape.0, shape.1)?.into_any()
             }
         };

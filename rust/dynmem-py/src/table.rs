@@ -32,7 +32,10 @@ pub fn parse_table(
     day_first_time: bool,
 ) -> PyResult<Parsed> {
     let byte = |c: char, what: &str| {
-        u8::try_from(c).ok().filter(u8::is_ascii).ok_or_else(|| PyValueError::new_err(format!("{what} must be an ASCII character")))
+        u8::try_from(c)
+            .ok()
+            .filter(u8::is_ascii)
+            .ok_or_else(|| PyValueError::new_err(format!("{what} must be an ASCII character")))
     };
     let d = Dialect {
         delimiter: byte(delimiter, "delimiter")?,
@@ -43,13 +46,16 @@ pub fn parse_table(
     if wanted.iter().any(|&k| k >= fields) {
         return Err(PyValueError::new_err("wanted columns must be below fields"));
     }
-    let t = py.detach(|| table::parse(data, first_line, fields, &wanted, &d)).or_raise(py)?;
+    let t = py
+        .detach(|| table::parse(data, first_line, fields, &wanted, &d))
+        .or_raise(py)?;
     let rows = t.lines.len();
     let mut flat = Vec::with_capacity(rows * wanted.len());
     for c in &t.columns {
         flat.extend_from_slice(c);
     }
-    let values = Array2::from_shape_vec((wanted.len(), rows), flat).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let values =
+        Array2::from_shape_vec((wanted.len(), rows), flat).map_err(|e| PyValueError::new_err(e.to_string()))?;
     let problems = t
         .problems
         .iter()
@@ -58,5 +64,9 @@ pub fn parse_table(
             RowProblem::NotANumber(k) => (row, "number", k),
         })
         .collect();
-    Ok((values.into_pyarray(py).unbind(), PyArray1::from_vec(py, t.lines).unbind(), problems))
+    Ok((
+        values.into_pyarray(py).unbind(),
+        PyArray1::from_vec(py, t.lines).unbind(),
+        problems,
+    ))
 }
