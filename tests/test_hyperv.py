@@ -295,3 +295,22 @@ def test_bad_arguments_are_typed(tmp_path: Path) -> None:
         hv.read_counter_log(FIX / "host01.csv", demand_from="guess")  # type: ignore[arg-type]
     with pytest.raises(dynmem.ConfigTypeError):
         hv.add_to(dynmem.Host(physical_mb=4096), ["Finance"])
+
+
+def test_a_quote_left_open_in_a_log_is_one_error(tmp_path: Path) -> None:
+    # found by tests/test_hyperv_fuzz.py: csv joined the lines and the rows no longer matched (IndexError)
+    text = (FIX / "two-hosts.csv").read_text().replace('\n"11/29/2026', '\n"\n"11/29/2026')
+    f = tmp_path / "open-quote.csv"
+    f.write_text(text)
+    with pytest.raises(FileFormatError, match="not closed on its line") as e:
+        hv.read_counter_log(f)
+    assert (e.value.line, e.value.column) == (4, 1)
+
+
+def test_settings_csv_values_over_several_lines_keep_line_numbers(tmp_path: Path) -> None:
+    f = tmp_path / "notes.csv"
+    f.write_text('"VMName","Notes","Startup","Minimum","Maximum"\n"a","line one\nline two","1073741824","536870912",'
+                 '"1073741824"\n"b","","1073741824","536870912","1073741824x"\n')
+    with pytest.raises(FileFormatError) as e:
+        hv.read_vm_settings(f)
+    assert (e.value.line, e.value.column) == (4, 5)

@@ -161,19 +161,23 @@ def read_counter_log(
     if not body:
         raise fail(p, hline + 1, 1, "no samples after the header")
     rows = list(csv.reader([line for _, line in body]))
+    if len(rows) != len(body):  # a quote left open joined lines: PDH-CSV has no line breaks in values
+        k = next((k for k, line in body if line.count('"') % 2), body[0][0])
+        raise fail(p, k, 1, "a quoted field is not closed on its line (a truncated or damaged line?)")
     nums = np.array([k for k, _ in body], dtype=np.int64)
     width = len(header)
     for (k, _), row in zip(body, rows):
         if len(row) != width:
             raise fail(p, k, min(len(row), width) + 1,
                        f"{len(row)} fields where the header has {width} (a truncated line?)")
-    t = _times(p, [r[0] for r in rows], nums) + bias * 60.0
+    columns = list(zip(*rows))  # one tuple of cells per column
+    t = _times(p, list(columns[0]), nums) + bias * 60.0
     tick, start, t = _grid(p, t, tick_s, nums, repairs)
 
     def values(c: int, low: float, high: float, unit: str) -> npt.NDArray[np.float64]:
         name = header[c].rsplit("\\", 1)[-1]
         where = f"{name} of {header[c][2:].split(chr(92), 1)[1].rsplit(chr(92), 1)[0]}"
-        return _values(p, [r[c] for r in rows], nums, c + 1, low, high, f"{where} ({unit})", unit)
+        return _values(p, columns[c], nums, c + 1, low, high, f"{where} ({unit})", unit)
 
     # Per VM: its columns by counter.
     vms: dict[tuple[str, str], dict[str, int]] = {}
@@ -350,21 +354,26 @@ def _times(p: Path, cells: list[str], nums: npt.NDArray[np.int64]) -> npt.NDArra
 
 
 def _values(
-    p: Path, cells: list[str], nums: npt.NDArray[np.int64], column: int, low: float, high: float, what: str,
+    p: Path, cells: tuple[str, ...], nums: npt.NDArray[np.int64], column: int, low: float, high: float, what: str,
     unit: str,
 ) -> npt.NDArray[np.float64]:
     """One column as floats, NaN where missing (``" "`` or empty)."""
-    arr = np.array(cells, dtype=str)
-    blank = np.char.strip(arr) == ""
-    out = np.full(arr.shape, np.nan)
+    blank = np.fromiter((not c.strip() for c in cells), dtype=np.bool_, count=len(cells))
     try:
-        out[~blank] = arr[~blank].astype(np.float64)
+        if blank.any():
+            out = np.array(["nan" if b else c for c, b in zip(cells, blank.tolist())], dtype=np.float64)
+        else:
+            out = np.array(cells, dtype=np.float64)
+        if np.isnan(out[~blank]).any():  # "nan" written in the file is no number here
+            raise ValueError
     except ValueError:
-        for i in np.flatnonzero(~blank).tolist():
+        values = []
+        for i, (c, b) in enumerate(zip(cells, blank.tolist())):
             try:
-                float(cells[i])
+                values.append(np.nan if b else float(c))
             except ValueError:
-                raise fail(p, int(nums[i]), column, f"{what} must be a number or ' ', got {cells[i][:40]!r}") from None
+                raise fail(p, int(nums[i]), column, f"{what} must be a number or ' ', got {c[:40]!r}") from None
+        out = np.array(values, dtype=np.float64)
     bad = ~blank & ~((out >= low) & (out <= high))
     if bad.any():
         k = int(np.flatnonzero(bad)[0])

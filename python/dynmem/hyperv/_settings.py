@@ -241,7 +241,15 @@ def _csv_records(p: Path, text: str) -> list[_Record]:
         first += 1
     if first >= len(lines):
         raise fail(p, first, 1, "no header row after the #TYPE line")
-    rows = list(csv.reader(lines[first:]))
+    # each row with the line it starts on (a quoted value may span lines, as a VM's Notes can)
+    reader = csv.reader(lines[first:])
+    rows: list[list[str]] = []
+    starts: list[int] = []
+    consumed = 0
+    for row in reader:
+        starts.append(first + 1 + consumed)
+        rows.append(row)
+        consumed = reader.line_num
     header = [h.strip() for h in rows[0]]
     hline = first + 1
     if len(header) == 1 and any(d in header[0] for d in ";\t|"):
@@ -258,7 +266,7 @@ def _csv_records(p: Path, text: str) -> list[_Record]:
             raise fail(p, hline, c, f"column {h!r} appears twice (also column {seen[h.lower()]})")
         seen[h.lower()] = c
     out = []
-    for k, row in enumerate(rows[1:], hline + 1):
+    for k, row in zip(starts[1:], rows[1:]):
         if not row or (len(row) == 1 and not row[0].strip()):
             continue
         if len(row) != len(header):

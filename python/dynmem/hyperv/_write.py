@@ -38,8 +38,16 @@ def instance_names(names: list[str]) -> list[str]:
 
 
 def _floats(a: npt.NDArray[Any]) -> list[str]:
-    """Shortest text that reads back as the same float (never exponents)."""
-    return [np.format_float_positional(x, unique=True, trim="-") for x in np.asarray(a, dtype=np.float64).tolist()]
+    """Shortest text that reads back as the same float, without exponents
+    (``repr``, which has none between 1e-4 and 1e16; the rare others
+    written positionally)."""
+    out = [repr(x) for x in np.asarray(a, dtype=np.float64).tolist()]
+    for i, text in enumerate(out):
+        if text.endswith(".0"):
+            out[i] = text[:-2]
+        elif "e" in text or "n" in text:  # an exponent; inf and nan never occur (pressures are finite)
+            out[i] = np.format_float_positional(float(text), unique=True, trim="-")
+    return out
 
 
 def _text(a: npt.NDArray[Any]) -> list[str]:
@@ -102,7 +110,7 @@ def write_pdh_csv(
     bias = check_int(bias_min, "bias_min", "minutes between -1440 and 1440", low=-1440, high=1440)
     p = as_path(path)
 
-    rows = timeline.rows
+    rows = timeline.rows  # written 1024 at a time
     local_ms = np.rint((start + timeline.tick.astype(np.float64) * timeline.dt_s - bias * 60) * 1000).astype(np.int64)
     iso = np.datetime_as_string(local_ms.astype("datetime64[ms]"), unit="ms")
     stamps = [f"{s[5:7]}/{s[8:10]}/{s[0:4]} {s[11:23]}" for s in iso.tolist()]
@@ -135,5 +143,5 @@ def write_pdh_csv(
         columns.append(_text(host_cols[name]))
     with p.open("w", encoding="utf-8", newline="") as f:
         f.write('"' + '","'.join(header) + '"\r\n')
-        for r in range(rows):
-            f.write('"' + '","'.join(c[r] for c in columns) + '"\r\n')
+        for lo in range(0, rows, 1024):
+            f.write("".join('"' + '","'.join(row) + '"\r\n' for row in zip(*(c[lo : lo + 1024] for c in columns))))
