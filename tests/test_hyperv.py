@@ -314,3 +314,16 @@ def test_settings_csv_values_over_several_lines_keep_line_numbers(tmp_path: Path
     with pytest.raises(FileFormatError) as e:
         hv.read_vm_settings(f)
     assert (e.value.line, e.value.column) == (4, 5)
+
+
+def test_a_time_far_from_the_others_is_one_error(tmp_path: Path) -> None:
+    # found by fuzzing: a year 2826 made a grid of 800 years of held samples (MemoryError)
+    f = tmp_path / "year.csv"
+    f.write_text((FIX / "host01.csv").read_text().replace('"03/02/2026 09:00:45.110"', '"03/02/2826 09:00:45.110"'))
+    with pytest.raises(FileFormatError, match="far from the others") as e:
+        hv.read_counter_log(f)
+    assert (e.value.line, e.value.column) == (5, 1)
+    f.write_text((FIX / "host01.csv").read_text().replace('"03/02/2026 09:00:00.103"', '"03/02/1826 09:00:00.103"'))
+    with pytest.raises(FileFormatError, match="far from the others") as e:
+        hv.read_counter_log(f)
+    assert (e.value.line, e.value.column) == (2, 1)

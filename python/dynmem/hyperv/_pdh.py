@@ -35,6 +35,9 @@ VISIBLE, GUEST_AVAILABLE = "Guest Visible Physical Memory", "Guest Available Mem
 AVAILABLE = "Available Memory"
 #: Largest pressure a log may hold, % (demand 10,000 x assigned memory).
 MAX_PRESSURE = 1e6
+#: A log's times may span at most this many intervals per sample time
+#: (gaps are held, but a grid of mostly held samples is a wrong time).
+MAX_SPAN_PER_SAMPLE = 1000
 
 _HEADER = re.compile(r"\(PDH-CSV 4\.0\) \((?P<tz>[^)]*)\)\((?P<bias>-?\d+)\)")
 _TIME = re.compile(r"(\d\d)/(\d\d)/(\d{4}) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,3}))?")
@@ -324,6 +327,14 @@ def _grid(
     else:
         tick = float(tick_s)
     start = float(u[0])
+    span = (float(u[-1]) - start) / tick
+    if span > MAX_SPAN_PER_SAMPLE * max(u.size, 10):
+        # a time far from the others (a typo'd year) would make a grid of mostly held samples
+        i = int(np.argmax(np.diff(u)))  # the widest gap; the far times are on its smaller side
+        far = float(u[i] if i + 1 < u.size - (i + 1) else u[i + 1])
+        k = int(nums[int(np.flatnonzero(t == far)[0])])
+        raise fail(p, k, 1, f"the samples' times span {span:.0f} intervals of {tick:g} s for {u.size} sample times; "
+                   "this line's time is far from the others' (pass tick_s if the interval is wrong)")
     snapped = start + np.round((t - start) / tick) * tick
     moved = np.abs(snapped - t)
     if (moved > 1e-6).any():
