@@ -327,3 +327,12 @@ def test_a_time_far_from_the_others_is_one_error(tmp_path: Path) -> None:
     with pytest.raises(FileFormatError, match="far from the others") as e:
         hv.read_counter_log(f)
     assert (e.value.line, e.value.column) == (2, 1)
+
+
+def test_a_huge_number_in_settings_is_one_error(tmp_path: Path) -> None:
+    # found by fuzzing: "Buffer": 109e99 overflowed int64 in add_vms (OverflowError)
+    f = tmp_path / "vms.json"
+    f.write_text((FIX / "get-vmmemory-ps7.json").read_text().replace('"Buffer": 10,', '"Buffer": 109e99,'))
+    with pytest.raises(FileFormatError, match="VM 'Engineering': Buffer must be a whole percentage") as e:
+        hv.read_vm_settings(f)
+    assert (e.value.line, e.value.column) == (19, 5)
