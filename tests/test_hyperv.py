@@ -335,4 +335,4 @@ def test_a_huge_number_in_settings_is_one_error(tmp_path: Path) -> None:
     f.write_text((FIX / "get-vmmemory-ps7.json").read_text().replace('"Buffer": 10,', '"Buffer": 109e99,'))
     with pytest.raises(FileFormatError, match="VM 'Engineering': Buffer must be a whole percentage") as e:
         hv.read_vm_settings(f)
-    assert (e.value.line, e.value.column) == (19, 5)
+    assert (e.value.line, e.value.column) == (20, 5)
