@@ -316,7 +316,7 @@ def _settings(p: Path, r: _Record, unit: int, repairs: list[str]) -> VmSettings:
                     raise fail(p, *at(prop), f"VM {name!r}: {prop} must be {what}, got {value!r:.40}") from None
         if isinstance(v, float) and v.is_integer():
             v = int(v)
-        if isinstance(v, bool) or not isinstance(v, int) or abs(v) > 2**53:
+        if isinstance(v, bool) or not isinstance(v, int) or abs(v) > 2**62:  # beyond int64: no setting
             raise fail(p, *at(prop), f"VM {name!r}: {prop} must be {what}, got {value!r:.40}")
         return v
 
