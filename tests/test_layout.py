@@ -24,6 +24,7 @@ RANK = {
     "mechanics": 1,
     "simd": 1,
     "par": 1,
+    "table": 1,
     "model": 2,
     "solver": 3,
     "tick": 4,

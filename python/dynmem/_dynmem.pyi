@@ -25,6 +25,7 @@ __all__ = [
     "SNAPSHOT_VERSION",
     "host_snapshot",
     "host_from_snapshot",
+    "parse_table",
 ]
 
 #: dynmem's version (Cargo.toml's, the wheel's).
@@ -38,6 +39,18 @@ MAX_MAXIMUM_MB: int
 VM_COUNTER_NAMES: tuple[str, ...]
 #: Hyper-V's names of the host counters (`Host.counters()`' keys, in order).
 HOST_COUNTER_NAMES: tuple[str, ...]
+
+def parse_table(
+    data: bytes,
+    first_line: int,
+    fields: int,
+    wanted: list[int],
+    delimiter: str,
+    quote: str | None,
+    decimal_comma: bool,
+    day_first_time: bool,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint64], list[tuple[int, str, int]]]:
+    """The trace loaders' numeric CSV parser (`dynmem_core::table`)."""
 
 def _after_fork_in_child() -> None:
     """Forgets the cached pid (registered with `os.register_at_fork`)."""
@@ -71,6 +84,10 @@ class RunRecord:
     def average_pressure(self) -> npt.NDArray[np.float64]: ...
     @property
     def events(self) -> tuple[tuple[int, int, str | None], ...]: ...
+    @property
+    def counters(self) -> dict[str, npt.NDArray[Any]] | None: ...
+    @property
+    def host_counters(self) -> dict[str, npt.NDArray[Any]] | None: ...
 
 @final
 class PolicyView:
@@ -179,6 +196,7 @@ class Host:
         dt_s: float,
         events: list[tuple[int, int, str, dict[str, Any] | None]],
         record_every: int,
+        record_counters: bool = False,
     ) -> RunRecord: ...
     def set_demand_mb(self, demand_mb: npt.NDArray[np.int64]) -> None: ...
     def demand_mb(self) -> npt.NDArray[np.int64]: ...

@@ -364,6 +364,7 @@ class Host:
         events: list[Event] | None = None,
         record_every: int = 1,
         progress: Callable[[int, int], None] | None = None,
+        record_counters: bool = False,
     ) -> Timeline:
         """Runs ``demand_mb.shape[0]`` ticks with the whole loop in Rust.
 
@@ -395,7 +396,15 @@ class Host:
         the callback), the events of later ticks have not run, and the
         exception (``KeyboardInterrupt`` for Ctrl-C, re-raised as it came)
         carries ``timeline``, the rows recorded so far, and ``ticks_done``.
+
+        With ``record_counters=True`` each recorded row also holds every
+        VM's and the host's Hyper-V counters (`Timeline.counters`,
+        `Timeline.host_counters`; about 80 more bytes per VM and row), which
+        `Timeline.to_pdh_csv` writes.
         """
+        if not isinstance(record_counters, bool):
+            raise ConfigTypeError(f"record_counters must be True or False, got {record_counters!r:.80}",
+                                  "record_counters", record_counters)
         if progress is not None and not callable(progress):
             raise ConfigTypeError(
                 f"progress must be a callable (ticks_done, ticks) or None, got {progress!r:.80}", "progress", progress
@@ -420,7 +429,7 @@ class Host:
         try:
             for lo, hi in bounds:
                 part = raw if len(bounds) == 1 else [(t - lo, vid, a, c) for t, vid, a, c in raw if lo <= t < hi]
-                parts.append(self._run_once(arr[lo:hi], dt_s, part, record_every, names, event_names, lo))
+                parts.append(self._run_once(arr[lo:hi], dt_s, part, record_every, names, event_names, lo, record_counters))
                 done = hi
                 if progress is not None and ticks:
                     progress(hi, ticks)
@@ -480,9 +489,10 @@ class Host:
         names: list[str],
         event_names: dict[int, str],
         offset: int,
+        record_counters: bool = False,
     ) -> Timeline:
         try:
-            r = self._core.run(arr, dt_s, raw, record_every)
+            r = self._core.run(arr, dt_s, raw, record_every, record_counters)
         except BaseException as e:
             # Stopped by a signal after some ticks: what was recorded goes with it.
             record = e.__dict__.pop("_dynmem_record", None)
@@ -520,6 +530,8 @@ class Host:
             average_pressure=r.average_pressure,
             events=log,
             record_every=int(record_every),
+            counters=r.counters,
+            host_counters=r.host_counters,
         )
 
     # ----- bulk access (host.vms order) -------------------------------------
@@ -619,10 +631,11 @@ def _demand_of(
 
 def _policy_of(m: tuple[int, int, float, float, float], kind: str = "hyperv", idle_tax: float = 0.0) -> Policy:
     """A built-in policy from the binding's mechanics tuple and policy kind."""
-    cls = POLICIES[kind]
-    if cls is SharesPolicy:
-        return SharesPolicy(*m, idle_tax=idle_tax)
-    return cls(*m)
+    mech: dict[str, Any] = dict(zip(("balloon_unit_mb", "hot_add_chunk_mb", "boot_report_delay_s", "remove_delay_s",
+                     "remove_rate_mb_per_s"), m))
+    if kind == "shares":
+        return SharesPolicy(**mech, idle_tax=idle_tax)
+    return POLICIES[kind](**mech)
 
 
 def _host_from_bytes(data: bytes, policy: Policy | None = None, cls: type[Host] = Host) -> Host:

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _dynmem
-from ._host import MAX_MAXIMUM_MB, Host, _host_from_bytes, _policy_of
+from ._host import MAX_MAXIMUM_MB, Host, _host_from_bytes
 from .policies import HyperVPolicy
 from ._validate import as_array, check_instance, check_items, check_int, int_array
 from .errors import ConfigError, ConfigTypeError, DynmemError, StateError
@@ -43,12 +43,12 @@ class DynamicOptimization:
     that has placement room and stays at or below ``threshold`` with it.
     """
 
-    #: Host pressure (Σ demand_mb / usable MB) above which a host is hot.
     threshold: float = 0.9
-    #: Seconds between checks.
+    """Host pressure (Σ demand_mb / usable MB) above which a host is hot."""
     interval_s: float = 600.0
-    #: Seconds each move takes.
+    """Seconds between checks."""
     duration_s: float = 30.0
+    """Seconds each move takes."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,15 @@ class FleetTimeline:
     VM); ``host_of`` is each VM's host at the end (-1: none). ``events``
     lists ``(tick, vm_id, action, error_message_or_None)`` in the order run:
     a start that found no host or no memory is recorded there, not raised.
+
+    Attributes:
+        dt_s: Tick length (s).
+        tick: The tick after which each row was recorded, ``(rows,)``.
+        time_s: The fleet's clock at each row (s), ``(rows,)``.
+        assigned_mb: Each VM's assigned memory (MB), ``(rows, vms)`` in fleet order.
+        host_available_mb: Each host's memory not assigned to a VM (MB), ``(rows, hosts)``.
+        host_of: Each VM's host at the end of the run (-1: none), ``(vms,)``.
+        events: ``(tick, vm_id, action, error_message_or_None)`` per event, in the order run.
     """
 
     dt_s: float
@@ -80,7 +89,11 @@ class HostView:
     """Host ``index`` of a fleet, read live: every read is of the fleet's
     host as it is now (through a fresh `Host` copy, so reads cost one copy of
     that host). Changing it (ticks, starts, demand, VMs) goes through the
-    fleet; the view has only `Host`'s reads."""
+    fleet; the view has only `Host`'s reads.
+
+    Attributes:
+        index: The host's index in the fleet.
+    """
 
     __slots__ = ("_fleet", "index")
 
@@ -484,7 +497,7 @@ class Fleet:
             raise ConfigTypeError(f"snapshot must be bytes, got {type(data).__name__}", "snapshot", type(data).__name__)
         new = cls.__new__(cls)
         new._core = _dynmem.Fleet.from_snapshot(bytes(data))
-        new._policy = _policy_of(new._core.mechanics())
+        new._policy = HyperVPolicy(*new._core.mechanics())
         return new
 
     def __copy__(self) -> Fleet:

@@ -18,14 +18,18 @@ from typing import Any, Callable
 
 __all__ = ["Placement", "FirstFit", "BestFit", "WorstFit", "Rating", "User", "SCORES"]
 
-#: What a `Rating` can score by.
 SCORES: tuple[str, ...] = ("free_after", "sum_minimum", "pressure")
+"""What a `Rating` can score by."""
 
 
 @dataclass(frozen=True)
 class Placement:
-    """Base of the placement rules. ``max_ratio``: cap on Σ maximum_mb /
-    physical_mb per host (None: no cap)."""
+    """Base of the placement rules.
+
+    Attributes:
+        max_ratio: Cap on Σ maximum_mb / physical_mb per host (the OpenStack
+            ``ram_allocation_ratio`` convention); None: no cap.
+    """
 
     max_ratio: float | None = field(default=None, kw_only=True)
 
@@ -62,7 +66,11 @@ class Rating(Placement):
     """SCVMM-like host rating, memory a hard requirement. ``by``:
     ``"free_after"`` (most free memory, MB, after the VM's startup),
     ``"sum_minimum"`` (lowest Σ minimum_mb placed) or ``"pressure"``
-    (lowest (Σ demand_mb now + Σ startup_mb placed by this call) / usable MB)."""
+    (lowest (Σ demand_mb now + Σ startup_mb placed by this call) / usable MB).
+
+    Attributes:
+        by: What the rating scores by, one of `SCORES`.
+    """
 
     by: str = "free_after"
 
@@ -80,7 +88,11 @@ class User(Placement):
     ``minimum_mb``, ``maximum_mb``, ``weight``; ``view``: dict of numpy
     arrays per host, ``free_mb`` (usable − Σ startup placed, this call's
     choices included), ``physical_mb``, ``maximum_sum_mb``. A host without
-    room for the VM is a `ConfigError` (nothing is placed)."""
+    room for the VM is a `ConfigError` (nothing is placed).
+
+    Attributes:
+        rule: The callable ``rule(request, view) -> host index or -1``.
+    """
 
     rule: Callable[[dict[str, int], dict[str, Any]], int] | None = None
 

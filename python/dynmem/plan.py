@@ -30,21 +30,28 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ._console import SIZE_HELP, parse_size_mb
 from .errors import ConfigError
 from .fleet import Fleet
 from .placement import BestFit, Rating
 
 __all__ = ["POLICIES", "PlanResult", "paging_gbh", "plan", "add_parser", "cmd_plan"]
 
-#: The policies `plan` compares.
 POLICIES: tuple[str, ...] = ("hyperv", "static")
+"""The policies `plan` compares by default."""
 
 
 @dataclass
 class PlanResult:
-    """One policy's answer: ``hosts`` needed (None: not within one host per
-    VM), the paging there (GB·h), and every host count tried → paging
-    (GB·h, ``inf`` where not every VM was placed)."""
+    """One policy's answer.
+
+    Attributes:
+        policy: The policy's name.
+        hosts: Hosts needed (None: not within one host per VM).
+        paging_gbh: Guest paging at that host count (GB·h).
+        tried: Every host count tried → its paging (GB·h, ``inf`` where not
+            every VM was placed).
+    """
 
     policy: str
     hosts: int | None
@@ -184,14 +191,18 @@ def plot_curve(points: dict[str, dict[int, float]], results: dict[str, PlanResul
 def add_parser(sub: Any) -> None:
     """Registers ``dynmem plan`` on the CLI's subparsers."""
     pl = sub.add_parser("plan", help="how many hosts a trace's VMs need, with Dynamic Memory and without")
-    pl.add_argument("trace_dir", metavar="TRACE_DIR")
-    pl.add_argument("--host-mb", type=int, required=True, help="physical memory per host (MB)")
+    pl.add_argument("trace_dir", metavar="TRACE_DIR",
+                    help="a directory of Bitbrains GWA-T-12 per-VM files (*.csv or *.csv.gz), one VM per file; "
+                    "each VM's maximum is the most memory the trace provisioned it")
+    pl.add_argument("--host-mb", type=parse_size_mb, required=True, metavar="SIZE",
+                    help=f"physical memory per host; {SIZE_HELP}")
     pl.add_argument("--paging-budget", type=float, default=0.0, metavar="GB·h",
                     help="paging allowed over the whole trace (GB·h; default 0)")
     pl.add_argument("--policies", default="hyperv,static", help="comma-separated: hyperv, static")
     pl.add_argument("--vms", type=int, default=None, help="only the first N VMs")
     pl.add_argument("--tick-s", type=float, default=300.0, help="tick length in seconds (default 300)")
-    pl.add_argument("--reserve-mb", type=int, default=None, help="host reserve (MB); default 384 + 64 per GB")
+    pl.add_argument("--reserve-mb", type=parse_size_mb, default=None, metavar="SIZE",
+                    help="host reserve per host (default: 384 MB + 64 MB per GB of physical memory)")
     pl.add_argument("--plot", metavar="FILE.png", help="draw hosts → paging per policy (needs matplotlib)")
 
 

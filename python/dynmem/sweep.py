@@ -30,7 +30,11 @@ __all__ = ["sweep", "SweepError", "ray_executor"]
 class SweepError(DynmemError):
     """Some tasks of a `sweep` raised. ``failures`` maps each failed key to
     its exception (``field`` is the first failed key); every other task ran
-    and its result was yielded before this was raised."""
+    and its result was yielded before this was raised.
+
+    Attributes:
+        failures: Each failed task's key → the exception it raised.
+    """
 
     def __init__(self, failures: dict[Any, BaseException]) -> None:
         first = next(iter(failures))

@@ -28,6 +28,7 @@ pub mod run;
 mod simd;
 pub mod snapshot;
 pub mod solver;
+pub mod table;
 mod tick;
 
 pub use config::{VmChange, VmConfig, VmSpec};

@@ -2,7 +2,8 @@
 //! the classes and constants. `convert` checks and converts arguments,
 //! `errors` maps core errors to `dynmem.errors`, `host` and `vm` are the
 //! `Host` and `VmHandle` classes (`lock`: the host's fork-aware try-lock), `record` is `Host.run`'s result,
-//! `policy` the built-in policies by name and Python's user policies. No
+//! `policy` the built-in policies by name and Python's user policies, `table` the trace loaders' CSV
+//! parser. No
 //! balancer logic lives here.
 
 // Methods mirror the Python signatures, however many arguments they take.
@@ -15,6 +16,7 @@ mod host;
 mod lock;
 mod policy;
 mod record;
+mod table;
 mod vm;
 
 use dynmem_core::{self as core, HostCounters, VmCounters};
@@ -31,6 +33,7 @@ fn _after_fork_in_child() {
 fn _dynmem(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_function(wrap_pyfunction!(_after_fork_in_child, m)?)?;
+    m.add_function(wrap_pyfunction!(table::parse_table, m)?)?;
     m.add_class::<host::PyHost>()?;
     m.add_class::<vm::VmHandle>()?;
     m.add_class::<record::RunRecord>()?;
