@@ -170,15 +170,17 @@ def switch_regime(spec: Spec, regime: str) -> Spec:
 # --------------------------------------------------------------------------
 
 
-def build_dynmem(spec: Spec, timings: dict[str, float] | None = None) -> tuple[Any, list[Any]]:
+def build_dynmem(spec: Spec, timings: dict[str, float] | None = None, policy: Any = None) -> tuple[Any, list[Any]]:
     """A `dynmem.Host` with the spec's VMs, the ``started`` ones started.
 
     ``timings`` (if given) receives ``add_s`` and ``start_s``: how long
     adding the VMs through ``Host.add_vm`` and starting them took.
+    ``policy``: the host's policy (default ``HyperVPolicy(**POLICY)``).
     """
     import dynmem
 
-    host = dynmem.Host(physical_mb=spec.physical_mb, reserve_mb=spec.reserve_mb, policy=dynmem.HyperVPolicy(**POLICY))
+    policy = dynmem.HyperVPolicy(**POLICY) if policy is None else policy
+    host = dynmem.Host(physical_mb=spec.physical_mb, reserve_mb=spec.reserve_mb, policy=policy)
     names = [f"v{i}" for i in range(spec.n)]
     t0 = time.perf_counter()
     if hasattr(host, "add_vms"):  # the bulk API, where this build has it
@@ -334,11 +336,12 @@ class Driver:
         return np.asarray(h.visible_mb, dtype=np.int64)
 
 
-def make_driver(kind: str, spec: Spec, timings: dict[str, float] | None = None) -> Driver:
-    """Builds ``kind`` ("dynmem", "numpy" or "reference") from ``spec`` and warms it up."""
+def make_driver(kind: str, spec: Spec, timings: dict[str, float] | None = None, policy: Any = None) -> Driver:
+    """Builds ``kind`` ("dynmem", "numpy" or "reference") from ``spec`` and
+    warms it up; a dynmem host runs ``policy`` (default Hyper-V's)."""
     t0 = time.perf_counter()
     if kind == "dynmem":
-        host, handles = build_dynmem(spec, timings)
+        host, handles = build_dynmem(spec, timings, policy)
         d = Driver(kind, host, spec, handles)
     elif kind == "numpy":
         d = Driver(kind, build_numpy(spec), spec)
@@ -352,6 +355,43 @@ def make_driver(kind: str, spec: Spec, timings: dict[str, float] | None = None) 
         timings["build_s"] = t1 - t0
         timings["warm_s"] = time.perf_counter() - t1
     return d
+
+
+def builtin_policies() -> list[tuple[str, Any]]:
+    """(name, policy) of every built-in policy (`dynmem.POLICIES`), each with
+    the benchmark mechanics (`POLICY`)."""
+    import dynmem
+
+    return [(name, cls(**POLICY)) for name, cls in dynmem.POLICIES.items()]
+
+
+def builtin_policy_names() -> list[str]:
+    """The built-in policies' names, in `dynmem.POLICIES` order."""
+    import dynmem
+
+    return list(dynmem.POLICIES)
+
+
+def numpy_user_policy() -> tuple[Any, list[int]]:
+    """Hyper-V's rule as a numpy user writes it, as a `dynmem.Policy`
+    (`numpy_peer.allocation`, the peer's own step 3), and the list that gets
+    the time (ns) of each ``allocate`` body: the user's own numpy work,
+    apart from dynmem's."""
+    import dynmem
+    from numpy_peer import allocation
+
+    work_ns: list[int] = []
+    clock = time.perf_counter_ns
+
+    class NumpyHyperV(dynmem.Policy):  # type: ignore[misc, name-defined]
+        def allocate(self, pool_mb: int, vms: Any) -> npt.NDArray[np.int64]:
+            t0 = clock()
+            g, _, _ = allocation(pool_mb, vms.demand_mb, vms.minimum_mb, vms.maximum_mb, vms.buffer_pct, vms.weight,
+                                 vms.balloon_unit_mb)
+            work_ns.append(clock() - t0)
+            return g
+
+    return NumpyHyperV(**POLICY), work_ns
 
 
 def floor_for(spec: Spec) -> Any:

@@ -162,3 +162,17 @@ def bench_handle_read(benchmark: Any) -> None:
     d = driver("dynmem", min(SIZES), "contended")
     vm = d.handles[len(d.handles) // 2]
     assert benchmark(getattr, vm, "assigned_mb") == d.host.assigned_mb[len(d.handles) // 2]
+
+
+POLICY_CASES = ["hyperv", "static", "proportional", "shares", "strict", "numpy-user"]
+
+
+@pytest.mark.parametrize("policy", POLICY_CASES)
+def bench_policy_tick(benchmark: Any, policy: str) -> None:
+    """One contended tick at the largest size under each allocation policy
+    (``numpy-user``: Hyper-V's rule in numpy as a `dynmem.Policy`)."""
+    n = max(SIZES)
+    benchmark.group = f"policy-contended-{n}"
+    chosen = C.numpy_user_policy()[0] if policy == "numpy-user" else dict(C.builtin_policies())[policy]
+    d = C.make_driver("dynmem", C.make_spec(n, "contended"), policy=chosen)
+    _tick(benchmark, d, 1 if SMOKE else _rounds("dynmem" if policy != "numpy-user" else "numpy", n))

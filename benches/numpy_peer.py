@@ -133,6 +133,44 @@ def fill(budget: int, caps: npt.NDArray[np.int64], weights: npt.NDArray[np.integ
     return out, True
 
 
+def allocation(
+    pool: int,
+    demand: npt.NDArray[np.integer],
+    lo_mb: npt.NDArray[np.int64],
+    hi_mb: npt.NDArray[np.int64],
+    buffer: npt.NDArray[np.integer],
+    weight: npt.NDArray[np.integer],
+    u: int,
+) -> tuple[npt.NDArray[np.int64], int, bool]:
+    """Step 3 of a tick (``docs/balancer.md``): Hyper-V's allocation ``g``
+    (MB, int64) of the solver set, from its demand, minimum, maximum, buffer
+    and weight; also the solver stage (0: targets fit, 1: demand + buffer
+    fill, 2: minimum + demand fill) and whether the weight-0 stage ran.
+    What a numpy user's `dynmem.Policy.allocate` computing Hyper-V's rule
+    does (benches/run.py times it that way)."""
+    d = demand.astype(I64)
+    target = d * (buffer.astype(I64) + 100)
+    target += 99
+    target //= 100
+    target = _ceil_u(target, u)
+    np.clip(target, lo_mb, hi_mb, out=target)
+    if int(target.sum()) <= pool:
+        return target, 0, False
+    dcap = _ceil_u(d.copy(), u)
+    np.clip(dcap, lo_mb, hi_mb, out=dcap)
+    s_dcap = int(dcap.sum())
+    if s_dcap <= pool:
+        stage, base, top, base_sum = 1, dcap, target, s_dcap
+    else:
+        stage, base, top, base_sum = 2, lo_mb, dcap, int(lo_mb.sum())
+    caps = top - base
+    caps //= u
+    budget = max(0, pool - base_sum) // u
+    extra, zero = fill(budget, caps, weight)
+    extra *= u
+    return base + extra, stage, zero
+
+
 class NumpyHost:
     """A host as a struct of numpy arrays, with the spec's start and tick."""
 
@@ -316,34 +354,10 @@ class NumpyHost:
         pool -= pool % u
 
         # 3. Allocation.
-        d = self.demand[idx].astype(I64)
         lo_mb = self.minimum[idx].astype(I64)
         hi_mb = self.maximum[idx].astype(I64)
-        target = d * (self.buffer[idx].astype(I64) + 100)
-        target += 99
-        target //= 100
-        target = _ceil_u(target, u)
-        np.clip(target, lo_mb, hi_mb, out=target)
-        dcap = _ceil_u(d.copy(), u)
-        np.clip(dcap, lo_mb, hi_mb, out=dcap)
-        if int(target.sum()) <= pool:
-            self.last_stage = 0
-            g = target
-        else:
-            s_dcap = int(dcap.sum())
-            if s_dcap <= pool:
-                self.last_stage = 1
-                base, top, base_sum = dcap, target, s_dcap
-            else:
-                self.last_stage = 2
-                base, top, base_sum = lo_mb, dcap, int(lo_mb.sum())
-            caps = top - base
-            caps //= u
-            budget = max(0, pool - base_sum) // u
-            extra, zero = fill(budget, caps, self.weight[idx])
-            self.did_zero_stage |= zero
-            extra *= u
-            g = base + extra
+        g, self.last_stage, zero = allocation(pool, self.demand[idx], lo_mb, hi_mb, self.buffer[idx], self.weight[idx], u)
+        self.did_zero_stage |= zero
 
         # 4. Mechanics.
         a = self.assigned[idx].astype(I64)

@@ -246,29 +246,66 @@ def proportional_rule(pool: int, vms: list, u: int) -> list[int]:
     return [v.minimum_mb + xi * u for v, xi in zip(vms, x)]
 
 
-def effective_shares(weight: int, demand_mb: int, assigned_mb: int, idle_tax: float) -> int:
-    """q = w (1 - tau) / (1 - tau f), f = min(1, demand / assigned), rounded
-    half up, in 0..=W, at least 1 for a positive weight; in f64 exactly as
-    docs/policies.md writes the operations: a = max(assigned, 1),
-    d = min(demand, a), e = w (1 - tau) a / (a - tau d) + 0.5, floor."""
-    a = max(assigned_mb, 1)
-    d = min(demand_mb, a)
-    e = weight * (1.0 - idle_tax) * a / (a - idle_tax * d) + 0.5
-    q = min(math.floor(e), W)
-    return max(q, 1) if weight > 0 else q
+def idle_tax_t(idle_tax: float) -> int:
+    """tau as the rule's integer t = round(tau W) (half away from zero, as
+    Rust's f64::round), at most W - 1."""
+    x = idle_tax * W
+    t = math.floor(x)
+    if x - t >= 0.5:
+        t += 1
+    return min(t, W - 1)
+
+
+def shares_r(level: int, d: int, w: int, t: int) -> int:
+    """r(L) of docs/policies.md (units): floor(L w / W) up to the demand cap
+    d, floor((t d W + (W - t) L w) / W^2) above it."""
+    if level * w <= d * W:
+        return level * w // W
+    return (t * d * W + (W - t) * level * w) // (W * W)
 
 
 def shares_rule(pool: int, vms: list, u: int, idle_tax: float) -> list[int]:
-    """ESX: every VM from its reservation (minimum) up to its target, the
-    units handed out one at a time by the level at which the VM's whole
-    holding reaches them (threshold ceil(k W / q)), as Hyper-V's hand-out."""
+    """ESX: every VM from its reservation (minimum) up to its target; the
+    units handed out one at a time, the next to the VM that reaches it at
+    the lowest level (the smallest L with r(L) >= its next unit; found by
+    counting up, no inverse formula), ties to the higher weight, then the
+    earlier position; weight 0 only once every positive weight is at its
+    target, then with equal weights W."""
     target = [v.target_mb for v in vms]
     if sum(target) <= pool:
         return target
-    q = [effective_shares(v.weight, v.demand_mb, v.assigned_mb, idle_tax) for v in vms]
+    t = idle_tax_t(idle_tax)
     lo = [v.minimum_mb // u for v in vms]
-    hi = [t // u for t in target]
-    got = hand_out(pool // u - sum(lo), lo, hi, q)
+    hi = [x // u for x in target]
+    d = [v.demand_cap_mb // u for v in vms]
+    got = list(lo)
+    budget = pool // u - sum(lo)
+
+    def reach(i: int, k: int, w: int) -> int:
+        """The smallest level at which VM i's r is at least k (bisection on
+        the monotone r: the doc's definition, not an inverse)."""
+        a, b = 0, 1
+        while shares_r(b, d[i], w, t) < k:
+            a, b = b, b * 2
+        while b - a > 1:
+            m = (a + b) // 2
+            a, b = (a, m) if shares_r(m, d[i], w, t) >= k else (m, b)
+        return b
+
+    def give(members: list[int], weight_of) -> None:
+        nonlocal budget
+        while budget > 0:
+            room = [i for i in members if got[i] < hi[i]]
+            if not room:
+                return
+            best = min(room, key=lambda i: (reach(i, got[i] + 1, weight_of(i)), -weight_of(i), i))
+            got[best] += 1
+            budget -= 1
+
+    positive = [i for i, v in enumerate(vms) if v.weight > 0]
+    give(positive, lambda i: vms[i].weight)
+    if all(got[i] >= hi[i] for i in positive):
+        give([i for i, v in enumerate(vms) if v.weight == 0], lambda i: W)
     return [x * u for x in got]
 
 
@@ -471,7 +508,7 @@ class VM:
             "Average Pressure": self.average_pressure,
             "Minimum Pressure": self.min_pressure,
             "Maximum Pressure": self.max_pressure,
-            "Guest Available Memory": 0 if self.state == OFF else self.assigned_mb - self.demand_mb,
+            "Guest Available Memory": 0 if self.state == OFF else max(0, self.assigned_mb - self.demand_mb),
             "Smart Paging Working Set Size": 0,  # no restart in the reference yet
         }
 

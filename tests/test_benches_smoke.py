@@ -149,6 +149,24 @@ def test_numpy_peer_failed_starts_match() -> None:
     assert_same(dd, nd, "tick after failing starts", counters=True)
 
 
+@pytest.mark.parametrize("regime", ["plentiful", "contended"])
+def test_numpy_user_policy_is_hyperv(regime: str) -> None:
+    """The benchmark's numpy user policy (the peer's allocation as a
+    `dynmem.Policy`) runs Hyper-V's rule: a host with it and a host with
+    HyperVPolicy agree tick by tick, and allocate ran once per tick."""
+    policy, work = C.numpy_user_policy()
+    spec = C.make_spec(300, regime, 11)
+    dd = C.make_driver("dynmem", spec)
+    du = C.make_driver("dynmem", spec, policy=policy)
+    calls = len(work)
+    for t in range(8):
+        dd.step()
+        du.step()
+        assert np.array_equal(dd.assigned(), du.assigned()), f"tick {t}"
+        assert np.array_equal(dd.visible(), du.visible()), f"tick {t}"
+    assert len(work) == calls + 8
+
+
 def test_floor_reads_the_hot_columns() -> None:
     from floor import Floor
 
@@ -174,7 +192,8 @@ def test_run_py_quick_writes_a_report(tmp_path) -> None:
     out = tmp_path / "RESULTS.md"
     assert run.main(["--quick", "--out", str(out)]) == 0
     text = out.read_text()
-    for needle in ("## Machine", "## Targets", "ns per VM per tick", "dynmem÷numpy", "dynmem÷floor", "Host.run", "handle"):
+    for needle in ("## Machine", "## Targets", "ns per VM per tick", "dynmem÷numpy", "dynmem÷floor", "Host.run", "handle",
+                   "## Allocation policies", "| hyperv |"):
         assert needle in text
     rows = [ln for ln in text.splitlines() if ln.startswith("| contended |") or ln.startswith("| storm |") or ln.startswith("| plentiful |")]
     assert len(rows) >= 6

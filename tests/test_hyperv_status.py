@@ -99,7 +99,8 @@ def test_new_counters_by_hand(host_cls):
     assert c["Guest Available Memory"] == 162  # 1162 − 1000
     assert c["Smart Paging Working Set Size"] == 0
     vm.demand_mb = 1300
-    assert vm.counters["Guest Available Memory"] == -138  # the guest pages 138 MB
+    assert vm.counters["Guest Available Memory"] == 0  # the guest pages 138 MB instead
+    assert vm.paging_mb == 138
     # 16384 − 1024 − 1162
     assert host.counters["Available Memory For Balancing"] == host.counters["Available Memory"] == 14198
     vm.stop()

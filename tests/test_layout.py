@@ -24,6 +24,7 @@ RANK = {
     "mechanics": 1,
     "simd": 1,
     "par": 1,
+    "table": 1,
     "version": 1,
     "model": 2,
     "solver": 3,
@@ -33,6 +34,8 @@ RANK = {
     "host": 6,
     "run": 7,
     "fuzzing": 8,
+    "fleet": 8,
+    "snapshot": 9,
 }
 
 MAX_LINES = 800

@@ -166,28 +166,40 @@ SHARES_VMS = {
 
 @impls
 @pytest.mark.parametrize("idle_tax, expected", [
-    (0.75, {"a": 1204, "b": 482, "c": 2410}),
-    (0.0, {"a": 1024, "b": 1024, "c": 2048}),
+    (0.75, {"a": 1114, "b": 1114, "c": 2772}),
+    (0.0, {"a": 1230, "b": 1230, "c": 2540}),
 ])
 def test_shares_idle_memory_tax(impl, idle_tax, expected):
-    """4096 MB, reserve 0: pool 4096 MB = 2048 units; startups 1024 + 2048
-    + 1024 = 4096 fit. Targets (buffer 20 %): a, b ceil(1228.8) -> 1230,
-    c 3600; sum 6060 > 4096: the level rule.
-    Active fractions at the start of the first tick (assigned = startup):
-    f_a = 1024/1024 = 1, f_b = 1024/2048 = 0.5, f_c = min(1, 3000/1024) = 1.
-    tau = 0.75: q = w (1 - tau) / (1 - tau f):
-        q_a = 5000 * .25 / .25 = 5000, q_b = 1250 / .625 = 2000, q_c = 10000.
-      x(L) = clamp(floor(L q / 10000), lo, hi), lo = 128, 128, 256 units,
-      hi = 615, 615, 1800: L = 1205 -> 602 + 241 + 1205 = 2048 = pool
-      exactly (L = 1206 -> 603 + 241 + 1206 = 2050 > 2048), no remainder.
-      g = 1204, 482, 2410 MB: b, half idle, pays the tax.
-    tau = 0: q = w = 5000, 5000, 10000: L = 1024 -> 512 + 512 + 1024 = 2048
-      (L = 1025 -> 2049): g = 1024, 1024, 2048.
-    Mechanics: b balloons promptly to make room for a and c's adds."""
-    host = host_with(impl, "shares", 4096, SHARES_VMS, idle_tax=idle_tax)
+    """5000 MB, reserve 0: pool 5000 MB = 2500 units; startups 1024 + 2048
+    + 1024 = 4096 fit. Buffer 20 %: a, b demand 1024 -> demand cap 1024
+    (d = 512 units), target ceil(1228.8) -> 1230 (hi 615); c demand 3000
+    (d = 1500), target 3600 (hi 1800). Targets 6060 > 5000: the level rule.
+    lo = 128, 128, 256 units.
+    tau = 0.75 (t = 7500): r(L) = floor(L w / W) up to d, then
+      floor((t d W + (W - t) L w) / W^2). a, b (w 5000): L / 2 up to 512
+      (L = 1024), then floor(384 + L / 8): memory above the demand cap (the
+      buffer, idle) costs four times as much. c (w 10000): L.
+      L = 1386: 557 + 557 + 1386 = 2500 = pool (384 + 173.25);
+      L = 1387: 557 + 557 + 1387 = 2501 > pool. g = 1114, 1114, 2772 MB.
+    tau = 0: r = floor(L w / W): a, b reach hi 615 at L = 1230, then only c
+      rises: 615 + 615 + L = 2500 at L = 1270. g = 1230, 1230, 2540 MB.
+    The tax moves 232 MB of a's and b's buffers to c's demand."""
+    host = host_with(impl, "shares", 5000, SHARES_VMS, idle_tax=idle_tax)
     host.tick(1.0)
     assert assigned(host) == expected
     assert host.available_mb == 0
+
+
+@impls
+def test_shares_below_the_demand_cap_the_tax_plays_no_part(impl):
+    """4096 MB: pool 2048 units, the same VMs. At L = 1024 a and b reach
+    exactly their demand caps (512 units) and c holds 1024: 2048 = pool
+    (L = 1025: 512 + 512 + 1025). No VM holds idle memory, so every tau
+    gives g = 1024, 1024, 2048 MB (b, started at 2048, balloons to 1024)."""
+    for tau in (0.0, 0.75, 0.99):
+        host = host_with(impl, "shares", 4096, SHARES_VMS, idle_tax=tau)
+        host.tick(1.0)
+        assert assigned(host) == {"a": 1024, "b": 1024, "c": 2048}, tau
 
 
 @impls
@@ -212,11 +224,11 @@ def test_shares_zero_shares_wait_then_share_equally(impl):
         a: w 0, min 256 (lo 128), demand 2000 -> target 2400 (hi 1200)
         b: w 0, min 128 (lo 64),  demand 2000 -> target 2400 (hi 1200)
         c: w 100, min 256, startup 512, demand 500 -> target 600 (hi 300)
-    c (q = round(100 * .25 / (1 - .75 * 500/512)) = round(93.43) = 93 > 0)
-    goes to its target first: 300 units. What is left, 1025 - 300 = 725
-    units, is shared by a and b with equal q from their own minima: b rises
-    to a's 128 first (64 units), then 725 - 256 = 469 = 234 each + 1,
-    the odd unit to the earlier position (a). g = 726, 724, 600 MB."""
+    c, the only positive weight, goes to its target first: 300 units. What
+    is left, 1025 - 300 = 725 units, is shared by a and b with equal weights
+    from their own minima: b rises to a's 128 first (64 units), then
+    725 - 256 = 469 = 234 each + 1, the odd unit to the earlier position
+    (a). g = 726, 724, 600 MB."""
     vms = {"a": vm(256, 512, 4096, demand=2000, weight=0),
            "b": vm(128, 512, 4096, demand=2000, weight=0),
            "c": vm(256, 512, 4096, demand=500, weight=100)}
@@ -234,37 +246,17 @@ def test_shares_targets_fit_every_vm_gets_its_target(impl):
     assert assigned(host) == {"a": 1230, "b": 1230, "c": 3600}
 
 
-def test_effective_shares_by_hand():
-    """q = w (1 - tau) / (1 - tau f) rounded half up, >= 1 for w > 0;
-    f = min(1, demand / assigned)."""
-    q = R.effective_shares
-    assert q(5000, 1024, 1024, 0.75) == 5000
-    assert q(5000, 1024, 2048, 0.75) == 2000
-    assert q(5000, 0, 2048, 0.75) == 1250          # idle: w (1 - tau)
-    assert q(5000, 9999, 2048, 0.75) == 5000       # f capped at 1
-    assert q(1, 0, 1024, 0.75) == 1                # 0.25 -> 0 -> at least 1
-    assert q(0, 0, 1024, 0.75) == 0
-    assert q(3, 0, 1024, 0.5) == 2                 # 1.5 rounds up
-    assert q(10000, 0, 512, 0.0) == 10000          # tau 0: pure shares
-    assert q(4794, 1460, 2190, 0.5) == 3596        # 3595.5 exactly (f = 2/3)
-
-
-@impls
-def test_shares_half_way_effective_shares_round_up(impl):
-    """27192 MB, reserve 0, idle_tax 0.5: pool 13596 units.
-        a: w 4794, min 32, startup 2190, demand 1460 (f = 2/3), buffer 2000 %
-           -> target 30660 (hi 15330 units);
-           q = 4794 * .5 * 2190 / (2190 - .5 * 1460) = 3595.5 -> 3596
-        b: w 10000, min 32, startup 4096, demand 100000 (f = 1) -> q 10000,
-           target 120000 (hi 60000 units).
-    L = 10000: 3596 + 10000 = 13596 = pool (L = 10001: 13597). g = 7192,
-    20000 MB. (With q_a = 3595, as 1460/2190 in f64 first would give: L =
-    10001, g = 7190, 20002.)"""
-    vms = {"a": vm(32, 2190, 1048576, demand=1460, weight=4794, buffer=2000),
-           "b": vm(32, 4096, 1048576, demand=100000, weight=10000)}
-    host = host_with(impl, "shares", 27192, vms, idle_tax=0.5)
-    host.tick(1.0)
-    assert assigned(host) == {"a": 7192, "b": 20000}
+def test_shares_r_by_hand():
+    """r(L) of docs/policies.md, units: floor(L w / W) up to the demand cap
+    d, floor((t d W + (W - t) L w) / W^2) above it; t = round(tau W)."""
+    r, t = R.shares_r, R.idle_tax_t
+    assert t(0.75) == 7500 and t(0.0) == 0 and t(0.99995) == 9999  # at most W - 1
+    assert r(1024, 512, 5000, 7500) == 512       # at the demand cap: L w = d W
+    assert r(1025, 512, 5000, 7500) == 512       # 384 + 128.125
+    assert r(1032, 512, 5000, 7500) == 513       # 384 + 129: a quarter of the rate
+    assert r(1032, 512, 5000, 0) == 516          # no tax: L / 2
+    assert r(3, 512, 10000, 7500) == 3
+    assert r(10**6, 0, 1, 9999) == 0             # w 1, all idle: 1e6 * 1 / 1e8
 
 
 # --------------------------------------------------------------------------

@@ -40,3 +40,11 @@ def test_readme_fleet_example_runs() -> None:
     r = subprocess.run([sys.executable, "-c", code.group(1)], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("True True [")
+
+
+def test_readme_many_hosts_example_runs() -> None:
+    code = re.search(r"## Many hosts: `dynmem.Fleet`\n.*?```python\n(.*?)```", README, re.S)
+    assert code
+    r = subprocess.run([sys.executable, "-c", code.group(1)], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("(20000,) [")

@@ -97,17 +97,19 @@ def shares_level(pool, rows, u, tau):
     target = [r.target_mb for r in rows]
     if sum(target) <= pool:
         return target
-    q = [R.effective_shares(r.weight, r.demand_mb, r.assigned_mb, tau) for r in rows]
+    t = R.idle_tax_t(tau)
+    q = [r.weight for r in rows]
+    d = [r.demand_cap_mb // u for r in rows]
     lo = [r.minimum_mb // u for r in rows]
-    hi = [t // u for t in target]
+    hi = [x // u for x in target]
     budget = pool // u
     n = len(rows)
 
     def level_fill(members, share, budget, base):
-        """x_i(L) = clamp(floor(L share_i / W), lo_i, hi_i) for `members`;
-        `base` units are held by the others."""
+        """x_i(L) = clamp(r_i(L), lo_i, hi_i) for `members` (r of the doc,
+        with weight share(i)); `base` units are held by the others."""
         def x(i, level):
-            return max(lo[i], min(hi[i], level * share(i) // R.W))
+            return max(lo[i], min(hi[i], R.shares_r(level, d[i], share(i), t)))
 
         def total(level):
             return base + sum(x(i, level) for i in members)
@@ -132,7 +134,7 @@ def shares_level(pool, rows, u, tau):
     zero = [i for i in range(n) if q[i] == 0]
     got = level_fill(positive, lambda i: q[i], budget, sum(lo[i] for i in zero))
     if all(got[i] == hi[i] for i in positive):
-        got.update(level_fill(zero, lambda i: 1, budget, sum(got[i] for i in positive)))
+        got.update(level_fill(zero, lambda i: R.W, budget, sum(got[i] for i in positive)))
     else:
         got.update({i: lo[i] for i in zero})
     return [got[i] * u for i in range(n)]

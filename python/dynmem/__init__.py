@@ -28,6 +28,10 @@ from .errors import (
     StateError,
     VersionError,
 )
+from . import placement
+from .fleet import DynamicOptimization, Fleet, FleetTimeline, HostView
+from .sweep import sweep
+from .compare import Comparison, PolicyResult, compare
 
 __all__ = [
     "Host",
@@ -51,6 +55,15 @@ __all__ = [
     "InsufficientMemoryError",
     "StateError",
     "PolicyError",
+    "Fleet",
+    "FleetTimeline",
+    "HostView",
+    "DynamicOptimization",
+    "placement",
+    "sweep",
+    "compare",
+    "Comparison",
+    "PolicyResult",
     "VersionError",
     "VERSIONS",
 ]

@@ -1,6 +1,6 @@
 # Stub of the Rust extension; kept in step with the built module by
 # `python -m mypy.stubtest dynmem._dynmem` (tests/test_stub.py).
-from typing import Any, Literal, final
+from typing import Any, Callable, Literal, final
 
 from typing_extensions import disjoint_base
 
@@ -21,6 +21,11 @@ __all__ = [
     "VM_COUNTER_NAMES",
     "HOST_COUNTER_NAMES",
     "_after_fork_in_child",
+    "Fleet",
+    "SNAPSHOT_VERSION",
+    "host_snapshot",
+    "host_from_snapshot",
+    "parse_table",
 ]
 
 #: dynmem's version (Cargo.toml's, the wheel's).
@@ -34,6 +39,18 @@ MAX_MAXIMUM_MB: int
 VM_COUNTER_NAMES: tuple[str, ...]
 #: Hyper-V's names of the host counters (`Host.counters()`' keys, in order).
 HOST_COUNTER_NAMES: tuple[str, ...]
+
+def parse_table(
+    data: bytes,
+    first_line: int,
+    fields: int,
+    wanted: list[int],
+    delimiter: str,
+    quote: str | None,
+    decimal_comma: bool,
+    day_first_time: bool,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint64], list[tuple[int, str, int]]]:
+    """The trace loaders' numeric CSV parser (`dynmem_core::table`)."""
 
 def _after_fork_in_child() -> None:
     """Forgets the cached pid (registered with `os.register_at_fork`)."""
@@ -67,6 +84,10 @@ class RunRecord:
     def average_pressure(self) -> npt.NDArray[np.float64]: ...
     @property
     def events(self) -> tuple[tuple[int, int, str | None], ...]: ...
+    @property
+    def counters(self) -> dict[str, npt.NDArray[Any]] | None: ...
+    @property
+    def host_counters(self) -> dict[str, npt.NDArray[Any]] | None: ...
 
 @final
 class PolicyView:
@@ -179,6 +200,7 @@ class Host:
         dt_s: float,
         events: list[tuple[int, int, str, dict[str, Any] | None]],
         record_every: int,
+        record_counters: bool = False,
     ) -> RunRecord: ...
     def set_demand_mb(self, demand_mb: npt.NDArray[np.int64]) -> None: ...
     def demand_mb(self) -> npt.NDArray[np.int64]: ...
@@ -350,11 +372,84 @@ class VmHandle:
         - "Current Pressure": %, now
         - "Average Pressure", "Minimum Pressure", "Maximum Pressure": %,
           over the ticks the VM ran
-        - "Guest Available Memory": MB, assigned − demand now (negative while
-          the guest pages; 0 when off)
+        - "Guest Available Memory": MB, max(0, assigned − demand) now: the
+          guest's free memory (0 when off)
         - "Smart Paging Working Set Size": MB, the part of startup memory a
           restart paged to a Smart Paging file (0 until restart is modelled)
         """
     @property
     def exists(self) -> bool:
         """True while the VM is still on its host."""
+
+# ----- fleets and snapshots (issue 12; rust/dynmem-py/src/fleet.rs) -------
+
+#: Version of the snapshot format this build writes and reads.
+SNAPSHOT_VERSION: int
+
+def host_snapshot(host: Host) -> bytes: ...
+def host_from_snapshot(
+    data: bytes, rule: tuple[Any, ...] | None = None
+) -> tuple[Host, tuple[int, int, float, float, float], str, float]: ...
+
+@final
+class Fleet:
+    def __new__(cls, physical_mb: npt.NDArray[np.int64], reserve_mb: int | None, policy: Any) -> Fleet: ...
+    def __len__(self) -> int: ...
+    @property
+    def host_count(self) -> int: ...
+    @property
+    def time_s(self) -> float: ...
+    @property
+    def threads(self) -> int: ...
+    @threads.setter
+    def threads(self, value: int) -> None: ...
+    @property
+    def heap_bytes(self) -> int: ...
+    def add_vms(
+        self,
+        names: list[str] | int,
+        startup_mb: npt.NDArray[np.int64],
+        maximum_mb: npt.NDArray[np.int64],
+        minimum_mb: npt.NDArray[np.int64],
+        buffer_pct: npt.NDArray[np.int64],
+        weight: npt.NDArray[np.int64],
+        dynamic: npt.NDArray[np.bool_],
+    ) -> npt.NDArray[np.uint64]: ...
+    def place(
+        self,
+        ids: npt.NDArray[np.uint64],
+        rule: str,
+        score: str,
+        max_ratio: float | None,
+        user: Callable[[dict[str, int], dict[str, Any]], int] | None,
+    ) -> npt.NDArray[np.int64]: ...
+    def start_many(self, ids: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]: ...
+    def stop_many(self, ids: npt.NDArray[np.uint64]) -> None: ...
+    def can_start(self, startup_mb: int, weight: int) -> npt.NDArray[np.bool_]: ...
+    def set_demand_mb(self, demand_mb: npt.NDArray[np.int64]) -> None: ...
+    def tick(self, dt_s: float) -> None: ...
+    def assigned_mb(self) -> npt.NDArray[np.int64]: ...
+    def demand_mb(self) -> npt.NDArray[np.int64]: ...
+    def visible_mb(self) -> npt.NDArray[np.int64]: ...
+    def host_of(self, ids: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]: ...
+    def hosts_of_all(self) -> npt.NDArray[np.int64]: ...
+    def host_available_mb(self) -> npt.NDArray[np.int64]: ...
+    def host_free_mb(self) -> npt.NDArray[np.int64]: ...
+    def host_physical_mb(self) -> npt.NDArray[np.int64]: ...
+    def name(self, id: int) -> str: ...
+    def find(self, name: str) -> int: ...
+    def migrate(
+        self, ids: npt.NDArray[np.uint64], to: npt.NDArray[np.int64], duration_s: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.bool_]: ...
+    def migrations(self) -> list[tuple[int, int, int, float]]: ...
+    def set_dynamic_optimization(self, settings: tuple[float, float, float] | None) -> None: ...
+    def dynamic_optimization(self) -> tuple[float, float, float] | None: ...
+    def host_pressure(self) -> npt.NDArray[np.float64]: ...
+    def run(
+        self, demand_mb: npt.NDArray[np.int64], dt_s: float, record_every: int, first_tick: int
+    ) -> dict[str, Any]: ...
+    def snapshot(self) -> bytes: ...
+    @staticmethod
+    def from_snapshot(data: bytes) -> Fleet: ...
+    def host_snapshot(self, k: int) -> bytes: ...
+    def mechanics(self) -> tuple[int, int, float, float, float]: ...

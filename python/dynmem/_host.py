@@ -19,7 +19,7 @@ from . import _dynmem
 from .errors import ConfigError, ConfigTypeError, DynmemError, StateError
 from ._validate import as_array, bad_entry, check_instance, check_items, int_array
 from .events import Event
-from .policies import HyperVPolicy, Policy, SharesPolicy, mechanics_of
+from .policies import POLICIES, HyperVPolicy, Policy, SharesPolicy, mechanics_of
 from .timeline import Timeline
 
 if TYPE_CHECKING:  # traces imports this module
@@ -73,7 +73,11 @@ class VM(_dynmem.VmHandle):
         )
 
     def __reduce_ex__(self, protocol: Any) -> Any:
-        raise ConfigTypeError("a VM handle cannot be pickled (hosts cannot be pickled yet either)", "vm", self.id)
+        raise ConfigTypeError(
+            "a VM handle cannot be pickled on its own: pickle its Host (the copy's vm(name) gives its handle)",
+            "vm",
+            self.id,
+        )
 
 
 class Host:
@@ -339,12 +343,30 @@ class Host:
     def __deepcopy__(self, memo: dict[int, Any]) -> Host:
         return self.__copy__()
 
-    def __reduce_ex__(self, protocol: Any) -> Any:
-        raise ConfigTypeError(
-            "a Host cannot be pickled yet (copy.copy(host) gives an independent copy in this process)",
-            "host",
-            repr(self),
-        )
+    def snapshot(self) -> bytes:
+        """The host as bytes of dynmem's versioned snapshot format: every
+        VM's settings, state, memory, clocks, counters, name and id, and the
+        host's clock. `Host.from_snapshot` continues exactly as this host
+        would. (Threads and vector caps are settings of a process, not state.)"""
+        return bytes(_dynmem.host_snapshot(self._core))
+
+    @classmethod
+    def from_snapshot(cls, data: bytes, policy: Policy | None = None) -> Host:
+        """The host a `snapshot` holds; a corrupted or foreign one is a
+        `ConfigError` on field ``snapshot`` (never a crash). The snapshot
+        records a built-in policy (restored as it was); a host with a user
+        policy needs it again as ``policy`` (a snapshot holds no Python)."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise ConfigTypeError(f"snapshot must be bytes, got {type(data).__name__}", "snapshot", type(data).__name__)
+        if policy is not None:
+            check_instance(policy, "policy", Policy, "a dynmem.Policy")
+        return _host_from_bytes(bytes(data), policy, cls)
+
+    def __reduce__(self) -> Any:
+        """Pickles through `snapshot` (exact; handles are the copy's own); a
+        user policy is pickled beside it (its class must be importable)."""
+        user = self._policy if self._policy._rule()[0] == "external" else None
+        return (_host_from_bytes, (self.snapshot(), user, type(self)))
 
     def __repr__(self) -> str:
         return (
@@ -364,6 +386,7 @@ class Host:
         events: list[Event] | None = None,
         record_every: int = 1,
         progress: Callable[[int, int], None] | None = None,
+        record_counters: bool = False,
     ) -> Timeline:
         """Runs ``demand_mb.shape[0]`` ticks with the whole loop in Rust.
 
@@ -395,7 +418,15 @@ class Host:
         the callback), the events of later ticks have not run, and the
         exception (``KeyboardInterrupt`` for Ctrl-C, re-raised as it came)
         carries ``timeline``, the rows recorded so far, and ``ticks_done``.
+
+        With ``record_counters=True`` each recorded row also holds every
+        VM's and the host's Hyper-V counters (`Timeline.counters`,
+        `Timeline.host_counters`; about 80 more bytes per VM and row), which
+        `Timeline.to_pdh_csv` writes.
         """
+        if not isinstance(record_counters, bool):
+            raise ConfigTypeError(f"record_counters must be True or False, got {record_counters!r:.80}",
+                                  "record_counters", record_counters)
         if progress is not None and not callable(progress):
             raise ConfigTypeError(
                 f"progress must be a callable (ticks_done, ticks) or None, got {progress!r:.80}", "progress", progress
@@ -420,7 +451,7 @@ class Host:
         try:
             for lo, hi in bounds:
                 part = raw if len(bounds) == 1 else [(t - lo, vid, a, c) for t, vid, a, c in raw if lo <= t < hi]
-                parts.append(self._run_once(arr[lo:hi], dt_s, part, record_every, names, event_names, lo))
+                parts.append(self._run_once(arr[lo:hi], dt_s, part, record_every, names, event_names, lo, record_counters))
                 done = hi
                 if progress is not None and ticks:
                     progress(hi, ticks)
@@ -480,9 +511,10 @@ class Host:
         names: list[str],
         event_names: dict[int, str],
         offset: int,
+        record_counters: bool = False,
     ) -> Timeline:
         try:
-            r = self._core.run(arr, dt_s, raw, record_every)
+            r = self._core.run(arr, dt_s, raw, record_every, record_counters)
         except BaseException as e:
             # Stopped by a signal after some ticks: what was recorded goes with it.
             record = e.__dict__.pop("_dynmem_record", None)
@@ -520,6 +552,8 @@ class Host:
             average_pressure=r.average_pressure,
             events=log,
             record_every=int(record_every),
+            counters=r.counters,
+            host_counters=r.host_counters,
         )
 
     # ----- bulk access (host.vms order) -------------------------------------
@@ -634,3 +668,29 @@ def _demand_of(
             len(trace.names),
         )
     return trace.demand_mb, dt_s, float(trace.start_s) - time_s
+
+
+def _policy_of(m: tuple[int, int, float, float, float], kind: str = "hyperv", idle_tax: float = 0.0) -> Policy:
+    """A built-in policy from the binding's mechanics tuple and policy kind."""
+    mech: dict[str, Any] = dict(zip(("balloon_unit_mb", "hot_add_chunk_mb", "boot_report_delay_s", "remove_delay_s",
+                     "remove_rate_mb_per_s"), m))
+    if kind == "shares":
+        return SharesPolicy(**mech, idle_tax=idle_tax)
+    return POLICIES[kind](**mech)
+
+
+def _host_from_bytes(data: bytes, policy: Policy | None = None, cls: type[Host] = Host) -> Host:
+    """A `Host` restored from a snapshot's bytes (pickle's reconstructor);
+    ``policy``: a user policy to give it, where its snapshot says it had one."""
+    rule = policy._rule() if policy is not None else None
+    core, mech, kind, idle_tax = _dynmem.host_from_snapshot(data, rule)
+    new = cls.__new__(cls)
+    new._core = core
+    if kind == "external":
+        assert policy is not None  # the binding refuses it otherwise
+        new._policy = policy
+    else:
+        new._policy = _policy_of(mech, kind, idle_tax)
+    new._handles = {}
+    new._watchers = []
+    return new

@@ -19,12 +19,14 @@ from typing import Any, Sequence
 
 from ._console import SIZE_HELP, Progress, parse_size_mb
 from ._host import Host
+from .compare import add_arguments as _compare_arguments, cmd_compare
 from .errors import ConfigError, DynmemError
 from .events import Event
 from .export import parquet_engine, write_csv, write_parquet
 from .report import host_line, settings_table, state_table, summary
 from .scenario import GENERATOR_TABLE, Scenario, load_scenario, reference_scenario
 from .timeline import Timeline
+from .hyperv import replay as hv_replay
 
 __all__ = ["main", "state_table", "summary", "write_csv"]
 
@@ -134,12 +136,14 @@ def cmd_run(args: argparse.Namespace, scenario: Scenario | None = None) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from .traces import DemandMapping, add_trace_vms, load_bitbrains
 
+    if args.counters:
+        return hv_replay.cmd_replay_counters(args)
     _check_outputs(args)
     progress = Progress(sys.stderr, enabled=not args.no_progress)
     mapping = DemandMapping(baseline_mb=args.baseline_mb, baseline_pct=args.baseline_pct, scale=args.scale)
     host = Host(physical_mb=args.physical_mb, reserve_mb=args.reserve_mb)
     with progress.stage("loading", "files") as update:
-        trace = load_bitbrains(args.trace_dir, tick_s=args.tick_s, vms=args.vms, mapping=mapping,
+        trace = load_bitbrains(args.trace_dir, tick_s=args.tick_s or 300.0, vms=args.vms, mapping=mapping,
                                on_long_gap="hold", progress=update)
     add_trace_vms(host, trace, startup_mb=args.startup_mb, minimum_mb=args.minimum_mb, buffer_pct=args.buffer_pct)
     before = [vm.counters for vm in host.vms]
@@ -208,20 +212,24 @@ def _parser() -> argparse.ArgumentParser:
                    "and the reference scenario, python/dynmem/scenarios/reference.toml)")
     outputs(r)
     rp = sub.add_parser(
-        "replay", help="replay Bitbrains GWA-T-12 traces on one host",
+        "replay", help="replay Bitbrains GWA-T-12 traces or a Hyper-V counter log on one host",
         description="Replays real per-VM memory traces on one host: every VM of the trace starts at once and its "
-        "demand follows the trace (active memory mapped to committed demand: baseline + scale x usage).")
-    rp.add_argument("trace_dir", metavar="TRACE_DIR",
+        "demand follows the trace (active memory mapped to committed demand: baseline + scale x usage). "
+        "With --counters, replays a Hyper-V counter log (PDH-CSV) instead.")
+    rp.add_argument("trace_dir", metavar="TRACE_DIR", nargs="?",
                     help="a directory of Bitbrains GWA-T-12 per-VM files (*.csv or *.csv.gz, e.g. the Rnd or "
-                    "fastStorage sets), one VM per file, named after the file; or one such file")
+                    "fastStorage sets), one VM per file, named after the file; or one such file (not with "
+                    "--counters)")
     h = rp.add_argument_group("host")
-    h.add_argument("--physical-mb", type=parse_size_mb, required=True, metavar="SIZE",
-                   help=f"host physical memory (required); {SIZE_HELP}")
+    h.add_argument("--physical-mb", type=parse_size_mb, default=None, metavar="SIZE",
+                   help=f"host physical memory (required with TRACE_DIR; with --counters default the log's "
+                   f"balancer memory); {SIZE_HELP}")
     h.add_argument("--reserve-mb", type=parse_size_mb, default=None, metavar="SIZE",
                    help="host reserve, never given to VMs (default: 384 MB + 64 MB per GB of physical memory)")
     v = rp.add_argument_group("VMs (each VM's maximum is the most memory the trace provisioned it)")
-    v.add_argument("--vms", type=int, default=None, metavar="N", help="replay only the first N VMs (files in "
-                   "natural name order; default all)")
+    v.add_argument("--vms", type=hv_replay.count_or_file, default=None, metavar="N|FILE",
+                   help="replay only the first N VMs (files in natural name order; default all); with --counters, "
+                   "a Get-VM/Get-VMMemory export (JSON or CSV) giving the VMs' settings")
     v.add_argument("--startup-mb", type=parse_size_mb, default=1024, metavar="SIZE",
                    help="startup memory of every VM, capped at its maximum (default 1024 MB)")
     v.add_argument("--minimum-mb", type=parse_size_mb, default=512, metavar="SIZE",
@@ -230,8 +238,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="memory buffer of every VM: memory beyond demand the balancer aims for, %% of demand "
                    "(5 to 2000, default 20)")
     t = rp.add_argument_group("time")
-    t.add_argument("--tick-s", type=float, default=300.0, metavar="SECONDS", help="tick length: the trace is "
-                   "resampled (held) onto this grid (default 300, the trace's own 5-minute samples)")
+    t.add_argument("--tick-s", type=float, default=None, metavar="SECONDS", help="tick length: the trace is "
+                   "resampled (held) onto this grid (default 300, the trace's own 5-minute samples; with "
+                   "--counters, the log's interval)")
     t.add_argument("--record-every", type=int, default=1, metavar="N", help="keep every N-th tick in the "
                    "timeline, CSV, Parquet and plot (default 1: all). Decimation: a kept row is the state after "
                    "that tick, not an average; paging and time in Warning count each kept row for N ticks")
@@ -243,13 +252,18 @@ def _parser() -> argparse.ArgumentParser:
                    help="extra floor, %% of the VM's provisioned memory (default 10)")
     m.add_argument("--scale", type=float, default=1.5, metavar="X",
                    help="multiplier on the trace's active memory (default 1.5)")
+    hv_replay.add_arguments(rp.add_argument_group("Hyper-V counter log"))
     outputs(rp)
+    from .plan import add_parser as add_plan
+
+    add_plan(sub)
+    _compare_arguments(sub.add_parser("compare", help="run one workload under several allocation policies, side by side"))
     return p
 
 
 #: The replay arguments that are not the library's: the command, the trace
 #: directory (the library's path_or_dir) and the outputs.
-_NOT_PASSED = ("command", "trace_dir", "csv", "parquet", "plot", "no_progress")
+_NOT_PASSED = ("command", "trace_dir", "csv", "parquet", "plot", "no_progress", "counters", "pdh_csv")
 
 
 def _flags(args: argparse.Namespace, message: str) -> str:
@@ -287,13 +301,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs the ``dynmem`` command with ``argv`` (default: ``sys.argv[1:]``)
     and returns its exit status: 0, 2 for any error (one line on stderr),
     130 for Ctrl-C."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "replay" and not args.counters and (args.trace_dir is None or args.physical_mb is None):
+        parser.error("replay needs TRACE_DIR and --physical-mb, or --counters LOG.csv")
     _log_to_stderr()
     try:
         if args.command == "demo":
             return cmd_run(args, reference_scenario())
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "plan":
+            from .plan import cmd_plan
+
+            return cmd_plan(args)
+        if args.command == "compare":
+            return cmd_compare(args)
         return cmd_replay(args)
     except BrokenPipeError:  # pragma: no cover
         return 1

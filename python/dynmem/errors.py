@@ -15,6 +15,7 @@ __all__ = [
     "InsufficientMemoryError",
     "StateError",
     "PolicyError",
+    "FileFormatError",
     "VersionError",
 ]
 
@@ -57,6 +58,36 @@ class PolicyError(DynmemError):
     exception is this one's ``__cause__``) or answered with the wrong type,
     shape or dtype, an allocation outside a VM's [minimum, maximum], or more
     than the pool. The tick did not happen: the host is as it was before."""
+
+
+class FileFormatError(ConfigError):
+    """A file to read is not in the format it should be (truncated, binary,
+    the wrong delimiter, a missing column, a value out of range, a duplicate
+    name). The message starts ``file:line:column:`` (1-based; the column is
+    the field's number in a CSV row, the character's in JSON); ``path``,
+    ``line`` and ``column`` hold them (``None`` where a file-wide problem has
+    no position). Nothing was loaded.
+
+    Attributes:
+        path: The file at fault.
+        line: Its 1-based line, or None for a file-wide problem.
+        column: The 1-based column (field in a CSV row, character in JSON), or None.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        field: str | None = None,
+        value: Any = None,
+        *,
+        path: str = "",
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
+        super().__init__(message, field, value)
+        self.path = path
+        self.line = line
+        self.column = column
 
 
 class VersionError(DynmemError):

@@ -169,11 +169,12 @@ class ProportionalPolicy(_Mechanics):
 
 @dataclass(frozen=True, repr=False)
 class SharesPolicy(_Mechanics):
-    """VMware ESX: memory in proportion to shares (= weight) per page between
-    the reservation (= minimum) and the target, with the idle memory tax: a
-    VM's effective shares are ``w·(1 − τ)/(1 − τ·f)``, ``f = min(1, demand /
-    assigned)`` its active fraction, ``τ = idle_tax`` in [0, 1) (Waldspurger
-    2002; 0.75 is ESX's default, 0 gives pure shares).
+    """VMware ESX: memory in proportion to shares (= weight) between the
+    reservation (= minimum) and the target, with the idle memory tax
+    (Waldspurger 2002): an idle page costs ``1/(1 − τ)`` active ones, so
+    memory above a VM's demand (its buffer) grows at ``1 − τ`` of the rate
+    of memory below it. ``τ = idle_tax`` in [0, 1); 0.75 is ESX's default,
+    0 gives pure shares. ``docs/policies.md`` has the exact rule.
 
     Attributes:
         idle_tax: The idle memory tax τ, in [0, 1).

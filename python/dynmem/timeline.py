@@ -65,6 +65,13 @@ class Timeline:
             can be given.
         policy: The host's policy in words (``"Hyper-V defaults"``, or the
             policy and the fields that differ from its defaults).
+        counters: Hyper-V's per-VM counters by name
+            (`dynmem._dynmem.VM_COUNTER_NAMES`), each ``(rows, vms)``, where
+            the run recorded them (``Host.run(..., record_counters=True)``);
+            else ``None``.
+        host_counters: Hyper-V's host counters by name
+            (`dynmem._dynmem.HOST_COUNTER_NAMES`), each ``(rows,)``, where
+            recorded; else ``None``.
     """
 
     names: list[str]
@@ -85,6 +92,8 @@ class Timeline:
     physical_mb: int | None = None
     reserve_mb: int | None = None
     policy: str | None = None
+    counters: dict[str, npt.NDArray[Any]] | None = None
+    host_counters: dict[str, npt.NDArray[Any]] | None = None
 
     @property
     def rows(self) -> int:
@@ -171,7 +180,25 @@ class Timeline:
                 arrays[k] = out
         arrays["names"] = names
         arrays["events"] = [e for p in parts for e in p.events]
+        arrays.update(_concat_counters(parts, names))
         return replace(first, **arrays)
+
+    def to_pdh_csv(self, path: Any, *, computer: str = "HOST", start_s: float = 0.0, bias_min: int = 0,
+                   timezone: str = "Coordinated Universal Time") -> None:
+        """Writes the timeline as a PDH-CSV counter log (perfmon, relog, PAL
+        and Excel open it; `dynmem.hyperv.read_counter_log` reads it back to
+        the same demand series). See `dynmem.hyperv.write_pdh_csv`.
+
+        Args:
+            path: the ``.csv`` file to write.
+            computer: the computer name in the counter paths.
+            start_s: Unix epoch seconds (UTC) of simulated time 0.
+            bias_min: the time zone's bias, minutes (UTC = local + bias).
+            timezone: the time-zone name in the header.
+        """
+        from .hyperv import write_pdh_csv
+
+        write_pdh_csv(self, path, computer=computer, start_s=start_s, bias_min=bias_min, timezone=timezone)
 
     def _check_joinable(self, name: str, first: "Timeline") -> None:
         """Raises ConfigError naming ``name.attribute`` unless this timeline
@@ -215,6 +242,9 @@ class Timeline:
         sl = slice(None, None, n)
         arrays: dict[str, Any] = {k: getattr(self, k)[sl] for k in ("tick", "time_s", "available_mb", "average_pressure", *_PER_VM)}
         arrays["record_every"] = self.record_every * n
+        for k in ("counters", "host_counters"):
+            d = getattr(self, k)
+            arrays[k] = None if d is None else {name: a[sl] for name, a in d.items()}
         return replace(self, **arrays)
 
     def status_seconds(self, status: str) -> npt.NDArray[np.float64]:
@@ -286,3 +316,22 @@ class Timeline:
         cols["host_available_mb"] = np.repeat(self.available_mb, vms)
         cols["host_average_pressure"] = np.repeat(self.average_pressure, vms)
         return cols
+
+
+def _concat_counters(parts: list[Timeline], names: list[str]) -> dict[str, Any]:
+    """`Timeline.concat`'s counters: joined where every part has them
+    (a VM missing from a part: 0), else ``None``."""
+    if any(p.counters is None or p.host_counters is None for p in parts):
+        return {"counters": None, "host_counters": None}
+    col = {n: j for j, n in enumerate(names)}
+    counters: dict[str, Any] = {}
+    for k in parts[0].counters or {}:
+        rows = sum(p.rows for p in parts)
+        out = np.zeros((rows, len(names)), dtype=(parts[0].counters or {})[k].dtype)
+        r = 0
+        for p in parts:
+            out[r : r + p.rows, [col[n] for n in p.names]] = (p.counters or {})[k]
+            r += p.rows
+        counters[k] = out
+    host = {k: np.concatenate([(p.host_counters or {})[k] for p in parts]) for k in parts[0].host_counters or {}}
+    return {"counters": counters, "host_counters": host}

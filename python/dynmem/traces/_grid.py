@@ -65,6 +65,45 @@ class Samples:
     lines: npt.NDArray[np.int64]  # source line number of each sample
 
 
+def order_rows(
+    t: npt.NDArray[np.float64],
+    columns: list[npt.NDArray[np.float64]],
+    lines: npt.NDArray[np.int64],
+    label: str,
+    repairs: list[str],
+) -> tuple[npt.NDArray[np.float64], list[npt.NDArray[np.float64]], npt.NDArray[np.int64]]:
+    """Rows in time order with unique times, each repair logged: rows
+    earlier than a row above them are stably sorted into place; of rows with
+    the same time only the one that comes last in the file is kept.
+    Returns ``(t, columns, lines)`` of the rows kept (the inputs when
+    nothing needed repair)."""
+    if t.size > 1:
+        running_max = np.maximum.accumulate(t)
+        late = np.flatnonzero(t[1:] < running_max[:-1]) + 1
+        if late.size:
+            repairs.append(
+                f"{label}: {late.size} row(s) with a timestamp earlier than a row above "
+                f"them sorted into time order ({line_ranges(lines[late])})"
+            )
+            order = np.argsort(t, kind="stable")
+            t, lines, columns = t[order], lines[order], [c[order] for c in columns]
+        dup = np.flatnonzero(t[:-1] == t[1:])  # index i is superseded by i+1
+        if dup.size:
+            pairs = ", ".join(
+                f"line {lines[i]} by line {lines[i + 1]} (t={fmt_s(t[i])})" for i in dup[:LOG_LIMIT]
+            )
+            if dup.size > LOG_LIMIT:
+                pairs += f", and {dup.size - LOG_LIMIT} more"
+            repairs.append(
+                f"{label}: {dup.size} row(s) with a repeated timestamp dropped, keeping the "
+                f"one that comes last in the file: {pairs}"
+            )
+            keep = np.ones(t.size, dtype=bool)
+            keep[dup] = False
+            t, lines, columns = t[keep], lines[keep], [c[keep] for c in columns]
+    return t, columns, lines
+
+
 def check_gaps(
     vm: Samples,
     start_s: float,

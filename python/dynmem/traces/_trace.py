@@ -306,7 +306,8 @@ def add_trace_vms(
     Args:
         host: the host to add the VMs to.
         trace: the trace whose VMs to add.
-        startup_mb, minimum_mb: MB, see `vm_sizes`.
+        startup_mb: startup memory of every VM (MB), see `vm_sizes`.
+        minimum_mb: minimum memory of every VM (MB), see `vm_sizes`.
         buffer_pct: memory buffer of every VM, percent (5 to 2000).
         weight: memory weight of every VM (0 to 10000).
 

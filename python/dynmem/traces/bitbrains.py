@@ -17,16 +17,22 @@ had to fix or wants you to know about the data.
 What the loader assumes and does, in order
 ==========================================
 
-Parsing (per file)
-    * Plain or gzip-compressed files (detected by content, not name).
+Parsing (per file; the same loader core reads Materna's files, see
+`dynmem.traces.materna`)
+    * Plain or gzip-compressed files (detected by content, not name), read
+      by the Rust core's table parser, several files at once (one thread per
+      CPU; the results and the repair log come in file order).
     * Line 1 is the header; fields are separated by ``;`` and surrounding
       white space (the files use ``";\\t"``) is ignored. Columns are found by
       header name, so their order does not matter. The ``Timestamp [ms]``
       column is **mislabelled: its values are Unix epoch seconds** and are read
       as such.
     * Sizes are KiB ("KB" in the header): ``MB = KB / 1024``.
-    * Blank lines are ignored. Any other line that does not have one number per
-      header field, or whose timestamp is not a finite number between
+    * Blank lines are ignored. Any other line that does not have one field per
+      header field, whose timestamp, provisioned memory or usage is not a
+      number, whose other fields do not start like a number (they are not
+      converted: the loader does not use them), or whose timestamp is not a
+      finite number between
       ``-2**53`` and ``2**53`` (exact in a float), or whose provisioned
       memory or usage is not a finite number between 0 and
       ``MAX_SIZE_KB`` (the balancer's demand limit, ``2**32 - 1`` MB, in
@@ -97,374 +103,27 @@ Demand (per sample, then per tick)
 
 from __future__ import annotations
 
-import gzip
+import inspect
 import os
-import re
-import zlib
-from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-import numpy as np
-import numpy.typing as npt
-
-from .. import _dynmem
-from .._validate import check_choice, check_instance, check_int, check_real, error, is_int
-from ..errors import ConfigError, ConfigTypeError
-from ._grid import LOG_LIMIT, Resample, Samples, align, fmt_s, line_ranges
+from ..errors import ConfigTypeError
+from ._grid import Resample
+from ._loader import KB_PER_MB, MAX_SIZE_KB, Format, load
 from ._trace import DemandMapping, Trace
 
-__all__ = ["SAMPLE_INTERVAL_S", "KB_PER_MB", "load_bitbrains"]
+__all__ = ["SAMPLE_INTERVAL_S", "KB_PER_MB", "MAX_SIZE_KB", "BITBRAINS", "load_bitbrains", "load_as"]
 
 SAMPLE_INTERVAL_S: float = 300.0
 """Nominal spacing of Bitbrains rows, in seconds."""
-KB_PER_MB: int = 1024
-"""The trace's "KB" are KiB: 1024 of them make one MB."""
-#: Largest provisioned memory or usage a row may give, in KB: the
-#: balancer's demand limit (``2**32 - 1`` MB), so every size is whole MB
-#: in int64.
-MAX_SIZE_KB: int = _dynmem.MAX_DEMAND_MB * KB_PER_MB
-#: Largest timestamp magnitude, in seconds (every integer up to it is exact
-#: in a float, and differences of timestamps stay finite).
-_MAX_TIME_S: float = 2.0**53
-#: Gaps longer than this many seconds (at least one missing row) are logged.
-_GAP_LOG_S: float = 1.5 * SAMPLE_INTERVAL_S
-
-_TIME_COL = "Timestamp"  # header prefix: "Timestamp [ms]" (really seconds)
-_PROV_COL = "Memory capacity provisioned [KB]"
-_USAGE_COL = "Memory usage [KB]"
+BITBRAINS = Format(
+    name="Bitbrains GWA-T-12", delimiter=";", quote=None, decimal_comma=False, day_first_time=False,
+    interval_s=SAMPLE_INTERVAL_S,
+)
+"""How Bitbrains writes its files: ``;`` then a TAB, plain numbers, epoch seconds."""
 
 _DEFAULT_MAPPING = DemandMapping()
-
-
-def _vm_name(path: Path) -> str:
-    name = path.name
-    for suffix in (".csv.gz", ".csv", ".gz"):
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
-def _natural_key(name: str) -> tuple[Any, ...]:
-    # isdecimal, not isdigit: "²" is a digit that int() refuses (and \d skips)
-    return tuple(int(p) if p.isdecimal() else p for p in re.split(r"(\d+)", name))
-
-
-def _read_text(path: Path) -> str:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read trace file {path}: {exc}", field="path_or_dir", value=str(path)
-        ) from exc
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise ConfigError(
-                f"{path.name}: not a valid gzip file: {exc}", field="path_or_dir", value=str(path)
-            ) from exc
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"{path.name}: not a UTF-8/ASCII text file: {exc}", field="path_or_dir", value=str(path)
-        ) from exc
-
-
-def _parse_slow(
-    rows: list[str], nums: list[int], ncols: int, header: list[str]
-) -> tuple[npt.NDArray[np.float64], list[tuple[int, str]]]:
-    """Line-by-line parse; returns the table (NaN rows for bad lines) and the
-    structural problems found."""
-    table = np.full((len(rows), ncols), np.nan)
-    bad: list[tuple[int, str]] = []
-    for r, (text, num) in enumerate(zip(rows, nums)):
-        fields = text.split(";")
-        if len(fields) != ncols:
-            bad.append((num, f"expected {ncols} fields separated by ';', found {len(fields)}"))
-            continue
-        try:
-            table[r] = [float(f) for f in fields]
-        except ValueError:
-            for c, f in enumerate(fields):
-                try:
-                    float(f)
-                except ValueError:
-                    bad.append((num, f"field {header[c]!r} is not a number: {f.strip()!r}"))
-                    break
-    return table, bad
-
-
-def _read_vm(
-    path: Path,
-    *,
-    zero_usage: str,
-    on_malformed: str,
-    repairs: list[str],
-) -> Samples:
-    label = path.name
-    text = _read_text(path)
-    all_lines = text.splitlines()
-    if not all_lines or not all_lines[0].strip():
-        raise ConfigError(
-            f"{label}:1: missing header line (expected the Bitbrains header "
-            f"'Timestamp [ms]; ...; {_PROV_COL}; {_USAGE_COL}; ...')",
-            field="path_or_dir",
-            value=str(path),
-        )
-    header = [h.strip() for h in all_lines[0].split(";")]
-    ncols = len(header)
-    try:
-        c_time = next(i for i, h in enumerate(header) if h.startswith(_TIME_COL))
-        c_prov = header.index(_PROV_COL)
-        c_use = header.index(_USAGE_COL)
-    except (StopIteration, ValueError):
-        raise ConfigError(
-            f"{label}:1: header must name the columns 'Timestamp [ms]', {_PROV_COL!r} and "
-            f"{_USAGE_COL!r}, got {all_lines[0]!r}",
-            field="path_or_dir",
-            value=str(path),
-        ) from None
-
-    nums = [i for i, line in enumerate(all_lines[1:], start=2) if line.strip()]
-    rows = [all_lines[i - 1] for i in nums]
-    if not rows:
-        raise ConfigError(
-            f"{label}: no data rows after the header", field="path_or_dir", value=str(path)
-        )
-
-    bad: list[tuple[int, str]] = []
-    try:
-        table = np.loadtxt(rows, delimiter=";", dtype=np.float64, ndmin=2)
-        if table.shape[1] != ncols:
-            raise ValueError("column count differs from header")
-    except ValueError:
-        table, bad = _parse_slow(rows, nums, ncols, header)
-    line_no = np.asarray(nums, dtype=np.int64)
-    t = table[:, c_time]
-    prov_kb = table[:, c_prov]
-    use_kb = table[:, c_use]
-
-    structurally_bad = np.zeros(len(rows), dtype=bool)
-    if bad:
-        structurally_bad[np.searchsorted(line_no, [b[0] for b in bad])] = True
-    for low, high, values, what in (
-        (-_MAX_TIME_S, _MAX_TIME_S, t, "timestamp (epoch seconds) must be a finite number between -2**53 and 2**53"),
-        (0, MAX_SIZE_KB, prov_kb, f"{_PROV_COL!r} must be a finite number >= 0 and <= {MAX_SIZE_KB}"),
-        (0, MAX_SIZE_KB, use_kb, f"{_USAGE_COL!r} must be a finite number >= 0 and <= {MAX_SIZE_KB}"),
-    ):
-        valid = (values >= low) & (values <= high)  # NaN is never valid
-        invalid = ~valid
-        invalid &= ~structurally_bad
-        for r in np.flatnonzero(invalid):
-            bad.append((int(line_no[r]), f"{what}, got {values[r].item()!r}"))
-            structurally_bad[r] = True
-    if bad:
-        bad.sort()
-        if on_malformed == "error":
-            num, why = bad[0]
-            more = f" ({len(bad) - 1} more malformed lines)" if len(bad) > 1 else ""
-            raise ConfigError(
-                f"{label}:{num}: malformed line: {why}{more}; "
-                "pass on_malformed='skip' to drop malformed lines",
-                field="path_or_dir",
-                value=f"{path}:{num}",
-            )
-        detail = "; ".join(f"line {n}: {why}" for n, why in bad[:LOG_LIMIT])
-        if len(bad) > LOG_LIMIT:
-            detail += f"; and {len(bad) - LOG_LIMIT} more"
-        repairs.append(f"{label}: skipped {len(bad)} malformed line(s): {detail}")
-        keep = ~structurally_bad
-        t, prov_kb, use_kb, line_no = t[keep], prov_kb[keep], use_kb[keep], line_no[keep]
-        if t.size == 0:
-            raise ConfigError(
-                f"{label}: no usable data rows (all {len(rows)} malformed)",
-                field="path_or_dir",
-                value=str(path),
-            )
-
-    # Out-of-order rows: earlier than some row above them in the file.
-    if t.size > 1:
-        running_max = np.maximum.accumulate(t)
-        late = np.flatnonzero(t[1:] < running_max[:-1]) + 1
-        if late.size:
-            repairs.append(
-                f"{label}: {late.size} row(s) with a timestamp earlier than a row above "
-                f"them sorted into time order ({line_ranges(line_no[late])})"
-            )
-            order = np.argsort(t, kind="stable")
-            t, prov_kb, use_kb, line_no = t[order], prov_kb[order], use_kb[order], line_no[order]
-
-    # Repeated timestamps: keep the row that comes last in the file.
-    if t.size > 1:
-        dup = np.flatnonzero(t[:-1] == t[1:])  # index i is superseded by i+1
-        if dup.size:
-            pairs = ", ".join(
-                f"line {line_no[i]} by line {line_no[i + 1]} (t={fmt_s(t[i])})"
-                for i in dup[:LOG_LIMIT]
-            )
-            if dup.size > LOG_LIMIT:
-                pairs += f", and {dup.size - LOG_LIMIT} more"
-            repairs.append(
-                f"{label}: {dup.size} row(s) with a repeated timestamp dropped, keeping the "
-                f"one that comes last in the file: {pairs}"
-            )
-            keep = np.ones(t.size, dtype=bool)
-            keep[dup] = False
-            t, prov_kb, use_kb, line_no = t[keep], prov_kb[keep], use_kb[keep], line_no[keep]
-
-    # Provisioned memory of 0: a missing reading, hold the previous one.
-    zero_prov = prov_kb == 0
-    if zero_prov.all():
-        raise ConfigError(
-            f"{label}: {_PROV_COL!r} is 0 on every row; cannot tell the VM's size",
-            field="path_or_dir",
-            value=str(path),
-        )
-    if zero_prov.any():
-        prov_kb = _fill_from_neighbours(prov_kb, ~zero_prov)
-        repairs.append(
-            f"{label}: {int(zero_prov.sum())} provisioned-memory reading(s) of 0 KB treated as "
-            f"missing and replaced by the previous non-zero reading (the next one before the "
-            f"first) ({line_ranges(line_no[zero_prov])})"
-        )
-
-    # Usage samples of 0.
-    zero_use = use_kb == 0
-    n_zero = int(zero_use.sum())
-    if n_zero:
-        if zero_usage == "keep":
-            repairs.append(
-                f"{label}: {n_zero} usage sample(s) of 0 KB kept as 0 (zero_usage='keep') "
-                f"({line_ranges(line_no[zero_use])})"
-            )
-        elif zero_use.all():
-            repairs.append(
-                f"{label}: usage is 0 KB on every row; kept as 0 (nothing to hold)"
-            )
-        else:
-            use_kb = _fill_from_neighbours(use_kb, ~zero_use)
-            repairs.append(
-                f"{label}: {n_zero} usage sample(s) of 0 KB treated as missing and replaced by "
-                f"the previous non-zero sample (the next one before the first) "
-                f"({line_ranges(line_no[zero_use])})"
-            )
-
-    prov_mb = prov_kb / KB_PER_MB
-    use_mb = use_kb / KB_PER_MB
-
-    changes = np.flatnonzero(prov_mb[1:] != prov_mb[:-1]) + 1
-    if changes.size:
-        repairs.append(
-            f"{label}: provisioned memory changes {changes.size} time(s) "
-            f"(from {prov_mb.min():.0f} to {prov_mb.max():.0f} MB, first at line "
-            f"{line_no[changes[0]]}); carried per tick in provisioned_mb, not altered"
-        )
-    over = np.flatnonzero(use_mb > prov_mb)
-    if over.size:
-        repairs.append(
-            f"{label}: {over.size} sample(s) with usage above provisioned memory "
-            f"({line_ranges(line_no[over])}); kept (the demand mapping's cap_pct bounds demand)"
-        )
-    return Samples(_vm_name(path), label, t, prov_mb, use_mb, line_no)
-
-
-def _fill_from_neighbours(
-    values: npt.NDArray[np.float64], valid: npt.NDArray[np.bool_]
-) -> npt.NDArray[np.float64]:
-    """Replace invalid entries by the previous valid one (the first valid one
-    for leading invalid entries). ``valid`` must have at least one True."""
-    idx = np.where(valid, np.arange(values.size), -1)
-    idx = np.maximum.accumulate(idx)
-    idx[idx < 0] = int(np.flatnonzero(valid)[0])
-    return values[idx]
-
-
-
-def _list_files(path_or_dir: Any) -> list[Path]:
-    if isinstance(path_or_dir, (str, os.PathLike)):
-        p = Path(path_or_dir)
-        if p.is_dir():
-            files = [
-                f
-                for f in p.iterdir()
-                if f.is_file() and (f.name.endswith(".csv") or f.name.endswith(".csv.gz"))
-            ]
-            if not files:
-                raise ConfigError(
-                    f"path_or_dir {str(p)!r} contains no .csv or .csv.gz files",
-                    field="path_or_dir",
-                    value=str(p),
-                )
-            return sorted(files, key=lambda f: _natural_key(_vm_name(f)))
-        if not p.is_file():
-            raise ConfigError(
-                f"path_or_dir {str(p)!r} is neither a file nor a directory",
-                field="path_or_dir",
-                value=str(p),
-            )
-        return [p]
-    if isinstance(path_or_dir, Iterable):
-        files = []
-        for item in path_or_dir:
-            if not isinstance(item, (str, os.PathLike)) or not Path(item).is_file():
-                raise ConfigError(
-                    f"path_or_dir entries must be existing files, got {item!r}",
-                    field="path_or_dir",
-                    value=item,
-                )
-            files.append(Path(item))
-        if not files:
-            raise ConfigError("path_or_dir is an empty list", field="path_or_dir", value=[])
-        return files
-    raise ConfigTypeError(
-        f"path_or_dir must be a path, a directory or a list of paths, got {path_or_dir!r}",
-        field="path_or_dir",
-        value=path_or_dir,
-    )
-
-
-def _select(files: list[Path], vms: Any) -> list[Path]:
-    names = [_vm_name(f) for f in files]
-    seen: dict[str, Path] = {}
-    for n, f in zip(names, files):
-        if n in seen:
-            raise ConfigError(
-                f"two files give the VM name {n!r}: {seen[n]} and {f}",
-                field="path_or_dir",
-                value=n,
-            )
-        seen[n] = f
-    if vms is None:
-        return files
-    if is_int(vms):
-        check_int(vms, "vms", "a positive count", low=1)
-        if vms > len(files):
-            raise ConfigError(
-                f"vms asks for {vms} VMs but only {len(files)} trace files were found",
-                field="vms",
-                value=vms,
-            )
-        return files[: int(vms)]
-    if isinstance(vms, (str, bytes)) or not isinstance(vms, Iterable):
-        raise error("vms", vms, "None, a count or a list of VM ids", cls=ConfigTypeError)
-    wanted = [str(v) for v in vms]
-    if not wanted:
-        raise ConfigError("vms must not be an empty list", field="vms", value=vms)
-    picked: list[Path] = []
-    for w in wanted:
-        if w not in seen:
-            raise ConfigError(
-                f"vms: no trace file for VM id {w!r} (found {len(files)} files, e.g. "
-                f"{', '.join(names[:5])})",
-                field="vms",
-                value=w,
-            )
-        if seen[w] in picked:
-            raise ConfigError(f"vms lists VM id {w!r} twice", field="vms", value=w)
-        picked.append(seen[w])
-    return picked
 
 
 def load_bitbrains(
@@ -524,49 +183,16 @@ def load_bitbrains(
             common time overlap, a window shorter than one tick, or a gap
             longer than ``max_gap_s`` (with ``on_long_gap="error"``).
     """
-    check_real(tick_s, "tick_s", "a finite number > 0", low=0.0, low_inclusive=False)
-    max_gap = check_real(
-        max_gap_s,
-        "max_gap_s",
-        "a number of seconds > 0 (math.inf for no limit)",
-        low=0.0,
-        low_inclusive=False,
-        finite=False,
-    )
-    check_instance(mapping, "mapping", DemandMapping, "a DemandMapping")
-    method = check_choice(resample, "resample", ("hold", "mean", "max"))
-    long_gap = check_choice(on_long_gap, "on_long_gap", ("error", "hold"))
-    zero = check_choice(zero_usage, "zero_usage", ("hold", "keep"))
-    malformed = check_choice(on_malformed, "on_malformed", ("error", "skip"))
-    epoch_s = "epoch seconds (a finite number) or None"
-    t_start = None if start_s is None else check_real(start_s, "start_s", epoch_s)
-    t_end = None if end_s is None else check_real(end_s, "end_s", epoch_s)
-    if t_start is not None and t_end is not None and t_end <= t_start:
-        raise ConfigError(
-            f"end_s must be after start_s ({fmt_s(t_start)}), got {fmt_s(t_end)}",
-            field="end_s",
-            value=end_s,
-        )
+    return load(BITBRAINS, **locals())
 
-    files = _select(_list_files(path_or_dir), vms)
-    repairs: list[str] = []
-    if progress is not None and not callable(progress):
-        raise ConfigTypeError(f"progress must be a callable or None, got {progress!r:.80}", "progress", progress)
-    vm_data = []
-    for i, f in enumerate(files):
-        vm_data.append(_read_vm(f, zero_usage=zero, on_malformed=malformed, repairs=repairs))
-        if progress is not None:
-            progress(i + 1, len(files))
 
-    return align(
-        vm_data,
-        tick_s=tick_s,
-        start_s=start_s,
-        end_s=end_s,
-        mapping=mapping,
-        method=method,
-        max_gap_s=max_gap,
-        on_long_gap=long_gap,
-        gap_log_s=_GAP_LOG_S,
-        repairs=repairs,
-    )
+def load_as(fmt: Format, path_or_dir: Any, **options: Any) -> Trace:
+    """``load_bitbrains(path_or_dir, **options)`` for files in format
+    ``fmt``: the same arguments, defaults and checks (how `load_materna`
+    shares them)."""
+    try:
+        bound = inspect.signature(load_bitbrains).bind(path_or_dir, **options)
+    except TypeError as e:
+        raise ConfigTypeError(f"{e}; the arguments are load_bitbrains'", "options", sorted(options)) from None
+    bound.apply_defaults()
+    return load(fmt, **bound.arguments)

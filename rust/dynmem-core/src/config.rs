@@ -138,7 +138,14 @@ impl VmConfig {
     /// and dynamic only while off); `startup_runtime` lets startup change
     /// while running too (a static VM whose release can resize it: the
     /// host checks the memory).
-    pub fn apply(self, change: &VmChange, unit: u32, running: bool, startup_runtime: bool, vm: &str) -> Result<VmConfig> {
+    pub fn apply(
+        self,
+        change: &VmChange,
+        unit: u32,
+        running: bool,
+        startup_runtime: bool,
+        vm: &str,
+    ) -> Result<VmConfig> {
         let mut spec = self.to_spec();
         if let Some(v) = change.startup_mb {
             spec.startup_mb = v;

@@ -109,6 +109,19 @@ impl Error {
         Error::new(ErrorKind::State, field, value.into(), message)
     }
 
+    /// The same error about entry `k` of a bulk argument: `startup_mb`
+    /// becomes `startup_mb[k]`, in the field and the message.
+    pub fn at_entry(self, k: usize) -> Self {
+        let field = self.field.as_deref().unwrap_or("vm");
+        let entry = format!("{field}[{k}]");
+        let message = self.message.replacen(field, &entry, 1);
+        Error {
+            field: Some(entry),
+            message,
+            ..self
+        }
+    }
+
     /// `OutOfMemory`: `field` needed `bytes` more and the allocation failed.
     pub fn out_of_memory(field: &str, bytes: usize) -> Self {
         let message = format!("{field} needs {bytes} bytes of memory, and the allocation failed");

@@ -22,8 +22,8 @@
 use crate::config::{VmChange, VmSpec};
 use crate::host::Host;
 use crate::mechanics::Mechanics;
-use crate::policy::Policy;
 use crate::model::{VmId, VmState};
+use crate::policy::Policy;
 use crate::run::{Action, Event};
 use crate::simd::VectorCap;
 use std::fmt::Write;
@@ -246,7 +246,8 @@ impl Op {
 /// prints the shortest decimal that reads back to the same bits).
 pub fn dump(h: &Host) -> String {
     let mut s = format!(
-        "physical {} reserve {} time {:?} available {} len {} {:?}\n",
+        "{:?} physical {} reserve {} time {:?} available {} len {} {:?}\n",
+        h.version(),
         h.physical_mb(),
         h.reserve_mb(),
         h.time_s(),

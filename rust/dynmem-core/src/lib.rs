@@ -13,6 +13,7 @@
 mod balancer;
 pub mod config;
 pub mod error;
+pub mod fleet;
 /// Random operation sequences and their checks: the fuzz target's and the
 /// seeded test's (not part of the API).
 #[cfg(any(test, feature = "fuzzing"))]
@@ -25,12 +26,15 @@ mod par;
 pub mod policy;
 pub mod run;
 mod simd;
+pub mod snapshot;
 pub mod solver;
+pub mod table;
 mod tick;
 pub mod version;
 
 pub use config::{VmChange, VmConfig, VmSpec};
 pub use error::{Error, ErrorKind, Result, Value};
+pub use fleet::Fleet;
 pub use host::{Host, VmRef, PARALLEL_MIN_VMS};
 pub use mechanics::Mechanics;
 pub use model::rules::default_reserve_mb;

@@ -9,7 +9,7 @@
 use crate::config::{VmChange, MAX_DEMAND_MB};
 use crate::error::{try_vec, Error, Result};
 use crate::host::Host;
-use crate::model::VmId;
+use crate::model::{HostCounters, VmCounters, VmId};
 use crate::policy::Policy;
 
 /// What an event does to its VM.
@@ -61,6 +61,12 @@ pub struct Record {
     /// tick's events and demand row are undone (and not in `events`), as
     /// `docs/policies.md` says ("exactly as before that tick").
     pub failure: Option<Error>,
+    /// Every VM's Hyper-V counters after each recorded tick, `rows × vms`
+    /// row-major; empty unless the run was asked to record them
+    /// ([`RunInput::record_counters`]).
+    pub counters: Vec<VmCounters>,
+    /// The host's counters after each recorded tick; empty unless asked for.
+    pub host_counters: Vec<HostCounters>,
 }
 
 impl Record {
@@ -72,19 +78,29 @@ impl Record {
     /// `usize`): per VM and row the four MB series, pressure and status;
     /// per row the tick, time, available memory and average pressure.
     pub fn bytes(rows: usize, vms: usize) -> Option<usize> {
-        const PER_ROW: usize = 8 + 8 + 8 + 8;
-        const PER_CELL: usize = 4 * 4 + 8 + 1;
+        Record::bytes_with(rows, vms, false)
+    }
+
+    /// [`Record::bytes`], with the counters where `counters` is true.
+    pub fn bytes_with(rows: usize, vms: usize, counters: bool) -> Option<usize> {
+        let (host, vm) = if counters {
+            (std::mem::size_of::<HostCounters>(), std::mem::size_of::<VmCounters>())
+        } else {
+            (0, 0)
+        };
+        let per_row = 8 + 8 + 8 + 8 + host;
+        let per_cell = 4 * 4 + 8 + 1 + vm;
         rows.checked_mul(vms)?
-            .checked_mul(PER_CELL)?
-            .checked_add(rows.checked_mul(PER_ROW)?)
+            .checked_mul(per_cell)?
+            .checked_add(rows.checked_mul(per_row)?)
     }
 
     /// An empty record with room for `rows` rows of `vms` VMs, or an
     /// `OutOfMemory` error saying how many bytes that needs (field `demand_mb`:
     /// its shape and `record_every` decide the size).
-    fn with_room(rows: usize, vms: usize, events: usize) -> Result<Record> {
+    fn with_room(rows: usize, vms: usize, events: usize, counters: bool) -> Result<Record> {
         let field = "demand_mb";
-        let total = Record::bytes(rows, vms).unwrap_or(usize::MAX);
+        let total = Record::bytes_with(rows, vms, counters).unwrap_or(usize::MAX);
         let oom = |_: Error| Error::out_of_memory(field, total);
         let cells = rows
             .checked_mul(vms)
@@ -104,6 +120,8 @@ impl Record {
             average_pressure: try_vec(rows, field).map_err(oom)?,
             events: try_vec(events, "events")?,
             failure: None,
+            counters: try_vec(if counters { cells } else { 0 }, field).map_err(oom)?,
+            host_counters: try_vec(if counters { rows } else { 0 }, field).map_err(oom)?,
         })
     }
 }
@@ -125,6 +143,17 @@ pub struct RunInput {
     dt_s: f64,
     events: Vec<Event>,
     record_every: usize,
+    counters: bool,
+}
+
+impl RunInput {
+    /// The same run, recording every VM's and the host's Hyper-V counters
+    /// after each recorded tick (`Record::counters`, `Record::host_counters`)
+    /// where `on` is true.
+    pub fn record_counters(mut self, on: bool) -> RunInput {
+        self.counters = on;
+        self
+    }
 }
 
 impl Host {
@@ -193,6 +222,7 @@ impl Host {
             dt_s,
             events: owned,
             record_every,
+            counters: false,
         })
     }
 
@@ -230,6 +260,7 @@ impl Host {
             dt_s,
             events,
             record_every,
+            counters,
         } = input;
         let (ticks, dt_s, record_every) = (*ticks, *dt_s, *record_every);
         let n = self.len();
@@ -243,7 +274,7 @@ impl Host {
         let mut order: Vec<usize> = try_vec(events.len(), "events")?;
         order.extend(0..events.len());
         order.sort_by_key(|&i| events[i].tick); // stable: same-tick events keep their order
-        let mut rec = Record::with_room(ticks.div_ceil(record_every), n, events.len())?;
+        let mut rec = Record::with_room(ticks.div_ceil(record_every), n, events.len(), *counters)?;
         let every = (STOP_EVERY_VM_TICKS / n.max(1)).max(1);
         let mut until_stop = every + 1; // asked first before tick `every`
         let mut next = 0usize;
@@ -295,14 +326,14 @@ impl Host {
                 break;
             }
             if k % record_every == 0 {
-                self.record_row(k as u64, &mut rec);
+                self.record_row(k as u64, *counters, &mut rec);
             }
             rec.ticks = k + 1;
         }
         Ok(rec)
     }
 
-    fn record_row(&self, k: u64, rec: &mut Record) {
+    fn record_row(&self, k: u64, counters: bool, rec: &mut Record) {
         rec.tick.push(k);
         rec.time_s.push(self.time_s());
         rec.demand_mb.extend_from_slice(self.demands());
@@ -316,6 +347,10 @@ impl Host {
         let c = self.host_counters();
         rec.available_mb.push(c.available_memory_mb);
         rec.average_pressure.push(c.average_pressure);
+        if counters {
+            rec.counters.extend(self.vms().map(|vm| vm.counters()));
+            rec.host_counters.push(c);
+        }
     }
 }
 
@@ -339,7 +374,7 @@ mod tests {
     /// bytes, not an abort (issue 10, defect 1).
     #[test]
     fn a_record_too_large_is_an_error() {
-        let e = Record::with_room(1 << 32, 1 << 30, 0).unwrap_err();
+        let e = Record::with_room(1 << 32, 1 << 30, 0, false).unwrap_err();
         assert_eq!(e.kind, ErrorKind::OutOfMemory);
         assert_eq!(e.field.as_deref(), Some("demand_mb"));
         assert!(e.message.contains("bytes"), "{}", e.message);
@@ -371,5 +406,40 @@ mod tests {
         assert_eq!(a.assigned(), b.assigned());
         let full = host(n).run(&demand, ticks, 1.0, &[], 3).unwrap();
         assert_eq!(full.ticks, ticks);
+    }
+
+    /// With `record_counters`, each row holds the counters the host reports
+    /// after that tick (stepped by hand), and the other series are unchanged.
+    #[test]
+    fn recorded_counters_are_the_hosts_after_each_recorded_tick() {
+        let (n, ticks) = (5usize, 150usize);
+        let demand: Vec<i64> = (0..ticks * n).map(|k| 300 + ((k * 7919) % 2500) as i64).collect();
+        let mut a = Host::new(6000, Some(0), Mechanics::default()).unwrap();
+        for i in 0..n {
+            let id = a.add_vm(&format!("v{i}"), &VmSpec::default()).unwrap();
+            a.start(id).unwrap();
+        }
+        let mut b = a.clone();
+        let plain = a.clone().run(&demand, ticks, 1.0, &[], 3).unwrap();
+        assert!(plain.counters.is_empty() && plain.host_counters.is_empty());
+        let input = a.check_run(&demand, ticks, 1.0, &[], 3).unwrap().record_counters(true);
+        let rec = a.run_checked(&input).unwrap();
+        assert_eq!(rec.assigned_mb, plain.assigned_mb);
+        assert_eq!(rec.counters.len(), rec.rows() * n);
+        assert_eq!(rec.host_counters.len(), rec.rows());
+        for k in 0..ticks {
+            b.set_demands(&demand[k * n..(k + 1) * n]).unwrap();
+            b.tick(1.0).unwrap();
+            if k % 3 == 0 {
+                let r = k / 3;
+                let want: Vec<VmCounters> = b.vms().map(|vm| vm.counters()).collect();
+                assert_eq!(&rec.counters[r * n..(r + 1) * n], &want[..], "row {r}");
+                assert_eq!(rec.host_counters[r], b.host_counters(), "row {r}");
+            }
+        }
+        assert!(
+            rec.counters.iter().any(|c| c.remove_operations > 0),
+            "the test should balloon"
+        );
     }
 }

@@ -38,6 +38,16 @@ pub struct PyHost {
 }
 
 impl PyHost {
+    /// A binding host around a core host (a restored snapshot).
+    /// A host around a core one (restored from a snapshot), with its user
+    /// policy where it has one.
+    pub fn from_core(core: core::Host, external: Option<Arc<PyExternal>>) -> PyHost {
+        PyHost {
+            core: HostLock::new(core),
+            external,
+        }
+    }
+
     /// The core, or `StateError` if another thread is using it.
     pub fn core(&self, py: Python<'_>) -> PyResult<HostGuard<'_, core::Host>> {
         self.core.try_lock().map_err(|why| host_busy(py, why))
@@ -286,6 +296,9 @@ host_methods! {
     /// buffer is not read while the GIL is released).
     /// `events`: `(tick, vm_id, "start"|"stop"|"configure", changes|None)`;
     /// the result's `events` lists `(index, tick, error_message|None)` in the order run.
+    /// `record_counters`: also record every VM's and the host's Hyper-V
+    /// counters after each recorded tick (`RunRecord.counters`).
+    #[pyo3(signature = (demand_mb, dt_s, events, record_every, record_counters=false))]
     fn run<'py>(
         &self,
         py: Python<'py>,
@@ -293,10 +306,11 @@ host_methods! {
         dt_s: &Bound<'py, PyAny>,
         events: &Bound<'py, PyList>,
         record_every: &Bound<'py, PyAny>,
+        record_counters: bool,
     ) -> PyResult<RunRecord> {
         let mut guard = self.core(py)?;
         let core: &mut core::Host = &mut guard;
-        let input = run_input(core, demand_mb, dt_s, events, record_every)?;
+        let input = run_input(core, demand_mb, dt_s, events, record_every)?.record_counters(record_counters);
         // Signals are checked between ticks every SIGNAL_CHECK (the check
         // takes the GIL back, so not on every tick); one that raises (Ctrl-C:
         // KeyboardInterrupt) ends the run after a whole tick, and the

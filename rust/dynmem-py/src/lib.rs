@@ -2,7 +2,8 @@
 //! the classes and constants. `convert` checks and converts arguments,
 //! `errors` maps core errors to `dynmem.errors`, `host` and `vm` are the
 //! `Host` and `VmHandle` classes (`lock`: the host's fork-aware try-lock), `record` is `Host.run`'s result,
-//! `policy` the built-in policies by name and Python's user policies. No
+//! `policy` the built-in policies by name and Python's user policies, `table` the trace loaders' CSV
+//! parser. No
 //! balancer logic lives here.
 
 // Methods mirror the Python signatures, however many arguments they take.
@@ -10,10 +11,12 @@
 
 mod convert;
 mod errors;
+mod fleet;
 mod host;
 mod lock;
 mod policy;
 mod record;
+mod table;
 mod vm;
 
 use dynmem_core::{self as core, HostCounters, VmCounters};
@@ -30,11 +33,16 @@ fn _after_fork_in_child() {
 fn _dynmem(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_function(wrap_pyfunction!(_after_fork_in_child, m)?)?;
+    m.add_function(wrap_pyfunction!(table::parse_table, m)?)?;
     m.add_class::<host::PyHost>()?;
     m.add_class::<vm::VmHandle>()?;
     m.add_class::<record::RunRecord>()?;
     m.add_class::<policy::PyPolicyView>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<fleet::PyFleet>()?;
+    m.add_function(wrap_pyfunction!(fleet::host_snapshot, m)?)?;
+    m.add_function(wrap_pyfunction!(fleet::host_from_snapshot, m)?)?;
+    m.add("SNAPSHOT_VERSION", core::snapshot::FORMAT_VERSION)?;
     m.add("DETACH_MIN_VMS", host::DETACH_MIN_VMS)?;
     m.add("VECTOR_PATH", core::vector_path())?;
     m.add("PARALLEL_MIN_VMS", core::PARALLEL_MIN_VMS)?;

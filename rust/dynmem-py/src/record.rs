@@ -5,12 +5,12 @@
 
 use crate::convert::widen;
 use crate::errors::OrRaise;
-use dynmem_core::Record;
+use dynmem_core::{CounterValue, HostCounters, Record, VmCounters};
 use numpy::ndarray::Array2;
 use numpy::{Element, IntoPyArray, PyArray1, PyArray2};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyDict, PyTuple};
 
 /// What a run recorded: row `r` after tick `tick[r]`; per-VM series have
 /// shape `(rows, vms)` in the host's VM order.
@@ -32,6 +32,46 @@ pub struct RunRecord {
     /// `(index in run's events, tick, error message or None)` of every
     /// event, in the order run.
     events: Py<PyTuple>,
+    /// Hyper-V's per-VM counters by name, each `(rows, vms)` (int64 for MB
+    /// and counts, float64 for pressures); `None` unless the run recorded them.
+    counters: Option<Py<PyDict>>,
+    /// Hyper-V's host counters by name, each `(rows,)`; `None` unless recorded.
+    host_counters: Option<Py<PyDict>>,
+}
+
+/// `{name: array}` of `named(item)`'s values, `shape` each, in name order.
+fn by_name<'py, T, const K: usize>(
+    py: Python<'py>,
+    items: &[T],
+    named: impl Fn(&T) -> [(&'static str, CounterValue); K],
+    names: [&'static str; K],
+    shape: (usize, usize),
+) -> PyResult<Option<Py<PyDict>>> {
+    if items.is_empty() {
+        return Ok(None);
+    }
+    let out = PyDict::new(py);
+    let values: Vec<[(&'static str, CounterValue); K]> = items.iter().map(&named).collect();
+    for (k, name) in names.iter().enumerate() {
+        let array = match values[0][k].1 {
+            CounterValue::Int(_) => {
+                let v: Vec<i64> = values
+                    .iter()
+                    .map(|c| if let CounterValue::Int(x) = c[k].1 { x } else { 0 })
+                    .collect();
+                grid(py, v, shape.0, shape.1)?.into_any()
+            }
+            CounterValue::Real(_) => {
+                let v: Vec<f64> = values
+                    .iter()
+                    .map(|c| if let CounterValue::Real(x) = c[k].1 { x } else { 0.0 })
+                    .collect();
+                grid(py, v, shape.0, shape.1)?.into_any()
+            }
+        };
+        out.set_item(*name, array)?;
+    }
+    Ok(Some(out.unbind()))
 }
 
 /// `v` as a `(rows, cols)` array that owns `v`'s buffer.
@@ -61,6 +101,8 @@ impl RunRecord {
             available_mb,
             average_pressure,
             events,
+            counters,
+            host_counters,
             ..
         } = record;
         let mb = |v: Vec<u32>| grid(py, widen(&v, "demand_mb").or_raise(py)?, rows, vms);
@@ -80,6 +122,18 @@ impl RunRecord {
             available_mb: line(py, available_mb),
             average_pressure: line(py, average_pressure),
             events: PyTuple::new(py, outcomes)?.unbind(),
+            counters: by_name(py, &counters, VmCounters::named, VmCounters::NAMES, (rows, vms))?,
+            host_counters: match by_name(py, &host_counters, HostCounters::named, HostCounters::NAMES, (rows, 1))? {
+                // (rows,) arrays: one value per row
+                Some(d) => {
+                    let flat = PyDict::new(py);
+                    for (k, v) in d.bind(py).iter() {
+                        flat.set_item(k, v.call_method1("reshape", (rows,))?)?;
+                    }
+                    Some(flat.unbind())
+                }
+                None => None,
+            },
         })
     }
 }

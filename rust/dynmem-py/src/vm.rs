@@ -213,8 +213,8 @@ vm_methods! {
     /// - "Current Pressure": %, now
     /// - "Average Pressure", "Minimum Pressure", "Maximum Pressure": %,
     ///   over the ticks the VM ran
-    /// - "Guest Available Memory": MB, assigned − demand now (negative while
-    ///   the guest pages; 0 when off)
+    /// - "Guest Available Memory": MB, max(0, assigned − demand) now: the
+    ///   guest's free memory (0 when off)
     /// - "Smart Paging Working Set Size": MB, the part of startup memory a
     ///   restart paged to a Smart Paging file (0 until restart is modelled)
     #[getter]

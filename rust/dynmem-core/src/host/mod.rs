@@ -336,6 +336,27 @@ impl Host {
         Ok(self.start_positions(&positions))
     }
 
+    /// Checks a batch as [`Host::stop_many`] would, changing nothing.
+    pub fn check_stoppable(&self, ids: &[VmId]) -> Result<()> {
+        self.batch_positions(ids, true).map(|_| ())
+    }
+
+    /// Whether [`Host::start`] would start a VM of `startup_mb` and `weight`
+    /// now: free memory, or free memory plus what ballooning the running
+    /// dynamic VMs of weight ≤ `weight` down to their minimums frees.
+    pub fn can_start(&self, startup_mb: u64, weight: u16) -> bool {
+        let free = self.available_mb();
+        if free >= startup_mb as i64 {
+            return true;
+        }
+        let v = &self.vms;
+        let give: u64 = (0..v.len())
+            .filter(|&j| in_solver(v.flags[j]) && v.weight[j] <= weight && v.assigned[j] > v.minimum[j])
+            .map(|j| (v.assigned[j] - v.minimum[j]) as u64)
+            .sum();
+        give >= ceil_u((startup_mb as i64 - free) as u64, self.unit())
+    }
+
     /// Ids of the VMs that are off (`off`), or started (not off), in order.
     pub fn ids_where_off(&self, off: bool) -> Vec<VmId> {
         let v = &self.vms;
@@ -349,7 +370,7 @@ impl Host {
 
     /// Positions of a batch of distinct VMs that are all started (`started`)
     /// or all off; errors name the entry, `vms[k]`.
-    fn batch_positions(&self, ids: &[VmId], started: bool) -> Result<Vec<usize>> {
+    pub(crate) fn batch_positions(&self, ids: &[VmId], started: bool) -> Result<Vec<usize>> {
         let mut positions = try_vec(ids.len(), "vms")?;
         let mut seen = vec![false; self.len()];
         for (k, &id) in ids.iter().enumerate() {
@@ -380,7 +401,7 @@ impl Host {
 
     /// The start of validated, distinct, off VMs, in order. Returns the
     /// starts that failed (index into `positions`, error); the others started.
-    fn start_positions(&mut self, positions: &[usize]) -> Vec<(usize, Error)> {
+    pub(crate) fn start_positions(&mut self, positions: &[usize]) -> Vec<(usize, Error)> {
         let mut failed = Vec::new();
         let u = self.unit();
         let mut free = self.available_mb();
@@ -516,7 +537,13 @@ impl Host {
         // A running static VM's startup is its memory: the release decides
         // whether it can change (`check_runtime_release`).
         let resizable = running && !old.dynamic;
-        let new = old.apply(&change, self.mech.balloon_unit_mb, running, resizable, self.names.get(pos))?;
+        let new = old.apply(
+            &change,
+            self.mech.balloon_unit_mb,
+            running,
+            resizable,
+            self.names.get(pos),
+        )?;
         if running {
             self.check_runtime_release(pos, &old, &new)?;
         }
@@ -594,6 +621,25 @@ impl Host {
     pub fn tick(&mut self, dt_s: f64) -> Result<()> {
         Host::check_dt(dt_s)?;
         self.tick_unchecked(dt_s)
+    }
+
+    /// The host's state, for snapshots (`snapshot/`): next id, names, columns.
+    pub(crate) fn parts(&self) -> (u64, &Names, &Vms) {
+        (self.next_id, &self.names, &self.vms)
+    }
+
+    /// A host from a snapshot's parts, which the caller has checked
+    /// (`snapshot/`); Σ assigned is recomputed.
+    pub(crate) fn from_parts(host: Host, time_s: f64, next_id: u64, names: Names, vms: Vms) -> Host {
+        let assigned_sum = vms.assigned.iter().map(|&a| a as u64).sum();
+        Host {
+            time_s,
+            next_id,
+            names,
+            assigned_sum,
+            vms,
+            ..host
+        }
     }
 
     /// Caps the tick's vector forms (by default the widest the CPU has).

@@ -23,7 +23,10 @@ impl Host {
             return Err(Error::state(
                 Some("version"),
                 version.as_str(),
-                format!("version can only be set before VMs are added, got {:?}", version.as_str()),
+                format!(
+                    "version can only be set before VMs are added, got {:?}",
+                    version.as_str()
+                ),
             ));
         }
         self.version = version;
@@ -34,7 +37,10 @@ impl Host {
     /// setting as the caller knows it (e.g. `minimum_mb[3]`).
     pub(super) fn check_release(&self, c: &VmConfig, field: impl Fn(&str) -> String) -> Result<()> {
         if !self.version.has_separate_minimum() && c.minimum_mb != c.startup_mb {
-            let what = format!("minimum_mb must equal startup_mb ({}): there is no separate minimum", c.startup_mb);
+            let what = format!(
+                "minimum_mb must equal startup_mb ({}): there is no separate minimum",
+                c.startup_mb
+            );
             return Err(self.version.error(&field("minimum_mb"), c.minimum_mb, &what));
         }
         Ok(())
@@ -77,7 +83,12 @@ impl Host {
                 "startup_mb: VM '{}' can grow while it runs only by the host's free memory ({free} MB), got {to}",
                 vm.name()
             );
-            return Err(Error::new(ErrorKind::InsufficientMemory, Some("startup_mb"), to.into(), message));
+            return Err(Error::new(
+                ErrorKind::InsufficientMemory,
+                Some("startup_mb"),
+                to.into(),
+                message,
+            ));
         }
         if to < demand {
             let message = format!(

@@ -150,10 +150,11 @@ impl<'a> VmRef<'a> {
             // +inf until the first sample.
             minimum_pressure: if v.p_min[pos].is_finite() { v.p_min[pos] } else { 0.0 },
             maximum_pressure: v.p_max[pos],
+            // The guest's free memory: never negative (a shortfall is paging_mb).
             guest_available_memory_mb: if self.state() == VmState::Off {
                 0
             } else {
-                v.assigned[pos] as i64 - v.demand[pos] as i64
+                (v.assigned[pos] as i64 - v.demand[pos] as i64).max(0)
             },
             smart_paging_working_set_size_mb: v.smart_paging[pos] as u64,
         }
@@ -230,7 +231,15 @@ impl Host {
         let smart_paging = &v.smart_paging[..n];
         for i in 0..n {
             let sizes = (startup[i], minimum[i], maximum[i]);
-            out(Live::of(flags[i], demand[i], assigned[i], sizes, buffer[i], smart_paging[i], u));
+            out(Live::of(
+                flags[i],
+                demand[i],
+                assigned[i],
+                sizes,
+                buffer[i],
+                smart_paging[i],
+                u,
+            ));
         }
     }
 

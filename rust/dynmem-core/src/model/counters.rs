@@ -15,8 +15,8 @@ pub struct VmCounters {
     pub average_pressure: f64,
     pub minimum_pressure: f64,
     pub maximum_pressure: f64,
-    /// assigned − demand (MB) while on: what the guest has free, negative
-    /// while it pages; 0 when off.
+    /// max(0, assigned − demand) (MB) while on: what the guest has free
+    /// (a shortfall is guest paging); 0 when off.
     pub guest_available_memory_mb: i64,
     /// The Smart Paging file's working set (MB); 0 unless a restart found
     /// less than startup memory.

@@ -84,12 +84,12 @@ impl Policy {
 /// Scratch reused across ticks by the built-in rules.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PolicyScratch {
-    /// Effective shares per VM ([`Policy::Shares`]), and the items' share,
-    /// floor and ceiling (units) in the tier being filled.
-    q: Vec<u16>,
+    /// [`Policy::Shares`]' items in the tier being filled: weight, floor,
+    /// ceiling and demand cap (units).
     qt: Vec<u16>,
     lo: Vec<u32>,
     hi: Vec<u32>,
+    d: Vec<u32>,
     /// Per weight (or effective share) totals and counts.
     by_weight: Vec<u64>,
     by_weight2: Vec<u64>,
@@ -105,8 +105,8 @@ pub(crate) struct PolicyScratch {
 
 impl PolicyScratch {
     pub(crate) fn heap_bytes(&self) -> usize {
-        (self.q.capacity() + self.qt.capacity()) * 2
-            + (self.lo.capacity() + self.hi.capacity()) * 4
+        self.qt.capacity() * 2
+            + (self.lo.capacity() + self.hi.capacity() + self.d.capacity()) * 4
             + (self.by_weight.capacity() + self.by_weight2.capacity()) * 8
             + (self.caps.capacity() + self.out.capacity() + self.keys.capacity() + self.members.capacity()) * 4
             + self.weights.capacity() * 2

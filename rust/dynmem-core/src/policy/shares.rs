@@ -1,124 +1,145 @@
 //! VMware ESX's rule (Waldspurger, OSDI 2002): memory in proportion to
-//! shares per page adjusted by the idle memory tax, between the reservation
-//! (minimum) and the target (`docs/policies.md`, "SharesPolicy").
+//! shares, idle memory taxed (`docs/policies.md`, "SharesPolicy").
 //!
-//! In balloon units, VM `i` holds `x_i(L) = clamp(floor(L·q_i/W), lo_i,
-//! hi_i)` at integer level `L`, `q_i` its effective shares. The level is
-//! found by the solver's bracketed search (`solver::find_level`) over
-//! one-pass probes; the last tick's level is probed first. The remainder
-//! goes one unit each to the VMs that step up at `L + 1`, highest `q` first,
-//! ties by position.
+//! ESX revokes from the VM with the lowest `ρ = S / (A + k·(P − A))` (`A`
+//! active, `P` allocated pages, `k = 1/(1 − τ)`); at equilibrium `ρ` is
+//! equal, so `P = A + (1 − τ)·(c·S − A)` above the active memory and
+//! `P = c·S` below it, for one level `c`. Here `A` is the demand cap: in
+//! balloon units VM `i` holds `x_i(L) = clamp(r_i(L), lo_i, hi_i)` at
+//! integer level `L`, with `r_i(L) = floor(L·w_i/W)` up to its demand cap
+//! `d_i` and `floor((t·d_i·W + (W − t)·L·w_i)/W²)` above it (`t = τ·W`).
+//! The level is found from the last tick's (a bracket of a few probes, then
+//! one counting pass) or by the solver's search (`solver::find_level`);
+//! the remainder goes one unit each to the VMs that step up at `L + 1`,
+//! highest weight first, ties by position.
 
 use super::{give_targets, targets_fit, PolicyScratch};
+use crate::model::rules::demand_cap_of;
 use crate::model::{in_solver, Vms};
 use crate::par::in_parts;
 use crate::solver::{find_level, End, WEIGHT_SCALE};
 
 const W: u64 = WEIGHT_SCALE;
 
-/// Effective shares: `w·(1 − τ)/(1 − τ·f)` with `f = min(1, demand /
-/// assigned)` the active fraction, computed as `floor(w·(1 − τ)·a / (a −
-/// τ·min(d, a)) + 0.5)` in f64, in that order (one division; the reference
-/// does the same operations), at least 1 for a positive weight.
-#[inline(always)]
-pub(crate) fn effective_shares(weight: u16, demand: u32, assigned: u32, keep: f64, idle_tax: f64) -> u16 {
-    let a = assigned.max(1) as f64;
-    let active = demand.min(assigned.max(1)) as f64;
-    let e = weight as f64 * keep * a / (a - idle_tax * active) + 0.5;
-    let q = (e as u64).min(W) as u16; // e ≥ 0.5: the cast floors
-    q.max((weight > 0) as u16)
+/// The idle tax as `t = round(τ·W)`, at most `W − 1`: the rule's integer τ.
+pub(crate) fn tax_of(idle_tax: f64) -> u64 {
+    ((idle_tax * W as f64).round() as u64).min(W - 1)
 }
 
-/// Which VMs rise with the level: those with positive effective shares, or
-/// (once all of those are at their target) those with none, equally.
+/// Which VMs rise with the level: those with a positive weight, or (once all
+/// of those are at their target) those of weight 0, with equal weights.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Tier {
     Positive,
     Zero,
 }
 
-/// `(x, rising weight)` of an item `(lo, hi, q)` (units, share) at `level`:
-/// `clamp(floor(level·q/W), lo, hi)`, and `q` while it is strictly inside.
-/// An item outside the solver set is `(0, 0, 0)`: it holds 0.
-#[inline(always)]
-fn at(level: u64, lo: u32, hi: u32, q: u16) -> (u64, u64) {
-    let raw = level * q as u64 / W; // level ≤ 2^35, q ≤ W: no overflow
-    let (lo, hi) = (lo as u64, hi as u64);
-    (raw.clamp(lo, hi), if raw >= lo && raw < hi { q as u64 } else { 0 })
+/// One VM as the rule sees it (units; `w` its weight in the tier, 0: fixed).
+#[derive(Clone, Copy)]
+struct Item {
+    lo: u64,
+    hi: u64,
+    d: u64,
+    w: u64,
 }
 
-/// Σ x and Σ rising weight at `level` over some items.
-fn probe_part(level: u64, (lo, hi, q): (&[u32], &[u32], &[u16])) -> (u64, u64) {
+impl Item {
+    #[inline(always)]
+    fn of(lo: &[u32], hi: &[u32], d: &[u32], w: &[u16], i: usize) -> Item {
+        Item {
+            lo: lo[i] as u64,
+            hi: hi[i] as u64,
+            d: d[i] as u64,
+            w: w[i] as u64,
+        }
+    }
+
+    /// `(x, slope weight)` at `level`: the holding, and the weight the VM
+    /// rises with there (`w` up to its demand cap, `w·(W − t)/W` above, 0
+    /// at a bound). Products saturate: a saturated `r` is above any `hi`.
+    #[inline(always)]
+    fn at(self, level: u64, t: u64) -> (u64, u64) {
+        if self.w == 0 {
+            return (self.lo, 0);
+        }
+        let lw = level.saturating_mul(self.w);
+        let (r, slope) = if lw <= self.d * W {
+            (lw / W, self.w)
+        } else {
+            let num = (t * self.d * W).saturating_add((W - t).saturating_mul(lw));
+            (num / (W * W), self.w * (W - t) / W)
+        };
+        (
+            r.clamp(self.lo, self.hi),
+            if r >= self.lo && r < self.hi { slope } else { 0 },
+        )
+    }
+
+    /// The lowest level at which `r ≥ v` (`v ≥ 1`, `w > 0`).
+    #[inline(always)]
+    fn level_of(self, v: u64, t: u64) -> u64 {
+        if v <= self.d {
+            (v * W).div_ceil(self.w)
+        } else {
+            (v * W * W - t * self.d * W).div_ceil((W - t) * self.w)
+        }
+    }
+}
+
+/// Some items' columns: (floor, ceiling), (demand cap, weight).
+type Cols<'a> = ((&'a [u32], &'a [u32]), (&'a [u32], &'a [u16]));
+
+/// Σ x and Σ slope weight at `level` over some items.
+fn probe_part(level: u64, t: u64, ((lo, hi), (d, w)): Cols<'_>) -> (u64, u64) {
     let n = lo.len();
-    let (hi, q) = (&hi[..n], &q[..n]);
+    let (hi, d, w) = (&hi[..n], &d[..n], &w[..n]);
     let (mut sum, mut slope) = (0u64, 0u64);
     for i in 0..n {
-        let (x, r) = at(level, lo[i], hi[i], q[i]);
+        let (x, r) = Item::of(lo, hi, d, w, i).at(level, t);
         sum += x;
         slope += r;
     }
     (sum, slope)
 }
 
-/// Fills the items' columns for `tier` (full length; `(0, 0, 0)` outside
-/// the solver set): in the positive tier the effective shares are computed
-/// (and kept in `s.q`), in the weight-0 tier read from there. Returns Σ lo,
-/// the all-capped level and Σ x there.
-fn items(v: &Vms, target: &[u32], shift: u32, tier: Tier, idle_tax: f64, s: &mut PolicyScratch) -> (u64, u64, u64) {
+/// Fills the items' columns for `tier` (full length; zero outside the
+/// solver set, which holds 0). Returns Σ lo, the all-capped level and Σ x
+/// there.
+fn items(v: &Vms, target: &[u32], u: u64, t: u64, tier: Tier, s: &mut PolicyScratch) -> (u64, u64, u64) {
     let n = v.len();
-    for col in [&mut s.lo, &mut s.hi] {
+    let shift = u.trailing_zeros();
+    for col in [&mut s.lo, &mut s.hi, &mut s.d] {
         col.clear();
         col.resize(n, 0);
     }
-    for col in [&mut s.qt, &mut s.q]
-        .into_iter()
-        .take(if tier == Tier::Positive { 2 } else { 1 })
-    {
-        col.clear();
-        col.resize(n, 0);
-    }
-    let keep = 1.0 - idle_tax;
-    let (mut s_0, mut s_hi) = (0u64, 0u64);
-    // The item with the largest hi / q sets the all-capped level (compared
-    // by cross-multiplying: one division in all, not one per item).
-    let (mut hb, mut qb) = (0u64, 1u64);
-    let cols = v
-        .flags
-        .iter()
-        .zip(&v.minimum)
-        .zip(target)
-        .zip(&v.weight)
-        .zip(&v.demand)
-        .zip(&v.assigned);
-    let out =
-        s.lo.iter_mut()
-            .zip(s.hi.iter_mut())
-            .zip(s.qt.iter_mut())
-            .zip(s.q.iter_mut());
-    for ((((((&f, &mn), &t), &w), &d), &a), (((lo_out, hi_out), qt), q_all)) in cols.zip(out) {
-        if !in_solver(f) {
+    s.qt.clear();
+    s.qt.resize(n, 0);
+    let (mut s_0, mut s_hi, mut hi_level) = (0u64, 0u64, 0u64);
+    for i in 0..n {
+        if !in_solver(v.flags[i]) {
             continue;
         }
-        let (mut lo, hi) = (mn >> shift, t >> shift);
-        let q = match tier {
-            Tier::Positive => {
-                *q_all = effective_shares(w, d, a, keep, idle_tax);
-                *q_all
-            }
-            Tier::Zero if *q_all == 0 => W as u16,
-            Tier::Zero => {
+        let (mut lo, hi) = (v.minimum[i] >> shift, target[i] >> shift);
+        let d = (demand_cap_of(v.demand[i], v.minimum[i], v.maximum[i], u) >> shift) as u32;
+        let w = match (tier, v.weight[i]) {
+            (Tier::Positive, w) => w,
+            (Tier::Zero, 0) => W as u16,
+            (Tier::Zero, _) => {
                 lo = hi; // at its target already
                 0
             }
         };
-        (*qt, *lo_out, *hi_out) = (q, lo, hi);
+        (s.lo[i], s.hi[i], s.d[i], s.qt[i]) = (lo, hi, d, w);
         s_0 += lo as u64;
-        s_hi += if q > 0 { hi } else { lo } as u64;
-        if q > 0 && hi as u64 * qb > hb * q as u64 {
-            (hb, qb) = (hi as u64, q as u64);
+        let item = Item::of(&s.lo, &s.hi, &s.d, &s.qt, i);
+        if w > 0 && hi > lo {
+            hi_level = hi_level.max(item.level_of(hi as u64, t));
+            s_hi += hi as u64;
+        } else {
+            s_hi += lo as u64;
         }
     }
-    (s_0, (hb * W).div_ceil(qb), s_hi)
+    (s_0, hi_level, s_hi)
 }
 
 /// A bracket around the level from the last tick's (`hint`): probe it,
@@ -166,16 +187,17 @@ const NARROW: u64 = 64;
 
 /// The level in one pass, when the bracket is narrow: every unit an item
 /// gains between the ends is counted at the level where it is gained
-/// (`ceil(v·W/q)` for its `v`-th unit), and the running total from `S(lo)`
-/// finds the last level that fits. `O(N + width + S(hi) − S(lo))`; `None`
-/// when the bracket is too wide for that to pay.
+/// ([`Item::level_of`]), and the running total from `S(lo)` finds the last
+/// level that fits. `O(N + width + S(hi) − S(lo))`; `None` when the bracket
+/// is too wide for that to pay.
 fn finish(
     budget: u64,
-    lo: End,
-    hi: End,
-    (lo_x, hi_x, q): (&[u32], &[u32], &[u16]),
+    (lo, hi): (End, End),
+    t: u64,
+    cols: (&[u32], &[u32], &[u32], &[u16]),
     hist: &mut Vec<u64>,
 ) -> Option<u64> {
+    let (lo_x, hi_x, d, w) = cols;
     let n = lo_x.len();
     let width = hi.level - lo.level;
     if width > 1 << 16 || hi.s - lo.s > 4 * n as u64 + 4096 {
@@ -184,14 +206,14 @@ fn finish(
     hist.clear();
     hist.resize(width as usize, 0); // hist[k]: units gained at level lo + 1 + k
     for i in 0..n {
-        if q[i] == 0 {
+        let item = Item::of(lo_x, hi_x, d, w, i);
+        if item.w == 0 {
             continue;
         }
-        let qi = q[i] as u64;
-        let x0 = at(lo.level, lo_x[i], hi_x[i], q[i]).0;
-        let x1 = at(hi.level, lo_x[i], hi_x[i], q[i]).0;
+        let x0 = item.at(lo.level, t).0;
+        let x1 = item.at(hi.level, t).0;
         for v in x0 + 1..=x1 {
-            hist[((v * W).div_ceil(qi) - lo.level - 1) as usize] += 1;
+            hist[(item.level_of(v, t) - lo.level - 1) as usize] += 1;
         }
     }
     let mut s = lo.s;
@@ -221,23 +243,23 @@ pub(super) fn allocate(
         s.level = None;
         return;
     }
-    let shift = u.trailing_zeros();
+    let (shift, t) = (u.trailing_zeros(), tax_of(idle_tax));
     let budget = pool >> shift;
     // The weight-0 tier once every positive item is at its target.
     let mut tier = Tier::Positive;
-    let (mut s_0, mut hi_level, mut s_hi) = items(v, target, shift, tier, idle_tax, s);
+    let (mut s_0, mut hi_level, mut s_hi) = items(v, target, u, t, tier, s);
     if s_hi <= budget {
         tier = Tier::Zero;
-        (s_0, hi_level, s_hi) = items(v, target, shift, tier, idle_tax, s);
+        (s_0, hi_level, s_hi) = items(v, target, u, t, tier, s);
     }
     debug_assert!(s_0 <= budget && budget < s_hi, "Σ lo ≤ budget < Σ hi");
-    let (lo, hi, q) = (&s.lo[..], &s.hi[..], &s.qt[..]);
+    let (lo, hi, d, w) = (&s.lo[..], &s.hi[..], &s.d[..], &s.qt[..]);
     let probe = |level: u64| -> (u64, u64) {
         in_parts(
-            (lo, hi, q),
+            ((lo, hi), (d, w)),
             n,
             parts,
-            &|d| probe_part(level, d),
+            &|c| probe_part(level, t, c),
             &|a: (u64, u64), b: (u64, u64), _| (a.0 + b.0, a.1 + b.1),
         )
     };
@@ -258,7 +280,7 @@ pub(super) fn allocate(
             probed: false,
         },
     );
-    let level = match finish(budget, lo_end, hi_end, (lo, hi, q), &mut s.by_weight2) {
+    let level = match finish(budget, (lo_end, hi_end), t, (lo, hi, d, w), &mut s.by_weight2) {
         Some(level) => level,
         None => find_level(budget, probe, None, lo_end, hi_end),
     };
@@ -270,18 +292,19 @@ pub(super) fn allocate(
     );
     s.level = (tier == Tier::Positive).then_some(level);
     // Hand-out: x(level) to everyone, and a unit each to `rest` of the items
-    // stepping up at level + 1, by (q desc, position): a histogram of the
-    // steppers' q finds the cut.
+    // stepping up at level + 1, by (weight desc, position): a histogram of
+    // the steppers' weights finds the cut.
     let hist = &mut s.by_weight;
     hist.clear();
     hist.resize(W as usize + 1, 0);
     let mut sum = 0u64;
     for i in 0..n {
-        let x = at(level, lo[i], hi[i], q[i]).0;
+        let item = Item::of(lo, hi, d, w, i);
+        let x = item.at(level, t).0;
         sum += x;
         g[i] = (x << shift) as u32;
-        if at(level + 1, lo[i], hi[i], q[i]).0 > x {
-            hist[q[i] as usize] += 1;
+        if item.at(level + 1, t).0 > x {
+            hist[item.w as usize] += 1;
         }
     }
     let mut rest = budget - sum;
@@ -289,23 +312,24 @@ pub(super) fn allocate(
         return;
     }
     let (mut cut, mut above) = (0usize, 0u64);
-    for qq in (0..=W as usize).rev() {
-        if above + hist[qq] >= rest {
-            cut = qq;
+    for ww in (0..=W as usize).rev() {
+        if above + hist[ww] >= rest {
+            cut = ww;
             break;
         }
-        above += hist[qq];
+        above += hist[ww];
     }
     let mut at_cut = rest - above;
     for i in 0..n {
-        let qq = q[i] as usize;
-        if qq < cut || (qq == cut && at_cut == 0) {
+        let item = Item::of(lo, hi, d, w, i);
+        let ww = item.w as usize;
+        if ww < cut || (ww == cut && at_cut == 0) {
             continue;
         }
-        if at(level + 1, lo[i], hi[i], q[i]).0 > at(level, lo[i], hi[i], q[i]).0 {
+        if item.at(level + 1, t).0 > item.at(level, t).0 {
             g[i] += u as u32;
             rest -= 1;
-            if qq == cut {
+            if ww == cut {
                 at_cut -= 1;
             }
         }

@@ -6,6 +6,7 @@
 use crate::*;
 
 mod balancer;
+mod fleet;
 mod forms;
 mod operations;
 mod policies;

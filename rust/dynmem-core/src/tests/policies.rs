@@ -52,17 +52,19 @@ fn proportional_gives_one_fraction_of_each_range_and_hands_out_the_remainder() {
 }
 
 #[test]
-fn shares_follow_effective_shares_with_the_idle_tax() {
-    // A: demand 6000, buffer 20 → target 7200 (3600 units), assigned 2000,
-    //    f = 1 → q = 5000. B: demand 1500, buffer 100 → target 3000 (1500
-    //    units), assigned 2000, f = 0.75 → q = round(5000·0.25/(1 − 0.5625))
-    //    = round(2857.14) = 2857. Pool 6000 MB = 3000 units; lo = 256.
-    // x_A = floor(L/2), x_B = floor(L·2857/10000): L = 3819 gives 1909 + 1091
-    // = 3000 (L = 3820: 1910 + 1091 = 3001). g = 3818, 2182 MB.
+fn shares_tax_idle_memory() {
+    // Equal weights 5000, τ = 0.75 (t = 7500), u = 2, pool 6000 MB = 3000
+    // units, lo = 256. A: demand 6000 (d = 3000 units), buffer 20 → target
+    // 7200 (hi 3600). B: demand 1500 (d = 750), buffer 100 → target 3000
+    // (hi 1500). r_A(L) = floor(L/2) (A stays below its demand cap);
+    // r_B(L) = floor(L/2) up to 750, then floor((7500·750·W + 2500·L·5000)/W²)
+    // = floor(562.5 + L/8). Σ = 3000 at L = 3900 (1950 + 1050) and 3901
+    // (1950 + 1050.125); L = 3902 gives 1951 + 1050: 3001. g = 3900, 2100 MB:
+    // B's idle (buffer) memory grows at a quarter of A's rate.
     let vms = [(2000, 512, 8192, 5000, 20, 6000), (2000, 512, 8192, 5000, 100, 1500)];
     let (mut h, _) = host_with(6000, Policy::Shares { idle_tax: 0.75 }, &vms);
     h.tick(1.0).unwrap();
-    assert_eq!(h.assigned(), &[3818, 2182]);
+    assert_eq!(h.assigned(), &[3900, 2100]);
     invariant(&h);
     // No tax: equal shares, 1500 units each (B exactly at its target).
     let (mut h, _) = host_with(6000, Policy::Shares { idle_tax: 0.0 }, &vms);
