@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from . import _dynmem
 from .errors import ConfigError, ConfigTypeError, DynmemError, StateError
-from ._validate import as_array, bad_entry, check_instance, check_items, int_array
+from ._validate import as_array, bad_entry, check_instance, check_items, int_array, vm_columns
 from .events import Event
 from .policies import POLICIES, HyperVPolicy, Policy, SharesPolicy, mechanics_of
 from .timeline import Timeline
@@ -221,34 +221,8 @@ class Host:
         names = check_items(names, "names", "a list of strings")
         n = len(names)
 
-        def column(field: str, value: Any) -> npt.NDArray[np.int64]:
-            arr = as_array(field, value)
-            if arr.ndim == 0:
-                arr = np.full(n, arr)
-            return int_array(field, arr, n)
-
-        if minimum_mb is None:
-            minimum = np.full(n, -1, dtype=np.int64)
-        else:
-            minimum = column("minimum_mb", minimum_mb)
-            if (minimum < 0).any():
-                bad_entry("minimum_mb", minimum, minimum < 0, f"must be between 32 and {MAX_MAXIMUM_MB} MB")
-        dyn = as_array("dynamic", dynamic)
-        if dyn.shape == (0,):  # [] is float64 to numpy: a valid empty bool array
-            dyn = dyn.astype(np.bool_)
-        if dyn.dtype != np.bool_:
-            raise ConfigTypeError(f"dynamic must be True/False or a bool array, got {dynamic!r:.80}", "dynamic", dynamic)
-        if dyn.ndim > 1 or (dyn.ndim == 1 and dyn.shape[0] != n):
-            raise ConfigError(f"dynamic must have one entry per name ({n}), got shape {dyn.shape}", "dynamic", dyn.shape)
-        ids = self._core.add_vms(
-            names,
-            column("startup_mb", startup_mb),
-            column("maximum_mb", maximum_mb),
-            minimum,
-            column("buffer_pct", buffer_pct),
-            column("weight", weight),
-            np.ascontiguousarray(np.broadcast_to(dyn, (n,))),
-        )
+        cols = vm_columns(n, startup_mb, maximum_mb, minimum_mb, buffer_pct, weight, dynamic, MAX_MAXIMUM_MB)
+        ids = self._core.add_vms(names, *cols)
         self._tell("add", ids.tolist(), names)
         return [self._handle(int(i)) for i in ids]
 

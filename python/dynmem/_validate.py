@@ -211,3 +211,47 @@ def check_memory(nbytes: int, what: str) -> None:
             f"{what} needs {nbytes / 2**30:.1f} GiB ({nbytes} bytes), more than the "
             f"{have / 2**30:.1f} GiB of memory available"
         )
+
+
+def vm_columns(
+    n: int,
+    startup_mb: Any,
+    maximum_mb: Any,
+    minimum_mb: Any,
+    buffer_pct: Any,
+    weight: Any,
+    dynamic: Any,
+    max_maximum_mb: int,
+) -> tuple[npt.NDArray[Any], ...]:
+    """The six settings of ``n`` VMs as the binding's ``add_vms`` takes them
+    (scalars broadcast; ``minimum_mb=None`` as -1, "equal to startup"), or a
+    typed error naming the field and the entry: `Host.add_vms` and
+    `Fleet.add_vms` share it."""
+
+    def column(field: str, value: Any) -> npt.NDArray[np.int64]:
+        arr = as_array(field, value)
+        if arr.ndim == 0:
+            arr = np.full(n, arr)
+        return int_array(field, arr, n)
+
+    if minimum_mb is None:
+        minimum = np.full(n, -1, dtype=np.int64)
+    else:
+        minimum = column("minimum_mb", minimum_mb)
+        if (minimum < 0).any():
+            bad_entry("minimum_mb", minimum, minimum < 0, f"must be between 32 and {max_maximum_mb} MB")
+    dyn = as_array("dynamic", dynamic)
+    if dyn.shape == (0,):  # [] is float64 to numpy: a valid empty bool array
+        dyn = dyn.astype(np.bool_)
+    if dyn.dtype != np.bool_:
+        raise ConfigTypeError(f"dynamic must be True/False or a bool array, got {dynamic!r:.80}", "dynamic", dynamic)
+    if dyn.ndim > 1 or (dyn.ndim == 1 and dyn.shape[0] != n):
+        raise ConfigError(f"dynamic must have one entry per name ({n}), got shape {dyn.shape}", "dynamic", dyn.shape)
+    return (
+        column("startup_mb", startup_mb),
+        column("maximum_mb", maximum_mb),
+        minimum,
+        column("buffer_pct", buffer_pct),
+        column("weight", weight),
+        np.ascontiguousarray(np.broadcast_to(dyn, (n,))),
+    )

@@ -486,7 +486,9 @@ def plot_comparison(comparison: Comparison, path: str | os.PathLike[str] | None 
     ax_t.set_ylim(0, max(ax_t.get_ylim()[1], 1e-9) * 1.18)  # headroom: the legend sits above the lines
     ax_t.grid(True, alpha=0.3)
     ax_t.legend(loc="upper left", fontsize="small", ncol=len(names), framealpha=0.8)
-    fig.suptitle(title if title is not None else f"{c.workload}: {c.vms} VMs on a {c.physical_mb / 1024:g} GB host")
+    size = f"{c.physical_mb / 1024:g}"
+    article = "an" if size.startswith(("8", "11", "18")) else "a"  # "an 8 GB host", "an 18 GB host"
+    fig.suptitle(title if title is not None else f"{c.workload}: {c.vms} VMs on {article} {size} GB host")
     if path is not None:
         fig.savefig(path, format="png", dpi=110)
     return fig

@@ -24,7 +24,7 @@ import numpy.typing as npt
 from . import _dynmem
 from ._host import MAX_MAXIMUM_MB, Host, _host_from_bytes
 from .policies import HyperVPolicy
-from ._validate import as_array, check_instance, check_items, check_int, int_array
+from ._validate import as_array, check_instance, check_items, check_int, int_array, vm_columns
 from .errors import ConfigError, ConfigTypeError, DynmemError, StateError
 from .events import Event
 from .placement import BestFit, Placement, _resolve
@@ -245,35 +245,8 @@ class Fleet:
             core_names = check_items(names, "names", "a list of strings or a count")
             n = len(core_names)
 
-        def column(field: str, value: Any) -> npt.NDArray[np.int64]:
-            arr = as_array(field, value)
-            if arr.ndim == 0:
-                arr = np.full(n, arr)
-            return int_array(field, arr, n)
-
-        if minimum_mb is None:
-            minimum = np.full(n, -1, dtype=np.int64)
-        else:
-            minimum = column("minimum_mb", minimum_mb)
-            if (minimum < 0).any():
-                i = int(np.flatnonzero(minimum < 0)[0])
-                raise ConfigError(f"minimum_mb[{i}] must be between 32 and {MAX_MAXIMUM_MB} MB, got {minimum[i]}", f"minimum_mb[{i}]", int(minimum[i]))
-        dyn = as_array("dynamic", dynamic)
-        if dyn.shape == (0,):
-            dyn = dyn.astype(np.bool_)
-        if dyn.dtype != np.bool_:
-            raise ConfigTypeError(f"dynamic must be True/False or a bool array, got {dynamic!r:.80}", "dynamic", dynamic)
-        if dyn.ndim > 1 or (dyn.ndim == 1 and dyn.shape[0] != n):
-            raise ConfigError(f"dynamic must have one entry per name ({n}), got shape {dyn.shape}", "dynamic", dyn.shape)
-        return self._core.add_vms(
-            core_names,
-            column("startup_mb", startup_mb),
-            column("maximum_mb", maximum_mb),
-            minimum,
-            column("buffer_pct", buffer_pct),
-            column("weight", weight),
-            np.ascontiguousarray(np.broadcast_to(dyn, (n,))),
-        )
+        cols = vm_columns(n, startup_mb, maximum_mb, minimum_mb, buffer_pct, weight, dynamic, MAX_MAXIMUM_MB)
+        return self._core.add_vms(core_names, *cols)
 
     def name(self, vm_id: int) -> str:
         """Name of VM ``vm_id``."""

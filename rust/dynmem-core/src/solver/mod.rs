@@ -223,19 +223,17 @@ fn level_fill(
         return lo;
     }
     // The remainder goes to the highest weights, then earliest positions:
-    // the cut weight from a histogram of the stepping items' weights.
-    let mut counts = [0u32; WEIGHT_SCALE as usize + 1];
-    for &i in &keys_n[..k] {
-        counts[tier.weight(weights[i as usize]) as usize] += 1;
-    }
-    let (mut cut, mut at_cut, mut acc) = (0usize, 0usize, 0usize);
-    for w in (1..=WEIGHT_SCALE as usize).rev() {
-        if acc + counts[w] as usize >= rest {
-            (cut, at_cut) = (w, rest - acc);
-            break;
-        }
-        acc += counts[w] as usize;
-    }
+    // the cut weight is the rest-th largest weight among the stepping items
+    // (a selection among few of them; a histogram of their weights when
+    // many), and `at_cut` of the items of that weight get a unit.
+    let (cut, at_cut) = remainder_cut(&keys_n[..k], weights, tier, rest);
+    #[cfg(test)]
+    assert_eq!(
+        (cut, at_cut),
+        remainder_cut_with(&keys_n[..k], weights, tier, rest, 0),
+        "selection = histogram"
+    );
+    let mut at_cut = at_cut;
     for &i in &keys_n[..k] {
         let w = tier.weight(weights[i as usize]) as usize;
         if w > cut || (w == cut && at_cut > 0) {
@@ -244,6 +242,47 @@ fn level_fill(
         }
     }
     lo
+}
+
+/// Stepping items up to which the remainder's cut weight is found by a
+/// selection on the stack (a 1 KB buffer) rather than a histogram of every
+/// weight: clearing and scanning 10,001 counts cost ~60k instructions a
+/// call whatever the host size, which dominated fleets of small hosts.
+const SMALL_CUT: usize = 512;
+
+/// The weight `cut` of the `rest`-th largest weight among the stepping
+/// items `keys` (`1 ≤ rest < keys.len()`, every weight ≥ 1 in `tier`), and
+/// how many of the items of weight `cut` get a unit (the earliest ones).
+fn remainder_cut(keys: &[u32], weights: &[u16], tier: Tier, rest: usize) -> (usize, usize) {
+    remainder_cut_with(keys, weights, tier, rest, SMALL_CUT)
+}
+
+/// [`remainder_cut`], selecting up to `small` items (tests compare both ways).
+fn remainder_cut_with(keys: &[u32], weights: &[u16], tier: Tier, rest: usize, small: usize) -> (usize, usize) {
+    let k = keys.len();
+    if k <= small.min(SMALL_CUT) {
+        let mut buf = [0u16; SMALL_CUT];
+        let ws = &mut buf[..k];
+        for (w, &i) in ws.iter_mut().zip(keys) {
+            *w = tier.weight(weights[i as usize]) as u16; // ≤ WEIGHT_SCALE
+        }
+        ws.select_nth_unstable_by(rest - 1, |a, b| b.cmp(a)); // descending
+        let cut = ws[rest - 1] as usize;
+        let above = ws.iter().filter(|&&w| w as usize > cut).count();
+        return (cut, rest - above);
+    }
+    let mut counts = [0u32; WEIGHT_SCALE as usize + 1];
+    for &i in keys {
+        counts[tier.weight(weights[i as usize]) as usize] += 1;
+    }
+    let mut acc = 0usize;
+    for w in (1..=WEIGHT_SCALE as usize).rev() {
+        if acc + counts[w] as usize >= rest {
+            return (w, rest - acc);
+        }
+        acc += counts[w] as usize;
+    }
+    unreachable!("the remainder is smaller than the number of stepping items")
 }
 
 /// Hands `budget` units to items by weighted water-filling (see the module
