@@ -114,7 +114,8 @@ fn items(v: &Vms, target: &[u32], u: u64, t: u64, tier: Tier, s: &mut PolicyScra
     }
     s.qt.clear();
     s.qt.resize(n, 0);
-    let (mut s_0, mut s_hi, mut hi_level) = (0u64, 0u64, 0u64);
+    let (mut s_0, mut s_hi) = (0u64, 0u64);
+    let mut best = (0u64, 1u64); // the largest level fraction (num, den)
     for i in 0..n {
         if !in_solver(v.flags[i]) {
             continue;
@@ -131,15 +132,25 @@ fn items(v: &Vms, target: &[u32], u: u64, t: u64, tier: Tier, s: &mut PolicyScra
         };
         (s.lo[i], s.hi[i], s.d[i], s.qt[i]) = (lo, hi, d, w);
         s_0 += lo as u64;
-        let item = Item::of(&s.lo, &s.hi, &s.d, &s.qt, i);
         if w > 0 && hi > lo {
-            hi_level = hi_level.max(item.level_of(hi as u64, t));
+            // The level at which the item reaches hi is num / den rounded up
+            // ([`Item::level_of`]); the largest fraction is kept by
+            // cross-multiplying, one division in all rather than one per VM.
+            let (h, d, w) = (hi as u64, d as u64, w as u64);
+            let (num, den) = if h <= d {
+                (h * W, w)
+            } else {
+                (h * W * W - t * d * W, (W - t) * w)
+            };
+            if num as u128 * best.1 as u128 > best.0 as u128 * den as u128 {
+                best = (num, den);
+            }
             s_hi += hi as u64;
         } else {
             s_hi += lo as u64;
         }
     }
-    (s_0, hi_level, s_hi)
+    (s_0, best.0.div_ceil(best.1), s_hi)
 }
 
 /// A bracket around the level from the last tick's (`hint`): probe it,
