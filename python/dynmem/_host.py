@@ -19,7 +19,7 @@ from . import _dynmem
 from .errors import ConfigError, ConfigTypeError, DynmemError, StateError
 from ._validate import as_array, bad_entry, check_instance, check_items, int_array, vm_columns
 from .events import Event
-from .policies import POLICIES, HyperVPolicy, Policy, SharesPolicy, mechanics_of
+from .policies import _MECHANICS, POLICIES, HyperVPolicy, Policy, SharesPolicy, mechanics_of
 from .timeline import Timeline
 
 if TYPE_CHECKING:  # traces imports this module
@@ -646,8 +646,7 @@ def _demand_of(
 
 def _policy_of(m: tuple[int, int, float, float, float], kind: str = "hyperv", idle_tax: float = 0.0) -> Policy:
     """A built-in policy from the binding's mechanics tuple and policy kind."""
-    mech: dict[str, Any] = dict(zip(("balloon_unit_mb", "hot_add_chunk_mb", "boot_report_delay_s", "remove_delay_s",
-                     "remove_rate_mb_per_s"), m))
+    mech: dict[str, Any] = dict(zip(_MECHANICS, m))
     if kind == "shares":
         return SharesPolicy(**mech, idle_tax=idle_tax)
     return POLICIES[kind](**mech)

@@ -181,7 +181,16 @@ impl Balancer {
                         s.caps[i] = floor_u(x as u64, u) as u32; // checked: minimum ≤ x ≤ maximum
                     }
                 }
-                None => policy::allocate(rule, v, &s.target, pool, u, &mut s.caps, &mut s.policy, parts),
+                None => policy::allocate(
+                    rule,
+                    v,
+                    (&s.target, sum_t <= pool),
+                    pool,
+                    u,
+                    &mut s.caps,
+                    &mut s.policy,
+                    parts,
+                ),
             }
             let g = Targets { target: &s.caps };
             let need = need_under(v, g);

@@ -115,14 +115,15 @@ impl PolicyScratch {
 
 /// The allocation of a built-in rule other than Hyper-V's: writes `g` (MB)
 /// of every solver VM into `g` (full length, 0 outside the solver set).
-/// `target` holds every solver VM's target (pass 1's), `pool` is a multiple
-/// of `u` with `Σ minimum ≤ pool`. Long passes run in `parts` parts on
+/// `target` holds every solver VM's target and `fit` says whether their sum
+/// (pass 1's) fits the pool; `pool` is a multiple of `u` with
+/// `Σ minimum ≤ pool`. Long passes run in `parts` parts on
 /// the pool (the results do not depend on it).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn allocate(
     policy: &Policy,
     v: &Vms,
-    target: &[u32],
+    (target, fit): (&[u32], bool),
     pool: u64,
     u: u64,
     g: &mut [u32],
@@ -137,8 +138,8 @@ pub(crate) fn allocate(
             }
         }
         Policy::Proportional => proportional::allocate(v, pool, u, g),
-        Policy::Shares { idle_tax } => shares::allocate(v, target, pool, u, idle_tax, g, s, parts),
-        Policy::StrictPriority => strict::allocate(v, target, pool, u, g, s),
+        Policy::Shares { idle_tax } => shares::allocate(v, (target, fit), pool, u, idle_tax, g, s, parts),
+        Policy::StrictPriority => strict::allocate(v, (target, fit), pool, u, g, s),
         Policy::HyperV | Policy::External(_) => unreachable!("allocated by the balancer"),
     }
     #[cfg(debug_assertions)]
@@ -160,16 +161,6 @@ fn check_builtin(v: &Vms, pool: u64, u: u64, g: &[u32]) {
         }
     }
     assert!(sum <= pool, "Σ g {sum} over the pool {pool}");
-}
-
-/// Σ target over the solver set fits the pool: the rules that then give
-/// every VM its target.
-pub(crate) fn targets_fit(v: &Vms, target: &[u32], pool: u64) -> bool {
-    let sum: u64 = (0..v.len())
-        .filter(|&i| in_solver(v.flags[i]))
-        .map(|i| target[i] as u64)
-        .sum();
-    sum <= pool
 }
 
 /// `g = target` over the solver set.

@@ -13,7 +13,7 @@
 //! the remainder goes one unit each to the VMs that step up at `L + 1`,
 //! highest weight first, ties by position.
 
-use super::{give_targets, targets_fit, PolicyScratch};
+use super::{give_targets, PolicyScratch};
 use crate::model::rules::demand_cap_of;
 use crate::model::{in_solver, Vms};
 use crate::par::in_parts;
@@ -240,7 +240,7 @@ fn finish(
 #[allow(clippy::too_many_arguments)]
 pub(super) fn allocate(
     v: &Vms,
-    target: &[u32],
+    (target, fit): (&[u32], bool),
     pool: u64,
     u: u64,
     idle_tax: f64,
@@ -249,7 +249,7 @@ pub(super) fn allocate(
     parts: usize,
 ) {
     let n = v.len();
-    if targets_fit(v, target, pool) {
+    if fit {
         give_targets(v, target, g);
         s.level = None;
         return;

@@ -3,15 +3,22 @@
 //! shares the rest by Hyper-V's fill among equal weights
 //! (`docs/policies.md`, "StrictPriorityPolicy").
 
-use super::{give_targets, targets_fit, PolicyScratch};
+use super::{give_targets, PolicyScratch};
 use crate::config::MAX_WEIGHT;
 use crate::model::rules::demand_cap_of;
 use crate::model::{in_solver, Vms};
 use crate::solver;
 
-pub(super) fn allocate(v: &Vms, target: &[u32], pool: u64, u: u64, g: &mut [u32], s: &mut PolicyScratch) {
+pub(super) fn allocate(
+    v: &Vms,
+    (target, fit): (&[u32], bool),
+    pool: u64,
+    u: u64,
+    g: &mut [u32],
+    s: &mut PolicyScratch,
+) {
     let n = v.len();
-    if targets_fit(v, target, pool) {
+    if fit {
         give_targets(v, target, g);
         return;
     }
