@@ -98,7 +98,7 @@ host_methods! {
     getters { physical_mb: u64, reserve_mb: u64, time_s: f64, available_mb: i64, heap_bytes: usize, threads: usize }
     columns {
         ids: u64 = |h| h.ids().into_iter().map(u64::from).collect(),
-        demand_mb: i64 = |h| widen(h.demands(), "demand_mb")?,
+        demand_mb: i64 = |h| widen(&h.demands(), "demand_mb")?,
         assigned_mb: i64 = |h| widen(h.assigned(), "assigned_mb")?,
         visible_mb: i64 = |h| widen(h.visible(), "visible_mb")?,
         target_mb: i64 = |h| h.targets().into_iter().map(|t| t as i64).collect(),
