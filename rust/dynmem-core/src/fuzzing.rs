@@ -255,10 +255,11 @@ pub fn dump(h: &Host) -> String {
         h.len(),
         h.host_counters()
     );
+    let _ = writeln!(s, "guests {:?}", h.guest_profiles());
     for vm in h.vms() {
         let _ = writeln!(
             s,
-            "{:?} {:?} {:?} {:?} d{} a{} v{} t{} {:?} {:?} p{} r{:?} {:?}",
+            "{:?} {:?} {:?} {:?} d{} a{} v{} t{} {:?} {:?} p{} r{:?} {:?} g{} m{}",
             vm.id(),
             vm.name(),
             vm.config(),
@@ -271,7 +272,9 @@ pub fn dump(h: &Host) -> String {
             vm.status(),
             vm.paging_mb(),
             vm.running_s(),
-            vm.counters()
+            vm.counters(),
+            h.guest_indices()[vm.position()],
+            vm.effective_minimum_mb()
         );
     }
     s
