@@ -334,6 +334,48 @@ def strict_rule(pool: int, vms: list, u: int) -> list[int]:
     return got
 
 
+# --------------------------------------------------------------------------
+# guest profiles (docs/balancer.md, "Guest profiles")
+# --------------------------------------------------------------------------
+
+MAX_DEMAND = 2**32 - 1
+
+#: the built-in profiles: report delay (None: the policy's), floor, hot-add chunk
+GUESTS = {
+    "windows": SimpleNamespace(name="windows", report_delay_s=None, balloon_floor="none",
+                               hot_add_chunk_mb=None),
+    "linux": SimpleNamespace(name="linux", report_delay_s=45.0, balloon_floor="hv_balloon",
+                             hot_add_chunk_mb="memory_blocks"),
+}
+
+#: hv_balloon's floor table: (memory from MB, floor there MB, slope)
+HV_BALLOON_TABLE = [(0, 8, Fraction(1, 2)), (128, 72, Fraction(1, 4)), (512, 168, Fraction(1, 8)),
+                    (2048, 360, Fraction(1, 16)), (8192, 744, Fraction(1, 32))]
+
+
+def hv_balloon_floor_mb(memory_mb: int) -> int:
+    """The kernel's piecewise-linear floor, continued past 32 GB, rounded up
+    to a whole MB: the last row at or below `memory_mb`, then its slope."""
+    start, at, slope = [row for row in HV_BALLOON_TABLE if row[0] <= memory_mb][-1]
+    return math.ceil(at + (memory_mb - start) * slope)
+
+
+def memory_block_mb(startup_mb: int) -> int:
+    """Linux's memory block: 128 MB up to 64 GB of startup memory, else the
+    largest power of two up to 2 GB dividing it (at least 128)."""
+    if startup_mb <= 65536:
+        return 128
+    block = 2048
+    while startup_mb % block:
+        block //= 2
+    return max(block, 128)
+
+
+def as_guest(guest):
+    """A profile: a built-in's name or an object with the fields."""
+    return GUESTS[guest] if isinstance(guest, str) else guest
+
+
 class View:
     """What a user policy's `allocate` sees (dynmem.PolicyView's fields)."""
 
@@ -364,8 +406,9 @@ def user_rule(policy, pool: int, vms: list, dt_s: float, time_s: float) -> list[
 
 class VM:
     def __init__(self, host: "Host", name: str, startup_mb: int, maximum_mb: int,
-                 minimum_mb, buffer_pct: int, weight: int, dynamic: bool):
+                 minimum_mb, buffer_pct: int, weight: int, dynamic: bool, guest="windows"):
         self._host = host
+        self.guest = as_guest(guest)
         self.id = host._next_id  # as the core's VmId: 1, 2, ... never reused
         host._next_id += 1
         self.name = name
@@ -376,7 +419,9 @@ class VM:
         self.buffer_pct = buffer_pct
         self.weight = weight
         self.dynamic = dynamic
-        self.demand_mb = 0
+        # What the guest reports: committed + floor, at most 2^32 - 1 (spec,
+        # "Guest profiles"); `demand_mb` is this less the floor.
+        self.guest_reported_mb = self.balloon_floor_mb
 
         self.state = OFF
         self.assigned_mb = 0
@@ -401,10 +446,12 @@ class VM:
 
     # ---- settings -------------------------------------------------------
     def configure(self, **changes) -> None:
+        committed = self.demand_mb
         for key, value in changes.items():
             assert key in ("minimum_mb", "maximum_mb", "startup_mb",
                            "buffer_pct", "weight", "dynamic"), key
             setattr(self, key, value)
+        self.demand_mb = committed  # on the new floor (a new startup moves it)
 
     # ---- lifecycle ------------------------------------------------------
     def start(self) -> None:
@@ -419,6 +466,49 @@ class VM:
         self.boot_clock = 0.0
         self.excess_clock = 0.0
 
+    # ---- the guest profile ----------------------------------------------
+    @property
+    def balloon_floor_mb(self) -> int:
+        """hv_balloon's floor of the startup memory, up to the balloon unit."""
+        if self.guest.balloon_floor != "hv_balloon":
+            return 0
+        return ceil_u(hv_balloon_floor_mb(self.startup_mb), self._host.policy.balloon_unit_mb)
+
+    @property
+    def demand_mb(self) -> int:
+        """Committed memory: what the guest reports, less its floor."""
+        return self.guest_reported_mb - self.balloon_floor_mb
+
+    @demand_mb.setter
+    def demand_mb(self, d: int) -> None:
+        self.guest_reported_mb = min(d + self.balloon_floor_mb, MAX_DEMAND)
+
+    @property
+    def effective_minimum_mb(self) -> int:
+        """The guest refuses to balloon below its floor."""
+        return max(self.minimum_mb, self.balloon_floor_mb)
+
+    def report_delay_s(self, policy) -> float:
+        d = self.guest.report_delay_s
+        return policy.boot_report_delay_s if d is None else d
+
+    def hot_add_chunk_mb(self, policy) -> int:
+        c = self.guest.hot_add_chunk_mb
+        if c is None:
+            return policy.hot_add_chunk_mb
+        if c == "memory_blocks":
+            return max(memory_block_mb(self.startup_mb), policy.balloon_unit_mb)
+        return c
+
+    def balancer_view(self) -> SimpleNamespace:
+        """The VM as the allocation rules see it: the reported demand and the
+        effective minimum."""
+        return SimpleNamespace(
+            id=self.id, startup_mb=self.startup_mb, minimum_mb=self.effective_minimum_mb,
+            maximum_mb=self.maximum_mb, demand_mb=self.guest_reported_mb,
+            assigned_mb=self.assigned_mb, buffer_pct=self.buffer_pct, weight=self.weight,
+            target_mb=self.target_mb, demand_cap_mb=self.demand_cap_mb)
+
     # ---- derived quantities ---------------------------------------------
     @property
     def in_solver_set(self) -> bool:
@@ -431,13 +521,13 @@ class VM:
         if not self.in_solver_set:  # starting, or static running
             return self.startup_mb
         u = self._host.policy.balloon_unit_mb
-        with_buffer = ceil_div(self.demand_mb * (100 + self.buffer_pct), 100)
-        return clamp(ceil_u(with_buffer, u), self.minimum_mb, self.maximum_mb)
+        with_buffer = ceil_div(self.guest_reported_mb * (100 + self.buffer_pct), 100)
+        return clamp(ceil_u(with_buffer, u), self.effective_minimum_mb, self.maximum_mb)
 
     @property
     def demand_cap_mb(self) -> int:
         u = self._host.policy.balloon_unit_mb
-        return clamp(ceil_u(self.demand_mb, u), self.minimum_mb, self.maximum_mb)
+        return clamp(ceil_u(self.guest_reported_mb, u), self.effective_minimum_mb, self.maximum_mb)
 
     @property
     def available_buffer_pct(self) -> int:
@@ -445,16 +535,17 @@ class VM:
         configured buffer, rounded toward -inf; 100 at demand 0; 0 off/static."""
         if self.state == OFF or not self.dynamic:
             return 0
-        if self.demand_mb == 0:
+        d = self.guest_reported_mb
+        if d == 0:
             return 100
-        configured = self.demand_mb * self.buffer_pct  # x 1/100 MB
-        return (10000 * (self.assigned_mb - self.demand_mb)) // configured
+        configured = d * self.buffer_pct  # x 1/100 MB
+        return (10000 * (self.assigned_mb - d)) // configured
 
     @property
     def memory_available_pct(self) -> int:
         if self.assigned_mb == 0:
             return 0
-        return (100 * (self.assigned_mb - self.demand_mb)) // self.assigned_mb
+        return (100 * (self.assigned_mb - self.guest_reported_mb)) // self.assigned_mb
 
     @property
     def reported_demand_mb(self) -> int:
@@ -484,7 +575,7 @@ class VM:
         """Current pressure; 0 for an off VM."""
         if self.state == OFF:
             return 0.0
-        return self.demand_mb / self.assigned_mb * 100
+        return self.guest_reported_mb / self.assigned_mb * 100
 
     @property
     def average_pressure(self) -> float:
@@ -508,7 +599,7 @@ class VM:
             "Average Pressure": self.average_pressure,
             "Minimum Pressure": self.min_pressure,
             "Maximum Pressure": self.max_pressure,
-            "Guest Available Memory": 0 if self.state == OFF else max(0, self.assigned_mb - self.demand_mb),
+            "Guest Available Memory": 0 if self.state == OFF else max(0, self.assigned_mb - self.guest_reported_mb),
             "Smart Paging Working Set Size": 0,  # no restart in the reference yet
         }
 
@@ -528,7 +619,7 @@ class VM:
             return
         self.assigned_mb = g
         if self.assigned_mb > self.visible_mb:
-            chunk = self._host.policy.hot_add_chunk_mb
+            chunk = self.hot_add_chunk_mb(self._host.policy)
             chunks = ceil_div(self.assigned_mb - self.visible_mb, chunk)
             self.visible_mb = min(self.maximum_mb, self.visible_mb + chunks * chunk)
             if self.visible_mb < self.assigned_mb:
@@ -537,7 +628,7 @@ class VM:
         self.add_ops += 1
 
     def _sample(self, dt_s: float) -> None:
-        p = self.demand_mb / self.assigned_mb * 100
+        p = self.guest_reported_mb / self.assigned_mb * 100
         self.sum_p_dt += p * dt_s
         if self.samples == 0:
             self.min_pressure = p
@@ -564,8 +655,8 @@ class Host:
     # ---- VM management --------------------------------------------------
     def add_vm(self, name: str, startup_mb: int = 1024, maximum_mb: int = 1048576,
                minimum_mb=None, buffer_pct: int = 20, weight: int = 5000,
-               dynamic: bool = True) -> VM:
-        vm = VM(self, name, startup_mb, maximum_mb, minimum_mb, buffer_pct, weight, dynamic)
+               dynamic: bool = True, guest="windows") -> VM:
+        vm = VM(self, name, startup_mb, maximum_mb, minimum_mb, buffer_pct, weight, dynamic, guest)
         self.vms.append(vm)
         return vm
 
@@ -625,7 +716,7 @@ class Host:
         on = [v for v in self.vms if v.state != OFF]
         if on:
             average = sum(v.pressure for v in on) / len(on)
-            system = sum(v.demand_mb for v in on) / sum(v.assigned_mb for v in on) * 100
+            system = sum(v.guest_reported_mb for v in on) / sum(v.assigned_mb for v in on) * 100
         else:
             average = 0.0
             system = 0.0
@@ -650,7 +741,7 @@ class Host:
             donors.sort(key=lambda v: (v.weight, self.vms.index(v)))
             takes = []
             for d in donors:
-                take = min(max(0, d.assigned_mb - d.minimum_mb), short)
+                take = min(max(0, d.assigned_mb - d.effective_minimum_mb), short)
                 takes.append((d, take))
                 short -= take
             if short > 0:
@@ -673,7 +764,7 @@ class Host:
         for v in self.vms:
             if v.state == STARTING:
                 v.boot_clock += dt_s
-                if v.boot_clock >= pol.boot_report_delay_s:
+                if v.boot_clock >= v.report_delay_s(pol):  # its guest's
                     v.state = RUNNING
 
         solver = [v for v in self.vms if v.in_solver_set]
@@ -683,10 +774,11 @@ class Host:
         pool = floor_u(self.physical_mb - self.reserve_mb - held, u)
 
         # 3. Allocation: the policy's rule; any other object is a user policy.
+        seen = [v.balancer_view() for v in solver]
         if isinstance(pol, Policy):
-            g = pol.rule(pool, solver)
+            g = pol.rule(pool, seen)
         else:
-            g = user_rule(pol, pool, solver, dt_s, self.time_s)
+            g = user_rule(pol, pool, seen, dt_s, self.time_s)
         alloc = dict(zip(map(id, solver), g))
 
         # 4. Mechanics.

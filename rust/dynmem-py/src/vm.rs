@@ -4,6 +4,7 @@
 
 use crate::convert::{bool_arg, change_arg, counters_dict, int_arg};
 use crate::errors::OrRaise;
+use crate::guest::{guest_fields, Fields};
 use crate::host::PyHost;
 use dynmem_core::{self as core, VmChange, VmId, VmRef};
 use pyo3::prelude::*;
@@ -94,6 +95,26 @@ vm_methods! {
     #[getter]
     fn id(&self) -> u64 {
         self.id
+    }
+    /// Its guest profile's fields (name, report_delay_s, balloon_floor,
+    /// hot_add_chunk_mb), which `dynmem.VM.guest` makes a `dynmem.Guest` of.
+    #[getter]
+    fn _guest_fields(&self, py: Python<'_>) -> PyResult<Fields> {
+        let h = self.host.get().core(py)?;
+        let vm = h.vm(VmId(self.id)).or_raise(py)?;
+        guest_fields(py, vm.guest())
+    }
+    /// Its guest's balloon floor (MB): what a Linux guest keeps free and adds
+    /// to the demand it reports; 0 for a guest without one ("windows").
+    #[getter]
+    fn balloon_floor_mb(&self, py: Python<'_>) -> PyResult<u32> {
+        self.read(py, |vm| vm.balloon_floor_mb())
+    }
+    /// The demand its guest reports to the balancer (MB): demand_mb + its
+    /// balloon floor. Pressure, status and target are of this figure.
+    #[getter]
+    fn guest_reported_mb(&self, py: Python<'_>) -> PyResult<u32> {
+        self.read(py, |vm| vm.guest_reported_mb())
     }
     /// The VM's name, unique on its host.
     #[getter]
