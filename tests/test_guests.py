@@ -104,11 +104,12 @@ def test_linux_hot_adds_128_mb_blocks_whatever_the_policy_chunk():
     for vm in (lin, win, mine):
         vm.start()
     h.tick(45.0)  # Linux reports after 45 s, the others at once (policy delay 0)
-    for vm in (lin, win, mine):
-        vm.demand_mb = 1000
+    lin.demand_mb = 871
+    win.demand_mb = mine.demand_mb = 1000
     h.tick(1.0)
-    # Linux: 1000 + 232 reported → 1480 assigned, 1024 + 4 × 128 visible.
-    assert (lin.assigned_mb, lin.visible_mb) == (1480, 1536)
+    # Linux: 871 + 232 = 1103 reported → 1324 assigned, 300 above visible:
+    # 1024 + 3 × 128 (the policy's 64 MB would give 1024 + 5 × 64 = 1344).
+    assert (lin.assigned_mb, lin.visible_mb) == (1324, 1408)
     # Windows: 1200 assigned, the policy's 64 MB chunks: 1024 + 3 × 64.
     assert (win.assigned_mb, win.visible_mb) == (1200, 1216)
     assert (mine.assigned_mb, mine.visible_mb) == (1200, 1536)
