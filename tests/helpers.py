@@ -107,11 +107,14 @@ def make_policy(impl: str, policy):
     return getattr(reference if impl == "reference" else dynmem, cls)(**kwargs)
 
 
-def make_host(impl: str, physical_mb: int, reserve_mb, policy):
+def make_host(impl: str, physical_mb: int, reserve_mb, policy, version: str | None = None):
+    """`version` (dynmem only): the release; the reference and `change_problem`
+    state 2012 R2's runtime rules (no resize of a running static VM)."""
     pol = make_policy(impl, policy)
     if impl == "reference":
         return reference.Host(physical_mb=physical_mb, reserve_mb=reserve_mb, policy=pol)
-    host = dynmem.Host(physical_mb=physical_mb, reserve_mb=reserve_mb, policy=pol)
+    kw = {} if version is None else {"version": version}
+    host = dynmem.Host(physical_mb=physical_mb, reserve_mb=reserve_mb, policy=pol, **kw)
     # Hosts are capped at the core's AVX-512, scalar or AVX2 forms (each runs
     # where the CPU has it), chosen from the host's own settings so that a
     # Hypothesis example always runs the same form: all are held to the
