@@ -47,6 +47,7 @@ def test_linux_reports_committed_plus_floor():
     vm.demand_mb = 1000
     assert (vm.demand_mb, vm.guest_reported_mb) == (1000, 1360)
     assert h.demand_mb.tolist() == [1000]
+    assert h.guest_reported_mb.tolist() == [1360]
     vm.start()
     for _ in range(45):
         h.tick(1.0)

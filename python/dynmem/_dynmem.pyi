@@ -233,6 +233,7 @@ class Host:
     def available_buffer_pct(self) -> npt.NDArray[np.int64]: ...
     def memory_available_pct(self) -> npt.NDArray[np.int64]: ...
     def reported_demand_mb(self) -> npt.NDArray[np.int64]: ...
+    def guest_reported_mb(self) -> npt.NDArray[np.int64]: ...
     def pressure(self) -> npt.NDArray[np.float64]: ...
     def guest_index(self) -> npt.NDArray[np.uint8]: ...
     def guest_profiles(self) -> list[_GuestFields]: ...
@@ -279,8 +280,9 @@ class VmHandle:
     def demand_mb(self) -> int:
         """The guest's committed memory (MB), what it needs without paging: set
         it to drive the VM (0..=MAX_DEMAND_MB). The balancer acts on it at the
-        next tick; a starting VM's guest reports it only after
-        boot_report_delay_s.
+        next tick; a starting VM's guest reports it only after its report
+        delay (boot_report_delay_s for the default guest), a Linux guest with
+        its balloon floor on top (guest_reported_mb).
         """
     @demand_mb.setter
     def demand_mb(self, value: int) -> None: ...
@@ -303,8 +305,9 @@ class VmHandle:
         """
     @property
     def pressure(self) -> float:
-        """Current pressure (%): demand_mb / assigned_mb × 100; Hyper-V's
-        counter Current Pressure. 0 when off.
+        """Current pressure (%): guest_reported_mb / assigned_mb × 100 (for the
+        default guest demand_mb / assigned_mb); Hyper-V's counter Current
+        Pressure. 0 when off.
         """
     @property
     def paging_mb(self) -> int:

@@ -593,9 +593,15 @@ class Host:
 
     @property
     def demand_mb(self) -> npt.NDArray[np.int64]:
-        """Every VM's demand (MB), int64, in ``host.vms`` order (a new array;
-        set with `set_demand_mb`)."""
+        """Every VM's demand (MB): its guest's committed memory, int64, in
+        ``host.vms`` order (a new array; set with `set_demand_mb`)."""
         return self._core.demand_mb()
+
+    @property
+    def guest_reported_mb(self) -> npt.NDArray[np.int64]:
+        """Every VM's demand as its guest reports it (MB): demand_mb + its
+        balloon floor (see `VM.guest_reported_mb`), int64, in ``host.vms`` order."""
+        return self._core.guest_reported_mb()
 
     @property
     def assigned_mb(self) -> npt.NDArray[np.int64]:
@@ -644,7 +650,8 @@ class Host:
 
     @property
     def pressure(self) -> npt.NDArray[np.float64]:
-        """Current pressure per VM, demand / assigned × 100 (0 when off)."""
+        """Current pressure per VM, reported demand / assigned × 100 (0 when
+        off; `guest_reported_mb`: demand_mb for the default guest)."""
         return self._core.pressure()
 
 

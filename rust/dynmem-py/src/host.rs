@@ -108,6 +108,7 @@ host_methods! {
         available_buffer_pct: i64 = |h| h.available_buffer_pcts(),
         memory_available_pct: i64 = |h| h.vms().map(|vm| vm.memory_available_pct()).collect(),
         reported_demand_mb: i64 = |h| h.vms().map(|vm| vm.reported_demand_mb() as i64).collect(),
+        guest_reported_mb: i64 = |h| widen(h.reported_demands(), "guest_reported_mb")?,
         pressure: f64 = |h| h.pressures(),
     }
 

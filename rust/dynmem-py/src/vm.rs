@@ -139,8 +139,9 @@ vm_methods! {
     }
     /// The guest's committed memory (MB), what it needs without paging: set
     /// it to drive the VM (0..=MAX_DEMAND_MB). The balancer acts on it at the
-    /// next tick; a starting VM's guest reports it only after
-    /// boot_report_delay_s.
+    /// next tick; a starting VM's guest reports it only after its report
+    /// delay (boot_report_delay_s for the default guest), a Linux guest with
+    /// its balloon floor on top (guest_reported_mb).
     #[getter]
     fn demand_mb(&self, py: Python<'_>) -> PyResult<u32> {
         self.read(py, |vm| vm.demand_mb())
@@ -170,8 +171,9 @@ vm_methods! {
     fn target_mb(&self, py: Python<'_>) -> PyResult<u64> {
         self.read(py, |vm| vm.target_mb())
     }
-    /// Current pressure (%): demand_mb / assigned_mb × 100; Hyper-V's
-    /// counter Current Pressure. 0 when off.
+    /// Current pressure (%): guest_reported_mb / assigned_mb × 100 (for the
+    /// default guest demand_mb / assigned_mb); Hyper-V's counter Current
+    /// Pressure. 0 when off.
     #[getter]
     fn pressure(&self, py: Python<'_>) -> PyResult<f64> {
         self.read(py, |vm| vm.pressure())
