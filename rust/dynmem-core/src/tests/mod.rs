@@ -9,6 +9,7 @@ mod balancer;
 mod fleet;
 mod forms;
 mod operations;
+mod paging;
 mod policies;
 mod versions;
 
