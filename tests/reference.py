@@ -54,6 +54,11 @@ W = 10000  # weight scale of the water-filling level (spec: `W = 10000`)
 OFF, STARTING, RUNNING = "off", "starting", "running"
 
 
+class NoSmartPaging(Exception):
+    """A restart short of startup memory on a release without Smart Paging
+    (the real Host raises VersionError)."""
+
+
 class InsufficientMemory(Exception):
     """A start could not find the VM's startup memory (spec: 'Starting a VM')."""
 
@@ -383,6 +388,7 @@ class VM:
         self.visible_mb = 0
         self.boot_clock = 0.0
         self.excess_clock = 0.0
+        self.smart_paging_mb = 0
 
         # counters (cumulative for the VM's life on the host)
         self.added_mb = 0
@@ -398,6 +404,11 @@ class VM:
         self.min_pressure = 0.0
         self.max_pressure = 0.0
         self.samples = 0
+        # Smart Paging (spec, "Smart Paging"): the file's size now, its size
+        # at the restart, and when it must be gone (host clock).
+        self.smart_paging_mb = 0
+        self.paging_gap_mb = 0
+        self.paging_deadline_s = 0.0
 
     # ---- settings -------------------------------------------------------
     def configure(self, **changes) -> None:
@@ -410,6 +421,10 @@ class VM:
     def start(self) -> None:
         self._host._start(self)
 
+    def restart(self) -> None:
+        """Stop then start; short of startup memory, Smart Paging."""
+        self._host._restart(self)
+
     def stop(self) -> None:
         assert self.state != OFF, "stop: the VM must be on (the real Host rejects it)"
         self.run_mark = self._host.time_s + self.run_mark
@@ -418,6 +433,7 @@ class VM:
         self.visible_mb = 0
         self.boot_clock = 0.0
         self.excess_clock = 0.0
+        self.smart_paging_mb = 0
 
     # ---- derived quantities ---------------------------------------------
     @property
@@ -466,6 +482,8 @@ class VM:
             return "off"
         if not self.dynamic:
             return ""
+        if self.smart_paging_mb > 0:
+            return "paging"
         pct = self.available_buffer_pct
         if pct < 0:
             return "warning"
@@ -509,7 +527,7 @@ class VM:
             "Minimum Pressure": self.min_pressure,
             "Maximum Pressure": self.max_pressure,
             "Guest Available Memory": 0 if self.state == OFF else max(0, self.assigned_mb - self.demand_mb),
-            "Smart Paging Working Set Size": 0,  # no restart in the reference yet
+            "Smart Paging Working Set Size": self.smart_paging_mb,
         }
 
     # ---- memory mechanics -------------------------------------------------
@@ -553,7 +571,11 @@ class VM:
 # --------------------------------------------------------------------------
 
 class Host:
-    def __init__(self, physical_mb: int, reserve_mb=None, policy: Policy | None = None):
+    def __init__(self, physical_mb: int, reserve_mb=None, policy: Policy | None = None,
+                 smart_paging: bool = True, smart_paging_drain_s: float = 600.0):
+        # smart_paging: the release has it (2012 and later).
+        self.smart_paging = smart_paging
+        self.smart_paging_drain_s = smart_paging_drain_s
         self.physical_mb = physical_mb
         self.reserve_mb = 384 + 64 * physical_mb // 1024 if reserve_mb is None else reserve_mb
         self.policy = Policy() if policy is None else policy
@@ -637,13 +659,32 @@ class Host:
         }
 
     # ---- starting a VM ----------------------------------------------------
-    def _start(self, vm: VM) -> None:
+    def _restart(self, vm: VM) -> None:
+        """Restart (spec, "Smart Paging"): what the start after the stop
+        finds is free memory (its own included) plus what the donors can
+        give; short of startup, Smart Paging where the release has it, else
+        VersionError-like refusal with nothing changed."""
+        assert vm.state != OFF, "restart: the VM must be on (the real Host rejects it)"
+        free = self.physical_mb - self.reserve_mb - sum(v.assigned_mb for v in self.vms if v is not vm)
+        give = 0
+        if getattr(self.policy, "balloons_at_start", True):
+            give = sum(max(0, d.assigned_mb - d.minimum_mb) for d in self.vms
+                       if d is not vm and d.in_solver_set and d.weight <= vm.weight)
+        if max(free, 0) + give < vm.startup_mb and not self.smart_paging:
+            raise NoSmartPaging(vm.name)
+        vm.stop()
+        self._start(vm, smart_paging=True)
+
+    def _start(self, vm: VM, smart_paging: bool = False) -> None:
         assert vm.state == OFF, "start: the VM must be off (the real Host rejects it)"
         u = self.policy.balloon_unit_mb
         free = self.physical_mb - self.reserve_mb - sum(v.assigned_mb for v in self.vms)
+        held = vm.startup_mb
         if free < vm.startup_mb and not getattr(self.policy, "balloons_at_start", True):
-            raise InsufficientMemory(vm.name)  # StaticPolicy: no balloon to ask
-        if free < vm.startup_mb:
+            if not smart_paging:
+                raise InsufficientMemory(vm.name)  # StaticPolicy: no balloon to ask
+            held = floor_u(max(free, 0), u)  # pages the rest
+        elif free < vm.startup_mb:
             short = ceil_u(vm.startup_mb - free, u)
             donors = [v for v in self.vms
                       if v.in_solver_set and v.weight <= vm.weight]
@@ -653,12 +694,17 @@ class Host:
                 take = min(max(0, d.assigned_mb - d.minimum_mb), short)
                 takes.append((d, take))
                 short -= take
-            if short > 0:
+            if short > 0 and not smart_paging:
                 raise InsufficientMemory(vm.name)
             for d, take in takes:
                 d._balloon_out(take)
-        vm.assigned_mb = vm.startup_mb
+            if short > 0:  # Smart Paging: all of free memory and what the donors gave
+                held = floor_u(max(free, 0), u) + sum(take for _, take in takes)
+        vm.assigned_mb = held
         vm.visible_mb = vm.startup_mb
+        if held < vm.startup_mb:
+            vm.smart_paging_mb = vm.paging_gap_mb = vm.startup_mb - held
+            vm.paging_deadline_s = self.time_s + self.smart_paging_drain_s
         vm.boot_clock = 0.0
         vm.excess_clock = 0.0
         vm.state = STARTING if vm.dynamic else RUNNING
@@ -727,3 +773,17 @@ class Host:
                 v._sample(dt_s)
 
         self.time_s += dt_s
+
+        # 6. Smart Paging drain (spec, "Smart Paging"): a running VM's file
+        # keeps at most what its guest wants beyond its RAM, and at most the
+        # restart's gap scaled by the time left to the deadline.
+        for v in self.vms:
+            if v.smart_paging_mb > 0 and v.in_solver_set:
+                wants = max(0, min(v.target_mb, v.visible_mb) - v.assigned_mb)
+                if self.time_s >= v.paging_deadline_s:
+                    allowed = 0
+                else:
+                    left = math.ceil(v.paging_gap_mb * (v.paging_deadline_s - self.time_s)
+                                     / self.smart_paging_drain_s)
+                    allowed = ceil_u(min(left, v.paging_gap_mb), u)
+                v.smart_paging_mb = min(v.smart_paging_mb, wants, allowed)

@@ -53,6 +53,7 @@ _MARKERS = {
     "start": ("^", "tab:green", "start"),
     "stop": ("v", "0.35", "stop"),
     "configure": ("D", "tab:blue", "reconfigure"),
+    "restart": ("o", "tab:purple", "restart"),
     "failed": ("X", "red", "failed"),
 }
 
