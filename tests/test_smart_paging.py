@@ -370,3 +370,16 @@ def test_reference_refuses_without_smart_paging():
     with pytest.raises(R.NoSmartPaging):
         a.restart()
     assert (a.state, a.assigned_mb, a.smart_paging_mb) == ("starting", 512, 0)
+
+
+def test_readme_example_runs(capsys):
+    """README's Smart Paging example runs and prints what it says."""
+    import re
+    import textwrap
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    code = re.search(r"- \*\*Smart Paging\*\* \(2012\+.*?```python\n(.*?)```", readme, re.S)
+    assert code, "README's Smart Paging example"
+    exec(textwrap.dedent(code.group(1)), {"dynmem": dynmem})
+    assert capsys.readouterr().out.split() == ["paging", "1536", "1536"]
