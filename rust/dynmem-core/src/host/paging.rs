@@ -42,6 +42,13 @@ impl Default for SmartPaging {
     }
 }
 
+impl SmartPaging {
+    /// Heap bytes of the list of files (capacity).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.files.capacity() * std::mem::size_of::<PagingFile>()
+    }
+}
+
 /// What a file may still hold at host clock `t_s` (MB): its size at the
 /// restart scaled by the time left to its deadline, `ceil_u(ceil(gap ×
 /// (deadline − t) / drain))`, 0 from the deadline on (f64 operations in
