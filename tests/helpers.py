@@ -107,14 +107,17 @@ def make_policy(impl: str, policy):
     return getattr(reference if impl == "reference" else dynmem, cls)(**kwargs)
 
 
-def make_host(impl: str, physical_mb: int, reserve_mb, policy, version: str | None = None):
+def make_host(impl: str, physical_mb: int, reserve_mb, policy, version: str | None = None,
+              smart_paging_drain_s: float = 600.0):
     """`version` (dynmem only): the release; the reference and `change_problem`
     state 2012 R2's runtime rules (no resize of a running static VM)."""
     pol = make_policy(impl, policy)
     if impl == "reference":
-        return reference.Host(physical_mb=physical_mb, reserve_mb=reserve_mb, policy=pol)
+        return reference.Host(physical_mb=physical_mb, reserve_mb=reserve_mb, policy=pol,
+                              smart_paging_drain_s=smart_paging_drain_s)
     kw = {} if version is None else {"version": version}
-    host = dynmem.Host(physical_mb=physical_mb, reserve_mb=reserve_mb, policy=pol, **kw)
+    host = dynmem.Host(physical_mb=physical_mb, reserve_mb=reserve_mb, policy=pol,
+                       smart_paging_drain_s=smart_paging_drain_s, **kw)
     # Hosts are capped at the core's AVX-512, scalar or AVX2 forms (each runs
     # where the CPU has it), chosen from the host's own settings so that a
     # Hypothesis example always runs the same form: all are held to the
@@ -179,6 +182,7 @@ def vm_view(vm) -> dict:
         "guest_reported_mb": _num(vm.guest_reported_mb),
         "balloon_floor_mb": _num(vm.balloon_floor_mb),
         "guest": vm.guest.name,
+        "smart_paging_mb": _num(vm.smart_paging_mb),
     }
     for s in SETTINGS:
         view[s] = _num(getattr(vm, s))
@@ -204,6 +208,7 @@ def host_view(host) -> dict:
         "available buffer array": [_num(x) for x in host.available_buffer_pct],
         "memory available array": [_num(x) for x in host.memory_available_pct],
         "reported demand array": [_num(x) for x in host.reported_demand_mb],
+        "smart paging array": [_num(v.smart_paging_mb) for v in host.vms],
     }
     for c in HOST_COUNTERS:
         view["host counter " + c] = _num(counters[c])
@@ -264,8 +269,14 @@ def check_invariants(host) -> None:
         assert v.state in ("starting", "running")
         assert a % u == 0, f"{v.name}: assigned {a} not a multiple of {u}"
         assert a <= vis <= max(v.maximum_mb, a), f"{v.name}: visible {vis} assigned {a}"
+        # Smart Paging: dynamic VMs only; RAM + file fit what the guest sees.
+        sp = int(v.smart_paging_mb)
+        assert c["Smart Paging Working Set Size"] == sp
+        assert sp == 0 or (v.dynamic and a + sp <= vis and sp % u == 0), (v.name, a, sp, vis)
         if v.state == "starting" or not v.dynamic:
-            assert a == v.startup_mb == v.target_mb, f"{v.name} should hold startup"
+            # A starting VM holds its startup memory, in RAM and (after a
+            # restart short of memory) in its Smart Paging file.
+            assert a + sp == v.startup_mb == v.target_mb, f"{v.name} should hold startup"
         else:
             assert v.minimum_mb <= a <= v.maximum_mb, f"{v.name}: {a} outside [min, max]"
             # The guest refuses to balloon below its floor.
@@ -278,6 +289,8 @@ def check_invariants(host) -> None:
         # buffer is at least 81 % of it (d × buffer / 100 MB).
         if not v.dynamic:
             expected_status = ""
+        elif sp > 0:
+            expected_status = "paging"
         elif a < d:
             expected_status = "warning"
         elif d == 0 or 100 * 100 * (a - d) >= 81 * d * int(v.buffer_pct):
@@ -383,7 +396,9 @@ def host_configs(draw, policy: bool = True, kinds: tuple[str, ...] = ("hyperv",)
     pol = draw(policies(kinds)) if policy else None
     physical = draw(st.integers(512, 6144))
     reserve = draw(st.one_of(st.none(), st.integers(0, physical // 3)))
-    return dict(physical_mb=physical, reserve_mb=reserve, policy=pol)
+    # Smart Paging drain (s): the default, none, and ones short ticks reach.
+    drain = draw(st.sampled_from([600.0, 0.0, 20.0, 45.5]))
+    return dict(physical_mb=physical, reserve_mb=reserve, policy=pol, smart_paging_drain_s=drain)
 
 
 @functools.lru_cache(maxsize=None)

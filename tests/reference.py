@@ -54,6 +54,11 @@ W = 10000  # weight scale of the water-filling level (spec: `W = 10000`)
 OFF, STARTING, RUNNING = "off", "starting", "running"
 
 
+class NoSmartPaging(Exception):
+    """A restart short of startup memory on a release without Smart Paging
+    (the real Host raises VersionError)."""
+
+
 class InsufficientMemory(Exception):
     """A start could not find the VM's startup memory (spec: 'Starting a VM')."""
 
@@ -335,7 +340,8 @@ def strict_rule(pool: int, vms: list, u: int) -> list[int]:
 
 
 # guest profiles (docs/balancer.md, "Guest profiles"): reference_guests.py
-from reference_guests import MAX_DEMAND, as_guest, hv_balloon_floor_mb, memory_block_mb  # noqa: E402
+import reference_paging  # noqa: E402
+from reference_guests import MAX_DEMAND, GuestSide, as_guest  # noqa: E402
 
 
 class View:
@@ -366,7 +372,7 @@ def user_rule(policy, pool: int, vms: list, dt_s: float, time_s: float) -> list[
 # VM
 # --------------------------------------------------------------------------
 
-class VM:
+class VM(GuestSide):
     def __init__(self, host: "Host", name: str, startup_mb: int, maximum_mb: int,
                  minimum_mb, buffer_pct: int, weight: int, dynamic: bool, guest="windows"):
         self._host = host
@@ -390,6 +396,7 @@ class VM:
         self.visible_mb = 0
         self.boot_clock = 0.0
         self.excess_clock = 0.0
+        self.smart_paging_mb = 0
 
         # counters (cumulative for the VM's life on the host)
         self.added_mb = 0
@@ -405,6 +412,11 @@ class VM:
         self.min_pressure = 0.0
         self.max_pressure = 0.0
         self.samples = 0
+        # Smart Paging (spec, "Smart Paging"): the file's size now, its size
+        # at the restart, and when it must be gone (host clock).
+        self.smart_paging_mb = 0
+        self.paging_gap_mb = 0
+        self.paging_deadline_s = 0.0
 
     # ---- settings -------------------------------------------------------
     def configure(self, **changes) -> None:
@@ -419,6 +431,10 @@ class VM:
     def start(self) -> None:
         self._host._start(self)
 
+    def restart(self) -> None:
+        """Stop then start; short of startup memory, Smart Paging."""
+        self._host._restart(self)
+
     def stop(self) -> None:
         assert self.state != OFF, "stop: the VM must be on (the real Host rejects it)"
         self.run_mark = self._host.time_s + self.run_mark
@@ -427,49 +443,7 @@ class VM:
         self.visible_mb = 0
         self.boot_clock = 0.0
         self.excess_clock = 0.0
-
-    # ---- the guest profile ----------------------------------------------
-    @property
-    def balloon_floor_mb(self) -> int:
-        """hv_balloon's floor of the startup memory, up to the balloon unit."""
-        if self.guest.balloon_floor != "hv_balloon":
-            return 0
-        return ceil_u(hv_balloon_floor_mb(self.startup_mb), self._host.policy.balloon_unit_mb)
-
-    @property
-    def demand_mb(self) -> int:
-        """Committed memory: what the guest reports, less its floor."""
-        return self.guest_reported_mb - self.balloon_floor_mb
-
-    @demand_mb.setter
-    def demand_mb(self, d: int) -> None:
-        self.guest_reported_mb = min(d + self.balloon_floor_mb, MAX_DEMAND)
-
-    @property
-    def effective_minimum_mb(self) -> int:
-        """The guest refuses to balloon below its floor."""
-        return max(self.minimum_mb, self.balloon_floor_mb)
-
-    def report_delay_s(self, policy) -> float:
-        d = self.guest.report_delay_s
-        return policy.boot_report_delay_s if d is None else d
-
-    def hot_add_chunk_mb(self, policy) -> int:
-        c = self.guest.hot_add_chunk_mb
-        if c is None:
-            return policy.hot_add_chunk_mb
-        if c == "memory_blocks":
-            return max(memory_block_mb(self.startup_mb), policy.balloon_unit_mb)
-        return c
-
-    def balancer_view(self) -> SimpleNamespace:
-        """The VM as the allocation rules see it: the reported demand and the
-        effective minimum."""
-        return SimpleNamespace(
-            id=self.id, startup_mb=self.startup_mb, minimum_mb=self.effective_minimum_mb,
-            maximum_mb=self.maximum_mb, demand_mb=self.guest_reported_mb,
-            assigned_mb=self.assigned_mb, buffer_pct=self.buffer_pct, weight=self.weight,
-            target_mb=self.target_mb, demand_cap_mb=self.demand_cap_mb)
+        self.smart_paging_mb = 0
 
     # ---- derived quantities ---------------------------------------------
     @property
@@ -519,6 +493,8 @@ class VM:
             return "off"
         if not self.dynamic:
             return ""
+        if self.smart_paging_mb > 0:
+            return "paging"
         pct = self.available_buffer_pct
         if pct < 0:
             return "warning"
@@ -562,7 +538,7 @@ class VM:
             "Minimum Pressure": self.min_pressure,
             "Maximum Pressure": self.max_pressure,
             "Guest Available Memory": 0 if self.state == OFF else max(0, self.assigned_mb - self.guest_reported_mb),
-            "Smart Paging Working Set Size": 0,  # no restart in the reference yet
+            "Smart Paging Working Set Size": self.smart_paging_mb,
         }
 
     # ---- memory mechanics -------------------------------------------------
@@ -606,7 +582,11 @@ class VM:
 # --------------------------------------------------------------------------
 
 class Host:
-    def __init__(self, physical_mb: int, reserve_mb=None, policy: Policy | None = None):
+    def __init__(self, physical_mb: int, reserve_mb=None, policy: Policy | None = None,
+                 smart_paging: bool = True, smart_paging_drain_s: float = 600.0):
+        # smart_paging: the release has it (2012 and later).
+        self.smart_paging = smart_paging
+        self.smart_paging_drain_s = smart_paging_drain_s
         self.physical_mb = physical_mb
         self.reserve_mb = 384 + 64 * physical_mb // 1024 if reserve_mb is None else reserve_mb
         self.policy = Policy() if policy is None else policy
@@ -690,13 +670,19 @@ class Host:
         }
 
     # ---- starting a VM ----------------------------------------------------
-    def _start(self, vm: VM) -> None:
+    def _restart(self, vm: VM) -> None:
+        reference_paging.restart(self, vm)
+
+    def _start(self, vm: VM, smart_paging: bool = False) -> None:
         assert vm.state == OFF, "start: the VM must be off (the real Host rejects it)"
         u = self.policy.balloon_unit_mb
         free = self.physical_mb - self.reserve_mb - sum(v.assigned_mb for v in self.vms)
+        held = vm.startup_mb
         if free < vm.startup_mb and not getattr(self.policy, "balloons_at_start", True):
-            raise InsufficientMemory(vm.name)  # StaticPolicy: no balloon to ask
-        if free < vm.startup_mb:
+            if not smart_paging:
+                raise InsufficientMemory(vm.name)  # StaticPolicy: no balloon to ask
+            held = floor_u(max(free, 0), u)  # pages the rest
+        elif free < vm.startup_mb:
             short = ceil_u(vm.startup_mb - free, u)
             donors = [v for v in self.vms
                       if v.in_solver_set and v.weight <= vm.weight]
@@ -706,12 +692,17 @@ class Host:
                 take = min(max(0, d.assigned_mb - d.effective_minimum_mb), short)
                 takes.append((d, take))
                 short -= take
-            if short > 0:
+            if short > 0 and not smart_paging:
                 raise InsufficientMemory(vm.name)
             for d, take in takes:
                 d._balloon_out(take)
-        vm.assigned_mb = vm.startup_mb
+            if short > 0:  # Smart Paging: all of free memory and what the donors gave
+                held = floor_u(max(free, 0), u) + sum(take for _, take in takes)
+        vm.assigned_mb = held
         vm.visible_mb = vm.startup_mb
+        if held < vm.startup_mb:
+            vm.smart_paging_mb = vm.paging_gap_mb = vm.startup_mb - held
+            vm.paging_deadline_s = self.time_s + self.smart_paging_drain_s
         vm.boot_clock = 0.0
         vm.excess_clock = 0.0
         vm.state = STARTING if vm.dynamic else RUNNING
@@ -781,3 +772,6 @@ class Host:
                 v._sample(dt_s)
 
         self.time_s += dt_s
+
+        # 6. Smart Paging drain (reference_paging.py).
+        reference_paging.drain(self, u)

@@ -44,3 +44,53 @@ def memory_block_mb(startup_mb: int) -> int:
 def as_guest(guest):
     """A profile: a built-in's name or an object with the fields."""
     return GUESTS[guest] if isinstance(guest, str) else guest
+
+
+class GuestSide:
+    """What `reference.VM` takes from its guest profile (needs `guest`,
+    `startup_mb`, `minimum_mb`, `guest_reported_mb` and `_host`)."""
+
+    # ---- the guest profile ----------------------------------------------
+    @property
+    def balloon_floor_mb(self) -> int:
+        """hv_balloon's floor of the startup memory, up to the balloon unit."""
+        if self.guest.balloon_floor != "hv_balloon":
+            return 0
+        u = self._host.policy.balloon_unit_mb
+        return -(-hv_balloon_floor_mb(self.startup_mb) // u) * u  # up to the unit
+
+    @property
+    def demand_mb(self) -> int:
+        """Committed memory: what the guest reports, less its floor."""
+        return self.guest_reported_mb - self.balloon_floor_mb
+
+    @demand_mb.setter
+    def demand_mb(self, d: int) -> None:
+        self.guest_reported_mb = min(d + self.balloon_floor_mb, MAX_DEMAND)
+
+    @property
+    def effective_minimum_mb(self) -> int:
+        """The guest refuses to balloon below its floor."""
+        return max(self.minimum_mb, self.balloon_floor_mb)
+
+    def report_delay_s(self, policy) -> float:
+        d = self.guest.report_delay_s
+        return policy.boot_report_delay_s if d is None else d
+
+    def hot_add_chunk_mb(self, policy) -> int:
+        c = self.guest.hot_add_chunk_mb
+        if c is None:
+            return policy.hot_add_chunk_mb
+        if c == "memory_blocks":
+            return max(memory_block_mb(self.startup_mb), policy.balloon_unit_mb)
+        return c
+
+    def balancer_view(self) -> SimpleNamespace:
+        """The VM as the allocation rules see it: the reported demand and the
+        effective minimum."""
+        return SimpleNamespace(
+            id=self.id, startup_mb=self.startup_mb, minimum_mb=self.effective_minimum_mb,
+            maximum_mb=self.maximum_mb, demand_mb=self.guest_reported_mb,
+            assigned_mb=self.assigned_mb, buffer_pct=self.buffer_pct, weight=self.weight,
+            target_mb=self.target_mb, demand_cap_mb=self.demand_cap_mb)
+

@@ -29,7 +29,8 @@ import helpers as H  # noqa: E402
 import test_differential as D  # noqa: E402
 
 # The contention mix of `test_differential_contention` beside the full mix.
-CONTENDED_OPS = ["tick", "tick", "tick", "demand", "demand", "bulk_demand", "stop", "start", "configure"]
+CONTENDED_OPS = ["tick", "tick", "tick", "demand", "demand", "bulk_demand", "stop", "start", "configure",
+                 "restart"]
 EXAMPLES_PER_BATCH = 200
 
 

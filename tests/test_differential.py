@@ -153,7 +153,7 @@ def test_reference_fill_more_weight_never_less(vms, budget):
 # ==========================================================================
 
 OPS = ["tick", "tick", "tick", "demand", "demand", "bulk_demand", "start", "start",
-       "stop", "configure", "configure", "add", "remove"]
+       "stop", "configure", "configure", "add", "remove", "restart"]
 
 
 class Pair:
@@ -223,6 +223,13 @@ class Pair:
             self.log.append(f"vms[{i}].stop()")
             real.vms[i].stop()
             ref.vms[i].stop()
+        elif op == "restart":
+            i = self.index_where(data, lambda v: v.state != "off")
+            if i is None:
+                return
+            self.log.append(f"vms[{i}].restart()")
+            real.vms[i].restart()
+            ref.vms[i].restart()
         elif op == "configure":
             i = self.index_where(data, lambda v: True)
             if i is None:
@@ -296,7 +303,7 @@ def test_differential_contention(kind, data):
     cfg = dict(physical_mb=phys, reserve_mb=data.draw(st.integers(0, 256)),
                policy=data.draw(H.policies(kinds=(kind,))))
     ops = ["tick", "tick", "tick", "demand", "demand", "bulk_demand", "stop", "start",
-           "configure"]
+           "configure", "restart"]
     run_scenario(data, cfg, data.draw(st.integers(2, 8)), data.draw(st.integers(5, 40)),
                  ops=ops)
 

@@ -15,6 +15,7 @@ from hypothesis import given, settings, strategies as st
 import dynmem
 import helpers as H
 import reference as R
+import reference_guests as RG
 
 STUCK = dynmem.Guest("stuck", report_delay_s=math.inf)
 
@@ -35,7 +36,7 @@ def test_linux_floor_table_points(startup, floor):
     h = host(200_000)
     vm = h.add_vm("l", startup_mb=startup, minimum_mb=32, maximum_mb=max(startup, 1024), guest="linux")
     assert vm.balloon_floor_mb == floor
-    assert R.ceil_u(R.hv_balloon_floor_mb(startup), 2) == floor
+    assert R.ceil_u(RG.hv_balloon_floor_mb(startup), 2) == floor
     assert vm.minimum_mb == 32  # as configured; the balancer keeps max(32, floor)
     w = h.add_vm("w", startup_mb=startup, minimum_mb=32, maximum_mb=max(startup, 1024))
     assert w.balloon_floor_mb == 0

@@ -260,3 +260,20 @@ def test_no_paging_says_so_instead_of_a_tiny_axis():
     paging = panel(plot_timeline(tl), "paging")
     assert paging.get_ylim() == (0, 1)
     assert any("no guest paging" in t.get_text() for t in paging.texts)
+
+
+def test_status_panel_counts_smart_paging_only_when_some_vm_pages():
+    """A restart short of memory shows in the status panel as its own line
+    (Smart Paging is neither Warning nor Low); a run without one has no such line."""
+    host = dynmem.Host(physical_mb=8192, reserve_mb=0, smart_paging_drain_s=300)
+    host.add_vm("web", startup_mb=4096, minimum_mb=1024, maximum_mb=8192, weight=3000)
+    host.add_vm("db", startup_mb=2048, minimum_mb=1024, maximum_mb=8192, weight=8000)
+    host.start_vms()
+    demand = np.tile(np.array([800, 6000], dtype=np.int64), (300, 1))
+    tl = host.run(demand, dt_s=1.0, events=[dynmem.Event(120, "web", "restart")])
+    # Rows 120..163: at the 45th tick after the restart the guest reports and the file goes.
+    assert (tl.status[:, 0] == dynmem.STATUS_NAMES.index("paging")).sum() == 44
+    status = panel(plot_timeline(tl), "status")
+    assert "Smart Paging (file in use)" in legend_texts(status)
+    quiet = panel(plot_timeline(host.run(demand, dt_s=1.0)), "status")
+    assert "Smart Paging (file in use)" not in legend_texts(quiet)

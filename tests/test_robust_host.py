@@ -242,7 +242,7 @@ def _startup_while_running(h: dynmem.Host) -> None:
      "hot_add_chunk_mb must be between 1 and 65536, got -1"),
     (lambda h: h.run(np.zeros((5, 3), dtype=np.int64), events=[Event(0, "v0", "start")] * 3
                      + [Event(1, "v0", "reboot")]),
-     ConfigError, "events[3].action", "events[3].action must be 'start', 'stop' or 'configure', got \"reboot\""),
+     ConfigError, "events[3].action", "events[3].action must be 'start', 'stop', 'restart' or 'configure', got \"reboot\""),
 ])
 def test_messages_say_what_is_wrong(call, cls: type, field: str, message: str) -> None:
     h = _host()

@@ -90,3 +90,12 @@ def test_scenario_version_is_checked(tmp_path):
     with pytest.raises(dynmem.ConfigError) as e:
         load_scenario(p)
     assert e.value.field == "host.version"
+
+
+@pytest.mark.parametrize("version", dynmem.VERSIONS)
+def test_an_explicit_reserve_wins_on_every_release(version):
+    """The default reserve is the 2008 R2 SP1 formula (the documented estimate
+    for 2012 and later); an explicit reserve_mb replaces it on every release."""
+    assert dynmem.Host(8192, version=version).reserve_mb == 384 + 64 * 8
+    for reserve in (0, 100, 8191):
+        assert dynmem.Host(8192, reserve_mb=reserve, version=version).reserve_mb == reserve

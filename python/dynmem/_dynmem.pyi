@@ -156,10 +156,21 @@ class PolicyView:
 @final
 class Host:
     def __new__(
-        cls, physical_mb: int, reserve_mb: int | None, policy: Any, rule: tuple[Any, ...], version: str | None = None
+        cls,
+        physical_mb: int,
+        reserve_mb: int | None,
+        policy: Any,
+        rule: tuple[Any, ...],
+        version: str | None = None,
+        smart_paging_drain_s: float | None = None,
     ) -> Host: ...
     @property
     def version(self) -> str: ...
+    @property
+    def smart_paging_drain_s(self) -> float: ...
+    @property
+    def paging_vms(self) -> int: ...
+    def restart_many(self, ids: npt.NDArray[np.uint64]) -> None: ...
     @property
     def physical_mb(self) -> int: ...
     @property
@@ -234,6 +245,7 @@ class Host:
     def memory_available_pct(self) -> npt.NDArray[np.int64]: ...
     def reported_demand_mb(self) -> npt.NDArray[np.int64]: ...
     def guest_reported_mb(self) -> npt.NDArray[np.int64]: ...
+    def smart_paging_mb(self) -> npt.NDArray[np.int64]: ...
     def pressure(self) -> npt.NDArray[np.float64]: ...
     def guest_index(self) -> npt.NDArray[np.uint8]: ...
     def guest_profiles(self) -> list[_GuestFields]: ...
@@ -398,6 +410,26 @@ class VmHandle:
         """Starts the VM (`InsufficientMemoryError` if startup memory can't be found)."""
     def stop(self) -> None:
         """Stops the VM; its memory returns to the host."""
+    def restart(self) -> None:
+        """Restarts a VM that is on: a stop and a start in one operation. The
+        start finds memory as start() does (free memory, then ballooning
+        running dynamic VMs of weight <= its own down to their minimum_mb).
+        If that is short of startup_mb, then from version "2012" on the VM
+        starts with all it found (MB, a multiple of the balloon unit) and the
+        rest of startup_mb goes to a Smart Paging file: smart_paging_mb and
+        the counter "Smart Paging Working Set Size" show it (MB), status is
+        "paging", and the file drains after each tick until it is gone,
+        within the host's smart_paging_drain_s (s). Its own memory comes
+        back to it, so a restart never fails for memory. An off VM is a
+        `StateError`; on "2008r2sp1" a restart short of memory would be a
+        `VersionError`, which minimum = startup there makes impossible.
+        """
+    @property
+    def smart_paging_mb(self) -> int:
+        """Smart Paging working set (MB): the part of startup_mb a restart()
+        could not find, paged to a Smart Paging file until the file drains;
+        0 almost always. The counter "Smart Paging Working Set Size".
+        """
     @property
     def counters(self) -> dict[str, float]:
         """Hyper-V's per-VM counters ("Hyper-V Dynamic Memory VM"), a new dict
@@ -413,7 +445,7 @@ class VmHandle:
         - "Guest Available Memory": MB, max(0, assigned − demand) now: the
           guest's free memory (0 when off)
         - "Smart Paging Working Set Size": MB, the part of startup memory a
-          restart paged to a Smart Paging file (0 until restart is modelled)
+          restart paged to a Smart Paging file (smart_paging_mb)
         """
     @property
     def exists(self) -> bool:

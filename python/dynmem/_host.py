@@ -132,7 +132,10 @@ class Host:
     minimum apart from startup and no change of maximum while a VM runs;
     from "2016" a running static VM can be resized (see
     docs/balancer.md, "Host versions"). An operation the release lacks
-    raises `VersionError`.
+    raises `VersionError`. ``smart_paging_drain_s`` (s, 0 to a year,
+    default 600) bounds how long a Smart Paging file of `VM.restart` lasts:
+    it is gone that long after the restart, or at the guest's first report
+    if that is later (docs/balancer.md, "Smart Paging").
     """
 
     __slots__ = ("_core", "_handles", "_policy", "_watchers")
@@ -143,9 +146,10 @@ class Host:
         reserve_mb: int | None = None,
         policy: Policy | None = None,
         version: str = VERSIONS[-1],
+        smart_paging_drain_s: float = 600.0,
     ) -> None:
         policy = HyperVPolicy() if policy is None else check_instance(policy, "policy", Policy, "a dynmem.Policy")
-        self._core = _dynmem.Host(physical_mb, reserve_mb, policy, policy._rule(), version)
+        self._core = _dynmem.Host(physical_mb, reserve_mb, policy, policy._rule(), version, smart_paging_drain_s)
         self._policy = policy
         self._handles: dict[int, VM] = {}
         # Called as watcher("add" | "remove", vm_id, name) after VMs are added
@@ -167,6 +171,17 @@ class Host:
     def version(self) -> str:
         """The Windows Server release the host runs, one of `dynmem.VERSIONS`."""
         return self._core.version
+
+    @property
+    def smart_paging_drain_s(self) -> float:
+        """Smart Paging drain time (s): a file `VM.restart` opened is gone
+        this long after the restart (or at the guest's first report, if later)."""
+        return self._core.smart_paging_drain_s
+
+    @property
+    def paging_vms(self) -> int:
+        """How many VMs use a Smart Paging file now (see `VM.restart`)."""
+        return self._core.paging_vms
 
     @property
     def policy(self) -> Policy:
@@ -329,6 +344,13 @@ class Host:
         ids = self._core.ids_where_off(True) if vms is None else self._ids(vms)
         started, _failed = self._core.start_many(ids)
         return started
+
+    def restart_vms(self, vms: "Iterable[VM | str]") -> None:
+        """Restarts many VMs that are on, in order, exactly as calling
+        `VM.restart` on each in turn would (each may open a Smart Paging
+        file). Unknown, repeated or off VMs raise `StateError` before
+        anything restarts."""
+        self._core.restart_many(self._ids(vms))
 
     def stop_vms(self, vms: "Iterable[VM | str] | None" = None) -> None:
         """Stops many VMs at once (default: every started VM); their memory
@@ -623,6 +645,12 @@ class Host:
     def paging_mb(self) -> npt.NDArray[np.int64]:
         """Guest paging per VM, max(0, demand − assigned)."""
         return self._core.paging_mb()
+
+    @property
+    def smart_paging_mb(self) -> npt.NDArray[np.int64]:
+        """Every VM's Smart Paging working set (MB), int64, in ``host.vms``
+        order (see `VM.smart_paging_mb`; 0 almost always)."""
+        return self._core.smart_paging_mb()
 
     @property
     def status_codes(self) -> npt.NDArray[np.uint8]:

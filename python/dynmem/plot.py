@@ -18,7 +18,9 @@ Panels, top to bottom (each `Axes` is labelled with its name, ``ax.get_label()``
     Guest paging (demand the assigned memory did not cover), stacked with
     the same bands and colours.
 ``"status"``
-    How many VMs are in Warning (paging) and in Low (buffer not met).
+    How many VMs are in Warning (paging) and in Low (buffer not met), and,
+    only when some VM has one, how many use a Smart Paging file
+    (`VM.restart`).
 ``"available"``
     The host's Available Memory, only when it says something: above 2 % of
     the usable memory in at least 5 % of the rows (pinned at 0, or free
@@ -26,7 +28,7 @@ Panels, top to bottom (each `Axes` is labelled with its name, ``ax.get_label()``
 
 Everything is drawn as steps: a recorded row holds from the start of its
 tick until the next row. Events are marked along the top of the first
-panel (start, stop, reconfigure, failed), failed ones also as red dotted
+panel (start, stop, reconfigure, restart, failed), failed ones also as red dotted
 lines across every panel. Time is in seconds, minutes, hours or days, or
 UTC dates for a timeline with ``start_epoch_s`` (a replayed trace); memory
 in MB or GB, whichever suits the data. The title names the host (physical,
@@ -47,12 +49,14 @@ from .timeline import STATUS_NAMES, Timeline
 __all__ = ["plot_timeline"]
 
 _OFF, _WARNING, _LOW = STATUS_NAMES.index("off"), STATUS_NAMES.index("warning"), STATUS_NAMES.index("low")
+_PAGING = STATUS_NAMES.index("paging")
 
 #: Event markers: action -> (marker, colour, legend text).
 _MARKERS = {
     "start": ("^", "tab:green", "start"),
     "stop": ("v", "0.35", "stop"),
     "configure": ("D", "tab:blue", "reconfigure"),
+    "restart": ("o", "tab:purple", "restart"),
     "failed": ("X", "red", "failed"),
 }
 
@@ -296,6 +300,9 @@ def plot_timeline(
                label="Warning (paging)")
         a.step(x, ax_x.agg((tl.status == _LOW).sum(axis=1), "max"), where="post", color="orange", lw=1.1,
                label="Low (buffer not met)")
+        if (tl.status == _PAGING).any():  # only after a restart short of memory
+            a.step(x, ax_x.agg((tl.status == _PAGING).sum(axis=1), "max"), where="post", color="tab:purple",
+                   lw=1.1, label="Smart Paging (file in use)")
         a.legend(**legend)
     a.set_ylabel("VMs")
     a.set_ylim(bottom=0)

@@ -11,6 +11,7 @@ report_at_s = [0, 1800]    # optional: times `dynmem run` prints a table for
 physical_mb = 8192
 reserve_mb = 512           # optional; default 384 + 64 per GB
 version = "2019"           # optional Windows Server release; default the newest
+smart_paging_drain_s = 600 # optional: a Smart Paging file is gone this long after its restart
 
 [policy]                   # optional HyperVPolicy fields
 boot_report_delay_s = 45
@@ -29,7 +30,7 @@ demand_mb = [[0, 600], [300, 2560]]   # piecewise constant: [from_s, MB] pairs
 [[event]]
 at_s = 1200
 vm = "web"
-action = "configure"       # "start" | "stop" | "configure"
+action = "configure"       # "start" | "stop" | "configure" | "restart"
 changes = { weight = 8000 }
 ```
 Generators (``workload = { kind = "...", ... }``); every time is in seconds
@@ -325,8 +326,11 @@ def parse_scenario(doc: dict[str, Any], source: str = "<scenario>") -> Scenario:
     if "physical_mb" not in host:
         raise _err(source, "host", host, "must be a table with physical_mb")
     for k in host:
-        if k not in ("physical_mb", "reserve_mb", "version"):
-            raise _err(source, f"host.{k}", host[k], "is not a host setting (physical_mb, reserve_mb, version)")
+        if k not in ("physical_mb", "reserve_mb", "version", "smart_paging_drain_s"):
+            settings = "physical_mb, reserve_mb, version, smart_paging_drain_s"
+            raise _err(source, f"host.{k}", host[k], f"is not a host setting ({settings})")
+    if "smart_paging_drain_s" in host:
+        _number(source, "host.smart_paging_drain_s", host["smart_paging_drain_s"], positive=False)
     if "version" in host and (not isinstance(host["version"], str) or host["version"] not in VERSIONS):
         raise _err(source, "host.version", host["version"], f"must be one of {', '.join(VERSIONS)}")
     policy = doc.get("policy", {})

@@ -177,6 +177,7 @@ pub enum Op {
     SetDemand(VmId, i64),
     SetDemands(Vec<i64>),
     Tick(f64),
+    Restart(VmId),
     Run {
         demand: Vec<i64>,
         ticks: usize,
@@ -196,7 +197,7 @@ impl Op {
             _ => ids[b.below(ids.len())],
         };
         let some = |b: &mut Bytes<'_>| (0..b.below(5)).map(|_| id(b)).collect::<Vec<_>>();
-        match b.below(14) {
+        match b.below(15) {
             0 | 1 => Op::Add(b.name(), b.spec(), b.pick(&[0, 0, 1, 2, 3, 4])),
             2 => {
                 let k = b.below(4);
@@ -216,6 +217,7 @@ impl Op {
                 Op::SetDemands((0..n).map(|_| b.demand()).collect())
             }
             12 => Op::Tick(b.dt()),
+            13 => Op::Restart(id(b)),
             _ => {
                 let ticks = b.below(5);
                 let cells = (ticks * ids.len()).saturating_sub(usize::from(b.below(16) == 0));
@@ -223,9 +225,10 @@ impl Op {
                     .map(|_| Event {
                         tick: b.below(6) as u64,
                         vm: id(b),
-                        action: match b.below(3) {
+                        action: match b.below(4) {
                             0 => Action::Start,
                             1 => Action::Stop,
+                            2 => Action::Restart,
                             _ => Action::Configure(b.change()),
                         },
                     })
@@ -250,6 +253,7 @@ impl Op {
             Op::Start(id) => format!("{:?}", h.start(*id)),
             Op::StartMany(ids) => format!("{:?}", h.start_many(ids)),
             Op::Stop(id) => format!("{:?}", h.stop(*id)),
+            Op::Restart(id) => format!("{:?}", h.restart(*id)),
             Op::StopMany(ids) => format!("{:?}", h.stop_many(ids)),
             Op::Remove(id) => format!("{:?}", h.remove_vm(*id)),
             Op::Configure(id, change) => format!("{:?}", h.configure(*id, change)),
@@ -321,16 +325,31 @@ pub fn check_invariants(h: &Host) -> Result<(), String> {
     if h.available_mb() != h.physical_mb() as i64 - h.reserve_mb() as i64 - total as i64 {
         return Err(format!("available {} does not add up", h.available_mb()));
     }
+    let paging = h.vms().filter(|vm| vm.smart_paging_mb() > 0).count();
+    if paging != h.paging_vms() {
+        return Err(format!("{paging} VMs page, the host counts {}", h.paging_vms()));
+    }
     for vm in h.vms() {
         let (c, a, v) = (vm.config(), vm.assigned_mb(), vm.visible_mb());
         let ok = match vm.state() {
             VmState::Off => a == 0 && v == 0,
             // (Never below the guest's balloon floor either.)
             VmState::Running if c.dynamic => c.minimum_mb.max(vm.balloon_floor_mb()) <= a && a <= c.maximum_mb,
-            _ => a == c.startup_mb,
+            // A VM restarted short of memory holds the rest in its Smart Paging file.
+            _ => a + vm.smart_paging_mb() == c.startup_mb,
         };
         let reported = (vm.demand_mb() as u64 + vm.balloon_floor_mb() as u64).min(u32::MAX as u64);
         let ok = ok && vm.guest_reported_mb() as u64 == reported && vm.effective_minimum_mb() <= c.startup_mb;
+        // Smart Paging: on dynamic VMs only, and while its file exists the
+        // guest's memory (RAM + file) fits what it sees.
+        let sp = vm.smart_paging_mb();
+        let paging_ok = sp == 0 || (c.dynamic && vm.state() != VmState::Off && a + sp <= v && sp % u == 0);
+        if !paging_ok {
+            return Err(format!(
+                "VM {:?}: Smart Paging {sp} MB, assigned {a}, visible {v}",
+                vm.name()
+            ));
+        }
         let k = vm.counters();
         let stats = k.minimum_pressure <= k.average_pressure && k.average_pressure <= k.maximum_pressure;
         if !ok || a % u != 0 || v < a || !stats {

@@ -17,6 +17,9 @@ use crate::policy::Policy;
 pub enum Action {
     Start,
     Stop,
+    /// [`Host::restart`]: a stop and a start at once (Smart Paging when its
+    /// startup memory cannot be found, 2012+).
+    Restart,
     Configure(VmChange),
 }
 
@@ -305,6 +308,7 @@ impl Host {
                 let r = match e.action {
                     Action::Start => self.start(e.vm),
                     Action::Stop => self.stop(e.vm),
+                    Action::Restart => self.restart(e.vm),
                     Action::Configure(c) => self.configure(e.vm, &c),
                 };
                 rec.events.push(EventOutcome {

@@ -240,13 +240,14 @@ fn event_arg(i: usize, item: &Bound<'_, PyAny>) -> PyResult<Event> {
     let vm = u64::try_from(vm).map_err(|_| map_err(py, core::Error::config(&vm_field, vm, "must be a VM id")))?;
     let action_obj = t.get_item(2)?;
     let action_field = format!("{field}.action");
-    let actions = "'start', 'stop' or 'configure'";
+    let actions = "'start', 'stop', 'restart' or 'configure'";
     let action = str_arg(&action_obj, || action_field.clone())?;
     let changes = t.get_item(3)?;
     let changes_field = format!("{field}.changes");
     let action = match &*action {
         "start" => Action::Start,
         "stop" => Action::Stop,
+        "restart" => Action::Restart,
         "configure" => {
             let kw = match changes.cast::<PyDict>() {
                 Ok(d) => Some(d),

@@ -109,14 +109,16 @@ host_methods! {
         memory_available_pct: i64 = |h| h.vms().map(|vm| vm.memory_available_pct()).collect(),
         reported_demand_mb: i64 = |h| h.vms().map(|vm| vm.reported_demand_mb() as i64).collect(),
         guest_reported_mb: i64 = |h| widen(h.reported_demands(), "guest_reported_mb")?,
+        smart_paging_mb: i64 = |h| h.vms().map(|vm| vm.smart_paging_mb() as i64).collect(),
         pressure: f64 = |h| h.pressures(),
     }
 
     #[new]
     /// `policy` gives the mechanics (its fields), `rule` the allocation
     /// policy (see `policy::rule_arg`), `version` the Windows Server release
-    /// (`dynmem_core::Version::NAMES`; None: the newest).
-    #[pyo3(signature = (physical_mb, reserve_mb, policy, rule, version=None))]
+    /// (`dynmem_core::Version::NAMES`; None: the newest),
+    /// `smart_paging_drain_s` the Smart Paging drain time (None: 600 s).
+    #[pyo3(signature = (physical_mb, reserve_mb, policy, rule, version=None, smart_paging_drain_s=None))]
     fn new(
         py: Python<'_>,
         physical_mb: &Bound<'_, PyAny>,
@@ -124,6 +126,7 @@ host_methods! {
         policy: &Bound<'_, PyAny>,
         rule: &Bound<'_, PyTuple>,
         version: Option<&Bound<'_, PyAny>>,
+        smart_paging_drain_s: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let physical = int_arg("physical_mb", physical_mb)?;
         let reserve = opt_int_arg("reserve_mb", reserve_mb)?;
@@ -131,11 +134,16 @@ host_methods! {
             None => core::Version::default(),
             Some(v) => core::Version::parse(&str_arg(v, || "version".to_string())?).or_raise(py)?,
         };
+        let drain_s = match smart_paging_drain_s {
+            None => core::host::DEFAULT_SMART_PAGING_DRAIN_S,
+            Some(d) => float_arg("smart_paging_drain_s", d, "a number of seconds")?,
+        };
         let mech = policy_arg(policy)?;
         let (rule, external) = rule_arg(rule)?;
         let host = core::Host::new(physical, reserve, mech)
             .and_then(|h| h.with_policy(rule))
-            .and_then(|h| h.with_version(version));
+            .and_then(|h| h.with_version(version))
+            .and_then(|h| h.with_smart_paging_drain_s(drain_s));
         Ok(PyHost {
             core: HostLock::new(host.or_raise(py)?),
             external,
@@ -155,6 +163,17 @@ host_methods! {
     #[getter]
     fn version(&self, py: Python<'_>) -> PyResult<&'static str> {
         Ok(self.core(py)?.version().as_str())
+    }
+    /// Smart Paging drain time (s): a file is gone this long after its
+    /// restart, or at its guest's first report if that is later.
+    #[getter]
+    fn smart_paging_drain_s(&self, py: Python<'_>) -> PyResult<f64> {
+        Ok(self.core(py)?.smart_paging_drain_s())
+    }
+    /// How many VMs use a Smart Paging file now.
+    #[getter]
+    fn paging_vms(&self, py: Python<'_>) -> PyResult<usize> {
+        Ok(self.core(py)?.paging_vms())
     }
     fn _set_vector_cap(&self, py: Python<'_>, cap: &str) -> PyResult<()> {
         let cap = vector_cap_arg(py, cap)?;
@@ -229,6 +248,10 @@ host_methods! {
     }
 
     /// Stops VMs in bulk (all or nothing).
+    fn restart_many(&self, py: Python<'_>, ids: PyReadonlyArray1<'_, u64>) -> PyResult<()> {
+        let ids = ids_arg(py, &ids, "vms")?;
+        self.core(py)?.restart_many(&ids).or_raise(py)
+    }
     fn stop_many(&self, py: Python<'_>, ids: PyReadonlyArray1<'_, u64>) -> PyResult<()> {
         let ids = ids_arg(py, &ids, "vms")?;
         self.core(py)?.stop_many(&ids).or_raise(py)

@@ -225,6 +225,28 @@ vm_methods! {
     fn stop(&self, py: Python<'_>) -> PyResult<()> {
         self.write(py, |h| h.stop(VmId(self.id)))
     }
+    /// Restarts a VM that is on: a stop and a start in one operation. The
+    /// start finds memory as start() does (free memory, then ballooning
+    /// running dynamic VMs of weight <= its own down to their minimum_mb).
+    /// If that is short of startup_mb, then from version "2012" on the VM
+    /// starts with all it found (MB, a multiple of the balloon unit) and the
+    /// rest of startup_mb goes to a Smart Paging file: smart_paging_mb and
+    /// the counter "Smart Paging Working Set Size" show it (MB), status is
+    /// "paging", and the file drains after each tick until it is gone,
+    /// within the host's smart_paging_drain_s (s). Its own memory comes
+    /// back to it, so a restart never fails for memory. An off VM is a
+    /// `StateError`; on "2008r2sp1" a restart short of memory would be a
+    /// `VersionError`, which minimum = startup there makes impossible.
+    fn restart(&self, py: Python<'_>) -> PyResult<()> {
+        self.write(py, |h| h.restart(VmId(self.id)))
+    }
+    /// Smart Paging working set (MB): the part of startup_mb a restart()
+    /// could not find, paged to a Smart Paging file until the file drains;
+    /// 0 almost always. The counter "Smart Paging Working Set Size".
+    #[getter]
+    fn smart_paging_mb(&self, py: Python<'_>) -> PyResult<u32> {
+        self.read(py, |vm| vm.smart_paging_mb())
+    }
 
     /// Hyper-V's per-VM counters ("Hyper-V Dynamic Memory VM"), a new dict
     /// each read, keyed by Hyper-V's names in the order of
@@ -239,7 +261,7 @@ vm_methods! {
     /// - "Guest Available Memory": MB, max(0, assigned − demand) now: the
     ///   guest's free memory (0 when off)
     /// - "Smart Paging Working Set Size": MB, the part of startup memory a
-    ///   restart paged to a Smart Paging file (0 until restart is modelled)
+    ///   restart paged to a Smart Paging file (smart_paging_mb)
     #[getter]
     fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let counters = self.read(py, |vm| vm.counters())?;

@@ -386,7 +386,7 @@ impl Fleet {
             .collect();
         each_part(&mut jobs, parts, &|(host, g, pos, failed): &mut Job<'_>| {
             if !pos.is_empty() {
-                let out = host.start_positions(pos);
+                let out = host.start_positions(pos, false);
                 failed.extend(out.into_iter().map(|(j, _)| g[j].0));
             }
         });

@@ -9,17 +9,20 @@ pub use crate::balancer::PARALLEL_MIN_VMS;
 pub use vm::VmRef;
 
 mod guests;
+mod paging;
 mod versioned;
 mod vm;
 use crate::config::{VmChange, VmConfig, VmSpec, MAX_DEMAND_MB, MAX_WEIGHT};
 use crate::error::{try_vec, Error, ErrorKind, Result, Value};
 use crate::mechanics::Mechanics;
 use crate::model::names::{first_repeat, Names, MAX_NAME_TEXT};
-use crate::model::rules::{ceil_u, default_reserve_mb};
+use crate::model::rules::{ceil_u, default_reserve_mb, floor_u};
 use crate::model::{each_column, in_solver, GuestTable, VmId, VmState, Vms, DYNAMIC, STATE_MASK};
 use crate::policy::{check_answer, view_after_boot, Policy};
 use crate::version::Version;
 use crate::VectorCap;
+pub use paging::DEFAULT_SMART_PAGING_DRAIN_S;
+pub(crate) use paging::{PagingFile, SmartPaging};
 
 /// Largest physical memory accepted (MB): 2^40.
 pub const MAX_PHYSICAL_MB: u64 = 1 << 40;
@@ -59,6 +62,8 @@ pub struct Host {
     assigned_sum: u64,
     vms: Vms,
     balancer: Balancer,
+    /// Smart Paging: the drain time and the VMs using a file (`paging.rs`).
+    paging: SmartPaging,
 }
 
 impl Host {
@@ -110,6 +115,7 @@ impl Host {
                 ..Vms::default()
             },
             balancer: Balancer::default(),
+            paging: SmartPaging::default(),
         })
     }
 
@@ -146,7 +152,7 @@ impl Host {
     /// and the solver's scratch (which grows to one entry per VM the first
     /// time memory is contended). Capacities, so what is really allocated.
     pub fn heap_bytes(&self) -> usize {
-        self.vms.heap_bytes() + self.names.heap_bytes() + self.balancer.heap_bytes()
+        self.vms.heap_bytes() + self.names.heap_bytes() + self.balancer.heap_bytes() + self.paging.heap_bytes()
     }
 
     /// VM ids in `host.vms` order.
@@ -324,7 +330,7 @@ impl Host {
         if self.at(pos).state() != VmState::Off {
             return Err(self.state_error(pos, "is already started"));
         }
-        match self.start_positions(&[pos]).pop() {
+        match self.start_positions(&[pos], false).pop() {
             Some((_, e)) => Err(e),
             None => Ok(()),
         }
@@ -340,7 +346,7 @@ impl Host {
     /// weight once and consumed from the front with a cursor and prefix sums.
     pub fn start_many(&mut self, ids: &[VmId]) -> Result<Vec<(usize, Error)>> {
         let positions = self.batch_positions(ids, false)?;
-        Ok(self.start_positions(&positions))
+        Ok(self.start_positions(&positions, false))
     }
 
     /// Checks a batch as [`Host::stop_many`] would, changing nothing.
@@ -356,12 +362,18 @@ impl Host {
         if free >= startup_mb as i64 {
             return true;
         }
+        self.donors_give(weight, None) >= ceil_u((startup_mb as i64 - free) as u64, self.unit())
+    }
+
+    /// What ballooning the running dynamic VMs of weight ≤ `weight` (but
+    /// the one at `except`) down to their minimums frees (MB).
+    fn donors_give(&self, weight: u16, except: Option<usize>) -> u64 {
         let v = &self.vms;
-        let give: u64 = (0..v.len())
+        (0..v.len())
+            .filter(|&j| Some(j) != except)
             .filter(|&j| in_solver(v.flags[j]) && v.weight[j] <= weight && v.assigned[j] > v.minimum[j])
             .map(|j| (v.assigned[j] - v.minimum[j]) as u64)
-            .sum();
-        give >= ceil_u((startup_mb as i64 - free) as u64, self.unit())
+            .sum()
     }
 
     /// Ids of the VMs that are off (`off`), or started (not off), in order.
@@ -408,7 +420,9 @@ impl Host {
 
     /// The start of validated, distinct, off VMs, in order. Returns the
     /// starts that failed (index into `positions`, error); the others started.
-    pub(crate) fn start_positions(&mut self, positions: &[usize]) -> Vec<(usize, Error)> {
+    /// With `smart_paging` (a restart, `paging.rs`) a start short of memory
+    /// does not fail: it takes all the donors give and pages the rest.
+    pub(crate) fn start_positions(&mut self, positions: &[usize], smart_paging: bool) -> Vec<(usize, Error)> {
         let mut failed = Vec::new();
         let u = self.unit();
         let mut free = self.available_mb();
@@ -421,6 +435,9 @@ impl Host {
         for (k, &pos) in positions.iter().enumerate() {
             let startup = self.vms.startup[pos] as u64;
             let weight = self.vms.weight[pos];
+            // What the VM gets in RAM: its startup memory, or with Smart Paging
+            // all that can be found.
+            let mut held = startup;
             if free < startup as i64 {
                 if !sorted && self.policy.balloons_at_start() {
                     let v = &self.vms;
@@ -457,7 +474,10 @@ impl Host {
                 } else {
                     0
                 };
-                if give < short {
+                if give < short && smart_paging {
+                    held = floor_u(free.max(0) as u64, u) + give;
+                }
+                if give < short && !smart_paging {
                     let obtainable = (free.max(0) as u64).saturating_add(give);
                     failed.push((
                         k,
@@ -474,7 +494,7 @@ impl Host {
                     ));
                     continue;
                 }
-                let mut left = short;
+                let mut left = short.min(give);
                 while left > 0 {
                     let j = donors[cursor].1 as usize;
                     let can = donors[cursor].2 as u64 - taken_at_cursor;
@@ -489,7 +509,7 @@ impl Host {
                         taken_at_cursor += take;
                     }
                 }
-                free += short as i64;
+                free += short.min(give) as i64;
             }
             let v = &mut self.vms;
             let started = if v.flags[pos] & DYNAMIC != 0 {
@@ -498,12 +518,15 @@ impl Host {
                 VmState::Running
             };
             v.flags[pos] = (v.flags[pos] & !STATE_MASK) | started as u8;
-            v.assigned[pos] = startup as u32;
+            v.assigned[pos] = held as u32;
             v.visible[pos] = startup as u32;
             v.clock_s[pos] = 0.0;
             v.run_mark[pos] -= self.time_s; // running time = T + run_mark from now on
-            self.assigned_sum += startup;
-            free -= startup as i64;
+            self.assigned_sum += held;
+            free -= held as i64;
+            if held < startup {
+                self.open_paging_file(pos, (startup - held) as u32);
+            }
         }
         failed
     }
@@ -514,11 +537,11 @@ impl Host {
         if self.at(pos).state() == VmState::Off {
             return Err(self.state_error(pos, "is not running"));
         }
+        self.close_paging_file(pos);
         let v = &mut self.vms;
         self.assigned_sum -= v.assigned[pos] as u64;
         v.flags[pos] &= !STATE_MASK;
         v.assigned[pos] = 0;
-        v.smart_paging[pos] = 0;
         v.visible[pos] = 0;
         v.clock_s[pos] = 0.0;
         v.run_mark[pos] += self.time_s; // the running time so far, T + run_mark
@@ -646,14 +669,23 @@ impl Host {
 
     /// A host from a snapshot's parts, which the caller has checked
     /// (`snapshot/`); Σ assigned is recomputed.
-    pub(crate) fn from_parts(host: Host, time_s: f64, next_id: u64, names: Names, vms: Vms) -> Host {
+    pub(crate) fn from_parts(
+        host: Host,
+        time_s: f64,
+        next_id: u64,
+        names: Names,
+        vms: Vms,
+        files: Vec<PagingFile>,
+    ) -> Host {
         let assigned_sum = vms.assigned.iter().map(|&a| a as u64).sum();
+        let paging = SmartPaging { files, ..host.paging };
         Host {
             time_s,
             next_id,
             names,
             assigned_sum,
             vms,
+            paging,
             ..host
         }
     }
@@ -737,6 +769,9 @@ impl Host {
             .balancer
             .tick(&mut self.vms, usable, &self.mech, &self.policy, answer, dt_s);
         self.time_s += dt_s;
+        if !self.paging.files.is_empty() {
+            self.drain_smart_paging();
+        }
         Ok(())
     }
 }

@@ -18,7 +18,7 @@ use crate::config::{VmSpec, MAX_DEMAND_MB};
 use crate::error::Result;
 use crate::fleet::Fleet;
 use crate::guest::{BalloonFloor, Guest, HotAdd};
-use crate::host::Host;
+use crate::host::{Host, PagingFile};
 use crate::mechanics::Mechanics;
 use crate::model::guests::MAX_GUESTS;
 use crate::model::names::Names;
@@ -189,6 +189,14 @@ pub(crate) fn put_host(w: &mut Writer, h: &Host) {
         w.u8(h.version() as u8);
         w.vec(&v.smart_paging, Writer::u32);
         put_guests(w, v);
+        let paging = h.smart_paging();
+        w.f64(paging.drain_s);
+        w.u64(paging.files.len() as u64);
+        for f in &paging.files {
+            w.u64(f.id);
+            w.f64(f.deadline_s);
+            w.u32(f.gap_mb);
+        }
     });
 }
 
@@ -427,8 +435,43 @@ pub(crate) fn get_host(r: &mut Reader<'_>, mech: &Mechanics) -> Result<Host> {
         }
     }
     get_guests(&mut b, &mut v, mech)?;
+    let drain_s = b.f64()?;
+    let base = base
+        .with_smart_paging_drain_s(drain_s)
+        .map_err(|e| bad(format!("its host: {}", e.message)))?;
+    let files = get_paging_files(&mut b, &v)?;
     b.done()?;
-    Ok(Host::from_parts(base, time_s, next_id, names, v))
+    Ok(Host::from_parts(base, time_s, next_id, names, v, files))
+}
+
+/// The VMs using a Smart Paging file: ids increasing, each a VM whose
+/// `smart_paging` column is nonzero and at most the file's size at the
+/// restart, every such VM listed once, deadlines finite.
+fn get_paging_files(b: &mut Reader<'_>, v: &Vms) -> Result<Vec<PagingFile>> {
+    let count = b.len(20)?;
+    let mut files = Vec::with_capacity(count);
+    for _ in 0..count {
+        let f = PagingFile {
+            id: b.u64()?,
+            deadline_s: b.f64()?,
+            gap_mb: b.u32()?,
+        };
+        let pos = v.ids.position(f.id);
+        let ok = pos.is_some_and(|pos| {
+            let p = v.smart_paging[pos];
+            p > 0 && p <= f.gap_mb && f.gap_mb <= v.startup[pos]
+        });
+        let after = files.last().is_none_or(|g: &PagingFile| g.id < f.id);
+        if !ok || !after || !f.deadline_s.is_finite() {
+            return Err(bad(format!("Smart Paging file of VM {}", f.id)));
+        }
+        files.push(f);
+    }
+    let paging = v.smart_paging.iter().filter(|&&p| p > 0).count();
+    if paging != files.len() {
+        return Err(bad(format!("{paging} VMs use Smart Paging, {} files", files.len())));
+    }
+    Ok(files)
 }
 
 #[cfg(test)]

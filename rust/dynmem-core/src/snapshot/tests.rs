@@ -191,28 +191,61 @@ fn a_fleet_continues_exactly_after_a_round_trip() {
     }
 }
 
-/// Issue 13's state travels: the host's Windows Server release and the
-/// Smart Paging column (a status "paging" VM stays so); a release byte or a
-/// Smart Paging figure no host can have is an error.
+/// Issue 13's state travels: the host's Windows Server release, the Smart
+/// Paging column, the drain time and the paging VMs' files (a VM paging
+/// stays so, and its file drains on exactly as on the original); a release
+/// byte or a Smart Paging figure no host can have is an error.
 #[test]
 fn version_and_smart_paging_travel() {
-    use crate::{Status, Version};
-    let mut h = Host::new(16384, Some(512), instant())
+    use crate::{Mechanics, Status, Version};
+    let mut h = Host::new(4096, Some(0), Mechanics::default())
         .unwrap()
         .with_version(Version::W2012)
+        .unwrap()
+        .with_smart_paging_drain_s(250.0)
         .unwrap();
-    let a = h.add_vm("a", &spec(1024, 512, 4096, 5000)).unwrap();
-    h.start(a).unwrap();
-    h.vms_mut().smart_paging[0] = 256;
+    let a = h.add_vm("a", &spec(2048, 512, 2048, 5000)).unwrap();
+    let c = h.add_vm("c", &spec(512, 512, 2048, 5000)).unwrap();
+    let b = h
+        .add_vm(
+            "b",
+            &VmSpec {
+                dynamic: false,
+                ..spec(3072, 3072, 3072, 5000)
+            },
+        )
+        .unwrap();
+    h.start_many(&[a, c]).unwrap();
+    h.set_demands(&[100, 100, 0]).unwrap();
+    for _ in 0..45 {
+        h.tick(1.0).unwrap();
+    }
+    h.start(b).unwrap(); // a ballooned to 512
+    h.restart(a).unwrap(); // finds 512: 1536 MB to the file
+    h.set_demands(&[1500, 100, 0]).unwrap();
+    assert_eq!((h.vm(a).unwrap().smart_paging_mb(), h.paging_vms()), (1536, 1));
     assert_eq!(h.vm(a).unwrap().status(), Status::Paging);
-    let b = Host::from_snapshot(&h.snapshot()).unwrap();
-    assert_eq!(b.version(), Version::W2012);
-    assert_eq!(b.vm(a).unwrap().smart_paging_mb(), 256);
-    assert_eq!(b.vm(a).unwrap().status(), Status::Paging);
-    assert_eq!(crate::fuzzing::dump(&h), crate::fuzzing::dump(&b));
-    assert_eq!(h.snapshot(), b.snapshot());
-    // Smart Paging above startup: refused (checksum recomputed, so only the value is wrong).
+    let mut copy = Host::from_snapshot(&h.snapshot()).unwrap();
+    assert_eq!((copy.version(), copy.smart_paging_drain_s()), (Version::W2012, 250.0));
+    assert_eq!((copy.vm(a).unwrap().smart_paging_mb(), copy.paging_vms()), (1536, 1));
+    assert_eq!(crate::fuzzing::dump(&h), crate::fuzzing::dump(&copy));
+    assert_eq!(h.snapshot(), copy.snapshot());
+    for _ in 0..300 {
+        h.tick(1.0).unwrap();
+        copy.tick(1.0).unwrap();
+        assert_eq!(crate::fuzzing::dump(&h), crate::fuzzing::dump(&copy));
+    }
+    assert_eq!(copy.paging_vms(), 0);
+    // Smart Paging above the file's size, or a VM paging without a file: refused
+    // (checksum recomputed, so only the value is wrong).
+    h.restart(a).unwrap();
+    let good = h.snapshot();
     h.vms_mut().smart_paging[0] = 2048;
     let e = Host::from_snapshot(&h.snapshot()).unwrap_err();
     assert_eq!(e.field.as_deref(), Some("snapshot"), "{}", e.message);
+    h.vms_mut().smart_paging[0] = 1536;
+    assert_eq!(h.snapshot(), good);
+    h.vms_mut().smart_paging[1] = 2;
+    let e = Host::from_snapshot(&h.snapshot()).unwrap_err();
+    assert!(e.message.contains("2 VMs use Smart Paging, 1 files"), "{}", e.message);
 }

@@ -10,6 +10,7 @@ mod fleet;
 mod forms;
 mod guests;
 mod operations;
+mod paging;
 mod policies;
 mod versions;
 

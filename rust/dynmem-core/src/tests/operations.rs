@@ -171,6 +171,7 @@ fn run_equals_stepping_by_hand() {
             let _ = match e.action {
                 Action::Start => h2.start(e.vm),
                 Action::Stop => h2.stop(e.vm),
+                Action::Restart => h2.restart(e.vm),
                 Action::Configure(c) => h2.configure(e.vm, &c),
             };
         }
