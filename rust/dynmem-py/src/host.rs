@@ -114,7 +114,10 @@ host_methods! {
     /// `policy` gives the mechanics (its fields), `rule` the allocation
     /// policy (see `policy::rule_arg`), `version` the Windows Server release
     /// (`dynmem_core::Version::NAMES`; None: the newest).
-    #[pyo3(signature = (physical_mb, reserve_mb, policy, rule, version=None))]
+    /// `numa_nodes`: a node count (equal nodes) or a list of node sizes in
+    /// MB; `numa_spanning`: whether a VM's memory may span nodes.
+    #[pyo3(signature = (physical_mb, reserve_mb, policy, rule, version=None, numa_nodes=None, numa_spanning=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         physical_mb: &Bound<'_, PyAny>,
@@ -122,6 +125,8 @@ host_methods! {
         policy: &Bound<'_, PyAny>,
         rule: &Bound<'_, PyTuple>,
         version: Option<&Bound<'_, PyAny>>,
+        numa_nodes: Option<&Bound<'_, PyAny>>,
+        numa_spanning: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let physical = int_arg("physical_mb", physical_mb)?;
         let reserve = opt_int_arg("reserve_mb", reserve_mb)?;
@@ -129,11 +134,21 @@ host_methods! {
             None => core::Version::default(),
             Some(v) => core::Version::parse(&str_arg(v, || "version".to_string())?).or_raise(py)?,
         };
+        let spanning = match numa_spanning {
+            None => true,
+            Some(v) => bool_arg("numa_spanning", v)?,
+        };
+        let nodes = numa_nodes.map(numa_arg).transpose()?;
         let mech = policy_arg(policy)?;
         let (rule, external) = rule_arg(rule)?;
         let host = core::Host::new(physical, reserve, mech)
             .and_then(|h| h.with_policy(rule))
-            .and_then(|h| h.with_version(version));
+            .and_then(|h| h.with_version(version))
+            .and_then(|h| match nodes {
+                None => Ok(h),
+                Some(NumaArg::Count(n)) => h.with_equal_numa(n, spanning),
+                Some(NumaArg::Sizes(sizes)) => h.with_numa(&sizes, spanning),
+            });
         Ok(PyHost {
             core: HostLock::new(host.or_raise(py)?),
             external,
@@ -149,6 +164,24 @@ host_methods! {
     /// Caps the core's vector forms: "scalar", "avx2" or "avx512" (the
     /// default: the widest the CPU has). Results are identical whatever the
     /// cap; for tests that check every form, and for measuring each.
+    /// NUMA node sizes (MB), in node order: one node of physical memory on
+    /// a host without NUMA.
+    fn numa_nodes_mb<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        self.column(py, |h| Ok(h.numa_nodes_mb().into_iter().map(|s| s as i64).collect()))
+    }
+    /// Memory available on each NUMA node (MB), in node order.
+    fn numa_available_mb<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        self.column(py, |h| Ok(h.numa_available_mb()))
+    }
+    /// Each VM's preferred NUMA node, in `ids()` order: −1 when off.
+    fn numa_node<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        self.column(py, |h| Ok(h.numa_node_of_vms()))
+    }
+    /// Whether a VM's memory may span NUMA nodes.
+    #[getter]
+    fn numa_spanning(&self, py: Python<'_>) -> PyResult<bool> {
+        Ok(self.core(py)?.numa_spanning())
+    }
     /// The Windows Server release the host runs ("2008r2sp1" … "2022").
     #[getter]
     fn version(&self, py: Python<'_>) -> PyResult<&'static str> {
@@ -358,4 +391,27 @@ host_methods! {
         let counters = self.core(py)?.host_counters();
         counters_dict(py, &counters.named())
     }
+}
+
+/// `numa_nodes`: a node count or a sequence of node sizes (MB).
+enum NumaArg {
+    Count(i64),
+    Sizes(Vec<i64>),
+}
+
+fn numa_arg(v: &Bound<'_, PyAny>) -> PyResult<NumaArg> {
+    use pyo3::types::{PyBool, PyFloat, PyString};
+    let wrong = || crate::errors::type_error("numa_nodes", v, "a node count or a list of node sizes (MB)");
+    if v.is_instance_of::<PyBool>() || v.is_instance_of::<PyString>() || v.is_instance_of::<PyFloat>() {
+        return Err(wrong());
+    }
+    if v.hasattr("__index__")? {
+        return int_arg("numa_nodes", v).map(NumaArg::Count);
+    }
+    let items = v.try_iter().map_err(|_| wrong())?;
+    let mut sizes = Vec::new();
+    for (k, item) in items.enumerate() {
+        sizes.push(int_arg(&format!("numa_nodes[{k}]"), &item?)?);
+    }
+    Ok(NumaArg::Sizes(sizes))
 }

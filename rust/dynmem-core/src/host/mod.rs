@@ -8,6 +8,7 @@ use crate::balancer::Balancer;
 pub use crate::balancer::PARALLEL_MIN_VMS;
 pub use vm::VmRef;
 
+mod numa;
 mod versioned;
 mod vm;
 use crate::config::{VmChange, VmConfig, VmSpec, MAX_DEMAND_MB, MAX_WEIGHT};
@@ -19,6 +20,7 @@ use crate::model::{each_column, in_solver, VmId, VmState, Vms, DYNAMIC, STATE_MA
 use crate::policy::{check_answer, view_after_boot, Policy};
 use crate::version::Version;
 use crate::VectorCap;
+pub use numa::{equal_nodes, MAX_NUMA_NODES};
 
 /// Largest physical memory accepted (MB): 2^40.
 pub const MAX_PHYSICAL_MB: u64 = 1 << 40;
@@ -58,6 +60,8 @@ pub struct Host {
     assigned_sum: u64,
     vms: Vms,
     balancer: Balancer,
+    /// NUMA nodes and each VM's node (`numa.rs`); `None` on a host of one node.
+    numa: Option<Box<numa::Numa>>,
 }
 
 impl Host {
@@ -105,6 +109,7 @@ impl Host {
             assigned_sum: 0,
             vms: Vms::default(),
             balancer: Balancer::default(),
+            numa: None,
         })
     }
 
@@ -275,6 +280,7 @@ impl Host {
         // No sample yet: the first one will be the minimum (reads as 0 until then).
         v.p_min.push(f64::INFINITY);
         self.names.push(name);
+        self.numa_push();
         VmId(id)
     }
 
@@ -285,6 +291,7 @@ impl Host {
             return Err(self.state_error(pos, "cannot be removed while it is running; stop it first"));
         }
         self.names.remove(pos);
+        self.numa_remove(pos);
         let v = &mut self.vms;
         if !v.carries.is_empty() {
             v.carries.retain(|&(vm, _), _| vm != id.0);
@@ -345,6 +352,9 @@ impl Host {
     /// now: free memory, or free memory plus what ballooning the running
     /// dynamic VMs of weight ≤ `weight` down to their minimums frees.
     pub fn can_start(&self, startup_mb: u64, weight: u16) -> bool {
+        if self.numa_strict() {
+            return self.can_start_on_a_node(startup_mb, weight);
+        }
         let free = self.available_mb();
         if free >= startup_mb as i64 {
             return true;
@@ -402,6 +412,10 @@ impl Host {
     /// The start of validated, distinct, off VMs, in order. Returns the
     /// starts that failed (index into `positions`, error); the others started.
     pub(crate) fn start_positions(&mut self, positions: &[usize]) -> Vec<(usize, Error)> {
+        if self.numa_strict() {
+            return self.start_on_nodes(positions);
+        }
+        let mut numa_free = self.numa_free();
         let mut failed = Vec::new();
         let u = self.unit();
         let mut free = self.available_mb();
@@ -474,6 +488,7 @@ impl Host {
                     let take = can.min(left);
                     self.vms.balloon(j, take);
                     self.assigned_sum -= take;
+                    self.numa_freed(j, take, &mut numa_free);
                     left -= take;
                     if take == can {
                         cursor += 1;
@@ -484,21 +499,30 @@ impl Host {
                 }
                 free += short as i64;
             }
-            let v = &mut self.vms;
-            let started = if v.flags[pos] & DYNAMIC != 0 {
-                VmState::Starting
-            } else {
-                VmState::Running
-            };
-            v.flags[pos] = (v.flags[pos] & !STATE_MASK) | started as u8;
-            v.assigned[pos] = startup as u32;
-            v.visible[pos] = startup as u32;
-            v.clock_s[pos] = 0.0;
-            v.run_mark[pos] -= self.time_s; // running time = T + run_mark from now on
-            self.assigned_sum += startup;
+            self.set_started(pos);
+            if let Some(f) = &mut numa_free {
+                self.numa_place(pos, startup, f);
+            }
             free -= startup as i64;
         }
         failed
+    }
+
+    /// The off VM at `pos` started with its startup memory (found already).
+    fn set_started(&mut self, pos: usize) {
+        let v = &mut self.vms;
+        let startup = v.startup[pos];
+        let started = if v.flags[pos] & DYNAMIC != 0 {
+            VmState::Starting
+        } else {
+            VmState::Running
+        };
+        v.flags[pos] = (v.flags[pos] & !STATE_MASK) | started as u8;
+        v.assigned[pos] = startup;
+        v.visible[pos] = startup;
+        v.clock_s[pos] = 0.0;
+        v.run_mark[pos] -= self.time_s; // running time = T + run_mark from now on
+        self.assigned_sum += startup as u64;
     }
 
     /// Stops a started VM: its memory returns to the host at once.
@@ -705,6 +729,9 @@ impl Host {
     /// The tick without checking `dt_s`. An external policy is asked, and
     /// its answer checked, before anything changes.
     pub(crate) fn tick_unchecked(&mut self, dt_s: f64) -> Result<()> {
+        if self.numa_strict() {
+            return self.tick_on_nodes(dt_s);
+        }
         let usable = self.physical_mb - self.reserve_mb;
         let external = match &self.policy {
             Policy::External(rule) => {

@@ -21,7 +21,7 @@ use crate::error::{Error, ErrorKind, Result, Value};
 pub const MAGIC: &[u8; 8] = b"DYNMEMSN";
 /// The format's version: a reader takes this version only (a later one
 /// that adds a block bumps it and reads the older ones too).
-pub const FORMAT_VERSION: u16 = 3;
+pub const FORMAT_VERSION: u16 = 4;
 
 /// What a snapshot holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

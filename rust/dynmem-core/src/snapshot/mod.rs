@@ -185,6 +185,11 @@ pub(crate) fn put_host(w: &mut Writer, h: &Host) {
         }
         w.u8(h.version() as u8);
         w.vec(&v.smart_paging, Writer::u32);
+        // v4: NUMA nodes (none: an empty list), spanning, each VM's node.
+        let (sizes, spanning, node) = h.numa_parts().unwrap_or((&[], true, &[]));
+        w.vec(sizes, Writer::u64);
+        w.u8(spanning as u8);
+        w.vec(node, Writer::u8);
     });
 }
 
@@ -328,8 +333,23 @@ pub(crate) fn get_host(r: &mut Reader<'_>, mech: &Mechanics) -> Result<Host> {
             return Err(bad(format!("VM at position {pos}: Smart Paging {p} MB")));
         }
     }
+    let sizes = b.vec(8, Reader::u64)?;
+    let spanning = match b.u8()? {
+        0 => false,
+        1 => true,
+        x => return Err(bad(format!("NUMA spanning {x}"))),
+    };
+    let node = b.vec(1, Reader::u8)?;
+    let sizes: Vec<i64> = sizes.iter().map(|&s| s.min(i64::MAX as u64) as i64).collect();
+    let base = if sizes.is_empty() {
+        base
+    } else {
+        base.with_numa(&sizes, spanning).map_err(|e| bad(e.message))?
+    };
     b.done()?;
-    Ok(Host::from_parts(base, time_s, next_id, names, v))
+    Host::from_parts(base, time_s, next_id, names, v)
+        .with_numa_nodes(node)
+        .map_err(bad)
 }
 
 #[cfg(test)]

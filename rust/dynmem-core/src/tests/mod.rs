@@ -8,6 +8,7 @@ use crate::*;
 mod balancer;
 mod fleet;
 mod forms;
+mod numa;
 mod operations;
 mod policies;
 mod versions;
