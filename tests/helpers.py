@@ -107,11 +107,12 @@ def make_policy(impl: str, policy):
     return getattr(reference if impl == "reference" else dynmem, cls)(**kwargs)
 
 
-def make_host(impl: str, physical_mb: int, reserve_mb, policy):
+def make_host(impl: str, physical_mb: int, reserve_mb, policy, numa_nodes=1, numa_spanning=True):
     pol = make_policy(impl, policy)
+    numa = dict(numa_nodes=numa_nodes, numa_spanning=numa_spanning)
     if impl == "reference":
-        return reference.Host(physical_mb=physical_mb, reserve_mb=reserve_mb, policy=pol)
-    host = dynmem.Host(physical_mb=physical_mb, reserve_mb=reserve_mb, policy=pol)
+        return reference.Host(physical_mb=physical_mb, reserve_mb=reserve_mb, policy=pol, **numa)
+    host = dynmem.Host(physical_mb=physical_mb, reserve_mb=reserve_mb, policy=pol, **numa)
     # Hosts are capped at the core's AVX-512, scalar or AVX2 forms (each runs
     # where the CPU has it), chosen from the host's own settings so that a
     # Hypothesis example always runs the same form: all are held to the
@@ -173,6 +174,7 @@ def vm_view(vm) -> dict:
         "available_buffer_pct": _num(vm.available_buffer_pct),
         "memory_available_pct": _num(vm.memory_available_pct),
         "reported_demand_mb": _num(vm.reported_demand_mb),
+        "numa_node": _num(vm.numa_node),
     }
     for s in SETTINGS:
         view[s] = _num(getattr(vm, s))
@@ -198,6 +200,9 @@ def host_view(host) -> dict:
         "available buffer array": [_num(x) for x in host.available_buffer_pct],
         "memory available array": [_num(x) for x in host.memory_available_pct],
         "reported demand array": [_num(x) for x in host.reported_demand_mb],
+        "numa nodes": [_num(x) for x in host.numa_nodes_mb],
+        "numa available array": [_num(x) for x in host.numa_available_mb],
+        "numa node array": [_num(x) for x in host.numa_node],
     }
     for c in HOST_COUNTERS:
         view["host counter " + c] = _num(counters[c])
@@ -267,7 +272,9 @@ def check_invariants(host) -> None:
         # percent of the configured buffer free is above 80 iff the free
         # buffer is at least 81 % of it (d × buffer / 100 MB).
         if not v.dynamic:
-            expected_status = ""
+            # "spanning": only a static VM, only on a NUMA host with spanning on
+            numa = len(host.numa_nodes_mb) > 1 and host.numa_spanning
+            expected_status = "spanning" if numa and v.status == "spanning" else ""
         elif a < d:
             expected_status = "warning"
         elif d == 0 or 100 * 100 * (a - d) >= 81 * d * int(v.buffer_pct):

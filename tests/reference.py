@@ -28,6 +28,12 @@ tests' expectations):
 - start and stop are not Memory Add/Remove Operations; ballooning a running
   VM to make room for a start is.
 
+NUMA (docs/balancer.md, "NUMA"): `numa_nodes` (a count or node sizes) and
+`numa_spanning`. The reserve is taken from node 0 upwards; a VM's preferred
+node is chosen at its start; with spanning on the pool stays one and memory
+is only *accounted* to nodes (`_accounting`); with spanning off every node
+is a pool of its own (`tick` runs steps 2-4 once per node).
+
 Allocation policies (docs/policies.md): the host's `policy` decides only the
 allocation `g` of step 3 (`Policy.rule`); every other step is shared. The
 built-in rules are written as the docs state them, unit by unit where the
@@ -383,6 +389,7 @@ class VM:
         self.visible_mb = 0
         self.boot_clock = 0.0
         self.excess_clock = 0.0
+        self.node = None  # preferred NUMA node, chosen at each start
 
         # counters (cumulative for the VM's life on the host)
         self.added_mb = 0
@@ -461,11 +468,16 @@ class VM:
         return self.assigned_mb * (100 - self.memory_available_pct) // 100
 
     @property
+    def numa_node(self) -> int:
+        """The preferred node: -1 when off, 0 on a host without NUMA."""
+        return -1 if self.state == OFF else self.node
+
+    @property
     def status(self) -> str:
         if self.state == OFF:
             return "off"
         if not self.dynamic:
-            return ""
+            return "spanning" if self in self._host._accounting()[1] else ""
         pct = self.available_buffer_pct
         if pct < 0:
             return "warning"
@@ -553,13 +565,66 @@ class VM:
 # --------------------------------------------------------------------------
 
 class Host:
-    def __init__(self, physical_mb: int, reserve_mb=None, policy: Policy | None = None):
+    def __init__(self, physical_mb: int, reserve_mb=None, policy: Policy | None = None,
+                 numa_nodes=1, numa_spanning: bool = True):
         self.physical_mb = physical_mb
         self.reserve_mb = 384 + 64 * physical_mb // 1024 if reserve_mb is None else reserve_mb
         self.policy = Policy() if policy is None else policy
         self.time_s = 0.0
         self.vms: list[VM] = []
         self._next_id = 1
+        if isinstance(numa_nodes, int):  # equal nodes, the remainder 1 MB each to the first
+            n = numa_nodes
+            numa_nodes = [physical_mb // n + (1 if k < physical_mb % n else 0) for k in range(n)]
+        self.numa_nodes_mb = list(numa_nodes)
+        self.numa_spanning = numa_spanning or len(numa_nodes) == 1
+        # the reserve from node 0 upwards
+        left, self.node_reserve = self.reserve_mb, []
+        for size in self.numa_nodes_mb:
+            self.node_reserve.append(min(left, size))
+            left -= self.node_reserve[-1]
+
+    # ---- NUMA -------------------------------------------------------------
+    def _node_free(self, skip=None) -> list[int]:
+        """Per node: size - reserve share - assigned of the started VMs
+        (but `skip`) preferring it (the start rule's free memory)."""
+        free = [s - r for s, r in zip(self.numa_nodes_mb, self.node_reserve)]
+        for v in self.vms:
+            if v.state != OFF and v is not skip:
+                free[v.node] -= v.assigned_mb
+        return free
+
+    def _accounting(self) -> tuple[list[int], list]:
+        """Memory accounted to each node, and the static VMs that span:
+        started static VMs, then started dynamic VMs, in host order, each on
+        its node up to its room; the rest on the nodes with room, lowest
+        index first."""
+        used = list(self.node_reserve)
+        over, spans = 0, []
+        for dynamic in (False, True):
+            for v in self.vms:
+                if v.state == OFF or v.dynamic != dynamic:
+                    continue
+                local = min(v.assigned_mb, self.numa_nodes_mb[v.node] - used[v.node])
+                used[v.node] += local
+                if v.assigned_mb > local:
+                    over += v.assigned_mb - local
+                    if not dynamic:
+                        spans.append(v)
+        for k, size in enumerate(self.numa_nodes_mb):
+            take = min(over, size - used[k])
+            used[k] += take
+            over -= take
+        assert over == 0
+        return used, spans
+
+    @property
+    def numa_available_mb(self) -> list[int]:
+        return [s - u for s, u in zip(self.numa_nodes_mb, self._accounting()[0])]
+
+    @property
+    def numa_node(self) -> list[int]:
+        return [v.numa_node for v in self.vms]
 
     # ---- VM management --------------------------------------------------
     def add_vm(self, name: str, startup_mb: int = 1024, maximum_mb: int = 1048576,
@@ -639,6 +704,45 @@ class Host:
     # ---- starting a VM ----------------------------------------------------
     def _start(self, vm: VM) -> None:
         assert vm.state == OFF, "start: the VM must be off (the real Host rejects it)"
+        if not self.numa_spanning:
+            return self._start_on_a_node(vm)
+        self._start_on_host(vm)
+        # The preferred node: the most free memory, ties to the lowest index
+        # (free as the start rule counts it, before this VM's memory).
+        free = self._node_free(skip=vm)
+        vm.node = max(range(len(free)), key=lambda k: (free[k], -k))
+
+    def _start_on_a_node(self, vm: VM) -> None:
+        """Spanning off: the startup memory on one node: the node with the
+        most free memory among those it fits (ties: lowest index); else the
+        first, in that order, where ballooning its running dynamic VMs of no
+        higher weight (lowest weight first, then position; to their
+        minimum) makes room."""
+        u = self.policy.balloon_unit_mb
+        free = self._node_free()
+        order = sorted(range(len(free)), key=lambda k: (-free[k], k))
+        fits = [k for k in order if free[k] >= vm.startup_mb]
+        node = fits[0] if fits else None
+        if node is None and getattr(self.policy, "balloons_at_start", True):
+            for k in order:
+                short = ceil_u(vm.startup_mb - max(free[k], 0), u)
+                donors = [v for v in self.vms
+                          if v.in_solver_set and v.node == k and v.weight <= vm.weight]
+                donors.sort(key=lambda v: (v.weight, self.vms.index(v)))
+                if sum(max(0, d.assigned_mb - d.minimum_mb) for d in donors) < short:
+                    continue
+                for d in donors:
+                    take = min(max(0, d.assigned_mb - d.minimum_mb), short)
+                    d._balloon_out(take)
+                    short -= take
+                node = k
+                break
+        if node is None:
+            raise InsufficientMemory(vm.name)
+        vm.node = node
+        self._set_started(vm)
+
+    def _start_on_host(self, vm: VM) -> None:
         u = self.policy.balloon_unit_mb
         free = self.physical_mb - self.reserve_mb - sum(v.assigned_mb for v in self.vms)
         if free < vm.startup_mb and not getattr(self.policy, "balloons_at_start", True):
@@ -657,6 +761,9 @@ class Host:
                 raise InsufficientMemory(vm.name)
             for d, take in takes:
                 d._balloon_out(take)
+        self._set_started(vm)
+
+    def _set_started(self, vm: VM) -> None:
         vm.assigned_mb = vm.startup_mb
         vm.visible_mb = vm.startup_mb
         vm.boot_clock = 0.0
@@ -676,11 +783,31 @@ class Host:
                 if v.boot_clock >= pol.boot_report_delay_s:
                     v.state = RUNNING
 
-        solver = [v for v in self.vms if v.in_solver_set]
+        # 2-4 for the whole host, or (NUMA, spanning off) once per node with
+        # the node's started VMs and the node's size less its reserve share.
+        if self.numa_spanning:
+            self._balance(self.vms, self.physical_mb - self.reserve_mb, dt_s)
+        else:
+            for k, (size, r) in enumerate(zip(self.numa_nodes_mb, self.node_reserve)):
+                self._balance([v for v in self.vms if v.state != OFF and v.node == k], size - r, dt_s)
+
+        # 5. Statistics.
+        for v in self.vms:
+            if v.state in (STARTING, RUNNING):
+                v._sample(dt_s)
+
+        self.time_s += dt_s
+
+    def _balance(self, vms: list, usable_mb: int, dt_s: float) -> None:
+        """Steps 2-4 over `vms` (in host order), whose pool is `usable_mb`
+        less what they hold outside the solver set."""
+        pol = self.policy
+        u = pol.balloon_unit_mb
+        solver = [v for v in vms if v.in_solver_set]
 
         # 2. Pool.
-        held = sum(v.assigned_mb for v in self.vms if not v.in_solver_set)
-        pool = floor_u(self.physical_mb - self.reserve_mb - held, u)
+        held = sum(v.assigned_mb for v in vms if not v.in_solver_set)
+        pool = floor_u(usable_mb - held, u)
 
         # 3. Allocation: the policy's rule; any other object is a user policy.
         if isinstance(pol, Policy):
@@ -720,10 +847,3 @@ class Host:
         # 4c. adds
         for v in solver:
             v._raise_to(alloc[id(v)])
-
-        # 5. Statistics.
-        for v in self.vms:
-            if v.state in (STARTING, RUNNING):
-                v._sample(dt_s)
-
-        self.time_s += dt_s

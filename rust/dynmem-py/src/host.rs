@@ -400,13 +400,16 @@ enum NumaArg {
 }
 
 fn numa_arg(v: &Bound<'_, PyAny>) -> PyResult<NumaArg> {
-    use pyo3::types::{PyBool, PyFloat, PyString};
+    use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyFrozenSet, PySet, PyString};
     let wrong = || crate::errors::type_error("numa_nodes", v, "a node count or a list of node sizes (MB)");
-    if v.is_instance_of::<PyBool>() || v.is_instance_of::<PyString>() || v.is_instance_of::<PyFloat>() {
+    let unordered = v.is_instance_of::<PyDict>() || v.is_instance_of::<PySet>() || v.is_instance_of::<PyFrozenSet>();
+    let text = v.is_instance_of::<PyString>() || v.is_instance_of::<PyBytes>();
+    if unordered || text || v.is_instance_of::<PyBool>() || v.is_instance_of::<PyFloat>() {
         return Err(wrong());
     }
-    if v.hasattr("__index__")? {
-        return int_arg("numa_nodes", v).map(NumaArg::Count);
+    // A sized iterable (list, tuple, numpy array) is node sizes; else a count.
+    if !v.hasattr("__len__")? {
+        return int_arg("numa_nodes", v).map(NumaArg::Count).map_err(|_| wrong());
     }
     let items = v.try_iter().map_err(|_| wrong())?;
     let mut sizes = Vec::new();

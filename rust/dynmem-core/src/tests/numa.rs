@@ -266,3 +266,41 @@ fn random_operations_keep_every_node_within_its_size() {
         }
     }
 }
+
+/// NUMA hosts (spanning on and off) give the same results in every vector
+/// form and on 1, 2 or 3 threads (each node's pool in parts).
+#[test]
+fn numa_hosts_agree_in_every_form_and_thread_count() {
+    for spanning in [true, false] {
+        let mut rnd = xorshift(if spanning { 11 } else { 12 });
+        let n = 700;
+        let physical = n as i64 * 1500;
+        let sizes: Vec<i64> = crate::host::equal_nodes(physical as u64, 3)
+            .iter()
+            .map(|&s| s as i64)
+            .collect();
+        let mut h = numa_host(physical, 4096, &sizes, spanning);
+        for k in 0..n {
+            let s = (256 + rnd(600) * 2) as i64;
+            let sp = VmSpec {
+                dynamic: k % 7 != 0,
+                ..spec(s, s.min(512), 8192, rnd(10001) as i64)
+            };
+            h.add_vm(&format!("v{k}"), &sp).unwrap();
+        }
+        let ids = h.ids();
+        h.start_many(&ids).unwrap();
+        let mut hosts = in_every_form(h);
+        for t in 0..30 {
+            let demands: Vec<i64> = (0..n).map(|_| rnd(4000) as i64).collect();
+            step_every_form(&mut hosts, &format!("spanning {spanning} tick {t}"), |h| {
+                h.set_demands(&demands).unwrap();
+                h.tick(1.0).unwrap();
+            });
+            let want = snapshot(&hosts[2]);
+            assert_eq!(snapshot(&hosts[0]), want);
+            assert_eq!(snapshot(&hosts[1]), want);
+            numa_invariant(&hosts[0]);
+        }
+    }
+}
