@@ -40,8 +40,13 @@ pub(crate) struct Numa {
     /// Each VM's preferred node (position order): the node of its last
     /// start, [`NO_NODE`] before the first.
     pub(crate) node: Vec<u8>,
-    /// Spanning off: each node's balancer (its scratch and guesses).
-    balancers: Vec<Balancer>,
+    /// Spanning off: each node as a host of its own, whose columns are
+    /// refilled from the host's every tick (their capacity kept, so a tick
+    /// allocates nothing in steady state), its balancer's scratch and
+    /// guesses kept.
+    subs: Vec<Host>,
+    /// Spanning off: each node's started VMs (positions), every tick.
+    members: Vec<Vec<u32>>,
 }
 
 /// `physical_mb` split into `n` equal nodes; the remainder (physical mod n)
@@ -104,9 +109,24 @@ impl Host {
         }
         self.numa = (sizes_mb.len() > 1).then(|| {
             let sizes: Vec<u64> = sizes_mb.iter().map(|&s| s as u64).collect();
+            let reserve = reserve_shares(&sizes, self.reserve_mb);
+            let subs = sizes
+                .iter()
+                .zip(&reserve)
+                .map(|(&s, &r)| Host {
+                    physical_mb: s,
+                    reserve_mb: r,
+                    numa: None,
+                    names: Names::default(),
+                    vms: Vms::default(),
+                    balancer: Balancer::default(),
+                    ..self.clone()
+                })
+                .collect();
             Box::new(Numa {
-                reserve: reserve_shares(&sizes, self.reserve_mb),
-                balancers: vec![Balancer::default(); sizes.len()],
+                members: vec![Vec::new(); sizes.len()],
+                subs,
+                reserve,
                 sizes,
                 spanning,
                 node: Vec::new(),
@@ -377,55 +397,41 @@ impl Host {
 
     fn tick_nodes_with(&mut self, numa: &mut Numa, dt_s: f64) -> Result<()> {
         let v = &self.vms;
-        let mut members: Vec<Vec<usize>> = vec![Vec::new(); numa.sizes.len()];
+        for m in &mut numa.members {
+            m.clear();
+        }
         for j in 0..v.len() {
             if v.flags[j] & STATE_MASK != VmState::Off as u8 {
-                members[numa.node[j] as usize].push(j);
+                numa.members[numa.node[j] as usize].push(j as u32);
             }
         }
         let external = matches!(self.policy, Policy::External(_));
-        let mut subs = Vec::with_capacity(members.len());
-        for (k, idx) in members.iter().enumerate() {
-            let mut names = Names::default();
+        for (sub, idx) in numa.subs.iter_mut().zip(&numa.members) {
+            sub.mech = self.mech.clone();
+            sub.policy = self.policy.clone();
+            sub.version = self.version;
+            sub.time_s = self.time_s;
+            sub.balancer.threads = self.balancer.threads;
+            sub.balancer.vector_cap = self.balancer.vector_cap;
+            sub.balancer.par_min = self.balancer.par_min;
             if external {
+                sub.names = Names::default();
                 for &j in idx {
-                    names.push(self.names.get(j));
+                    sub.names.push(self.names.get(j as usize));
                 }
             }
-            let mut balancer = std::mem::take(&mut numa.balancers[k]);
-            balancer.threads = self.balancer.threads;
-            balancer.vector_cap = self.balancer.vector_cap;
-            balancer.par_min = self.balancer.par_min;
-            subs.push(Host {
-                physical_mb: numa.sizes[k],
-                reserve_mb: numa.reserve[k],
-                mech: self.mech.clone(),
-                policy: self.policy.clone(),
-                version: self.version,
-                time_s: self.time_s,
-                next_id: self.next_id,
-                names,
-                assigned_sum: 0,
-                vms: gather(&self.vms, idx),
-                balancer,
-                numa: None,
-            });
+            gather(&self.vms, idx, &mut sub.vms);
         }
-        let mut failure = None;
-        for sub in &mut subs {
-            if let Err(e) = sub.tick_unchecked(dt_s) {
-                failure = Some(e);
-                break;
+        let ticked: Result<()> = numa.subs.iter_mut().try_for_each(|sub| sub.tick_unchecked(dt_s));
+        if let Err(e) = ticked {
+            // Nothing is written back; the carries the ticked nodes found go too.
+            for sub in &mut numa.subs {
+                sub.vms.carries.clear();
             }
-        }
-        for (k, sub) in subs.iter_mut().enumerate() {
-            numa.balancers[k] = std::mem::take(&mut sub.balancer);
-        }
-        if let Some(e) = failure {
             return Err(e);
         }
-        for (sub, idx) in subs.into_iter().zip(&members) {
-            scatter(sub.vms, &mut self.vms, idx);
+        for (sub, idx) in numa.subs.iter_mut().zip(&numa.members) {
+            scatter(&mut sub.vms, &mut self.vms, idx);
         }
         self.assigned_sum = self.vms.assigned.iter().map(|&a| a as u64).sum();
         self.time_s += dt_s;
@@ -509,32 +515,52 @@ impl Numa {
     }
 }
 
-/// The VMs at `idx` (positions, increasing) of `v` as VMs of their own.
-/// Every column of [`Vms`] (keep in step with `each_column!`; the test
-/// `gather_takes_every_column` checks).
-fn gather(v: &Vms, idx: &[usize]) -> Vms {
-    let mut s = Vms::default();
-    for &j in idx {
-        s.ids.push(v.ids.get(j));
+/// The VMs at `idx` (positions, increasing) of `v` into `s`, as VMs of
+/// their own with ids 1, 2, ... (a carry of `s`'s VM `k` is `v`'s VM at
+/// `idx[k - 1]`: [`scatter`]). Every column of [`Vms`] (keep in step with
+/// `each_column!`; the test `gather_takes_every_column` checks).
+fn gather(v: &Vms, idx: &[u32], s: &mut Vms) {
+    if s.ids.len() != idx.len() {
+        s.ids = Default::default();
+        for k in 1..=idx.len() {
+            s.ids.push(k as u64);
+        }
     }
     macro_rules! take {
-        ($($c:ident)*) => { $( s.$c = idx.iter().map(|&j| v.$c[j]).collect(); )* };
+        ($($c:ident)*) => { $(
+            s.$c.clear();
+            s.$c.extend(idx.iter().map(|&j| v.$c[j as usize]));
+        )* };
     }
     take!(flags startup minimum maximum buffer weight demand assigned visible clock_s
           added removed add_ops remove_ops p_sum run_mark p_min p_max smart_paging);
-    s
+    debug_assert!(s.carries.is_empty());
 }
 
 /// Writes `s` (gathered from the positions `idx` of `v`) back, with the
-/// carries its tick found.
-fn scatter(s: Vms, v: &mut Vms, idx: &[usize]) {
+/// carries its tick found (taken out of `s`): the columns a tick writes
+/// (`model::View`'s mutable ones). In tests, the others are checked
+/// unchanged, so that a tick that starts writing one more column fails
+/// here until it is added.
+fn scatter(s: &mut Vms, v: &mut Vms, idx: &[u32]) {
     macro_rules! put {
-        ($($c:ident)*) => { $( for (x, &j) in s.$c.iter().zip(idx) { v.$c[j] = *x; } )* };
+        ($($c:ident)*) => { $( for (x, &j) in s.$c.iter().zip(idx) { v.$c[j as usize] = *x; } )* };
     }
-    put!(flags startup minimum maximum buffer weight demand assigned visible clock_s
-         added removed add_ops remove_ops p_sum run_mark p_min p_max smart_paging);
-    for ((id, k), c) in s.carries {
-        *v.carries.entry((id, k)).or_insert(0) += c;
+    put!(flags assigned visible clock_s added removed add_ops remove_ops p_sum p_min p_max);
+    #[cfg(any(test, debug_assertions))]
+    {
+        macro_rules! same {
+            ($($c:ident)*) => { $(
+                for (x, &j) in s.$c.iter().zip(idx) {
+                    assert!(v.$c[j as usize] == *x, concat!("a tick wrote ", stringify!($c), ": scatter it"));
+                }
+            )* };
+        }
+        same!(startup minimum maximum buffer weight demand run_mark smart_paging);
+    }
+    for ((k, counter), c) in std::mem::take(&mut s.carries) {
+        let id = v.ids.get(idx[k as usize - 1] as usize);
+        *v.carries.entry((id, counter)).or_insert(0) += c;
     }
 }
 
@@ -569,15 +595,21 @@ mod tests {
             h.start(id).unwrap();
         }
         h.tick(1.0).unwrap();
-        let all: Vec<usize> = (0..h.len()).collect();
-        assert_eq!(format!("{:?}", gather(&h.vms, &all)), format!("{:?}", h.vms));
-        let mut back = Vms {
-            ids: h.vms.ids.clone(),
-            ..Vms::default()
-        };
-        crate::model::each_column!(&mut back, resize(3, Default::default()));
-        scatter(gather(&h.vms, &all), &mut back, &all);
+        let all: Vec<u32> = (0..h.len() as u32).collect();
+        let mut s = Vms::default();
+        gather(&h.vms, &all, &mut s);
+        assert_eq!(format!("{s:?}"), format!("{:?}", h.vms));
+        // The columns a tick writes come back; the others are checked unchanged.
+        let mut back = h.vms.clone();
+        for k in 0..3 {
+            back.assigned[k] = 0;
+            back.p_max[k] = 0.0;
+        }
+        scatter(&mut s, &mut back, &all);
         assert_eq!(format!("{back:?}"), format!("{:?}", h.vms));
+        back.demand[1] += 1;
+        let wrote = std::panic::catch_unwind(move || scatter(&mut s, &mut back, &all));
+        assert!(wrote.is_err(), "a column changed that scatter does not write back");
     }
 
     #[test]
