@@ -304,3 +304,24 @@ fn numa_hosts_agree_in_every_form_and_thread_count() {
         }
     }
 }
+
+#[test]
+fn static_vms_are_accounted_before_dynamic_ones() {
+    // Nodes of 6 GB and 2 GB. d (dynamic, 3 GB) starts on node 0 (most
+    // free), then s (static, 3 GB) too (3072 free there, 2048 on node 1).
+    // When d grows to 4080 MB, node 0 holds s whole and 3072 of d; d's other
+    // 1008 MB spill to node 1. s does not span: its memory is fixed at its
+    // start, and static VMs are accounted first.
+    let mut h = numa_host(8192, 0, &[6144, 2048], true);
+    let d = h.add_vm("d", &spec(3072, 1024, 8192, 5000)).unwrap();
+    let s = h.add_vm("s", &static_spec(3072)).unwrap();
+    h.start(d).unwrap();
+    h.start(s).unwrap();
+    assert_eq!(h.numa_node_of_vms(), vec![0, 0]);
+    h.set_demand(d, 3400).unwrap();
+    h.tick(1.0).unwrap();
+    assert_eq!(h.assigned(), &[4080, 3072]);
+    assert_eq!(h.vm(s).unwrap().status(), Status::Static);
+    assert_eq!(h.numa_available_mb(), vec![0, 1040]);
+    numa_invariant(&h);
+}
