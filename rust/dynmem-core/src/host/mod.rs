@@ -146,7 +146,7 @@ impl Host {
     /// and the solver's scratch (which grows to one entry per VM the first
     /// time memory is contended). Capacities, so what is really allocated.
     pub fn heap_bytes(&self) -> usize {
-        self.vms.heap_bytes() + self.names.heap_bytes() + self.balancer.heap_bytes()
+        self.vms.heap_bytes() + self.names.heap_bytes() + self.balancer.heap_bytes() + self.numa_heap_bytes()
     }
 
     /// VM ids in `host.vms` order.

@@ -147,6 +147,16 @@ impl Host {
         self.with_numa(&sizes, spanning)
     }
 
+    /// Heap bytes of the NUMA state: the node column and, with spanning
+    /// off, each node's copy of its VMs' columns and its balancer's scratch.
+    pub(super) fn numa_heap_bytes(&self) -> usize {
+        self.numa.as_ref().map_or(0, |n| {
+            let members: usize = n.members.iter().map(|m| m.capacity() * 4).sum();
+            let subs: usize = n.subs.iter().map(Host::heap_bytes).sum();
+            n.node.capacity() + members + subs
+        })
+    }
+
     /// Node sizes (MB): one node of physical memory on a host without NUMA.
     pub fn numa_nodes_mb(&self) -> Vec<u64> {
         match &self.numa {
