@@ -310,3 +310,22 @@ def test_results_do_not_depend_on_threads():
 
 def test_reference_equal_nodes():
     assert R.Host(16385, 0, numa_nodes=3).numa_nodes_mb == [5462, 5462, 5461]
+
+
+@needs_dynmem
+def test_a_user_policy_is_asked_per_node_with_the_vms_own_ids():
+    seen = []
+
+    class Record(dynmem.Policy):
+        def allocate(self, pool_mb, vms):
+            seen.append((pool_mb, list(vms.ids)))
+            return vms.minimum_mb
+
+    host = dynmem.Host(physical_mb=8192, reserve_mb=1024, numa_nodes=2, numa_spanning=False,
+                       policy=Record(boot_report_delay_s=0))
+    vms = [host.add_vm(f"v{k}", startup_mb=1024, minimum_mb=512, maximum_mb=4096) for k in range(3)]
+    host.start_vms(vms)
+    host.tick(1.0)
+    # nodes: v0 -> 1 (4096 free vs 3072), v1 -> 0 (3072 vs 3072: the lowest), v2 -> 1
+    assert list(host.numa_node) == [1, 0, 1]
+    assert seen == [(3072, [vms[1].id]), (4096, [vms[0].id, vms[2].id])]

@@ -430,7 +430,7 @@ impl Host {
                     sub.names.push(self.names.get(j as usize));
                 }
             }
-            gather(&self.vms, idx, &mut sub.vms);
+            gather(&self.vms, idx, &mut sub.vms, external);
         }
         let ticked: Result<()> = numa.subs.iter_mut().try_for_each(|sub| sub.tick_unchecked(dt_s));
         if let Err(e) = ticked {
@@ -526,14 +526,19 @@ impl Numa {
 }
 
 /// The VMs at `idx` (positions, increasing) of `v` into `s`, as VMs of
-/// their own with ids 1, 2, ... (a carry of `s`'s VM `k` is `v`'s VM at
-/// `idx[k - 1]`: [`scatter`]). Every column of [`Vms`] (keep in step with
-/// `each_column!`; the test `gather_takes_every_column` checks).
-fn gather(v: &Vms, idx: &[u32], s: &mut Vms) {
-    if s.ids.len() != idx.len() {
+/// their own: with their own ids where a user policy sees them (`real`),
+/// else with ids 1, 2, ... (one run, kept from tick to tick; the tick uses
+/// ids only to file counter carries, which [`scatter`] maps back). Every
+/// column of [`Vms`] (keep in step with `each_column!`; the test
+/// `gather_takes_every_column` checks).
+fn gather(v: &Vms, idx: &[u32], s: &mut Vms, real: bool) {
+    let m = idx.len();
+    // Increasing ids ending at m are 1..=m.
+    let positional = s.ids.len() == m && (m == 0 || s.ids.get(m - 1) == m as u64);
+    if real || !positional {
         s.ids = Default::default();
-        for k in 1..=idx.len() {
-            s.ids.push(k as u64);
+        for (k, &j) in idx.iter().enumerate() {
+            s.ids.push(if real { v.ids.get(j as usize) } else { k as u64 + 1 });
         }
     }
     macro_rules! take {
@@ -568,8 +573,9 @@ fn scatter(s: &mut Vms, v: &mut Vms, idx: &[u32]) {
         }
         same!(startup minimum maximum buffer weight demand run_mark smart_paging);
     }
-    for ((k, counter), c) in std::mem::take(&mut s.carries) {
-        let id = v.ids.get(idx[k as usize - 1] as usize);
+    for ((sub_id, counter), c) in std::mem::take(&mut s.carries) {
+        let at = s.ids.position(sub_id).expect("a carry of a VM of the node");
+        let id = v.ids.get(idx[at] as usize);
         *v.carries.entry((id, counter)).or_insert(0) += c;
     }
 }
@@ -607,7 +613,7 @@ mod tests {
         h.tick(1.0).unwrap();
         let all: Vec<u32> = (0..h.len() as u32).collect();
         let mut s = Vms::default();
-        gather(&h.vms, &all, &mut s);
+        gather(&h.vms, &all, &mut s, true);
         assert_eq!(format!("{s:?}"), format!("{:?}", h.vms));
         // The columns a tick writes come back; the others are checked unchanged.
         let mut back = h.vms.clone();

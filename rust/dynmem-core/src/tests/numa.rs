@@ -325,3 +325,25 @@ fn static_vms_are_accounted_before_dynamic_ones() {
     assert_eq!(h.numa_available_mb(), vec![0, 1040]);
     numa_invariant(&h);
 }
+
+#[test]
+fn counters_carry_past_u32_on_a_node_of_their_own() {
+    // Spanning off ticks each node as a host of its own: a counter that
+    // passes 2^32 there is filed under the right VM.
+    let mut h = numa_host(16384, 0, &[8192, 8192], false);
+    let a = h.add_vm("a", &spec(1024, 512, 8192, 5000)).unwrap();
+    let b = h.add_vm("b", &spec(1024, 512, 8192, 5000)).unwrap();
+    h.start(a).unwrap();
+    h.start(b).unwrap();
+    assert_eq!(h.numa_node_of_vms(), vec![0, 1]);
+    h.vms_mut().added[1] = u32::MAX - 100;
+    h.vms_mut().add_ops[1] = u32::MAX;
+    h.set_demand(b, 2000).unwrap();
+    h.tick(1.0).unwrap();
+    let c = h.vm(b).unwrap().counters();
+    assert_eq!(c.added_memory_mb, u32::MAX as u64 - 100 + (2400 - 1024));
+    assert_eq!(c.add_operations, u32::MAX as u64 + 1);
+    assert_eq!(h.vm(a).unwrap().counters().add_operations, 0);
+    let r = Host::from_snapshot(&h.snapshot()).unwrap();
+    assert_eq!(snapshot(&r), snapshot(&h));
+}
