@@ -108,16 +108,17 @@ def make_policy(impl: str, policy):
 
 
 def make_host(impl: str, physical_mb: int, reserve_mb, policy, version: str | None = None,
-              smart_paging_drain_s: float = 600.0):
+              smart_paging_drain_s: float = 600.0, numa_nodes=1, numa_spanning=True):
     """`version` (dynmem only): the release; the reference and `change_problem`
     state 2012 R2's runtime rules (no resize of a running static VM)."""
     pol = make_policy(impl, policy)
+    numa = dict(numa_nodes=numa_nodes, numa_spanning=numa_spanning)
     if impl == "reference":
         return reference.Host(physical_mb=physical_mb, reserve_mb=reserve_mb, policy=pol,
-                              smart_paging_drain_s=smart_paging_drain_s)
+                              smart_paging_drain_s=smart_paging_drain_s, **numa)
     kw = {} if version is None else {"version": version}
     host = dynmem.Host(physical_mb=physical_mb, reserve_mb=reserve_mb, policy=pol,
-                       smart_paging_drain_s=smart_paging_drain_s, **kw)
+                       smart_paging_drain_s=smart_paging_drain_s, **numa, **kw)
     # Hosts are capped at the core's AVX-512, scalar or AVX2 forms (each runs
     # where the CPU has it), chosen from the host's own settings so that a
     # Hypothesis example always runs the same form: all are held to the
@@ -183,6 +184,7 @@ def vm_view(vm) -> dict:
         "balloon_floor_mb": _num(vm.balloon_floor_mb),
         "guest": vm.guest.name,
         "smart_paging_mb": _num(vm.smart_paging_mb),
+        "numa_node": _num(vm.numa_node),
     }
     for s in SETTINGS:
         view[s] = _num(getattr(vm, s))
@@ -209,6 +211,9 @@ def host_view(host) -> dict:
         "memory available array": [_num(x) for x in host.memory_available_pct],
         "reported demand array": [_num(x) for x in host.reported_demand_mb],
         "smart paging array": [_num(v.smart_paging_mb) for v in host.vms],
+        "numa nodes": [_num(x) for x in host.numa_nodes_mb],
+        "numa available array": [_num(x) for x in host.numa_available_mb],
+        "numa node array": [_num(x) for x in host.numa_node],
     }
     for c in HOST_COUNTERS:
         view["host counter " + c] = _num(counters[c])
@@ -288,7 +293,9 @@ def check_invariants(host) -> None:
         # percent of the configured buffer free is above 80 iff the free
         # buffer is at least 81 % of it (d × buffer / 100 MB).
         if not v.dynamic:
-            expected_status = ""
+            # "spanning": only a static VM, only on a NUMA host with spanning on
+            numa = len(host.numa_nodes_mb) > 1 and host.numa_spanning
+            expected_status = "spanning" if numa and v.status == "spanning" else ""
         elif sp > 0:
             expected_status = "paging"
         elif a < d:

@@ -28,6 +28,12 @@ tests' expectations):
 - start and stop are not Memory Add/Remove Operations; ballooning a running
   VM to make room for a start is.
 
+NUMA (docs/balancer.md, "NUMA"): `numa_nodes` (a count or node sizes) and
+`numa_spanning`. The reserve is taken from node 0 upwards; a VM's preferred
+node is chosen at its start; with spanning on the pool stays one and memory
+is only *accounted* to nodes (`_accounting`); with spanning off every node
+is a pool of its own (`tick` runs steps 2-4 once per node).
+
 Allocation policies (docs/policies.md): the host's `policy` decides only the
 allocation `g` of step 3 (`Policy.rule`); every other step is shared. The
 built-in rules are written as the docs state them, unit by unit where the
@@ -42,11 +48,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from fractions import Fraction
-from types import SimpleNamespace
 from typing import ClassVar
-
-W = 10000  # weight scale of the water-filling level (spec: `W = 10000`)
 
 # Settled readings of docs/balancer.md: current pressure is live (computed
 # on read), and the excess clock also resets when a lazy step reaches g.
@@ -136,207 +138,11 @@ POLICY_KINDS = {c.kind: c for c in (HyperVPolicy, StaticPolicy, ProportionalPoli
                                    SharesPolicy, StrictPriorityPolicy)}
 
 
-# --------------------------------------------------------------------------
-# arithmetic helpers from the spec's preamble
-# --------------------------------------------------------------------------
-
-def floor_u(x: int, u: int) -> int:
-    return x - x % u
-
-
-def ceil_u(x: int, u: int) -> int:
-    return floor_u(x + u - 1, u)
-
-
-def ceil_div(a: int, b: int) -> int:
-    """ceil(a / b) for integers, b > 0, without floats."""
-    return -((-a) // b)
-
-
-def clamp(x: int, lo: int, hi: int) -> int:
-    return max(lo, min(hi, x))
-
-
-# --------------------------------------------------------------------------
-# fill(budget, caps, weights): unit-at-a-time greedy (spec, "Equivalently")
-# --------------------------------------------------------------------------
-
-def fill(budget_mb: int, caps_mb: list[int], weights: list[int], u: int) -> list[int]:
-    """Weighted water-filling of `budget_mb` over VMs with `caps_mb`.
-
-    Hands out one unit (u MB) at a time. The next unit goes to the VM whose
-    next unit has the lowest threshold level ceil(k * W / w), k being the
-    number of units it would then hold; ties go to the higher weight, then
-    to the earlier position. Weight-0 VMs only get units once every
-    positive-weight VM is at its cap, and then share equally (same rule with
-    equal weights). Returns MB per VM.
-    """
-    got = hand_out(budget_mb // u, [0] * len(caps_mb), [c // u for c in caps_mb], weights)
-    return [g * u for g in got]
-
-
-def hand_out(budget: int, start: list[int], caps: list[int], weights: list[int]) -> list[int]:
-    """`fill`'s rule in units, from `start`: VM i holds start[i] units and
-    takes up to caps[i]; `budget` more units are handed out one at a time,
-    the next to the VM whose next unit (its k-th in all) has the lowest
-    threshold ceil(k * W / w), ties to the higher weight, then the earlier
-    position; weight-0 VMs only once every positive weight is at its cap,
-    then as equal weights. Returns the units each holds."""
-    n = len(caps)
-    got = list(start)
-
-    def give(members: list[int], weight_of) -> None:
-        nonlocal budget
-        while budget > 0:
-            best = None
-            best_key = None
-            for i in members:
-                if got[i] >= caps[i]:
-                    continue
-                w = weight_of(i)
-                k = got[i] + 1
-                threshold = ceil_div(k * W, w)
-                key = (threshold, -w, i)  # lowest level, higher weight, earlier
-                if best_key is None or key < best_key:
-                    best, best_key = i, key
-            if best is None:  # everyone in this group is at its cap
-                return
-            got[best] += 1
-            budget -= 1
-
-    positive = [i for i in range(n) if weights[i] > 0]
-    zero = [i for i in range(n) if weights[i] == 0]
-    give(positive, lambda i: weights[i])
-    if all(got[i] >= caps[i] for i in positive):
-        give(zero, lambda i: 1)  # "equal weights among them"
-    return got
-
-
-# --------------------------------------------------------------------------
-# the allocation rules (docs/balancer.md step 3, docs/policies.md)
-# --------------------------------------------------------------------------
-
-def hyperv_rule(pool: int, vms: list, u: int) -> list[int]:
-    """docs/balancer.md stages 0-2."""
-    target = [v.target_mb for v in vms]
-    dcap = [v.demand_cap_mb for v in vms]
-    minimum = [v.minimum_mb for v in vms]
-    weights = [v.weight for v in vms]
-    if sum(target) <= pool:
-        return list(target)
-    if sum(dcap) <= pool:
-        extra = fill(pool - sum(dcap), [t - c for t, c in zip(target, dcap)], weights, u)
-        return [c + e for c, e in zip(dcap, extra)]
-    assert sum(minimum) <= pool, "spec invariant: sum(minimum) <= pool"
-    extra = fill(pool - sum(minimum), [c - m for c, m in zip(dcap, minimum)], weights, u)
-    return [m + e for m, e in zip(minimum, extra)]
-
-
-def proportional_rule(pool: int, vms: list, u: int) -> list[int]:
-    """Xen squeezed: gamma = S / R of every range, floored, the remainder one
-    unit each to the first VMs with room, in position order."""
-    ranges = [(v.maximum_mb - v.minimum_mb) // u for v in vms]
-    surplus = (pool - sum(v.minimum_mb for v in vms)) // u
-    assert surplus >= 0, "spec invariant: sum(minimum) <= pool"
-    if sum(ranges) <= surplus:
-        return [v.maximum_mb for v in vms]
-    gamma = Fraction(surplus, sum(ranges))  # exact
-    x = [math.floor(r * gamma) for r in ranges]
-    rest = surplus - sum(x)
-    for i, r in enumerate(ranges):
-        if rest > 0 and x[i] < r:
-            x[i] += 1
-            rest -= 1
-    assert rest == 0
-    return [v.minimum_mb + xi * u for v, xi in zip(vms, x)]
-
-
-def idle_tax_t(idle_tax: float) -> int:
-    """tau as the rule's integer t = round(tau W) (half away from zero, as
-    Rust's f64::round), at most W - 1."""
-    x = idle_tax * W
-    t = math.floor(x)
-    if x - t >= 0.5:
-        t += 1
-    return min(t, W - 1)
-
-
-def shares_r(level: int, d: int, w: int, t: int) -> int:
-    """r(L) of docs/policies.md (units): floor(L w / W) up to the demand cap
-    d, floor((t d W + (W - t) L w) / W^2) above it."""
-    if level * w <= d * W:
-        return level * w // W
-    return (t * d * W + (W - t) * level * w) // (W * W)
-
-
-def shares_rule(pool: int, vms: list, u: int, idle_tax: float) -> list[int]:
-    """ESX: every VM from its reservation (minimum) up to its target; the
-    units handed out one at a time, the next to the VM that reaches it at
-    the lowest level (the smallest L with r(L) >= its next unit; found by
-    counting up, no inverse formula), ties to the higher weight, then the
-    earlier position; weight 0 only once every positive weight is at its
-    target, then with equal weights W."""
-    target = [v.target_mb for v in vms]
-    if sum(target) <= pool:
-        return target
-    t = idle_tax_t(idle_tax)
-    lo = [v.minimum_mb // u for v in vms]
-    hi = [x // u for x in target]
-    d = [v.demand_cap_mb // u for v in vms]
-    got = list(lo)
-    budget = pool // u - sum(lo)
-
-    def reach(i: int, k: int, w: int) -> int:
-        """The smallest level at which VM i's r is at least k (bisection on
-        the monotone r: the doc's definition, not an inverse)."""
-        a, b = 0, 1
-        while shares_r(b, d[i], w, t) < k:
-            a, b = b, b * 2
-        while b - a > 1:
-            m = (a + b) // 2
-            a, b = (a, m) if shares_r(m, d[i], w, t) >= k else (m, b)
-        return b
-
-    def give(members: list[int], weight_of) -> None:
-        nonlocal budget
-        while budget > 0:
-            room = [i for i in members if got[i] < hi[i]]
-            if not room:
-                return
-            best = min(room, key=lambda i: (reach(i, got[i] + 1, weight_of(i)), -weight_of(i), i))
-            got[best] += 1
-            budget -= 1
-
-    positive = [i for i, v in enumerate(vms) if v.weight > 0]
-    give(positive, lambda i: vms[i].weight)
-    if all(got[i] >= hi[i] for i in positive):
-        give([i for i, v in enumerate(vms) if v.weight == 0], lambda i: W)
-    return [x * u for x in got]
-
-
-def strict_rule(pool: int, vms: list, u: int) -> list[int]:
-    """Every VM from its minimum; weights from the highest down, each first to
-    its demand cap, then to its target; one unit at a time, within a weight
-    and phase to the VM that has had the fewest units of that phase (ties:
-    earlier position), until the pool is spent."""
-    target = [v.target_mb for v in vms]
-    if sum(target) <= pool:
-        return target
-    got = [v.minimum_mb for v in vms]
-    budget = (pool - sum(got)) // u
-    for w in sorted({v.weight for v in vms}, reverse=True):
-        members = [i for i, v in enumerate(vms) if v.weight == w]
-        for caps in ([vms[i].demand_cap_mb for i in members], [target[i] for i in members]):
-            given = [0] * len(members)
-            while budget > 0:
-                room = [j for j, i in enumerate(members) if got[i] < caps[j]]
-                if not room:
-                    break
-                j = min(room, key=lambda j: (given[j], j))
-                got[members[j]] += u
-                given[j] += 1
-                budget -= 1
-    return got
+# the spec's arithmetic and the allocation rules: reference_rules.py
+from reference_rules import (  # noqa: E402,F401
+    W, ceil_div, ceil_u, clamp, fill, floor_u, hand_out, hyperv_rule, idle_tax_t,
+    proportional_rule, shares_r, shares_rule, strict_rule,
+)
 
 
 # guest profiles (docs/balancer.md, "Guest profiles"): reference_guests.py
@@ -397,6 +203,7 @@ class VM(GuestSide):
         self.boot_clock = 0.0
         self.excess_clock = 0.0
         self.smart_paging_mb = 0
+        self.node = None  # preferred NUMA node, chosen at each start
 
         # counters (cumulative for the VM's life on the host)
         self.added_mb = 0
@@ -488,11 +295,16 @@ class VM(GuestSide):
         return self.assigned_mb * (100 - self.memory_available_pct) // 100
 
     @property
+    def numa_node(self) -> int:
+        """The preferred node: -1 when off, 0 on a host without NUMA."""
+        return -1 if self.state == OFF else self.node
+
+    @property
     def status(self) -> str:
         if self.state == OFF:
             return "off"
         if not self.dynamic:
-            return ""
+            return "spanning" if self in self._host._accounting()[1] else ""
         if self.smart_paging_mb > 0:
             return "paging"
         pct = self.available_buffer_pct
@@ -583,7 +395,8 @@ class VM(GuestSide):
 
 class Host:
     def __init__(self, physical_mb: int, reserve_mb=None, policy: Policy | None = None,
-                 smart_paging: bool = True, smart_paging_drain_s: float = 600.0):
+                 smart_paging: bool = True, smart_paging_drain_s: float = 600.0,
+                 numa_nodes=1, numa_spanning: bool = True):
         # smart_paging: the release has it (2012 and later).
         self.smart_paging = smart_paging
         self.smart_paging_drain_s = smart_paging_drain_s
@@ -593,6 +406,58 @@ class Host:
         self.time_s = 0.0
         self.vms: list[VM] = []
         self._next_id = 1
+        if isinstance(numa_nodes, int):  # equal nodes, the remainder 1 MB each to the first
+            n = numa_nodes
+            numa_nodes = [physical_mb // n + (1 if k < physical_mb % n else 0) for k in range(n)]
+        self.numa_nodes_mb = list(numa_nodes)
+        self.numa_spanning = numa_spanning or len(numa_nodes) == 1
+        # the reserve from node 0 upwards
+        left, self.node_reserve = self.reserve_mb, []
+        for size in self.numa_nodes_mb:
+            self.node_reserve.append(min(left, size))
+            left -= self.node_reserve[-1]
+
+    # ---- NUMA -------------------------------------------------------------
+    def _node_free(self, skip=None) -> list[int]:
+        """Per node: size - reserve share - assigned of the started VMs
+        (but `skip`) preferring it (the start rule's free memory)."""
+        free = [s - r for s, r in zip(self.numa_nodes_mb, self.node_reserve)]
+        for v in self.vms:
+            if v.state != OFF and v is not skip:
+                free[v.node] -= v.assigned_mb
+        return free
+
+    def _accounting(self) -> tuple[list[int], list]:
+        """Memory accounted to each node, and the static VMs that span:
+        started static VMs, then started dynamic VMs, in host order, each on
+        its node up to its room; the rest on the nodes with room, lowest
+        index first."""
+        used = list(self.node_reserve)
+        over, spans = 0, []
+        for dynamic in (False, True):
+            for v in self.vms:
+                if v.state == OFF or v.dynamic != dynamic:
+                    continue
+                local = min(v.assigned_mb, self.numa_nodes_mb[v.node] - used[v.node])
+                used[v.node] += local
+                if v.assigned_mb > local:
+                    over += v.assigned_mb - local
+                    if not dynamic:
+                        spans.append(v)
+        for k, size in enumerate(self.numa_nodes_mb):
+            take = min(over, size - used[k])
+            used[k] += take
+            over -= take
+        assert over == 0
+        return used, spans
+
+    @property
+    def numa_available_mb(self) -> list[int]:
+        return [s - u for s, u in zip(self.numa_nodes_mb, self._accounting()[0])]
+
+    @property
+    def numa_node(self) -> list[int]:
+        return [v.numa_node for v in self.vms]
 
     # ---- VM management --------------------------------------------------
     def add_vm(self, name: str, startup_mb: int = 1024, maximum_mb: int = 1048576,
@@ -675,6 +540,45 @@ class Host:
 
     def _start(self, vm: VM, smart_paging: bool = False) -> None:
         assert vm.state == OFF, "start: the VM must be off (the real Host rejects it)"
+        if not self.numa_spanning:
+            return self._start_on_a_node(vm)
+        self._start_on_host(vm, smart_paging)
+        # The preferred node: the most free memory, ties to the lowest index
+        # (free as the start rule counts it, before this VM's memory).
+        free = self._node_free(skip=vm)
+        vm.node = max(range(len(free)), key=lambda k: (free[k], -k))
+
+    def _start_on_a_node(self, vm: VM) -> None:
+        """Spanning off: the startup memory on one node: the node with the
+        most free memory among those it fits (ties: lowest index); else the
+        first, in that order, where ballooning its running dynamic VMs of no
+        higher weight (lowest weight first, then position; to their
+        minimum) makes room."""
+        u = self.policy.balloon_unit_mb
+        free = self._node_free()
+        order = sorted(range(len(free)), key=lambda k: (-free[k], k))
+        fits = [k for k in order if free[k] >= vm.startup_mb]
+        node = fits[0] if fits else None
+        if node is None and getattr(self.policy, "balloons_at_start", True):
+            for k in order:
+                short = ceil_u(vm.startup_mb - max(free[k], 0), u)
+                donors = [v for v in self.vms
+                          if v.in_solver_set and v.node == k and v.weight <= vm.weight]
+                donors.sort(key=lambda v: (v.weight, self.vms.index(v)))
+                if sum(max(0, d.assigned_mb - d.effective_minimum_mb) for d in donors) < short:
+                    continue
+                for d in donors:
+                    take = min(max(0, d.assigned_mb - d.effective_minimum_mb), short)
+                    d._balloon_out(take)
+                    short -= take
+                node = k
+                break
+        if node is None:
+            raise InsufficientMemory(vm.name)
+        vm.node = node
+        self._set_started(vm, vm.startup_mb)
+
+    def _start_on_host(self, vm: VM, smart_paging: bool) -> None:
         u = self.policy.balloon_unit_mb
         free = self.physical_mb - self.reserve_mb - sum(v.assigned_mb for v in self.vms)
         held = vm.startup_mb
@@ -698,6 +602,9 @@ class Host:
                 d._balloon_out(take)
             if short > 0:  # Smart Paging: all of free memory and what the donors gave
                 held = floor_u(max(free, 0), u) + sum(take for _, take in takes)
+        self._set_started(vm, held)
+
+    def _set_started(self, vm: VM, held: int) -> None:
         vm.assigned_mb = held
         vm.visible_mb = vm.startup_mb
         if held < vm.startup_mb:
@@ -720,11 +627,34 @@ class Host:
                 if v.boot_clock >= v.report_delay_s(pol):  # its guest's
                     v.state = RUNNING
 
-        solver = [v for v in self.vms if v.in_solver_set]
+        # 2-4 for the whole host, or (NUMA, spanning off) once per node with
+        # the node's started VMs and the node's size less its reserve share.
+        if self.numa_spanning:
+            self._balance(self.vms, self.physical_mb - self.reserve_mb, dt_s)
+        else:
+            for k, (size, r) in enumerate(zip(self.numa_nodes_mb, self.node_reserve)):
+                self._balance([v for v in self.vms if v.state != OFF and v.node == k], size - r, dt_s)
+
+        # 5. Statistics.
+        for v in self.vms:
+            if v.state in (STARTING, RUNNING):
+                v._sample(dt_s)
+
+        self.time_s += dt_s
+
+        # 6. Smart Paging drain (reference_paging.py).
+        reference_paging.drain(self, u)
+
+    def _balance(self, vms: list, usable_mb: int, dt_s: float) -> None:
+        """Steps 2-4 over `vms` (in host order), whose pool is `usable_mb`
+        less what they hold outside the solver set."""
+        pol = self.policy
+        u = pol.balloon_unit_mb
+        solver = [v for v in vms if v.in_solver_set]
 
         # 2. Pool.
-        held = sum(v.assigned_mb for v in self.vms if not v.in_solver_set)
-        pool = floor_u(self.physical_mb - self.reserve_mb - held, u)
+        held = sum(v.assigned_mb for v in vms if not v.in_solver_set)
+        pool = floor_u(usable_mb - held, u)
 
         # 3. Allocation: the policy's rule; any other object is a user policy.
         seen = [v.balancer_view() for v in solver]
@@ -765,13 +695,3 @@ class Host:
         # 4c. adds
         for v in solver:
             v._raise_to(alloc[id(v)])
-
-        # 5. Statistics.
-        for v in self.vms:
-            if v.state in (STARTING, RUNNING):
-                v._sample(dt_s)
-
-        self.time_s += dt_s
-
-        # 6. Smart Paging drain (reference_paging.py).
-        reference_paging.drain(self, u)

@@ -4,6 +4,7 @@ as the spec states them. `reference.Host` calls them."""
 
 from __future__ import annotations
 
+import copy
 import math
 
 
@@ -22,8 +23,16 @@ def restart(host, vm) -> None:
                    if d is not vm and d.in_solver_set and d.weight <= vm.weight)
     if max(free, 0) + give < vm.startup_mb and not host.smart_paging:
         raise NoSmartPaging(vm.name)
+    if not host.numa_spanning:
+        # Spanning off: the start must find its startup memory on one node
+        # (no Smart Paging across nodes), else the restart fails and the VM
+        # runs on as it was: tried on a copy first.
+        trial = copy.deepcopy(host)
+        twin = trial.vms[host.vms.index(vm)]
+        twin.stop()
+        trial._start(twin)  # raises InsufficientMemory, nothing changed
     vm.stop()
-    host._start(vm, smart_paging=True)
+    host._start(vm, smart_paging=host.numa_spanning)
 
 
 def drain(host, u: int) -> None:

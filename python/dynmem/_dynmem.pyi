@@ -1,5 +1,6 @@
 # Stub of the Rust extension; kept in step with the built module by
 # `python -m mypy.stubtest dynmem._dynmem` (tests/test_stub.py).
+from collections.abc import Sequence
 from typing import Any, Callable, Literal, final
 
 from typing_extensions import disjoint_base
@@ -163,7 +164,14 @@ class Host:
         rule: tuple[Any, ...],
         version: str | None = None,
         smart_paging_drain_s: float | None = None,
+        numa_nodes: int | Sequence[int] | None = None,
+        numa_spanning: bool | None = None,
     ) -> Host: ...
+    @property
+    def numa_spanning(self) -> bool: ...
+    def numa_nodes_mb(self) -> npt.NDArray[np.int64]: ...
+    def numa_available_mb(self) -> npt.NDArray[np.int64]: ...
+    def numa_node(self) -> npt.NDArray[np.int64]: ...
     @property
     def version(self) -> str: ...
     @property
@@ -281,12 +289,13 @@ class VmHandle:
         boot_report_delay_s); or "running" (a static VM runs at once).
         """
     @property
-    def status(self) -> Literal["ok", "low", "warning", "off", "paging", ""]:
+    def status(self) -> Literal["ok", "low", "warning", "off", "paging", "", "spanning"]:
         """Memory Status, by Hyper-V's rule (Msvm_SummaryInformation): for a
         dynamic VM that is on, "paging" while a Smart Paging file is in use,
         else from available_buffer_pct: below 0 "warning", above 80 "ok",
-        else "low". "" for a static VM that is on (Hyper-V shows nothing),
-        "off" when off. Live: a demand set between ticks shows at once.
+        else "low". For a static VM that is on, "spanning" when its memory
+        spans NUMA nodes, else "" (Hyper-V shows nothing); "off" when off.
+        Live: a demand set between ticks shows at once.
         """
     @property
     def demand_mb(self) -> int:
@@ -325,6 +334,12 @@ class VmHandle:
     def paging_mb(self) -> int:
         """Memory the guest pages inside itself (MB): max(0, demand_mb −
         assigned_mb); 0 when off.
+        """
+    @property
+    def numa_node(self) -> int:
+        """The VM's preferred NUMA node: the node chosen when it started (the
+        one with the most free memory, ties to the lowest index); -1 while it
+        is off; 0 while it is on, on a host without NUMA.
         """
     @property
     def available_buffer_pct(self) -> int:

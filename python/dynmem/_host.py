@@ -8,7 +8,7 @@ arrays. Bulk reads and writes cross the FFI once, as numpy arrays.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
@@ -136,6 +136,20 @@ class Host:
     default 600) bounds how long a Smart Paging file of `VM.restart` lasts:
     it is gone that long after the restart, or at the guest's first report
     if that is later (docs/balancer.md, "Smart Paging").
+
+    ``numa_nodes`` splits physical memory into NUMA nodes: a count (equal
+    nodes of ``physical_mb // numa_nodes`` MB, the first ``physical_mb %
+    numa_nodes`` nodes one MB more) or a list of node sizes in MB summing
+    to ``physical_mb`` (1 to 64 nodes; 1, the default, is a host without
+    NUMA). The reserve is taken from node 0 upwards. Each VM's preferred
+    node (`VM.numa_node`) is the one with the most free memory when it
+    starts. ``numa_spanning=True`` (Hyper-V's default) keeps one pool for
+    the host: a static VM whose memory does not fit its node spans nodes
+    (status "spanning"). ``numa_spanning=False`` keeps each VM's memory on
+    its node: each node is balanced as a pool of its own, and a VM whose
+    startup memory fits no single node fails to start
+    (`InsufficientMemoryError`) even when the host as a whole has room (see
+    docs/balancer.md, "NUMA").
     """
 
     __slots__ = ("_core", "_handles", "_policy", "_watchers")
@@ -147,9 +161,14 @@ class Host:
         policy: Policy | None = None,
         version: str = VERSIONS[-1],
         smart_paging_drain_s: float = 600.0,
+        numa_nodes: int | Sequence[int] = 1,
+        numa_spanning: bool = True,
     ) -> None:
         policy = HyperVPolicy() if policy is None else check_instance(policy, "policy", Policy, "a dynmem.Policy")
-        self._core = _dynmem.Host(physical_mb, reserve_mb, policy, policy._rule(), version, smart_paging_drain_s)
+        self._core = _dynmem.Host(
+            physical_mb, reserve_mb, policy, policy._rule(), version, smart_paging_drain_s,
+            numa_nodes, numa_spanning,
+        )
         self._policy = policy
         self._handles: dict[int, VM] = {}
         # Called as watcher("add" | "remove", vm_id, name) after VMs are added
@@ -182,6 +201,30 @@ class Host:
     def paging_vms(self) -> int:
         """How many VMs use a Smart Paging file now (see `VM.restart`)."""
         return self._core.paging_vms
+
+    @property
+    def numa_nodes_mb(self) -> npt.NDArray[np.int64]:
+        """NUMA node sizes (MB), int64, in node order; ``[physical_mb]`` on a
+        host without NUMA."""
+        return self._core.numa_nodes_mb()
+
+    @property
+    def numa_spanning(self) -> bool:
+        """Whether a VM's memory may span NUMA nodes (True without NUMA)."""
+        return self._core.numa_spanning
+
+    @property
+    def numa_available_mb(self) -> npt.NDArray[np.int64]:
+        """Memory available on each NUMA node (MB), int64, in node order:
+        node size − its share of the reserve − the VMs' memory accounted to
+        it (docs/balancer.md, "NUMA"); sums to `available_mb`."""
+        return self._core.numa_available_mb()
+
+    @property
+    def numa_node(self) -> npt.NDArray[np.int64]:
+        """Every VM's preferred NUMA node, int64, in ``host.vms`` order (see
+        `VM.numa_node`; -1 when off)."""
+        return self._core.numa_node()
 
     @property
     def policy(self) -> Policy:
@@ -655,7 +698,8 @@ class Host:
     @property
     def status_codes(self) -> npt.NDArray[np.uint8]:
         """Memory status per VM as codes into `dynmem.STATUS_NAMES` (ok, low,
-        warning, off, paging, "" for a static VM that is on)."""
+        warning, off, paging, "" for a static VM that is on, spanning for one
+        whose memory spans NUMA nodes)."""
         return self._core.status_codes()
 
     @property

@@ -17,7 +17,7 @@ from .events import ACTIONS, Event
 
 __all__ = ["Timeline", "Event", "STATUS_NAMES", "ACTIONS"]
 
-STATUS_NAMES: tuple[str, ...] = ("ok", "low", "warning", "off", "paging", "")
+STATUS_NAMES: tuple[str, ...] = ("ok", "low", "warning", "off", "paging", "", "spanning")
 """Memory status by code (`Timeline.status`, `Host.status_codes`): 0 "ok",
 1 "low", 2 "warning", 3 "off", 4 "paging" (a Smart Paging file in use), 5 ""
 (a static VM that is on: Hyper-V shows no status) (see `VM.status`)."""

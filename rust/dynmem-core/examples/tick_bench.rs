@@ -1,6 +1,7 @@
 //! Times `Host::tick` in Rust alone: `cargo run --release --example tick_bench [N]`.
 //! (The published benchmarks are `benches/run.py`; this isolates the core.)
-//! `POLICY=static|proportional|shares|strict` ticks under that policy.
+//! `POLICY=static|proportional|shares|strict` ticks under that policy;
+//! `NUMA=k` splits the host into k equal NUMA nodes (`SPANNING=0`: spanning off).
 use dynmem_core::{Host, Mechanics, Policy, VmSpec};
 use std::time::Instant;
 
@@ -31,6 +32,10 @@ fn main() {
         let mut h = Host::new((n as u64 * per_vm) as i64, Some(0), policy)
             .and_then(|h| h.with_policy(rule))
             .unwrap();
+        if let Some(k) = std::env::var("NUMA").ok().and_then(|k| k.parse().ok()) {
+            let spanning = std::env::var("SPANNING").map_or(true, |s| s != "0");
+            h = h.with_equal_numa(k, spanning).unwrap();
+        }
         let mut seed = 42u64;
         let weights = [0i64, 100, 2000, 5000, 10000];
         for i in 0..n {

@@ -287,6 +287,16 @@ pub fn dump(h: &Host) -> String {
         h.host_counters()
     );
     let _ = writeln!(s, "guests {:?}", h.guest_profiles());
+    if h.numa_nodes_mb().len() > 1 {
+        let _ = writeln!(
+            s,
+            "numa {:?} spanning {} available {:?} nodes {:?}",
+            h.numa_nodes_mb(),
+            h.numa_spanning(),
+            h.numa_available_mb(),
+            h.numa_node_of_vms()
+        );
+    }
     for vm in h.vms() {
         let _ = writeln!(
             s,

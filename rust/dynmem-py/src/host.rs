@@ -118,7 +118,10 @@ host_methods! {
     /// policy (see `policy::rule_arg`), `version` the Windows Server release
     /// (`dynmem_core::Version::NAMES`; None: the newest),
     /// `smart_paging_drain_s` the Smart Paging drain time (None: 600 s).
-    #[pyo3(signature = (physical_mb, reserve_mb, policy, rule, version=None, smart_paging_drain_s=None))]
+    /// `numa_nodes`: a node count (equal nodes) or a list of node sizes in
+    /// MB; `numa_spanning`: whether a VM's memory may span nodes.
+    #[pyo3(signature = (physical_mb, reserve_mb, policy, rule, version=None, smart_paging_drain_s=None, numa_nodes=None, numa_spanning=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         physical_mb: &Bound<'_, PyAny>,
@@ -127,6 +130,8 @@ host_methods! {
         rule: &Bound<'_, PyTuple>,
         version: Option<&Bound<'_, PyAny>>,
         smart_paging_drain_s: Option<&Bound<'_, PyAny>>,
+        numa_nodes: Option<&Bound<'_, PyAny>>,
+        numa_spanning: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let physical = int_arg("physical_mb", physical_mb)?;
         let reserve = opt_int_arg("reserve_mb", reserve_mb)?;
@@ -138,12 +143,22 @@ host_methods! {
             None => core::host::DEFAULT_SMART_PAGING_DRAIN_S,
             Some(d) => float_arg("smart_paging_drain_s", d, "a number of seconds")?,
         };
+        let spanning = match numa_spanning {
+            None => true,
+            Some(v) => bool_arg("numa_spanning", v)?,
+        };
+        let nodes = numa_nodes.map(numa_arg).transpose()?;
         let mech = policy_arg(policy)?;
         let (rule, external) = rule_arg(rule)?;
         let host = core::Host::new(physical, reserve, mech)
             .and_then(|h| h.with_policy(rule))
             .and_then(|h| h.with_version(version))
-            .and_then(|h| h.with_smart_paging_drain_s(drain_s));
+            .and_then(|h| h.with_smart_paging_drain_s(drain_s))
+            .and_then(|h| match nodes {
+                None => Ok(h),
+                Some(NumaArg::Count(n)) => h.with_equal_numa(n, spanning),
+                Some(NumaArg::Sizes(sizes)) => h.with_numa(&sizes, spanning),
+            });
         Ok(PyHost {
             core: HostLock::new(host.or_raise(py)?),
             external,
@@ -159,6 +174,24 @@ host_methods! {
     /// Caps the core's vector forms: "scalar", "avx2" or "avx512" (the
     /// default: the widest the CPU has). Results are identical whatever the
     /// cap; for tests that check every form, and for measuring each.
+    /// NUMA node sizes (MB), in node order: one node of physical memory on
+    /// a host without NUMA.
+    fn numa_nodes_mb<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        self.column(py, |h| Ok(h.numa_nodes_mb().into_iter().map(|s| s as i64).collect()))
+    }
+    /// Memory available on each NUMA node (MB), in node order.
+    fn numa_available_mb<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        self.column(py, |h| Ok(h.numa_available_mb()))
+    }
+    /// Each VM's preferred NUMA node, in `ids()` order: −1 when off.
+    fn numa_node<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        self.column(py, |h| Ok(h.numa_node_of_vms()))
+    }
+    /// Whether a VM's memory may span NUMA nodes.
+    #[getter]
+    fn numa_spanning(&self, py: Python<'_>) -> PyResult<bool> {
+        Ok(self.core(py)?.numa_spanning())
+    }
     /// The Windows Server release the host runs ("2008r2sp1" … "2022").
     #[getter]
     fn version(&self, py: Python<'_>) -> PyResult<&'static str> {
@@ -459,4 +492,30 @@ fn guests_arg(
         }
     }
     Ok(out)
+}
+
+/// `numa_nodes`: a node count or a sequence of node sizes (MB).
+enum NumaArg {
+    Count(i64),
+    Sizes(Vec<i64>),
+}
+
+fn numa_arg(v: &Bound<'_, PyAny>) -> PyResult<NumaArg> {
+    use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyFrozenSet, PySet, PyString};
+    let wrong = || crate::errors::type_error("numa_nodes", v, "a node count or a list of node sizes (MB)");
+    let unordered = v.is_instance_of::<PyDict>() || v.is_instance_of::<PySet>() || v.is_instance_of::<PyFrozenSet>();
+    let text = v.is_instance_of::<PyString>() || v.is_instance_of::<PyBytes>();
+    if unordered || text || v.is_instance_of::<PyBool>() || v.is_instance_of::<PyFloat>() {
+        return Err(wrong());
+    }
+    // A sized iterable (list, tuple, numpy array) is node sizes; else a count.
+    if !v.hasattr("__len__")? {
+        return int_arg("numa_nodes", v).map(NumaArg::Count).map_err(|_| wrong());
+    }
+    let items = v.try_iter().map_err(|_| wrong())?;
+    let mut sizes = Vec::new();
+    for (k, item) in items.enumerate() {
+        sizes.push(int_arg(&format!("numa_nodes[{k}]"), &item?)?);
+    }
+    Ok(NumaArg::Sizes(sizes))
 }

@@ -131,8 +131,9 @@ vm_methods! {
     /// Memory Status, by Hyper-V's rule (Msvm_SummaryInformation): for a
     /// dynamic VM that is on, "paging" while a Smart Paging file is in use,
     /// else from available_buffer_pct: below 0 "warning", above 80 "ok",
-    /// else "low". "" for a static VM that is on (Hyper-V shows nothing),
-    /// "off" when off. Live: a demand set between ticks shows at once.
+    /// else "low". For a static VM that is on, "spanning" when its memory
+    /// spans NUMA nodes, else "" (Hyper-V shows nothing); "off" when off.
+    /// Live: a demand set between ticks shows at once.
     #[getter]
     fn status(&self, py: Python<'_>) -> PyResult<&'static str> {
         self.read(py, |vm| vm.status().as_str())
@@ -183,6 +184,13 @@ vm_methods! {
     #[getter]
     fn paging_mb(&self, py: Python<'_>) -> PyResult<u64> {
         self.read(py, |vm| vm.paging_mb())
+    }
+    /// The VM's preferred NUMA node: the node chosen when it started (the
+    /// one with the most free memory, ties to the lowest index); -1 while it
+    /// is off; 0 while it is on, on a host without NUMA.
+    #[getter]
+    fn numa_node(&self, py: Python<'_>) -> PyResult<i64> {
+        self.read(py, |vm| vm.numa_node().map_or(-1, |k| k as i64))
     }
     /// Hyper-V's AvailableMemoryBuffer (%, a whole number): the buffer
     /// actually free, assigned_mb − demand_mb, as a percent of the configured

@@ -9,18 +9,21 @@ pub use crate::balancer::PARALLEL_MIN_VMS;
 pub use vm::VmRef;
 
 mod guests;
+mod numa;
 mod paging;
+mod start;
 mod versioned;
 mod vm;
-use crate::config::{VmChange, VmConfig, VmSpec, MAX_DEMAND_MB, MAX_WEIGHT};
-use crate::error::{try_vec, Error, ErrorKind, Result, Value};
+use crate::config::{VmChange, VmConfig, VmSpec, MAX_DEMAND_MB};
+use crate::error::{try_vec, Error, Result};
 use crate::mechanics::Mechanics;
 use crate::model::names::{first_repeat, Names, MAX_NAME_TEXT};
-use crate::model::rules::{ceil_u, default_reserve_mb, floor_u};
+use crate::model::rules::{ceil_u, default_reserve_mb};
 use crate::model::{each_column, in_solver, GuestTable, VmId, VmState, Vms, DYNAMIC, STATE_MASK};
 use crate::policy::{check_answer, view_after_boot, Policy};
 use crate::version::Version;
 use crate::VectorCap;
+pub use numa::{equal_nodes, MAX_NUMA_NODES};
 pub use paging::DEFAULT_SMART_PAGING_DRAIN_S;
 pub(crate) use paging::{PagingFile, SmartPaging};
 
@@ -64,6 +67,8 @@ pub struct Host {
     balancer: Balancer,
     /// Smart Paging: the drain time and the VMs using a file (`paging.rs`).
     paging: SmartPaging,
+    /// NUMA nodes and each VM's node (`numa.rs`); `None` on a host of one node.
+    numa: Option<Box<numa::Numa>>,
 }
 
 impl Host {
@@ -116,6 +121,7 @@ impl Host {
             },
             balancer: Balancer::default(),
             paging: SmartPaging::default(),
+            numa: None,
         })
     }
 
@@ -152,7 +158,11 @@ impl Host {
     /// and the solver's scratch (which grows to one entry per VM the first
     /// time memory is contended). Capacities, so what is really allocated.
     pub fn heap_bytes(&self) -> usize {
-        self.vms.heap_bytes() + self.names.heap_bytes() + self.balancer.heap_bytes() + self.paging.heap_bytes()
+        self.vms.heap_bytes()
+            + self.names.heap_bytes()
+            + self.balancer.heap_bytes()
+            + self.paging.heap_bytes()
+            + self.numa_heap_bytes()
     }
 
     /// VM ids in `host.vms` order.
@@ -288,6 +298,7 @@ impl Host {
         // No sample yet: the first one will be the minimum (reads as 0 until then).
         v.p_min.push(f64::INFINITY);
         self.names.push(name);
+        self.numa_push();
         VmId(id)
     }
 
@@ -298,6 +309,7 @@ impl Host {
             return Err(self.state_error(pos, "cannot be removed while it is running; stop it first"));
         }
         self.names.remove(pos);
+        self.numa_remove(pos);
         let v = &mut self.vms;
         if !v.carries.is_empty() {
             v.carries.retain(|&(vm, _), _| vm != id.0);
@@ -358,6 +370,9 @@ impl Host {
     /// now: free memory, or free memory plus what ballooning the running
     /// dynamic VMs of weight ≤ `weight` down to their minimums frees.
     pub fn can_start(&self, startup_mb: u64, weight: u16) -> bool {
+        if self.numa_strict() {
+            return self.can_start_on_a_node(startup_mb, weight);
+        }
         let free = self.available_mb();
         if free >= startup_mb as i64 {
             return true;
@@ -416,119 +431,6 @@ impl Host {
             positions.push(pos);
         }
         Ok(positions)
-    }
-
-    /// The start of validated, distinct, off VMs, in order. Returns the
-    /// starts that failed (index into `positions`, error); the others started.
-    /// With `smart_paging` (a restart, `paging.rs`) a start short of memory
-    /// does not fail: it takes all the donors give and pages the rest.
-    pub(crate) fn start_positions(&mut self, positions: &[usize], smart_paging: bool) -> Vec<(usize, Error)> {
-        let mut failed = Vec::new();
-        let u = self.unit();
-        let mut free = self.available_mb();
-        // Donors sorted by (weight, position), with what each can give;
-        // prefix sums of that.
-        let mut donors: Vec<(u16, u32, u32)> = Vec::new();
-        let mut prefix: Vec<u64> = Vec::new();
-        let mut sorted = false;
-        let (mut cursor, mut taken_at_cursor) = (0usize, 0u64);
-        for (k, &pos) in positions.iter().enumerate() {
-            let startup = self.vms.startup[pos] as u64;
-            let weight = self.vms.weight[pos];
-            // What the VM gets in RAM: its startup memory, or with Smart Paging
-            // all that can be found.
-            let mut held = startup;
-            if free < startup as i64 {
-                if !sorted && self.policy.balloons_at_start() {
-                    let v = &self.vms;
-                    // By (weight, position) with a counting sort: O(N + W). The
-                    // scatter gathers what each can give, so that the prefix sums
-                    // run over `donors` in order instead of jumping around the host.
-                    let can_give = |j: usize| in_solver(v.flags[j]) && v.assigned[j] > v.minimum[j];
-                    let mut at = vec![0usize; MAX_WEIGHT as usize + 2];
-                    for j in (0..v.len()).filter(|&j| can_give(j)) {
-                        at[v.weight[j] as usize + 1] += 1;
-                    }
-                    for w in 1..at.len() {
-                        at[w] += at[w - 1];
-                    }
-                    donors = vec![(0, 0, 0); at[MAX_WEIGHT as usize + 1]];
-                    for j in (0..v.len()).filter(|&j| can_give(j)) {
-                        let w = v.weight[j];
-                        donors[at[w as usize]] = (w, j as u32, v.assigned[j] - v.minimum[j]);
-                        at[w as usize] += 1;
-                    }
-                    prefix.reserve(donors.len() + 1);
-                    prefix.push(0);
-                    let mut acc = 0u64;
-                    for &(_, _, give) in &donors {
-                        acc += give as u64;
-                        prefix.push(acc);
-                    }
-                    sorted = true;
-                }
-                let short = ceil_u((startup as i64 - free) as u64, u);
-                let end = donors.partition_point(|&(w, _, _)| w <= weight);
-                let give = if end > cursor {
-                    prefix[end] - prefix[cursor] - taken_at_cursor
-                } else {
-                    0
-                };
-                if give < short && smart_paging {
-                    held = floor_u(free.max(0) as u64, u) + give;
-                }
-                if give < short && !smart_paging {
-                    let obtainable = (free.max(0) as u64).saturating_add(give);
-                    failed.push((
-                        k,
-                        Error::new(
-                            ErrorKind::InsufficientMemory,
-                            Some("startup_mb"),
-                            Value::from(startup),
-                            format!(
-                                "Not enough memory in the system to start the virtual machine '{}': \
-                             startup_mb {startup} needed, {obtainable} MB obtainable",
-                                self.names.get(pos)
-                            ),
-                        ),
-                    ));
-                    continue;
-                }
-                let mut left = short.min(give);
-                while left > 0 {
-                    let j = donors[cursor].1 as usize;
-                    let can = donors[cursor].2 as u64 - taken_at_cursor;
-                    let take = can.min(left);
-                    self.vms.balloon(j, take);
-                    self.assigned_sum -= take;
-                    left -= take;
-                    if take == can {
-                        cursor += 1;
-                        taken_at_cursor = 0;
-                    } else {
-                        taken_at_cursor += take;
-                    }
-                }
-                free += short.min(give) as i64;
-            }
-            let v = &mut self.vms;
-            let started = if v.flags[pos] & DYNAMIC != 0 {
-                VmState::Starting
-            } else {
-                VmState::Running
-            };
-            v.flags[pos] = (v.flags[pos] & !STATE_MASK) | started as u8;
-            v.assigned[pos] = held as u32;
-            v.visible[pos] = startup as u32;
-            v.clock_s[pos] = 0.0;
-            v.run_mark[pos] -= self.time_s; // running time = T + run_mark from now on
-            self.assigned_sum += held;
-            free -= held as i64;
-            if held < startup {
-                self.open_paging_file(pos, (startup - held) as u32);
-            }
-        }
-        failed
     }
 
     /// Stops a started VM: its memory returns to the host at once.
@@ -753,6 +655,9 @@ impl Host {
     /// The tick without checking `dt_s`. An external policy is asked, and
     /// its answer checked, before anything changes.
     pub(crate) fn tick_unchecked(&mut self, dt_s: f64) -> Result<()> {
+        if self.numa_strict() {
+            return self.tick_on_nodes(dt_s);
+        }
         let usable = self.physical_mb - self.reserve_mb;
         let external = match &self.policy {
             Policy::External(rule) => {

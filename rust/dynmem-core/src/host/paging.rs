@@ -127,6 +127,18 @@ impl Host {
             );
             return Err(self.version.error("startup_mb", startup, &what));
         }
+        if self.numa_strict() {
+            // VMs may not span NUMA nodes: the start after the stop must find
+            // its startup memory on one node (no Smart Paging across nodes);
+            // if it cannot, the restart fails and the VM runs on as it was.
+            let mut trial = self.clone();
+            trial.stop(id)?;
+            if let Some((_, e)) = trial.start_positions(&[pos], false).into_iter().next() {
+                return Err(e);
+            }
+            *self = trial;
+            return Ok(());
+        }
         self.stop(id)?;
         let failed = self.start_positions(&[pos], true);
         debug_assert!(failed.is_empty(), "a Smart Paging start does not fail");

@@ -90,6 +90,7 @@ impl Host {
                 message,
             ));
         }
+        self.check_node_room(pos, to - assigned)?;
         if to < demand {
             let message = format!(
                 "startup_mb: VM '{}' can shrink while it runs only by the guest's free memory, \

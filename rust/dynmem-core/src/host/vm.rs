@@ -119,8 +119,24 @@ impl<'a> VmRef<'a> {
         self.host.vms.smart_paging[self.pos]
     }
 
-    /// Target, current pressure and status, as of now.
+    /// The VM's preferred NUMA node (`host/numa.rs`): the node it was
+    /// placed on at its start; `None` while it is off (0 while it is on, on
+    /// a host without NUMA).
+    pub fn numa_node(&self) -> Option<usize> {
+        usize::try_from(self.host.node_of(self.pos)).ok()
+    }
+
+    /// Target, current pressure and status, as of now (a static VM whose
+    /// memory spans NUMA nodes: "spanning").
     fn live(&self) -> Live {
+        let mut live = self.live_alone();
+        if live.status == Status::Static && self.host.spanning_vms().is_some_and(|s| s[self.pos]) {
+            live.status = Status::Spanning;
+        }
+        live
+    }
+
+    fn live_alone(&self) -> Live {
         let (v, pos) = (&self.host.vms, self.pos);
         Live::of(
             v.flags[pos],
@@ -245,17 +261,14 @@ impl Host {
         let (flags, demand, assigned) = (&v.flags[..n], &v.demand[..n], &v.assigned[..n]);
         let (startup, minimum, maximum, buffer) = (&v.startup[..n], &v.minimum[..n], &v.maximum[..n], &v.buffer[..n]);
         let smart_paging = &v.smart_paging[..n];
+        let spans = self.spanning_vms();
         for i in 0..n {
             let sizes = (startup[i], minimum[i], maximum[i]);
-            out(Live::of(
-                flags[i],
-                demand[i],
-                assigned[i],
-                sizes,
-                buffer[i],
-                smart_paging[i],
-                u,
-            ));
+            let mut live = Live::of(flags[i], demand[i], assigned[i], sizes, buffer[i], smart_paging[i], u);
+            if spans.as_ref().is_some_and(|s| s[i]) {
+                live.status = Status::Spanning;
+            }
+            out(live);
         }
     }
 

@@ -38,6 +38,8 @@ pub enum Status {
     Paging = 4,
     /// A static VM that is on: Hyper-V shows nothing (`""`).
     Static = 5,
+    /// A static VM that is on and whose memory spans NUMA nodes.
+    Spanning = 6,
 }
 
 impl Status {
@@ -49,6 +51,7 @@ impl Status {
             Status::Off => "off",
             Status::Paging => "paging",
             Status::Static => "",
+            Status::Spanning => "spanning",
         }
     }
 }

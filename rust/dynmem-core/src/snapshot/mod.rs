@@ -197,6 +197,11 @@ pub(crate) fn put_host(w: &mut Writer, h: &Host) {
             w.f64(f.deadline_s);
             w.u32(f.gap_mb);
         }
+        // v4: NUMA nodes (none: an empty list), spanning, each VM's node.
+        let (sizes, spanning, node) = h.numa_parts().unwrap_or((&[], true, &[]));
+        w.vec(sizes, Writer::u64);
+        w.u8(spanning as u8);
+        w.vec(node, Writer::u8);
     });
 }
 
@@ -440,8 +445,23 @@ pub(crate) fn get_host(r: &mut Reader<'_>, mech: &Mechanics) -> Result<Host> {
         .with_smart_paging_drain_s(drain_s)
         .map_err(|e| bad(format!("its host: {}", e.message)))?;
     let files = get_paging_files(&mut b, &v)?;
+    let sizes = b.vec(8, Reader::u64)?;
+    let spanning = match b.u8()? {
+        0 => false,
+        1 => true,
+        x => return Err(bad(format!("NUMA spanning {x}"))),
+    };
+    let node = b.vec(1, Reader::u8)?;
+    let sizes: Vec<i64> = sizes.iter().map(|&s| s.min(i64::MAX as u64) as i64).collect();
+    let base = if sizes.is_empty() {
+        base
+    } else {
+        base.with_numa(&sizes, spanning).map_err(|e| bad(e.message))?
+    };
     b.done()?;
-    Ok(Host::from_parts(base, time_s, next_id, names, v, files))
+    Host::from_parts(base, time_s, next_id, names, v, files)
+        .with_numa_nodes(node)
+        .map_err(bad)
 }
 
 /// The VMs using a Smart Paging file: ids increasing, each a VM whose

@@ -249,3 +249,40 @@ fn version_and_smart_paging_travel() {
     let e = Host::from_snapshot(&h.snapshot()).unwrap_err();
     assert!(e.message.contains("2 VMs use Smart Paging, 1 files"), "{}", e.message);
 }
+
+#[test]
+fn numa_nodes_travel() {
+    use crate::Status;
+    for spanning in [true, false] {
+        let mut h = Host::new(16384, Some(512), instant())
+            .unwrap()
+            .with_numa(&[4096, 8192, 4096], spanning)
+            .unwrap();
+        let a = h.add_vm("a", &spec(1024, 512, 4096, 5000)).unwrap();
+        let b = h
+            .add_vm(
+                "b",
+                &VmSpec {
+                    dynamic: false,
+                    ..spec(2048, 2048, 4096, 5000)
+                },
+            )
+            .unwrap();
+        h.add_vm("never", &spec(1024, 512, 4096, 5000)).unwrap();
+        h.start(a).unwrap();
+        h.start(b).unwrap();
+        h.tick(1.0).unwrap();
+        let r = Host::from_snapshot(&h.snapshot()).unwrap();
+        assert_eq!(r.numa_nodes_mb(), vec![4096, 8192, 4096]);
+        assert_eq!(r.numa_spanning(), spanning);
+        assert_eq!(r.numa_node_of_vms(), vec![1, 1, -1]);
+        assert_eq!(r.numa_available_mb(), h.numa_available_mb());
+        assert_eq!(r.vm(b).unwrap().status(), Status::Static);
+        assert_eq!(crate::fuzzing::dump(&h), crate::fuzzing::dump(&r));
+        assert_eq!(h.snapshot(), r.snapshot());
+    }
+    // A host without NUMA writes no nodes and reads back without NUMA.
+    let plain = Host::new(16384, Some(512), instant()).unwrap();
+    let r = Host::from_snapshot(&plain.snapshot()).unwrap();
+    assert_eq!(r.numa_nodes_mb(), vec![16384]);
+}

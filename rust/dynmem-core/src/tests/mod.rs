@@ -9,6 +9,7 @@ mod balancer;
 mod fleet;
 mod forms;
 mod guests;
+mod numa;
 mod operations;
 mod paging;
 mod policies;
