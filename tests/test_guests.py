@@ -277,3 +277,33 @@ def test_default_guest_is_todays_behaviour(data):
         for v in views[2]["vms"]:
             v["guest"] = "windows"
         assert views[0] == views[1] == views[2]
+
+
+def test_run_with_guests_equals_tick_by_tick():
+    """Host.run writes each row's demands with the guests' floors (and a
+    configure event that moves a floor), as set_demand_mb + tick would."""
+    def build():
+        h = host(32768, boot_report_delay_s=5.0)
+        h.add_vms(["l", "w", "s"], startup_mb=[2048, 2048, 1024], minimum_mb=256, maximum_mb=8192,
+                  guest=["linux", "windows", STUCK])
+        for vm in h.vms:
+            vm.start()
+        return h
+    rng = np.random.default_rng(3)
+    demand = rng.integers(0, 6000, size=(80, 3))
+    a, b = build(), build()
+    events = [dynmem.Event(20, "l", "stop"), dynmem.Event(21, "l", "configure", {"startup_mb": 8192}),
+              dynmem.Event(22, "l", "start")]
+    timeline = a.run(demand, dt_s=1.0, events=events)
+    for k in range(80):
+        if k == 20:
+            b.vm("l").stop()
+        if k == 21:
+            b.vm("l").startup_mb = 8192
+        if k == 22:
+            b.vm("l").start()
+        b.set_demand_mb(demand[k])
+        b.tick(1.0)
+    assert H.host_view(a) == H.host_view(b)
+    assert a.vm("l").balloon_floor_mb == 744
+    assert np.array_equal(np.asarray(timeline.demand_mb), demand)
