@@ -107,13 +107,18 @@ def make_policy(impl: str, policy):
     return getattr(reference if impl == "reference" else dynmem, cls)(**kwargs)
 
 
-def make_host(impl: str, physical_mb: int, reserve_mb, policy, smart_paging_drain_s: float = 600.0):
+def make_host(impl: str, physical_mb: int, reserve_mb, policy, smart_paging_drain_s: float = 600.0,
+              version: str | None = None):
+    """`version` (dynmem only): the release; the reference and `change_problem`
+    state 2012 R2's runtime rules (no resize of a running static VM), and
+    Smart Paging (2012 and later) in both."""
     pol = make_policy(impl, policy)
     if impl == "reference":
         return reference.Host(physical_mb=physical_mb, reserve_mb=reserve_mb, policy=pol,
                               smart_paging_drain_s=smart_paging_drain_s)
+    kw = {} if version is None else {"version": version}
     host = dynmem.Host(physical_mb=physical_mb, reserve_mb=reserve_mb, policy=pol,
-                       smart_paging_drain_s=smart_paging_drain_s)
+                       smart_paging_drain_s=smart_paging_drain_s, **kw)
     # Hosts are capped at the core's AVX-512, scalar or AVX2 forms (each runs
     # where the CPU has it), chosen from the host's own settings so that a
     # Hypothesis example always runs the same form: all are held to the
