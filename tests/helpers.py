@@ -181,6 +181,9 @@ def vm_view(vm) -> dict:
         "memory_available_pct": _num(vm.memory_available_pct),
         "reported_demand_mb": _num(vm.reported_demand_mb),
         "smart_paging_mb": _num(vm.smart_paging_mb),
+        "guest_reported_mb": _num(vm.guest_reported_mb),
+        "balloon_floor_mb": _num(vm.balloon_floor_mb),
+        "guest": vm.guest.name,
     }
     for s in SETTINGS:
         view[s] = _num(getattr(vm, s))
@@ -277,7 +280,11 @@ def check_invariants(host) -> None:
             assert a + sp == v.startup_mb == v.target_mb, f"{v.name} should hold startup"
         else:
             assert v.minimum_mb <= a <= v.maximum_mb, f"{v.name}: {a} outside [min, max]"
-        d = int(v.demand_mb)
+            # The guest refuses to balloon below its floor.
+            assert int(v.balloon_floor_mb) <= a, f"{v.name}: {a} below its balloon floor"
+        # Hyper-V's figures are of what the guest reports: committed + floor.
+        assert int(v.guest_reported_mb) == min(int(v.demand_mb) + int(v.balloon_floor_mb), MAX_DEMAND)
+        d = int(v.guest_reported_mb)
         # Hyper-V's rule, stated without the rounded percent: the whole
         # percent of the configured buffer free is above 80 iff the free
         # buffer is at least 81 % of it (d × buffer / 100 MB).
@@ -422,6 +429,17 @@ def buffers():
 def weights():
     return st.one_of(st.sampled_from([0, 1, 100, 2000, 5000, 5000, 10000]),
                      st.integers(0, 10000))
+
+
+def guests():
+    """A guest profile for `add_vm(guest=...)`: mostly the default, else
+    Linux, a stuck guest (never reports), a slow one with its own chunk."""
+    import dynmem
+    return st.sampled_from([
+        "windows", "windows", "linux", dynmem.Guest.linux(),
+        dynmem.Guest("stuck", report_delay_s=math.inf),
+        dynmem.Guest("slow", report_delay_s=3.0, balloon_floor="hv_balloon", hot_add_chunk_mb=1024),
+    ])
 
 
 @functools.lru_cache(maxsize=None)

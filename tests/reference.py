@@ -54,11 +54,6 @@ W = 10000  # weight scale of the water-filling level (spec: `W = 10000`)
 OFF, STARTING, RUNNING = "off", "starting", "running"
 
 
-class NoSmartPaging(Exception):
-    """A restart short of startup memory on a release without Smart Paging
-    (the real Host raises VersionError)."""
-
-
 class InsufficientMemory(Exception):
     """A start could not find the VM's startup memory (spec: 'Starting a VM')."""
 
@@ -339,6 +334,11 @@ def strict_rule(pool: int, vms: list, u: int) -> list[int]:
     return got
 
 
+# guest profiles (docs/balancer.md, "Guest profiles"): reference_guests.py
+from reference_guests import MAX_DEMAND, as_guest, hv_balloon_floor_mb, memory_block_mb  # noqa: E402
+from reference_paging import NoSmartPaging, drain, open_file, restart  # noqa: E402,F401 (Smart Paging)
+
+
 class View:
     """What a user policy's `allocate` sees (dynmem.PolicyView's fields)."""
 
@@ -369,8 +369,9 @@ def user_rule(policy, pool: int, vms: list, dt_s: float, time_s: float) -> list[
 
 class VM:
     def __init__(self, host: "Host", name: str, startup_mb: int, maximum_mb: int,
-                 minimum_mb, buffer_pct: int, weight: int, dynamic: bool):
+                 minimum_mb, buffer_pct: int, weight: int, dynamic: bool, guest="windows"):
         self._host = host
+        self.guest = as_guest(guest)
         self.id = host._next_id  # as the core's VmId: 1, 2, ... never reused
         host._next_id += 1
         self.name = name
@@ -381,7 +382,9 @@ class VM:
         self.buffer_pct = buffer_pct
         self.weight = weight
         self.dynamic = dynamic
-        self.demand_mb = 0
+        # What the guest reports: committed + floor, at most 2^32 - 1 (spec,
+        # "Guest profiles"); `demand_mb` is this less the floor.
+        self.guest_reported_mb = self.balloon_floor_mb
 
         self.state = OFF
         self.assigned_mb = 0
@@ -404,26 +407,24 @@ class VM:
         self.min_pressure = 0.0
         self.max_pressure = 0.0
         self.samples = 0
-        # Smart Paging (spec, "Smart Paging"): the file's size now, its size
-        # at the restart, and when it must be gone (host clock).
-        self.smart_paging_mb = 0
-        self.paging_gap_mb = 0
-        self.paging_deadline_s = 0.0
+        # Smart Paging: the file now, its size at the restart, its deadline (host clock).
+        self.smart_paging_mb, self.paging_gap_mb, self.paging_deadline_s = 0, 0, 0.0
 
     # ---- settings -------------------------------------------------------
     def configure(self, **changes) -> None:
+        committed = self.demand_mb
         for key, value in changes.items():
             assert key in ("minimum_mb", "maximum_mb", "startup_mb",
                            "buffer_pct", "weight", "dynamic"), key
             setattr(self, key, value)
+        self.demand_mb = committed  # on the new floor (a new startup moves it)
 
     # ---- lifecycle ------------------------------------------------------
     def start(self) -> None:
         self._host._start(self)
 
     def restart(self) -> None:
-        """Stop then start; short of startup memory, Smart Paging."""
-        self._host._restart(self)
+        restart(self._host, self)  # reference_paging.py
 
     def stop(self) -> None:
         assert self.state != OFF, "stop: the VM must be on (the real Host rejects it)"
@@ -434,6 +435,49 @@ class VM:
         self.boot_clock = 0.0
         self.excess_clock = 0.0
         self.smart_paging_mb = 0
+
+    # ---- the guest profile ----------------------------------------------
+    @property
+    def balloon_floor_mb(self) -> int:
+        """hv_balloon's floor of the startup memory, up to the balloon unit."""
+        if self.guest.balloon_floor != "hv_balloon":
+            return 0
+        return ceil_u(hv_balloon_floor_mb(self.startup_mb), self._host.policy.balloon_unit_mb)
+
+    @property
+    def demand_mb(self) -> int:
+        """Committed memory: what the guest reports, less its floor."""
+        return self.guest_reported_mb - self.balloon_floor_mb
+
+    @demand_mb.setter
+    def demand_mb(self, d: int) -> None:
+        self.guest_reported_mb = min(d + self.balloon_floor_mb, MAX_DEMAND)
+
+    @property
+    def effective_minimum_mb(self) -> int:
+        """The guest refuses to balloon below its floor."""
+        return max(self.minimum_mb, self.balloon_floor_mb)
+
+    def report_delay_s(self, policy) -> float:
+        d = self.guest.report_delay_s
+        return policy.boot_report_delay_s if d is None else d
+
+    def hot_add_chunk_mb(self, policy) -> int:
+        c = self.guest.hot_add_chunk_mb
+        if c is None:
+            return policy.hot_add_chunk_mb
+        if c == "memory_blocks":
+            return max(memory_block_mb(self.startup_mb), policy.balloon_unit_mb)
+        return c
+
+    def balancer_view(self) -> SimpleNamespace:
+        """The VM as the allocation rules see it: the reported demand and the
+        effective minimum."""
+        return SimpleNamespace(
+            id=self.id, startup_mb=self.startup_mb, minimum_mb=self.effective_minimum_mb,
+            maximum_mb=self.maximum_mb, demand_mb=self.guest_reported_mb,
+            assigned_mb=self.assigned_mb, buffer_pct=self.buffer_pct, weight=self.weight,
+            target_mb=self.target_mb, demand_cap_mb=self.demand_cap_mb)
 
     # ---- derived quantities ---------------------------------------------
     @property
@@ -447,13 +491,13 @@ class VM:
         if not self.in_solver_set:  # starting, or static running
             return self.startup_mb
         u = self._host.policy.balloon_unit_mb
-        with_buffer = ceil_div(self.demand_mb * (100 + self.buffer_pct), 100)
-        return clamp(ceil_u(with_buffer, u), self.minimum_mb, self.maximum_mb)
+        with_buffer = ceil_div(self.guest_reported_mb * (100 + self.buffer_pct), 100)
+        return clamp(ceil_u(with_buffer, u), self.effective_minimum_mb, self.maximum_mb)
 
     @property
     def demand_cap_mb(self) -> int:
         u = self._host.policy.balloon_unit_mb
-        return clamp(ceil_u(self.demand_mb, u), self.minimum_mb, self.maximum_mb)
+        return clamp(ceil_u(self.guest_reported_mb, u), self.effective_minimum_mb, self.maximum_mb)
 
     @property
     def available_buffer_pct(self) -> int:
@@ -461,16 +505,17 @@ class VM:
         configured buffer, rounded toward -inf; 100 at demand 0; 0 off/static."""
         if self.state == OFF or not self.dynamic:
             return 0
-        if self.demand_mb == 0:
+        d = self.guest_reported_mb
+        if d == 0:
             return 100
-        configured = self.demand_mb * self.buffer_pct  # x 1/100 MB
-        return (10000 * (self.assigned_mb - self.demand_mb)) // configured
+        configured = d * self.buffer_pct  # x 1/100 MB
+        return (10000 * (self.assigned_mb - d)) // configured
 
     @property
     def memory_available_pct(self) -> int:
         if self.assigned_mb == 0:
             return 0
-        return (100 * (self.assigned_mb - self.demand_mb)) // self.assigned_mb
+        return (100 * (self.assigned_mb - self.guest_reported_mb)) // self.assigned_mb
 
     @property
     def reported_demand_mb(self) -> int:
@@ -502,7 +547,7 @@ class VM:
         """Current pressure; 0 for an off VM."""
         if self.state == OFF:
             return 0.0
-        return self.demand_mb / self.assigned_mb * 100
+        return self.guest_reported_mb / self.assigned_mb * 100
 
     @property
     def average_pressure(self) -> float:
@@ -526,7 +571,7 @@ class VM:
             "Average Pressure": self.average_pressure,
             "Minimum Pressure": self.min_pressure,
             "Maximum Pressure": self.max_pressure,
-            "Guest Available Memory": 0 if self.state == OFF else max(0, self.assigned_mb - self.demand_mb),
+            "Guest Available Memory": 0 if self.state == OFF else max(0, self.assigned_mb - self.guest_reported_mb),
             "Smart Paging Working Set Size": self.smart_paging_mb,
         }
 
@@ -546,7 +591,7 @@ class VM:
             return
         self.assigned_mb = g
         if self.assigned_mb > self.visible_mb:
-            chunk = self._host.policy.hot_add_chunk_mb
+            chunk = self.hot_add_chunk_mb(self._host.policy)
             chunks = ceil_div(self.assigned_mb - self.visible_mb, chunk)
             self.visible_mb = min(self.maximum_mb, self.visible_mb + chunks * chunk)
             if self.visible_mb < self.assigned_mb:
@@ -555,7 +600,7 @@ class VM:
         self.add_ops += 1
 
     def _sample(self, dt_s: float) -> None:
-        p = self.demand_mb / self.assigned_mb * 100
+        p = self.guest_reported_mb / self.assigned_mb * 100
         self.sum_p_dt += p * dt_s
         if self.samples == 0:
             self.min_pressure = p
@@ -573,9 +618,7 @@ class VM:
 class Host:
     def __init__(self, physical_mb: int, reserve_mb=None, policy: Policy | None = None,
                  smart_paging: bool = True, smart_paging_drain_s: float = 600.0):
-        # smart_paging: the release has it (2012 and later).
-        self.smart_paging = smart_paging
-        self.smart_paging_drain_s = smart_paging_drain_s
+        self.smart_paging, self.smart_paging_drain_s = smart_paging, smart_paging_drain_s  # 2012+
         self.physical_mb = physical_mb
         self.reserve_mb = 384 + 64 * physical_mb // 1024 if reserve_mb is None else reserve_mb
         self.policy = Policy() if policy is None else policy
@@ -586,8 +629,8 @@ class Host:
     # ---- VM management --------------------------------------------------
     def add_vm(self, name: str, startup_mb: int = 1024, maximum_mb: int = 1048576,
                minimum_mb=None, buffer_pct: int = 20, weight: int = 5000,
-               dynamic: bool = True) -> VM:
-        vm = VM(self, name, startup_mb, maximum_mb, minimum_mb, buffer_pct, weight, dynamic)
+               dynamic: bool = True, guest="windows") -> VM:
+        vm = VM(self, name, startup_mb, maximum_mb, minimum_mb, buffer_pct, weight, dynamic, guest)
         self.vms.append(vm)
         return vm
 
@@ -647,7 +690,7 @@ class Host:
         on = [v for v in self.vms if v.state != OFF]
         if on:
             average = sum(v.pressure for v in on) / len(on)
-            system = sum(v.demand_mb for v in on) / sum(v.assigned_mb for v in on) * 100
+            system = sum(v.guest_reported_mb for v in on) / sum(v.assigned_mb for v in on) * 100
         else:
             average = 0.0
             system = 0.0
@@ -659,39 +702,19 @@ class Host:
         }
 
     # ---- starting a VM ----------------------------------------------------
-    def _restart(self, vm: VM) -> None:
-        """Restart (spec, "Smart Paging"): what the start after the stop
-        finds is free memory (its own included) plus what the donors can
-        give; short of startup, Smart Paging where the release has it, else
-        VersionError-like refusal with nothing changed."""
-        assert vm.state != OFF, "restart: the VM must be on (the real Host rejects it)"
-        free = self.physical_mb - self.reserve_mb - sum(v.assigned_mb for v in self.vms if v is not vm)
-        give = 0
-        if getattr(self.policy, "balloons_at_start", True):
-            give = sum(max(0, d.assigned_mb - d.minimum_mb) for d in self.vms
-                       if d is not vm and d.in_solver_set and d.weight <= vm.weight)
-        if max(free, 0) + give < vm.startup_mb and not self.smart_paging:
-            raise NoSmartPaging(vm.name)
-        vm.stop()
-        self._start(vm, smart_paging=True)
-
     def _start(self, vm: VM, smart_paging: bool = False) -> None:
         assert vm.state == OFF, "start: the VM must be off (the real Host rejects it)"
         u = self.policy.balloon_unit_mb
         free = self.physical_mb - self.reserve_mb - sum(v.assigned_mb for v in self.vms)
         held = vm.startup_mb
-        if free < vm.startup_mb and not getattr(self.policy, "balloons_at_start", True):
-            if not smart_paging:
-                raise InsufficientMemory(vm.name)  # StaticPolicy: no balloon to ask
-            held = floor_u(max(free, 0), u)  # pages the rest
-        elif free < vm.startup_mb:
+        if free < vm.startup_mb:
             short = ceil_u(vm.startup_mb - free, u)
-            donors = [v for v in self.vms
-                      if v.in_solver_set and v.weight <= vm.weight]
+            balloons = getattr(self.policy, "balloons_at_start", True)  # StaticPolicy: no balloon to ask
+            donors = [v for v in self.vms if balloons and v.in_solver_set and v.weight <= vm.weight]
             donors.sort(key=lambda v: (v.weight, self.vms.index(v)))
             takes = []
             for d in donors:
-                take = min(max(0, d.assigned_mb - d.minimum_mb), short)
+                take = min(max(0, d.assigned_mb - d.effective_minimum_mb), short)
                 takes.append((d, take))
                 short -= take
             if short > 0 and not smart_paging:
@@ -702,9 +725,7 @@ class Host:
                 held = floor_u(max(free, 0), u) + sum(take for _, take in takes)
         vm.assigned_mb = held
         vm.visible_mb = vm.startup_mb
-        if held < vm.startup_mb:
-            vm.smart_paging_mb = vm.paging_gap_mb = vm.startup_mb - held
-            vm.paging_deadline_s = self.time_s + self.smart_paging_drain_s
+        open_file(self, vm, held)
         vm.boot_clock = 0.0
         vm.excess_clock = 0.0
         vm.state = STARTING if vm.dynamic else RUNNING
@@ -719,7 +740,7 @@ class Host:
         for v in self.vms:
             if v.state == STARTING:
                 v.boot_clock += dt_s
-                if v.boot_clock >= pol.boot_report_delay_s:
+                if v.boot_clock >= v.report_delay_s(pol):  # its guest's
                     v.state = RUNNING
 
         solver = [v for v in self.vms if v.in_solver_set]
@@ -729,10 +750,11 @@ class Host:
         pool = floor_u(self.physical_mb - self.reserve_mb - held, u)
 
         # 3. Allocation: the policy's rule; any other object is a user policy.
+        seen = [v.balancer_view() for v in solver]
         if isinstance(pol, Policy):
-            g = pol.rule(pool, solver)
+            g = pol.rule(pool, seen)
         else:
-            g = user_rule(pol, pool, solver, dt_s, self.time_s)
+            g = user_rule(pol, pool, seen, dt_s, self.time_s)
         alloc = dict(zip(map(id, solver), g))
 
         # 4. Mechanics.
@@ -774,16 +796,4 @@ class Host:
 
         self.time_s += dt_s
 
-        # 6. Smart Paging drain (spec, "Smart Paging"): a running VM's file
-        # keeps at most what its guest wants beyond its RAM, and at most the
-        # restart's gap scaled by the time left to the deadline.
-        for v in self.vms:
-            if v.smart_paging_mb > 0 and v.in_solver_set:
-                wants = max(0, min(v.target_mb, v.visible_mb) - v.assigned_mb)
-                if self.time_s >= v.paging_deadline_s:
-                    allowed = 0
-                else:
-                    left = math.ceil(v.paging_gap_mb * (v.paging_deadline_s - self.time_s)
-                                     / self.smart_paging_drain_s)
-                    allowed = ceil_u(min(left, v.paging_gap_mb), u)
-                v.smart_paging_mb = min(v.smart_paging_mb, wants, allowed)
+        drain(self)  # 6. Smart Paging (reference_paging.py)

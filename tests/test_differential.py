@@ -170,12 +170,12 @@ class Pair:
     def check(self):
         H.assert_same(self.real, self.ref, "after:\n  " + "\n  ".join(self.log[-12:]))
 
-    def add(self, settings: dict):
+    def add(self, settings: dict, guest="windows"):
         name = f"vm{self.serial}"
         self.serial += 1
-        self.log.append(f"add_vm({name!r}, **{settings})")
-        self.real.add_vm(name, **settings)
-        self.ref.add_vm(name, **settings)
+        self.log.append(f"add_vm({name!r}, **{settings}, guest={guest!r})")
+        self.real.add_vm(name, **settings, guest=guest)
+        self.ref.add_vm(name, **settings, guest=guest)
 
     def index_where(self, data, pred):
         idx = [i for i, v in enumerate(self.ref.vms) if pred(v)]
@@ -247,7 +247,7 @@ class Pair:
         elif op == "add":
             if len(ref.vms) >= 8:
                 return
-            self.add(data.draw(H.vm_settings(self.step)))
+            self.add(data.draw(H.vm_settings(self.step)), data.draw(H.guests()))
         elif op == "remove":
             i = self.index_where(data, lambda v: v.state == "off")
             if i is None:
@@ -263,7 +263,7 @@ def run_scenario(data, cfg, n_vms, n_ops, ops=OPS, start_all=True):
     pair = Pair(cfg)
     pair.check()
     for _ in range(n_vms):
-        pair.add(data.draw(H.vm_settings(pair.step, allow_none_minimum=True)))
+        pair.add(data.draw(H.vm_settings(pair.step, allow_none_minimum=True)), data.draw(H.guests()))
         pair.check()
     if start_all:
         for i in range(n_vms):

@@ -26,6 +26,7 @@ RANK = {
     "par": 1,
     "table": 1,
     "version": 1,
+    "guest": 1,
     "model": 2,
     "solver": 3,
     "tick": 4,

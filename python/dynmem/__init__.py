@@ -18,6 +18,7 @@ from .policies import (
     StrictPriorityPolicy,
 )
 from .events import ACTIONS, Event
+from .guests import GUEST_NAMES, Guest
 from .timeline import STATUS_NAMES, Timeline
 from .errors import (
     ConfigError,
@@ -66,6 +67,8 @@ __all__ = [
     "PolicyResult",
     "VersionError",
     "VERSIONS",
+    "Guest",
+    "GUEST_NAMES",
 ]
 # The wheel's version, defined once in Cargo.toml and compiled into the extension.
 __version__: str = _dynmem.__version__

@@ -26,6 +26,9 @@ __all__ = [
     "host_snapshot",
     "host_from_snapshot",
     "parse_table",
+    "GUEST_NAMES",
+    "_check_guest",
+    "_guest_fields",
 ]
 
 #: dynmem's version (Cargo.toml's, the wheel's).
@@ -51,6 +54,21 @@ def parse_table(
     day_first_time: bool,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint64], list[tuple[int, str, int]]]:
     """The trace loaders' numeric CSV parser (`dynmem_core::table`)."""
+
+#: The built-in guest profiles' names ("windows", "linux").
+GUEST_NAMES: tuple[str, ...]
+
+_GuestFields = tuple[str, float | None, Literal["none", "hv_balloon"], int | Literal["memory_blocks"] | None]
+
+def _check_guest(guest: Any) -> None:
+    """Checks a `dynmem.Guest`'s fields (what `Guest.__post_init__` calls): a
+    `ConfigTypeError` or `ConfigError` naming `guest.<field>` and the value.
+    (A fixed hot-add chunk is checked against a host's balloon unit when
+    a VM is added with it.)"""
+
+def _guest_fields(name: str) -> _GuestFields:
+    """The fields of the built-in profile `name` ("windows" or "linux"), for
+    `dynmem.Guest.windows()` / `.linux()`."""
 
 def _after_fork_in_child() -> None:
     """Forgets the cached pid (registered with `os.register_at_fork`)."""
@@ -178,6 +196,7 @@ class Host:
         buffer_pct: int,
         weight: int,
         dynamic: bool,
+        guest: Any = None,
     ) -> int: ...
     def start_many(self, ids: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.bool_], list[tuple[int, str]]]: ...
     def add_vms(
@@ -189,6 +208,8 @@ class Host:
         buffer_pct: npt.NDArray[np.int64],
         weight: npt.NDArray[np.int64],
         dynamic: npt.NDArray[np.bool_],
+        guests: list[Any] | None = None,
+        guest_index: npt.NDArray[np.int64] | None = None,
     ) -> npt.NDArray[np.uint64]: ...
     def stop_many(self, ids: npt.NDArray[np.uint64]) -> None: ...
     def remove_vm(self, id: int) -> None: ...
@@ -224,7 +245,10 @@ class Host:
     def memory_available_pct(self) -> npt.NDArray[np.int64]: ...
     def reported_demand_mb(self) -> npt.NDArray[np.int64]: ...
     def smart_paging_mb(self) -> npt.NDArray[np.int64]: ...
+    def guest_reported_mb(self) -> npt.NDArray[np.int64]: ...
     def pressure(self) -> npt.NDArray[np.float64]: ...
+    def guest_index(self) -> npt.NDArray[np.uint8]: ...
+    def guest_profiles(self) -> list[_GuestFields]: ...
     def counters(self) -> dict[str, float]: ...
 
 @disjoint_base
@@ -235,6 +259,18 @@ class VmHandle:
         """The VM's id on its host: an integer no other VM of that host gets,
         even after this one is removed (a name can be reused; an id is not).
         """
+    @property
+    def _guest_fields(self) -> _GuestFields:
+        """Its guest profile's fields (name, report_delay_s, balloon_floor,
+        hot_add_chunk_mb), which `dynmem.VM.guest` makes a `dynmem.Guest` of."""
+    @property
+    def balloon_floor_mb(self) -> int:
+        """Its guest's balloon floor (MB): what a Linux guest keeps free and adds
+        to the demand it reports; 0 for a guest without one ("windows")."""
+    @property
+    def guest_reported_mb(self) -> int:
+        """The demand its guest reports to the balancer (MB): demand_mb + its
+        balloon floor. Pressure, status and target are of this figure."""
     @property
     def name(self) -> str:
         """The VM's name, unique on its host."""
@@ -256,8 +292,9 @@ class VmHandle:
     def demand_mb(self) -> int:
         """The guest's committed memory (MB), what it needs without paging: set
         it to drive the VM (0..=MAX_DEMAND_MB). The balancer acts on it at the
-        next tick; a starting VM's guest reports it only after
-        boot_report_delay_s.
+        next tick; a starting VM's guest reports it only after its report
+        delay (boot_report_delay_s for the default guest), a Linux guest with
+        its balloon floor on top (guest_reported_mb).
         """
     @demand_mb.setter
     def demand_mb(self, value: int) -> None: ...
@@ -280,8 +317,9 @@ class VmHandle:
         """
     @property
     def pressure(self) -> float:
-        """Current pressure (%): demand_mb / assigned_mb × 100; Hyper-V's
-        counter Current Pressure. 0 when off.
+        """Current pressure (%): guest_reported_mb / assigned_mb × 100 (for the
+        default guest demand_mb / assigned_mb); Hyper-V's counter Current
+        Pressure. 0 when off.
         """
     @property
     def paging_mb(self) -> int:

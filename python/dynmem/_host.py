@@ -19,6 +19,7 @@ from . import _dynmem
 from .errors import ConfigError, ConfigTypeError, DynmemError, StateError
 from ._validate import as_array, bad_entry, check_instance, check_items, int_array, vm_columns
 from .events import Event
+from .guests import Guest
 from .policies import _MECHANICS, POLICIES, HyperVPolicy, Policy, SharesPolicy, mechanics_of
 from .timeline import Timeline
 
@@ -52,6 +53,12 @@ class VM(_dynmem.VmHandle):
 
     __slots__ = ()
 
+    @property
+    def guest(self) -> Guest:
+        """Its guest profile (a `dynmem.Guest`; "windows" unless given at
+        ``add_vm``): what the guest reports and accepts."""
+        return Guest(*self._guest_fields)
+
     def __repr__(self) -> str:
         if not self.exists:
             return f"<VM id={self.id} (removed)>"
@@ -78,6 +85,34 @@ class VM(_dynmem.VmHandle):
             "vm",
             self.id,
         )
+
+
+def _guest_columns(guest: Any, n: int) -> "tuple[list[Any] | None, npt.NDArray[np.int64] | None]":
+    """``add_vms``'s ``guest`` as the binding takes it: None (every VM
+    "windows"), ``[profile]`` for every VM, or the distinct profiles and each
+    VM's index into them (the binding checks each profile)."""
+    if isinstance(guest, str) and guest == "windows":
+        return None, None
+    if isinstance(guest, (str, Guest)):
+        return [guest], None
+    items = check_items(guest, "guest", "a profile name, a dynmem.Guest, or one of those per name")
+    distinct: list[Any] = []
+    where: dict[Any, int] = {}
+    index = np.empty(len(items), dtype=np.int64)
+    for k, g in enumerate(items):
+        try:
+            at = where.get(g)
+        except TypeError:  # unhashable: not a profile, which the binding says
+            at = None
+        if at is None:
+            at = len(distinct)
+            distinct.append(g)
+            try:
+                where[g] = at
+            except TypeError:
+                pass
+        index[k] = at
+    return distinct, index
 
 
 class Host:
@@ -185,6 +220,16 @@ class Host:
         self._core.threads = value
 
     @property
+    def guests(self) -> list[Guest]:
+        """The host's distinct guest profiles, in the order first used
+        ("windows" first); `guest_index` picks each VM's."""
+        return [Guest(*f) for f in self._core.guest_profiles()]
+
+    def guest_index(self) -> npt.NDArray[np.uint8]:
+        """Each VM's guest profile as an index into `guests`, in host order."""
+        return self._core.guest_index()
+
+    @property
     def counters(self) -> dict[str, float]:
         """Hyper-V's host counters ("Hyper-V Dynamic Memory Balancer"), a new
         dict each read, keyed by Hyper-V's names in the order of
@@ -210,9 +255,15 @@ class Host:
         buffer_pct: int = 20,
         weight: int = 5000,
         dynamic: bool = True,
+        guest: str | Guest = "windows",
     ) -> VM:
-        """Adds a VM (off). ``minimum_mb=None`` means equal to ``startup_mb``."""
-        vm_id = self._core.add_vm(name, startup_mb, maximum_mb, minimum_mb, buffer_pct, weight, dynamic)
+        """Adds a VM (off). ``minimum_mb=None`` means equal to ``startup_mb``.
+
+        ``guest`` is its operating system's profile: "windows" (the default,
+        today's behaviour), "linux", or a `dynmem.Guest` (see
+        `dynmem.guests`)."""
+        g = None if isinstance(guest, str) and guest == "windows" else guest
+        vm_id = self._core.add_vm(name, startup_mb, maximum_mb, minimum_mb, buffer_pct, weight, dynamic, g)
         self._tell("add", [vm_id], [name])
         return self._handle(vm_id)
 
@@ -225,19 +276,24 @@ class Host:
         buffer_pct: "int | npt.ArrayLike" = 20,
         weight: "int | npt.ArrayLike" = 5000,
         dynamic: "bool | npt.ArrayLike" = True,
+        guest: "str | Guest | Iterable[str | Guest]" = "windows",
     ) -> list[VM]:
         """Adds many VMs (off) in one call, all or nothing.
 
         Each setting is one value for all or an array with one entry per
         name; errors name the entry (``weight[3] must be between 0 and
         10000, got 20000``). ``minimum_mb=None`` means equal to startup.
+        ``guest``: one profile for every VM (a name or a `dynmem.Guest`) or
+        one per name.
         """
         # Any iterable of names (the binding checks each is a str: names[k]).
         names = check_items(names, "names", "a list of strings")
         n = len(names)
 
         cols = vm_columns(n, startup_mb, maximum_mb, minimum_mb, buffer_pct, weight, dynamic, MAX_MAXIMUM_MB)
-        ids = self._core.add_vms(names, *cols)
+        s, mx, mn, b, w, d = cols
+        guests, index = _guest_columns(guest, n)
+        ids = self._core.add_vms(names, s, mx, mn, b, w, d, guests, index)
         self._tell("add", ids.tolist(), names)
         return [self._handle(int(i)) for i in ids]
 
@@ -559,9 +615,15 @@ class Host:
 
     @property
     def demand_mb(self) -> npt.NDArray[np.int64]:
-        """Every VM's demand (MB), int64, in ``host.vms`` order (a new array;
-        set with `set_demand_mb`)."""
+        """Every VM's demand (MB): its guest's committed memory, int64, in
+        ``host.vms`` order (a new array; set with `set_demand_mb`)."""
         return self._core.demand_mb()
+
+    @property
+    def guest_reported_mb(self) -> npt.NDArray[np.int64]:
+        """Every VM's demand as its guest reports it (MB): demand_mb + its
+        balloon floor (see `VM.guest_reported_mb`), int64, in ``host.vms`` order."""
+        return self._core.guest_reported_mb()
 
     @property
     def assigned_mb(self) -> npt.NDArray[np.int64]:
@@ -616,7 +678,8 @@ class Host:
 
     @property
     def pressure(self) -> npt.NDArray[np.float64]:
-        """Current pressure per VM, demand / assigned × 100 (0 when off)."""
+        """Current pressure per VM, reported demand / assigned × 100 (0 when
+        off; `guest_reported_mb`: demand_mb for the default guest)."""
         return self._core.pressure()
 
 

@@ -19,7 +19,9 @@ boot_report_delay_s = 45
 [[vm]]
 name = "web"
 startup_mb = 1024          # every add_vm setting: minimum_mb, maximum_mb,
-maximum_mb = 4096          # buffer_pct, weight, dynamic
+maximum_mb = 4096          # buffer_pct, weight, dynamic, guest
+guest = "linux"            # optional: "windows" (default) | "linux" | a dynmem.Guest's fields,
+                           # e.g. { name = "stuck", report_delay_s = inf }
 start_s = 0                # optional: started at this time (else stays off)
 demand_mb = [[0, 600], [300, 2560]]   # piecewise constant: [from_s, MB] pairs
 # or a generator of dynmem.workloads (GENERATOR_TABLE below), times in seconds:
@@ -64,6 +66,7 @@ from .policies import HyperVPolicy
 from ._validate import MAX_TICKS, check_int, check_memory, check_real
 from .errors import ConfigError, ConfigTypeError, DynmemError
 from .events import ACTIONS, Event
+from .guests import Guest
 from .timeline import Timeline
 
 __all__ = ["Scenario", "load_scenario", "reference_scenario", "GENERATOR_TABLE"]
@@ -71,7 +74,7 @@ __all__ = ["Scenario", "load_scenario", "reference_scenario", "GENERATOR_TABLE"]
 P = ParamSpec("P")
 T = TypeVar("T")
 
-_VM_SETTINGS = ("startup_mb", "minimum_mb", "maximum_mb", "buffer_pct", "weight", "dynamic")
+_VM_SETTINGS = ("startup_mb", "minimum_mb", "maximum_mb", "buffer_pct", "weight", "dynamic", "guest")
 _GENERATORS = ("constant", "step", "ramp", "diurnal", "random_walk", "bursts")
 
 GENERATOR_TABLE = """\
@@ -148,7 +151,7 @@ class Scenario:
         try:
             host = Host(policy=HyperVPolicy(**self.policy), **self.host)
             for vm in self.vms:
-                host.add_vm(vm["name"], **{k: vm[k] for k in _VM_SETTINGS if k in vm})
+                host.add_vm(vm["name"], **_vm_settings(self.source, vm))
         except DynmemError as e:
             raise _in_file(self.source, e) from e
         return host
@@ -208,6 +211,19 @@ def _tick_of(source: str, key: str, at_s: Any, dt_s: float, ticks: int) -> int:
     if tick >= ticks:
         raise _err(source, key, at_s, f"must be before the end of the run ({ticks * dt_s:g} s)")
     return tick
+
+
+def _vm_settings(source: str, vm: dict[str, Any]) -> dict[str, Any]:
+    """A ``[[vm]]`` table's `Host.add_vm` settings; a ``guest`` table is a
+    `Guest`'s fields."""
+    settings = {k: vm[k] for k in _VM_SETTINGS if k in vm}
+    guest = settings.get("guest")
+    if isinstance(guest, dict):
+        known = {f.name for f in fields(Guest)}
+        if "name" not in guest or set(guest) - known:
+            raise _err(source, "guest", sorted(guest), f"must be a guest name or a table of {sorted(known)} with a name")
+        settings["guest"] = Guest(**guest)
+    return settings
 
 
 def _ticks(source: str, duration_s: float, dt_s: float, vms: int) -> int:

@@ -147,7 +147,6 @@ impl Balancer {
         }
         let p = tick::Pass1 {
             dt_s,
-            boot_delay: mech.boot_report_delay_s,
             u,
             target: &mut s.target,
             stage: guess,
@@ -167,7 +166,6 @@ impl Balancer {
             dt_s,
             remove_delay_s: mech.remove_delay_s,
             lazy_step: step,
-            chunk: mech.hot_add_chunk_mb as u64,
         };
 
         if !hyperv {

@@ -137,10 +137,36 @@ impl<'a> Bytes<'a> {
     }
 }
 
+/// Guest profile `k` of an [`Op::Add`]: Windows, Linux, a stuck and a slow
+/// driver, and a bad one (a negative delay).
+fn guest_of(k: u8) -> crate::Guest {
+    let g = crate::Guest::windows();
+    match k {
+        1 => crate::Guest::linux(),
+        2 => crate::Guest {
+            name: "stuck".into(),
+            report_delay_s: Some(f64::INFINITY),
+            ..g
+        },
+        3 => crate::Guest {
+            name: "slow".into(),
+            report_delay_s: Some(2.5),
+            hot_add: crate::HotAdd::Chunk(1024),
+            ..crate::Guest::linux()
+        },
+        4 => crate::Guest {
+            report_delay_s: Some(-1.0),
+            ..g
+        },
+        _ => g,
+    }
+}
+
 /// One operation, as read from the bytes (applied alike to both hosts).
 #[derive(Debug, Clone)]
 pub enum Op {
-    Add(&'static str, VmSpec),
+    /// With guest profile `k` of [`guest_of`] (0: `add_vm`, the default).
+    Add(&'static str, VmSpec, u8),
     AddMany(Vec<&'static str>, Vec<VmSpec>),
     Start(VmId),
     StartMany(Vec<VmId>),
@@ -172,7 +198,7 @@ impl Op {
         };
         let some = |b: &mut Bytes<'_>| (0..b.below(5)).map(|_| id(b)).collect::<Vec<_>>();
         match b.below(15) {
-            0 | 1 => Op::Add(b.name(), b.spec()),
+            0 | 1 => Op::Add(b.name(), b.spec(), b.pick(&[0, 0, 1, 2, 3, 4])),
             2 => {
                 let k = b.below(4);
                 let names = (0..k).map(|_| b.name()).collect();
@@ -221,7 +247,8 @@ impl Op {
     /// Applies the operation; its result, as text (errors and all).
     pub fn apply(&self, h: &mut Host) -> String {
         match self {
-            Op::Add(name, spec) => format!("{:?}", h.add_vm(name, spec)),
+            Op::Add(name, spec, 0) => format!("{:?}", h.add_vm(name, spec)),
+            Op::Add(name, spec, k) => format!("{:?}", h.add_vm_with_guest(name, spec, &guest_of(*k))),
             Op::AddMany(names, specs) => format!("{:?}", h.add_vms(names, specs)),
             Op::Start(id) => format!("{:?}", h.start(*id)),
             Op::StartMany(ids) => format!("{:?}", h.start_many(ids)),
@@ -259,10 +286,11 @@ pub fn dump(h: &Host) -> String {
         h.len(),
         h.host_counters()
     );
+    let _ = writeln!(s, "guests {:?}", h.guest_profiles());
     for vm in h.vms() {
         let _ = writeln!(
             s,
-            "{:?} {:?} {:?} {:?} d{} a{} v{} t{} {:?} {:?} p{} r{:?} {:?}",
+            "{:?} {:?} {:?} {:?} d{} a{} v{} t{} {:?} {:?} p{} r{:?} {:?} g{} m{}",
             vm.id(),
             vm.name(),
             vm.config(),
@@ -275,7 +303,9 @@ pub fn dump(h: &Host) -> String {
             vm.status(),
             vm.paging_mb(),
             vm.running_s(),
-            vm.counters()
+            vm.counters(),
+            h.guest_indices()[vm.position()],
+            vm.effective_minimum_mb()
         );
     }
     s
@@ -303,10 +333,13 @@ pub fn check_invariants(h: &Host) -> Result<(), String> {
         let (c, a, v) = (vm.config(), vm.assigned_mb(), vm.visible_mb());
         let ok = match vm.state() {
             VmState::Off => a == 0 && v == 0,
-            VmState::Running if c.dynamic => c.minimum_mb <= a && a <= c.maximum_mb,
+            // (Never below the guest's balloon floor either.)
+            VmState::Running if c.dynamic => c.minimum_mb.max(vm.balloon_floor_mb()) <= a && a <= c.maximum_mb,
             // A VM restarted short of memory holds the rest in its Smart Paging file.
             _ => a + vm.smart_paging_mb() == c.startup_mb,
         };
+        let reported = (vm.demand_mb() as u64 + vm.balloon_floor_mb() as u64).min(u32::MAX as u64);
+        let ok = ok && vm.guest_reported_mb() as u64 == reported && vm.effective_minimum_mb() <= c.startup_mb;
         // Smart Paging: on dynamic VMs only, and while its file exists the
         // guest's memory (RAM + file) fits what it sees.
         let sp = vm.smart_paging_mb();

@@ -19,6 +19,7 @@ pub mod fleet;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod guest;
 pub mod host;
 pub mod mechanics;
 pub mod model;
@@ -35,6 +36,7 @@ pub mod version;
 pub use config::{VmChange, VmConfig, VmSpec};
 pub use error::{Error, ErrorKind, Result, Value};
 pub use fleet::Fleet;
+pub use guest::{BalloonFloor, Guest, HotAdd};
 pub use host::{Host, VmRef, PARALLEL_MIN_VMS};
 pub use mechanics::Mechanics;
 pub use model::rules::default_reserve_mb;

@@ -298,7 +298,7 @@ impl Host {
             let logged = rec.events.len();
             if external {
                 demand_before.clear();
-                demand_before.extend_from_slice(self.demands());
+                demand_before.extend_from_slice(&self.demands());
                 if next < order.len() && events[order[next]].tick == k as u64 {
                     undo = Some(self.clone());
                 }
@@ -319,11 +319,11 @@ impl Host {
                 });
                 next += 1;
             }
-            self.vms_demand_mut().copy_from_slice(&demand_mb[k * n..(k + 1) * n]);
+            self.load_demands(&demand_mb[k * n..(k + 1) * n]);
             if let Err(e) = self.tick_unchecked(dt_s) {
                 match undo {
                     Some(before) => *self = before,
-                    None => self.vms_demand_mut().copy_from_slice(&demand_before),
+                    None => self.load_demands(&demand_before),
                 }
                 rec.events.truncate(logged);
                 rec.failure = Some(e);
@@ -340,7 +340,7 @@ impl Host {
     fn record_row(&self, k: u64, counters: bool, rec: &mut Record) {
         rec.tick.push(k);
         rec.time_s.push(self.time_s());
-        rec.demand_mb.extend_from_slice(self.demands());
+        rec.demand_mb.extend_from_slice(&self.demands());
         rec.assigned_mb.extend_from_slice(self.assigned());
         rec.visible_mb.extend_from_slice(self.visible());
         self.live_all(|l| {

@@ -7,6 +7,7 @@ use crate::convert::{
     str_arg, threads_arg, vector_cap_arg, vm_specs, widen,
 };
 use crate::errors::{host_busy, OrRaise};
+use crate::guest::{guest_arg, guest_fields, Fields};
 use crate::lock::{HostGuard, HostLock};
 use crate::policy::{policy_raise, rule_arg, PyExternal};
 use crate::record::RunRecord;
@@ -98,7 +99,7 @@ host_methods! {
     getters { physical_mb: u64, reserve_mb: u64, time_s: f64, available_mb: i64, heap_bytes: usize, threads: usize }
     columns {
         ids: u64 = |h| h.ids().into_iter().map(u64::from).collect(),
-        demand_mb: i64 = |h| widen(h.demands(), "demand_mb")?,
+        demand_mb: i64 = |h| widen(&h.demands(), "demand_mb")?,
         assigned_mb: i64 = |h| widen(h.assigned(), "assigned_mb")?,
         visible_mb: i64 = |h| widen(h.visible(), "visible_mb")?,
         target_mb: i64 = |h| h.targets().into_iter().map(|t| t as i64).collect(),
@@ -108,6 +109,7 @@ host_methods! {
         memory_available_pct: i64 = |h| h.vms().map(|vm| vm.memory_available_pct()).collect(),
         reported_demand_mb: i64 = |h| h.vms().map(|vm| vm.reported_demand_mb() as i64).collect(),
         smart_paging_mb: i64 = |h| h.vms().map(|vm| vm.smart_paging_mb() as i64).collect(),
+        guest_reported_mb: i64 = |h| widen(h.reported_demands(), "guest_reported_mb")?,
         pressure: f64 = |h| h.pressures(),
     }
 
@@ -182,7 +184,8 @@ host_methods! {
         Ok(self.core(py)?.len())
     }
 
-    #[pyo3(signature = (name, startup_mb, maximum_mb, minimum_mb, buffer_pct, weight, dynamic))]
+    /// `guest`: a built-in profile's name or a `dynmem.Guest` (None: "windows").
+    #[pyo3(signature = (name, startup_mb, maximum_mb, minimum_mb, buffer_pct, weight, dynamic, guest=None))]
     fn add_vm(
         &self,
         py: Python<'_>,
@@ -193,6 +196,7 @@ host_methods! {
         buffer_pct: &Bound<'_, PyAny>,
         weight: &Bound<'_, PyAny>,
         dynamic: &Bound<'_, PyAny>,
+        guest: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<u64> {
         let name = str_arg(name, || "name".to_string())?;
         let spec = VmSpec {
@@ -203,7 +207,17 @@ host_methods! {
             weight: int_arg("weight", weight)?,
             dynamic: bool_arg("dynamic", dynamic)?,
         };
-        self.core(py)?.add_vm(&name, &spec).map(u64::from).or_raise(py)
+        let guest = match guest {
+            Some(g) if !g.is_none() => Some(guest_arg(g, "guest")?),
+            _ => None,
+        };
+        let mut core = self.core(py)?;
+        match guest {
+            None => core.add_vm(&name, &spec),
+            Some(g) => core.add_vm_with_guest(&name, &spec, &g),
+        }
+        .map(u64::from)
+        .or_raise(py)
     }
 
     /// Starts VMs in order, as one `start` each would. Returns a boolean
@@ -244,8 +258,10 @@ host_methods! {
     }
 
     /// Adds VMs in bulk (all or nothing); every array has one entry per
-    /// name; `minimum_mb` entries below 0 mean "equal to startup".
-    #[pyo3(signature = (names, startup_mb, maximum_mb, minimum_mb, buffer_pct, weight, dynamic))]
+    /// name; `minimum_mb` entries below 0 mean "equal to startup". `guests`:
+    /// None (every VM "windows"), one profile (a name or `dynmem.Guest`) for
+    /// every VM, or distinct profiles with `guest_index` giving each VM's.
+    #[pyo3(signature = (names, startup_mb, maximum_mb, minimum_mb, buffer_pct, weight, dynamic, guests=None, guest_index=None))]
     fn add_vms<'py>(
         &self,
         py: Python<'py>,
@@ -256,13 +272,24 @@ host_methods! {
         buffer_pct: PyReadonlyArray1<'py, i64>,
         weight: PyReadonlyArray1<'py, i64>,
         dynamic: PyReadonlyArray1<'py, bool>,
+        guests: Option<&Bound<'py, PyList>>,
+        guest_index: Option<PyReadonlyArray1<'py, i64>>,
     ) -> PyResult<Bound<'py, PyArray1<u64>>> {
+        let profiles = match guests {
+            None => None,
+            Some(list) => Some(guests_arg(py, list, guest_index.as_ref(), names.len())?),
+        };
         let mut items = try_vec(names.len(), "names").or_raise(py)?;
         items.extend(names.iter());
         let names = names_arg(&items)?;
         let columns = [startup_mb, maximum_mb, minimum_mb, buffer_pct, weight];
         let specs = vm_specs(py, names.len(), columns, dynamic)?;
-        let ids = self.core(py)?.add_vms(&names, &specs).or_raise(py)?;
+        let mut core = self.core(py)?;
+        let ids = match profiles {
+            None => core.add_vms(&names, &specs),
+            Some(p) => core.add_vms_with_guests(&names, &specs, &p),
+        }
+        .or_raise(py)?;
         Ok(PyArray1::from_vec(py, ids.into_iter().map(u64::from).collect()))
     }
 
@@ -377,8 +404,59 @@ host_methods! {
         self.core(py)?.set_demands(slice).or_raise(py)
     }
 
+    /// Every VM's guest profile as an index into `guest_profiles()`.
+    fn guest_index<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<u8>>> {
+        self.column(py, |h| Ok(h.guest_indices().to_vec()))
+    }
+    /// The host's distinct guest profiles (their fields), index 0 "windows".
+    fn guest_profiles(&self, py: Python<'_>) -> PyResult<Vec<Fields>> {
+        let core = self.core(py)?;
+        core.guest_profiles().iter().map(|g| guest_fields(py, g)).collect()
+    }
+
     fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let counters = self.core(py)?.host_counters();
         counters_dict(py, &counters.named())
     }
+}
+
+/// The per-VM profiles of a bulk add: `list` holds one profile (every VM)
+/// or distinct ones that `index` (one entry per VM) picks from.
+fn guests_arg(
+    py: Python<'_>,
+    list: &Bound<'_, PyList>,
+    index: Option<&PyReadonlyArray1<'_, i64>>,
+    n: usize,
+) -> PyResult<Vec<core::Guest>> {
+    // Errors name the first VM of each profile: `guest[j]`.
+    let index = index.map(|i| i.as_slice()).transpose()?;
+    let field = |k: usize| match index {
+        None if list.len() == 1 => "guest".to_string(),
+        None => format!("guest[{k}]"),
+        Some(ix) => format!("guest[{}]", ix.iter().position(|&i| i == k as i64).unwrap_or(k)),
+    };
+    let distinct: Vec<core::Guest> = list
+        .iter()
+        .enumerate()
+        .map(|(k, g)| guest_arg(&g, &field(k)))
+        .collect::<PyResult<_>>()?;
+    let Some(index) = index else {
+        return Ok(distinct);
+    };
+    if index.len() != n {
+        let e = core::Error::config(
+            "guest",
+            index.len() as u64,
+            &format!("must have one entry per name ({n} names)"),
+        );
+        return Err(e).or_raise(py);
+    }
+    let mut out = try_vec(n, "guest").or_raise(py)?;
+    for &k in index {
+        match distinct.get(k as usize) {
+            Some(g) if k >= 0 => out.push(g.clone()),
+            _ => return Err(core::Error::config("guest", k, "index out of range")).or_raise(py),
+        }
+    }
+    Ok(out)
 }

@@ -12,6 +12,7 @@
 mod convert;
 mod errors;
 mod fleet;
+mod guest;
 mod host;
 mod lock;
 mod policy;
@@ -34,6 +35,9 @@ fn _dynmem(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_function(wrap_pyfunction!(_after_fork_in_child, m)?)?;
     m.add_function(wrap_pyfunction!(table::parse_table, m)?)?;
+    m.add_function(wrap_pyfunction!(guest::_check_guest, m)?)?;
+    m.add_function(wrap_pyfunction!(guest::_guest_fields, m)?)?;
+    m.add("GUEST_NAMES", PyTuple::new(py, core::guest::GUEST_NAMES)?)?;
     m.add_class::<host::PyHost>()?;
     m.add_class::<vm::VmHandle>()?;
     m.add_class::<record::RunRecord>()?;

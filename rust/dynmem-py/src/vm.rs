@@ -4,6 +4,7 @@
 
 use crate::convert::{bool_arg, change_arg, counters_dict, int_arg};
 use crate::errors::OrRaise;
+use crate::guest::{guest_fields, Fields};
 use crate::host::PyHost;
 use dynmem_core::{self as core, VmChange, VmId, VmRef};
 use pyo3::prelude::*;
@@ -95,6 +96,26 @@ vm_methods! {
     fn id(&self) -> u64 {
         self.id
     }
+    /// Its guest profile's fields (name, report_delay_s, balloon_floor,
+    /// hot_add_chunk_mb), which `dynmem.VM.guest` makes a `dynmem.Guest` of.
+    #[getter]
+    fn _guest_fields(&self, py: Python<'_>) -> PyResult<Fields> {
+        let h = self.host.get().core(py)?;
+        let vm = h.vm(VmId(self.id)).or_raise(py)?;
+        guest_fields(py, vm.guest())
+    }
+    /// Its guest's balloon floor (MB): what a Linux guest keeps free and adds
+    /// to the demand it reports; 0 for a guest without one ("windows").
+    #[getter]
+    fn balloon_floor_mb(&self, py: Python<'_>) -> PyResult<u32> {
+        self.read(py, |vm| vm.balloon_floor_mb())
+    }
+    /// The demand its guest reports to the balancer (MB): demand_mb + its
+    /// balloon floor. Pressure, status and target are of this figure.
+    #[getter]
+    fn guest_reported_mb(&self, py: Python<'_>) -> PyResult<u32> {
+        self.read(py, |vm| vm.guest_reported_mb())
+    }
     /// The VM's name, unique on its host.
     #[getter]
     fn name(&self, py: Python<'_>) -> PyResult<String> {
@@ -118,8 +139,9 @@ vm_methods! {
     }
     /// The guest's committed memory (MB), what it needs without paging: set
     /// it to drive the VM (0..=MAX_DEMAND_MB). The balancer acts on it at the
-    /// next tick; a starting VM's guest reports it only after
-    /// boot_report_delay_s.
+    /// next tick; a starting VM's guest reports it only after its report
+    /// delay (boot_report_delay_s for the default guest), a Linux guest with
+    /// its balloon floor on top (guest_reported_mb).
     #[getter]
     fn demand_mb(&self, py: Python<'_>) -> PyResult<u32> {
         self.read(py, |vm| vm.demand_mb())
@@ -149,8 +171,9 @@ vm_methods! {
     fn target_mb(&self, py: Python<'_>) -> PyResult<u64> {
         self.read(py, |vm| vm.target_mb())
     }
-    /// Current pressure (%): demand_mb / assigned_mb × 100; Hyper-V's
-    /// counter Current Pressure. 0 when off.
+    /// Current pressure (%): guest_reported_mb / assigned_mb × 100 (for the
+    /// default guest demand_mb / assigned_mb); Hyper-V's counter Current
+    /// Pressure. 0 when off.
     #[getter]
     fn pressure(&self, py: Python<'_>) -> PyResult<f64> {
         self.read(py, |vm| vm.pressure())

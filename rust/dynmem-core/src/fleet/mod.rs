@@ -520,7 +520,7 @@ impl Fleet {
     }
     /// Every VM's demand (MB) in fleet order; 0 for VMs on no host.
     pub fn demands(&self) -> Vec<u32> {
-        self.gather(Host::demands)
+        self.gather(Host::reported_demands) // (a fleet's VMs run the default guest: no floor)
     }
     /// Every VM's guest-visible memory (MB) in fleet order.
     pub fn visible(&self) -> Vec<u32> {

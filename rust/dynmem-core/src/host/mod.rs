@@ -8,6 +8,7 @@ use crate::balancer::Balancer;
 pub use crate::balancer::PARALLEL_MIN_VMS;
 pub use vm::VmRef;
 
+mod guests;
 mod paging;
 mod versioned;
 mod vm;
@@ -16,7 +17,7 @@ use crate::error::{try_vec, Error, ErrorKind, Result, Value};
 use crate::mechanics::Mechanics;
 use crate::model::names::{first_repeat, Names, MAX_NAME_TEXT};
 use crate::model::rules::{ceil_u, default_reserve_mb, floor_u};
-use crate::model::{each_column, in_solver, VmId, VmState, Vms, DYNAMIC, STATE_MASK};
+use crate::model::{each_column, in_solver, GuestTable, VmId, VmState, Vms, DYNAMIC, STATE_MASK};
 use crate::policy::{check_answer, view_after_boot, Policy};
 use crate::version::Version;
 use crate::VectorCap;
@@ -98,6 +99,7 @@ impl Host {
                 &format!("must exceed the default reserve ({reserve} MB); pass reserve_mb"),
             ));
         }
+        let guests = GuestTable::new(&mech);
         Ok(Host {
             physical_mb: physical,
             reserve_mb: reserve,
@@ -108,7 +110,10 @@ impl Host {
             next_id: 1,
             names: Names::default(),
             assigned_sum: 0,
-            vms: Vms::default(),
+            vms: Vms {
+                guests,
+                ..Vms::default()
+            },
             balancer: Balancer::default(),
             paging: SmartPaging::default(),
         })
@@ -264,6 +269,8 @@ impl Host {
         v.flags.push(if c.dynamic { DYNAMIC } else { 0 });
         v.startup.push(c.startup_mb);
         v.minimum.push(c.minimum_mb);
+        v.min_config.push(c.minimum_mb);
+        v.guest.push(0); // the default profile (`guests.rs` may change it)
         v.maximum.push(c.maximum_mb);
         v.buffer.push(c.buffer_pct);
         v.weight.push(c.weight);
@@ -571,6 +578,7 @@ impl Host {
             self.check_runtime_release(pos, &old, &new)?;
         }
         self.check_release(&new, str::to_string)?;
+        let old_floor = self.floor_at(pos);
         let v = &mut self.vms;
         if resizable && new.startup_mb != old.startup_mb {
             self.assigned_sum = self.assigned_sum - v.assigned[pos] as u64 + new.startup_mb as u64;
@@ -578,11 +586,12 @@ impl Host {
             v.visible[pos] = new.startup_mb;
         }
         v.startup[pos] = new.startup_mb;
-        v.minimum[pos] = new.minimum_mb;
+        v.min_config[pos] = new.minimum_mb;
         v.maximum[pos] = new.maximum_mb;
         v.buffer[pos] = new.buffer_pct;
         v.weight[pos] = new.weight;
         v.flags[pos] = (v.flags[pos] & STATE_MASK) | if new.dynamic { DYNAMIC } else { 0 };
+        self.refloor(pos, old_floor); // the effective minimum, demand on the new floor
         Ok(())
     }
 
@@ -612,7 +621,8 @@ impl Host {
 
     pub fn set_demand(&mut self, id: VmId, demand_mb: i64) -> Result<()> {
         let pos = self.position(id)?;
-        self.vms.demand[pos] = Self::check_demand("demand_mb", demand_mb)?;
+        let d = Self::check_demand("demand_mb", demand_mb)?;
+        self.vms.demand[pos] = d.saturating_add(self.floor_at(pos)); // as the guest reports it
         Ok(())
     }
 
@@ -626,6 +636,12 @@ impl Host {
             ));
         }
         Self::check_demands(demand_mb, |k| format!("demand_mb[{k}]"))?;
+        if self.vms.guests.floors {
+            for (pos, &d) in demand_mb.iter().enumerate() {
+                self.vms.demand[pos] = (d as u32).saturating_add(self.floor_at(pos));
+            }
+            return Ok(());
+        }
         for (dst, &d) in self.vms.demand.iter_mut().zip(demand_mb) {
             *dst = d as u32;
         }

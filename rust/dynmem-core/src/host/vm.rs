@@ -42,7 +42,7 @@ impl<'a> VmRef<'a> {
         let (v, pos) = (&self.host.vms, self.pos);
         VmConfig {
             startup_mb: v.startup[pos],
-            minimum_mb: v.minimum[pos],
+            minimum_mb: v.min_config[pos],
             maximum_mb: v.maximum[pos],
             buffer_pct: v.buffer[pos],
             weight: v.weight[pos],
@@ -52,8 +52,27 @@ impl<'a> VmRef<'a> {
     pub fn state(&self) -> VmState {
         state_of(self.host.vms.flags[self.pos])
     }
+    /// The guest's committed memory, as set (MB).
     pub fn demand_mb(&self) -> u32 {
+        self.host.vms.demand[self.pos] - self.balloon_floor_mb()
+    }
+    /// The demand the guest reports to the balancer (MB): committed memory
+    /// + its balloon floor. Pressure, status and the buffer are of this.
+    pub fn guest_reported_mb(&self) -> u32 {
         self.host.vms.demand[self.pos]
+    }
+    /// The balloon floor of its guest profile (MB; 0 but for a profile with one).
+    pub fn balloon_floor_mb(&self) -> u32 {
+        self.host.floor_at(self.pos)
+    }
+    /// The minimum the balancer keeps (MB): max(configured minimum, balloon floor).
+    pub fn effective_minimum_mb(&self) -> u32 {
+        self.host.vms.minimum[self.pos]
+    }
+    /// Its guest profile.
+    pub fn guest(&self) -> &'a crate::guest::Guest {
+        let v = &self.host.vms;
+        &v.guests.profiles[v.guest[self.pos] as usize]
     }
     pub fn assigned_mb(&self) -> u32 {
         self.host.vms.assigned[self.pos]
@@ -86,12 +105,12 @@ impl<'a> VmRef<'a> {
 
     /// Hyper-V's `MemoryAvailable` (`rules::memory_available_pct`); 0 when off.
     pub fn memory_available_pct(&self) -> i64 {
-        memory_available_pct(self.demand_mb(), self.assigned_mb())
+        memory_available_pct(self.guest_reported_mb(), self.assigned_mb())
     }
 
     /// `Get-VM`'s `MemoryDemand` (MB, `rules::reported_demand_mb`); 0 when off.
     pub fn reported_demand_mb(&self) -> u64 {
-        reported_demand_mb(self.demand_mb(), self.assigned_mb())
+        reported_demand_mb(self.guest_reported_mb(), self.assigned_mb())
     }
 
     /// Smart Paging working set (MB): startup memory a restart could not
@@ -114,7 +133,8 @@ impl<'a> VmRef<'a> {
         )
     }
 
-    /// Memory the guest pages inside itself: max(0, demand − assigned).
+    /// Memory the guest pages inside itself: max(0, demand − assigned), of
+    /// its committed memory (a balloon floor is free memory it keeps).
     pub fn paging_mb(&self) -> u64 {
         if self.state() == VmState::Off {
             return 0;
@@ -207,10 +227,6 @@ impl Host {
         })
     }
 
-    /// Every VM's demand, in host order.
-    pub fn demands(&self) -> &[u32] {
-        &self.vms.demand
-    }
     /// Every VM's assigned memory, in host order.
     pub fn assigned(&self) -> &[u32] {
         &self.vms.assigned
@@ -275,7 +291,7 @@ impl Host {
             if vm.state() != VmState::Off {
                 n += 1;
                 sum_p += vm.pressure();
-                sum_d += vm.demand_mb() as u64;
+                sum_d += vm.guest_reported_mb() as u64;
                 sum_a += vm.assigned_mb() as u64;
             }
         }

@@ -3,6 +3,7 @@
 //! spec's formulas ([`rules`]), Hyper-V's counters ([`counters`]), ids and names.
 
 pub mod counters;
+pub(crate) mod guests;
 pub(crate) mod ids;
 pub(crate) mod names;
 pub mod rules;
@@ -10,6 +11,7 @@ pub(crate) mod view;
 pub mod vms;
 
 pub use counters::{CounterValue, HostCounters, VmCounters};
+pub(crate) use guests::GuestTable;
 pub use ids::VmId;
 pub(crate) use view::View;
 pub(crate) use vms::{each_column, in_solver, state_of, Carries, Counter, Vms, DYNAMIC, STATE_MASK};

@@ -1,6 +1,7 @@
 //! [`View`]: the VM columns a tick's passes touch, over one range of VMs
 //! (all of them, or one thread's part), with indices local to the range.
 
+use super::guests::GuestCols;
 use super::ids::Ids;
 use super::vms::{Carries, Counter, Vms};
 use crate::par::Split;
@@ -27,6 +28,8 @@ pub(crate) struct View<'a> {
     pub p_sum: &'a mut [f64],
     pub p_min: &'a mut [f64],
     pub p_max: &'a mut [f64],
+    /// The VMs' guest profiles (report delay, hot-add chunk), for the rare paths.
+    pub guests: GuestCols<'a>,
     /// Counters whose low word carried in this range, as (VM id, counter,
     /// new value before truncation to 32 bits): added to `Vms::carries`
     /// after the pass (`vms::carry_to` keeps the part above the low word).
@@ -65,6 +68,7 @@ impl<'a> View<'a> {
             p_sum: &mut v.p_sum,
             p_min: &mut v.p_min,
             p_max: &mut v.p_max,
+            guests: v.guests.cols(&v.guest, &v.startup),
             carries: Vec::new(),
         }
     }
@@ -93,6 +97,8 @@ impl<'a> View<'a> {
             self.p_sum.len(),
             self.p_min.len(),
             self.p_max.len(),
+            self.guests.guest.len(),
+            self.guests.startup.len(),
         ];
         assert!(
             lens.iter().all(|&l| l == n),
@@ -124,6 +130,7 @@ impl<'a> View<'a> {
         let (p_sum, p_sum2) = cut_mut(self.p_sum, mid);
         let (p_min, p_min2) = cut_mut(self.p_min, mid);
         let (p_max, p_max2) = cut_mut(self.p_max, mid);
+        let (guests, guests2) = self.guests.split_at(mid);
         let left = View {
             ids: self.ids,
             start: self.start,
@@ -143,6 +150,7 @@ impl<'a> View<'a> {
             p_sum,
             p_min,
             p_max,
+            guests,
             carries: self.carries,
         };
         let right = View {
@@ -164,6 +172,7 @@ impl<'a> View<'a> {
             p_sum: p_sum2,
             p_min: p_min2,
             p_max: p_max2,
+            guests: guests2,
             carries: Vec::new(),
         };
         (left, right)

@@ -2,6 +2,7 @@
 //! memory figure, clock and counter, in `host.vms` order; the state flags
 //! and the per-VM counters' split storage (u32 low words plus sparse carries).
 
+use super::guests::GuestTable;
 use super::ids::Ids;
 
 /// A VM's lifecycle state.
@@ -114,6 +115,13 @@ pub(crate) struct Vms {
     /// could not find, paged to the Smart Paging file until ballooned back
     /// (0 almost always; "Smart Paging Working Set Size").
     pub(crate) smart_paging: Vec<u32>,
+    /// Guest profile: an index into `guests` (0: the default, "windows").
+    pub(crate) guest: Vec<u8>,
+    /// The minimum the user configured (MB); `minimum` holds the one the
+    /// balancer uses, max(this, the guest's balloon floor).
+    pub(crate) min_config: Vec<u32>,
+    /// The host's distinct guest profiles, resolved against its mechanics.
+    pub(crate) guests: GuestTable,
 }
 
 impl Vms {
@@ -207,6 +215,8 @@ impl Vms {
             + b(&self.p_min)
             + b(&self.p_max)
             + b(&self.smart_paging)
+            + b(&self.guest)
+            + b(&self.min_config)
             // A B-tree node per ~11 entries; ~48 B per entry is an upper bound.
             + self.carries.len() * 48
     }
@@ -223,7 +233,7 @@ macro_rules! each_column {
         v.clock_s.$op($($arg),*); v.added.$op($($arg),*); v.removed.$op($($arg),*);
         v.add_ops.$op($($arg),*); v.remove_ops.$op($($arg),*); v.p_sum.$op($($arg),*);
         v.run_mark.$op($($arg),*); v.p_min.$op($($arg),*); v.p_max.$op($($arg),*);
-        v.smart_paging.$op($($arg),*);
+        v.smart_paging.$op($($arg),*); v.guest.$op($($arg),*); v.min_config.$op($($arg),*);
     }};
 }
 

@@ -49,9 +49,10 @@ impl PolicyView {
 /// Whether VM `i` is in the solver set once this tick's boot step has run
 /// (the same f64 step as pass 1's).
 #[inline]
-fn in_solver_after_boot(v: &Vms, i: usize, dt_s: f64, boot_delay: f64) -> bool {
+fn in_solver_after_boot(v: &Vms, i: usize, dt_s: f64) -> bool {
     let f = v.flags[i];
-    in_solver(f) || (f & STATE_MASK == VmState::Starting as u8 && v.clock_s[i] + dt_s >= boot_delay)
+    let delay = || v.guests.delay_s[v.guest[i] as usize]; // the guest profile's
+    in_solver(f) || (f & STATE_MASK == VmState::Starting as u8 && v.clock_s[i] + dt_s >= delay())
 }
 
 /// The view of the tick of `dt_s` about to run on `v` (whose VMs share
@@ -64,13 +65,12 @@ pub(crate) fn view_after_boot(
     time_s: f64,
 ) -> Result<(PolicyView, Vec<usize>)> {
     let u = mech.balloon_unit_mb as u64;
-    let delay = mech.boot_report_delay_s;
     let (mut held, mut m) = (0u64, 0usize);
     for i in 0..v.len() {
         if v.flags[i] & STATE_MASK == VmState::Off as u8 {
             continue;
         }
-        if in_solver_after_boot(v, i, dt_s, delay) {
+        if in_solver_after_boot(v, i, dt_s) {
             m += 1;
         } else {
             held += v.assigned[i] as u64;
@@ -93,7 +93,7 @@ pub(crate) fn view_after_boot(
     };
     let mut positions = try_vec::<usize>(m, "policy view")?;
     for (i, id) in v.ids.iter().enumerate() {
-        if v.flags[i] & STATE_MASK == VmState::Off as u8 || !in_solver_after_boot(v, i, dt_s, delay) {
+        if v.flags[i] & STATE_MASK == VmState::Off as u8 || !in_solver_after_boot(v, i, dt_s) {
             continue;
         }
         let (d, mn, mx, b) = (v.demand[i], v.minimum[i], v.maximum[i], v.buffer[i]);

@@ -17,10 +17,12 @@ mod fleet;
 use crate::config::{VmSpec, MAX_DEMAND_MB};
 use crate::error::Result;
 use crate::fleet::Fleet;
+use crate::guest::{BalloonFloor, Guest, HotAdd};
 use crate::host::{Host, PagingFile};
 use crate::mechanics::Mechanics;
+use crate::model::guests::MAX_GUESTS;
 use crate::model::names::Names;
-use crate::model::{Counter, Vms, DYNAMIC, STATE_MASK};
+use crate::model::{Counter, GuestTable, Vms, DYNAMIC, STATE_MASK};
 use crate::policy::{External, Policy};
 use crate::version::Version;
 use codec::{bad, tag, Kind, Reader, Writer};
@@ -162,7 +164,8 @@ pub(crate) fn put_host(w: &mut Writer, h: &Host) {
         let ids: Vec<u64> = v.ids.iter().collect();
         w.vec(&ids, Writer::u64);
         w.vec(&v.flags, Writer::u8);
-        for col in [&v.startup, &v.minimum, &v.maximum] {
+        // The configured minimum (the effective one follows from the guest).
+        for col in [&v.startup, &v.min_config, &v.maximum] {
             w.vec(col, Writer::u32);
         }
         w.vec(&v.buffer, Writer::u16);
@@ -185,6 +188,7 @@ pub(crate) fn put_host(w: &mut Writer, h: &Host) {
         }
         w.u8(h.version() as u8);
         w.vec(&v.smart_paging, Writer::u32);
+        put_guests(w, v);
         let paging = h.smart_paging();
         w.f64(paging.drain_s);
         w.u64(paging.files.len() as u64);
@@ -194,6 +198,100 @@ pub(crate) fn put_host(w: &mut Writer, h: &Host) {
             w.u32(f.gap_mb);
         }
     });
+}
+
+/// Format 4: the host's guest profiles (count u16; each: name, report
+/// delay (u8 0 the policy's, 1 then f64 s), floor u8 (0 none, 1
+/// hv_balloon), hot-add u8 (0 the policy's, 1 then u32 MB, 2 memory
+/// blocks)), then each VM's profile index (u8).
+fn put_guests(w: &mut Writer, v: &Vms) {
+    w.u16(v.guests.profiles.len() as u16);
+    for g in &v.guests.profiles {
+        w.str(&g.name);
+        match g.report_delay_s {
+            None => w.u8(0),
+            Some(d) => {
+                w.u8(1);
+                w.f64(d);
+            }
+        }
+        w.u8(match g.balloon_floor {
+            BalloonFloor::None => 0,
+            BalloonFloor::HvBalloon => 1,
+        });
+        match g.hot_add {
+            HotAdd::Policy => w.u8(0),
+            HotAdd::Chunk(c) => {
+                w.u8(1);
+                w.u32(c);
+            }
+            HotAdd::MemoryBlocks => w.u8(2),
+        }
+    }
+    w.vec(&v.guest, Writer::u8);
+}
+
+/// The guest profiles [`put_guests`] wrote, into `v` (its `min_config`
+/// read): the table, the column, the effective minimums; checks that the
+/// demands carry their floors.
+fn get_guests(b: &mut Reader<'_>, v: &mut Vms, mech: &Mechanics) -> Result<()> {
+    let count = b.u16()? as usize;
+    if count == 0 || count > MAX_GUESTS {
+        return Err(bad(format!("{count} guest profiles")));
+    }
+    let mut table = GuestTable::new(mech);
+    for k in 0..count {
+        let name = b.str()?.to_string();
+        let report_delay_s = match b.u8()? {
+            0 => None,
+            1 => Some(b.f64()?),
+            t => return Err(bad(format!("guest report delay kind {t}"))),
+        };
+        let balloon_floor = match b.u8()? {
+            0 => BalloonFloor::None,
+            1 => BalloonFloor::HvBalloon,
+            t => return Err(bad(format!("guest balloon floor kind {t}"))),
+        };
+        let hot_add = match b.u8()? {
+            0 => HotAdd::Policy,
+            1 => HotAdd::Chunk(b.u32()?),
+            2 => HotAdd::MemoryBlocks,
+            t => return Err(bad(format!("guest hot-add kind {t}"))),
+        };
+        let g = Guest {
+            name,
+            report_delay_s,
+            balloon_floor,
+            hot_add,
+        };
+        table
+            .check(&g, "guest", 0)
+            .map_err(|e| bad(format!("guest profile {k}: {}", e.message)))?;
+        if table.intern(&g, mech) as usize != k {
+            return Err(bad(format!(
+                "guest profile {k} ({:?}) repeated or not the default first",
+                g.name
+            )));
+        }
+    }
+    v.guest = b.vec(1, Reader::u8)?;
+    if v.guest.len() != v.len() {
+        return Err(bad(format!("guest has {} entries for {} VMs", v.guest.len(), v.len())));
+    }
+    v.minimum.clear();
+    for pos in 0..v.len() {
+        let k = v.guest[pos];
+        if k as usize >= count {
+            return Err(bad(format!("VM at position {pos}: guest profile {k}")));
+        }
+        let floor = table.floor(k, v.startup[pos]);
+        if v.demand[pos] < floor {
+            return Err(bad(format!("VM at position {pos}: demand below its balloon floor")));
+        }
+        v.minimum.push(v.min_config[pos].max(floor));
+    }
+    v.guests = table;
+    Ok(())
 }
 
 pub(crate) fn get_host(r: &mut Reader<'_>, mech: &Mechanics) -> Result<Host> {
@@ -240,7 +338,7 @@ pub(crate) fn get_host(r: &mut Reader<'_>, mech: &Mechanics) -> Result<Host> {
     }
     v.flags = b.vec(1, Reader::u8)?;
     v.startup = b.vec(4, Reader::u32)?;
-    v.minimum = b.vec(4, Reader::u32)?;
+    v.min_config = b.vec(4, Reader::u32)?;
     v.maximum = b.vec(4, Reader::u32)?;
     v.buffer = b.vec(2, Reader::u16)?;
     v.weight = b.vec(2, Reader::u16)?;
@@ -259,7 +357,7 @@ pub(crate) fn get_host(r: &mut Reader<'_>, mech: &Mechanics) -> Result<Host> {
     for (len, what) in [
         (v.flags.len(), "flags"),
         (v.startup.len(), "startup"),
-        (v.minimum.len(), "minimum"),
+        (v.min_config.len(), "minimum"),
         (v.maximum.len(), "maximum"),
         (v.buffer.len(), "buffer"),
         (v.weight.len(), "weight"),
@@ -286,7 +384,7 @@ pub(crate) fn get_host(r: &mut Reader<'_>, mech: &Mechanics) -> Result<Host> {
         }
         let spec = VmSpec {
             startup_mb: v.startup[pos] as i64,
-            minimum_mb: Some(v.minimum[pos] as i64),
+            minimum_mb: Some(v.min_config[pos] as i64),
             maximum_mb: v.maximum[pos] as i64,
             buffer_pct: v.buffer[pos] as i64,
             weight: v.weight[pos] as i64,
@@ -336,6 +434,7 @@ pub(crate) fn get_host(r: &mut Reader<'_>, mech: &Mechanics) -> Result<Host> {
             return Err(bad(format!("VM at position {pos}: Smart Paging {p} MB")));
         }
     }
+    get_guests(&mut b, &mut v, mech)?;
     let drain_s = b.f64()?;
     let base = base
         .with_smart_paging_drain_s(drain_s)

@@ -515,7 +515,6 @@ fn pass1_sums_are_exact_past_u32_lanes() {
             let (mut target, mut caps) = (vec![0u32; n], vec![0u32; n]);
             let p = Pass1 {
                 dt_s: 1.0,
-                boot_delay: 0.0,
                 u: 2,
                 target: &mut target,
                 stage: Some(crate::model::rules::Stage::Buffers),

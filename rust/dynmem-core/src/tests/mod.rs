@@ -8,6 +8,7 @@ use crate::*;
 mod balancer;
 mod fleet;
 mod forms;
+mod guests;
 mod operations;
 mod paging;
 mod policies;

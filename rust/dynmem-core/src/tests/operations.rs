@@ -181,7 +181,7 @@ fn run_equals_stepping_by_hand() {
             let r = rows * 3..rows * 3 + 3;
             assert_eq!(&rec.assigned_mb[r.clone()], h2.assigned());
             assert_eq!(&rec.visible_mb[r.clone()], h2.visible());
-            assert_eq!(&rec.demand_mb[r.clone()], h2.demands());
+            assert_eq!(&rec.demand_mb[r.clone()], &*h2.demands());
             for p in 0..3 {
                 assert_eq!(rec.target_mb[r.start + p] as u64, h2.at(p).target_mb());
                 assert_eq!(rec.pressure[r.start + p], h2.at(p).pressure());

@@ -166,7 +166,6 @@ pub(crate) struct Pass2 {
     pub dt_s: f64,
     pub remove_delay_s: f64,
     pub lazy_step: u64,
-    pub chunk: u64,
 }
 
 impl Split for Targets<'_> {
@@ -186,7 +185,6 @@ impl Split for Filled<'_> {
 /// What pass 1 writes and adds up besides the boot clocks.
 pub(crate) struct Pass1<'a> {
     pub dt_s: f64,
-    pub boot_delay: f64,
     pub u: u64,
     /// Each solver VM's target (MB; any value for other VMs), for pass 2
     /// and [`floors`] to read.

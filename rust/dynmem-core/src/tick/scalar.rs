@@ -19,10 +19,11 @@ pub(crate) fn room(stage: Stage, t: u64, d_cap: u64, mn: u64, shift: u32) -> u32
 /// Pass 1 over the VMs in `range`.
 #[inline(always)]
 pub(crate) fn pass1_scalar(v: &mut View, p: &mut Pass1, range: std::ops::Range<usize>) {
-    let (dt_s, boot_delay, u, stage) = (p.dt_s, p.boot_delay, p.u, p.stage);
+    let (dt_s, u, stage) = (p.dt_s, p.u, p.stage);
     let shift = u.trailing_zeros();
     // Columns sliced to the range up front: no bounds checks in the loop.
     let r = range;
+    let (first, guests) = (r.start, v.guests);
     let target = &mut p.target[r.clone()];
     let caps: &mut [u32] = if stage.is_some() {
         &mut p.caps[r.clone()]
@@ -55,7 +56,8 @@ pub(crate) fn pass1_scalar(v: &mut View, p: &mut Pass1, range: std::ops::Range<u
         }
         if f & STATE_MASK == VmState::Starting as u8 {
             clock_s[i] += dt_s;
-            if clock_s[i] < boot_delay {
+            // (Each guest profile's report delay: `model::guests`.)
+            if clock_s[i] < guests.delay_s(first + i) {
                 held += assigned[i] as u64;
                 continue;
             }
@@ -122,7 +124,7 @@ pub(crate) fn floors_scalar(
 pub(crate) fn pass2_scalar(v: &mut View, range: std::ops::Range<usize>, m: &Pass2, g_of: impl Alloc) -> u64 {
     // Columns sliced to the range up front: no bounds checks in the loop.
     let r = range;
-    let start = r.start;
+    let (start, guests) = (r.start, v.guests);
     let flags = &v.flags[r.clone()];
     let n = flags.len();
     let (demand, assigned, visible) = (
@@ -192,7 +194,8 @@ pub(crate) fn pass2_scalar(v: &mut View, range: std::ops::Range<usize>, m: &Pass
                 }
             }
             if a > visible[i] as u64 {
-                visible[i] = visible_after_add(a, visible[i] as u64, maximum[i] as u64, m.chunk) as u32;
+                let chunk = guests.chunk_mb(start + i); // the guest profile's
+                visible[i] = visible_after_add(a, visible[i] as u64, maximum[i] as u64, chunk) as u32;
             }
         }
         let a = assigned[i];

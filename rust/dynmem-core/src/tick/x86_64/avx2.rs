@@ -456,7 +456,7 @@ pub(crate) fn pass2(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (usize, u64) {
         while bits != 0 {
             let j = i + bits.trailing_zeros() as usize;
             let (a, vis, max) = (v.assigned[j] as u64, v.visible[j] as u64, v.maximum[j] as u64);
-            v.visible[j] = crate::model::rules::visible_after_add(a, vis, max, m.chunk) as u32;
+            v.visible[j] = crate::model::rules::visible_after_add(a, vis, max, v.guests.chunk_mb(j)) as u32;
             bits &= bits - 1;
         }
         // Statistics of every VM that is on (off lanes: discarded).

@@ -566,7 +566,7 @@ pub(crate) fn pass2(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (usize, u64) {
             while grow != 0 {
                 let j = i + grow.trailing_zeros() as usize;
                 let (a, vis, max) = (v.assigned[j] as u64, v.visible[j] as u64, v.maximum[j] as u64);
-                v.visible[j] = crate::model::rules::visible_after_add(a, vis, max, m.chunk) as u32;
+                v.visible[j] = crate::model::rules::visible_after_add(a, vis, max, v.guests.chunk_mb(j)) as u32;
                 grow &= grow - 1;
             }
         }
