@@ -1,7 +1,9 @@
 //! Times `Host::tick` in Rust alone: `cargo run --release --example tick_bench [N]`.
 //! (The published benchmarks are `benches/run.py`; this isolates the core.)
-//! `POLICY=static|proportional|shares|strict` ticks under that policy.
-use dynmem_core::{Host, Mechanics, Policy, VmSpec};
+//! `POLICY=static|proportional|shares|strict` ticks under that policy;
+//! `CAP=scalar|avx2` caps the vector forms; `ROUNDS=k` timed ticks (callgrind:
+//! run ROUNDS=10 and ROUNDS=30 and divide the difference by 20 × N).
+use dynmem_core::{Host, Mechanics, Policy, VectorCap, VmSpec};
 use std::time::Instant;
 
 fn lcg(s: &mut u64) -> u64 {
@@ -31,6 +33,11 @@ fn main() {
         let mut h = Host::new((n as u64 * per_vm) as i64, Some(0), policy)
             .and_then(|h| h.with_policy(rule))
             .unwrap();
+        h.set_vector_cap(match std::env::var("CAP").as_deref() {
+            Ok("scalar") => VectorCap::Scalar,
+            Ok("avx2") => VectorCap::Avx2,
+            _ => VectorCap::Avx512,
+        });
         let mut seed = 42u64;
         let weights = [0i64, 100, 2000, 5000, 10000];
         for i in 0..n {

@@ -19,16 +19,23 @@ pub(crate) fn room(stage: Stage, t: u64, d_cap: u64, mn: u64, shift: u32) -> u32
 /// Pass 1 over the VMs in `range`.
 #[inline(always)]
 pub(crate) fn pass1_scalar(v: &mut View, p: &mut Pass1, range: std::ops::Range<usize>) {
-    let (dt_s, boot_delay, u, stage) = (p.dt_s, p.boot_delay, p.u, p.stage);
+    // One loop per stage guess: no test of the guess per VM.
+    match p.stage {
+        None => pass1_range::<false>(v, p, range, Stage::Buffers),
+        Some(stage) => pass1_range::<true>(v, p, range, stage),
+    }
+}
+
+/// [`pass1_scalar`] with the guess known: with `GUESS`, also each solver
+/// VM's room in `stage` and its scan.
+#[inline(always)]
+fn pass1_range<const GUESS: bool>(v: &mut View, p: &mut Pass1, range: std::ops::Range<usize>, stage: Stage) {
+    let (dt_s, boot_delay, u) = (p.dt_s, p.boot_delay, p.u);
     let shift = u.trailing_zeros();
     // Columns sliced to the range up front: no bounds checks in the loop.
     let r = range;
     let target = &mut p.target[r.clone()];
-    let caps: &mut [u32] = if stage.is_some() {
-        &mut p.caps[r.clone()]
-    } else {
-        &mut []
-    };
+    let caps: &mut [u32] = if GUESS { &mut p.caps[r.clone()] } else { &mut [] };
     let (flags, clock_s) = (&mut v.flags[r.clone()], &mut v.clock_s[r.clone()]);
     let (demand, assigned) = (&v.demand[r.clone()], &v.assigned[r.clone()]);
     let (minimum, maximum, buffer) = (&v.minimum[r.clone()], &v.maximum[r.clone()], &v.buffer[r.clone()]);
@@ -36,7 +43,8 @@ pub(crate) fn pass1_scalar(v: &mut View, p: &mut Pass1, range: std::ops::Range<u
     let n = flags.len();
     let (clock_s, demand, assigned, target) = (&mut clock_s[..n], &demand[..n], &assigned[..n], &mut target[..n]);
     let (minimum, maximum, buffer, weight) = (&minimum[..n], &maximum[..n], &buffer[..n], &weight[..n]);
-    // Local accumulators (registers, not the struct in memory).
+    let caps = if GUESS { &mut caps[..n] } else { caps };
+    // Local accumulators (registers, not the structs in memory).
     let Sums {
         mut held,
         mut sum_t,
@@ -45,42 +53,36 @@ pub(crate) fn pass1_scalar(v: &mut View, p: &mut Pass1, range: std::ops::Range<u
         mut sum_a,
         mut need_t,
     } = p.sums;
+    let mut scan = p.scan;
     for i in 0..n {
-        if stage.is_some() {
-            caps[i] = 0; // outside the solver set (solver VMs overwrite it)
-        }
         let mut f = flags[i];
-        if f & STATE_MASK == VmState::Off as u8 {
-            continue;
-        }
         if f & STATE_MASK == VmState::Starting as u8 {
             clock_s[i] += dt_s;
-            if clock_s[i] < boot_delay {
-                held += assigned[i] as u64;
-                continue;
+            #[allow(clippy::neg_cmp_op_on_partial_ord)] // (as the boot clock's NaN would go)
+            if !(clock_s[i] < boot_delay) {
+                f = (f & !STATE_MASK) | VmState::Running as u8;
+                flags[i] = f;
+                clock_s[i] = 0.0;
             }
-            f = (f & !STATE_MASK) | VmState::Running as u8;
-            flags[i] = f;
-            clock_s[i] = 0.0;
         }
-        let a = assigned[i] as u64;
-        if !in_solver(f) {
-            held += a;
-            continue;
-        }
-        let (d, mn, mx) = (demand[i], minimum[i], maximum[i]);
+        // Straight-line: every VM's target is computed (any value outside the
+        // solver set) and added under all-ones/all-zeros masks.
+        let (d, mn, mx, a) = (demand[i], minimum[i], maximum[i], assigned[i] as u64);
         let t = target_of(d, buffer[i], mn, mx, u);
         let d_cap = demand_cap_of(d, mn, mx, u);
         target[i] = t as u32; // ≤ maximum ≤ 1 TB in MB
-        sum_t += t;
-        sum_d += d_cap;
-        sum_m += mn as u64;
-        sum_a += a;
-        need_t += t.max(a) - a; // max(0, t − a), as a cmov: t vs a is data, not control
-        if let Some(stage) = stage {
-            let c = room(stage, t, d_cap, mn as u64, shift);
+        let solver = mask(in_solver(f));
+        // On outside the solver set: booting or static VMs hold their memory.
+        held += a & !solver & mask(f & STATE_MASK != VmState::Off as u8);
+        sum_t += t & solver;
+        sum_d += d_cap & solver;
+        sum_m += mn as u64 & solver;
+        sum_a += a & solver;
+        need_t += (t.max(a) - a) & solver; // max(0, t − a)
+        if GUESS {
+            let c = room(stage, t, d_cap, mn as u64, shift) & solver as u32; // 0 outside the solver set
             caps[i] = c;
-            p.scan.add(c, weight[i]);
+            scan.add(c, weight[i]); // (nothing for c = 0)
         }
     }
     p.sums = Sums {
@@ -91,6 +93,7 @@ pub(crate) fn pass1_scalar(v: &mut View, p: &mut Pass1, range: std::ops::Range<u
         sum_a,
         need_t,
     };
+    p.scan = scan;
 }
 
 #[inline(always)]
