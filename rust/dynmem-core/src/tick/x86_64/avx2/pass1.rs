@@ -26,7 +26,7 @@ type V = __m256i;
 
 /// Steps between folds of the u32 lane totals into u64 lanes: each step adds
 /// at most 2^20 to a lane, so 2048 steps stay below 2^31.
-const FOLD: u32 = 2048;
+const FOLD: usize = 2048;
 
 /// 8 u32 entries from `p[i]`.
 ///
@@ -111,63 +111,40 @@ fn u32_lanes(x: V) -> [u32; 8] {
     a
 }
 
-/// `K` sums kept as u32 lane totals, folded into u64 lanes every [`FOLD`] steps.
-struct Totals<const K: usize> {
-    part: [V; K],
-    wide: [V; K],
-    steps: u32,
-}
+/// `K` sums in u64 lanes, each fed the u32 lane totals of at most [`FOLD`]
+/// steps. (The loops below keep those totals in locals, one run of steps at
+/// a time, so that they stay in registers.)
+struct Wide<const K: usize>([V; K]);
 
-impl<const K: usize> Totals<K> {
+impl<const K: usize> Wide<K> {
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     fn new() -> Self {
-        let zero = _mm256_setzero_si256();
-        Totals {
-            part: [zero; K],
-            wide: [zero; K],
-            steps: 0,
-        }
+        Wide([_mm256_setzero_si256(); K])
     }
 
-    /// Adds `x[k]` (each lane at most 2^20) to sum `k`.
+    /// Adds the u32 lane totals `part`.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    fn add(&mut self, x: [V; K]) {
-        for (p, x) in self.part.iter_mut().zip(x) {
-            *p = _mm256_add_epi32(*p, x);
+    fn fold(&mut self, part: [V; K]) {
+        for (w, p) in self.0.iter_mut().zip(part) {
+            *w = _mm256_add_epi64(*w, widen_sum(p));
         }
-        self.steps += 1;
-        if self.steps == FOLD {
-            self.fold();
-        }
-    }
-
-    #[inline(never)]
-    #[cold]
-    #[target_feature(enable = "avx2,fma")]
-    fn fold(&mut self) {
-        for (w, p) in self.wide.iter_mut().zip(&mut self.part) {
-            *w = _mm256_add_epi64(*w, widen_sum(*p));
-            *p = _mm256_setzero_si256();
-        }
-        self.steps = 0;
     }
 
     /// The `K` sums.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    fn sums(mut self) -> [u64; K] {
-        self.fold();
-        self.wide.map(|w| hsum64(w))
+    fn sums(self) -> [u64; K] {
+        self.0.map(|w| hsum64(w))
     }
 }
 
-/// [`Scan::add`] kept per lane: the four sums in [`Totals`] (rooms, rooms of
-/// positive weight, positive weights with room, weight-0 items with room),
-/// and the three extremes.
+/// [`Scan::add`] kept per lane: the four sums as u32 lane totals of the
+/// current run of steps (rooms, rooms of positive weight, positive weights
+/// with room, weight-0 items with room), and the three extremes.
 struct ScanLanes {
-    sums: Totals<4>,
+    sums: [V; 4],
     max_pos: V,
     min_w: V,
     max_zero: V,
@@ -179,7 +156,7 @@ impl ScanLanes {
     fn new() -> ScanLanes {
         let zero = _mm256_setzero_si256();
         ScanLanes {
-            sums: Totals::new(),
+            sums: [zero; 4],
             max_pos: zero,
             min_w: s32(WEIGHT_SCALE as u32),
             max_zero: zero,
@@ -197,29 +174,38 @@ impl ScanLanes {
         let no_c = _mm256_cmpeq_epi32(c, zero);
         let skip = _mm256_or_si256(zero_w, no_c); // not (w > 0 and c > 0)
         let c_pos = _mm256_andnot_si256(zero_w, c);
-        let c_zero = _mm256_and_si256(zero_w, c);
         let counted = _mm256_andnot_si256(no_c, zero_w); // w = 0 and c > 0: −1
-        self.sums
-            .add([c, c_pos, _mm256_andnot_si256(skip, w), _mm256_sub_epi32(zero, counted)]);
+        let [total, positive, w_pos, n_zero] = &mut self.sums;
+        *total = _mm256_add_epi32(*total, c);
+        *positive = _mm256_add_epi32(*positive, c_pos);
+        *w_pos = _mm256_add_epi32(*w_pos, _mm256_andnot_si256(skip, w));
+        *n_zero = _mm256_sub_epi32(*n_zero, counted);
         self.max_pos = _mm256_max_epu32(self.max_pos, c_pos);
         self.min_w = _mm256_min_epu32(self.min_w, _mm256_or_si256(w, skip));
-        self.max_zero = _mm256_max_epu32(self.max_zero, c_zero);
+        self.max_zero = _mm256_max_epu32(self.max_zero, _mm256_and_si256(zero_w, c));
+    }
+
+    /// Moves the run's sums into `wide`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn fold(&mut self, wide: &mut Wide<4>) {
+        wide.fold(self.sums);
+        self.sums = [_mm256_setzero_si256(); 4];
     }
 
     #[inline(never)]
     #[target_feature(enable = "avx2,fma")]
-    fn merge_into(self, scan: &mut Scan) {
-        let [total, positive, w_pos, n_zero] = self.sums.sums();
+    fn merge_into(self, wide: Wide<4>, scan: &mut Scan) {
+        let [total, positive, w_pos, n_zero] = wide.sums();
         scan.total += total;
         scan.positive += positive;
         scan.w_pos += w_pos;
         scan.n_zero += n_zero;
-        scan.max_pos = scan.max_pos.max(u32_lanes(self.max_pos).into_iter().max().unwrap_or(0));
+        let max = |x: V| u32_lanes(x).into_iter().max().unwrap_or(0);
+        scan.max_pos = scan.max_pos.max(max(self.max_pos));
         let min_w = u32_lanes(self.min_w).into_iter().min().unwrap_or(WEIGHT_SCALE as u32);
         scan.min_w = scan.min_w.min(min_w as u16);
-        scan.max_zero = scan
-            .max_zero
-            .max(u32_lanes(self.max_zero).into_iter().max().unwrap_or(0));
+        scan.max_zero = scan.max_zero.max(max(self.max_zero));
     }
 }
 
@@ -312,7 +298,9 @@ pub(crate) fn pass1(v: &mut View, p: &mut Pass1) -> usize {
 
 /// [`pass1`]'s steps over VMs `0..n` (`n` a multiple of 8, asserted by the
 /// caller within every column, `p.target` and, with `GUESS`, `p.caps`);
-/// with `GUESS`, also the rooms in `stage` and their scan.
+/// with `GUESS`, also the rooms in `stage` and their scan. Runs of at most
+/// [`FOLD`] steps, each ended early by a group with a starting VM, which
+/// goes through the scalar form between runs.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 fn pass1_steps<const GUESS: bool>(v: &mut View, p: &mut Pass1, n: usize, stage: Stage) {
@@ -320,63 +308,77 @@ fn pass1_steps<const GUESS: bool>(v: &mut View, p: &mut Pass1, n: usize, stage: 
     let (state_mask, starting) = (s32(STATE_MASK as u32), s32(VmState::Starting as u32));
     let zero = _mm256_setzero_si256();
     // held, target, demand cap, minimum, assigned, shortfall.
-    let mut sums = Totals::<6>::new();
-    let mut lanes = ScanLanes::new();
+    let mut sums = Wide::<6>::new();
+    let (mut lanes, mut scan_sums) = (ScanLanes::new(), Wide::<4>::new());
     // The loads and stores at `i` below touch VMs `i..i + 8` ("the
     // group"), with `i + 8 ≤ n`: within every column, `p.target` and, with
     // a guess, `p.caps` (the caller's contract; the scalar groups change
     // entries, never a slice).
     let mut i = 0;
     while i < n {
-        // SAFETY: the group is in bounds.
-        let f = unsafe { u8x8(v.flags, i) };
-        let state = _mm256_and_si256(f, state_mask);
-        if _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(state, starting))) != 0 {
+        let (target, caps) = (&mut *p.target, &mut *p.caps);
+        let end = n.min(i + 8 * FOLD);
+        let mut part = [zero; 6];
+        let mut booting = false;
+        while i < end {
+            // SAFETY: the group is in bounds.
+            let f = unsafe { u8x8(v.flags, i) };
+            let state = _mm256_and_si256(f, state_mask);
+            if _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(state, starting))) != 0 {
+                booting = true;
+                break;
+            }
+            let off = _mm256_cmpeq_epi32(state, zero);
+            let solver = _mm256_cmpeq_epi32(f, k.running_dynamic);
+            // SAFETY: the group is in bounds.
+            let (a, d, mn, mx, b) = unsafe {
+                (
+                    u32x8(v.assigned, i),
+                    u32x8(v.demand, i),
+                    u32x8(v.minimum, i),
+                    u32x8(v.maximum, i),
+                    u16x8(v.buffer, i),
+                )
+            };
+            let dmx = _mm256_min_epu32(d, mx);
+            let t = targets8(dmx, b, mn, mx, &k);
+            // SAFETY: the group is in bounds.
+            unsafe { store_u32x8(target, i, t) };
+            let d_cap = clamp(ceil_u(dmx, &k), mn, mx);
+            let short = _mm256_sub_epi32(_mm256_max_epu32(t, a), a); // max(0, t − a)
+            let adds = [
+                // on and not in the solver set: static running VMs hold their memory
+                _mm256_andnot_si256(_mm256_or_si256(off, solver), a),
+                _mm256_and_si256(solver, t),
+                _mm256_and_si256(solver, d_cap),
+                _mm256_and_si256(solver, mn),
+                _mm256_and_si256(solver, a),
+                _mm256_and_si256(solver, short),
+            ];
+            for (s, x) in part.iter_mut().zip(adds) {
+                *s = _mm256_add_epi32(*s, x);
+            }
+            if GUESS {
+                let c = room8(stage, solver, t, d_cap, mn, &k);
+                // SAFETY: the group is in bounds (`p.caps` too, with a guess).
+                unsafe { store_u32x8(caps, i, c) };
+                // SAFETY: the group is in bounds.
+                lanes.add(c, unsafe { u16x8(v.weight, i) });
+            }
+            i += 8;
+        }
+        sums.fold(part);
+        lanes.fold(&mut scan_sums);
+        if booting {
             // (Adds to `p.sums` and `p.scan` directly: both are sums and
             // extremes, so the order of merging does not matter.)
             pass1_group_scalar(v, p, i);
             i += 8;
-            continue;
         }
-        let off = _mm256_cmpeq_epi32(state, zero);
-        let solver = _mm256_cmpeq_epi32(f, k.running_dynamic);
-        // SAFETY: the group is in bounds.
-        let (a, d, mn, mx, b) = unsafe {
-            (
-                u32x8(v.assigned, i),
-                u32x8(v.demand, i),
-                u32x8(v.minimum, i),
-                u32x8(v.maximum, i),
-                u16x8(v.buffer, i),
-            )
-        };
-        let dmx = _mm256_min_epu32(d, mx);
-        let t = targets8(dmx, b, mn, mx, &k);
-        // SAFETY: the group is in bounds.
-        unsafe { store_u32x8(p.target, i, t) };
-        let d_cap = clamp(ceil_u(dmx, &k), mn, mx);
-        let short = _mm256_sub_epi32(_mm256_max_epu32(t, a), a); // max(0, t − a)
-        sums.add([
-            // on and not in the solver set: static running VMs hold their memory
-            _mm256_andnot_si256(_mm256_or_si256(off, solver), a),
-            _mm256_and_si256(solver, t),
-            _mm256_and_si256(solver, d_cap),
-            _mm256_and_si256(solver, mn),
-            _mm256_and_si256(solver, a),
-            _mm256_and_si256(solver, short),
-        ]);
-        if GUESS {
-            let c = room8(stage, solver, t, d_cap, mn, &k);
-            // SAFETY: the group is in bounds (`p.caps` too, with a guess).
-            unsafe { store_u32x8(p.caps, i, c) };
-            // SAFETY: the group is in bounds.
-            lanes.add(c, unsafe { u16x8(v.weight, i) });
-        }
-        i += 8;
     }
     p.sums.add(sums.sums());
     if GUESS {
-        lanes.merge_into(&mut p.scan);
+        lanes.merge_into(scan_sums, &mut p.scan);
     }
 }
 
@@ -387,31 +389,35 @@ pub(crate) fn floors(v: &View, target: &[u32], caps: &mut [u32], u: u64, stage: 
     let n = v.len() / 8 * 8;
     assert!(target.len() >= n && caps.len() >= n);
     let k = Consts::new(u);
-    let mut lanes = ScanLanes::new();
+    let (mut lanes, mut scan_sums) = (ScanLanes::new(), Wide::<4>::new());
     // The loads and stores at `i` below touch VMs `i..i + 8` ("the
     // group"), with `i + 8 ≤ n`: within every column, `target` and `caps`
     // (asserted above).
     let mut i = 0;
     while i < n {
-        // SAFETY: the group is in bounds.
-        let (f, mn, mx, d, t) = unsafe {
-            (
-                u8x8(v.flags, i),
-                u32x8(v.minimum, i),
-                u32x8(v.maximum, i),
-                u32x8(v.demand, i),
-                u32x8(target, i),
-            )
-        };
-        let solver = _mm256_cmpeq_epi32(f, k.running_dynamic);
-        let d_cap = clamp(ceil_u(_mm256_min_epu32(d, mx), &k), mn, mx);
-        let c = room8(stage, solver, t, d_cap, mn, &k);
-        // SAFETY: the group is in bounds.
-        unsafe { store_u32x8(caps, i, c) };
-        // SAFETY: the group is in bounds.
-        lanes.add(c, unsafe { u16x8(v.weight, i) });
-        i += 8;
+        let end = n.min(i + 8 * FOLD);
+        while i < end {
+            // SAFETY: the group is in bounds.
+            let (f, mn, mx, d, t) = unsafe {
+                (
+                    u8x8(v.flags, i),
+                    u32x8(v.minimum, i),
+                    u32x8(v.maximum, i),
+                    u32x8(v.demand, i),
+                    u32x8(target, i),
+                )
+            };
+            let solver = _mm256_cmpeq_epi32(f, k.running_dynamic);
+            let d_cap = clamp(ceil_u(_mm256_min_epu32(d, mx), &k), mn, mx);
+            let c = room8(stage, solver, t, d_cap, mn, &k);
+            // SAFETY: the group is in bounds.
+            unsafe { store_u32x8(caps, i, c) };
+            // SAFETY: the group is in bounds.
+            lanes.add(c, unsafe { u16x8(v.weight, i) });
+            i += 8;
+        }
+        lanes.fold(&mut scan_sums);
     }
-    lanes.merge_into(scan);
+    lanes.merge_into(scan_sums, scan);
     n
 }
