@@ -55,34 +55,41 @@ fn pass1_range<const GUESS: bool>(v: &mut View, p: &mut Pass1, range: std::ops::
     } = p.sums;
     let mut scan = p.scan;
     for i in 0..n {
+        if GUESS {
+            caps[i] = 0; // outside the solver set (solver VMs overwrite it)
+        }
         let mut f = flags[i];
+        if f & STATE_MASK == VmState::Off as u8 {
+            continue;
+        }
         if f & STATE_MASK == VmState::Starting as u8 {
             clock_s[i] += dt_s;
-            #[allow(clippy::neg_cmp_op_on_partial_ord)] // (as the boot clock's NaN would go)
-            if !(clock_s[i] < boot_delay) {
-                f = (f & !STATE_MASK) | VmState::Running as u8;
-                flags[i] = f;
-                clock_s[i] = 0.0;
+            if clock_s[i] < boot_delay {
+                held += assigned[i] as u64;
+                continue;
             }
+            f = (f & !STATE_MASK) | VmState::Running as u8;
+            flags[i] = f;
+            clock_s[i] = 0.0;
         }
-        // Straight-line: every VM's target is computed (any value outside the
-        // solver set) and added under all-ones/all-zeros masks.
-        let (d, mn, mx, a) = (demand[i], minimum[i], maximum[i], assigned[i] as u64);
+        let a = assigned[i] as u64;
+        if !in_solver(f) {
+            held += a; // static running VMs hold their memory
+            continue;
+        }
+        let (d, mn, mx) = (demand[i], minimum[i], maximum[i]);
         let t = target_of(d, buffer[i], mn, mx, u);
         let d_cap = demand_cap_of(d, mn, mx, u);
         target[i] = t as u32; // ≤ maximum ≤ 1 TB in MB
-        let solver = mask(in_solver(f));
-        // On outside the solver set: booting or static VMs hold their memory.
-        held += a & !solver & mask(f & STATE_MASK != VmState::Off as u8);
-        sum_t += t & solver;
-        sum_d += d_cap & solver;
-        sum_m += mn as u64 & solver;
-        sum_a += a & solver;
-        need_t += (t.max(a) - a) & solver; // max(0, t − a)
+        sum_t += t;
+        sum_d += d_cap;
+        sum_m += mn as u64;
+        sum_a += a;
+        need_t += t.max(a) - a; // max(0, t − a), as a cmov: t vs a is data, not control
         if GUESS {
-            let c = room(stage, t, d_cap, mn as u64, shift) & solver as u32; // 0 outside the solver set
+            let c = room(stage, t, d_cap, mn as u64, shift);
             caps[i] = c;
-            scan.add(c, weight[i]); // (nothing for c = 0)
+            scan.add(c, weight[i]);
         }
     }
     p.sums = Sums {
