@@ -273,19 +273,6 @@ fn floors_part(v: &View, target: &[u32], caps: &mut [u32], u: u64, stage: Stage,
     scan
 }
 
-/// Adds the vector forms' per-lane partial scans (total, positive, w_pos,
-/// max_pos, min_w, n_zero, max_zero, each as `L` lanes) to `scan`.
-fn merge_lanes<const L: usize>(scan: &mut Scan, parts: [[u64; L]; 7]) {
-    let [total, positive, w_pos, max_pos, min_w, n_zero, max_zero] = parts;
-    scan.total += total.iter().sum::<u64>();
-    scan.positive += positive.iter().sum::<u64>();
-    scan.w_pos += w_pos.iter().sum::<u64>();
-    scan.max_pos = scan.max_pos.max(max_pos.into_iter().max().unwrap_or(0) as u32);
-    scan.min_w = scan.min_w.min(min_w.into_iter().min().unwrap_or(u64::MAX) as u16);
-    scan.n_zero += n_zero.iter().sum::<u64>();
-    scan.max_zero = scan.max_zero.max(max_zero.into_iter().max().unwrap_or(0) as u32);
-}
-
 /// [`pass2_part`] over `v` in `parts` parts (in parallel when `parts > 1`);
 /// returns Σ assigned afterwards and the carries. The same result for any
 /// `parts`: every VM's step is its own, and Σ assigned a sum.
