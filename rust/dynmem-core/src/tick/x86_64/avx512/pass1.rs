@@ -102,15 +102,8 @@ impl ScanLanes {
     #[inline(never)]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
     fn merge_into(self, wide: Wide<4>, scan: &mut Scan) {
-        let [total, positive, w_pos, n_zero] = wide.sums();
-        scan.total += total;
-        scan.positive += positive;
-        scan.w_pos += w_pos;
-        scan.n_zero += n_zero;
-        scan.max_pos = scan.max_pos.max(_mm512_reduce_max_epu32(self.max_pos));
-        let min_w = u32_lanes(self.min_w).into_iter().min().unwrap_or(WEIGHT_SCALE as u32);
-        scan.min_w = scan.min_w.min(min_w as u16);
-        scan.max_zero = scan.max_zero.max(_mm512_reduce_max_epu32(self.max_zero));
+        let extremes = [self.max_pos, self.min_w, self.max_zero].map(|x| u32_lanes(x));
+        crate::tick::x86_64::merge_scan(scan, wide.sums(), extremes.each_ref().map(|x| &x[..]));
     }
 }
 
