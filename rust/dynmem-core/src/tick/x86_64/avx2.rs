@@ -1,6 +1,5 @@
-//! The AVX2 forms of passes 1 and 2 and of the contention floors: 4 VMs
-//! per step in u64/f64 lanes,
-//! for x86-64 CPUs without AVX-512. AVX2 has no mask registers, no
+//! The AVX2 form of pass 2: 4 VMs per step in u64/f64 lanes, for x86-64
+//! CPUs without AVX-512 (pass 1 and the floors: `avx2/pass1.rs`, u32 lanes). AVX2 has no mask registers, no
 //! unsigned 64-bit compares and no u64 ↔ f64 conversions, so: masks are
 //! all-ones lanes; every compared value is below 2^63 (u32-derived), so
 //! signed compares are right; conversions go through the 2^52 magic

@@ -1,5 +1,5 @@
-//! The AVX-512 forms: passes 1 and 2 take 16 VMs per step in u32 lanes
-//! (their f64 steps in two halves of 8), the floors 8 in u64/f64 lanes.
+//! The AVX-512 form of pass 2: 16 VMs per step in u32 lanes (its f64 steps
+//! in two halves of 8); pass 1 and the floors, the same width: `avx512/pass1.rs`.
 //!
 //! Every function here that executes vector instructions enables AVX-512
 //! F/BW/VL/DQ (which imply AVX2 and FMA) and is safe to call from another
