@@ -31,6 +31,7 @@ if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 import _common as C  # noqa: E402
+import regimes as R  # noqa: E402
 
 
 @dataclass
@@ -45,6 +46,7 @@ class Mode:
     floor_sizes: tuple[int, ...]  # sizes at which "plentiful within 3x of floor" is judged
     tick_reps: int
     tick_budget_s: float
+    replay: tuple[int, int, int | None]  # replay/churn regimes: VMs, 5-minute samples, trace files (None: all)
     numpy_budget_s: float
     storm_reps: int
     storm_budget_s: float
@@ -63,6 +65,7 @@ FULL = Mode(
     floor_sizes=(100_000, 1_000_000),
     tick_reps=300,
     tick_budget_s=2.0,
+    replay=(100_000, 4, None),
     numpy_budget_s=3.0,
     storm_reps=30,
     storm_budget_s=3.0,
@@ -80,6 +83,7 @@ QUICK = Mode(
     floor_sizes=(2_000,),
     tick_reps=5,
     tick_budget_s=0.05,
+    replay=(2_000, 1, 5),
     numpy_budget_s=0.05,
     storm_reps=3,
     storm_budget_s=0.05,
@@ -105,8 +109,7 @@ def machine() -> dict[str, str]:
 
     info: dict[str, str] = {}
     cpuinfo = _read("/proc/cpuinfo")
-    models = [ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name")]
-    info["CPU"] = models[0] if models else platform.processor() or platform.machine()
+    info.update(R.cpu_description(cpuinfo or None))
     info["logical CPUs"] = str(os.cpu_count())
     caches = []
     for idx in range(8):
@@ -195,6 +198,7 @@ class Report:
         self.heap: dict[int, int] = {}  # n -> Host.heap_bytes after contended ticks
         self.policy: dict[str, tuple[int, int, int]] = {}  # built-in policy -> contended tick at target_size
         self.user: dict[str, float] = {}  # the numpy user policy's tick, its own work, dynmem's share (ns)
+        self.regimes: dict[str, Any] = {}  # replay and churn (regimes.py)
 
     def per_vm(self, impl: str, regime: str, n: int) -> float | None:
         r = self.tick.get((impl, regime, n))
@@ -238,6 +242,11 @@ def measure(mode: Mode, quick: bool, reference: str) -> Report:
             for cap in ("avx2", "scalar"):
                 d.host._core._set_vector_cap(cap)
                 rep.tick[(cap, regime, n)] = time_ticks(d, mode.tick_reps, budget)
+            if n == mode.target_size:  # issue 17's goals: the AVX2 forms on one thread
+                d.host._core._set_vector_cap("avx2")
+                d.host.threads = 1
+                rep.tick[(R.AVX2_1T, regime, n)] = time_ticks(d, mode.tick_reps, budget)
+                d.host.threads = 0
             d.host._core._set_vector_cap("avx512")
             rep.tick[("numpy", regime, n)] = time_ticks(npd, mode.tick_reps, mode.numpy_budget_s)
             rep.stages[(regime, n)] = {0: "target", 1: "demand + buffer fill", 2: "minimum + demand fill"}.get(npd.host.last_stage, "?")
@@ -295,7 +304,11 @@ def measure(mode: Mode, quick: bool, reference: str) -> Report:
         h = d.host
         r = C.best_ns(lambda: h.run(demand, dt_s=1.0, record_every=mode.record_every), reps=10, budget_s=3.0)
         rep.run[regime] = r
-        log(f"Host.run {regime}: {n * ticks / r[0] * 1e9 / 1e6:.0f} M VM-ticks/s")
+        h._core._set_vector_cap("avx2")
+        rep.run["avx2 " + regime] = C.best_ns(lambda: h.run(demand, dt_s=1.0, record_every=mode.record_every), reps=10, budget_s=3.0)
+        h._core._set_vector_cap("avx512")
+        log(f"Host.run {regime}: {n * ticks / r[0] * 1e9 / 1e6:.0f} M VM-ticks/s, "
+            f"AVX2 {n * ticks / rep.run['avx2 ' + regime][0] * 1e9 / 1e6:.0f} M")
         # numpy peer: the same loop in Python, recording the same series
         npd = C.make_driver("numpy", spec)
         nh = npd.host
@@ -355,6 +368,8 @@ def measure(mode: Mode, quick: bool, reference: str) -> Report:
         t2 = time.perf_counter()
         rep.run["add_vm_loop"] = (m, t1 - t0, t2 - t1)
         log(f"add_vm loop at {m}: {t1 - t0:.2f} s; vm.start() loop {t2 - t1:.2f} s")
+    rn, samples, files = mode.replay
+    R.measure(rep, rn, samples, files, reps=2 if quick else 3, budget_s=0.05 if quick else 3.0, log=log)
     measure_policies(rep, mode)
     return rep
 
@@ -472,6 +487,7 @@ def targets(rep: Report) -> list[tuple[str, str, bool | None]]:
                 ratio = r[0] / hv[0]
                 out.append((f"{name} policy's contended tick at {_size(n)} VMs within 2× of Hyper-V's ({label})",
                             f"{ratio:.2f}×", ratio <= 2))
+    out += R.avx2_targets(rep) + R.replay_targets(rep)
     if rep.user and "hyperv" in rep.policy:
         ffi = (rep.user["share"] - rep.policy["hyperv"][0]) / rep.user["work"]
         out.append((
@@ -547,6 +563,12 @@ def render(rep: Report, info: dict[str, str], elapsed_s: float) -> str:
             cells = [_f(dv), _f(tv), _f(av), _f(sv), _f(nv), _f(rv, 0), _f(fv, 3), r_np, r_fl, stage]
             L.append(f"| {regime} | {_size(n)} | " + " | ".join(cells) + " |")
     L.append("")
+    n = m.target_size
+    a1, a2 = rep.per_vm(R.AVX2_1T, "plentiful", n), rep.per_vm(R.AVX2_1T, "contended", n)
+    if a1 and a2:
+        L.append(f"The AVX2 forms on one thread at {_size(n)} VMs (issue 17's goals, judged in Targets): plentiful "
+                 f"{_f(a1)}, contended {_f(a2)} ns/VM.")
+        L.append("")
     L.append("Median / minimum and repeat counts (dynmem):")
     L.append("")
     L.append("| regime | VMs | min ns/VM | median ns/VM | repeats |")
@@ -565,14 +587,17 @@ def render(rep: Report, info: dict[str, str], elapsed_s: float) -> str:
         "recording the same rows."
     )
     L.append("")
-    L.append("| regime | dynmem ms | dynmem VM-ticks/s | numpy ms | numpy VM-ticks/s | speed-up |")
-    L.append("|---|---:|---:|---:|---:|---:|")
+    L.append("| regime | dynmem ms | dynmem VM-ticks/s | AVX2 forms VM-ticks/s | numpy ms | numpy VM-ticks/s | speed-up |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|")
     for regime in ("plentiful", "contended"):
         if regime in rep.run:
             t, tn = rep.run[regime][0], rep.run["numpy " + regime][0]
             vt = m.run_vms * m.run_ticks
-            L.append(f"| {regime} | {t / 1e6:.2f} | {vt / t * 1e3:.0f} M | {tn / 1e6:.1f} | {vt / tn * 1e3:.1f} M | {tn / t:.0f}× |")
+            ta = rep.run.get("avx2 " + regime, (0,))[0]
+            avx2 = f"{vt / ta * 1e3:.0f} M" if ta else "—"
+            L.append(f"| {regime} | {t / 1e6:.2f} | {vt / t * 1e3:.0f} M | {avx2} | {tn / 1e6:.1f} | {vt / tn * 1e3:.1f} M | {tn / t:.0f}× |")
     L.append("")
+    L.extend(R.render(rep))
     L.extend(render_policies(rep))
     L.append("## Bulk API and handles")
     L.append("")

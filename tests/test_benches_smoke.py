@@ -198,6 +198,56 @@ def test_run_py_quick_writes_a_report(tmp_path) -> None:
     rows = [ln for ln in text.splitlines() if ln.startswith("| contended |") or ln.startswith("| storm |") or ln.startswith("| plentiful |")]
     assert len(rows) >= 6
     assert "PASS" in text or "FAIL" in text
+    # Issue 17: the CPU beyond the vector path, the AVX2 goals, replay and churn.
+    for needle in ("CPU vendor", "CPU family / model / stepping", "(AVX2 forms, 1 thread)", "AVX2 forms VM-ticks/s"):
+        assert needle in text
+    import regimes
+
+    if regimes.trace_dir() is not None:
+        assert "## Replay and churn" in text and "replay at" in text
+    else:
+        assert "Replay and churn regimes: skipped" in text
+
+
+ZEN3_CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 25
+model\t\t: 1
+model name\t: AMD EPYC 7763 64-Core Processor
+stepping\t: 1
+flags\t\t: fpu sse2 avx fma avx2 bmi2
+
+processor\t: 1
+vendor_id\t: AuthenticAMD
+"""
+
+
+def test_cpu_description_names_vendor_family_and_extensions(monkeypatch) -> None:
+    """The report states the CPU model, vendor and family/model (issue 17), from
+    /proc/cpuinfo's text; without one it says what it could not tell."""
+    import regimes
+
+    d = regimes.cpu_description(ZEN3_CPUINFO)
+    assert d["CPU"] == "AMD EPYC 7763 64-Core Processor"
+    assert d["CPU vendor"] == "AuthenticAMD"
+    assert d["CPU family / model / stepping"] == "25 / 1 / 1 (0x19 / 0x1), AMD Zen 3"
+    assert d["CPU vector extensions (of those dynmem uses)"] == "avx2, fma"
+    monkeypatch.setattr(regimes.platform, "system", lambda: "Windows")
+    monkeypatch.setattr(regimes.platform, "processor", lambda: "Intel64 Family 6 Model 143 Stepping 8, GenuineIntel")
+    d = regimes.cpu_description("")
+    assert d["CPU"].startswith("Intel64 Family 6")
+    assert d["CPU vendor"].startswith("?")
+
+
+def test_churn_rows_change_every_vm_every_tick() -> None:
+    """The churn regime's rows, cycled, change every VM's demand at every step."""
+    import regimes
+
+    base = np.array([0, 1, 512, 70_000], dtype=np.int64)
+    rows = regimes.churn_rows(base)
+    for k in range(len(rows)):
+        assert (rows[k] != rows[k - 1]).all()
+        assert (rows[k] >= 0).all()
 
 
 def test_pytest_benchmarks_smoke() -> None:

@@ -2,7 +2,9 @@
 //! (The published benchmarks are `benches/run.py`; this isolates the core.)
 //! `POLICY=static|proportional|shares|strict` ticks under that policy;
 //! `NUMA=k` splits the host into k equal NUMA nodes (`SPANNING=0`: spanning off).
-use dynmem_core::{Host, Mechanics, Policy, VmSpec};
+//! `CAP=scalar|avx2` caps the vector forms; `ROUNDS=k` timed ticks (callgrind:
+//! run ROUNDS=10 and ROUNDS=30 and divide the difference by 20 × N).
+use dynmem_core::{Host, Mechanics, Policy, VectorCap, VmSpec};
 use std::time::Instant;
 
 fn lcg(s: &mut u64) -> u64 {
@@ -36,6 +38,11 @@ fn main() {
             let spanning = std::env::var("SPANNING").map_or(true, |s| s != "0");
             h = h.with_equal_numa(k, spanning).unwrap();
         }
+        h.set_vector_cap(match std::env::var("CAP").as_deref() {
+            Ok("scalar") => VectorCap::Scalar,
+            Ok("avx2") => VectorCap::Avx2,
+            _ => VectorCap::Avx512,
+        });
         let mut seed = 42u64;
         let weights = [0i64, 100, 2000, 5000, 10000];
         for i in 0..n {

@@ -10,10 +10,11 @@
 pub enum VectorCap {
     /// The portable scalar loops (the definition).
     Scalar = 0,
-    /// x86-64 AVX2 + FMA: 4 VMs (or solver items) per step (64-bit lanes).
+    /// x86-64 AVX2 + FMA: 8 VMs per step in the tick's pass 1 and floors
+    /// (u32 lanes), 4 VMs (or solver items) elsewhere (64-bit lanes).
     Avx2 = 1,
-    /// x86-64 AVX-512 F/BW/VL/DQ: 16 VMs per step in the tick's passes 1
-    /// and 2 (u32 lanes), 8 in the floors and the solver (64-bit lanes).
+    /// x86-64 AVX-512 F/BW/VL/DQ: 16 VMs per step in the tick's passes
+    /// (u32 lanes), 8 in the solver (64-bit lanes).
     Avx512 = 2,
 }
 

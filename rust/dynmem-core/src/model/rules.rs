@@ -50,8 +50,11 @@ pub(crate) fn ceil_u(x: u64, u: u64) -> u64 {
 /// `clamp(ceil_u(ceil(demand·(100+buffer)/100)), minimum, maximum)`.
 #[inline(always)]
 pub fn target_of(demand: u32, buffer_pct: u16, minimum: u32, maximum: u32, u: u64) -> u64 {
-    let t = (demand as u64 * (100 + buffer_pct as u64)).div_ceil(100);
-    ceil_u(t, u).clamp(minimum as u64, maximum as u64)
+    // (x + 99) / 100: one multiply by the reciprocal (x < 2^44, no overflow);
+    // max then min: `clamp` also checks minimum ≤ maximum, every time.
+    #[allow(clippy::manual_div_ceil)] // (div_ceil computes the remainder too)
+    let t = (demand as u64 * (100 + buffer_pct as u64) + 99) / 100;
+    ceil_u(t, u).max(minimum as u64).min(maximum as u64)
 }
 
 /// `ceil(demand·(100+buffer)/100)` in f64, as the vector forms compute it
@@ -68,7 +71,7 @@ pub(crate) fn ceil_pct_f64(demand: u32, buffer_pct: u16) -> u64 {
 /// `clamp(ceil_u(demand), minimum, maximum)`.
 #[inline(always)]
 pub(crate) fn demand_cap_of(demand: u32, minimum: u32, maximum: u32, u: u64) -> u64 {
-    ceil_u(demand as u64, u).clamp(minimum as u64, maximum as u64)
+    ceil_u(demand as u64, u).max(minimum as u64).min(maximum as u64)
 }
 
 /// Visible memory after an add to `a`: unchanged while the guest already

@@ -5,9 +5,9 @@
 //!
 //! Each pass has a scalar form (`scalar.rs`), the definition, and two vector
 //! forms chosen at run time on x86-64 (`x86_64/`): AVX-512 (mask registers;
-//! passes 1 and 2 take 16 VMs per step in u32 lanes, the floors 8 in 64-bit
-//! lanes) and AVX2 (4 VMs per step in 64-bit lanes, all-ones lanes as
-//! masks): the same arithmetic, with masks where the scalar form branches
+//! 16 VMs per step in u32 lanes) and AVX2 (all-ones lanes as masks; pass 1
+//! and the floors 8 VMs per step in u32 lanes, pass 2 4 in 64-bit lanes;
+//! see `benches/ISA.md`): the same arithmetic, with masks where the scalar form branches
 //! (whether a VM grows, shrinks or holds changes from tick to tick, so as
 //! branches those choices would mispredict). Every form gives bit-identical
 //! results (integer arithmetic, and f64 operations that are exact, in the
@@ -269,19 +269,6 @@ fn floors_part(v: &View, target: &[u32], caps: &mut [u32], u: u64, stage: Stage,
     let done: usize = vector_prefix!(vector_cap, floors(v, target, caps, u, stage, &mut scan));
     floors_scalar(v, target, caps, u, stage, done..v.len(), &mut scan);
     scan
-}
-
-/// Adds the vector forms' per-lane partial scans (total, positive, w_pos,
-/// max_pos, min_w, n_zero, max_zero, each as `L` lanes) to `scan`.
-fn merge_lanes<const L: usize>(scan: &mut Scan, parts: [[u64; L]; 7]) {
-    let [total, positive, w_pos, max_pos, min_w, n_zero, max_zero] = parts;
-    scan.total += total.iter().sum::<u64>();
-    scan.positive += positive.iter().sum::<u64>();
-    scan.w_pos += w_pos.iter().sum::<u64>();
-    scan.max_pos = scan.max_pos.max(max_pos.into_iter().max().unwrap_or(0) as u32);
-    scan.min_w = scan.min_w.min(min_w.into_iter().min().unwrap_or(u64::MAX) as u16);
-    scan.n_zero += n_zero.iter().sum::<u64>();
-    scan.max_zero = scan.max_zero.max(max_zero.into_iter().max().unwrap_or(0) as u32);
 }
 
 /// [`pass2_part`] over `v` in `parts` parts (in parallel when `parts > 1`);

@@ -19,17 +19,24 @@ pub(crate) fn room(stage: Stage, t: u64, d_cap: u64, mn: u64, shift: u32) -> u32
 /// Pass 1 over the VMs in `range`.
 #[inline(always)]
 pub(crate) fn pass1_scalar(v: &mut View, p: &mut Pass1, range: std::ops::Range<usize>) {
-    let (dt_s, u, stage) = (p.dt_s, p.u, p.stage);
+    // One loop per stage guess: no test of the guess per VM.
+    match p.stage {
+        None => pass1_range::<false>(v, p, range, Stage::Buffers),
+        Some(stage) => pass1_range::<true>(v, p, range, stage),
+    }
+}
+
+/// [`pass1_scalar`] with the guess known: with `GUESS`, also each solver
+/// VM's room in `stage` and its scan.
+#[inline(always)]
+fn pass1_range<const GUESS: bool>(v: &mut View, p: &mut Pass1, range: std::ops::Range<usize>, stage: Stage) {
+    let (dt_s, u) = (p.dt_s, p.u);
     let shift = u.trailing_zeros();
     // Columns sliced to the range up front: no bounds checks in the loop.
     let r = range;
     let (first, guests) = (r.start, v.guests);
     let target = &mut p.target[r.clone()];
-    let caps: &mut [u32] = if stage.is_some() {
-        &mut p.caps[r.clone()]
-    } else {
-        &mut []
-    };
+    let caps: &mut [u32] = if GUESS { &mut p.caps[r.clone()] } else { &mut [] };
     let (flags, clock_s) = (&mut v.flags[r.clone()], &mut v.clock_s[r.clone()]);
     let (demand, assigned) = (&v.demand[r.clone()], &v.assigned[r.clone()]);
     let (minimum, maximum, buffer) = (&v.minimum[r.clone()], &v.maximum[r.clone()], &v.buffer[r.clone()]);
@@ -37,7 +44,8 @@ pub(crate) fn pass1_scalar(v: &mut View, p: &mut Pass1, range: std::ops::Range<u
     let n = flags.len();
     let (clock_s, demand, assigned, target) = (&mut clock_s[..n], &demand[..n], &assigned[..n], &mut target[..n]);
     let (minimum, maximum, buffer, weight) = (&minimum[..n], &maximum[..n], &buffer[..n], &weight[..n]);
-    // Local accumulators (registers, not the struct in memory).
+    let caps = if GUESS { &mut caps[..n] } else { caps };
+    // Local accumulators (registers, not the structs in memory).
     let Sums {
         mut held,
         mut sum_t,
@@ -46,8 +54,9 @@ pub(crate) fn pass1_scalar(v: &mut View, p: &mut Pass1, range: std::ops::Range<u
         mut sum_a,
         mut need_t,
     } = p.sums;
+    let mut scan = p.scan;
     for i in 0..n {
-        if stage.is_some() {
+        if GUESS {
             caps[i] = 0; // outside the solver set (solver VMs overwrite it)
         }
         let mut f = flags[i];
@@ -67,7 +76,7 @@ pub(crate) fn pass1_scalar(v: &mut View, p: &mut Pass1, range: std::ops::Range<u
         }
         let a = assigned[i] as u64;
         if !in_solver(f) {
-            held += a;
+            held += a; // static running VMs hold their memory
             continue;
         }
         let (d, mn, mx) = (demand[i], minimum[i], maximum[i]);
@@ -79,10 +88,10 @@ pub(crate) fn pass1_scalar(v: &mut View, p: &mut Pass1, range: std::ops::Range<u
         sum_m += mn as u64;
         sum_a += a;
         need_t += t.max(a) - a; // max(0, t − a), as a cmov: t vs a is data, not control
-        if let Some(stage) = stage {
+        if GUESS {
             let c = room(stage, t, d_cap, mn as u64, shift);
             caps[i] = c;
-            p.scan.add(c, weight[i]);
+            scan.add(c, weight[i]);
         }
     }
     p.sums = Sums {
@@ -93,6 +102,7 @@ pub(crate) fn pass1_scalar(v: &mut View, p: &mut Pass1, range: std::ops::Range<u
         sum_a,
         need_t,
     };
+    p.scan = scan;
 }
 
 #[inline(always)]

@@ -1,6 +1,5 @@
-//! The AVX2 forms of passes 1 and 2 and of the contention floors: 4 VMs
-//! per step in u64/f64 lanes,
-//! for x86-64 CPUs without AVX-512. AVX2 has no mask registers, no
+//! The AVX2 form of pass 2: 4 VMs per step in u64/f64 lanes, for x86-64
+//! CPUs without AVX-512 (pass 1 and the floors: `avx2/pass1.rs`, u32 lanes). AVX2 has no mask registers, no
 //! unsigned 64-bit compares and no u64 ↔ f64 conversions, so: masks are
 //! all-ones lanes; every compared value is below 2^63 (u32-derived), so
 //! signed compares are right; conversions go through the 2^52 magic
@@ -16,10 +15,11 @@
 use crate::model::rules::Stage;
 use crate::model::View;
 use crate::model::{Counter, VmState, DYNAMIC, STATE_MASK};
-use crate::solver::Scan;
-use crate::tick::scalar::pass1_scalar;
-use crate::tick::{merge_lanes, Alloc, Filled, Lanes, Pass1, Pass2};
+use crate::tick::{Alloc, Filled, Lanes, Pass2};
 use std::arch::x86_64::*;
+
+mod pass1;
+pub(crate) use pass1::{floors, pass1};
 
 type V = __m256i;
 
@@ -35,18 +35,6 @@ unsafe fn u32x4(p: &[u32], i: usize) -> V {
     debug_assert!(i + 4 <= p.len());
     // SAFETY: `p[i..i + 4]` is in bounds (the caller's contract).
     _mm256_cvtepu32_epi64(unsafe { _mm_loadu_si128(p.as_ptr().add(i).cast()) })
-}
-
-/// 4 u16 entries from `p[i]`, in u64 lanes.
-///
-/// # Safety
-/// `i + 4 ≤ p.len()`.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn u16x4(p: &[u16], i: usize) -> V {
-    debug_assert!(i + 4 <= p.len());
-    // SAFETY: `p[i..i + 4]` is in bounds (the caller's contract).
-    _mm256_cvtepu16_epi64(unsafe { _mm_loadl_epi64(p.as_ptr().add(i).cast()) })
 }
 
 /// 4 u8 entries from `p[i]`, in u64 lanes (checked: panics past the end).
@@ -120,14 +108,6 @@ fn to_f64(x: V) -> __m256d {
         _mm256_castsi256_pd(magic),
     )
 }
-/// trunc(x) of f64 lanes in [0, 2^52) as u64.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn trunc_u64(x: __m256d) -> V {
-    let magic = _mm256_set1_epi64x(MAGIC);
-    let t = _mm256_round_pd::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(x);
-    _mm256_xor_si256(_mm256_castpd_si256(_mm256_add_pd(t, _mm256_castsi256_pd(magic))), magic)
-}
 /// Lane-wise `a > b` for values below 2^63.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
@@ -178,21 +158,6 @@ unsafe fn count4(v: &mut View, k: Counter, i: usize, sum: V) {
     }
 }
 
-/// `target_of` of demands `d` with buffers `b`, minimums `mn` and maximums
-/// `mx` (u64 lanes) (the f64 form; see `host::ceil_pct_f64`).
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn targets4(d: V, b: V, mn: V, mx: V, u: u64) -> V {
-    let d = to_f64(d);
-    let b = to_f64(_mm256_add_epi64(b, splat(100)));
-    let x = _mm256_mul_pd(d, b);
-    let t = trunc_u64(_mm256_mul_pd(
-        _mm256_add_pd(x, _mm256_set1_pd(99.5)),
-        _mm256_set1_pd(0.01),
-    ));
-    min(max(ceil_u(t, u), mn), mx)
-}
-
 /// `g` of VMs `i..i + 4` in u64 lanes (any value in non-solver lanes).
 ///
 /// # Safety
@@ -236,153 +201,6 @@ unsafe fn filled4(v: &View, g: &Filled, i: usize) -> V {
 #[target_feature(enable = "avx2,fma")]
 fn demand_caps4(d: V, mn: V, mx: V, u: u64) -> V {
     min(max(ceil_u(d, u), mn), mx)
-}
-
-/// [`room`](crate::tick::scalar::room) in the `solver` lanes (all ones; 0 elsewhere).
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn room4(stage: Stage, solver: V, t: V, d_cap: V, mn: V, shift: V) -> V {
-    let (lo, hi) = stage.room_bounds(t, d_cap, mn);
-    _mm256_and_si256(solver, _mm256_srlv_epi64(_mm256_sub_epi64(hi, lo), shift))
-}
-
-/// A [`Scan`] kept per lane.
-struct ScanLanes([V; 7]);
-
-impl ScanLanes {
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn new() -> ScanLanes {
-        let zero = splat(0);
-        ScanLanes([zero, zero, zero, zero, splat(crate::solver::WEIGHT_SCALE), zero, zero])
-    }
-
-    /// [`Scan::add`] of rooms `c` with weights `w`, lane-wise.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn add(&mut self, c: V, w: V) {
-        let [total, positive, w_pos, max_pos, min_w, n_zero, max_zero] = &mut self.0;
-        let zero = _mm256_setzero_si256();
-        let zero_w = _mm256_cmpeq_epi64(w, zero);
-        let no_c = _mm256_cmpeq_epi64(c, zero);
-        let pos_with_c = _mm256_andnot_si256(_mm256_or_si256(zero_w, no_c), splat(u64::MAX));
-        *total = _mm256_add_epi64(*total, c);
-        *positive = _mm256_add_epi64(*positive, _mm256_andnot_si256(zero_w, c));
-        *w_pos = _mm256_add_epi64(*w_pos, _mm256_and_si256(pos_with_c, w));
-        *max_pos = max(*max_pos, _mm256_andnot_si256(zero_w, c));
-        *min_w = min(*min_w, _mm256_blendv_epi8(*min_w, w, pos_with_c));
-        *n_zero = _mm256_add_epi64(*n_zero, _mm256_andnot_si256(no_c, _mm256_and_si256(zero_w, splat(1))));
-        *max_zero = max(*max_zero, _mm256_and_si256(zero_w, c));
-    }
-
-    // Out of line (it runs once, after the loop): inlined, its seven
-    // vectors changed how pass 1's loop spills (unaligned stack slots,
-    // 7 % more instructions per VM there).
-    #[inline(never)]
-    #[target_feature(enable = "avx2,fma")]
-    fn merge_into(self, scan: &mut Scan) {
-        merge_lanes(scan, self.0.map(|x| u64_lanes(x)));
-    }
-}
-
-/// Pass 1 over whole groups of 4 VMs; returns how many VMs it covered.
-/// A group with a starting VM goes through the scalar form.
-#[target_feature(enable = "avx2,fma")]
-pub(crate) fn pass1(v: &mut View, p: &mut Pass1) -> usize {
-    v.assert_columns();
-    let n = v.len() / 4 * 4;
-    assert!(p.target.len() >= n && (p.stage.is_none() || p.caps.len() >= n));
-    let u = p.u;
-    let running_dynamic = splat((VmState::Running as u8 | DYNAMIC) as u64);
-    let shift = splat(u.trailing_zeros() as u64);
-    let zero = _mm256_setzero_si256();
-    let (mut held, mut sum_t, mut sum_d, mut sum_m, mut sum_a, mut need_t) = (zero, zero, zero, zero, zero, zero);
-    let mut lanes = ScanLanes::new();
-    // The loads and stores at `i` below touch VMs `i..i + 4` ("the
-    // group"), with `i + 4 ≤ n`: within every column, `p.target` and,
-    // with a guess, `p.caps` (all asserted above; the scalar groups
-    // change entries, never a slice).
-    let mut i = 0;
-    while i < n {
-        let f = u8x4(v.flags, i);
-        let state = _mm256_and_si256(f, splat(STATE_MASK as u64));
-        if any(_mm256_cmpeq_epi64(state, splat(VmState::Starting as u64))) {
-            // (Adds to `p.sums` and `p.scan` directly.)
-            pass1_scalar(v, p, i..i + 4);
-            i += 4;
-            continue;
-        }
-        let off = _mm256_cmpeq_epi64(state, splat(VmState::Off as u64));
-        let solver = _mm256_cmpeq_epi64(f, running_dynamic);
-        // SAFETY: the group is in bounds.
-        let a = unsafe { u32x4(v.assigned, i) };
-        // on and not in the solver set: static running VMs hold their memory
-        held = _mm256_add_epi64(held, _mm256_andnot_si256(_mm256_or_si256(off, solver), a));
-        // SAFETY: the group is in bounds.
-        let (d, b, mn, mx) = unsafe {
-            (
-                u32x4(v.demand, i),
-                u16x4(v.buffer, i),
-                u32x4(v.minimum, i),
-                u32x4(v.maximum, i),
-            )
-        };
-        let t = targets4(d, b, mn, mx, u);
-        // SAFETY: the group is in bounds.
-        unsafe { store_u32x4(p.target, i, t) };
-        let d_cap = demand_caps4(d, mn, mx, u);
-        sum_t = _mm256_add_epi64(sum_t, _mm256_and_si256(solver, t));
-        sum_d = _mm256_add_epi64(sum_d, _mm256_and_si256(solver, d_cap));
-        sum_m = _mm256_add_epi64(sum_m, _mm256_and_si256(solver, mn));
-        sum_a = _mm256_add_epi64(sum_a, _mm256_and_si256(solver, a));
-        let short = _mm256_and_si256(_mm256_and_si256(solver, gt(t, a)), _mm256_sub_epi64(t, a));
-        need_t = _mm256_add_epi64(need_t, short);
-        if let Some(stage) = p.stage {
-            let c = room4(stage, solver, t, d_cap, mn, shift);
-            // SAFETY: the group is in bounds (`p.caps` too, with a guess).
-            unsafe { store_u32x4(p.caps, i, c) };
-            // SAFETY: the group is in bounds.
-            lanes.add(c, unsafe { u16x4(v.weight, i) });
-        }
-        i += 4;
-    }
-    let sums = [held, sum_t, sum_d, sum_m, sum_a, need_t];
-    p.sums.add(sums.map(|x| hsum(x)));
-    if p.stage.is_some() {
-        lanes.merge_into(&mut p.scan);
-    }
-    n
-}
-
-/// `floors` over whole groups of 4 VMs; returns how many VMs it covered.
-#[target_feature(enable = "avx2,fma")]
-pub(crate) fn floors(v: &View, target: &[u32], caps: &mut [u32], u: u64, stage: Stage, scan: &mut Scan) -> usize {
-    v.assert_columns();
-    let n = v.len() / 4 * 4;
-    assert!(target.len() >= n && caps.len() >= n);
-    let running_dynamic = splat((VmState::Running as u8 | DYNAMIC) as u64);
-    let shift = splat(u.trailing_zeros() as u64);
-    let mut lanes = ScanLanes::new();
-    // The loads and stores at `i` below touch VMs `i..i + 4` ("the
-    // group"), with `i + 4 ≤ n`: within every column, `target` and `caps`
-    // (asserted above).
-    let mut i = 0;
-    while i < n {
-        let solver = _mm256_cmpeq_epi64(u8x4(v.flags, i), running_dynamic);
-        // SAFETY: the group is in bounds.
-        let (mn, mx, d) = unsafe { (u32x4(v.minimum, i), u32x4(v.maximum, i), u32x4(v.demand, i)) };
-        let d_cap = demand_caps4(d, mn, mx, u);
-        // SAFETY: the group is in bounds.
-        let t = unsafe { u32x4(target, i) };
-        let c = room4(stage, solver, t, d_cap, mn, shift);
-        // SAFETY: the group is in bounds.
-        unsafe { store_u32x4(caps, i, c) };
-        // SAFETY: the group is in bounds.
-        lanes.add(c, unsafe { u16x4(v.weight, i) });
-        i += 4;
-    }
-    lanes.merge_into(scan);
-    n
 }
 
 /// Pass 2 over whole groups of 4 VMs; returns how many VMs it covered

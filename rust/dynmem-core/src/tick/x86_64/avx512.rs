@@ -1,5 +1,5 @@
-//! The AVX-512 forms: passes 1 and 2 take 16 VMs per step in u32 lanes
-//! (their f64 steps in two halves of 8), the floors 8 in u64/f64 lanes.
+//! The AVX-512 form of pass 2: 16 VMs per step in u32 lanes (its f64 steps
+//! in two halves of 8); pass 1 and the floors, the same width: `avx512/pass1.rs`.
 //!
 //! Every function here that executes vector instructions enables AVX-512
 //! F/BW/VL/DQ (which imply AVX2 and FMA) and is safe to call from another
@@ -11,24 +11,13 @@
 use crate::model::rules::Stage;
 use crate::model::View;
 use crate::model::{Counter, VmState, DYNAMIC, STATE_MASK};
-use crate::solver::Scan;
-use crate::tick::scalar::pass1_scalar;
-use crate::tick::{merge_lanes, Alloc, Filled, Lanes, Pass1, Pass2};
+use crate::tick::{Alloc, Filled, Lanes, Pass2};
 use std::arch::x86_64::*;
 
-type V = __m512i;
+mod pass1;
+pub(crate) use pass1::{floors, pass1};
 
-/// 8 u32 entries from `p[i]`, in u64 lanes.
-///
-/// # Safety
-/// `i + 8 ≤ p.len()`.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-unsafe fn u32x8(p: &[u32], i: usize) -> V {
-    debug_assert!(i + 8 <= p.len());
-    // SAFETY: `p[i..i + 8]` is in bounds (the caller's contract).
-    _mm512_cvtepu32_epi64(unsafe { _mm256_loadu_si256(p.as_ptr().add(i).cast()) })
-}
+type V = __m512i;
 
 /// 16 u32 entries from `p[i]` as they are (u32 lanes).
 ///
@@ -54,31 +43,6 @@ unsafe fn store_u32x16(p: &mut [u32], i: usize, x: V) {
     unsafe { _mm512_storeu_si512(p.as_mut_ptr().add(i).cast(), x) }
 }
 
-/// Stores the 8 u64 lanes of `x` (each below 2^32) at `p[i]` as u32.
-///
-/// # Safety
-/// `i + 8 ≤ p.len()`.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-unsafe fn store_u32x8(p: &mut [u32], i: usize, x: V) {
-    debug_assert!(i + 8 <= p.len());
-    let x = _mm512_cvtepi64_epi32(x);
-    // SAFETY: `p[i..i + 8]` is in bounds (the caller's contract).
-    unsafe { _mm256_storeu_si256(p.as_mut_ptr().add(i).cast(), x) }
-}
-
-/// 8 u16 entries from `p[i]`, in u64 lanes.
-///
-/// # Safety
-/// `i + 8 ≤ p.len()`.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-unsafe fn u16x8(p: &[u16], i: usize) -> V {
-    debug_assert!(i + 8 <= p.len());
-    // SAFETY: `p[i..i + 8]` is in bounds (the caller's contract).
-    _mm512_cvtepu16_epi64(unsafe { _mm_loadu_si128(p.as_ptr().add(i).cast()) })
-}
-
 /// 16 u16 entries from `p[i]`, in u32 lanes.
 ///
 /// # Safety
@@ -89,18 +53,6 @@ unsafe fn u16x16(p: &[u16], i: usize) -> V {
     debug_assert!(i + 16 <= p.len());
     // SAFETY: `p[i..i + 16]` is in bounds (the caller's contract).
     _mm512_cvtepu16_epi32(unsafe { _mm256_loadu_si256(p.as_ptr().add(i).cast()) })
-}
-
-/// 8 u8 entries from `p[i]`, in u64 lanes.
-///
-/// # Safety
-/// `i + 8 ≤ p.len()`.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-unsafe fn u8x8(p: &[u8], i: usize) -> V {
-    debug_assert!(i + 8 <= p.len());
-    // SAFETY: `p[i..i + 8]` is in bounds (the caller's contract).
-    _mm512_cvtepu8_epi64(unsafe { _mm_loadl_epi64(p.as_ptr().add(i).cast()) })
 }
 
 /// 16 u8 entries from `p[i]`, in u32 lanes.
@@ -139,16 +91,6 @@ unsafe fn store_f64x8(p: &mut [f64], i: usize, m: __mmask8, x: __m512d) {
     unsafe { _mm512_mask_storeu_pd(p.as_mut_ptr().add(i), m, x) }
 }
 
-/// The 8 u64 lanes of `x`.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-fn u64_lanes(x: V) -> [u64; 8] {
-    let mut a = [0u64; 8];
-    // SAFETY: `a` is 64 writable bytes.
-    unsafe { _mm512_storeu_si512(a.as_mut_ptr().cast(), x) };
-    a
-}
-
 /// The 16 u32 lanes of `x`.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
@@ -157,26 +99,6 @@ fn u32_lanes(x: V) -> [u32; 16] {
     // SAFETY: `a` is 64 writable bytes.
     unsafe { _mm512_storeu_si512(a.as_mut_ptr().cast(), x) };
     a
-}
-
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-fn splat(x: u64) -> V {
-    _mm512_set1_epi64(x as i64)
-}
-
-/// `ceil_u(x)` for a power-of-two `u`, lane-wise.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-fn ceil_u(x: V, u: u64) -> V {
-    _mm512_andnot_si512(splat(u - 1), _mm512_add_epi64(x, splat(u - 1)))
-}
-
-/// `demand_cap_of` of demands `d`, minimums `mn` and maximums `mx` (u64 lanes).
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-fn demand_caps8(d: V, mn: V, mx: V, u: u64) -> V {
-    _mm512_min_epu64(_mm512_max_epu64(ceil_u(d, u), mn), mx)
 }
 
 /// `g` of VMs `i..i + 16` in u32 lanes (any value in non-solver lanes;
@@ -224,48 +146,6 @@ unsafe fn filled16(v: &View, g: &Filled, i: usize) -> V {
     _mm512_add_epi32(floor, _mm512_sllv_epi32(extra, _mm512_set1_epi32(g.shift as i32)))
 }
 
-/// [`room`](crate::tick::scalar::room) in the `solver` lanes (0 elsewhere).
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-fn room8(stage: Stage, solver: __mmask8, t: V, d_cap: V, mn: V, shift: V) -> V {
-    let (lo, hi) = stage.room_bounds(t, d_cap, mn);
-    _mm512_maskz_srlv_epi64(solver, _mm512_sub_epi64(hi, lo), shift)
-}
-
-/// A [`Scan`] kept per lane.
-struct ScanLanes([V; 7]);
-
-impl ScanLanes {
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-    fn new() -> ScanLanes {
-        let zero = splat(0);
-        ScanLanes([zero, zero, zero, zero, splat(crate::solver::WEIGHT_SCALE), zero, zero])
-    }
-
-    /// [`Scan::add`] of rooms `c` with weights `w`, lane-wise.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-    fn add(&mut self, c: V, w: V) {
-        let [total, positive, w_pos, max_pos, min_w, n_zero, max_zero] = &mut self.0;
-        let pos_w = _mm512_test_epi64_mask(w, w);
-        let has_c = _mm512_test_epi64_mask(c, c);
-        *total = _mm512_add_epi64(*total, c);
-        *positive = _mm512_mask_add_epi64(*positive, pos_w, *positive, c);
-        *w_pos = _mm512_mask_add_epi64(*w_pos, pos_w & has_c, *w_pos, w);
-        *max_pos = _mm512_mask_max_epu64(*max_pos, pos_w, *max_pos, c);
-        *min_w = _mm512_mask_min_epu64(*min_w, pos_w & has_c, *min_w, w);
-        *n_zero = _mm512_mask_add_epi64(*n_zero, !pos_w & has_c, *n_zero, splat(1));
-        *max_zero = _mm512_mask_max_epu64(*max_zero, !pos_w, *max_zero, c);
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-    fn merge_into(self, scan: &mut Scan) {
-        merge_lanes(scan, self.0.map(|x| u64_lanes(x)));
-    }
-}
-
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
 fn hsum(x: V) -> u64 {
@@ -292,182 +172,6 @@ unsafe fn count16(v: &mut View, k: Counter, i: usize, inc: V) {
             v.carry(k, i + j, los[j] as u64 + incs[j] as u64);
         }
     }
-}
-
-/// Pass 1 over whole groups of 16 VMs; returns how many VMs it covered.
-/// Memory in u32 lanes (every quantity here is at most the maximum,
-/// 2^20, except demand), sums as u32 lane totals folded into u64 every
-/// 2048 groups; the target's f64 step in two halves of 8. A group with a
-/// starting VM goes through the scalar form.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-pub(crate) fn pass1(v: &mut View, p: &mut Pass1) -> usize {
-    v.assert_columns();
-    let n = v.len() / 16 * 16;
-    assert!(p.target.len() >= n && (p.stage.is_none() || p.caps.len() >= n));
-    let u = p.u;
-    let s32 = |x: u32| _mm512_set1_epi32(x as i32);
-    let (running_dynamic, state_mask) = (s32((VmState::Running as u8 | DYNAMIC) as u32), s32(STATE_MASK as u32));
-    let (starting_v, up, shift) = (
-        s32(VmState::Starting as u32),
-        s32((u - 1) as u32),
-        s32(u.trailing_zeros()),
-    );
-    let zero = _mm512_setzero_si512();
-    // Lane totals (u32, each add ≤ 2^20) of: held, target, demand cap,
-    // minimum, assigned, shortfall; rooms, rooms of positive weight,
-    // positive weights with room, weight-0 items with room.
-    let (mut part, mut wide, mut groups) = ([zero; 10], [zero; 10], 0u32);
-    let (mut max_pos, mut min_w, mut max_zero) = (zero, s32(crate::solver::WEIGHT_SCALE as u32), zero);
-    // The loads and stores at `i` below touch VMs `i..i + 16` ("the
-    // group"), with `i + 16 ≤ n`: within every column, `p.target` and,
-    // with a guess, `p.caps` (all asserted above; the scalar groups
-    // change entries, never a slice).
-    let mut i = 0;
-    while i < n {
-        // SAFETY: the group is in bounds.
-        let f = unsafe { u8x16(v.flags, i) };
-        let state = _mm512_and_si512(f, state_mask);
-        if _mm512_cmpeq_epi32_mask(state, starting_v) != 0 {
-            // (Adds to `p.sums` and `p.scan` directly: both are sums
-            // and extremes, so the order of merging does not matter.)
-            pass1_scalar(v, p, i..i + 16);
-            i += 16;
-            continue;
-        }
-        let on = _mm512_test_epi32_mask(state, state);
-        let solver = _mm512_cmpeq_epi32_mask(f, running_dynamic);
-        // SAFETY: the group is in bounds.
-        let (a, mn, mx) = unsafe { (u32x16(v.assigned, i), u32x16(v.minimum, i), u32x16(v.maximum, i)) };
-        // SAFETY: the group is in bounds.
-        let (d, b) = unsafe { (u32x16(v.demand, i), u16x16(v.buffer, i)) };
-        let t = targets16(d, b, mn, mx, up);
-        // SAFETY: the group is in bounds.
-        unsafe { store_u32x16(p.target, i, t) };
-        // The demand cap, as in `filled16`.
-        let d = _mm512_min_epu32(d, mx);
-        let d_cap = _mm512_min_epu32(
-            _mm512_max_epu32(_mm512_andnot_si512(up, _mm512_add_epi32(d, up)), mn),
-            mx,
-        );
-        let short = _mm512_maskz_sub_epi32(_mm512_mask_cmpgt_epu32_mask(solver, t, a), t, a);
-        let adds = [
-            (on & !solver, a),
-            (solver, t),
-            (solver, d_cap),
-            (solver, mn),
-            (solver, a),
-            (!0, short),
-        ];
-        for (k, (m, x)) in adds.into_iter().enumerate() {
-            part[k] = _mm512_mask_add_epi32(part[k], m, part[k], x);
-        }
-        if let Some(stage) = p.stage {
-            let (lo, hi) = stage.room_bounds(t, d_cap, mn);
-            let c = _mm512_maskz_srlv_epi32(solver, _mm512_sub_epi32(hi, lo), shift);
-            // SAFETY: the group is in bounds (`p.caps` too, with a guess).
-            unsafe { store_u32x16(p.caps, i, c) };
-            // Scan::add, lane-wise.
-            // SAFETY: the group is in bounds.
-            let w = unsafe { u16x16(v.weight, i) };
-            let (pos_w, has_c) = (_mm512_test_epi32_mask(w, w), _mm512_test_epi32_mask(c, c));
-            let adds = [(!0, c), (pos_w, c), (pos_w & has_c, w), (!pos_w & has_c, s32(1))];
-            for (k, (m, x)) in adds.into_iter().enumerate() {
-                part[6 + k] = _mm512_mask_add_epi32(part[6 + k], m, part[6 + k], x);
-            }
-            max_pos = _mm512_mask_max_epu32(max_pos, pos_w, max_pos, c);
-            min_w = _mm512_mask_min_epu32(min_w, pos_w & has_c, min_w, w);
-            max_zero = _mm512_mask_max_epu32(max_zero, !pos_w, max_zero, c);
-        }
-        groups += 1;
-        if groups == 2048 {
-            for k in 0..10 {
-                wide[k] = _mm512_add_epi64(wide[k], widen_sum(part[k]));
-                part[k] = zero;
-            }
-            groups = 0;
-        }
-        i += 16;
-    }
-    let total = |k: usize| hsum(_mm512_add_epi64(wide[k], widen_sum(part[k])));
-    p.sums.add([0, 1, 2, 3, 4, 5].map(total));
-    if p.stage.is_some() {
-        let s = &mut p.scan;
-        s.total += total(6);
-        s.positive += total(7);
-        s.w_pos += total(8);
-        s.n_zero += total(9);
-        s.max_pos = s.max_pos.max(_mm512_reduce_max_epu32(max_pos));
-        s.min_w = s.min_w.min(_mm512_reduce_min_epu32(min_w) as u16);
-        s.max_zero = s.max_zero.max(_mm512_reduce_max_epu32(max_zero));
-    }
-    n
-}
-
-/// `target_of` of demands `d` with buffers `b`, minimums `mn` and maximums
-/// `mx` (u32 lanes), `up` being `u − 1`: `ceil(d·(100+b)/100)` in f64
-/// (exact: see `host::ceil_pct_f64`, which the tests check), capped at the
-/// maximum while still f64 (so that it fits u32; the clamp below gives the
-/// maximum either way), then rounded up to the unit and clamped.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-fn targets16(d: V, b: V, mn: V, mx: V, up: V) -> V {
-    let b = _mm512_add_epi32(b, _mm512_set1_epi32(100));
-    let half = |d: __m256i, b: __m256i, m: __m256i| {
-        let x = _mm512_mul_pd(_mm512_cvtepu32_pd(d), _mm512_cvtepu32_pd(b));
-        let t = _mm512_mul_pd(_mm512_add_pd(x, _mm512_set1_pd(99.5)), _mm512_set1_pd(0.01));
-        _mm512_cvttpd_epu32(_mm512_min_pd(t, _mm512_cvtepu32_pd(m)))
-    };
-    let lo = half(
-        _mm512_castsi512_si256(d),
-        _mm512_castsi512_si256(b),
-        _mm512_castsi512_si256(mx),
-    );
-    let hi = half(
-        _mm512_extracti64x4_epi64::<1>(d),
-        _mm512_extracti64x4_epi64::<1>(b),
-        _mm512_extracti64x4_epi64::<1>(mx),
-    );
-    let t = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi);
-    let t = _mm512_andnot_si512(up, _mm512_add_epi32(t, up));
-    _mm512_min_epu32(_mm512_max_epu32(t, mn), mx)
-}
-
-/// `floors` over whole groups of 8 VMs; returns how many VMs it covered.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-pub(crate) fn floors(v: &View, target: &[u32], caps: &mut [u32], u: u64, stage: Stage, scan: &mut Scan) -> usize {
-    v.assert_columns();
-    let n = v.len() / 8 * 8;
-    assert!(target.len() >= n && caps.len() >= n);
-    let running_dynamic = splat((VmState::Running as u8 | DYNAMIC) as u64);
-    let shift = splat(u.trailing_zeros() as u64);
-    let mut lanes = ScanLanes::new();
-    // The loads and stores at `i` below touch VMs `i..i + 8` ("the
-    // group"), with `i + 8 ≤ n`: within every column, `target` and `caps`
-    // (asserted above).
-    let mut i = 0;
-    while i < n {
-        // SAFETY: the group is in bounds.
-        let (f, mn, mx, d) = unsafe {
-            (
-                u8x8(v.flags, i),
-                u32x8(v.minimum, i),
-                u32x8(v.maximum, i),
-                u32x8(v.demand, i),
-            )
-        };
-        let solver = _mm512_cmpeq_epi64_mask(f, running_dynamic);
-        let d_cap = demand_caps8(d, mn, mx, u);
-        // SAFETY: the group is in bounds.
-        let t = unsafe { u32x8(target, i) };
-        let c = room8(stage, solver, t, d_cap, mn, shift);
-        // SAFETY: the group is in bounds.
-        unsafe { store_u32x8(caps, i, c) };
-        // SAFETY: the group is in bounds.
-        lanes.add(c, unsafe { u16x8(v.weight, i) });
-        i += 8;
-    }
-    lanes.merge_into(scan);
-    n
 }
 
 /// Pass 2 over whole groups of 16 VMs; returns how many VMs it covered
