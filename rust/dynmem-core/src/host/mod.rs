@@ -367,8 +367,9 @@ impl Host {
     }
 
     /// Whether [`Host::start`] would start a VM of `startup_mb` and `weight`
-    /// now: free memory, or free memory plus what ballooning the running
-    /// dynamic VMs of weight ≤ `weight` down to their minimums frees.
+    /// now: free memory, or (where the policy balloons at a start) free
+    /// memory plus what ballooning the running dynamic VMs of weight ≤
+    /// `weight` down to their minimums frees.
     pub fn can_start(&self, startup_mb: u64, weight: u16) -> bool {
         if self.numa_strict() {
             return self.can_start_on_a_node(startup_mb, weight);
@@ -377,7 +378,9 @@ impl Host {
         if free >= startup_mb as i64 {
             return true;
         }
-        self.donors_give(weight, None) >= ceil_u((startup_mb as i64 - free) as u64, self.unit())
+        // (A policy that never balloons at a start, Static, has no donors.)
+        self.policy.balloons_at_start()
+            && self.donors_give(weight, None) >= ceil_u((startup_mb as i64 - free) as u64, self.unit())
     }
 
     /// What ballooning the running dynamic VMs of weight ≤ `weight` (but

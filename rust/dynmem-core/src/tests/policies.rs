@@ -106,6 +106,7 @@ fn static_never_moves_memory_and_starts_never_balloon() {
     // 1000 MB free: a 1024 MB start fails although vm1 could give 1488.
     let id = h.add_vm("late", &spec(1024, 1024, 1024, 10000)).unwrap();
     let before = snapshot(&h);
+    assert!(!h.can_start(1024, 10000), "can_start counts no donors under Static");
     let e = h.start(id).unwrap_err();
     assert_eq!(e.kind, ErrorKind::InsufficientMemory);
     assert_eq!(snapshot(&h), before);
@@ -113,6 +114,7 @@ fn static_never_moves_memory_and_starts_never_balloon() {
     let (mut hv, _) = host_with(5000, Policy::HyperV, &vms);
     hv.tick(1.0).unwrap();
     let late = hv.add_vm("late", &spec(1024, 1024, 1024, 10000)).unwrap();
+    assert!(hv.can_start(1024, 10000));
     hv.start(late).unwrap();
     let _ = ids;
 }
