@@ -431,6 +431,15 @@ pub(crate) fn get_host(r: &mut Reader<'_>, mech: &Mechanics) -> Result<Host> {
         return Err(bad(format!("Windows Server release {release}")));
     };
     let base = base.with_version(release).map_err(|e| bad(e.message))?;
+    if !release.has_separate_minimum() {
+        // 2008 R2 SP1 has no minimum apart from startup (host/versioned.rs).
+        if let Some(pos) = (0..n).find(|&p| v.min_config[p] != v.startup[p]) {
+            return Err(bad(format!(
+                "VM at position {pos}: minimum {} MB on a 2008 R2 SP1 host (startup {} MB)",
+                v.min_config[pos], v.startup[pos]
+            )));
+        }
+    }
     v.smart_paging = b.vec(4, Reader::u32)?;
     col_len(v.smart_paging.len(), "smart_paging")?;
     for pos in 0..n {

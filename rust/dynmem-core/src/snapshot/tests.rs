@@ -286,3 +286,18 @@ fn numa_nodes_travel() {
     let r = Host::from_snapshot(&plain.snapshot()).unwrap();
     assert_eq!(r.numa_nodes_mb(), vec![16384]);
 }
+
+#[test]
+fn a_2008r2sp1_snapshot_with_a_separate_minimum_is_refused() {
+    use crate::{Mechanics, Version};
+    let mut h = Host::new(4096, Some(0), Mechanics::default())
+        .unwrap()
+        .with_version(Version::W2008R2Sp1)
+        .unwrap();
+    h.add_vm("a", &spec(1024, 1024, 2048, 5000)).unwrap();
+    assert!(Host::from_snapshot(&h.snapshot()).is_ok());
+    // A state no operation reaches there (minimum = startup on 2008 R2 SP1).
+    h.vms_mut().min_config[0] = 512;
+    let e = Host::from_snapshot(&h.snapshot()).unwrap_err();
+    assert!(e.message.contains("2008 R2 SP1"), "{}", e.message);
+}
