@@ -315,11 +315,13 @@ impl Host {
                 });
                 next += 1;
             }
-            self.vms_demand_mut().copy_from_slice(&demand_mb[k * n..(k + 1) * n]);
+            self.set_demand_row(&demand_mb[k * n..(k + 1) * n]);
             if let Err(e) = self.tick_unchecked(dt_s) {
                 match undo {
                     Some(before) => *self = before,
-                    None => self.vms_demand_mut().copy_from_slice(&demand_before),
+                    None => {
+                        self.set_demand_row(&demand_before);
+                    }
                 }
                 rec.events.truncate(logged);
                 rec.failure = Some(e);

@@ -27,6 +27,10 @@ pub(crate) struct View<'a> {
     pub p_sum: &'a mut [f64],
     pub p_min: &'a mut [f64],
     pub p_max: &'a mut [f64],
+    pub p_now: &'a mut [f64],
+    /// `Vms::dirty`'s words for this view's VMs (`start` is a multiple of
+    /// 64): bit `i % 64` of word `i / 64` marks local VM `i`.
+    pub dirty: &'a mut [u64],
     /// Counters whose low word carried in this range, as (VM id, counter,
     /// new value before truncation to 32 bits): added to `Vms::carries`
     /// after the pass (`vms::carry_to` keeps the part above the low word).
@@ -43,6 +47,7 @@ impl Split for View<'_> {
 impl<'a> View<'a> {
     /// All of `v`.
     pub(crate) fn of(v: &'a mut Vms) -> View<'a> {
+        v.fit_dirty();
         // (`push_vm` and `each_column!` keep every column in step; the
         // view's own check covers the columns it holds.)
         debug_assert!(v.startup.len() == v.len() && v.run_mark.len() == v.len());
@@ -65,6 +70,8 @@ impl<'a> View<'a> {
             p_sum: &mut v.p_sum,
             p_min: &mut v.p_min,
             p_max: &mut v.p_max,
+            p_now: &mut v.p_now,
+            dirty: &mut v.dirty,
             carries: Vec::new(),
         }
     }
@@ -93,10 +100,12 @@ impl<'a> View<'a> {
             self.p_sum.len(),
             self.p_min.len(),
             self.p_max.len(),
+            self.p_now.len(),
         ];
         assert!(
-            lens.iter().all(|&l| l == n),
-            "VM columns out of step: {n} flags, {lens:?}"
+            lens.iter().all(|&l| l == n) && self.dirty.len() == n.div_ceil(64),
+            "VM columns out of step: {n} flags, {lens:?}, {} marks' words",
+            self.dirty.len()
         );
     }
 
@@ -108,6 +117,11 @@ impl<'a> View<'a> {
         fn cut_mut<T>(x: &mut [T], mid: usize) -> (&mut [T], &mut [T]) {
             x.split_at_mut(mid)
         }
+        // Parts are cut at multiples of 64 VMs: whole words of marks each.
+        assert!(
+            mid.is_multiple_of(64) || mid == self.flags.len(),
+            "a view split inside a word of marks"
+        );
         let (flags, flags2) = cut_mut(self.flags, mid);
         let (minimum, minimum2) = cut(self.minimum, mid);
         let (maximum, maximum2) = cut(self.maximum, mid);
@@ -124,6 +138,8 @@ impl<'a> View<'a> {
         let (p_sum, p_sum2) = cut_mut(self.p_sum, mid);
         let (p_min, p_min2) = cut_mut(self.p_min, mid);
         let (p_max, p_max2) = cut_mut(self.p_max, mid);
+        let (p_now, p_now2) = cut_mut(self.p_now, mid);
+        let (dirty, dirty2) = cut_mut(self.dirty, mid.div_ceil(64));
         let left = View {
             ids: self.ids,
             start: self.start,
@@ -143,6 +159,8 @@ impl<'a> View<'a> {
             p_sum,
             p_min,
             p_max,
+            p_now,
+            dirty,
             carries: self.carries,
         };
         let right = View {
@@ -164,6 +182,8 @@ impl<'a> View<'a> {
             p_sum: p_sum2,
             p_min: p_min2,
             p_max: p_max2,
+            p_now: p_now2,
+            dirty: dirty2,
             carries: Vec::new(),
         };
         (left, right)

@@ -185,6 +185,7 @@ pub(crate) fn put_host(w: &mut Writer, h: &Host) {
         }
         w.u8(h.version() as u8);
         w.vec(&v.smart_paging, Writer::u32);
+        w.vec(&v.p_now, Writer::f64);
     });
 }
 
@@ -326,6 +327,15 @@ pub(crate) fn get_host(r: &mut Reader<'_>, mech: &Mechanics) -> Result<Host> {
         let p = v.smart_paging[pos];
         if p != 0 && (v.flags[pos] & STATE_MASK == 0 || v.flags[pos] & DYNAMIC == 0 || p > v.startup[pos]) {
             return Err(bad(format!("VM at position {pos}: Smart Paging {p} MB")));
+        }
+    }
+    v.p_now = b.vec(8, Reader::f64)?;
+    col_len(v.p_now.len(), "p_now")?;
+    for pos in 0..n {
+        // An open pressure interval (a pressure, ≥ 0) only on a VM that is on.
+        let (p, off) = (v.p_now[pos], v.flags[pos] & STATE_MASK == 0);
+        if !(p.is_nan() || (!off && p >= 0.0 && p.is_finite())) {
+            return Err(bad(format!("VM at position {pos}: open pressure {p}")));
         }
     }
     b.done()?;
