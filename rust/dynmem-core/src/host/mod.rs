@@ -615,7 +615,7 @@ impl Host {
     }
 
     /// Every VM's demand, to write (each VM is marked as changed: see
-    /// `Vms::touch`; [`Host::set_demand_row`] marks only the changed ones).
+    /// `Vms::touch`; [`Host::set_demand_row`] marks only where demand changed).
     pub(crate) fn vms_demand_mut(&mut self) -> &mut [u32] {
         self.vms.touch_all();
         &mut self.vms.demand

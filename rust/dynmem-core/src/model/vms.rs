@@ -245,25 +245,29 @@ impl Vms {
     }
 
     /// Sets every VM's demand from `row` (one entry per VM, checked, as
-    /// `mb` turns it into MB), marking those whose demand changed; returns
-    /// how many changed.
+    /// `mb` turns it into MB), marking every 64 VMs of which one changed
+    /// (marks may cover too many VMs: a VM whose pressure held is sampled
+    /// to no effect); returns how many words of 64 were marked.
     pub(crate) fn set_demand_row<T: Copy>(&mut self, row: &[T], mb: impl Fn(T) -> u32) -> usize {
         assert_eq!(row.len(), self.len(), "one demand per VM");
         self.fit_dirty();
-        let mut changed = 0;
-        // A word of marks per 64 VMs: compares, no branch per VM.
+        let mut marked = 0;
+        // An or of compares per 64 VMs (vectorised with the copy), no
+        // branch and no bit per VM.
         for (w, (old, new)) in self.demand.chunks_mut(64).zip(row.chunks(64)).enumerate() {
-            let mut bits = 0u64;
-            for (k, (o, &d)) in old.iter_mut().zip(new).enumerate() {
+            let mut changed = false;
+            for (o, &d) in old.iter_mut().zip(new) {
                 let d = mb(d);
-                bits |= ((*o != d) as u64) << k;
+                changed |= *o != d;
                 *o = d;
             }
-            self.dirty[w] |= bits;
-            changed += bits.count_ones() as usize;
+            if changed {
+                self.dirty[w] = u64::MAX;
+                marked += 1;
+            }
         }
-        self.any_dirty |= changed > 0;
-        changed
+        self.any_dirty |= marked > 0;
+        marked
     }
 
     /// Heap bytes of the columns (capacity, not just length).
