@@ -221,6 +221,9 @@ class NumpyHost:
         self.run_mark = np.zeros(n)
         self.p_min = np.full(n, np.inf)  # no sample yet
         self.p_max = np.zeros(n)
+        # The open interval's pressure (NaN: none open); the pressure's
+        # integral is p_sum + p_now x time_s while one is open.
+        self.p_now = np.full(n, np.nan)
         self.time_s = 0.0
         # What the last operations did (for tests that check their inputs
         # exercise every path): solver stage 0/1/2, weight-0 stage used, and
@@ -236,6 +239,8 @@ class NumpyHost:
     def stop_many(self, ids: npt.ArrayLike) -> None:
         ids = np.asarray(ids)
         assert (self.state[ids] != OFF).all(), "stop_many: VMs must be on"
+        self.p_sum[ids] = self.pressure_integral()[ids]
+        self.p_now[ids] = np.nan
         self.state[ids] = OFF
         self.run_mark[ids] += self.time_s
         self.assigned[ids] = 0
@@ -415,19 +420,33 @@ class NumpyHost:
         self.removed[idx] += removed.astype(np.uint64)
         self.remove_ops[idx] += ops.astype(np.uint64)
 
-        # 5. Statistics, for every VM that is not off.
-        on: slice | npt.NDArray[np.intp] = idx if m == n else np.flatnonzero(st != OFF)
+        # 5. Statistics, for every VM that is not off whose pressure differs
+        # from its open interval's (piecewise-constant integrals,
+        # docs/balancer.md "Statistics").
+        on = np.flatnonzero(st != OFF) if m != n else np.arange(n)
         p = self.demand[on] / self.assigned[on]
         p *= 100.0
-        self.p_min[on] = np.minimum(self.p_min[on], p)
-        self.p_max[on] = np.maximum(self.p_max[on], p)
-        self.p_sum[on] += p * dt_s
+        now = self.p_now[on]
+        moved = p != now  # NaN (none open) differs from every value
+        if moved.any():
+            ch, p, now = on[moved], p[moved], now[moved]
+            old = np.where(np.isnan(now), 0.0, now)
+            t = self.time_s
+            self.p_sum[ch] = self.p_sum[ch] + old * t - p * t
+            self.p_min[ch] = np.minimum(self.p_min[ch], p)
+            self.p_max[ch] = np.maximum(self.p_max[ch], p)
+            self.p_now[ch] = p
         self.time_s += dt_s
+
+    def pressure_integral(self) -> npt.NDArray[np.float64]:
+        """Each VM's pressure integral over its life up to now (x s)."""
+        open_ = ~np.isnan(self.p_now)
+        return np.where(open_, self.p_sum + self.p_now * self.time_s, self.p_sum)
 
     def pressure_statistics(self) -> tuple[npt.NDArray[np.float64], ...]:
         """Average, Minimum and Maximum Pressure per VM (0 before the first sample)."""
         running = np.where(self.state != OFF, self.time_s + self.run_mark, self.run_mark)
-        average = np.where(running > 0.0, self.p_sum / np.where(running > 0.0, running, 1.0), 0.0)
+        average = np.where(running > 0.0, self.pressure_integral() / np.where(running > 0.0, running, 1.0), 0.0)
         # Clamped to [minimum, maximum]: only rounding pushes it out (docs/balancer.md, "Statistics").
         sampled = np.isfinite(self.p_min)
         average = np.where(sampled, np.minimum(np.maximum(average, np.where(sampled, self.p_min, 0.0)), self.p_max), 0.0)

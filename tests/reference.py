@@ -210,15 +210,19 @@ class VM(GuestSide):
         self.removed_mb = 0
         self.add_ops = 0
         self.remove_ops = 0
-        # pressure statistics
-        self.sum_p_dt = 0.0
+        # Pressure statistics as piecewise-constant integrals (spec,
+        # "Statistics"): the integral is sum_p + p_now x T while an interval
+        # is open (p_now the pressure since the last change; None: none open),
+        # else sum_p.
+        self.sum_p = 0.0
+        self.p_now: float | None = None
         # Running time against the host clock T (spec, "Statistics"): while
         # on, running time = T + run_mark; while off, run_mark is the running
         # time so far.
         self.run_mark = 0.0
         self.min_pressure = 0.0
         self.max_pressure = 0.0
-        self.samples = 0
+        self.samples = 0  # pressure values sampled (0: none yet)
         # Smart Paging (spec, "Smart Paging"): the file's size now, its size
         # at the restart, and when it must be gone (host clock).
         self.smart_paging_mb = 0
@@ -244,6 +248,8 @@ class VM(GuestSide):
 
     def stop(self) -> None:
         assert self.state != OFF, "stop: the VM must be on (the real Host rejects it)"
+        self.sum_p = self.pressure_integral  # the open interval ends now
+        self.p_now = None
         self.run_mark = self._host.time_s + self.run_mark
         self.state = OFF
         self.assigned_mb = 0
@@ -328,11 +334,18 @@ class VM(GuestSide):
         return self.guest_reported_mb / self.assigned_mb * 100
 
     @property
+    def pressure_integral(self) -> float:
+        """The pressure's integral over the VM's life up to now (x s)."""
+        if self.p_now is None:
+            return self.sum_p
+        return self.sum_p + self.p_now * self._host.time_s
+
+    @property
     def average_pressure(self) -> float:
         if self.samples == 0:
             return 0.0
         running = self.run_mark if self.state == OFF else self._host.time_s + self.run_mark
-        mean = self.sum_p_dt / running if running > 0.0 else 0.0
+        mean = self.pressure_integral / running if running > 0.0 else 0.0
         # Clamped to the samples' range: only rounding can push it out (spec, "Statistics").
         return min(max(mean, self.min_pressure), self.max_pressure)
 
@@ -377,9 +390,16 @@ class VM(GuestSide):
         self.added_mb += rise
         self.add_ops += 1
 
-    def _sample(self, dt_s: float) -> None:
+    def _sample(self, time_s: float) -> None:
+        """End of a tick that began at host time time_s: if the pressure differs
+        from the open interval's, that interval closes and the new pressure's
+        opens at time_s (it holds over this tick)."""
         p = self.guest_reported_mb / self.assigned_mb * 100
-        self.sum_p_dt += p * dt_s
+        if p == self.p_now:
+            return
+        old = 0.0 if self.p_now is None else self.p_now
+        self.sum_p = self.sum_p + old * time_s - p * time_s
+        self.p_now = p
         if self.samples == 0:
             self.min_pressure = p
             self.max_pressure = p
@@ -638,7 +658,7 @@ class Host:
         # 5. Statistics.
         for v in self.vms:
             if v.state in (STARTING, RUNNING):
-                v._sample(dt_s)
+                v._sample(self.time_s)
 
         self.time_s += dt_s
 

@@ -7,6 +7,7 @@ arrays. Bulk reads and writes cross the FFI once, as numpy arrays.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
@@ -17,7 +18,7 @@ import numpy.typing as npt
 
 from . import _dynmem
 from .errors import ConfigError, ConfigTypeError, DynmemError, StateError
-from ._validate import as_array, bad_entry, check_instance, check_items, int_array, vm_columns
+from ._validate import as_array, bad_entry, check_instance, check_int, check_items, check_real, int_array, vm_columns
 from .events import Event
 from .guests import Guest
 from .policies import _MECHANICS, POLICIES, HyperVPolicy, Policy, SharesPolicy, mechanics_of
@@ -482,8 +483,9 @@ class Host:
         record_every: int = 1,
         progress: Callable[[int, int], None] | None = None,
         record_counters: bool = False,
+        hold_ticks: int | None = None,
     ) -> Timeline:
-        """Runs ``demand_mb.shape[0]`` ticks with the whole loop in Rust.
+        """Runs ``demand_mb.shape[0] × hold_ticks`` ticks with the whole loop in Rust.
 
         ``demand_mb`` is a ``(ticks, vms)`` array in ``host.vms`` order, or a
         `dynmem.traces.Trace` whose ``names`` are the host's VMs in that
@@ -518,6 +520,20 @@ class Host:
         VM's and the host's Hyper-V counters (`Timeline.counters`,
         `Timeline.host_counters`; about 80 more bytes per VM and row), which
         `Timeline.to_pdh_csv` writes.
+
+        **Sample and hold.** ``hold_ticks`` (an int ≥ 1, default 1) holds each
+        row of ``demand_mb`` for that many ticks: tick ``k`` sets row
+        ``k // hold_ticks`` (only when a row begins), so a trace sampled every
+        5 minutes replays at 1-second ticks without a 300-times larger matrix:
+        ``host.run(demand, dt_s=1.0, hold_ticks=300)``. A `Trace` run with a
+        ``dt_s`` that divides its ``tick_s`` holds each sample ``tick_s / dt_s``
+        ticks by itself (``host.run(trace, dt_s=1.0)``; a ``hold_ticks`` given
+        with a trace must be that number). Event ticks and ``record_every``
+        count ticks. The result equals stepping by hand; a tick in which no
+        demand changed, on a host whose last tick moved nothing, costs O(1)
+        instead of O(VMs). A ``hold_ticks`` that is not an int is a
+        `ConfigTypeError`, one below 1 (or a ``dt_s`` that does not divide a
+        trace's ``tick_s``) a `ConfigError`.
         """
         if not isinstance(record_counters, bool):
             raise ConfigTypeError(f"record_counters must be True or False, got {record_counters!r:.80}",
@@ -528,17 +544,19 @@ class Host:
             )
         # Names in one call, not through a handle per VM.
         names = self._core.names()
-        demand_mb, dt_s, epoch_s = _demand_of(demand_mb, dt_s, names, self.time_s)
+        demand_mb, dt_s, epoch_s, hold = _demand_of(demand_mb, dt_s, names, self.time_s, hold_ticks)
         arr = int_array("demand_mb", demand_mb, len(names), ndim=2)
         raw, event_names = self._run_events(events)
-        ticks = arr.shape[0]
+        ticks = arr.shape[0] * hold
         if progress is None or ticks == 0:
             bounds = [(0, ticks)]
         else:
             # Check everything once, so that a bad entry late in the run fails
             # before the first chunk changes anything.
-            self._core.check_run(arr, dt_s, raw, record_every)
-            chunk = max(record_every, (ticks // 100) // record_every * record_every)
+            self._core.check_run(arr, dt_s, raw, record_every, hold)
+            # Chunks of whole rows and whole record intervals.
+            step = math.lcm(check_int(record_every, "record_every", "an int >= 1", low=1), hold)
+            chunk = max(step, (ticks // 100) // step * step)
             bounds = [(lo, min(ticks, lo + chunk)) for lo in range(0, ticks, chunk)]
         ids = self._core.ids() if len(bounds) > 1 else None
         parts: list[Timeline] = []
@@ -546,7 +564,10 @@ class Host:
         try:
             for lo, hi in bounds:
                 part = raw if len(bounds) == 1 else [(t - lo, vid, a, c) for t, vid, a, c in raw if lo <= t < hi]
-                parts.append(self._run_once(arr[lo:hi], dt_s, part, record_every, names, event_names, lo, record_counters))
+                rows = arr[lo // hold : hi // hold]
+                parts.append(
+                    self._run_once(rows, dt_s, part, record_every, names, event_names, lo, record_counters, hold)
+                )
                 done = hi
                 if progress is not None and ticks:
                     progress(hi, ticks)
@@ -607,9 +628,10 @@ class Host:
         event_names: dict[int, str],
         offset: int,
         record_counters: bool = False,
+        hold_ticks: int = 1,
     ) -> Timeline:
         try:
-            r = self._core.run(arr, dt_s, raw, record_every, record_counters)
+            r = self._core.run(arr, dt_s, raw, record_every, record_counters, hold_ticks)
         except BaseException as e:
             # Stopped by a signal after some ticks: what was recorded goes with it.
             record = e.__dict__.pop("_dynmem_record", None)
@@ -751,23 +773,38 @@ def policy_text(policy: Policy) -> str:
 
 
 def _demand_of(
-    demand_mb: Any, dt_s: Any, names: list[str], time_s: float
-) -> tuple[Any, Any, float | None]:
-    """`Host.run`'s demand matrix, tick length and epoch of simulated time 0:
-    a `Trace` gives its own (and its ``tick_s`` must be the run's)."""
+    demand_mb: Any, dt_s: Any, names: list[str], time_s: float, hold_ticks: Any = None
+) -> tuple[Any, Any, float | None, int]:
+    """`Host.run`'s demand matrix, tick length, epoch of simulated time 0 and
+    ticks each row holds: a `Trace` gives its own (a ``dt_s`` other than its
+    ``tick_s`` must divide it: each sample then holds ``tick_s / dt_s`` ticks)."""
     from .traces import Trace  # traces imports this module
 
+    if hold_ticks is not None:
+        check_int(hold_ticks, "hold_ticks", "an int >= 1 (ticks each demand row holds)", low=1)
     if not isinstance(demand_mb, Trace):
-        return demand_mb, 1.0 if dt_s is None else dt_s, None
+        return demand_mb, 1.0 if dt_s is None else dt_s, None, 1 if hold_ticks is None else int(hold_ticks)
     trace = demand_mb
+    hold = 1
     if dt_s is None:
         dt_s = trace.tick_s
     elif dt_s != trace.tick_s:
+        dt = check_real(dt_s, "dt_s", "a real number of seconds > 0", low=0.0, low_inclusive=False)
+        k = round(trace.tick_s / dt)
+        if k < 1 or k * dt != trace.tick_s:
+            raise ConfigError(
+                f"dt_s must divide the trace's tick_s ({trace.tick_s:g} s) when running a Trace (each sample then "
+                f"holds tick_s / dt_s ticks; resample the trace with load_bitbrains(tick_s=...) for another step), "
+                f"got {dt_s!r}",
+                "dt_s",
+                dt_s,
+            )
+        hold = k
+    if hold_ticks is not None and int(hold_ticks) != hold:
         raise ConfigError(
-            f"dt_s must be the trace's tick_s ({trace.tick_s:g} s) when running a Trace (resample the trace "
-            f"with load_bitbrains(tick_s=...) for another step), got {dt_s!r}",
-            "dt_s",
-            dt_s,
+            f"hold_ticks must be the trace's tick_s / dt_s ({hold}) when running a Trace, got {hold_ticks!r}",
+            "hold_ticks",
+            hold_ticks,
         )
     if list(trace.names) != names:
         raise ConfigError(
@@ -776,7 +813,7 @@ def _demand_of(
             "demand_mb",
             len(trace.names),
         )
-    return trace.demand_mb, dt_s, float(trace.start_s) - time_s
+    return trace.demand_mb, dt_s, float(trace.start_s) - time_s, hold
 
 
 def _policy_of(m: tuple[int, int, float, float, float], kind: str = "hyperv", idle_tax: float = 0.0) -> Policy:

@@ -11,7 +11,7 @@ use crate::model::rules::{floor_u, Stage};
 use crate::model::{in_solver, View, Vms};
 use crate::policy::{self, Policy, PolicyScratch};
 use crate::solver::{self, Scan};
-use crate::tick::{self, Alloc, Filled, Pass2, Sums, Targets};
+use crate::tick::{self, Alloc, Filled, Pass2, Pass2Out, Sums, Targets};
 use crate::VectorCap;
 
 /// Hosts of at least this many VMs tick on several threads, in parts of at
@@ -43,6 +43,48 @@ struct Scratch {
     policy: PolicyScratch,
 }
 
+/// One tick's inputs besides the VMs: their usable memory (physical less
+/// the reserve), the mechanics, the policy (an external one's answer: the
+/// positions of its VMs and their allocations, already checked), the step
+/// and the host clock at its start.
+#[derive(Clone, Copy)]
+pub(crate) struct Tick<'a> {
+    pub usable_mb: u64,
+    pub mech: &'a Mechanics,
+    pub rule: &'a Policy,
+    pub answer: Option<(&'a [usize], &'a [i64])>,
+    pub dt_s: f64,
+    pub time_s: f64,
+}
+
+/// What a tick's result depends on besides the VM columns: the usable
+/// memory, the mechanics and a built-in policy (an external one: `None`,
+/// never quiet).
+#[derive(Debug, Clone, PartialEq)]
+struct Inputs {
+    usable_mb: u64,
+    mech: Mechanics,
+    policy: (u8, u64),
+}
+
+impl Inputs {
+    fn of(usable_mb: u64, mech: &Mechanics, rule: &Policy) -> Option<Inputs> {
+        let policy = match rule {
+            Policy::HyperV => (0, 0),
+            Policy::Static => (1, 0),
+            Policy::Proportional => (2, 0),
+            Policy::Shares { idle_tax } => (3, idle_tax.to_bits()),
+            Policy::StrictPriority => (4, 0),
+            Policy::External(_) => return None,
+        };
+        Some(Inputs {
+            usable_mb,
+            mech: mech.clone(),
+            policy,
+        })
+    }
+}
+
 /// The balancer of one host: its scratch, and how its ticks may run (vector
 /// forms, threads). Results never depend on either.
 #[derive(Debug, Clone)]
@@ -57,6 +99,17 @@ pub(crate) struct Balancer {
     /// Hosts of fewer VMs than this tick on one thread, and a part has at
     /// least half this many (tests lower it to split small hosts).
     pub(crate) par_min: usize,
+    /// `Some(inputs)`: the last tick, under these inputs, left every VM at
+    /// rest (`tick::Pass2Out::active` false), and Σ assigned was
+    /// `last_total`. A tick under the same inputs with no VM marked since
+    /// (`Vms::any_dirty`) is quiet: it would change nothing but the clock.
+    settled: Option<Inputs>,
+    last_total: u64,
+    /// Quiet ticks (and the other sparse paths) allowed: tests turn them
+    /// off to compare with dense ticking; results are identical either way.
+    pub(crate) sparse: bool,
+    /// Quiet ticks so far (tests check that they ran).
+    pub(crate) quiet_ticks: u64,
 }
 
 impl Default for Balancer {
@@ -66,6 +119,10 @@ impl Default for Balancer {
             vector_cap: VectorCap::Avx512,
             threads: 0,
             par_min: PARALLEL_MIN_VMS,
+            settled: None,
+            last_total: 0,
+            sparse: true,
+            quiet_ticks: 0,
         }
     }
 }
@@ -103,8 +160,9 @@ impl Balancer {
         self.scratch.levels
     }
 
-    /// One tick of `dt_s` over `v`, whose VMs share `usable_mb` (physical
-    /// memory less the reserve) under `mech`; returns Σ assigned afterwards.
+    /// One tick of `t.dt_s`, starting at host time `t.time_s`, over `v`,
+    /// whose VMs share `t.usable_mb` under `t.mech`; returns Σ assigned
+    /// afterwards.
     ///
     /// When every target fits it is two streaming passes over the VM
     /// columns: pass 1 advances boot clocks and sums targets, demand caps,
@@ -124,15 +182,39 @@ impl Balancer {
     /// need more than free memory, then pass 2 with `g` read from the
     /// scratch. An external policy's answer comes in `answer`: the positions
     /// of its VMs and their allocations, already checked.
-    pub(crate) fn tick(
-        &mut self,
-        v: &mut Vms,
-        usable_mb: u64,
-        mech: &Mechanics,
-        rule: &Policy,
-        answer: Option<(&[usize], &[i64])>,
-        dt_s: f64,
-    ) -> u64 {
+    ///
+    /// A quiet tick is `O(1)`: when the last tick left every VM at rest
+    /// (none booting, none above or below its `g`, none whose memory moved)
+    /// and since then no VM was marked (demand or memory changed, started,
+    /// stopped, configured: `Vms::touch`) and the usable memory, mechanics
+    /// and (built-in) policy are the same, every pass would find the same
+    /// `g` and change nothing: only the host clock moves (the caller's).
+    pub(crate) fn tick(&mut self, v: &mut Vms, t: &Tick) -> u64 {
+        // The quiet tick: O(1) (see `settled`). VMs added since mark
+        // themselves here (`fit_dirty`).
+        v.fit_dirty();
+        let inputs = Inputs::of(t.usable_mb, t.mech, t.rule);
+        if self.sparse && !v.any_dirty && inputs.is_some() && self.settled == inputs {
+            self.quiet_ticks += 1;
+            return self.last_total;
+        }
+        let out = self.tick_dense(v, t);
+        v.any_dirty = false; // pass 2 cleared the marks
+        self.settled = if out.active { None } else { inputs };
+        self.last_total = out.total;
+        out.total
+    }
+
+    /// [`Balancer::tick`] over every VM.
+    fn tick_dense(&mut self, v: &mut Vms, t: &Tick) -> Pass2Out {
+        let Tick {
+            usable_mb,
+            mech,
+            rule,
+            answer,
+            dt_s,
+            time_s,
+        } = *t;
         let u = mech.balloon_unit_mb as u64;
         let vector_cap = self.vector_cap;
         let parts = self.parts(v.len());
@@ -164,6 +246,7 @@ impl Balancer {
         let pass2 = Pass2 {
             prompt_all: false,
             dt_s,
+            time_s,
             remove_delay_s: mech.remove_delay_s,
             lazy_step: step,
         };
@@ -236,12 +319,11 @@ impl Balancer {
 }
 
 impl Vms {
-    /// Pass 2 over every VM (in `parts` parts), its carries kept; returns
-    /// Σ assigned afterwards.
-    fn pass2(&mut self, p: &Pass2, g: impl Alloc, vector_cap: VectorCap, parts: usize) -> u64 {
-        let (total, carries) = tick::pass2(View::of(self), p, g, vector_cap, parts);
-        self.add_carries(carries);
-        total
+    /// Pass 2 over every VM (in `parts` parts), its carries kept.
+    fn pass2(&mut self, p: &Pass2, g: impl Alloc, vector_cap: VectorCap, parts: usize) -> Pass2Out {
+        let mut out = tick::pass2(View::of(self), p, g, vector_cap, parts);
+        self.add_carries(std::mem::take(&mut out.carries));
+        out
     }
 }
 

@@ -2,9 +2,16 @@
 //! whole loop in Rust, recording a decimated timeline.
 //!
 //! Tick `k` (0-based) does, in order: the events scheduled at `k` (in the
-//! order given), set every VM's demand from row `k`, one [`Host::tick`], and,
-//! when `k % record_every == 0`, a record row. That is exactly what stepping
-//! the host by hand does, and the tests hold it to that.
+//! order given), set every VM's demand from row `k / hold` (`hold` = 1
+//! unless the run holds each row for several ticks: a trace sampled every 5
+//! minutes replayed at 1-second ticks), one [`Host::tick`], and, when
+//! `k % record_every == 0`, a record row. That is exactly what stepping the
+//! host by hand does, and the tests hold it to that.
+//!
+//! Only a new row is compared with the demand before it (one compare per
+//! VM; only the VMs whose demand changed are marked for the tick), and a
+//! tick of a host at rest with nothing marked is `O(1)` (`balancer.rs`): a
+//! replay of slowly changing demand costs per tick about what changed.
 
 use crate::config::{VmChange, MAX_DEMAND_MB};
 use crate::error::{try_vec, Error, Result};
@@ -143,6 +150,8 @@ pub const MAX_RECORD_ROWS: usize = 1 << 32;
 pub struct RunInput {
     demand_mb: Vec<u32>,
     ticks: usize,
+    /// Ticks each row of `demand_mb` holds (`ticks` = rows × `hold`).
+    hold: usize,
     dt_s: f64,
     events: Vec<Event>,
     record_every: usize,
@@ -170,11 +179,36 @@ impl Host {
         events: &[Event],
         record_every: usize,
     ) -> Result<RunInput> {
+        self.check_run_held(demand_mb, ticks, 1, dt_s, events, record_every)
+    }
+
+    /// [`Host::check_run`] for a run of `rows × hold_ticks` ticks in which
+    /// each of the `rows` rows of `demand_mb` holds for `hold_ticks` ticks
+    /// (sample and hold). Event ticks and `record_every` count ticks.
+    pub fn check_run_held(
+        &self,
+        demand_mb: &[i64],
+        rows: usize,
+        hold_ticks: usize,
+        dt_s: f64,
+        events: &[Event],
+        record_every: usize,
+    ) -> Result<RunInput> {
         let n = self.len();
         Host::check_dt(dt_s)?;
         if record_every == 0 {
             return Err(Error::config("record_every", 0u64, "must be at least 1"));
         }
+        if hold_ticks == 0 {
+            return Err(Error::config("hold_ticks", 0u64, "must be at least 1"));
+        }
+        let ticks = rows.checked_mul(hold_ticks).ok_or_else(|| {
+            Error::config(
+                "hold_ticks",
+                hold_ticks as u64,
+                &format!("times the {rows} rows must fit a usize; hold_ticks"),
+            )
+        })?;
         if ticks.div_ceil(record_every) > MAX_RECORD_ROWS {
             return Err(Error::config(
                 "demand_mb",
@@ -182,11 +216,11 @@ impl Host {
                 &format!("would record more than {MAX_RECORD_ROWS} rows; ticks"),
             ));
         }
-        if ticks.checked_mul(n) != Some(demand_mb.len()) {
+        if rows.checked_mul(n) != Some(demand_mb.len()) {
             return Err(Error::config(
                 "demand_mb",
                 demand_mb.len() as u64,
-                &format!("must have shape (ticks, vms) = ({ticks}, {n}); size"),
+                &format!("must have shape (rows, vms) = ({rows}, {n}); size"),
             ));
         }
         // Narrow and check in one pass over the matrix; on a bad value, find
@@ -222,6 +256,7 @@ impl Host {
         Ok(RunInput {
             demand_mb: demand,
             ticks,
+            hold: hold_ticks,
             dt_s,
             events: owned,
             record_every,
@@ -260,14 +295,15 @@ impl Host {
         let RunInput {
             demand_mb,
             ticks,
+            hold,
             dt_s,
             events,
             record_every,
             counters,
         } = input;
-        let (ticks, dt_s, record_every) = (*ticks, *dt_s, *record_every);
+        let (ticks, hold, dt_s, record_every) = (*ticks, *hold, *dt_s, *record_every);
         let n = self.len();
-        if demand_mb.len() != ticks * n {
+        if demand_mb.len() != ticks / hold * n {
             return Err(Error::state(
                 Some("demand_mb"),
                 n as u64,
@@ -319,11 +355,16 @@ impl Host {
                 });
                 next += 1;
             }
-            self.load_demands(&demand_mb[k * n..(k + 1) * n]);
+            if k % hold == 0 {
+                let row = k / hold;
+                self.load_demands(&demand_mb[row * n..(row + 1) * n]);
+            }
             if let Err(e) = self.tick_unchecked(dt_s) {
                 match undo {
                     Some(before) => *self = before,
-                    None => self.load_demands(&demand_before),
+                    None => {
+                        self.load_demands(&demand_before);
+                    }
                 }
                 rec.events.truncate(logged);
                 rec.failure = Some(e);

@@ -275,18 +275,21 @@ pub fn run_input(
     demand_mb: PyReadonlyArray2<'_, i64>,
     dt_s: &Bound<'_, PyAny>,
     events: &Bound<'_, PyList>,
-    record_every: &Bound<'_, PyAny>,
+    (record_every, hold_ticks): (&Bound<'_, PyAny>, &Bound<'_, PyAny>),
 ) -> PyResult<core::RunInput> {
     let py = events.py();
     let dt = float_arg("dt_s", dt_s, core::host::DT_WHAT)?;
-    let every = int_arg("record_every", record_every)?;
-    let every = usize::try_from(every)
-        .map_err(|_| map_err(py, core::Error::config("record_every", every, "must be at least 1")))?;
+    let count = |field: &str, v: &Bound<'_, PyAny>| -> PyResult<usize> {
+        let x = int_arg(field, v)?;
+        usize::try_from(x).map_err(|_| map_err(py, core::Error::config(field, x, "must be at least 1")))
+    };
+    let every = count("record_every", record_every)?;
+    let hold = count("hold_ticks", hold_ticks)?;
     let mut evs = try_vec(events.len(), "events").or_raise(py)?;
     for (i, item) in events.iter().enumerate() {
         evs.push(event_arg(i, &item)?);
     }
-    let ticks = demand_mb.shape()[0];
+    let ticks = demand_mb.shape()[0]; // rows, each held `hold` ticks
     let owned;
     let slice = match demand_mb.as_slice() {
         Ok(s) => s,
@@ -299,7 +302,7 @@ pub fn run_input(
             &owned[..]
         }
     };
-    core.check_run(slice, ticks, dt, &evs, every).or_raise(py)
+    core.check_run_held(slice, ticks, hold, dt, &evs, every).or_raise(py)
 }
 
 /// A column of MB widened to int64, the type Python sees (an `OutOfMemory`

@@ -213,6 +213,13 @@ host_methods! {
         self.core(py)?.set_vector_cap(cap);
         Ok(())
     }
+    /// Allows the tick's sparse paths (default on: a quiet tick of a host
+    /// at rest costs O(1)); results are identical either way. For tests
+    /// that compare sparse and dense ticking, and for measuring both.
+    fn _set_sparse(&self, py: Python<'_>, on: bool) -> PyResult<()> {
+        self.core(py)?.set_sparse(on);
+        Ok(())
+    }
     fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
         Ok(self.core(py)?.len())
     }
@@ -363,6 +370,7 @@ host_methods! {
     }
 
     /// Checks a run's inputs without running it (what `run` checks first).
+    #[pyo3(signature = (demand_mb, dt_s, events, record_every, hold_ticks=None))]
     fn check_run<'py>(
         &self,
         py: Python<'py>,
@@ -370,8 +378,11 @@ host_methods! {
         dt_s: &Bound<'py, PyAny>,
         events: &Bound<'py, PyList>,
         record_every: &Bound<'py, PyAny>,
+        hold_ticks: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<()> {
-        run_input(&*self.core(py)?, demand_mb, dt_s, events, record_every).map(|_| ())
+        let one = 1i64.into_pyobject(py)?.into_any();
+        let hold = hold_ticks.unwrap_or(&one);
+        run_input(&*self.core(py)?, demand_mb, dt_s, events, (record_every, hold)).map(|_| ())
     }
 
     /// Runs `demand_mb.shape[0]` ticks in Rust with the GIL released, after
@@ -381,7 +392,10 @@ host_methods! {
     /// the result's `events` lists `(index, tick, error_message|None)` in the order run.
     /// `record_counters`: also record every VM's and the host's Hyper-V
     /// counters after each recorded tick (`RunRecord.counters`).
-    #[pyo3(signature = (demand_mb, dt_s, events, record_every, record_counters=false))]
+    /// `hold_ticks`: each row of `demand_mb` holds for this many ticks (the
+    /// run is rows × hold_ticks ticks; event ticks and `record_every` count ticks).
+    #[pyo3(signature = (demand_mb, dt_s, events, record_every, record_counters=false, hold_ticks=None))]
+    #[allow(clippy::too_many_arguments)]
     fn run<'py>(
         &self,
         py: Python<'py>,
@@ -390,10 +404,14 @@ host_methods! {
         events: &Bound<'py, PyList>,
         record_every: &Bound<'py, PyAny>,
         record_counters: bool,
+        hold_ticks: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<RunRecord> {
         let mut guard = self.core(py)?;
         let core: &mut core::Host = &mut guard;
-        let input = run_input(core, demand_mb, dt_s, events, record_every)?.record_counters(record_counters);
+        let one = 1i64.into_pyobject(py)?.into_any();
+        let hold = hold_ticks.unwrap_or(&one);
+        let input =
+            run_input(core, demand_mb, dt_s, events, (record_every, hold))?.record_counters(record_counters);
         // Signals are checked between ticks every SIGNAL_CHECK (the check
         // takes the GIL back, so not on every tick); one that raises (Ctrl-C:
         // KeyboardInterrupt) ends the run after a whole tick, and the

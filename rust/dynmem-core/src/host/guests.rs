@@ -90,18 +90,26 @@ impl Host {
         if floor != old_floor {
             v.demand[pos] = (v.demand[pos] - old_floor).saturating_add(floor);
         }
+        v.touch(pos);
     }
 
     /// Writes committed demands `d` (host order) as the guests report them:
     /// + each VM's balloon floor, at most 2^32 − 1 MB.
-    pub(crate) fn load_demands(&mut self, d: &[u32]) {
+    pub(crate) fn load_demands(&mut self, d: &[u32]) -> usize {
         if !self.vms.guests.floors {
-            self.vms.demand.copy_from_slice(d);
-            return;
+            return self.vms.set_demand_row(d, |x| x);
         }
+        self.vms.fit_dirty();
+        let mut marked = 0;
         for (pos, &c) in d.iter().enumerate() {
-            self.vms.demand[pos] = c.saturating_add(self.floor_at(pos));
+            let reported = c.saturating_add(self.floor_at(pos));
+            if self.vms.demand[pos] != reported {
+                self.vms.demand[pos] = reported;
+                self.vms.touch(pos); // sampled at the next tick
+                marked += 1;
+            }
         }
+        marked
     }
 
     /// Every VM's demand (committed memory, as set), in host order.

@@ -4,8 +4,8 @@
 //! succeeds entirely or returns an error having changed nothing. The tick
 //! itself is the balancer's (`balancer.rs`).
 
-use crate::balancer::Balancer;
 pub use crate::balancer::PARALLEL_MIN_VMS;
+use crate::balancer::{Balancer, Tick};
 pub use vm::VmRef;
 
 mod guests;
@@ -292,6 +292,7 @@ impl Host {
         v.add_ops.push(0);
         v.remove_ops.push(0);
         v.smart_paging.push(0);
+        v.p_now.push(f64::NAN); // no pressure interval open until its first sample
         for col in [&mut v.clock_s, &mut v.p_sum, &mut v.run_mark, &mut v.p_max] {
             col.push(0.0);
         }
@@ -315,6 +316,7 @@ impl Host {
             v.carries.retain(|&(vm, _), _| vm != id.0);
         }
         each_column!(&mut *v, remove(pos));
+        v.touch_all(); // positions moved
         v.ids.remove(pos);
         Ok(())
     }
@@ -444,6 +446,8 @@ impl Host {
         }
         self.close_paging_file(pos);
         let v = &mut self.vms;
+        v.close_pressure(pos, self.time_s); // its pressure's open interval ends now
+        v.touch(pos);
         self.assigned_sum -= v.assigned[pos] as u64;
         v.flags[pos] &= !STATE_MASK;
         v.assigned[pos] = 0;
@@ -485,6 +489,7 @@ impl Host {
         self.check_release(&new, str::to_string)?;
         let old_floor = self.floor_at(pos);
         let v = &mut self.vms;
+        v.touch(pos); // its target or memory may change
         if resizable && new.startup_mb != old.startup_mb {
             self.assigned_sum = self.assigned_sum - v.assigned[pos] as u64 + new.startup_mb as u64;
             v.assigned[pos] = new.startup_mb;
@@ -528,6 +533,7 @@ impl Host {
         let pos = self.position(id)?;
         let d = Self::check_demand("demand_mb", demand_mb)?;
         self.vms.demand[pos] = d.saturating_add(self.floor_at(pos)); // as the guest reports it
+        self.vms.touch(pos);
         Ok(())
     }
 
@@ -545,15 +551,17 @@ impl Host {
             for (pos, &d) in demand_mb.iter().enumerate() {
                 self.vms.demand[pos] = (d as u32).saturating_add(self.floor_at(pos));
             }
+            self.vms.touch_all();
             return Ok(());
         }
-        for (dst, &d) in self.vms.demand.iter_mut().zip(demand_mb) {
-            *dst = d as u32;
-        }
+        self.vms.set_demand_row(demand_mb, |d| d as u32);
         Ok(())
     }
 
+    /// Every VM's demand, to write (each VM is marked as changed: see
+    /// `Vms::touch`; `Host::load_demands` marks only where demand changed).
     pub(crate) fn vms_demand_mut(&mut self) -> &mut [u32] {
+        self.vms.touch_all();
         &mut self.vms.demand
     }
 
@@ -584,6 +592,8 @@ impl Host {
     ) -> Host {
         let assigned_sum = vms.assigned.iter().map(|&a| a as u64).sum();
         let paging = SmartPaging { files, ..host.paging };
+        let mut vms = vms;
+        vms.touch_all(); // the marks are not kept: sample every VM once
         Host {
             time_s,
             next_id,
@@ -601,6 +611,21 @@ impl Host {
     #[doc(hidden)]
     pub fn set_vector_cap(&mut self, cap: VectorCap) {
         self.balancer.vector_cap = cap;
+    }
+
+    /// Allows the sparse paths of a tick (on by default): a quiet tick of a
+    /// host at rest costs `O(1)`. Results are identical either way; this
+    /// exists for tests that compare sparse and dense ticking, and for
+    /// measuring both.
+    #[doc(hidden)]
+    pub fn set_sparse(&mut self, on: bool) {
+        self.balancer.sparse = on;
+    }
+
+    /// Quiet ticks so far (`O(1)` ticks of a host at rest), for tests.
+    #[cfg(test)]
+    pub(crate) fn quiet_ticks(&self) -> u64 {
+        self.balancer.quiet_ticks
     }
 
     /// Threads a tick may use: 0 (the default) means as many as the pool
@@ -673,9 +698,17 @@ impl Host {
             _ => None,
         };
         let answer = external.as_ref().map(|(p, a)| (p.as_slice(), a.as_slice()));
-        self.assigned_sum = self
-            .balancer
-            .tick(&mut self.vms, usable, &self.mech, &self.policy, answer, dt_s);
+        self.assigned_sum = self.balancer.tick(
+            &mut self.vms,
+            &Tick {
+                usable_mb: usable,
+                mech: &self.mech,
+                rule: &self.policy,
+                answer,
+                dt_s,
+                time_s: self.time_s,
+            },
+        );
         self.time_s += dt_s;
         if !self.paging.files.is_empty() {
             self.drain_smart_paging();

@@ -444,6 +444,9 @@ impl Host {
             scatter(&mut sub.vms, &mut self.vms, idx);
         }
         self.assigned_sum = self.vms.assigned.iter().map(|&a| a as u64).sum();
+        // The nodes' ticks sampled every started VM: the host's marks are read.
+        self.vms.dirty.fill(0);
+        self.vms.any_dirty = false;
         self.time_s += dt_s;
         Ok(())
     }
@@ -548,7 +551,11 @@ fn gather(v: &Vms, idx: &[u32], s: &mut Vms, real: bool) {
         )* };
     }
     take!(flags startup minimum maximum buffer weight demand assigned visible clock_s
-          added removed add_ops remove_ops p_sum run_mark p_min p_max smart_paging guest min_config);
+          added removed add_ops remove_ops p_sum run_mark p_min p_max smart_paging guest min_config p_now);
+    // Every VM of the node is marked (sampled at the node's tick: a VM whose
+    // pressure did not change keeps its interval), and the node never takes
+    // a quiet tick: its columns are refilled here every tick.
+    s.touch_all();
     // The guest table only grows (profiles are appended, never removed):
     // copied when it did, so a steady tick allocates nothing.
     if s.guests.profiles.len() != v.guests.profiles.len() || s.guests.unit != v.guests.unit {
@@ -566,7 +573,7 @@ fn scatter(s: &mut Vms, v: &mut Vms, idx: &[u32]) {
     macro_rules! put {
         ($($c:ident)*) => { $( for (x, &j) in s.$c.iter().zip(idx) { v.$c[j as usize] = *x; } )* };
     }
-    put!(flags assigned visible clock_s added removed add_ops remove_ops p_sum p_min p_max);
+    put!(flags assigned visible clock_s added removed add_ops remove_ops p_sum p_min p_max p_now);
     #[cfg(any(test, debug_assertions))]
     {
         macro_rules! same {
@@ -619,7 +626,11 @@ mod tests {
         let all: Vec<u32> = (0..h.len() as u32).collect();
         let mut s = Vms::default();
         gather(&h.vms, &all, &mut s, true);
-        assert_eq!(format!("{s:?}"), format!("{:?}", h.vms));
+        // Every VM of a node is marked; the marks aside, the columns are the host's.
+        assert!(s.any_dirty && s.dirty.iter().all(|&w| w == u64::MAX));
+        let mut marks_as_host = s.clone();
+        (marks_as_host.dirty, marks_as_host.any_dirty) = (h.vms.dirty.clone(), h.vms.any_dirty);
+        assert_eq!(format!("{marks_as_host:?}"), format!("{:?}", h.vms));
         // The columns a tick writes come back; the others are checked unchanged.
         let mut back = h.vms.clone();
         for k in 0..3 {

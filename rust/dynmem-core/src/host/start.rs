@@ -136,6 +136,7 @@ impl Host {
         v.visible[pos] = startup;
         v.clock_s[pos] = 0.0;
         v.run_mark[pos] -= self.time_s; // running time = T + run_mark from now on
+        v.touch(pos); // sampled at the next tick
         self.assigned_sum += held;
     }
 }

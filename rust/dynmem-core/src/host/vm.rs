@@ -182,7 +182,12 @@ impl<'a> VmRef<'a> {
             physical_memory_mb: v.assigned[pos] as u64,
             guest_visible_physical_memory_mb: v.visible[pos] as u64,
             current_pressure: self.pressure(),
-            average_pressure: average_pressure(v.p_sum[pos], t, v.p_min[pos], v.p_max[pos]),
+            average_pressure: average_pressure(
+                v.pressure_integral(pos, self.host.time_s),
+                t,
+                v.p_min[pos],
+                v.p_max[pos],
+            ),
             // +inf until the first sample.
             minimum_pressure: if v.p_min[pos].is_finite() { v.p_min[pos] } else { 0.0 },
             maximum_pressure: v.p_max[pos],
@@ -197,11 +202,12 @@ impl<'a> VmRef<'a> {
     }
 }
 
-/// Average Pressure (`docs/balancer.md`, "Statistics"): `Σ pressure × dt_s /
-/// running time` (0 while running time is 0), clamped to the samples'
-/// `[minimum, maximum]`: the true time-weighted mean lies there, and only
-/// rounding (of `pressure × dt_s`, of the sum, of the clock) can push the
-/// quotient out. 0 before the first sample (`p_min` still +inf).
+/// Average Pressure (`docs/balancer.md`, "Statistics"): the pressure's
+/// integral over the VM's life / running time (0 while running time is 0),
+/// clamped to the samples' `[minimum, maximum]`: the true time-weighted
+/// mean lies there, and only rounding (of the integral's products and sums,
+/// of the clock) can push the quotient out. 0 before the first sample
+/// (`p_min` still +inf).
 fn average_pressure(p_sum: f64, running_s: f64, p_min: f64, p_max: f64) -> f64 {
     if !p_min.is_finite() {
         return 0.0;

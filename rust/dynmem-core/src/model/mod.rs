@@ -14,5 +14,7 @@ pub use counters::{CounterValue, HostCounters, VmCounters};
 pub(crate) use guests::GuestTable;
 pub use ids::VmId;
 pub(crate) use view::View;
-pub(crate) use vms::{each_column, in_solver, state_of, Carries, Counter, Vms, DYNAMIC, STATE_MASK};
+pub(crate) use vms::{
+    each_column, in_solver, pressure_of, pressure_step, state_of, Carries, Counter, Vms, DYNAMIC, STATE_MASK,
+};
 pub use vms::{Status, VmState};

@@ -4,7 +4,7 @@
 
 use crate::version::Version;
 
-use super::vms::{in_solver, state_of, Status, VmState, DYNAMIC};
+use super::vms::{in_solver, pressure_of, state_of, Status, VmState, DYNAMIC};
 
 /// The stage of a contended tick (`docs/balancer.md`, "Allocation"; stage 0,
 /// where every target fits, needs no water-filling). Each solver VM gets its
@@ -179,7 +179,7 @@ impl Live {
         let pressure = if assigned == 0 {
             0.0
         } else {
-            demand as f64 / assigned as f64 * 100.0
+            pressure_of(demand, assigned)
         };
         if flags & DYNAMIC == 0 {
             return Live {

@@ -30,6 +30,10 @@ pub(crate) struct View<'a> {
     pub p_max: &'a mut [f64],
     /// The VMs' guest profiles (report delay, hot-add chunk), for the rare paths.
     pub guests: GuestCols<'a>,
+    pub p_now: &'a mut [f64],
+    /// `Vms::dirty`'s words for this view's VMs (`start` is a multiple of
+    /// 64): bit `i % 64` of word `i / 64` marks local VM `i`.
+    pub dirty: &'a mut [u64],
     /// Counters whose low word carried in this range, as (VM id, counter,
     /// new value before truncation to 32 bits): added to `Vms::carries`
     /// after the pass (`vms::carry_to` keeps the part above the low word).
@@ -46,6 +50,7 @@ impl Split for View<'_> {
 impl<'a> View<'a> {
     /// All of `v`.
     pub(crate) fn of(v: &'a mut Vms) -> View<'a> {
+        v.fit_dirty();
         // (`push_vm` and `each_column!` keep every column in step; the
         // view's own check covers the columns it holds.)
         debug_assert!(v.startup.len() == v.len() && v.run_mark.len() == v.len());
@@ -69,6 +74,8 @@ impl<'a> View<'a> {
             p_min: &mut v.p_min,
             p_max: &mut v.p_max,
             guests: v.guests.cols(&v.guest, &v.startup),
+            p_now: &mut v.p_now,
+            dirty: &mut v.dirty,
             carries: Vec::new(),
         }
     }
@@ -99,10 +106,12 @@ impl<'a> View<'a> {
             self.p_max.len(),
             self.guests.guest.len(),
             self.guests.startup.len(),
+            self.p_now.len(),
         ];
         assert!(
-            lens.iter().all(|&l| l == n),
-            "VM columns out of step: {n} flags, {lens:?}"
+            lens.iter().all(|&l| l == n) && self.dirty.len() == n.div_ceil(64),
+            "VM columns out of step: {n} flags, {lens:?}, {} marks' words",
+            self.dirty.len()
         );
     }
 
@@ -114,6 +123,11 @@ impl<'a> View<'a> {
         fn cut_mut<T>(x: &mut [T], mid: usize) -> (&mut [T], &mut [T]) {
             x.split_at_mut(mid)
         }
+        // Parts are cut at multiples of 64 VMs: whole words of marks each.
+        assert!(
+            mid.is_multiple_of(64) || mid == self.flags.len(),
+            "a view split inside a word of marks"
+        );
         let (flags, flags2) = cut_mut(self.flags, mid);
         let (minimum, minimum2) = cut(self.minimum, mid);
         let (maximum, maximum2) = cut(self.maximum, mid);
@@ -131,6 +145,8 @@ impl<'a> View<'a> {
         let (p_min, p_min2) = cut_mut(self.p_min, mid);
         let (p_max, p_max2) = cut_mut(self.p_max, mid);
         let (guests, guests2) = self.guests.split_at(mid);
+        let (p_now, p_now2) = cut_mut(self.p_now, mid);
+        let (dirty, dirty2) = cut_mut(self.dirty, mid.div_ceil(64));
         let left = View {
             ids: self.ids,
             start: self.start,
@@ -151,6 +167,8 @@ impl<'a> View<'a> {
             p_min,
             p_max,
             guests,
+            p_now,
+            dirty,
             carries: self.carries,
         };
         let right = View {
@@ -173,6 +191,8 @@ impl<'a> View<'a> {
             p_min: p_min2,
             p_max: p_max2,
             guests: guests2,
+            p_now: p_now2,
+            dirty: dirty2,
             carries: Vec::new(),
         };
         (left, right)

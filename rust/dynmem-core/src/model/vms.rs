@@ -106,6 +106,14 @@ pub(crate) struct Vms {
     /// Σ of the carries out of each counter's low word, by (VM id, counter):
     /// empty until some VM's counter passes 2^32 − 1.
     pub(crate) carries: std::collections::BTreeMap<(u64, Counter), u64>,
+    /// Pressure statistics as exact piecewise-constant integrals
+    /// (`docs/balancer.md`, "Statistics"). Pressure changes only when a
+    /// VM's demand or assigned memory does, so a tick samples a VM only
+    /// where one of them may have changed: its bit in `dirty`, or its
+    /// assigned memory moved in pass 2. `p_sum` is kept against the host
+    /// clock `T`, as `run_mark` is: the integral of the pressure over the
+    /// VM's life is `p_sum + p_now × T` while an interval is open, else
+    /// `p_sum`.
     pub(crate) p_sum: Vec<f64>,
     /// Running time, kept against the host clock `T` so that ticks never
     /// touch it: while the VM is on, its running time is `T + run_mark`
@@ -114,6 +122,17 @@ pub(crate) struct Vms {
     pub(crate) run_mark: Vec<f64>,
     pub(crate) p_min: Vec<f64>,
     pub(crate) p_max: Vec<f64>,
+    /// The open interval's pressure (the last sample's); NaN while none is
+    /// open (the VM is off, or on and not yet sampled).
+    pub(crate) p_now: Vec<f64>,
+    /// One bit per VM (position): its demand or assigned memory may have
+    /// changed outside pass 2 since the last tick (set by [`Vms::touch`];
+    /// too many bits cost a division each, never a wrong result). Pass 2
+    /// samples these VMs and clears the bits. Words past the end are
+    /// created set.
+    pub(crate) dirty: Vec<u64>,
+    /// Some bit of `dirty` is set (or may be): the next tick is not quiet.
+    pub(crate) any_dirty: bool,
     /// Smart Paging working set (MB): the part of startup memory a restart
     /// could not find, paged to the Smart Paging file until ballooned back
     /// (0 almost always; "Smart Paging Working Set Size").
@@ -183,14 +202,83 @@ impl Vms {
         }
     }
 
-    /// Pass 2 over every VM (in `parts` parts), its carries kept; returns
-    /// Σ assigned afterwards.
     /// Balloons `take` MB out of the VM at `j` (a removal operation).
     #[inline]
     pub(crate) fn balloon(&mut self, j: usize, take: u64) {
         self.assigned[j] -= take as u32;
+        self.touch(j);
         self.count(Counter::Removed, j, take);
         self.count(Counter::RemoveOps, j, 1);
+    }
+
+    /// The integral of the VM at `pos`'s pressure over its life, read at
+    /// host time `time_s` (`docs/balancer.md`, "Statistics"): the closed
+    /// intervals' `p_sum` plus the open one's `p_now × T`.
+    pub(crate) fn pressure_integral(&self, pos: usize, time_s: f64) -> f64 {
+        let p = self.p_now[pos];
+        if p.is_nan() {
+            return self.p_sum[pos];
+        }
+        self.p_sum[pos] + p * time_s
+    }
+
+    /// Closes the VM at `pos`'s open pressure interval at host time
+    /// `time_s` (when it stops): `p_sum` becomes the whole integral.
+    pub(crate) fn close_pressure(&mut self, pos: usize, time_s: f64) {
+        self.p_sum[pos] = self.pressure_integral(pos, time_s);
+        self.p_now[pos] = f64::NAN;
+    }
+
+    /// Marks the VM at `pos`: its demand or assigned memory may have
+    /// changed (see `dirty`). Every change to either outside pass 2 calls it.
+    #[inline]
+    pub(crate) fn touch(&mut self, pos: usize) {
+        if let Some(w) = self.dirty.get_mut(pos / 64) {
+            *w |= 1 << (pos % 64);
+        }
+        self.any_dirty = true;
+    }
+
+    /// Marks every VM (positions moved, or a host restored).
+    pub(crate) fn touch_all(&mut self) {
+        self.dirty.clear();
+        self.dirty.resize(self.len().div_ceil(64), u64::MAX);
+        self.any_dirty = true;
+    }
+
+    /// `dirty` sized to the VMs (new words set: VMs added since are marked).
+    pub(crate) fn fit_dirty(&mut self) {
+        let words = self.len().div_ceil(64);
+        if self.dirty.len() != words {
+            self.dirty.resize(words, u64::MAX);
+            self.any_dirty = true;
+        }
+    }
+
+    /// Sets every VM's demand from `row` (one entry per VM, checked, as
+    /// `mb` turns it into MB), marking every 64 VMs of which one changed
+    /// (marks may cover too many VMs: a VM whose pressure held is sampled
+    /// to no effect); returns how many words of 64 were marked.
+    pub(crate) fn set_demand_row<T: Copy>(&mut self, row: &[T], mb: impl Fn(T) -> u32) -> usize {
+        assert_eq!(row.len(), self.len(), "one demand per VM");
+        self.fit_dirty();
+        let mut marked = 0;
+        // An or of compares per 64 VMs (vectorised with the copy), no
+        // branch and no bit per VM.
+        for (w, (old, new)) in self.demand.chunks_mut(64).zip(row.chunks(64)).enumerate() {
+            let mut changed = false;
+            for (o, &d) in old.iter_mut().zip(new) {
+                let d = mb(d);
+                changed |= *o != d;
+                *o = d;
+            }
+            if changed {
+                self.dirty[w] = u64::MAX;
+                marked += 1;
+            }
+        }
+        self.any_dirty |= marked > 0;
+        marked
     }
 
     /// Heap bytes of the columns (capacity, not just length).
@@ -217,6 +305,8 @@ impl Vms {
             + b(&self.run_mark)
             + b(&self.p_min)
             + b(&self.p_max)
+            + b(&self.p_now)
+            + b(&self.dirty)
             + b(&self.smart_paging)
             + b(&self.guest)
             + b(&self.min_config)
@@ -237,7 +327,37 @@ macro_rules! each_column {
         v.add_ops.$op($($arg),*); v.remove_ops.$op($($arg),*); v.p_sum.$op($($arg),*);
         v.run_mark.$op($($arg),*); v.p_min.$op($($arg),*); v.p_max.$op($($arg),*);
         v.smart_paging.$op($($arg),*); v.guest.$op($($arg),*); v.min_config.$op($($arg),*);
+        v.p_now.$op($($arg),*);
     }};
+}
+
+/// Pressure `demand / assigned × 100` (f64, in exactly this order; every
+/// form of the tick and every reader computes it so).
+#[inline(always)]
+pub(crate) fn pressure_of(demand: u32, assigned: u32) -> f64 {
+    demand as f64 / assigned as f64 * 100.0
+}
+
+/// The statistics' step at the end of a tick that began at host time
+/// `time_s`, for an on VM whose pressure there is `new` (`docs/balancer.md`,
+/// "Statistics"): if it differs from the open interval's `now` (NaN: none
+/// open), that interval closes and `new`'s opens, `p_sum = p_sum + p_old ×
+/// T − new × T` (`p_old` 0 when none was open), and `new` is a candidate
+/// for the minimum and the maximum. Returns `(p_sum, p_min, p_max, p_now)`.
+#[inline]
+pub(crate) fn pressure_step(stats: (f64, f64, f64, f64), new: f64, time_s: f64) -> (f64, f64, f64, f64) {
+    let (p_sum, p_min, p_max, now) = stats;
+    if new == now {
+        return stats;
+    }
+    let old = if now.is_nan() { 0.0 } else { now };
+    let sum = p_sum + old * time_s - new * time_s;
+    (
+        sum,
+        if new < p_min { new } else { p_min },
+        if new > p_max { new } else { p_max },
+        new,
+    )
 }
 
 /// Flag bit: the VM has Dynamic Memory on.

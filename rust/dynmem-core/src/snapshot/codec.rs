@@ -33,7 +33,10 @@ pub enum Kind {
 
 /// Block tags. Version 2 added `POLICY` (the allocation policy, after
 /// `MECHANICS`); version 3 ends the `HOST` block with the Windows Server
-/// release (u8) and the Smart Paging column (u32 per VM).
+/// release (u8) and the Smart Paging column (u32 per VM); version 4 (the
+/// pressure statistics as piecewise-constant integrals) ends it with each
+/// VM's open interval's pressure (`p_now`, f64, NaN for none), `p_sum` now
+/// kept against the host clock.
 pub mod tag {
     pub const END: u8 = 0;
     pub const MECHANICS: u8 = 1;

@@ -202,6 +202,7 @@ pub(crate) fn put_host(w: &mut Writer, h: &Host) {
         w.vec(sizes, Writer::u64);
         w.u8(spanning as u8);
         w.vec(node, Writer::u8);
+        w.vec(&v.p_now, Writer::f64);
     });
 }
 
@@ -467,6 +468,15 @@ pub(crate) fn get_host(r: &mut Reader<'_>, mech: &Mechanics) -> Result<Host> {
     } else {
         base.with_numa(&sizes, spanning).map_err(|e| bad(e.message))?
     };
+    v.p_now = b.vec(8, Reader::f64)?;
+    col_len(v.p_now.len(), "p_now")?;
+    for pos in 0..n {
+        // An open pressure interval (a pressure, ≥ 0) only on a VM that is on.
+        let (p, off) = (v.p_now[pos], v.flags[pos] & STATE_MASK == 0);
+        if !(p.is_nan() || (!off && p >= 0.0 && p.is_finite())) {
+            return Err(bad(format!("VM at position {pos}: open pressure {p}")));
+        }
+    }
     b.done()?;
     Host::from_parts(base, time_s, next_id, names, v, files)
         .with_numa_nodes(node)

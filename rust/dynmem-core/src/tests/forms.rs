@@ -306,7 +306,11 @@ fn steady_contention_takes_few_passes_per_tick() {
 
 /// Running time is the host clock since each start, summed over the runs
 /// (ticks never write it); Average Pressure divides by it, across a stop
-/// and a restart; Minimum Pressure reads 0 before the first sample.
+/// and a restart; Minimum Pressure reads 0 before the first sample. The
+/// pressure's integral is kept against the host clock (`docs/balancer.md`,
+/// "Statistics"): each change at host time `T` adds `p_old × T − p_new × T`,
+/// a stop `p × T`, a reading `p × T` of the open interval; equal to the
+/// per-tick sum `Σ p × dt_s` up to rounding.
 #[test]
 fn running_time_follows_the_host_clock_across_stops() {
     let mut h = Host::new(8192, Some(512), instant()).unwrap();
@@ -327,7 +331,13 @@ fn running_time_follows_the_host_clock_across_stops() {
     h.tick(2.0).unwrap(); // off: no sample, no running time
     assert_eq!(h.at(0).running_s(), 0.75);
     let c = h.at(0).counters();
-    assert_eq!(c.average_pressure, (p1 * 0.5 + p2 * 0.25) / 0.75);
+    // Samples at T = 0 (p1) and T = 0.5 (p2), the stop at 0.75.
+    let s = 0.0 + 0.0 * 0.0 - p1 * 0.0;
+    let s = s + p1 * 0.5 - p2 * 0.5;
+    let s = s + p2 * 0.75;
+    assert_eq!(c.average_pressure, s / 0.75);
+    let old = (p1 * 0.5 + p2 * 0.25) / 0.75; // the per-tick sum
+    assert!((c.average_pressure - old).abs() <= 1e-12 * old);
     assert_eq!(c.minimum_pressure, p1.min(p2));
     h.start(a).unwrap();
     h.start(b).unwrap();
@@ -340,7 +350,11 @@ fn running_time_follows_the_host_clock_across_stops() {
     assert_eq!(h.at(0).running_s(), 1.75);
     assert_eq!(h.at(1).running_s(), 1.0);
     let c = h.at(0).counters();
-    assert_eq!(c.average_pressure, (p1 * 0.5 + p2 * 0.25 + p3 * 1.0) / 1.75);
+    // Off since the stop (no interval open), then p3 from T = 2.75, read at 3.75.
+    let s = s + 0.0 * 2.75 - p3 * 2.75;
+    assert_eq!(c.average_pressure, (s + p3 * 3.75) / 1.75);
+    let old = (p1 * 0.5 + p2 * 0.25 + p3 * 1.0) / 1.75;
+    assert!((c.average_pressure - old).abs() <= 1e-12 * old);
     assert_eq!(c.maximum_pressure, p1.max(p2).max(p3));
 }
 

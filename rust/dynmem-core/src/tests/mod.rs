@@ -13,6 +13,7 @@ mod numa;
 mod operations;
 mod paging;
 mod policies;
+mod sparse;
 mod versions;
 
 pub(super) fn spec(startup: i64, min: i64, max: i64, weight: i64) -> VmSpec {
@@ -64,16 +65,16 @@ pub(super) fn xorshift(mut seed: u64) -> impl FnMut(u64) -> u64 {
     }
 }
 
-/// The same host three times: as this CPU's widest vector forms run it,
-/// capped to the AVX2 forms, and capped to the scalar forms.
 /// The host in every vector form, and in parts on several threads: the
 /// widest form in 3 parts and AVX2 in 2 (from 128 VMs on), the scalar
-/// forms on one thread.
+/// forms on one thread and ticking densely (no quiet ticks: the sparse
+/// paths of the others must give the same hosts).
 pub(super) fn in_every_form(mut h: Host) -> [Host; 4] {
     let (mut avx2, mut scalar) = (h.clone(), h.clone());
     avx2.set_vector_cap(VectorCap::Avx2);
     scalar.set_vector_cap(VectorCap::Scalar);
     scalar.set_threads(1);
+    scalar.set_sparse(false);
     h.set_threads(3);
     avx2.set_threads(2);
     for parallel in [&mut h, &mut avx2] {

@@ -164,6 +164,9 @@ pub(crate) struct Pass2 {
     /// Balloon every VM above `g` down to `g` at once (prompt removal of all excess).
     pub prompt_all: bool,
     pub dt_s: f64,
+    /// The host clock at the start of the tick: where a changed pressure's
+    /// interval begins (the statistics, `docs/balancer.md`).
+    pub time_s: f64,
     pub remove_delay_s: f64,
     pub lazy_step: u64,
 }
@@ -271,26 +274,50 @@ fn floors_part(v: &View, target: &[u32], caps: &mut [u32], u: u64, stage: Stage,
     scan
 }
 
-/// [`pass2_part`] over `v` in `parts` parts (in parallel when `parts > 1`);
-/// returns Σ assigned afterwards and the carries. The same result for any
-/// `parts`: every VM's step is its own, and Σ assigned a sum.
-pub(crate) fn pass2<G: Alloc>(v: View, m: &Pass2, g: G, vector_cap: VectorCap, parts: usize) -> (u64, Carries) {
+/// What pass 2 found besides the columns it wrote.
+#[derive(Debug, Default)]
+pub(crate) struct Pass2Out {
+    /// Σ assigned afterwards.
+    pub total: u64,
+    /// Some VM is not at rest: it is booting, or its memory moved this
+    /// tick, or it is above `g` (its excess clock runs). A host whose last
+    /// tick left every VM at rest, ticked again with the same inputs,
+    /// changes nothing but its clock (`balancer.rs`, the quiet tick).
+    pub active: bool,
+    pub carries: Carries,
+}
+
+/// [`pass2_part`] over `v` in `parts` parts (in parallel when `parts > 1`),
+/// clearing the marks (`Vms::dirty`) it has read. The same result for any
+/// `parts`: every VM's step is its own, Σ assigned a sum, `active` an or.
+pub(crate) fn pass2<G: Alloc>(v: View, m: &Pass2, g: G, vector_cap: VectorCap, parts: usize) -> Pass2Out {
     let n = v.len();
     let part = |(mut v, g): (View, G)| {
-        let total = pass2_part(&mut v, m, g, vector_cap);
-        (total, v.carries)
+        let (total, active) = pass2_part(&mut v, m, g, vector_cap);
+        v.dirty.fill(0);
+        Pass2Out {
+            total,
+            active,
+            carries: v.carries,
+        }
     };
-    let merge = |(t1, mut c1): (u64, Carries), (t2, c2): (u64, Carries), _| {
-        c1.extend(c2);
-        (t1 + t2, c1)
+    let merge = |mut a: Pass2Out, b: Pass2Out, _| {
+        a.carries.extend(b.carries);
+        Pass2Out {
+            total: a.total + b.total,
+            active: a.active | b.active,
+            carries: a.carries,
+        }
     };
     in_parts((v, g), n, parts, &part, &merge)
 }
 
 /// Pass 2 over one part: prompt and lazy removal, adds (unballoon, then
-/// hot-add) and the statistics. Returns Σ assigned afterwards.
-fn pass2_part(v: &mut View, m: &Pass2, g: impl Alloc, vector_cap: VectorCap) -> u64 {
+/// hot-add) and the statistics. Returns Σ assigned afterwards and whether
+/// some VM is not at rest.
+fn pass2_part(v: &mut View, m: &Pass2, g: impl Alloc, vector_cap: VectorCap) -> (u64, bool) {
     let n = v.len();
-    let (done, total): (usize, u64) = vector_prefix!(vector_cap, pass2(v, m, g));
-    total + pass2_scalar(v, done..n, m, g)
+    let (done, total, active): (usize, u64, bool) = vector_prefix!(vector_cap, pass2(v, m, g));
+    let (rest, rest_active) = pass2_scalar(v, done..n, m, g);
+    (total + rest, active | rest_active)
 }

@@ -4,7 +4,7 @@
 
 use super::{Alloc, Pass1, Pass2, Sums};
 use crate::model::rules::{demand_cap_of, target_of, visible_after_add, Stage};
-use crate::model::{in_solver, Counter, View, VmState, STATE_MASK};
+use crate::model::{in_solver, pressure_of, pressure_step, Counter, View, VmState, STATE_MASK};
 use crate::solver::Scan;
 
 /// Room above the stage's floor of a solver VM, in balloon units (`2^shift`
@@ -129,9 +129,10 @@ pub(crate) fn floors_scalar(
     }
 }
 
-/// Pass 2 over the VMs in `range`; returns their Σ assigned afterwards.
+/// Pass 2 over the VMs in `range`; returns their Σ assigned afterwards and
+/// whether some VM is not at rest (see `tick::pass2`).
 #[inline(always)]
-pub(crate) fn pass2_scalar(v: &mut View, range: std::ops::Range<usize>, m: &Pass2, g_of: impl Alloc) -> u64 {
+pub(crate) fn pass2_scalar(v: &mut View, range: std::ops::Range<usize>, m: &Pass2, g_of: impl Alloc) -> (u64, bool) {
     // Columns sliced to the range up front: no bounds checks in the loop.
     let r = range;
     let (start, guests) = (r.start, v.guests);
@@ -151,7 +152,12 @@ pub(crate) fn pass2_scalar(v: &mut View, range: std::ops::Range<usize>, m: &Pass
     let (add_ops, remove_ops) = (&mut v.add_ops[r.clone()], &mut v.remove_ops[r.clone()]);
     // (Ids only for a carry, once per 2^32 of a counter.)
     let (ids, first, carries) = (v.ids, v.start + r.start, &mut v.carries);
-    let (p_sum, p_min, p_max) = (&mut v.p_sum[r.clone()], &mut v.p_min[r.clone()], &mut v.p_max[r]);
+    let (p_sum, p_min, p_max) = (
+        &mut v.p_sum[r.clone()],
+        &mut v.p_min[r.clone()],
+        &mut v.p_max[r.clone()],
+    );
+    let (p_now, dirty) = (&mut v.p_now[r], &*v.dirty);
     let (demand, assigned, visible) = (&demand[..n], &mut assigned[..n], &mut visible[..n]);
     let (minimum, maximum, buffer, clock_s) = (&minimum[..n], &maximum[..n], &buffer[..n], &mut clock_s[..n]);
     let (added, removed, add_ops, remove_ops) = (
@@ -161,13 +167,15 @@ pub(crate) fn pass2_scalar(v: &mut View, range: std::ops::Range<usize>, m: &Pass
         &mut remove_ops[..n],
     );
     let (p_sum, p_min, p_max) = (&mut p_sum[..n], &mut p_min[..n], &mut p_max[..n]);
-    let mut total = 0u64;
+    let p_now = &mut p_now[..n];
+    let (mut total, mut active) = (0u64, 0u64);
     for i in 0..n {
         let f = flags[i];
         if f & STATE_MASK == VmState::Off as u8 {
             continue;
         }
-        let d = demand[i];
+        active |= (f & STATE_MASK == VmState::Starting as u8) as u64;
+        let (d, a_in) = (demand[i], assigned[i]);
         if in_solver(f) {
             // Whether a VM grows, shrinks or holds is data, not control flow:
             // all-ones/all-zeros masks instead of branches, which would
@@ -187,6 +195,7 @@ pub(crate) fn pass2_scalar(v: &mut View, range: std::ops::Range<usize>, m: &Pass
             clock_s[i] = f64::from_bits(clock & mask(take != excess));
             let under_m = mask(g > a);
             let add = g.wrapping_sub(a) & under_m;
+            active |= prompt_m | over_m | under_m;
             let a = a - take + add;
             assigned[i] = a as u32;
             // Counters: u32 low words; a carry out of one goes to `carries`.
@@ -208,18 +217,18 @@ pub(crate) fn pass2_scalar(v: &mut View, range: std::ops::Range<usize>, m: &Pass
                 visible[i] = visible_after_add(a, visible[i] as u64, maximum[i] as u64, chunk) as u32;
             }
         }
+        // Statistics: only where demand or assigned memory may have changed
+        // since the last tick (marked, or moved here): rare when demand
+        // moves every few minutes.
         let a = assigned[i];
-        let p = d as f64 / a as f64 * 100.0;
-        if p < p_min[i] {
-            p_min[i] = p;
+        let j = start + i;
+        if a != a_in || dirty[j / 64] >> (j % 64) & 1 != 0 {
+            let stats = (p_sum[i], p_min[i], p_max[i], p_now[i]);
+            (p_sum[i], p_min[i], p_max[i], p_now[i]) = pressure_step(stats, pressure_of(d, a), m.time_s);
         }
-        if p > p_max[i] {
-            p_max[i] = p;
-        }
-        p_sum[i] += p * m.dt_s; // (running time comes from the host clock: `Vms::run_mark`)
         total += a as u64;
     }
-    total
+    (total, active != 0)
 }
 
 /// All ones if `c`, else all zeros.

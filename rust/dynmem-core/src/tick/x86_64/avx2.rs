@@ -206,20 +206,19 @@ fn demand_caps4(d: V, mn: V, mx: V, u: u64) -> V {
 /// Pass 2 over whole groups of 4 VMs; returns how many VMs it covered
 /// and their Σ assigned afterwards.
 #[target_feature(enable = "avx2,fma")]
-pub(crate) fn pass2(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (usize, u64) {
+pub(crate) fn pass2(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (usize, u64, bool) {
     v.assert_columns();
     let g_lanes = g_of.lanes();
     g_lanes.check(v.len());
     let n = v.len() / 4 * 4;
     let running_dynamic = splat((VmState::Running as u8 | DYNAMIC) as u64);
-    let (dt, delay, hundred) = (
-        _mm256_set1_pd(m.dt_s),
-        _mm256_set1_pd(m.remove_delay_s),
-        _mm256_set1_pd(100.0),
-    );
+    let (dt, delay) = (_mm256_set1_pd(m.dt_s), _mm256_set1_pd(m.remove_delay_s));
     let (step, zero) = (splat(m.lazy_step), _mm256_setzero_si256());
     let prompt_all = if m.prompt_all { splat(u64::MAX) } else { zero };
     let mut total = zero;
+    // Lanes whose VM is not at rest (see `tick::pass2`): booting, or its
+    // memory moved or is above `g` (its excess clock runs).
+    let (mut active, starting) = (zero, splat(VmState::Starting as u64));
     // The loads and stores at `i` below touch VMs `i..i + 4` ("the
     // group"), with `i + 4 ≤ n`: within every column and what `g_lanes`
     // reads (asserted above; the loop changes entries, never a slice).
@@ -253,6 +252,11 @@ pub(crate) fn pass2(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (usize, u64) {
         // Adds up to g.
         let under = _mm256_and_si256(solver, gt(g, a));
         let add = _mm256_and_si256(under, _mm256_sub_epi64(g, a));
+        let booting = _mm256_cmpeq_epi64(_mm256_and_si256(f, splat(STATE_MASK as u64)), starting);
+        active = _mm256_or_si256(
+            active,
+            _mm256_or_si256(_mm256_or_si256(prompt_m, over), _mm256_or_si256(under, booting)),
+        );
         let a = _mm256_add_epi64(_mm256_sub_epi64(a, take), add);
         // SAFETY: the group is in bounds.
         unsafe { store_u32x4(v.assigned, i, a) };
@@ -277,22 +281,51 @@ pub(crate) fn pass2(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (usize, u64) {
             v.visible[j] = crate::model::rules::visible_after_add(a, vis, max, v.guests.chunk_mb(j)) as u32;
             bits &= bits - 1;
         }
-        // Statistics of every VM that is on (off lanes: discarded).
-        let on_pd = _mm256_castsi256_pd(on);
-        // SAFETY: the group is in bounds.
-        let d = unsafe { u32x4(v.demand, i) };
-        let p = _mm256_mul_pd(_mm256_div_pd(to_f64(d), to_f64(a)), hundred);
-        // SAFETY: the group is in bounds.
-        unsafe {
-            let lower = _mm256_and_pd(on_pd, _mm256_cmp_pd::<_CMP_LT_OQ>(p, f64x4(v.p_min, i)));
-            store_f64x4(v.p_min, i, _mm256_castpd_si256(lower), p);
-            let higher = _mm256_and_pd(on_pd, _mm256_cmp_pd::<_CMP_GT_OQ>(p, f64x4(v.p_max, i)));
-            store_f64x4(v.p_max, i, _mm256_castpd_si256(higher), p);
-            let sum = _mm256_add_pd(f64x4(v.p_sum, i), _mm256_mul_pd(p, dt));
-            store_f64x4(v.p_sum, i, on, sum);
+        // Statistics, only in the lanes of VMs that are on whose demand or
+        // assigned memory may have changed (marked, or moved here).
+        let marks = (v.dirty[i / 64] >> (i % 64)) as u32 & 15;
+        let moved = _mm256_andnot_si256(_mm256_cmpeq_epi64(a, a0), on);
+        let on_bits = _mm256_movemask_pd(_mm256_castsi256_pd(on)) as u32;
+        let changed = (marks & on_bits) | _mm256_movemask_pd(_mm256_castsi256_pd(moved)) as u32;
+        if changed != 0 {
+            // SAFETY: the group is in bounds.
+            unsafe { resample4(v, i, changed, a, m.time_s) };
         }
         total = _mm256_add_epi64(total, _mm256_and_si256(on, a));
         i += 4;
     }
-    (n, hsum(total))
+    (n, hsum(total), _mm256_testz_si256(active, active) == 0)
+}
+
+/// The statistics' step (`model::vms::pressure_step`) in the lanes of
+/// `changed` (bit per lane) of the group at `i`, whose assigned memory is
+/// now `a`: the same f64 operations, in the same order, as the scalar form.
+///
+/// # Safety
+/// `i + 4 ≤ v.len()` (the group is in bounds).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn resample4(v: &mut View, i: usize, changed: u32, a: V, time_s: f64) {
+    let (t, hundred) = (_mm256_set1_pd(time_s), _mm256_set1_pd(100.0));
+    let bit = _mm256_set_epi64x(8, 4, 2, 1);
+    let lanes = _mm256_cmpeq_epi64(_mm256_and_si256(splat(changed as u64), bit), bit);
+    // SAFETY: the group is in bounds (the caller's contract).
+    unsafe {
+        let d = u32x4(v.demand, i);
+        let p = _mm256_mul_pd(_mm256_div_pd(to_f64(d), to_f64(a)), hundred);
+        let now = f64x4(v.p_now, i);
+        let moved = _mm256_and_si256(lanes, _mm256_castpd_si256(_mm256_cmp_pd::<_CMP_NEQ_UQ>(p, now)));
+        if _mm256_testz_si256(moved, moved) != 0 {
+            return;
+        }
+        let old = _mm256_and_pd(_mm256_cmp_pd::<_CMP_ORD_Q>(now, now), now); // NaN: none open, 0
+        let sum = _mm256_add_pd(f64x4(v.p_sum, i), _mm256_mul_pd(old, t));
+        store_f64x4(v.p_sum, i, moved, _mm256_sub_pd(sum, _mm256_mul_pd(p, t)));
+        store_f64x4(v.p_now, i, moved, p);
+        let moved_pd = _mm256_castsi256_pd(moved);
+        let lower = _mm256_and_pd(moved_pd, _mm256_cmp_pd::<_CMP_LT_OQ>(p, f64x4(v.p_min, i)));
+        store_f64x4(v.p_min, i, _mm256_castpd_si256(lower), p);
+        let higher = _mm256_and_pd(moved_pd, _mm256_cmp_pd::<_CMP_GT_OQ>(p, f64x4(v.p_max, i)));
+        store_f64x4(v.p_max, i, _mm256_castpd_si256(higher), p);
+    }
 }

@@ -180,18 +180,14 @@ unsafe fn count16(v: &mut View, k: Counter, i: usize, inc: V) {
 /// and visible at most 2^20), the clock and the statistics in two halves
 /// of 8 f64 lanes.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-pub(crate) fn pass2(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (usize, u64) {
+pub(crate) fn pass2(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (usize, u64, bool) {
     v.assert_columns();
     let g_lanes = g_of.lanes();
     g_lanes.check(v.len());
     let n = v.len() / 16 * 16;
     let running_dynamic = _mm512_set1_epi32((VmState::Running as u8 | DYNAMIC) as i32);
     let state_mask = _mm512_set1_epi32(STATE_MASK as i32);
-    let (dt, delay, hundred) = (
-        _mm512_set1_pd(m.dt_s),
-        _mm512_set1_pd(m.remove_delay_s),
-        _mm512_set1_pd(100.0),
-    );
+    let (dt, delay) = (_mm512_set1_pd(m.dt_s), _mm512_set1_pd(m.remove_delay_s));
     // min(excess, step) is the same with the step capped at 2^32 − 1.
     let step = _mm512_set1_epi32(m.lazy_step.min(u32::MAX as u64) as u32 as i32);
     let one = _mm512_set1_epi32(1);
@@ -199,6 +195,9 @@ pub(crate) fn pass2(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (usize, u64) {
     // Σ assigned: u32 lanes for up to 2048 groups (each adds ≤ 2^20 per
     // lane), then folded into u64 lanes.
     let (mut total, mut part, mut groups) = (_mm512_setzero_si512(), _mm512_setzero_si512(), 0);
+    // Lanes whose VM is not at rest (see `tick::pass2`): booting, or its
+    // memory moved or is above `g` (its excess clock runs).
+    let (mut active, starting) = (0u16, _mm512_set1_epi32(VmState::Starting as i32));
     // The loads and stores at `i` below touch VMs `i..i + 16` ("the
     // group"), with `i + 16 ≤ n`: within every column and what `g_lanes`
     // reads (asserted above; the loop changes entries, never a slice).
@@ -244,6 +243,7 @@ pub(crate) fn pass2(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (usize, u64) {
         // Adds up to g.
         let under = _mm512_mask_cmpgt_epu32_mask(solver, g, a);
         let add = _mm512_maskz_sub_epi32(under, g, a);
+        active |= prompt_m | over | under | _mm512_cmpeq_epi32_mask(_mm512_and_si512(f, state_mask), starting);
         let a = _mm512_add_epi32(_mm512_sub_epi32(a, take), add);
         // SAFETY: the group is in bounds.
         unsafe { store_u32x16(v.assigned, i, a) };
@@ -274,29 +274,14 @@ pub(crate) fn pass2(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (usize, u64) {
                 grow &= grow - 1;
             }
         }
-        // Statistics of every VM that is on (off lanes: discarded), in
-        // two halves of 8.
-        // SAFETY: the group is in bounds.
-        let d = unsafe { u32x16(v.demand, i) };
-        let halves = [
-            (_mm512_castsi512_si256(d), _mm512_castsi512_si256(a)),
-            (_mm512_extracti64x4_epi64::<1>(d), _mm512_extracti64x4_epi64::<1>(a)),
-        ];
-        for (h, (dh, ah)) in halves.into_iter().enumerate() {
-            let k = i + 8 * h;
-            let on_h = (on >> (8 * h)) as u8;
-            let p = _mm512_mul_pd(_mm512_div_pd(_mm512_cvtepu32_pd(dh), _mm512_cvtepu32_pd(ah)), hundred);
-            // Minimum and maximum: stored only in the lanes that set a
-            // new record, so that most ticks leave these lines clean.
-            // SAFETY: `k + 8 ≤ i + 16`: the group is in bounds.
-            unsafe {
-                let lower = _mm512_mask_cmp_pd_mask::<_CMP_LT_OQ>(on_h, p, f64x8(v.p_min, k));
-                store_f64x8(v.p_min, k, lower, p);
-                let higher = _mm512_mask_cmp_pd_mask::<_CMP_GT_OQ>(on_h, p, f64x8(v.p_max, k));
-                store_f64x8(v.p_max, k, higher, p);
-                let sum = _mm512_add_pd(f64x8(v.p_sum, k), _mm512_mul_pd(p, dt));
-                store_f64x8(v.p_sum, k, on_h, sum);
-            }
+        // Statistics, only in the lanes of VMs that are on whose demand or
+        // assigned memory may have changed (marked, or moved here): no
+        // division and no f64 write for a VM whose pressure held.
+        let marks = (v.dirty[i / 64] >> (i % 64)) as u16;
+        let changed = on & (marks | _mm512_cmpneq_epu32_mask(a, a0));
+        if changed != 0 {
+            // SAFETY: the group is in bounds.
+            unsafe { resample16(v, i, changed, a, m.time_s) };
         }
         part = _mm512_mask_add_epi32(part, on, part, a);
         groups += 1;
@@ -307,7 +292,50 @@ pub(crate) fn pass2(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (usize, u64) {
         i += 16;
     }
     total = _mm512_add_epi64(total, widen_sum(part));
-    (n, hsum(total))
+    (n, hsum(total), active != 0)
+}
+
+/// The statistics' step (`model::vms::pressure_step`) in the lanes of
+/// `changed` of the group at `i`, whose assigned memory is now `a`: where
+/// the pressure differs from the open interval's, that interval closes and
+/// the new one opens; the same f64 operations, in the same order, as the
+/// scalar form.
+///
+/// # Safety
+/// `i + 16 ≤ v.len()` (the group is in bounds).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn resample16(v: &mut View, i: usize, changed: u16, a: V, time_s: f64) {
+    let (t, hundred) = (_mm512_set1_pd(time_s), _mm512_set1_pd(100.0));
+    // SAFETY: the group is in bounds (the caller's contract).
+    let d = unsafe { u32x16(v.demand, i) };
+    let halves = [
+        (_mm512_castsi512_si256(d), _mm512_castsi512_si256(a)),
+        (_mm512_extracti64x4_epi64::<1>(d), _mm512_extracti64x4_epi64::<1>(a)),
+    ];
+    for (h, (dh, ah)) in halves.into_iter().enumerate() {
+        let (k, lanes) = (i + 8 * h, (changed >> (8 * h)) as u8);
+        if lanes == 0 {
+            continue;
+        }
+        let p = _mm512_mul_pd(_mm512_div_pd(_mm512_cvtepu32_pd(dh), _mm512_cvtepu32_pd(ah)), hundred);
+        // SAFETY: `k + 8 ≤ i + 16`: in bounds.
+        unsafe {
+            let now = f64x8(v.p_now, k);
+            let moved = _mm512_mask_cmp_pd_mask::<_CMP_NEQ_UQ>(lanes, p, now);
+            if moved == 0 {
+                continue;
+            }
+            let old = _mm512_maskz_mov_pd(_mm512_cmp_pd_mask::<_CMP_ORD_Q>(now, now), now); // NaN: none open, 0
+            let sum = _mm512_add_pd(f64x8(v.p_sum, k), _mm512_mul_pd(old, t));
+            store_f64x8(v.p_sum, k, moved, _mm512_sub_pd(sum, _mm512_mul_pd(p, t)));
+            store_f64x8(v.p_now, k, moved, p);
+            let lower = _mm512_mask_cmp_pd_mask::<_CMP_LT_OQ>(moved, p, f64x8(v.p_min, k));
+            store_f64x8(v.p_min, k, lower, p);
+            let higher = _mm512_mask_cmp_pd_mask::<_CMP_GT_OQ>(moved, p, f64x8(v.p_max, k));
+            store_f64x8(v.p_max, k, higher, p);
+        }
+    }
 }
 
 /// The 16 u32 lanes of `x` added pairwise into 8 u64 lanes.
