@@ -68,9 +68,12 @@ impl Host {
     /// effective minimum and demand with the profile's floor.
     fn set_guest(&mut self, pos: usize, k: u8) {
         let v = &mut self.vms;
+        if v.guests.floors {
+            v.keep_min_config(); // (the first profile with a floor: kept from now on)
+        }
         v.guest[pos] = k;
         let floor = v.guests.floor(k, v.startup[pos]);
-        v.minimum[pos] = v.min_config[pos].max(floor);
+        v.minimum[pos] = v.min_config(pos).max(floor);
         v.demand[pos] = floor;
     }
 
@@ -86,7 +89,7 @@ impl Host {
     pub(super) fn refloor(&mut self, pos: usize, old_floor: u32) {
         let floor = self.floor_at(pos);
         let v = &mut self.vms;
-        v.minimum[pos] = v.min_config[pos].max(floor);
+        v.minimum[pos] = v.min_config(pos).max(floor);
         if floor != old_floor {
             v.demand[pos] = (v.demand[pos] - old_floor).saturating_add(floor);
         }

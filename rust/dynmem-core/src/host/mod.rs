@@ -279,7 +279,9 @@ impl Host {
         v.flags.push(if c.dynamic { DYNAMIC } else { 0 });
         v.startup.push(c.startup_mb);
         v.minimum.push(c.minimum_mb);
-        v.min_config.push(c.minimum_mb);
+        if !v.min_config.is_empty() {
+            v.min_config.push(c.minimum_mb);
+        }
         v.guest.push(0); // the default profile (`guests.rs` may change it)
         v.maximum.push(c.maximum_mb);
         v.buffer.push(c.buffer_pct);
@@ -496,7 +498,7 @@ impl Host {
             v.visible[pos] = new.startup_mb;
         }
         v.startup[pos] = new.startup_mb;
-        v.min_config[pos] = new.minimum_mb;
+        v.set_min_config(pos, new.minimum_mb);
         v.maximum[pos] = new.maximum_mb;
         v.buffer[pos] = new.buffer_pct;
         v.weight[pos] = new.weight;

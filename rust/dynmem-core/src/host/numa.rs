@@ -551,7 +551,13 @@ fn gather(v: &Vms, idx: &[u32], s: &mut Vms, real: bool) {
         )* };
     }
     take!(flags startup minimum maximum buffer weight demand assigned visible clock_s
-          added removed add_ops remove_ops p_sum run_mark p_min p_max smart_paging guest min_config p_now);
+          added removed add_ops remove_ops p_sum run_mark p_min p_max smart_paging guest p_now);
+    s.min_config.clear(); // (kept only where the host keeps it: `Vms::min_config`)
+    s.min_config.extend(
+        idx.iter()
+            .filter(|_| !v.min_config.is_empty())
+            .map(|&j| v.min_config[j as usize]),
+    );
     // Every VM of the node is marked (sampled at the node's tick: a VM whose
     // pressure did not change keeps its interval), and the node never takes
     // a quiet tick: its columns are refilled here every tick.
@@ -583,7 +589,14 @@ fn scatter(s: &mut Vms, v: &mut Vms, idx: &[u32]) {
                 }
             )* };
         }
-        same!(startup minimum maximum buffer weight demand run_mark smart_paging guest min_config);
+        same!(startup minimum maximum buffer weight demand run_mark smart_paging guest);
+        assert!(
+            s.min_config
+                .iter()
+                .zip(idx)
+                .all(|(x, &j)| v.min_config[j as usize] == *x),
+            "a tick wrote min_config"
+        );
     }
     for ((sub_id, counter), c) in std::mem::take(&mut s.carries) {
         let at = s.ids.position(sub_id).expect("a carry of a VM of the node");

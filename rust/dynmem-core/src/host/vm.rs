@@ -42,7 +42,7 @@ impl<'a> VmRef<'a> {
         let (v, pos) = (&self.host.vms, self.pos);
         VmConfig {
             startup_mb: v.startup[pos],
-            minimum_mb: v.min_config[pos],
+            minimum_mb: v.min_config(pos),
             maximum_mb: v.maximum[pos],
             buffer_pct: v.buffer[pos],
             weight: v.weight[pos],

@@ -165,7 +165,12 @@ pub(crate) fn put_host(w: &mut Writer, h: &Host) {
         w.vec(&ids, Writer::u64);
         w.vec(&v.flags, Writer::u8);
         // The configured minimum (the effective one follows from the guest).
-        for col in [&v.startup, &v.min_config, &v.maximum] {
+        let min_config = if v.min_config.is_empty() {
+            &v.minimum
+        } else {
+            &v.min_config
+        };
+        for col in [&v.startup, min_config, &v.maximum] {
             w.vec(col, Writer::u32);
         }
         w.vec(&v.buffer, Writer::u16);
@@ -295,6 +300,9 @@ fn get_guests(b: &mut Reader<'_>, v: &mut Vms, mech: &Mechanics) -> Result<()> {
             return Err(bad(format!("VM at position {pos}: demand below its balloon floor")));
         }
         v.minimum.push(v.min_config[pos].max(floor));
+    }
+    if !table.floors {
+        v.min_config = Vec::new(); // every configured minimum is the effective one
     }
     v.guests = table;
     Ok(())

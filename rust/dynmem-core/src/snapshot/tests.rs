@@ -297,7 +297,7 @@ fn a_2008r2sp1_snapshot_with_a_separate_minimum_is_refused() {
     h.add_vm("a", &spec(1024, 1024, 2048, 5000)).unwrap();
     assert!(Host::from_snapshot(&h.snapshot()).is_ok());
     // A state no operation reaches there (minimum = startup on 2008 R2 SP1).
-    h.vms_mut().min_config[0] = 512;
+    h.vms_mut().minimum[0] = 512; // (no floors: the configured minimum is this column)
     let e = Host::from_snapshot(&h.snapshot()).unwrap_err();
     assert!(e.message.contains("2008 R2 SP1"), "{}", e.message);
 }

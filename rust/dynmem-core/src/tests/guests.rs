@@ -296,3 +296,43 @@ fn guests_travel_in_snapshots() {
     }
     assert_eq!(back.state_dump(), h.state_dump());
 }
+
+#[test]
+fn configured_minimums_are_kept_apart_only_once_a_floor_exists() {
+    // Default guests: no column of configured minimums (4 B/VM less);
+    // the first Linux VM starts one, and every VM's configured minimum,
+    // a changed one included, reads as before.
+    let mut h = Host::new(65536, Some(0), instant()).unwrap();
+    let a = h.add_vm("a", &spec(2048, 512, 8192, 5000)).unwrap();
+    let b = h.add_vm("b", &spec(1024, 256, 4096, 5000)).unwrap();
+    h.configure(
+        b,
+        &VmChange {
+            minimum_mb: Some(128),
+            ..VmChange::default()
+        },
+    )
+    .unwrap();
+    assert!(h.vms_mut().min_config.is_empty());
+    let lean = h.heap_bytes();
+    let l = h
+        .add_vm_with_guest("l", &spec(1024, 64, 4096, 5000), &Guest::linux())
+        .unwrap();
+    assert_eq!(h.vms_mut().min_config, vec![512, 128, 64]);
+    let minimums: Vec<u32> = [a, b, l]
+        .iter()
+        .map(|&id| h.vm(id).unwrap().config().minimum_mb)
+        .collect();
+    assert_eq!(minimums, vec![512, 128, 64]);
+    // The Linux VM's effective minimum is its floor (232 MB of 1 GB).
+    assert_eq!(h.vm(l).unwrap().effective_minimum_mb(), 232);
+    assert!(h.heap_bytes() > lean);
+    // Snapshots of either kind come back alike.
+    let mut copy = Host::from_snapshot(&h.snapshot()).unwrap();
+    assert_eq!(copy.vms_mut().min_config, vec![512, 128, 64]);
+    let mut plain = Host::new(65536, Some(0), instant()).unwrap();
+    plain.add_vm("a", &spec(2048, 512, 8192, 5000)).unwrap();
+    let mut copy = Host::from_snapshot(&plain.snapshot()).unwrap();
+    assert!(copy.vms_mut().min_config.is_empty());
+    assert_eq!(copy.vm(copy.ids()[0]).unwrap().config().minimum_mb, 512);
+}
