@@ -357,13 +357,13 @@ impl Host {
             }
             if k % hold == 0 {
                 let row = k / hold;
-                self.load_demands(&demand_mb[row * n..(row + 1) * n]);
+                self.load_demands(&demand_mb[row * n..(row + 1) * n], |d| d);
             }
             if let Err(e) = self.tick_unchecked(dt_s) {
                 match undo {
                     Some(before) => *self = before,
                     None => {
-                        self.load_demands(&demand_before);
+                        self.load_demands(&demand_before, |d| d);
                     }
                 }
                 rec.events.truncate(logged);

@@ -96,16 +96,18 @@ impl Host {
         v.touch(pos);
     }
 
-    /// Writes committed demands `d` (host order) as the guests report them:
-    /// + each VM's balloon floor, at most 2^32 − 1 MB.
-    pub(crate) fn load_demands(&mut self, d: &[u32]) -> usize {
+    /// Writes committed demands `d` (host order, checked entries that `mb`
+    /// converts to MB) as the guests report them: plus each VM's balloon
+    /// floor, at most 2^32 − 1 MB. Marks the VMs whose demand changed and
+    /// returns how many (without floors, how many 64-VM words).
+    pub(crate) fn load_demands<T: Copy>(&mut self, d: &[T], mb: impl Fn(T) -> u32) -> usize {
         if !self.vms.guests.floors {
-            return self.vms.set_demand_row(d, |x| x);
+            return self.vms.set_demand_row(d, mb);
         }
         self.vms.fit_dirty();
         let mut marked = 0;
         for (pos, &c) in d.iter().enumerate() {
-            let reported = c.saturating_add(self.floor_at(pos));
+            let reported = mb(c).saturating_add(self.floor_at(pos));
             if self.vms.demand[pos] != reported {
                 self.vms.demand[pos] = reported;
                 self.vms.touch(pos); // sampled at the next tick

@@ -382,14 +382,17 @@ impl Host {
         if free >= startup_mb as i64 {
             return true;
         }
-        // (A policy that never balloons at a start, Static, has no donors.)
-        self.policy.balloons_at_start()
-            && self.donors_give(weight, None) >= ceil_u((startup_mb as i64 - free) as u64, self.unit())
+        self.donors_give(weight, None) >= ceil_u((startup_mb as i64 - free) as u64, self.unit())
     }
 
-    /// What ballooning the running dynamic VMs of weight ≤ `weight` (but
-    /// the one at `except`) down to their minimums frees (MB).
+    /// What a start of weight `weight` can take from donors (MB): ballooning
+    /// the running dynamic VMs of weight ≤ `weight` (but the one at
+    /// `except`) down to their minimums; nothing under a policy that never
+    /// balloons at a start (Static).
     fn donors_give(&self, weight: u16, except: Option<usize>) -> u64 {
+        if !self.policy.balloons_at_start() {
+            return 0;
+        }
         let v = &self.vms;
         (0..v.len())
             .filter(|&j| Some(j) != except)
@@ -549,14 +552,7 @@ impl Host {
             ));
         }
         Self::check_demands(demand_mb, |k| format!("demand_mb[{k}]"))?;
-        if self.vms.guests.floors {
-            for (pos, &d) in demand_mb.iter().enumerate() {
-                self.vms.demand[pos] = (d as u32).saturating_add(self.floor_at(pos));
-            }
-            self.vms.touch_all();
-            return Ok(());
-        }
-        self.vms.set_demand_row(demand_mb, |d| d as u32);
+        self.load_demands(demand_mb, |d| d as u32);
         Ok(())
     }
 

@@ -553,11 +553,9 @@ fn gather(v: &Vms, idx: &[u32], s: &mut Vms, real: bool) {
     take!(flags startup minimum maximum buffer weight demand assigned visible clock_s
           added removed add_ops remove_ops p_sum run_mark p_min p_max smart_paging guest p_now);
     s.min_config.clear(); // (kept only where the host keeps it: `Vms::min_config`)
-    s.min_config.extend(
-        idx.iter()
-            .filter(|_| !v.min_config.is_empty())
-            .map(|&j| v.min_config[j as usize]),
-    );
+    if !v.min_config.is_empty() {
+        s.min_config.extend(idx.iter().map(|&j| v.min_config[j as usize]));
+    }
     // Every VM of the node is marked (sampled at the node's tick: a VM whose
     // pressure did not change keeps its interval), and the node never takes
     // a quiet tick: its columns are refilled here every tick.

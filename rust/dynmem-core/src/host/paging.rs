@@ -114,11 +114,7 @@ impl Host {
         let startup = self.vms.startup[pos] as u64;
         // What the start after the stop finds: the VM's own memory is free again.
         let free = self.available_mb() + self.vms.assigned[pos] as i64;
-        let give = if self.policy.balloons_at_start() {
-            self.donors_give(self.vms.weight[pos], Some(pos))
-        } else {
-            0
-        };
+        let give = self.donors_give(self.vms.weight[pos], Some(pos));
         let found = (free.max(0) as u64).saturating_add(give);
         if found < startup && !self.version.has_smart_paging() {
             let what = format!(
