@@ -1,9 +1,21 @@
-//! The AVX2 form of pass 2: 4 VMs per step in u64/f64 lanes, for x86-64
-//! CPUs without AVX-512 (pass 1 and the floors: `avx2/pass1.rs`, u32 lanes). AVX2 has no mask registers, no
-//! unsigned 64-bit compares and no u64 ↔ f64 conversions, so: masks are
-//! all-ones lanes; every compared value is below 2^63 (u32-derived), so
-//! signed compares are right; conversions go through the 2^52 magic
-//! number, exact for values below 2^52 (every value here is below 2^45).
+//! The AVX2 form of pass 2, for x86-64 CPUs without AVX-512: 8 VMs per step
+//! in u32 lanes (as pass 1 and the floors, `avx2/pass1.rs`), the f64 steps
+//! (the excess clock, the statistics) in two halves of 4.
+//!
+//! Ranges: `g`, assigned and visible are at most the maximum, 2^20 MB
+//! (`MAX_MAXIMUM_MB`), so signed 32-bit compares (`vpcmpgtd`) order them
+//! and `vcvtdq2pd` converts assigned exactly; the demand (any u32) converts
+//! with its top bit flipped (an i32, `d − 2^31`) and 2^31 added back, both
+//! exact. The counters' increments are below 2^31, so a carry out of a low
+//! word shows as the top bit set before and clear after.
+//!
+//! What is slow on Zen 3 stays out of the loop (`benches/ISA.md`): no masked
+//! store (`vmaskmovpd` is 18 µops there): a column is read, blended and
+//! stored whole, and only when some lane of the group changed (a movemask
+//! test: the excess clock stays 0 and the counters stay put for most VMs of
+//! most ticks, whose lines then stay clean); no u64 lanes (no widening or
+//! narrowing shuffles per column); the division only for VMs whose demand or
+//! assigned memory changed.
 //!
 //! Every function here that executes vector instructions enables AVX2 and
 //! FMA and is safe to call from another such function; `vector_prefix!`
@@ -12,52 +24,19 @@
 //! bounds, each use with its `SAFETY` reason.
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
+use crate::model::guests::GuestCols;
 use crate::model::rules::Stage;
 use crate::model::View;
 use crate::model::{Counter, VmState, DYNAMIC, STATE_MASK};
-use crate::tick::{Alloc, Filled, Lanes, Pass2};
+use crate::tick::{Alloc, Lanes, Pass2};
 use std::arch::x86_64::*;
 
 mod pass1;
 pub(crate) use pass1::{floors, pass1};
+use pass1::{hsum64, s32, store_u32x8, u32_lanes, u32x8, u8x8, widen_sum, FOLD};
 
 type V = __m256i;
-
-const MAGIC: i64 = 0x4330_0000_0000_0000; // 2^52 as f64 bits
-
-/// 4 u32 entries from `p[i]`, in u64 lanes.
-///
-/// # Safety
-/// `i + 4 ≤ p.len()`.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn u32x4(p: &[u32], i: usize) -> V {
-    debug_assert!(i + 4 <= p.len());
-    // SAFETY: `p[i..i + 4]` is in bounds (the caller's contract).
-    _mm256_cvtepu32_epi64(unsafe { _mm_loadu_si128(p.as_ptr().add(i).cast()) })
-}
-
-/// 4 u8 entries from `p[i]`, in u64 lanes (checked: panics past the end).
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn u8x4(p: &[u8], i: usize) -> V {
-    debug_assert!(i + 4 <= p.len());
-    let w = i32::from_le_bytes([p[i], p[i + 1], p[i + 2], p[i + 3]]);
-    _mm256_cvtepu8_epi64(_mm_cvtsi32_si128(w))
-}
-
-/// Stores the 4 u64 lanes of `x` (each below 2^32) at `p[i]` as u32.
-///
-/// # Safety
-/// `i + 4 ≤ p.len()`.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn store_u32x4(p: &mut [u32], i: usize, x: V) {
-    debug_assert!(i + 4 <= p.len());
-    let packed = _mm256_permutevar8x32_epi32(x, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6));
-    // SAFETY: `p[i..i + 4]` is in bounds (the caller's contract).
-    unsafe { _mm_storeu_si128(p.as_mut_ptr().add(i).cast(), _mm256_castsi256_si128(packed)) }
-}
+type D = __m256d;
 
 /// 4 f64 entries from `p[i]`.
 ///
@@ -65,267 +44,535 @@ unsafe fn store_u32x4(p: &mut [u32], i: usize, x: V) {
 /// `i + 4 ≤ p.len()`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn f64x4(p: &[f64], i: usize) -> __m256d {
+unsafe fn f64x4(p: &[f64], i: usize) -> D {
     debug_assert!(i + 4 <= p.len());
     // SAFETY: `p[i..i + 4]` is in bounds (the caller's contract).
     unsafe { _mm256_loadu_pd(p.as_ptr().add(i)) }
 }
 
-/// Stores the lanes of `x` where `m` is all ones at `p[i..i + 4]`.
+/// Stores `x` at `p[i..i + 4]`.
 ///
 /// # Safety
 /// `i + 4 ≤ p.len()`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn store_f64x4(p: &mut [f64], i: usize, m: V, x: __m256d) {
+unsafe fn store_f64x4(p: &mut [f64], i: usize, x: D) {
     debug_assert!(i + 4 <= p.len());
     // SAFETY: `p[i..i + 4]` is in bounds (the caller's contract).
-    unsafe { _mm256_maskstore_pd(p.as_mut_ptr().add(i), m, x) }
+    unsafe { _mm256_storeu_pd(p.as_mut_ptr().add(i), x) }
 }
 
-/// The 4 u64 lanes of `x`.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn u64_lanes(x: V) -> [u64; 4] {
-    let mut a = [0u64; 4];
-    // SAFETY: `a` is 32 writable bytes.
-    unsafe { _mm256_storeu_si256(a.as_mut_ptr().cast(), x) };
-    a
-}
-
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn splat(x: u64) -> V {
-    _mm256_set1_epi64x(x as i64)
-}
-/// u64 lanes (< 2^52) to f64, exactly.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn to_f64(x: V) -> __m256d {
-    let magic = _mm256_set1_epi64x(MAGIC);
-    _mm256_sub_pd(
-        _mm256_castsi256_pd(_mm256_or_si256(x, magic)),
-        _mm256_castsi256_pd(magic),
-    )
-}
-/// Lane-wise `a > b` for values below 2^63.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn gt(a: V, b: V) -> V {
-    _mm256_cmpgt_epi64(a, b)
-}
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn min(a: V, b: V) -> V {
-    _mm256_blendv_epi8(a, b, gt(a, b))
-}
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn max(a: V, b: V) -> V {
-    _mm256_blendv_epi8(b, a, gt(a, b))
-}
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn ceil_u(x: V, u: u64) -> V {
-    _mm256_andnot_si256(splat(u - 1), _mm256_add_epi64(x, splat(u - 1)))
-}
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn any(m: V) -> bool {
-    _mm256_movemask_pd(_mm256_castsi256_pd(m)) != 0
-}
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn hsum(x: V) -> u64 {
-    u64_lanes(x).iter().sum()
-}
-
-/// Stores the low words of counter `k`'s new values `sum` (u64 lanes,
-/// each below 2^63) for VMs `i..i + 4`, and moves any carry out of them
-/// to `v.carries`.
+/// Stores `new` at `p[i..i + 4]` in the lanes of `m`, `old` (what is
+/// there) in the others: a blend and a plain store. (Hidden from the
+/// optimizer, which would make a blend stored where it was loaded a
+/// `vmaskmovpd`: 18 µops, one per 6 cycles on Zen 3.)
 ///
 /// # Safety
-/// `i + 4 ≤` the length of counter `k`'s column.
+/// `i + 4 ≤ p.len()`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn count4(v: &mut View, k: Counter, i: usize, sum: V) {
-    // SAFETY: `i + 4` is within the column (the caller's contract).
-    unsafe { store_u32x4(v.counter_mut(k), i, sum) };
-    if any(gt(sum, splat(u32::MAX as u64))) {
-        for (j, &s) in u64_lanes(sum).iter().enumerate().filter(|(_, &s)| s >> 32 != 0) {
-            v.carry(k, i + j, s);
+unsafe fn store_blend(p: &mut [f64], i: usize, old: D, new: D, m: D) {
+    let mut x = _mm256_blendv_pd(old, new, m);
+    // SAFETY: an empty template: `x` passes through unchanged.
+    unsafe { std::arch::asm!("/* {0} */", inout(ymm_reg) x, options(pure, nomem, nostack, preserves_flags)) };
+    // SAFETY: `i + 4 ≤ p.len()` (the caller's contract).
+    unsafe { store_f64x4(p, i, x) }
+}
+
+/// One bit per lane of the all-ones/all-zeros u32 lanes `m`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn bits(m: V) -> u32 {
+    _mm256_movemask_ps(_mm256_castsi256_ps(m)) as u32
+}
+
+/// The all-ones/all-zeros u32 lanes `m` as f64 lane masks: VMs 0–3, 4–7.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn halves(m: V) -> (D, D) {
+    let lo = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(m));
+    let hi = _mm256_cvtepi32_epi64(_mm256_extracti128_si256::<1>(m));
+    (_mm256_castsi256_pd(lo), _mm256_castsi256_pd(hi))
+}
+
+/// All-ones u32 lanes where bit `j` of `b` is set.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn lanes8(b: u32) -> V {
+    let bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(b as i32), bit), bit)
+}
+
+/// All-ones f64 lanes where bit `j` of the 4-bit `b` is set.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn lanes4(b: u32) -> D {
+    /// Each 4-bit value's lane masks.
+    static MASK4: [[i64; 4]; 16] = {
+        let mut t = [[0i64; 4]; 16];
+        let mut b = 0;
+        while b < 16 {
+            let mut j = 0;
+            while j < 4 {
+                t[b][j] = -((b as i64 >> j) & 1);
+                j += 1;
+            }
+            b += 1;
+        }
+        t
+    };
+    // SAFETY: the entry is 32 readable bytes.
+    unsafe { _mm256_loadu_pd(MASK4[(b & 15) as usize].as_ptr().cast()) }
+}
+
+/// Which `g` the loop computes (a constant of each loop, as [`Lanes`] and
+/// the stage are of a tick): [`Lanes::Targets`], or [`Lanes::Filled`] over
+/// the minimum (stage 2) or over the demand cap (stage 1).
+const TARGETS: u8 = 0;
+const OVER_MINIMUM: u8 = 1;
+const OVER_DEMAND_CAP: u8 = 2;
+
+/// The constants of the steps below.
+struct Consts {
+    /// `u − 1` (the unit's low bits) and the unit's log2, in every lane.
+    up: V,
+    shift: V,
+    running_dynamic: V,
+    state_mask: V,
+    starting: V,
+    /// The lazy step, capped at 2^31 − 1 (every excess is below it then).
+    step: V,
+    dt: D,
+    delay: D,
+    time_s: f64,
+}
+
+/// The columns the steps touch, borrowed out of the view for the loop (in
+/// locals, the optimizer keeps their addresses in registers, where through
+/// the view it reloads them after every store).
+struct Cols<'a> {
+    /// The targets ([`TARGETS`]) or the extra above the floor, in balloon units.
+    src: &'a [u32],
+    flags: &'a [u8],
+    demand: &'a [u32],
+    minimum: &'a [u32],
+    maximum: &'a [u32],
+    assigned: &'a mut [u32],
+    visible: &'a mut [u32],
+    clock_s: &'a mut [f64],
+    /// Added, removed, add operations, remove operations (`Counter` order).
+    counters: [&'a mut [u32]; 4],
+    stats: Stats<'a>,
+    dirty: &'a [u64],
+}
+
+/// The statistics' columns.
+struct Stats<'a> {
+    p_sum: &'a mut [f64],
+    p_now: &'a mut [f64],
+    p_min: &'a mut [f64],
+    p_max: &'a mut [f64],
+}
+
+/// Counter `c`'s column in [`Cols::counters`].
+const fn col(c: Counter) -> usize {
+    match c {
+        Counter::Added => 0,
+        Counter::Removed => 1,
+        Counter::AddOps => 2,
+        Counter::RemoveOps => 3,
+    }
+}
+
+/// `g` of the group at `i` in u32 lanes (any value in non-solver lanes).
+/// `OVER_DEMAND_CAP`'s floor is `clamp(ceil_u(min(d, max)), min, max)`:
+/// equal to `demand_cap_of` (the maximum is a multiple of `u`), and no lane
+/// can overflow (everything is at most the maximum, 2^20).
+///
+/// # Safety
+/// `i + 8 ≤` the length of every column of `c`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn g8<const G: u8>(c: &Cols, k: &Consts, i: usize) -> V {
+    // SAFETY: `i + 8` is within the columns (the caller's contract).
+    let src = unsafe { u32x8(c.src, i) };
+    if G == TARGETS {
+        return src;
+    }
+    // SAFETY: as for `src`.
+    let mn = unsafe { u32x8(c.minimum, i) };
+    let floor = if G == OVER_DEMAND_CAP {
+        // SAFETY: as for `src`.
+        let (d, mx) = unsafe { (u32x8(c.demand, i), u32x8(c.maximum, i)) };
+        let d = _mm256_min_epu32(d, mx);
+        let d = _mm256_andnot_si256(k.up, _mm256_add_epi32(d, k.up));
+        _mm256_min_epu32(_mm256_max_epu32(d, mn), mx)
+    } else {
+        mn
+    };
+    _mm256_add_epi32(floor, _mm256_sllv_epi32(src, k.shift))
+}
+
+/// Adds `inc` (each below 2^31; with `NEG`, `inc` is −1 where one is
+/// added) to the counter column `col` of the group at `i`; returns lanes
+/// whose top bit is set where the low word carried.
+///
+/// # Safety
+/// `i + 8 ≤ col.len()`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn count8<const NEG: bool>(col: &mut [u32], i: usize, inc: V) -> V {
+    // SAFETY: `i + 8` is within the column (the caller's contract).
+    let lo = unsafe { u32x8(col, i) };
+    let sum = if NEG {
+        _mm256_sub_epi32(lo, inc)
+    } else {
+        _mm256_add_epi32(lo, inc)
+    };
+    // SAFETY: as for `lo`.
+    unsafe { store_u32x8(col, i, sum) };
+    _mm256_andnot_si256(sum, lo)
+}
+
+/// A carry out of counter `c`'s low word of VM `pos` (of the view), the
+/// new value before truncation: moved to the view's carries after the loop.
+type Carried = (usize, Counter, u64);
+
+/// Notes the carries out of the low words of two counters of the group at
+/// `i`, just increased by `inc` (each pair: counter, increments), in
+/// `carried` (rare: once per 2^32 of a counter).
+#[cold]
+#[inline(never)]
+fn carries8(counters: &[&mut [u32]; 4], i: usize, incs: [(Counter, [u32; 8]); 2], carried: &mut Vec<Carried>) {
+    for (c, inc) in incs {
+        for (j, inc) in inc.into_iter().enumerate() {
+            let sum = counters[col(c)][i + j];
+            let lo = sum.wrapping_sub(inc);
+            if lo > sum {
+                carried.push((i + j, c, lo as u64 + inc as u64));
+            }
         }
     }
 }
 
-/// `g` of VMs `i..i + 4` in u64 lanes (any value in non-solver lanes).
+/// Adds to two counters of the group at `i` (the first by `inc`, the
+/// second by one where `ops` is −1), carries noted in `carried`.
 ///
 /// # Safety
-/// `i + 4 ≤ v.len()`, every column of `v` holds `v.len()` entries and
-/// `g.check(v.len())` has passed.
+/// `i + 8 ≤` the length of every counter column.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn g4(g: Lanes, v: &View, i: usize) -> V {
-    match g {
-        // SAFETY: `i + 4 ≤ v.len() ≤ target.len()` (the caller's contract).
-        Lanes::Targets(target) => unsafe { u32x4(target, i) },
-        // SAFETY: the caller's contract is `filled4`'s.
-        Lanes::Filled(f) => unsafe { filled4(v, &f, i) },
+unsafe fn count_pair(
+    counters: &mut [&mut [u32]; 4],
+    i: usize,
+    (c, inc): (Counter, V),
+    (c_ops, ops): (Counter, V),
+    carried: &mut Vec<Carried>,
+) {
+    // SAFETY: the group is in bounds (the caller's contract).
+    let (x, y) = unsafe {
+        (
+            count8::<false>(counters[col(c)], i, inc),
+            count8::<true>(counters[col(c_ops)], i, ops),
+        )
+    };
+    if bits(_mm256_or_si256(x, y)) != 0 {
+        let ones = _mm256_sub_epi32(_mm256_setzero_si256(), ops);
+        carries8(counters, i, [(c, u32_lanes(inc)), (c_ops, u32_lanes(ones))], carried);
     }
 }
 
-/// [`Filled`]'s `g` for VMs `i..i + 4`, in u64 lanes.
+/// The excess clocks of the group at `i` when none runs: every solver
+/// VM's becomes 0 (the others' stay), stored only if one was not 0.
 ///
 /// # Safety
-/// `i + 4 ≤ v.len()`, every column of `v` holds `v.len()` entries and
-/// `i + 4 ≤ g.extra.len()`.
+/// `i + 8 ≤ clock_s.len()`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn filled4(v: &View, g: &Filled, i: usize) -> V {
-    // SAFETY: `i + 4` is within the columns (the caller's contract).
-    let mn = unsafe { u32x4(v.minimum, i) };
-    let floor = if g.stage == Stage::Buffers {
-        // SAFETY: as for `mn`.
-        let (d, mx) = unsafe { (u32x4(v.demand, i), u32x4(v.maximum, i)) };
-        demand_caps4(d, mn, mx, g.u)
+unsafe fn clocks_stop(clock_s: &mut [f64], i: usize, solver: V) {
+    // SAFETY: the group is in bounds (the caller's contract).
+    let (c_lo, c_hi) = unsafe { (f64x4(clock_s, i), f64x4(clock_s, i + 4)) };
+    let c = _mm256_castpd_si256(_mm256_or_pd(c_lo, c_hi));
+    if _mm256_testz_si256(c, c) == 0 {
+        let (s_lo, s_hi) = halves(solver);
+        let zero = _mm256_setzero_pd();
+        // SAFETY: as above.
+        unsafe {
+            store_blend(clock_s, i, c_lo, zero, s_lo);
+            store_blend(clock_s, i + 4, c_hi, zero, s_hi);
+        }
+    }
+}
+
+/// Lazy removal in the group at `i`: the excess clock of each `over` VM
+/// (solver VMs above `g`, `over_bits` ≠ 0) runs, and where it reached the
+/// delay the VM gives up to a step of its `excess`; a clock whose VM has
+/// no excess left after this step stops (0), as does every other solver
+/// VM's. Returns what is taken, and the lanes where removal ran (−1) with
+/// their bits.
+///
+/// # Safety
+/// `i + 8 ≤ clock_s.len()`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn clocks_run(
+    clock_s: &mut [f64],
+    k: &Consts,
+    i: usize,
+    (solver, over, over_bits): (V, V, u32),
+    excess: V,
+) -> (V, V, u32) {
+    // SAFETY: the group is in bounds (the caller's contract).
+    let (c0_lo, c0_hi) = unsafe { (f64x4(clock_s, i), f64x4(clock_s, i + 4)) };
+    let (c_lo, c_hi) = (_mm256_add_pd(c0_lo, k.dt), _mm256_add_pd(c0_hi, k.dt));
+    let ge_lo = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_GE_OQ>(c_lo, k.delay)) as u32;
+    let ge_hi = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_GE_OQ>(c_hi, k.delay)) as u32;
+    let lazy_bits = (ge_lo | ge_hi << 4) & over_bits;
+    let zero = _mm256_setzero_si256();
+    let (take, lazy, runs) = if lazy_bits == 0 {
+        (zero, zero, over)
     } else {
-        mn
+        let lazy = lanes8(lazy_bits);
+        let take = _mm256_and_si256(lazy, _mm256_min_epu32(excess, k.step));
+        let spent = _mm256_and_si256(lazy, _mm256_cmpeq_epi32(take, excess));
+        (take, lazy, _mm256_andnot_si256(spent, over))
     };
-    // SAFETY: `i + 4 ≤ g.extra.len()` (the caller's contract).
-    let extra = unsafe { u32x4(g.extra, i) };
-    _mm256_add_epi64(floor, _mm256_sllv_epi64(extra, splat(g.shift as u64)))
+    // Running clocks: c0 + dt; other solver VMs': 0; the rest keep theirs.
+    let (r_lo, r_hi) = halves(runs);
+    let (z_lo, z_hi) = halves(_mm256_andnot_si256(runs, solver));
+    // SAFETY: as above.
+    unsafe {
+        store_blend(clock_s, i, _mm256_andnot_pd(z_lo, c0_lo), c_lo, r_lo);
+        store_blend(clock_s, i + 4, _mm256_andnot_pd(z_hi, c0_hi), c_hi, r_hi);
+    }
+    (take, lazy, lazy_bits)
 }
 
-/// `demand_cap_of` of demands `d`, minimums `mn` and maximums `mx`.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn demand_caps4(d: V, mn: V, mx: V, u: u64) -> V {
-    min(max(ceil_u(d, u), mn), mx)
-}
-
-/// Pass 2 over whole groups of 4 VMs; returns how many VMs it covered
-/// and their Σ assigned afterwards.
+/// Pass 2 over whole groups of 8 VMs; returns how many VMs it covered,
+/// their Σ assigned afterwards and whether some VM is not at rest.
 #[target_feature(enable = "avx2,fma")]
 pub(crate) fn pass2(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (usize, u64, bool) {
     v.assert_columns();
     let g_lanes = g_of.lanes();
     g_lanes.check(v.len());
-    let n = v.len() / 4 * 4;
-    let running_dynamic = splat((VmState::Running as u8 | DYNAMIC) as u64);
-    let (dt, delay) = (_mm256_set1_pd(m.dt_s), _mm256_set1_pd(m.remove_delay_s));
-    let (step, zero) = (splat(m.lazy_step), _mm256_setzero_si256());
-    let prompt_all = if m.prompt_all { splat(u64::MAX) } else { zero };
-    let mut total = zero;
-    // Lanes whose VM is not at rest (see `tick::pass2`): booting, or its
-    // memory moved or is above `g` (its excess clock runs).
-    let (mut active, starting) = (zero, splat(VmState::Starting as u64));
-    // The loads and stores at `i` below touch VMs `i..i + 4` ("the
-    // group"), with `i + 4 ≤ n`: within every column and what `g_lanes`
-    // reads (asserted above; the loop changes entries, never a slice).
+    let n = v.len() / 8 * 8;
+    let (src, u, shift, stage) = match g_lanes {
+        Lanes::Targets(target) => (target, 1, 0, None),
+        Lanes::Filled(f) => (f.extra, f.u, f.shift, Some(f.stage)),
+    };
+    let k = Consts {
+        up: s32((u - 1) as u32),
+        shift: s32(shift),
+        running_dynamic: s32((VmState::Running as u8 | DYNAMIC) as u32),
+        state_mask: s32(STATE_MASK as u32),
+        starting: s32(VmState::Starting as u32),
+        step: s32(m.lazy_step.min(i32::MAX as u64) as u32),
+        dt: _mm256_set1_pd(m.dt_s),
+        delay: _mm256_set1_pd(m.remove_delay_s),
+        time_s: m.time_s,
+    };
+    let guests = v.guests;
+    let mut carried = Vec::new();
+    let mut c = Cols {
+        src,
+        flags: v.flags,
+        demand: v.demand,
+        minimum: v.minimum,
+        maximum: v.maximum,
+        assigned: v.assigned,
+        visible: v.visible,
+        clock_s: v.clock_s,
+        counters: [&mut *v.added, &mut *v.removed, &mut *v.add_ops, &mut *v.remove_ops],
+        stats: Stats {
+            p_sum: v.p_sum,
+            p_now: v.p_now,
+            p_min: v.p_min,
+            p_max: v.p_max,
+        },
+        dirty: v.dirty,
+    };
+    let hot_add = |c: &mut Cols, i: usize, grow: u32| hot_add(c, guests, i, grow);
+    // One loop per (prompt removal, kind of g): no test of either per step.
+    let (total, active) = match (m.prompt_all, stage) {
+        (false, None) => steps::<false, TARGETS>(&mut c, &k, n, &mut carried, hot_add),
+        (true, None) => steps::<true, TARGETS>(&mut c, &k, n, &mut carried, hot_add),
+        (false, Some(Stage::Demand)) => steps::<false, OVER_MINIMUM>(&mut c, &k, n, &mut carried, hot_add),
+        (true, Some(Stage::Demand)) => steps::<true, OVER_MINIMUM>(&mut c, &k, n, &mut carried, hot_add),
+        (false, Some(Stage::Buffers)) => steps::<false, OVER_DEMAND_CAP>(&mut c, &k, n, &mut carried, hot_add),
+        (true, Some(Stage::Buffers)) => steps::<true, OVER_DEMAND_CAP>(&mut c, &k, n, &mut carried, hot_add),
+    };
+    for (pos, counter, sum) in carried {
+        v.carry(counter, pos, sum);
+    }
+    (n, total, active)
+}
+
+/// Hot-add for the VMs of the group at `i` whose bits `grow` has (rare):
+/// each now holds more than its guest sees.
+#[cold]
+#[inline(never)]
+fn hot_add(c: &mut Cols, guests: GuestCols, i: usize, mut grow: u32) {
+    while grow != 0 {
+        let j = i + grow.trailing_zeros() as usize;
+        let (a, vis, max) = (c.assigned[j] as u64, c.visible[j] as u64, c.maximum[j] as u64);
+        c.visible[j] = crate::model::rules::visible_after_add(a, vis, max, guests.chunk_mb(j)) as u32;
+        grow &= grow - 1;
+    }
+}
+
+/// [`pass2`]'s steps over VMs `0..n` (`n` a multiple of 8, within every
+/// column of `c`, asserted by the caller), with prompt removal of all
+/// excess if `PROMPT`, `g` of kind `G`. Σ assigned in u32 lanes over runs
+/// of at most [`FOLD`] steps (each adds at most 2^20 per lane).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn steps<const PROMPT: bool, const G: u8>(
+    c: &mut Cols,
+    k: &Consts,
+    n: usize,
+    carried: &mut Vec<Carried>,
+    hot_add: impl Fn(&mut Cols, usize, u32),
+) -> (u64, bool) {
+    let zero = _mm256_setzero_si256();
+    let (mut total, mut booting, mut active) = (zero, zero, 0u32);
+    // The loads and stores at `i` below touch VMs `i..i + 8` ("the
+    // group"), with `i + 8 ≤ n`: within every column (the caller's
+    // contract; the loop changes entries, never a slice).
     let mut i = 0;
     while i < n {
-        let f = u8x4(v.flags, i);
-        let on = _mm256_xor_si256(
-            _mm256_cmpeq_epi64(_mm256_and_si256(f, splat(STATE_MASK as u64)), zero),
-            splat(u64::MAX),
-        );
-        let solver = _mm256_cmpeq_epi64(f, running_dynamic);
-        // SAFETY: the group is in bounds.
-        let (g, a0) = unsafe { (g4(g_lanes, v, i), u32x4(v.assigned, i)) };
-        // Prompt removal of all excess (when this tick needs it).
-        let prompt_m = _mm256_and_si256(_mm256_and_si256(prompt_all, solver), gt(a0, g));
-        let prompt = _mm256_and_si256(prompt_m, _mm256_sub_epi64(a0, g));
-        let a = _mm256_sub_epi64(a0, prompt);
-        // Lazy removal: the excess clock runs while above g.
-        let over = _mm256_and_si256(solver, gt(a, g));
-        let excess = _mm256_and_si256(over, _mm256_sub_epi64(a, g));
-        // SAFETY: the group is in bounds.
-        let clock0 = unsafe { f64x4(v.clock_s, i) };
-        let clock = _mm256_and_pd(_mm256_castsi256_pd(over), _mm256_add_pd(clock0, dt));
-        let lazy = _mm256_and_si256(over, _mm256_castpd_si256(_mm256_cmp_pd::<_CMP_GE_OQ>(clock, delay)));
-        let take = _mm256_and_si256(lazy, min(excess, step));
-        // The clock resets when no excess is left.
-        let spent = _mm256_cmpeq_epi64(take, excess);
-        let clock = _mm256_andnot_pd(_mm256_castsi256_pd(spent), clock);
-        // SAFETY: the group is in bounds.
-        unsafe { store_f64x4(v.clock_s, i, solver, clock) };
-        // Adds up to g.
-        let under = _mm256_and_si256(solver, gt(g, a));
-        let add = _mm256_and_si256(under, _mm256_sub_epi64(g, a));
-        let booting = _mm256_cmpeq_epi64(_mm256_and_si256(f, splat(STATE_MASK as u64)), starting);
-        active = _mm256_or_si256(
-            active,
-            _mm256_or_si256(_mm256_or_si256(prompt_m, over), _mm256_or_si256(under, booting)),
-        );
-        let a = _mm256_add_epi64(_mm256_sub_epi64(a, take), add);
-        // SAFETY: the group is in bounds.
-        unsafe { store_u32x4(v.assigned, i, a) };
-        // Counters (masks are −1 per lane: subtracting one counts one).
-        // Unconditional: with 4 lanes, "any lane changed" is a coin toss.
-        let removed = _mm256_add_epi64(prompt, take);
-        // SAFETY: the group is in bounds.
-        unsafe {
-            count4(v, Counter::Removed, i, _mm256_add_epi64(u32x4(v.removed, i), removed));
-            let ops = _mm256_sub_epi64(_mm256_sub_epi64(u32x4(v.remove_ops, i), prompt_m), lazy);
-            count4(v, Counter::RemoveOps, i, ops);
-            count4(v, Counter::Added, i, _mm256_add_epi64(u32x4(v.added, i), add));
-            count4(v, Counter::AddOps, i, _mm256_sub_epi64(u32x4(v.add_ops, i), under));
-        }
-        // Hot-add where the VM now holds more than its guest sees (rare).
-        // SAFETY: the group is in bounds.
-        let grow = _mm256_and_si256(under, gt(a, unsafe { u32x4(v.visible, i) }));
-        let mut bits = _mm256_movemask_pd(_mm256_castsi256_pd(grow)) as u32;
-        while bits != 0 {
-            let j = i + bits.trailing_zeros() as usize;
-            let (a, vis, max) = (v.assigned[j] as u64, v.visible[j] as u64, v.maximum[j] as u64);
-            v.visible[j] = crate::model::rules::visible_after_add(a, vis, max, v.guests.chunk_mb(j)) as u32;
-            bits &= bits - 1;
-        }
-        // Statistics, only in the lanes of VMs that are on whose demand or
-        // assigned memory may have changed (marked, or moved here).
-        let marks = (v.dirty[i / 64] >> (i % 64)) as u32 & 15;
-        let moved = _mm256_andnot_si256(_mm256_cmpeq_epi64(a, a0), on);
-        let on_bits = _mm256_movemask_pd(_mm256_castsi256_pd(on)) as u32;
-        let changed = (marks & on_bits) | _mm256_movemask_pd(_mm256_castsi256_pd(moved)) as u32;
-        if changed != 0 {
+        let end = n.min(i + 8 * FOLD);
+        let mut part = zero;
+        while i < end {
             // SAFETY: the group is in bounds.
-            unsafe { resample4(v, i, changed, a, m.time_s) };
+            let (f, a0, g) = unsafe { (u8x8(c.flags, i), u32x8(c.assigned, i), g8::<G>(c, k, i)) };
+            let state = _mm256_and_si256(f, k.state_mask);
+            let off = _mm256_cmpeq_epi32(state, zero);
+            let solver = _mm256_cmpeq_epi32(f, k.running_dynamic);
+            booting = _mm256_or_si256(booting, _mm256_cmpeq_epi32(state, k.starting));
+            // Solver VMs above g (their excess) and below it (what adds give).
+            let over = _mm256_and_si256(solver, _mm256_cmpgt_epi32(a0, g));
+            let excess = _mm256_and_si256(over, _mm256_sub_epi32(a0, g));
+            let under = _mm256_and_si256(solver, _mm256_cmpgt_epi32(g, a0));
+            let add = _mm256_and_si256(under, _mm256_sub_epi32(g, a0));
+            let (over_bits, under_bits) = (bits(over), bits(under));
+            active |= over_bits | under_bits;
+            let removed = if PROMPT {
+                // Prompt removal of all excess: no VM stays over, no clock runs.
+                // SAFETY: the group is in bounds.
+                unsafe { clocks_stop(c.clock_s, i, solver) };
+                if over_bits != 0 {
+                    let (removed, ops) = ((Counter::Removed, excess), (Counter::RemoveOps, over));
+                    // SAFETY: the group is in bounds.
+                    unsafe { count_pair(&mut c.counters, i, removed, ops, carried) };
+                }
+                excess
+            } else if over_bits == 0 {
+                // SAFETY: the group is in bounds.
+                unsafe { clocks_stop(c.clock_s, i, solver) };
+                zero
+            } else {
+                // SAFETY: the group is in bounds.
+                let (take, lazy, lazy_bits) = unsafe { clocks_run(c.clock_s, k, i, (solver, over, over_bits), excess) };
+                if lazy_bits != 0 {
+                    let (removed, ops) = ((Counter::Removed, take), (Counter::RemoveOps, lazy));
+                    // SAFETY: the group is in bounds.
+                    unsafe { count_pair(&mut c.counters, i, removed, ops, carried) };
+                }
+                take
+            };
+            let a = _mm256_add_epi32(_mm256_sub_epi32(a0, removed), add);
+            let moved = !bits(_mm256_cmpeq_epi32(a, a0)) & 0xff;
+            if moved != 0 {
+                // SAFETY: the group is in bounds.
+                unsafe { store_u32x8(c.assigned, i, a) };
+            }
+            if under_bits != 0 {
+                let (added, ops) = ((Counter::Added, add), (Counter::AddOps, under));
+                // SAFETY: the group is in bounds.
+                unsafe { count_pair(&mut c.counters, i, added, ops, carried) };
+                // Hot-add where the VM now holds more than its guest sees (rare).
+                // SAFETY: the group is in bounds.
+                let grow = bits(_mm256_and_si256(
+                    under,
+                    _mm256_cmpgt_epi32(a, unsafe { u32x8(c.visible, i) }),
+                ));
+                if grow != 0 {
+                    hot_add(c, i, grow);
+                }
+            }
+            // Statistics, only in the lanes of VMs that are on whose demand
+            // or assigned memory may have changed (marked, or moved here).
+            // SAFETY: `c.dirty` holds ⌈len/64⌉ words, so byte `i / 8` of
+            // its little-endian words (VMs `i..i + 8`) is in bounds.
+            let marks = unsafe { *c.dirty.as_ptr().cast::<u8>().add(i / 8) } as u32;
+            let changed = (marks & !bits(off)) | moved;
+            if changed != 0 {
+                // SAFETY: the group is in bounds.
+                unsafe { resample8(&mut c.stats, c.demand, i, changed, a, k.time_s) };
+            }
+            part = _mm256_add_epi32(part, _mm256_andnot_si256(off, a));
+            i += 8;
         }
-        total = _mm256_add_epi64(total, _mm256_and_si256(on, a));
-        i += 4;
+        total = _mm256_add_epi64(total, widen_sum(part));
     }
-    (n, hsum(total), _mm256_testz_si256(active, active) == 0)
+    (hsum64(total), active != 0 || bits(booting) != 0)
 }
 
 /// The statistics' step (`model::vms::pressure_step`) in the lanes of
 /// `changed` (bit per lane) of the group at `i`, whose assigned memory is
-/// now `a`: the same f64 operations, in the same order, as the scalar form.
+/// now `a`: where the pressure differs from the open interval's, that
+/// interval closes and the new one opens; the same f64 operations, in the
+/// same order, as the scalar form. In halves of 4, each skipped when none
+/// of its lanes changed.
 ///
 /// # Safety
-/// `i + 4 ≤ v.len()` (the group is in bounds).
+/// `i + 8 ≤` the length of `demand` and of every column of `s`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn resample4(v: &mut View, i: usize, changed: u32, a: V, time_s: f64) {
-    let (t, hundred) = (_mm256_set1_pd(time_s), _mm256_set1_pd(100.0));
-    let bit = _mm256_set_epi64x(8, 4, 2, 1);
-    let lanes = _mm256_cmpeq_epi64(_mm256_and_si256(splat(changed as u64), bit), bit);
+unsafe fn resample8(s: &mut Stats, demand: &[u32], i: usize, changed: u32, a: V, time_s: f64) {
     // SAFETY: the group is in bounds (the caller's contract).
+    let d = _mm256_xor_si256(unsafe { u32x8(demand, i) }, s32(1 << 31)); // d − 2^31, as i32
+    if changed & 15 != 0 {
+        let (d, a) = (_mm256_castsi256_si128(d), _mm256_castsi256_si128(a));
+        // SAFETY: `i + 4 ≤ i + 8`: in bounds.
+        unsafe { resample4(s, i, changed & 15, (d, a), time_s) };
+    }
+    if changed >> 4 != 0 {
+        let (d, a) = (_mm256_extracti128_si256::<1>(d), _mm256_extracti128_si256::<1>(a));
+        // SAFETY: `i + 8` is in bounds.
+        unsafe { resample4(s, i + 4, changed >> 4, (d, a), time_s) };
+    }
+}
+
+/// [`resample8`] for the 4 VMs at `k`: lanes `changed` (4 bits), demands
+/// `d − 2^31` and assigned `a` (i32 lanes).
+///
+/// # Safety
+/// `k + 4 ≤` the length of every column of `s`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn resample4(s: &mut Stats, k: usize, changed: u32, (d, a): (__m128i, __m128i), time_s: f64) {
+    let t = _mm256_set1_pd(time_s);
+    let d = _mm256_add_pd(_mm256_cvtepi32_pd(d), _mm256_set1_pd(2147483648.0));
+    let p = _mm256_mul_pd(_mm256_div_pd(d, _mm256_cvtepi32_pd(a)), _mm256_set1_pd(100.0));
+    // SAFETY: `k + 4` is in bounds (the caller's contract).
     unsafe {
-        let d = u32x4(v.demand, i);
-        let p = _mm256_mul_pd(_mm256_div_pd(to_f64(d), to_f64(a)), hundred);
-        let now = f64x4(v.p_now, i);
-        let moved = _mm256_and_si256(lanes, _mm256_castpd_si256(_mm256_cmp_pd::<_CMP_NEQ_UQ>(p, now)));
-        if _mm256_testz_si256(moved, moved) != 0 {
+        let now = f64x4(s.p_now, k);
+        let moved = _mm256_and_pd(lanes4(changed), _mm256_cmp_pd::<_CMP_NEQ_UQ>(p, now));
+        if _mm256_movemask_pd(moved) == 0 {
             return;
         }
         let old = _mm256_and_pd(_mm256_cmp_pd::<_CMP_ORD_Q>(now, now), now); // NaN: none open, 0
-        let sum = _mm256_add_pd(f64x4(v.p_sum, i), _mm256_mul_pd(old, t));
-        store_f64x4(v.p_sum, i, moved, _mm256_sub_pd(sum, _mm256_mul_pd(p, t)));
-        store_f64x4(v.p_now, i, moved, p);
-        let moved_pd = _mm256_castsi256_pd(moved);
-        let lower = _mm256_and_pd(moved_pd, _mm256_cmp_pd::<_CMP_LT_OQ>(p, f64x4(v.p_min, i)));
-        store_f64x4(v.p_min, i, _mm256_castpd_si256(lower), p);
-        let higher = _mm256_and_pd(moved_pd, _mm256_cmp_pd::<_CMP_GT_OQ>(p, f64x4(v.p_max, i)));
-        store_f64x4(v.p_max, i, _mm256_castpd_si256(higher), p);
+        let sum0 = f64x4(s.p_sum, k);
+        let sum = _mm256_sub_pd(_mm256_add_pd(sum0, _mm256_mul_pd(old, t)), _mm256_mul_pd(p, t));
+        store_blend(s.p_sum, k, sum0, sum, moved);
+        store_blend(s.p_now, k, now, p, moved);
+        let (lo, hi) = (f64x4(s.p_min, k), f64x4(s.p_max, k));
+        let lower = _mm256_cmp_pd::<_CMP_LT_OQ>(p, lo);
+        let higher = _mm256_cmp_pd::<_CMP_GT_OQ>(p, hi);
+        if _mm256_movemask_pd(_mm256_and_pd(moved, _mm256_or_pd(lower, higher))) != 0 {
+            store_blend(s.p_min, k, lo, p, _mm256_and_pd(moved, lower));
+            store_blend(s.p_max, k, hi, p, _mm256_and_pd(moved, higher));
+        }
     }
 }

@@ -26,7 +26,7 @@ type V = __m256i;
 
 /// Steps between folds of the u32 lane totals into u64 lanes: each step adds
 /// at most 2^20 to a lane, so 2048 steps stay below 2^31.
-const FOLD: usize = 2048;
+pub(super) const FOLD: usize = 2048;
 
 /// 8 u32 entries from `p[i]`.
 ///
@@ -34,7 +34,7 @@ const FOLD: usize = 2048;
 /// `i + 8 ≤ p.len()`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn u32x8(p: &[u32], i: usize) -> V {
+pub(super) unsafe fn u32x8(p: &[u32], i: usize) -> V {
     debug_assert!(i + 8 <= p.len());
     // SAFETY: `p[i..i + 8]` is in bounds (the caller's contract).
     unsafe { _mm256_loadu_si256(p.as_ptr().add(i).cast()) }
@@ -58,7 +58,7 @@ unsafe fn u16x8(p: &[u16], i: usize) -> V {
 /// `i + 8 ≤ p.len()`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn u8x8(p: &[u8], i: usize) -> V {
+pub(super) unsafe fn u8x8(p: &[u8], i: usize) -> V {
     debug_assert!(i + 8 <= p.len());
     // SAFETY: `p[i..i + 8]` is in bounds (the caller's contract).
     _mm256_cvtepu8_epi32(unsafe { _mm_loadl_epi64(p.as_ptr().add(i).cast()) })
@@ -70,7 +70,7 @@ unsafe fn u8x8(p: &[u8], i: usize) -> V {
 /// `i + 8 ≤ p.len()`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn store_u32x8(p: &mut [u32], i: usize, x: V) {
+pub(super) unsafe fn store_u32x8(p: &mut [u32], i: usize, x: V) {
     debug_assert!(i + 8 <= p.len());
     // SAFETY: `p[i..i + 8]` is in bounds (the caller's contract).
     unsafe { _mm256_storeu_si256(p.as_mut_ptr().add(i).cast(), x) }
@@ -78,14 +78,14 @@ unsafe fn store_u32x8(p: &mut [u32], i: usize, x: V) {
 
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-fn s32(x: u32) -> V {
+pub(super) fn s32(x: u32) -> V {
     _mm256_set1_epi32(x as i32)
 }
 
 /// The u32 lanes of `x` added pairwise into 4 u64 lanes.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-fn widen_sum(x: V) -> V {
+pub(super) fn widen_sum(x: V) -> V {
     let lo = _mm256_cvtepu32_epi64(_mm256_castsi256_si128(x));
     let hi = _mm256_cvtepu32_epi64(_mm256_extracti128_si256::<1>(x));
     _mm256_add_epi64(lo, hi)
@@ -94,7 +94,7 @@ fn widen_sum(x: V) -> V {
 /// The sum of the 4 u64 lanes of `x`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-fn hsum64(x: V) -> u64 {
+pub(super) fn hsum64(x: V) -> u64 {
     let mut a = [0u64; 4];
     // SAFETY: `a` is 32 writable bytes.
     unsafe { _mm256_storeu_si256(a.as_mut_ptr().cast(), x) };
@@ -104,7 +104,7 @@ fn hsum64(x: V) -> u64 {
 /// The 8 u32 lanes of `x`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-fn u32_lanes(x: V) -> [u32; 8] {
+pub(super) fn u32_lanes(x: V) -> [u32; 8] {
     let mut a = [0u32; 8];
     // SAFETY: `a` is 32 writable bytes.
     unsafe { _mm256_storeu_si256(a.as_mut_ptr().cast(), x) };
