@@ -62,21 +62,29 @@ unsafe fn store_f64x4(p: &mut [f64], i: usize, x: D) {
     unsafe { _mm256_storeu_pd(p.as_mut_ptr().add(i), x) }
 }
 
+/// `x`, hidden from the optimizer (an empty `asm!`, no instruction). It
+/// keeps two rewrites of LLVM's out: a blend stored where it was loaded
+/// made a `vmaskmovpd` (18 µops, one per 6 cycles on Zen 3), and the flags'
+/// compares narrowed to bytes, which then packs every mask it tests.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn opaque(mut x: V) -> V {
+    // SAFETY: an empty template: `x` passes through unchanged.
+    unsafe { std::arch::asm!("/* {0} */", inout(ymm_reg) x, options(pure, nomem, nostack, preserves_flags)) };
+    x
+}
+
 /// Stores `new` at `p[i..i + 4]` in the lanes of `m`, `old` (what is
-/// there) in the others: a blend and a plain store. (Hidden from the
-/// optimizer, which would make a blend stored where it was loaded a
-/// `vmaskmovpd`: 18 µops, one per 6 cycles on Zen 3.)
+/// there) in the others: a blend and a plain store ([`opaque`]).
 ///
 /// # Safety
 /// `i + 4 ≤ p.len()`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn store_blend(p: &mut [f64], i: usize, old: D, new: D, m: D) {
-    let mut x = _mm256_blendv_pd(old, new, m);
-    // SAFETY: an empty template: `x` passes through unchanged.
-    unsafe { std::arch::asm!("/* {0} */", inout(ymm_reg) x, options(pure, nomem, nostack, preserves_flags)) };
+    let x = opaque(_mm256_castpd_si256(_mm256_blendv_pd(old, new, m)));
     // SAFETY: `i + 4 ≤ p.len()` (the caller's contract).
-    unsafe { store_f64x4(p, i, x) }
+    unsafe { store_f64x4(p, i, _mm256_castsi256_pd(x)) }
 }
 
 /// One bit per lane of the all-ones/all-zeros u32 lanes `m`.
@@ -95,12 +103,13 @@ fn halves(m: V) -> (D, D) {
     (_mm256_castsi256_pd(lo), _mm256_castsi256_pd(hi))
 }
 
-/// All-ones u32 lanes where bit `j` of `b` is set.
+/// The f64 lane masks of VMs 0–3 and 4–7 as one mask in u32 lanes.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-fn lanes8(b: u32) -> V {
-    let bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-    _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(b as i32), bit), bit)
+fn narrow(lo: D, hi: D) -> V {
+    // Per 128 bits: lo 0, 1, hi 0, 1 | lo 2, 3, hi 2, 3; then 64-bit pieces 0, 2, 1, 3.
+    let x = _mm256_shuffle_ps::<0b10_00_10_00>(_mm256_castpd_ps(lo), _mm256_castpd_ps(hi));
+    _mm256_castpd_si256(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(x)))
 }
 
 /// All-ones f64 lanes where bit `j` of the 4-bit `b` is set.
@@ -283,67 +292,80 @@ unsafe fn count_pair(
 }
 
 /// The excess clocks of the group at `i` when none runs: every solver
-/// VM's becomes 0 (the others' stay), stored only if one was not 0.
+/// VM's becomes 0 (the others' stay; with `ALL`, all are solver VMs),
+/// stored only if one was not 0.
 ///
 /// # Safety
 /// `i + 8 ≤ clock_s.len()`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn clocks_stop(clock_s: &mut [f64], i: usize, solver: V) {
+unsafe fn clocks_stop<const ALL: bool>(clock_s: &mut [f64], i: usize, solver: V) {
     // SAFETY: the group is in bounds (the caller's contract).
     let (c_lo, c_hi) = unsafe { (f64x4(clock_s, i), f64x4(clock_s, i + 4)) };
     let c = _mm256_castpd_si256(_mm256_or_pd(c_lo, c_hi));
     if _mm256_testz_si256(c, c) == 0 {
         let (s_lo, s_hi) = halves(solver);
         let zero = _mm256_setzero_pd();
+        let (c_lo, c_hi) = if ALL {
+            (zero, zero)
+        } else {
+            (_mm256_andnot_pd(s_lo, c_lo), _mm256_andnot_pd(s_hi, c_hi))
+        };
         // SAFETY: as above.
         unsafe {
-            store_blend(clock_s, i, c_lo, zero, s_lo);
-            store_blend(clock_s, i + 4, c_hi, zero, s_hi);
+            store_f64x4(clock_s, i, c_lo);
+            store_f64x4(clock_s, i + 4, c_hi);
         }
     }
 }
 
 /// Lazy removal in the group at `i`: the excess clock of each `over` VM
-/// (solver VMs above `g`, `over_bits` ≠ 0) runs, and where it reached the
-/// delay the VM gives up to a step of its `excess`; a clock whose VM has
-/// no excess left after this step stops (0), as does every other solver
-/// VM's. Returns what is taken, and the lanes where removal ran (−1) with
-/// their bits.
+/// (solver VMs above `g`, some) runs, and where it reached the delay the
+/// VM gives up to a step of its `excess`; a clock whose VM has no excess
+/// left after this step stops (0), as does every other solver VM's (with
+/// `ALL`, all are solver VMs). Returns what is taken, and the lanes where
+/// removal ran (−1) with their bits.
 ///
 /// # Safety
 /// `i + 8 ≤ clock_s.len()`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn clocks_run(
+unsafe fn clocks_run<const ALL: bool>(
     clock_s: &mut [f64],
     k: &Consts,
     i: usize,
-    (solver, over, over_bits): (V, V, u32),
+    (solver, over): (V, V),
     excess: V,
 ) -> (V, V, u32) {
     // SAFETY: the group is in bounds (the caller's contract).
     let (c0_lo, c0_hi) = unsafe { (f64x4(clock_s, i), f64x4(clock_s, i + 4)) };
     let (c_lo, c_hi) = (_mm256_add_pd(c0_lo, k.dt), _mm256_add_pd(c0_hi, k.dt));
-    let ge_lo = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_GE_OQ>(c_lo, k.delay)) as u32;
-    let ge_hi = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_GE_OQ>(c_hi, k.delay)) as u32;
-    let lazy_bits = (ge_lo | ge_hi << 4) & over_bits;
-    let zero = _mm256_setzero_si256();
-    let (take, lazy, runs) = if lazy_bits == 0 {
-        (zero, zero, over)
+    let (ge_lo, ge_hi) = (
+        _mm256_cmp_pd::<_CMP_GE_OQ>(c_lo, k.delay),
+        _mm256_cmp_pd::<_CMP_GE_OQ>(c_hi, k.delay),
+    );
+    let lazy = _mm256_and_si256(over, narrow(ge_lo, ge_hi));
+    let lazy_bits = bits(lazy);
+    let (take, runs) = if lazy_bits == 0 {
+        (_mm256_setzero_si256(), over)
     } else {
-        let lazy = lanes8(lazy_bits);
         let take = _mm256_and_si256(lazy, _mm256_min_epu32(excess, k.step));
         let spent = _mm256_and_si256(lazy, _mm256_cmpeq_epi32(take, excess));
-        (take, lazy, _mm256_andnot_si256(spent, over))
+        (take, _mm256_andnot_si256(spent, over))
     };
     // Running clocks: c0 + dt; other solver VMs': 0; the rest keep theirs.
     let (r_lo, r_hi) = halves(runs);
-    let (z_lo, z_hi) = halves(_mm256_andnot_si256(runs, solver));
+    let (new_lo, new_hi) = if ALL {
+        (_mm256_and_pd(r_lo, c_lo), _mm256_and_pd(r_hi, c_hi))
+    } else {
+        let (z_lo, z_hi) = halves(_mm256_andnot_si256(runs, solver));
+        let keep = |z: D, c0: D, c: D, r: D| _mm256_blendv_pd(_mm256_andnot_pd(z, c0), c, r);
+        (keep(z_lo, c0_lo, c_lo, r_lo), keep(z_hi, c0_hi, c_hi, r_hi))
+    };
     // SAFETY: as above.
     unsafe {
-        store_blend(clock_s, i, _mm256_andnot_pd(z_lo, c0_lo), c_lo, r_lo);
-        store_blend(clock_s, i + 4, _mm256_andnot_pd(z_hi, c0_hi), c_hi, r_hi);
+        store_f64x4(clock_s, i, new_lo);
+        store_f64x4(clock_s, i + 4, new_hi);
     }
     (take, lazy, lazy_bits)
 }
@@ -434,88 +456,140 @@ fn steps<const PROMPT: bool, const G: u8>(
     hot_add: impl Fn(&mut Cols, usize, u32),
 ) -> (u64, bool) {
     let zero = _mm256_setzero_si256();
-    let (mut total, mut booting, mut active) = (zero, zero, 0u32);
+    let mut total = zero;
+    let mut acc = Acc {
+        part: zero,
+        booting: zero,
+        active: 0,
+    };
     // The loads and stores at `i` below touch VMs `i..i + 8` ("the
     // group"), with `i + 8 ≤ n`: within every column (the caller's
     // contract; the loop changes entries, never a slice).
     let mut i = 0;
     while i < n {
         let end = n.min(i + 8 * FOLD);
-        let mut part = zero;
+        acc.part = zero;
         while i < end {
             // SAFETY: the group is in bounds.
-            let (f, a0, g) = unsafe { (u8x8(c.flags, i), u32x8(c.assigned, i), g8::<G>(c, k, i)) };
-            let state = _mm256_and_si256(f, k.state_mask);
-            let off = _mm256_cmpeq_epi32(state, zero);
+            let f = opaque(unsafe { u8x8(c.flags, i) }); // (u32 lanes: see `opaque`)
             let solver = _mm256_cmpeq_epi32(f, k.running_dynamic);
-            booting = _mm256_or_si256(booting, _mm256_cmpeq_epi32(state, k.starting));
-            // Solver VMs above g (their excess) and below it (what adds give).
-            let over = _mm256_and_si256(solver, _mm256_cmpgt_epi32(a0, g));
-            let excess = _mm256_and_si256(over, _mm256_sub_epi32(a0, g));
-            let under = _mm256_and_si256(solver, _mm256_cmpgt_epi32(g, a0));
-            let add = _mm256_and_si256(under, _mm256_sub_epi32(g, a0));
-            let (over_bits, under_bits) = (bits(over), bits(under));
-            active |= over_bits | under_bits;
-            let removed = if PROMPT {
-                // Prompt removal of all excess: no VM stays over, no clock runs.
-                // SAFETY: the group is in bounds.
-                unsafe { clocks_stop(c.clock_s, i, solver) };
-                if over_bits != 0 {
-                    let (removed, ops) = ((Counter::Removed, excess), (Counter::RemoveOps, over));
-                    // SAFETY: the group is in bounds.
-                    unsafe { count_pair(&mut c.counters, i, removed, ops, carried) };
-                }
-                excess
-            } else if over_bits == 0 {
-                // SAFETY: the group is in bounds.
-                unsafe { clocks_stop(c.clock_s, i, solver) };
-                zero
-            } else {
-                // SAFETY: the group is in bounds.
-                let (take, lazy, lazy_bits) = unsafe { clocks_run(c.clock_s, k, i, (solver, over, over_bits), excess) };
-                if lazy_bits != 0 {
-                    let (removed, ops) = ((Counter::Removed, take), (Counter::RemoveOps, lazy));
-                    // SAFETY: the group is in bounds.
-                    unsafe { count_pair(&mut c.counters, i, removed, ops, carried) };
-                }
-                take
-            };
-            let a = _mm256_add_epi32(_mm256_sub_epi32(a0, removed), add);
-            let moved = !bits(_mm256_cmpeq_epi32(a, a0)) & 0xff;
-            if moved != 0 {
-                // SAFETY: the group is in bounds.
-                unsafe { store_u32x8(c.assigned, i, a) };
-            }
-            if under_bits != 0 {
-                let (added, ops) = ((Counter::Added, add), (Counter::AddOps, under));
-                // SAFETY: the group is in bounds.
-                unsafe { count_pair(&mut c.counters, i, added, ops, carried) };
-                // Hot-add where the VM now holds more than its guest sees (rare).
-                // SAFETY: the group is in bounds.
-                let grow = bits(_mm256_and_si256(
-                    under,
-                    _mm256_cmpgt_epi32(a, unsafe { u32x8(c.visible, i) }),
-                ));
-                if grow != 0 {
-                    hot_add(c, i, grow);
+            // A group of solver VMs only (most) takes the shorter step.
+            // SAFETY: the group is in bounds.
+            unsafe {
+                if bits(solver) == 0xff {
+                    step::<PROMPT, G, true>(c, k, i, (f, solver), &mut acc, carried, &hot_add);
+                } else {
+                    step::<PROMPT, G, false>(c, k, i, (f, solver), &mut acc, carried, &hot_add);
                 }
             }
-            // Statistics, only in the lanes of VMs that are on whose demand
-            // or assigned memory may have changed (marked, or moved here).
-            // SAFETY: `c.dirty` holds ⌈len/64⌉ words, so byte `i / 8` of
-            // its little-endian words (VMs `i..i + 8`) is in bounds.
-            let marks = unsafe { *c.dirty.as_ptr().cast::<u8>().add(i / 8) } as u32;
-            let changed = (marks & !bits(off)) | moved;
-            if changed != 0 {
-                // SAFETY: the group is in bounds.
-                unsafe { resample8(&mut c.stats, c.demand, i, changed, a, k.time_s) };
-            }
-            part = _mm256_add_epi32(part, _mm256_andnot_si256(off, a));
             i += 8;
         }
-        total = _mm256_add_epi64(total, widen_sum(part));
+        total = _mm256_add_epi64(total, widen_sum(acc.part));
     }
-    (hsum64(total), active != 0 || bits(booting) != 0)
+    (hsum64(total), acc.active != 0 || bits(acc.booting) != 0)
+}
+
+/// What the steps add up: Σ assigned of the run (u32 lanes), the lanes
+/// that booted and the bits of the lanes that moved or are above `g`.
+struct Acc {
+    part: V,
+    booting: V,
+    active: u32,
+}
+
+/// One step of [`steps`] over the group at `i`, whose flags (u32 lanes)
+/// and solver lanes are `f` and `solver`; with `ALL`, every VM of the
+/// group is a solver VM.
+///
+/// # Safety
+/// `i + 8 ≤` the length of every column of `c`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn step<const PROMPT: bool, const G: u8, const ALL: bool>(
+    c: &mut Cols,
+    k: &Consts,
+    i: usize,
+    (f, solver): (V, V),
+    acc: &mut Acc,
+    carried: &mut Vec<Carried>,
+    hot_add: &impl Fn(&mut Cols, usize, u32),
+) {
+    let zero = _mm256_setzero_si256();
+    // SAFETY: the group is in bounds (the caller's contract).
+    let (a0, g) = unsafe { (u32x8(c.assigned, i), g8::<G>(c, k, i)) };
+    // Off VMs (a statistics' step only for VMs that are on), booting VMs.
+    let off = if ALL {
+        zero
+    } else {
+        let state = _mm256_and_si256(f, k.state_mask);
+        acc.booting = _mm256_or_si256(acc.booting, _mm256_cmpeq_epi32(state, k.starting));
+        _mm256_cmpeq_epi32(state, zero)
+    };
+    let and_solver = |x: V| if ALL { x } else { _mm256_and_si256(solver, x) };
+    // Solver VMs above g (their excess) and below it (what adds give).
+    let over = and_solver(_mm256_cmpgt_epi32(a0, g));
+    let excess = _mm256_and_si256(over, _mm256_sub_epi32(a0, g));
+    let under = and_solver(_mm256_cmpgt_epi32(g, a0));
+    let add = _mm256_and_si256(under, _mm256_sub_epi32(g, a0));
+    let (over_bits, under_bits) = (bits(over), bits(under));
+    acc.active |= over_bits | under_bits;
+    let removed = if PROMPT || over_bits == 0 {
+        // No clock runs (prompt removal takes all excess).
+        // SAFETY: the group is in bounds.
+        unsafe { clocks_stop::<ALL>(c.clock_s, i, solver) };
+        if PROMPT && over_bits != 0 {
+            let (removed, ops) = ((Counter::Removed, excess), (Counter::RemoveOps, over));
+            // SAFETY: the group is in bounds.
+            unsafe { count_pair(&mut c.counters, i, removed, ops, carried) };
+        }
+        if PROMPT {
+            excess
+        } else {
+            zero
+        }
+    } else {
+        // SAFETY: the group is in bounds.
+        let (take, lazy, lazy_bits) = unsafe { clocks_run::<ALL>(c.clock_s, k, i, (solver, over), excess) };
+        if lazy_bits != 0 {
+            let (removed, ops) = ((Counter::Removed, take), (Counter::RemoveOps, lazy));
+            // SAFETY: the group is in bounds.
+            unsafe { count_pair(&mut c.counters, i, removed, ops, carried) };
+        }
+        take
+    };
+    let a = _mm256_add_epi32(_mm256_sub_epi32(a0, removed), add);
+    let moved = !bits(_mm256_cmpeq_epi32(a, a0)) & 0xff;
+    if moved != 0 {
+        // SAFETY: the group is in bounds.
+        unsafe { store_u32x8(c.assigned, i, a) };
+    }
+    if under_bits != 0 {
+        let (added, ops) = ((Counter::Added, add), (Counter::AddOps, under));
+        // SAFETY: the group is in bounds.
+        unsafe { count_pair(&mut c.counters, i, added, ops, carried) };
+        // Hot-add where the VM now holds more than its guest sees (rare).
+        // SAFETY: the group is in bounds.
+        let grow = under_bits & bits(_mm256_cmpgt_epi32(a, unsafe { u32x8(c.visible, i) }));
+        if grow != 0 {
+            hot_add(c, i, grow);
+        }
+    }
+    // Statistics, only in the lanes of VMs that are on whose demand or
+    // assigned memory may have changed (marked, or moved here).
+    // SAFETY: `c.dirty` holds ⌈len/64⌉ words, so byte `i / 8` of its
+    // little-endian words (VMs `i..i + 8`) is in bounds.
+    let marks = unsafe { *c.dirty.as_ptr().cast::<u8>().add(i / 8) } as u32;
+    let changed = if ALL {
+        marks | moved
+    } else {
+        (marks & !bits(off)) | moved
+    };
+    if changed != 0 {
+        // SAFETY: the group is in bounds.
+        unsafe { resample8(&mut c.stats, c.demand, i, changed, a, k.time_s) };
+    }
+    acc.part = _mm256_add_epi32(acc.part, if ALL { a } else { _mm256_andnot_si256(off, a) });
 }
 
 /// The statistics' step (`model::vms::pressure_step`) in the lanes of
@@ -532,35 +606,42 @@ fn steps<const PROMPT: bool, const G: u8>(
 unsafe fn resample8(s: &mut Stats, demand: &[u32], i: usize, changed: u32, a: V, time_s: f64) {
     // SAFETY: the group is in bounds (the caller's contract).
     let d = _mm256_xor_si256(unsafe { u32x8(demand, i) }, s32(1 << 31)); // d − 2^31, as i32
-    if changed & 15 != 0 {
-        let (d, a) = (_mm256_castsi256_si128(d), _mm256_castsi256_si128(a));
-        // SAFETY: `i + 4 ≤ i + 8`: in bounds.
-        unsafe { resample4(s, i, changed & 15, (d, a), time_s) };
-    }
-    if changed >> 4 != 0 {
-        let (d, a) = (_mm256_extracti128_si256::<1>(d), _mm256_extracti128_si256::<1>(a));
-        // SAFETY: `i + 8` is in bounds.
-        unsafe { resample4(s, i + 4, changed >> 4, (d, a), time_s) };
+    let lo = (_mm256_castsi256_si128(d), _mm256_castsi256_si128(a));
+    let hi = (_mm256_extracti128_si256::<1>(d), _mm256_extracti128_si256::<1>(a));
+    // SAFETY: `i + 8` is in bounds.
+    unsafe {
+        if changed == 0xff {
+            // (Every lane, as in most groups that changed: no test.)
+            resample4::<true>(s, i, 15, lo, time_s);
+            resample4::<true>(s, i + 4, 15, hi, time_s);
+            return;
+        }
+        if changed & 15 != 0 {
+            resample4::<false>(s, i, changed & 15, lo, time_s);
+        }
+        if changed >> 4 != 0 {
+            resample4::<false>(s, i + 4, changed >> 4, hi, time_s);
+        }
     }
 }
 
-/// [`resample8`] for the 4 VMs at `k`: lanes `changed` (4 bits), demands
-/// `d − 2^31` and assigned `a` (i32 lanes).
+/// [`resample8`] for the 4 VMs at `k`: lanes `changed` (4 bits; with
+/// `ALL`, all four), demands `d − 2^31` and assigned `a` (i32 lanes).
 ///
 /// # Safety
 /// `k + 4 ≤` the length of every column of `s`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn resample4(s: &mut Stats, k: usize, changed: u32, (d, a): (__m128i, __m128i), time_s: f64) {
+unsafe fn resample4<const ALL: bool>(s: &mut Stats, k: usize, changed: u32, (d, a): (__m128i, __m128i), time_s: f64) {
     let t = _mm256_set1_pd(time_s);
     let d = _mm256_add_pd(_mm256_cvtepi32_pd(d), _mm256_set1_pd(2147483648.0));
     let p = _mm256_mul_pd(_mm256_div_pd(d, _mm256_cvtepi32_pd(a)), _mm256_set1_pd(100.0));
     // SAFETY: `k + 4` is in bounds (the caller's contract).
     unsafe {
         let now = f64x4(s.p_now, k);
-        let moved = _mm256_and_pd(lanes4(changed), _mm256_cmp_pd::<_CMP_NEQ_UQ>(p, now));
-        if _mm256_movemask_pd(moved) == 0 {
-            return;
+        let mut moved = _mm256_cmp_pd::<_CMP_NEQ_UQ>(p, now);
+        if !ALL {
+            moved = _mm256_and_pd(lanes4(changed), moved);
         }
         let old = _mm256_and_pd(_mm256_cmp_pd::<_CMP_ORD_Q>(now, now), now); // NaN: none open, 0
         let sum0 = f64x4(s.p_sum, k);
