@@ -13,6 +13,8 @@ figure for A and B and their ratio.
 reads and writes, bulk get/set of 1M demands, small ticks, a short
 ``Host.run``): where two builds of the same core differ in their binding
 only, e.g. a per-version build against an abi3 build (``benches/ABI3.md``).
+``--suite avx2`` measures the AVX2 form on one thread, the figures issue 17
+sets goals for (``benches/ISA.md``).
 
 Each interpreter must import its own `dynmem` (e.g. a wheel of the old commit
 in a virtual environment); the inputs come from this directory's
@@ -125,6 +127,39 @@ def measure_ffi(budget_s: float) -> dict[str, float]:
     return out
 
 
+def measure_avx2(budget_s: float) -> dict[str, float]:
+    """One process's figures for the goals issue 17 sets the AVX2 form on one
+    thread (ns per VM per tick; M VM-ticks/s for ``Host.run``), with the
+    streaming floor and the numpy peer they are judged against."""
+    import numpy as np
+
+    import _common as C
+    from run import time_ticks
+
+    out: dict[str, float] = {}
+    for n in SIZES:
+        spec_p = C.make_spec(n, "plentiful")
+        spec_c = C.switch_regime(spec_p, "contended")
+        d = C.make_driver("dynmem", spec_p)
+        d.host.threads = 1
+        d.host._core._set_vector_cap("avx2")
+        for regime, spec in (("plentiful", spec_p), ("contended", spec_c)):
+            if d.spec is not spec:
+                d.use(spec)
+                d.warm()
+            out[f"{regime} {n // 1000}k AVX2 1 thread"] = time_ticks(d, 300, budget_s)[0] / n
+            if n == SIZES[0]:
+                demand = np.tile(spec.rows, (600 // C.ROWS + 1, 1))[:600]
+                best = C.best_ns(lambda: d.host.run(demand, dt_s=1.0, record_every=60), reps=10, budget_s=budget_s)[0]
+                out[f"Host.run {regime} 10k AVX2 1 thread (M VM-ticks/s)"] = 600 * n / best * 1e3
+        if n == SIZES[-1]:
+            out[f"floor {n // 1000}k"] = C.best_ns(C.floor_for(spec_c).run, reps=1000, budget_s=budget_s, warmup=3)[0] / n
+            peer = C.make_driver("numpy", spec_c)
+            peer.warm()
+            out[f"numpy contended {n // 1000}k"] = time_ticks(peer, 30, budget_s)[0] / n
+    return out
+
+
 def _handle_read(vm: Any) -> float:
     reps = 20_000
     t0 = time.perf_counter_ns()
@@ -152,11 +187,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--budget-s", type=float, default=0.4, help="time budget per figure per process")
     p.add_argument("--out", default=None, help="write the markdown table here too")
-    p.add_argument("--suite", choices=("all", "ffi"), default="all", help="ffi: the binding's calls only")
+    p.add_argument("--suite", choices=("all", "ffi", "avx2"), default="all",
+                   help="ffi: the binding's calls only; avx2: issue 17's AVX2 one-thread goals")
     p.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.measure:
-        print(json.dumps((measure_ffi if args.suite == "ffi" else measure)(args.budget_s)))
+        suites = {"all": measure, "ffi": measure_ffi, "avx2": measure_avx2}
+        print(json.dumps(suites[args.suite](args.budget_s)))
         return 0
     runs: dict[str, list[dict[str, float]]] = {"A": [], "B": []}
     start = time.time()

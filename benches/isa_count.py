@@ -42,25 +42,35 @@ def self_counts(path: str) -> collections.Counter[str]:
     return counts
 
 
+def build() -> str:
+    """Builds ``tick_bench`` with line tables; returns its path."""
+    env = dict(os.environ, CARGO_PROFILE_PROFILING_DEBUG="line-tables-only")
+    subprocess.run(["cargo", "build", "--profile", "profiling", "--example", "tick_bench", "-p", "dynmem-core"],
+                   cwd=ROOT, check=True, env=env)
+    return os.path.join(ROOT, "target", "profiling", "examples", "tick_bench")
+
+
+def callgrind(exe: str, out: str, vms: int, cap: str, regime: str, rounds: int, *flags: str) -> None:
+    """``tick_bench`` on one thread under callgrind: ``rounds`` timed ticks, the output in ``out``."""
+    env = dict(os.environ, DYNMEM_THREADS="1", CAP=cap, REGIME=regime, ROUNDS=str(rounds))
+    subprocess.run(["valgrind", "--tool=callgrind", *flags, f"--callgrind-out-file={out}", exe, str(vms)],
+                   env=env, check=True, capture_output=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--vms", type=int, default=20_000)
     p.add_argument("--caps", default="avx2,scalar")
     p.add_argument("--regimes", default="plentiful,contended")
     a = p.parse_args(argv)
-    env = dict(os.environ, CARGO_PROFILE_PROFILING_DEBUG="line-tables-only")
-    subprocess.run(["cargo", "build", "--profile", "profiling", "--example", "tick_bench", "-p", "dynmem-core"],
-                   cwd=ROOT, check=True, env=env)
-    exe = os.path.join(ROOT, "target", "profiling", "examples", "tick_bench")
+    exe = build()
     with tempfile.TemporaryDirectory() as tmp:
         for cap in a.caps.split(","):
             for regime in a.regimes.split(","):
                 runs = {}
                 for rounds in (10, 30):
                     out = os.path.join(tmp, f"cg.{cap}.{regime}.{rounds}")
-                    run_env = dict(os.environ, DYNMEM_THREADS="1", CAP=cap, REGIME=regime, ROUNDS=str(rounds))
-                    subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", exe, str(a.vms)],
-                                   env=run_env, check=True, capture_output=True)
+                    callgrind(exe, out, a.vms, cap, regime, rounds)
                     runs[rounds] = self_counts(out)
                 print(f"== {cap} {regime}: instructions per VM per tick (own, callgrind)")
                 rows = [((runs[30][k] - runs[10].get(k, 0)) / 20 / a.vms, k) for k in runs[30]]

@@ -5,9 +5,8 @@
 //!
 //! Each pass has a scalar form (`scalar.rs`), the definition, and two vector
 //! forms chosen at run time on x86-64 (`x86_64/`): AVX-512 (mask registers;
-//! 16 VMs per step in u32 lanes) and AVX2 (all-ones lanes as masks; pass 1
-//! and the floors 8 VMs per step in u32 lanes, pass 2 4 in 64-bit lanes;
-//! see `benches/ISA.md`): the same arithmetic, with masks where the scalar form branches
+//! 16 VMs per step in u32 lanes) and AVX2 (all-ones lanes as masks; 8 VMs
+//! per step in u32 lanes; see `benches/ISA.md`): the same arithmetic, with masks where the scalar form branches
 //! (whether a VM grows, shrinks or holds changes from tick to tick, so as
 //! branches those choices would mispredict). Every form gives bit-identical
 //! results (integer arithmetic, and f64 operations that are exact, in the
