@@ -270,17 +270,14 @@ impl<'a> Part<'a> {
     /// Calls `f(block, view of its VMs, their targets)` for each block to
     /// visit (`block` local to the part).
     fn each(self, mut f: impl FnMut(usize, &mut View, &mut [u32])) -> Carries {
-        let n = self.v.len();
-        let (mut rest, mut at) = (self.v, 0);
+        let (mut v, n) = (self.v, self.target.len());
         let mut carries = Vec::new();
         for &k in self.visit {
             let k = k as usize - self.first;
-            let (start, end) = (k * BLOCK, ((k + 1) * BLOCK).min(n));
-            let (_, from) = rest.split_at(start - at);
-            let (mut blk, after) = from.split_at(end - start);
-            f(k, &mut blk, &mut self.target[start..end]);
+            let r = k * BLOCK..((k + 1) * BLOCK).min(n);
+            let mut blk = v.sub(r.clone());
+            f(k, &mut blk, &mut self.target[r]);
             carries.append(&mut blk.carries);
-            (rest, at) = (after, end);
         }
         carries
     }
