@@ -268,7 +268,46 @@ def measure(rep: Any, n: int, samples: int, files: int | None, reps: int, budget
     ticks = samples * HOLD_TICKS
     log(f"replay n={n}: {res['replay tick'][0] / ticks / 1e3:.1f} µs per simulated second (tick), "
         f"{res['replay run'][0] / ticks / 1e3:.1f} µs (Host.run)")
+    res["trickle"] = measure_trickle(r, reps, budget_s, log)
     rep.regimes = res
+
+
+#: Shares of the VMs whose demand changes before each tick in the trickle regime.
+TRICKLE = (0.0001, 0.001, 0.01)
+
+
+def measure_trickle(r: Replay, reps: int, budget_s: float, log: Callable[[str], None]) -> dict[float, tuple[int, int]]:
+    """Few changes per tick on a plentiful host (block ticks, docs/balancer.md):
+    the replay's VMs with memory for 125 % of the first sample's targets;
+    before each tick a share of the VMs (``TRICKLE``) get a new demand (±10 %,
+    set untimed); HOLD_TICKS ticks' times summed, sparse and dense
+    (``_set_sparse(False)``) on the same rows. Returns ``{share: (sparse, dense)}`` ns."""
+    want = np.maximum(r.startup, np.minimum(r.maximum, r.samples[0] * 6 // 5))
+    roomy = Replay(r.n, r.files, r.samples, r.startup, r.minimum, r.maximum,
+                   r.reserve_mb + int(want.sum() * 5 // 4) // C.U * C.U, r.reserve_mb)
+    h = build_replay_host(roomy)
+    rng = np.random.default_rng(17)
+    out: dict[float, tuple[int, int]] = {}
+    for share in TRICKLE:
+        k = max(1, int(r.n * share))
+        rows, row = [], r.samples[0].copy()
+        for _ in range(HOLD_TICKS):
+            pick = rng.integers(0, r.n, k)
+            row = row.copy()
+            row[pick] = (row[pick] * rng.uniform(0.9, 1.1, k)).astype(np.int64)
+            rows.append(row)
+        times = []
+        for sparse in (True, False):
+            h._core._set_sparse(sparse)
+            h.set_demand_mb(r.samples[0])
+            for _ in range(30):
+                h.tick(1.0)  # settle
+            times.append(best_sum(h, HOLD_TICKS, lambda t: h.set_demand_mb(rows[t]), reps, budget_s)[0])
+        h._core._set_sparse(True)
+        out[share] = (times[0], times[1])
+        log(f"trickle {share:.2%} n={r.n}: {times[0] / HOLD_TICKS / 1e3:.1f} µs per tick sparse, "
+            f"{times[1] / HOLD_TICKS / 1e3:.1f} dense")
+    return out
 
 
 def replay_targets(rep: Any) -> list[tuple[str, str, bool | None]]:
@@ -324,4 +363,19 @@ def render(rep: Any) -> list[str]:
         "a row's changes cost O(1) (docs/balancer.md, \"Quiet ticks\")."
     )
     L.append("")
+    tr = g.get("trickle")
+    if tr:
+        L.append("**Trickle** (block ticks, docs/balancer.md \"Block ticks\"): the same VMs on a host with memory "
+                 "for 125 % of the first sample's targets (every target fits), where a few VMs get a new demand "
+                 f"(±10 %, set untimed) before each of {HOLD_TICKS} one-second ticks, their times summed; the "
+                 "same rows ticked densely (`_set_sparse(False)`) beside them. VMs whose demand fell stay "
+                 "in motion for the removal delay and the lazy removal after it, so a tick visits more blocks "
+                 "than the VMs changed that second.")
+        L.append("")
+        L.append("| VMs changed per tick | sparse, µs per tick | dense, µs per tick | dense ÷ sparse |")
+        L.append("|---|---:|---:|---:|")
+        for share, (sp, de) in tr.items():
+            L.append(f"| {share:.2%} ({max(1, int(n * share)):,}) | {sp / HOLD_TICKS / 1e3:.1f} | "
+                     f"{de / HOLD_TICKS / 1e3:.1f} | {de / sp:.1f}× |")
+        L.append("")
     return L

@@ -199,6 +199,7 @@ class Report:
         self.policy: dict[str, tuple[int, int, int]] = {}  # built-in policy -> contended tick at target_size
         self.user: dict[str, float] = {}  # the numpy user policy's tick, its own work, dynmem's share (ns)
         self.regimes: dict[str, Any] = {}  # replay and churn (regimes.py)
+        self.state_bytes = (0, 0)  # StateFloor: bytes read, written per VM
 
     def per_vm(self, impl: str, regime: str, n: int) -> float | None:
         r = self.tick.get((impl, regime, n))
@@ -251,6 +252,13 @@ def measure(mode: Mode, quick: bool, reference: str) -> Report:
             rep.tick[("numpy", regime, n)] = time_ticks(npd, mode.tick_reps, mode.numpy_budget_s)
             rep.stages[(regime, n)] = {0: "target", 1: "demand + buffer fill", 2: "minimum + demand fill"}.get(npd.host.last_stage, "?")
             rep.tick[("floor", regime, n)] = C.best_ns(floor.run, reps=1000, budget_s=0.5, warmup=3)
+            if regime == "plentiful" and n == mode.target_size:
+                from floor import StateFloor
+
+                state = StateFloor(n)
+                rep.tick[("state floor", regime, n)] = C.best_ns(state.run, reps=300, budget_s=0.5, warmup=3)
+                rep.state_bytes = (state.bytes_read, state.bytes_written)
+                del state
             log(f"n={n} {regime}: dynmem {rep.per_vm('dynmem', regime, n):.2f} ns/VM, numpy {rep.per_vm('numpy', regime, n):.2f}, floor {rep.per_vm('floor', regime, n):.3f}")
         rep.tick[("floor", "storm", n)] = rep.tick[("floor", "contended", n)]
         rep.heap[n] = d.host.heap_bytes  # after contended ticks: the solver's scratch is grown
@@ -568,6 +576,17 @@ def render(rep: Report, info: dict[str, str], elapsed_s: float) -> str:
     if a1 and a2:
         L.append(f"The AVX2 forms on one thread at {_size(n)} VMs (issue 17's goals, judged in Targets): plentiful "
                  f"{_f(a1)}, contended {_f(a2)} ns/VM.")
+        L.append("")
+    sf, fl, p1 = rep.per_vm("state floor", "plentiful", n), rep.per_vm("floor", "plentiful", n), rep.per_vm("1 thread", "plentiful", n)
+    if sf and fl and p1:
+        rd, wr = getattr(rep, "state_bytes", (0, 0))
+        L.append(f"The one-tick rows change every VM's demand (churn), so the tick must also update every VM's "
+                 f"assigned memory, counters and pressure statistics. The **state floor** streams exactly that "
+                 f"state once, on one thread (`benches/floor.py`, `StateFloor`: {rd} bytes read and {wr} written "
+                 f"per VM, against the streaming floor's 25 read): {_f(sf)} ns/VM at {_size(n)} VMs, "
+                 f"{sf / fl:.1f}× the streaming floor. Against it, one thread: plentiful {p1 / sf:.2f}×"
+                 + (f", the AVX2 forms {a1 / sf:.2f}×" if a1 else "") + ". A churn tick within 3× of the streaming "
+                 "floor on one thread would have to move less than this state.")
         L.append("")
     L.append("Median / minimum and repeat counts (dynmem):")
     L.append("")

@@ -82,6 +82,25 @@ def test_held_rows_on_a_sparse_host_equal_the_dense_run(seed: int, hold: int, ev
     assert [vm.counters for vm in sparse.vms] == [vm.counters for vm in dense.vms]
 
 
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 10_000), hold=st.integers(1, 4), changing=st.sampled_from([0.0005, 0.002, 0.005]),
+       cap=st.sampled_from(["avx512", "avx2", "scalar"]), per_vm=st.sampled_from([1400, 2600, 6000]))
+def test_few_changes_on_a_large_host_tick_block_by_block_as_the_dense_run(seed: int, hold: int, changing: float,
+                                                                          cap: str, per_vm: int) -> None:
+    """3,000 VMs (24 blocks of 128) where a few change per row: the sparse
+    host visits only the blocks changed or still moving (balancer/blocks.rs)
+    and must equal the dense run, plentiful or pushed into contention."""
+    n, rows = 3000, 10
+    demand = _rows(seed, rows, n, changing)
+    events = _events(seed, rows * hold, n)
+    sparse = _host(seed, n, n * per_vm, cap, sparse=True)
+    dense = _host(seed, n, n * per_vm, "scalar", sparse=False)
+    a = sparse.run(demand, 1.0, events, 3, record_counters=True, hold_ticks=hold)
+    b = dense.run(np.repeat(demand, hold, axis=0), 1.0, events, 3, record_counters=True)
+    _same(a, b)
+    assert sparse.snapshot() == dense.snapshot()
+
+
 def test_a_trace_sampled_every_5_minutes_replays_at_1_second_ticks() -> None:
     n = 16
     demand = _rows(3, 4, n, 0.5)

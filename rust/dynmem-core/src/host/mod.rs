@@ -612,7 +612,8 @@ impl Host {
     }
 
     /// Allows the sparse paths of a tick (on by default): a quiet tick of a
-    /// host at rest costs `O(1)`. Results are identical either way; this
+    /// host at rest costs `O(1)`, and one in which few 64-VM blocks changed
+    /// visits only those (`balancer/blocks.rs`). Results are identical either way; this
     /// exists for tests that compare sparse and dense ticking, and for
     /// measuring both.
     #[doc(hidden)]
@@ -624,6 +625,12 @@ impl Host {
     #[cfg(test)]
     pub(crate) fn quiet_ticks(&self) -> u64 {
         self.balancer.quiet_ticks
+    }
+
+    /// Ticks so far that visited only the blocks of VMs not at rest, for tests.
+    #[cfg(test)]
+    pub(crate) fn block_ticks(&self) -> u64 {
+        self.balancer.block_ticks()
     }
 
     /// Threads a tick may use: 0 (the default) means as many as the pool

@@ -146,6 +146,17 @@ impl GuestCols<'_> {
     }
 }
 
+impl<'a> GuestCols<'a> {
+    /// The columns of VMs `r` (indices local to them).
+    pub(crate) fn sub(self, r: std::ops::Range<usize>) -> GuestCols<'a> {
+        GuestCols {
+            guest: &self.guest[r.clone()],
+            startup: &self.startup[r],
+            ..self
+        }
+    }
+}
+
 impl Split for GuestCols<'_> {
     fn split_at(self, mid: usize) -> (Self, Self) {
         let (g1, g2) = self.guest.split_at(mid);

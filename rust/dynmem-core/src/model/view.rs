@@ -115,6 +115,38 @@ impl<'a> View<'a> {
         );
     }
 
+    /// The VMs of `r` (local indices; `r.start` a multiple of 64), borrowed
+    /// from this view: what [`View::split_at`] twice would give, without
+    /// giving this view up (its carries stay here; the sub-view's start empty).
+    pub(crate) fn sub(&mut self, r: std::ops::Range<usize>) -> View<'_> {
+        assert!(r.start.is_multiple_of(64), "a sub-view inside a word of marks");
+        let words = r.start / 64..r.end.div_ceil(64);
+        View {
+            ids: self.ids,
+            start: self.start + r.start,
+            flags: &mut self.flags[r.clone()],
+            minimum: &self.minimum[r.clone()],
+            maximum: &self.maximum[r.clone()],
+            buffer: &self.buffer[r.clone()],
+            weight: &self.weight[r.clone()],
+            demand: &self.demand[r.clone()],
+            assigned: &mut self.assigned[r.clone()],
+            visible: &mut self.visible[r.clone()],
+            clock_s: &mut self.clock_s[r.clone()],
+            added: &mut self.added[r.clone()],
+            removed: &mut self.removed[r.clone()],
+            add_ops: &mut self.add_ops[r.clone()],
+            remove_ops: &mut self.remove_ops[r.clone()],
+            p_sum: &mut self.p_sum[r.clone()],
+            p_min: &mut self.p_min[r.clone()],
+            p_max: &mut self.p_max[r.clone()],
+            guests: self.guests.sub(r.clone()),
+            p_now: &mut self.p_now[r],
+            dirty: &mut self.dirty[words],
+            carries: Vec::new(),
+        }
+    }
+
     /// The VMs before `mid` and from `mid` on.
     pub(crate) fn split_at(self, mid: usize) -> (View<'a>, View<'a>) {
         fn cut<T>(x: &[T], mid: usize) -> (&[T], &[T]) {

@@ -94,8 +94,28 @@ pub(super) fn step_every_form(hosts: &mut [Host; 4], context: &str, mut step: im
         step(h);
     }
     let want = hosts[2].state_dump();
-    assert_eq!(hosts[0].state_dump(), want, "widest form: {context}");
-    assert_eq!(hosts[1].state_dump(), want, "AVX2: {context}");
-    assert_eq!(hosts[3].state_dump(), want, "without the stage guess: {context}");
+    for (k, what) in [(0, "widest form"), (1, "AVX2"), (3, "without the stage guess")] {
+        let got = hosts[k].state_dump();
+        assert!(got == want, "{what}: {context}: {}", first_difference(&got, &want));
+    }
     invariant(&hosts[0]);
+}
+
+/// Where two state dumps first differ: the column (the last field name
+/// before it) and a few entries around it from each (a whole dump runs to
+/// megabytes).
+fn first_difference(got: &str, want: &str) -> String {
+    let at = got.bytes().zip(want.bytes()).take_while(|(a, b)| a == b).count();
+    let field = got[..at]
+        .rsplit_once(": [")
+        .map_or("", |(head, _)| head.rsplit([' ', '{']).next().unwrap_or(""));
+    let near = |s: &str| {
+        let (from, to) = (at.saturating_sub(80), (at + 80).min(s.len()));
+        s.get(from..to).unwrap_or("?").to_string()
+    };
+    format!(
+        "column {field:?} at byte {at}: got …{}… want …{}…",
+        near(got),
+        near(want)
+    )
 }

@@ -133,7 +133,7 @@ pub(crate) struct Sums {
 }
 
 impl Sums {
-    fn merged(self, o: Sums) -> Sums {
+    pub(crate) fn merged(self, o: Sums) -> Sums {
         Sums {
             held: self.held + o.held,
             sum_t: self.sum_t + o.sum_t,
@@ -236,7 +236,7 @@ pub(crate) fn pass1<'a>(v: View<'a>, p: Pass1<'a>, vector_cap: VectorCap, parts:
 /// every solver VM's target and, on a guessed stage, its room above the
 /// floor (see [`Pass1`]). `target` (and `caps` with a guess) hold at least
 /// `v.len()` entries.
-fn pass1_part(v: &mut View, p: &mut Pass1, vector_cap: VectorCap) {
+pub(crate) fn pass1_part(v: &mut View, p: &mut Pass1, vector_cap: VectorCap) {
     let n = v.len();
     assert!(p.target.len() >= n, "target scratch shorter than the host");
     assert!(
@@ -314,7 +314,7 @@ pub(crate) fn pass2<G: Alloc>(v: View, m: &Pass2, g: G, vector_cap: VectorCap, p
 /// Pass 2 over one part: prompt and lazy removal, adds (unballoon, then
 /// hot-add) and the statistics. Returns Σ assigned afterwards and whether
 /// some VM is not at rest.
-fn pass2_part(v: &mut View, m: &Pass2, g: impl Alloc, vector_cap: VectorCap) -> (u64, bool) {
+pub(crate) fn pass2_part(v: &mut View, m: &Pass2, g: impl Alloc, vector_cap: VectorCap) -> (u64, bool) {
     let n = v.len();
     let (done, total, active): (usize, u64, bool) = vector_prefix!(vector_cap, pass2(v, m, g));
     let (rest, rest_active) = pass2_scalar(v, done..n, m, g);

@@ -14,6 +14,8 @@ use crate::solver::{self, Scan};
 use crate::tick::{self, Alloc, Filled, Pass2, Pass2Out, Sums, Targets};
 use crate::VectorCap;
 
+mod blocks;
+
 /// Hosts of at least this many VMs tick on several threads, in parts of at
 /// least half as many (a part of 16k VMs takes ~30 µs, well above the cost
 /// of handing it to another thread).
@@ -110,6 +112,9 @@ pub(crate) struct Balancer {
     pub(crate) sparse: bool,
     /// Quiet ticks so far (tests check that they ran).
     pub(crate) quiet_ticks: u64,
+    /// The 64-VM blocks at rest, for ticks that visit only the others
+    /// (`blocks.rs`).
+    blocks: blocks::Blocks,
 }
 
 impl Default for Balancer {
@@ -123,6 +128,7 @@ impl Default for Balancer {
             last_total: 0,
             sparse: true,
             quiet_ticks: 0,
+            blocks: blocks::Blocks::default(),
         }
     }
 }
@@ -131,7 +137,17 @@ impl Balancer {
     /// Heap bytes of the scratch (capacities).
     pub(crate) fn heap_bytes(&self) -> usize {
         let s = &self.scratch;
-        (s.target.capacity() + s.caps.capacity()) * 4 + s.excess_by_weight.capacity() * 8 + s.policy.heap_bytes()
+        (s.target.capacity() + s.caps.capacity()) * 4
+            + s.excess_by_weight.capacity() * 8
+            + s.policy.heap_bytes()
+            + self.blocks.heap_bytes()
+    }
+
+    /// Ticks so far that visited only some blocks of VMs (tests check that
+    /// they ran).
+    #[cfg(test)]
+    pub(crate) fn block_ticks(&self) -> u64 {
+        self.blocks.ticks
     }
 
     /// How many parts a tick's passes over `n` VMs run in.
@@ -198,7 +214,13 @@ impl Balancer {
             self.quiet_ticks += 1;
             return self.last_total;
         }
-        let out = self.tick_dense(v, t);
+        let out = match inputs.as_ref() {
+            Some(i) if self.sparse && matches!(t.rule, Policy::HyperV) => self.tick_blocks(v, t, i),
+            _ => {
+                self.blocks.drop_kept();
+                self.tick_dense(v, t)
+            }
+        };
         v.any_dirty = false; // pass 2 cleared the marks
         self.settled = if out.active { None } else { inputs };
         self.last_total = out.total;
@@ -207,28 +229,28 @@ impl Balancer {
 
     /// [`Balancer::tick`] over every VM.
     fn tick_dense(&mut self, v: &mut Vms, t: &Tick) -> Pass2Out {
-        let Tick {
-            usable_mb,
-            mech,
-            rule,
-            answer,
-            dt_s,
-            time_s,
-        } = *t;
-        let u = mech.balloon_unit_mb as u64;
-        let vector_cap = self.vector_cap;
+        let (sums, pre_scan, guess) = self.pass1_all(v, t);
+        self.finish(v, t, sums, pre_scan, guess)
+    }
+
+    /// Pass 1 over every VM: every solver VM's target (the floors and pass
+    /// 2 read it) and, if the last tick was contended, the same stage's rooms
+    /// (its guess, returned with the sums and the rooms' scan).
+    fn pass1_all(&mut self, v: &mut Vms, t: &Tick) -> (Sums, Scan, Option<Stage>) {
+        let u = t.mech.balloon_unit_mb as u64;
         let parts = self.parts(v.len());
         let s = &mut self.scratch;
-        // Pass 1 stores every solver VM's target (the floors and pass 2 read
-        // it) and, if the last tick was contended, the same stage's rooms.
-        let hyperv = matches!(rule, Policy::HyperV);
-        let guess = if hyperv { s.stage } else { None };
+        let guess = if matches!(t.rule, Policy::HyperV) {
+            s.stage
+        } else {
+            None
+        };
         s.target.resize(v.len(), 0);
         if guess.is_some() {
             s.caps.resize(v.len(), 0);
         }
         let p = tick::Pass1 {
-            dt_s,
+            dt_s: t.dt_s,
             u,
             target: &mut s.target,
             stage: guess,
@@ -236,20 +258,28 @@ impl Balancer {
             sums: Sums::default(),
             scan: Scan::default(),
         };
-        let (sums, pre_scan) = tick::pass1(View::of(v), p, vector_cap, parts);
-        let (held, sum_t, sum_d, sum_m, sum_a, need_t) =
-            (sums.held, sums.sum_t, sums.sum_d, sums.sum_m, sums.sum_a, sums.need_t);
-        let pool = floor_u(usable_mb.saturating_sub(held), u);
-        let free = pool.saturating_sub(sum_a);
+        let (sums, pre_scan) = tick::pass1(View::of(v), p, self.vector_cap, parts);
+        (sums, pre_scan, guess)
+    }
 
-        let step = u.max(floor_u((mech.remove_rate_mb_per_s * dt_s).floor() as u64, u));
-        let pass2 = Pass2 {
-            prompt_all: false,
-            dt_s,
-            time_s,
-            remove_delay_s: mech.remove_delay_s,
-            lazy_step: step,
-        };
+    /// The rest of a tick after pass 1 (its `sums`, and its rooms' scan
+    /// when it `guess`ed a contended stage): the stage, the policy or the
+    /// solver, prompt removal, pass 2 over every VM.
+    fn finish(&mut self, v: &mut Vms, t: &Tick, sums: Sums, pre_scan: Scan, guess: Option<Stage>) -> Pass2Out {
+        let Tick {
+            usable_mb,
+            mech,
+            rule,
+            answer,
+            ..
+        } = *t;
+        let u = mech.balloon_unit_mb as u64;
+        let vector_cap = self.vector_cap;
+        let parts = self.parts(v.len());
+        let hyperv = matches!(rule, Policy::HyperV);
+        let (sum_t, sum_d, sum_m, sum_a, need_t) = (sums.sum_t, sums.sum_d, sums.sum_m, sums.sum_a, sums.need_t);
+        let (pool, free) = pool_and_free(&sums, usable_mb, u);
+        let pass2 = pass2_of(t);
 
         if !hyperv {
             let s = &mut self.scratch;
@@ -324,6 +354,26 @@ impl Vms {
         let mut out = tick::pass2(View::of(self), p, g, vector_cap, parts);
         self.add_carries(std::mem::take(&mut out.carries));
         out
+    }
+}
+
+/// The pool the solver set shares (usable memory less what VMs outside it
+/// hold, in whole balloon units `u`) and its free part (less Σ assigned).
+fn pool_and_free(sums: &Sums, usable_mb: u64, u: u64) -> (u64, u64) {
+    let pool = floor_u(usable_mb.saturating_sub(sums.held), u);
+    (pool, pool.saturating_sub(sums.sum_a))
+}
+
+/// Pass 2's parameters for tick `t` (prompt removal of all excess off).
+fn pass2_of(t: &Tick) -> Pass2 {
+    let mech = t.mech;
+    let u = mech.balloon_unit_mb as u64;
+    Pass2 {
+        prompt_all: false,
+        dt_s: t.dt_s,
+        time_s: t.time_s,
+        remove_delay_s: mech.remove_delay_s,
+        lazy_step: u.max(floor_u((mech.remove_rate_mb_per_s * t.dt_s).floor() as u64, u)),
     }
 }
 
