@@ -533,7 +533,6 @@ unsafe fn step<const PROMPT: bool, const G: u8, const ALL: bool>(
     let under = and_solver(_mm256_cmpgt_epi32(g, a0));
     let add = _mm256_and_si256(under, _mm256_sub_epi32(g, a0));
     let (over_bits, under_bits) = (bits(over), bits(under));
-    acc.active |= over_bits | under_bits;
     let removed = if PROMPT || over_bits == 0 {
         // No clock runs (prompt removal takes all excess).
         // SAFETY: the group is in bounds.
@@ -551,6 +550,8 @@ unsafe fn step<const PROMPT: bool, const G: u8, const ALL: bool>(
     } else {
         // SAFETY: the group is in bounds.
         let (take, lazy, lazy_bits) = unsafe { clocks_run::<ALL>(c.clock_s, k, i, (solver, over), excess) };
+        // Still above g afterwards: not at rest (adds and prompt removal end at g).
+        acc.active |= over_bits & !bits(_mm256_cmpeq_epi32(take, excess));
         if lazy_bits != 0 {
             let (removed, ops) = ((Counter::Removed, take), (Counter::RemoveOps, lazy));
             // SAFETY: the group is in bounds.
