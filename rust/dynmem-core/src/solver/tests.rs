@@ -169,23 +169,34 @@ fn vector_passes_equal_integer_passes() {
             10_000,
             10_001,
             r.next(1 << 20),
-            r.next(max_level),
-            max_level,
+            r.next(max_level - 1),
+            max_level - 1, // (a probe at L evaluates L + 1 ≤ the top too)
         ] {
             for (tier, cap) in [Tier::Positive, Tier::Zero]
                 .into_iter()
                 .flat_map(|s| [(s, VectorCap::Avx512), (s, VectorCap::Avx2)])
             {
-                let ex = Exec {
-                    vector_cap: cap,
-                    parts: 1 + round % 3,
+                let parts = 1 + round % 3;
+                let ex = Exec { vector_cap: cap, parts };
+                let (mut list, mut want_list) = (vec![7u32; n], vec![9u32; n]);
+                let got = probe(level, &caps, &weights, tier, &mut list, ex);
+                let (mut k, mut want) = (0, Pair::default());
+                probe_int(level, &caps, &weights, tier, &mut want_list, &mut k, &mut want, 0..n);
+                assert_eq!(got, want, "{cap:?} in {parts} parts: level {level}");
+                let mut listed = Vec::new();
+                for_each_listed(&list, n, parts, None, |w| listed.push(w));
+                assert_eq!(listed, want_list[..k], "{cap:?} in {parts} parts: level {level}");
+                assert_eq!(k, want.stepping());
+                // The hand-out at this level, for some cut.
+                let cut = Cut {
+                    cut: [r.next(10_002), 10_000, 1, u64::MAX][r.next(4) as usize],
+                    ties: r.next(n as u64 + 2),
                 };
-                assert_eq!(
-                    eval(level, &caps, &weights, tier, ex),
-                    eval_int(level, &caps, &weights, tier),
-                    "{cap:?} in {} parts: level {level}",
-                    ex.parts
-                );
+                let mut out = caps.clone();
+                finish(level, &mut out, &weights, tier, cut, &list, ex);
+                let (mut want_out, mut seen) = (caps.clone(), 0);
+                finish_int(level, &mut want_out, &weights, tier, cut, &mut seen, 0..n);
+                assert_eq!(out, want_out, "{cap:?} in {parts} parts: level {level} {cut:?}");
             }
         }
         // The whole fill, with and without the vector forms.
