@@ -34,34 +34,6 @@ static PACK: ([u64; 256], [u8; 256]) = {
     (t, count)
 };
 
-/// Caps and tier weights of items `i..i + 4` as f64, and the lanes that
-/// are full (positive items in the weight-0 tier) as all-ones.
-///
-/// # Safety
-/// `i + 4 ≤ caps.len()` and `i + 4 ≤ weights.len()`.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn load(caps: &[u32], weights: &[u16], tier: Tier, i: usize) -> (__m256d, __m256d, __m256d) {
-    debug_assert!(i + 4 <= caps.len() && i + 4 <= weights.len());
-    // SAFETY: `caps[i..i + 4]` is in bounds (the caller's contract).
-    let c = _mm256_cvtepi32_pd(unsafe { _mm_loadu_si128(caps.as_ptr().add(i).cast()) });
-    // SAFETY: `weights[i..i + 4]` is in bounds (the caller's contract).
-    let w = unsafe { _mm_loadl_epi64(weights.as_ptr().add(i).cast()) };
-    let w = _mm256_cvtepi32_pd(_mm_cvtepu16_epi32(w));
-    let zero = _mm256_setzero_pd();
-    match tier {
-        Tier::Positive => (c, w, zero),
-        Tier::Zero => {
-            let positive = _mm256_cmp_pd::<_CMP_GT_OQ>(w, zero);
-            (
-                c,
-                _mm256_andnot_pd(positive, _mm256_set1_pd(WEIGHT_SCALE as f64)),
-                positive,
-            )
-        }
-    }
-}
-
 /// floor(level·w / W) per lane.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
@@ -132,40 +104,69 @@ pub(crate) fn probe(level: u64, caps: &[u32], weights: &[u16], tier: Tier, list:
     (n, sums, k)
 }
 
-/// `finish_int` over whole groups of 4, in place: (items covered, stepping
-/// items of the cut weight seen). Every cap ≤ `F64_EXACT_CAP` (for
-/// exactness, not safety).
+/// `min(cap, floor(level·w / W))` at the levels `l0` and `l1`, for 4 caps
+/// and weights in i32 lanes (caps < 2^31), as i32 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn shares_at(l0: __m256d, l1: __m256d, c: __m128i, w: __m128i) -> (__m128i, __m128i) {
+    let (c, w) = (_mm256_cvtepi32_pd(c), _mm256_cvtepi32_pd(w));
+    (
+        _mm256_cvttpd_epi32(_mm256_min_pd(share(l0, w), c)),
+        _mm256_cvttpd_epi32(_mm256_min_pd(share(l1, w), c)),
+    )
+}
+
+/// `finish_int` over whole groups of 8, in place: (items covered, stepping
+/// items of the cut weight seen). The shares in f64 lanes, the rest in u32
+/// lanes (both shares capped at the cap first, so below 2^31). Every cap ≤
+/// `F64_EXACT_CAP` (for exactness, not safety).
 #[target_feature(enable = "avx2,fma")]
 pub(crate) fn finish(lo: u64, caps_out: &mut [u32], weights: &[u16], tier: Tier, cut: Cut) -> (usize, u64) {
-    let n = caps_out.len() / 4 * 4;
+    let n = caps_out.len() / 8 * 8;
     assert!(weights.len() >= caps_out.len());
     let (l0, l1) = (_mm256_set1_pd(lo as f64), _mm256_set1_pd((lo + 1) as f64));
-    let cut_w = _mm256_set1_pd(cut.cut as f64); // (above every weight when none is cut)
-    let lane_bits = _mm256_setr_epi64x(1, 2, 4, 8);
-    let one = _mm256_set1_pd(1.0);
+    // (Above every weight when none is cut.)
+    let cut_w = _mm256_set1_epi32(cut.cut.min(WEIGHT_SCALE + 1) as i32);
+    let lane_bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    let zero = _mm256_setzero_si256();
     let mut seen = 0u64;
     let mut i = 0;
     while i < n {
-        // SAFETY: `i + 4 ≤ n`, within `caps_out` and `weights`.
-        let (c, w, full) = unsafe { load(caps_out, weights, tier, i) };
-        let x = _mm256_min_pd(share(l0, w), c);
+        // SAFETY: `i + 8 ≤ n`, within `caps_out` and `weights`.
+        let (c8, w8) = unsafe {
+            (
+                _mm256_loadu_si256(caps_out.as_ptr().add(i).cast()),
+                _mm256_cvtepu16_epi32(_mm_loadu_si128(weights.as_ptr().add(i).cast())),
+            )
+        };
+        // The tier weights, and the full items (positive ones in the weight-0 tier).
+        let (w8, full) = match tier {
+            Tier::Positive => (w8, zero),
+            Tier::Zero => {
+                let free = _mm256_cmpeq_epi32(w8, zero);
+                (
+                    _mm256_and_si256(free, _mm256_set1_epi32(WEIGHT_SCALE as i32)),
+                    _mm256_xor_si256(free, _mm256_set1_epi32(-1)),
+                )
+            }
+        };
+        let (x_a, y_a) = shares_at(l0, l1, _mm256_castsi256_si128(c8), _mm256_castsi256_si128(w8));
+        let (x_b, y_b) = shares_at(l0, l1, _mm256_extracti128_si256::<1>(c8), _mm256_extracti128_si256::<1>(w8));
+        let x = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(x_a), x_b);
+        let y = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(y_a), y_b);
         // (A full item has weight 0 here: it never steps.)
-        let step = _mm256_and_pd(
-            _mm256_cmp_pd::<_CMP_LT_OQ>(x, c),
-            _mm256_cmp_pd::<_CMP_GT_OQ>(share(l1, w), x),
-        );
-        let mut bonus = _mm256_and_pd(step, _mm256_cmp_pd::<_CMP_GT_OQ>(w, cut_w));
-        let tie_bits = _mm256_movemask_pd(_mm256_and_pd(step, _mm256_cmp_pd::<_CMP_EQ_OQ>(w, cut_w))) as u32;
+        let step = _mm256_cmpgt_epi32(y, x);
+        let mut bonus = _mm256_and_si256(step, _mm256_cmpgt_epi32(w8, cut_w));
+        let ties = _mm256_and_si256(step, _mm256_cmpeq_epi32(w8, cut_w));
+        let tie_bits = _mm256_movemask_ps(_mm256_castsi256_ps(ties)) as u32;
         if tie_bits != 0 {
-            let taken = _mm256_set1_epi64x(take_ties(tie_bits, &mut seen, cut.ties) as i64);
-            let taken = _mm256_cmpeq_epi64(_mm256_and_si256(taken, lane_bits), lane_bits);
-            bonus = _mm256_or_pd(bonus, _mm256_castsi256_pd(taken));
+            let taken = _mm256_set1_epi32(take_ties(tie_bits, &mut seen, cut.ties) as i32);
+            bonus = _mm256_or_si256(bonus, _mm256_cmpeq_epi32(_mm256_and_si256(taken, lane_bits), lane_bits));
         }
-        let x = _mm256_add_pd(x, _mm256_and_pd(bonus, one));
-        let o = _mm256_cvttpd_epi32(_mm256_blendv_pd(x, c, full));
-        // SAFETY: `i + 4 ≤ n`, within `caps_out`.
-        unsafe { _mm_storeu_si128(caps_out.as_mut_ptr().add(i).cast(), o) };
-        i += 4;
+        let o = _mm256_blendv_epi8(_mm256_sub_epi32(x, bonus), c8, full);
+        // SAFETY: `i + 8 ≤ n`, within `caps_out`.
+        unsafe { _mm256_storeu_si256(caps_out.as_mut_ptr().add(i).cast(), o) };
+        i += 8;
     }
     (n, seen)
 }
