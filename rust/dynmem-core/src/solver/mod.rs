@@ -19,37 +19,51 @@
 //!
 //! # Algorithm and complexity
 //! Finding `L` is a bracketed search on the concave, piecewise linear `S`.
-//! One pass over the items evaluates `S(L)` and the weight `Σw` of the items
-//! still below their cap (the slope of `S` is about `Σw/W` units per level);
+//! One pass over the items (a probe) evaluates `S` at a level `L` and at
+//! `L + 1`, the weight `Σw` of the items still below their cap at `L` (the
+//! slope of `S` is about `Σw/W` units per level), and lists the tier
+//! weights of the items stepping up at `L + 1` (`S(L + 1) − S(L)` of them);
 //! level 0 and the all-capped level need no pass, and the caller's own pass
 //! over the items supplies their totals ([`Scan`]), so the solver adds none.
 //! The bracket `[lo, hi)` holds levels known to fit and not to fit. Because
 //! `S` is concave, a tangent lands at or below the answer and a chord at or
-//! above it, so: from one probed end, step along its tangent (¼ further
-//! than it says, plus a level, to cross despite the staircase; doubling
-//! while it fails to cross: an exponential search); once both ends are
-//! probed, take the chord through them; if three probes have not halved the
-//! bracket, bisect. [`fill_with_hint`] probes the hint first (the host
-//! passes the previous tick's level for the same stage). Under contention
-//! at 100k VMs with demand moving ±3 % every tick this takes 3–4 passes
-//! (the previous Newton search took ~16 there). Three probes that do not
-//! halve the bracket switch the search to bisection for good, so the worst
-//! case is `O(log2 Lmax)`, about 60 passes (the tests include adversarial
-//! inputs a review found, where a one-sided search crawled a level per
-//! pass, and bound their passes).
+//! above it, so: from one probed end, step exactly to the tangent's level
+//! first, then ¼ further than it says, plus a level, to cross despite the
+//! staircase (doubling while it fails to cross: an exponential search);
+//! once both ends are probed, take the chord through them; if three probes
+//! have not halved the bracket, bisect. A probe is aimed at the guess of the
+//! answer itself (it may take the bracket's lower end), so that a right
+//! guess closes the bracket in that one pass, with the stepping items
+//! listed for the answer. [`fill_with_hint`] probes the hint first (the
+//! host passes the previous tick's level for the same stage): a level that
+//! did not move costs one pass, one that moved by a level or two, two
+//! (under contention at 20k–100k VMs with demand moving ±3 % every tick,
+//! 1–1.5 a tick; the search before paired probes took 3–4, the Newton
+//! search before it ~16). Three probes that do not halve the bracket switch
+//! the search to bisection for good, so the worst case is `O(log2 Lmax)`,
+//! about 60 passes (the tests include adversarial inputs a review found,
+//! where a one-sided search crawled a level per pass, and bound their
+//! passes).
 //!
-//! The remainder goes to the `k` items stepping at `L + 1` through a
-//! histogram of their weights (which weight is cut, and how many of it get
-//! a unit, in position order), not a sort; the hand-out lists those items
-//! branch-free. Overall `O(N·passes + W)`, and no allocation beyond the
-//! caller's scratch.
+//! The remainder goes to the `k` items stepping at `L + 1`: from the listed
+//! weights (a selection among few, a histogram of them when many) come the
+//! cut weight and how many items of it get a unit, in position order
+//! (`scalar::Cut`); then one last pass writes every item's
+//! `min(cap, floor(L·w/W))` plus its unit, counting the items of the cut
+//! weight as it goes. (When the last probe was not at the answer, one more
+//! probe there lists them.) Overall `O(N·passes + W)`, and no allocation
+//! beyond the caller's scratch (the list takes the `keys` buffer).
 //!
-//! The passes (probe and hand-out) have AVX-512 (8 items per step) and AVX2
-//! (4 per step) forms (`x86_64/`), used when the CPU has them and every cap
-//! is ≤ 2^22 units: `floor(L·w/W)` is computed exactly in f64 lanes; results
-//! are identical to the integer forms (`scalar.rs`; tested). On large hosts
-//! each pass runs in parts on the pool (`par/`), merged in position order,
-//! so results do not depend on the number of threads.
+//! The passes (probe and finish) have AVX-512 (8 items per step, f64
+//! lanes) and AVX2 (8 per step: two halves of 4 f64 lanes, lists packed by
+//! a permute from a table, the finish's comparisons in u32 lanes) forms
+//! (`x86_64/`), used when the CPU has them and every cap is ≤ 2^22 units:
+//! `floor(L·w/W)` is computed exactly in f64 lanes; results are identical
+//! to the integer forms (`scalar.rs`; tested). On large hosts each pass
+//! runs in parts on the pool (`par/`): sums merged, each part's list kept
+//! in its own stretch of the buffer (ended by [`LIST_END`]), each part's
+//! finish told how many ties the parts before it take, so results do not
+//! depend on the number of threads.
 
 mod scalar;
 mod search;
