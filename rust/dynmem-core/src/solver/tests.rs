@@ -377,3 +377,33 @@ fn large_inputs_hit_the_same_level_as_bisection() {
         }
     }
 }
+
+/// The remainder's cut from the listed weights (the histogram for long
+/// lists, a selection for short ones) against sorting: the `rest`-th
+/// largest weight, and how many of it are left to give.
+#[cfg_attr(miri, ignore)] // too large for Miri
+#[test]
+fn remainder_cut_is_the_rest_th_largest_weight() {
+    let mut r = Rng(0x7e57_c0de_0bad_f00d);
+    for round in 0..300 {
+        let k = 2 + r.next(if round % 2 == 0 { 3000 } else { 600 }) as usize;
+        let list: Vec<u32> = (0..k)
+            .map(|_| match r.next(3) {
+                0 => [1, 15, 16, 17, 9_999, 10_000][r.next(6) as usize],
+                _ => 1 + r.next(10_000) as u32,
+            })
+            .collect();
+        let rest = 1 + r.next(k as u64 - 1) as usize;
+        let mut sorted = list.clone();
+        sorted.sort_unstable_by(|a, b| b.cmp(a));
+        let cut = sorted[rest - 1] as u64;
+        let above = sorted.iter().filter(|&&w| w as u64 > cut).count();
+        let want = Cut {
+            cut,
+            ties: (rest - above) as u64,
+        };
+        for small in [0, SMALL_CUT] {
+            assert_eq!(remainder_cut_with(&list, k, 1, k, rest, small), want, "k {k} rest {rest}");
+        }
+    }
+}
