@@ -78,8 +78,8 @@ use crate::par::{in_parts, split_point};
 use crate::simd::vector_prefix;
 use crate::VectorCap;
 use scalar::{finish_int, probe_int, Cut, Pair};
-pub(crate) use search::{find_level, End};
 use search::find_level_paired;
+pub(crate) use search::{find_level, End};
 
 /// Weight scale: the largest legal weight.
 pub const WEIGHT_SCALE: u64 = 10_000;
@@ -145,7 +145,9 @@ fn probe(level: u64, caps: &[u32], weights: &[u16], tier: Tier, list: &mut [u32]
         sums
     };
     let n = caps.len();
-    in_parts((caps, weights, &mut list[..n]), n, ex.parts, &part, &|a: Pair, b, _| a.merged(b))
+    in_parts((caps, weights, &mut list[..n]), n, ex.parts, &part, &|a: Pair, b, _| {
+        a.merged(b)
+    })
 }
 
 /// Calls `f` with the range of each part that [`in_parts`] cuts `start..start + n`
@@ -200,7 +202,9 @@ fn finish(lo: u64, caps_out: &mut [u32], weights: &[u16], tier: Tier, cut: Cut, 
         // The ties the left part's items take first (in position order).
         let mut left_ties = 0u64;
         if cut.ties > 0 {
-            for_each_listed(&list[..mid], mid, lp, None, |w| left_ties += (w as u64 == cut.cut) as u64);
+            for_each_listed(&list[..mid], mid, lp, None, |w| {
+                left_ties += (w as u64 == cut.cut) as u64
+            });
         }
         let right_cut = Cut {
             ties: cut.ties.saturating_sub(left_ties),

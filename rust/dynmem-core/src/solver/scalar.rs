@@ -37,6 +37,7 @@ impl Pair {
 /// `level + 1` to `list` (at `*k`, in position order; `*k ≤` the first
 /// index of `range`, so the list never overtakes the items).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn probe_int(
     level: u64,
     caps: &[u32],

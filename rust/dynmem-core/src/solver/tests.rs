@@ -403,7 +403,11 @@ fn remainder_cut_is_the_rest_th_largest_weight() {
             ties: (rest - above) as u64,
         };
         for small in [0, SMALL_CUT] {
-            assert_eq!(remainder_cut_with(&list, k, 1, k, rest, small), want, "k {k} rest {rest}");
+            assert_eq!(
+                remainder_cut_with(&list, k, 1, k, rest, small),
+                want,
+                "k {k} rest {rest}"
+            );
         }
     }
 }

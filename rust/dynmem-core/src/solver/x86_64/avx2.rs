@@ -151,7 +151,12 @@ pub(crate) fn finish(lo: u64, caps_out: &mut [u32], weights: &[u16], tier: Tier,
             }
         };
         let (x_a, y_a) = shares_at(l0, l1, _mm256_castsi256_si128(c8), _mm256_castsi256_si128(w8));
-        let (x_b, y_b) = shares_at(l0, l1, _mm256_extracti128_si256::<1>(c8), _mm256_extracti128_si256::<1>(w8));
+        let (x_b, y_b) = shares_at(
+            l0,
+            l1,
+            _mm256_extracti128_si256::<1>(c8),
+            _mm256_extracti128_si256::<1>(w8),
+        );
         let x = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(x_a), x_b);
         let y = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(y_a), y_b);
         // (A full item has weight 0 here: it never steps.)

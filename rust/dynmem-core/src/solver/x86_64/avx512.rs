@@ -81,12 +81,7 @@ pub(crate) fn probe(level: u64, caps: &[u32], weights: &[u16], tier: Tier, list:
         // The stepping items' weights, packed to the front (compressed in a
         // register: a compressing store is slow on Zen 4).
         // SAFETY: `k ≤ i` and `i + 8 ≤ n ≤ list.len()`: 8 entries from `k` are in bounds.
-        unsafe {
-            _mm256_storeu_si256(
-                list.as_mut_ptr().add(k).cast(),
-                _mm256_maskz_compress_epi32(step, w8),
-            )
-        };
+        unsafe { _mm256_storeu_si256(list.as_mut_ptr().add(k).cast(), _mm256_maskz_compress_epi32(step, w8)) };
         k += step.count_ones() as usize;
         i += 8;
     }
