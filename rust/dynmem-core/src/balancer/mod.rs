@@ -187,8 +187,9 @@ impl Balancer {
     /// statistics. Under contention every VM's room above the stage's floor
     /// (full-length columns, 0 outside the solver set) comes from pass 1,
     /// when the last tick was contended in the same stage, or else from one
-    /// more pass; then the solver's 3–4 probe passes and its hand-out (see
-    /// `solver/`), then pass 2. `O(N)` per pass, no allocation in steady
+    /// more pass; then the solver's probes (one when the level did not move,
+    /// each evaluating two levels) and its finishing pass (see `solver/`),
+    /// then pass 2. `O(N)` per pass, no allocation in steady
     /// state; hosts of [`PARALLEL_MIN_VMS`] or more run every pass in parts
     /// on several threads (`par/`).
     ///

@@ -19,37 +19,51 @@
 //!
 //! # Algorithm and complexity
 //! Finding `L` is a bracketed search on the concave, piecewise linear `S`.
-//! One pass over the items evaluates `S(L)` and the weight `Σw` of the items
-//! still below their cap (the slope of `S` is about `Σw/W` units per level);
+//! One pass over the items (a probe) evaluates `S` at a level `L` and at
+//! `L + 1`, the weight `Σw` of the items still below their cap at `L` (the
+//! slope of `S` is about `Σw/W` units per level), and lists the tier
+//! weights of the items stepping up at `L + 1` (`S(L + 1) − S(L)` of them);
 //! level 0 and the all-capped level need no pass, and the caller's own pass
 //! over the items supplies their totals ([`Scan`]), so the solver adds none.
 //! The bracket `[lo, hi)` holds levels known to fit and not to fit. Because
 //! `S` is concave, a tangent lands at or below the answer and a chord at or
-//! above it, so: from one probed end, step along its tangent (¼ further
-//! than it says, plus a level, to cross despite the staircase; doubling
-//! while it fails to cross: an exponential search); once both ends are
-//! probed, take the chord through them; if three probes have not halved the
-//! bracket, bisect. [`fill_with_hint`] probes the hint first (the host
-//! passes the previous tick's level for the same stage). Under contention
-//! at 100k VMs with demand moving ±3 % every tick this takes 3–4 passes
-//! (the previous Newton search took ~16 there). Three probes that do not
-//! halve the bracket switch the search to bisection for good, so the worst
-//! case is `O(log2 Lmax)`, about 60 passes (the tests include adversarial
-//! inputs a review found, where a one-sided search crawled a level per
-//! pass, and bound their passes).
+//! above it, so: from one probed end, step exactly to the tangent's level
+//! first, then ¼ further than it says, plus a level, to cross despite the
+//! staircase (doubling while it fails to cross: an exponential search);
+//! once both ends are probed, take the chord through them; if three probes
+//! have not halved the bracket, bisect. A probe is aimed at the guess of the
+//! answer itself (it may take the bracket's lower end), so that a right
+//! guess closes the bracket in that one pass, with the stepping items
+//! listed for the answer. [`fill_with_hint`] probes the hint first (the
+//! host passes the previous tick's level for the same stage): a level that
+//! did not move costs one pass, one that moved by a level or two, two
+//! (under contention at 20k–100k VMs with demand moving ±3 % every tick,
+//! 1–1.5 a tick; the search before paired probes took 3–4, the Newton
+//! search before it ~16). Three probes that do not halve the bracket switch
+//! the search to bisection for good, so the worst case is `O(log2 Lmax)`,
+//! about 60 passes (the tests include adversarial inputs a review found,
+//! where a one-sided search crawled a level per pass, and bound their
+//! passes).
 //!
-//! The remainder goes to the `k` items stepping at `L + 1` through a
-//! histogram of their weights (which weight is cut, and how many of it get
-//! a unit, in position order), not a sort; the hand-out lists those items
-//! branch-free. Overall `O(N·passes + W)`, and no allocation beyond the
-//! caller's scratch.
+//! The remainder goes to the `k` items stepping at `L + 1`: from the listed
+//! weights (a selection among few, a histogram of them when many) come the
+//! cut weight and how many items of it get a unit, in position order
+//! (`scalar::Cut`); then one last pass writes every item's
+//! `min(cap, floor(L·w/W))` plus its unit, counting the items of the cut
+//! weight as it goes. (When the last probe was not at the answer, one more
+//! probe there lists them.) Overall `O(N·passes + W)`, and no allocation
+//! beyond the caller's scratch (the list takes the `keys` buffer).
 //!
-//! The passes (probe and hand-out) have AVX-512 (8 items per step) and AVX2
-//! (4 per step) forms (`x86_64/`), used when the CPU has them and every cap
-//! is ≤ 2^22 units: `floor(L·w/W)` is computed exactly in f64 lanes; results
-//! are identical to the integer forms (`scalar.rs`; tested). On large hosts
-//! each pass runs in parts on the pool (`par/`), merged in position order,
-//! so results do not depend on the number of threads.
+//! The passes (probe and finish) have AVX-512 (8 items per step, f64
+//! lanes) and AVX2 (8 per step: two halves of 4 f64 lanes, lists packed by
+//! a permute from a table, the finish's comparisons in u32 lanes) forms
+//! (`x86_64/`), used when the CPU has them and every cap is ≤ 2^22 units:
+//! `floor(L·w/W)` is computed exactly in f64 lanes; results are identical
+//! to the integer forms (`scalar.rs`; tested). On large hosts each pass
+//! runs in parts on the pool (`par/`): sums merged, each part's list kept
+//! in its own stretch of the buffer (ended by [`LIST_END`]), each part's
+//! finish told how many ties the parts before it take, so results do not
+//! depend on the number of threads.
 
 mod scalar;
 mod search;
@@ -60,10 +74,11 @@ mod x86_64;
 #[cfg(target_arch = "x86_64")]
 use x86_64::{avx2, avx512};
 
-use crate::par::in_parts;
+use crate::par::{in_parts, split_point};
 use crate::simd::vector_prefix;
 use crate::VectorCap;
-use scalar::{eval_int, handout_int};
+use scalar::{finish_int, probe_int, Cut, Pair};
+use search::find_level_paired;
 pub(crate) use search::{find_level, End};
 
 /// Weight scale: the largest legal weight.
@@ -91,107 +106,149 @@ impl Tier {
     }
 }
 
-/// Largest capacity for which [`eval`] may use its floating-point form:
+/// Largest capacity for which the passes may use their floating-point forms:
 /// levels then stay at or below `2^22·W`, `level·w` below `2^49`, and every step
 /// of `((level·w) + ½)·10⁻⁴` is exact enough that its floor is `level·w / W`.
 const F64_EXACT_CAP: u64 = 1 << 22;
 
+/// Ends a part's list of stepping weights when it is shorter than the part
+/// (weights are at most [`WEIGHT_SCALE`]).
+const LIST_END: u32 = u32::MAX;
+
 /// How a fill runs its passes: `vector_cap` caps the vector forms (the caller
 /// lowers it to scalar unless every cap ≤ [`F64_EXACT_CAP`]; each runs
 /// where the CPU has it), and each pass goes in `parts` parts on the
-/// pool (sums and lists merged in order: the same result for any `parts`).
+/// pool (sums merged, lists kept per part: the same result for any `parts`).
 #[derive(Clone, Copy)]
 struct Exec {
     vector_cap: VectorCap,
     parts: usize,
 }
 
-/// One pass at level `level`: units held and the weight of the items below
-/// their cap.
-#[inline]
-fn eval(level: u64, caps: &[u32], weights: &[u16], tier: Tier, ex: Exec) -> (u64, u64) {
+/// One probe pass at `level`, in parts: `S` and the rising weight at
+/// `level` and `level + 1` ([`Pair`]), and in `list` each part's list of
+/// the tier weights of its items stepping up at `level + 1` (at the front
+/// of the part's stretch of `list`, in position order, ended by
+/// [`LIST_END`] when shorter than the part).
+fn probe(level: u64, caps: &[u32], weights: &[u16], tier: Tier, list: &mut [u32], ex: Exec) -> Pair {
     #[cfg(test)]
     tests::PASSES.with(|p| p.set(p.get() + 1));
-    eval_parts(level, caps, weights, tier, ex.vector_cap, ex.parts)
-}
-
-/// [`eval`] in `parts` parts.
-fn eval_parts(
-    level: u64,
-    caps: &[u32],
-    weights: &[u16],
-    tier: Tier,
-    vector_cap: VectorCap,
-    parts: usize,
-) -> (u64, u64) {
-    let part = |(caps, weights): (&[u32], &[u16])| {
+    let part = |(caps, weights, list): (&[u32], &[u16], &mut [u32])| {
+        let n = caps.len();
         // (The caller lowered the cap to scalar unless every cap is small.)
-        let (done, s, wsum): (usize, u64, u64) = vector_prefix!(vector_cap, eval(level, caps, weights, tier));
-        let (s2, w2) = eval_int(level, &caps[done..], &weights[done..], tier);
-        (s + s2, wsum + w2)
+        let (done, mut sums, mut k): (usize, Pair, usize) =
+            vector_prefix!(ex.vector_cap, probe(level, caps, weights, tier, list));
+        probe_int(level, caps, weights, tier, list, &mut k, &mut sums, done..n);
+        if k < n {
+            list[k] = LIST_END;
+        }
+        sums
     };
-    let merge = |a: (u64, u64), b: (u64, u64), _| (a.0 + b.0, a.1 + b.1);
-    in_parts((caps, weights), caps.len(), parts, &part, &merge)
+    let n = caps.len();
+    in_parts((caps, weights, &mut list[..n]), n, ex.parts, &part, &|a: Pair, b, _| {
+        a.merged(b)
+    })
 }
 
-/// The hand-out at level `lo` over all items, in `parts` parts, in place:
-/// replaces each cap in `caps_out` by the units given, lists the items that
-/// step up at `lo + 1` at the front of `keys` in position order, and
-/// returns the units given and how many are listed.
-fn handout_parts(
-    lo: u64,
-    caps_out: &mut [u32],
-    weights: &[u16],
-    tier: Tier,
-    keys: &mut [u32],
-    vector_cap: VectorCap,
-    parts: usize,
-) -> (u64, usize) {
-    let n = caps_out.len();
-    let mid = crate::par::split_point(n, parts);
+/// Calls `f` with the range of each part that [`in_parts`] cuts `start..start + n`
+/// into for `parts` parts, in position order.
+fn for_each_part(start: usize, n: usize, parts: usize, f: &mut impl FnMut(std::ops::Range<usize>)) {
+    let mid = split_point(n, parts);
     if parts > 1 && mid > 0 {
-        let (co1, co2) = caps_out.split_at_mut(mid);
-        let (keys1, keys2) = keys.split_at_mut(mid);
-        let (w1, w2) = weights.split_at(mid);
-        let ((g1, k1), (g2, k2)) = crate::par::join(
-            || handout_parts(lo, co1, w1, tier, keys1, vector_cap, parts / 2),
-            || handout_parts(lo, co2, w2, tier, keys2, vector_cap, parts - parts / 2),
-        );
-        // The second part's list, moved up behind the first's (k1 ≤ mid, so
-        // each entry moves down or stays) and made absolute.
-        for j in 0..k2 {
-            keys[k1 + j] = keys[mid + j] + mid as u32;
-        }
-        return (g1 + g2, k1 + k2);
+        for_each_part(start, mid, parts / 2, f);
+        for_each_part(start + mid, n - mid, parts - parts / 2, f);
+    } else {
+        f(start..start + n);
     }
-    let mut k = 0usize;
+}
+
+/// Each entry of the parts' lists of stepping weights in `list` (as
+/// [`probe`] left them over `n` items in `parts` parts), in position order;
+/// `k`: how many there are, if known.
+fn for_each_listed(list: &[u32], n: usize, parts: usize, k: Option<usize>, mut f: impl FnMut(u32)) {
+    if let (Some(k), 0) = (k, split_point(n, parts)) {
+        // One part: its list is the first `k` entries (4 a step: fewer
+        // loop instructions per entry).
+        let quads = list[..k].chunks_exact(4);
+        let tail = quads.remainder();
+        for q in quads {
+            f(q[0]);
+            f(q[1]);
+            f(q[2]);
+            f(q[3]);
+        }
+        tail.iter().for_each(|&w| f(w));
+        return;
+    }
+    for_each_part(0, n, parts, &mut |r| {
+        for &w in &list[r] {
+            if w == LIST_END {
+                break;
+            }
+            f(w);
+        }
+    });
+}
+
+/// The hand-out at level `lo`, in parts, in place: each cap in `caps_out`
+/// becomes `min(cap, floor(lo·w/W))` plus the unit `cut` gives it (see
+/// [`Cut`]; `list`: the stepping weights at `lo`, as [`probe`] left them, to
+/// count the ties each part's predecessors take).
+fn finish(lo: u64, caps_out: &mut [u32], weights: &[u16], tier: Tier, cut: Cut, list: &[u32], ex: Exec) {
+    let n = caps_out.len();
+    let mid = split_point(n, ex.parts);
+    if ex.parts > 1 && mid > 0 {
+        let (lp, rp) = (ex.parts / 2, ex.parts - ex.parts / 2);
+        // The ties the left part's items take first (in position order).
+        let mut left_ties = 0u64;
+        if cut.ties > 0 {
+            for_each_listed(&list[..mid], mid, lp, None, |w| {
+                left_ties += (w as u64 == cut.cut) as u64
+            });
+        }
+        let right_cut = Cut {
+            ties: cut.ties.saturating_sub(left_ties),
+            ..cut
+        };
+        let (co1, co2) = caps_out.split_at_mut(mid);
+        let ((w1, w2), (l1, l2)) = (weights.split_at(mid), list.split_at(mid));
+        crate::par::join(
+            || finish(lo, co1, w1, tier, cut, l1, Exec { parts: lp, ..ex }),
+            || finish(lo, co2, w2, tier, right_cut, l2, Exec { parts: rp, ..ex }),
+        );
+        return;
+    }
     // (The caller lowered the cap to scalar unless every cap is small.)
-    let (done, mut given): (usize, u64) =
-        vector_prefix!(vector_cap, handout(lo, caps_out, weights, tier, keys, &mut k));
-    given += handout_int(lo, caps_out, weights, tier, keys, &mut k, done..n);
-    (given, k)
+    let (done, mut seen): (usize, u64) = vector_prefix!(ex.vector_cap, finish(lo, caps_out, weights, tier, cut));
+    finish_int(lo, caps_out, weights, tier, cut, &mut seen, done..n);
 }
 
 /// Water-fills `budget` units over the items the tier serves, in place
 /// (each cap in `caps_out` becomes the units given), and returns the level. Precondition: their
 /// capacities sum to more than `budget`. `hint` (e.g. the previous tick's
-/// level) is probed first: when demand barely moves it is the answer, and
-/// the search costs two passes.
+/// level) is probed first: when the level has not moved, that one probe
+/// (at the hint and the level above) finds it.
 /// `w_lo` is the weight of the items with room (their slope at level 0, which
 /// needs no pass), `hi` a level at which every item is capped and `s_hi` the
-/// units held there (the tier's capacity).
+/// units held there (the tier's capacity). `list` is scratch (grown to the
+/// number of items once, so that ticks do not allocate).
 #[allow(clippy::too_many_arguments)]
 fn level_fill(
     budget: u64,
     caps_out: &mut [u32],
     weights: &[u16],
     tier: Tier,
-    keys: &mut Vec<u32>,
+    list: &mut Vec<u32>,
     hint: Option<u64>,
     w_lo: u64,
     hi: (u64, u64),
     ex: Exec,
 ) -> u64 {
+    let n = caps_out.len();
+    if list.len() < n {
+        list.resize(n, 0); // once per size, so that ticks do not allocate
+    }
+    let list = &mut list[..n];
     let (lo, hi) = (
         End {
             level: 0,
@@ -206,41 +263,45 @@ fn level_fill(
             probed: false,
         },
     );
-    let lo = find_level(budget, |l| eval(l, caps_out, weights, tier, ex), hint, lo, hi);
-    // Hand out x = min(cap, floor(lo·w/W)) to every item (in the weight-0
-    // tier, positive items are full) and list, branch-free, the items that
-    // step up at lo + 1, in position order, with a histogram of their weights.
-    let n = caps_out.len();
-    if keys.len() < n {
-        keys.resize(n, 0); // once per size, so that ticks do not allocate
-    }
-    let keys_n = &mut keys[..n];
-    let (given, k) = handout_parts(lo, caps_out, weights, tier, keys_n, ex.vector_cap, ex.parts);
-    let out = caps_out;
-    let rest = (budget - given) as usize;
-    debug_assert!(rest < k.max(1));
-    if rest == 0 {
-        return lo;
-    }
-    // The remainder goes to the highest weights, then earliest positions:
-    // the cut weight is the rest-th largest weight among the stepping items
-    // (a selection among few of them; a histogram of their weights when
-    // many), and `at_cut` of the items of that weight get a unit.
-    let (cut, at_cut) = remainder_cut(&keys_n[..k], weights, tier, rest);
-    #[cfg(test)]
-    assert_eq!(
-        (cut, at_cut),
-        remainder_cut_with(&keys_n[..k], weights, tier, rest, 0),
-        "selection = histogram"
+    // Every probe evaluates two levels and lists the items stepping up
+    // between them: the last one's level and sums.
+    let mut listed: Option<(u64, Pair)> = None;
+    let (lo, s_lo) = find_level_paired(
+        budget,
+        |l| {
+            let p = probe(l, caps_out, weights, tier, list, ex);
+            listed = Some((l, p));
+            ((p.s0, p.w0), Some((p.s1, p.w0)))
+        },
+        true,
+        hint,
+        lo,
+        hi,
     );
-    let mut at_cut = at_cut;
-    for &i in &keys_n[..k] {
-        let w = tier.weight(weights[i as usize]) as usize;
-        if w > cut || (w == cut && at_cut > 0) {
-            at_cut -= (w == cut) as usize;
-            out[i as usize] += 1;
-        }
+    // x = min(cap, floor(lo·w/W)) to every item, and the remainder one unit
+    // each to the items stepping up at lo + 1: the highest weights, then
+    // the earliest positions.
+    let rest = budget - s_lo;
+    let (cut, _k) = if rest == 0 {
+        (Cut { cut: u64::MAX, ties: 0 }, 0)
+    } else {
+        let sums = match listed {
+            Some((l, p)) if l == lo => p,
+            _ => probe(lo, caps_out, weights, tier, list, ex),
+        };
+        debug_assert!(sums.s0 == s_lo && (rest as usize) < sums.stepping());
+        let k = sums.stepping();
+        (remainder_cut(list, n, ex.parts, k, rest as usize), k)
+    };
+    #[cfg(test)]
+    if rest > 0 {
+        assert_eq!(
+            cut,
+            remainder_cut_with(list, n, ex.parts, _k, rest as usize, 0),
+            "selection = histogram"
+        );
     }
+    finish(lo, caps_out, weights, tier, cut, list, ex);
     lo
 }
 
@@ -250,37 +311,55 @@ fn level_fill(
 /// call whatever the host size, which dominated fleets of small hosts.
 const SMALL_CUT: usize = 512;
 
-/// The weight `cut` of the `rest`-th largest weight among the stepping
-/// items `keys` (`1 ≤ rest < keys.len()`, every weight ≥ 1 in `tier`), and
-/// how many of the items of weight `cut` get a unit (the earliest ones).
-fn remainder_cut(keys: &[u32], weights: &[u16], tier: Tier, rest: usize) -> (usize, usize) {
-    remainder_cut_with(keys, weights, tier, rest, SMALL_CUT)
+/// Which stepping items get the remainder's units: the `rest`-th largest
+/// of the `k` stepping weights listed in `list` (`1 ≤ rest < k`; as
+/// [`probe`] left them over `n` items in `parts` parts) is the cut weight,
+/// and the earliest items of that weight get what those above leave.
+fn remainder_cut(list: &[u32], n: usize, parts: usize, k: usize, rest: usize) -> Cut {
+    remainder_cut_with(list, n, parts, k, rest, SMALL_CUT)
 }
 
 /// [`remainder_cut`], selecting up to `small` items (tests compare both ways).
-fn remainder_cut_with(keys: &[u32], weights: &[u16], tier: Tier, rest: usize, small: usize) -> (usize, usize) {
-    let k = keys.len();
+fn remainder_cut_with(list: &[u32], n: usize, parts: usize, k: usize, rest: usize, small: usize) -> Cut {
     if k <= small.min(SMALL_CUT) {
         let mut buf = [0u16; SMALL_CUT];
-        let ws = &mut buf[..k];
-        for (w, &i) in ws.iter_mut().zip(keys) {
-            *w = tier.weight(weights[i as usize]) as u16; // ≤ WEIGHT_SCALE
-        }
+        let mut m = 0;
+        for_each_listed(list, n, parts, Some(k), |w| {
+            buf[m] = w as u16; // ≤ WEIGHT_SCALE
+            m += 1;
+        });
+        let ws = &mut buf[..m];
         ws.select_nth_unstable_by(rest - 1, |a, b| b.cmp(a)); // descending
         let cut = ws[rest - 1] as usize;
         let above = ws.iter().filter(|&&w| w as usize > cut).count();
-        return (cut, rest - above);
+        return Cut {
+            cut: cut as u64,
+            ties: (rest - above) as u64,
+        };
     }
     let mut counts = [0u32; WEIGHT_SCALE as usize + 1];
-    for &i in keys {
-        counts[tier.weight(weights[i as usize]) as usize] += 1;
-    }
+    for_each_listed(list, n, parts, Some(k), |w| counts[w as usize] += 1);
+    // Down from the top weight, 16 weights at a time until the one that
+    // holds the cut (the counts total fewer than 2^32: one per item).
+    const CHUNK: usize = 16;
+    let top = WEIGHT_SCALE as usize; // (a multiple of CHUNK)
     let mut acc = 0usize;
-    for w in (1..=WEIGHT_SCALE as usize).rev() {
-        if acc + counts[w] as usize >= rest {
-            return (w, rest - acc);
+    for base in (0..=top / CHUNK).rev().map(|j| j * CHUNK) {
+        let chunk = &counts[base..(base + CHUNK).min(top + 1)];
+        let sum = chunk.iter().sum::<u32>() as usize;
+        if acc + sum < rest {
+            acc += sum;
+            continue;
         }
-        acc += counts[w] as usize;
+        for (w, &c) in chunk.iter().enumerate().rev() {
+            if acc + c as usize >= rest {
+                return Cut {
+                    cut: (base + w) as u64,
+                    ties: (rest - acc) as u64,
+                };
+            }
+            acc += c as usize;
+        }
     }
     unreachable!("the remainder is smaller than the number of stepping items")
 }

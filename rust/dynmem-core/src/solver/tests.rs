@@ -169,23 +169,34 @@ fn vector_passes_equal_integer_passes() {
             10_000,
             10_001,
             r.next(1 << 20),
-            r.next(max_level),
-            max_level,
+            r.next(max_level - 1),
+            max_level - 1, // (a probe at L evaluates L + 1 ≤ the top too)
         ] {
             for (tier, cap) in [Tier::Positive, Tier::Zero]
                 .into_iter()
                 .flat_map(|s| [(s, VectorCap::Avx512), (s, VectorCap::Avx2)])
             {
-                let ex = Exec {
-                    vector_cap: cap,
-                    parts: 1 + round % 3,
+                let parts = 1 + round % 3;
+                let ex = Exec { vector_cap: cap, parts };
+                let (mut list, mut want_list) = (vec![7u32; n], vec![9u32; n]);
+                let got = probe(level, &caps, &weights, tier, &mut list, ex);
+                let (mut k, mut want) = (0, Pair::default());
+                probe_int(level, &caps, &weights, tier, &mut want_list, &mut k, &mut want, 0..n);
+                assert_eq!(got, want, "{cap:?} in {parts} parts: level {level}");
+                let mut listed = Vec::new();
+                for_each_listed(&list, n, parts, None, |w| listed.push(w));
+                assert_eq!(listed, want_list[..k], "{cap:?} in {parts} parts: level {level}");
+                assert_eq!(k, want.stepping());
+                // The hand-out at this level, for some cut.
+                let cut = Cut {
+                    cut: [r.next(10_002), 10_000, 1, u64::MAX][r.next(4) as usize],
+                    ties: r.next(n as u64 + 2),
                 };
-                assert_eq!(
-                    eval(level, &caps, &weights, tier, ex),
-                    eval_int(level, &caps, &weights, tier),
-                    "{cap:?} in {} parts: level {level}",
-                    ex.parts
-                );
+                let mut out = caps.clone();
+                finish(level, &mut out, &weights, tier, cut, &list, ex);
+                let (mut want_out, mut seen) = (caps.clone(), 0);
+                finish_int(level, &mut want_out, &weights, tier, cut, &mut seen, 0..n);
+                assert_eq!(out, want_out, "{cap:?} in {parts} parts: level {level} {cut:?}");
             }
         }
         // The whole fill, with and without the vector forms.
@@ -363,6 +374,40 @@ fn large_inputs_hit_the_same_level_as_bisection() {
             let base = (level * weights[i] as u64 / WEIGHT_SCALE).min(caps[i] as u64);
             let x = got[i] as u64;
             assert!(x == base || x == base + 1, "item {i}: {x} vs level share {base}");
+        }
+    }
+}
+
+/// The remainder's cut from the listed weights (the histogram for long
+/// lists, a selection for short ones) against sorting: the `rest`-th
+/// largest weight, and how many of it are left to give.
+#[cfg_attr(miri, ignore)] // too large for Miri
+#[test]
+fn remainder_cut_is_the_rest_th_largest_weight() {
+    let mut r = Rng(0x7e57_c0de_0bad_f00d);
+    for round in 0..300 {
+        let k = 2 + r.next(if round % 2 == 0 { 3000 } else { 600 }) as usize;
+        let list: Vec<u32> = (0..k)
+            .map(|_| match r.next(3) {
+                0 => [1, 15, 16, 17, 9_999, 10_000][r.next(6) as usize],
+                _ => 1 + r.next(10_000) as u32,
+            })
+            .collect();
+        let rest = 1 + r.next(k as u64 - 1) as usize;
+        let mut sorted = list.clone();
+        sorted.sort_unstable_by(|a, b| b.cmp(a));
+        let cut = sorted[rest - 1] as u64;
+        let above = sorted.iter().filter(|&&w| w as u64 > cut).count();
+        let want = Cut {
+            cut,
+            ties: (rest - above) as u64,
+        };
+        for small in [0, SMALL_CUT] {
+            assert_eq!(
+                remainder_cut_with(&list, k, 1, k, rest, small),
+                want,
+                "k {k} rest {rest}"
+            );
         }
     }
 }

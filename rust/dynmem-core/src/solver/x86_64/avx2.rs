@@ -1,5 +1,7 @@
 //! AVX2 forms of the probe and the hand-out: as the AVX-512 ones, in 4
-//! f64 lanes (caps ≤ `F64_EXACT_CAP` < 2^31, so i32 conversions are exact).
+//! f64 lanes (caps ≤ `F64_EXACT_CAP` < 2^31, so i32 conversions are exact);
+//! the probe covers 8 items per step so that its list of stepping weights
+//! is one left-packing permute per step.
 //!
 //! Every function here that executes vector instructions enables AVX2 and
 //! FMA and is safe to call from another such function; `vector_prefix!`
@@ -7,36 +9,30 @@
 //! left to the loads and stores.
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
+use crate::solver::scalar::{take_ties, Cut, Pair};
 use crate::solver::{Tier, WEIGHT_SCALE};
 use std::arch::x86_64::*;
 
-/// Caps and tier weights of items `i..i + 4` as f64, and the lanes that
-/// are full (positive items in the weight-0 tier) as all-ones.
-///
-/// # Safety
-/// `i + 4 ≤ caps.len()` and `i + 4 ≤ weights.len()`.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn load(caps: &[u32], weights: &[u16], tier: Tier, i: usize) -> (__m256d, __m256d, __m256d) {
-    debug_assert!(i + 4 <= caps.len() && i + 4 <= weights.len());
-    // SAFETY: `caps[i..i + 4]` is in bounds (the caller's contract).
-    let c = _mm256_cvtepi32_pd(unsafe { _mm_loadu_si128(caps.as_ptr().add(i).cast()) });
-    // SAFETY: `weights[i..i + 4]` is in bounds (the caller's contract).
-    let w = unsafe { _mm_loadl_epi64(weights.as_ptr().add(i).cast()) };
-    let w = _mm256_cvtepi32_pd(_mm_cvtepu16_epi32(w));
-    let zero = _mm256_setzero_pd();
-    match tier {
-        Tier::Positive => (c, w, zero),
-        Tier::Zero => {
-            let positive = _mm256_cmp_pd::<_CMP_GT_OQ>(w, zero);
-            (
-                c,
-                _mm256_andnot_pd(positive, _mm256_set1_pd(WEIGHT_SCALE as f64)),
-                positive,
-            )
+/// For each 8-bit mask, the indices of its set bits in order, one per
+/// byte (the permutation that packs those lanes to the front), and how
+/// many bits are set (a table: `popcnt` is not among the features enabled).
+static PACK: ([u64; 256], [u8; 256]) = {
+    let (mut t, mut count) = ([0u64; 256], [0u8; 256]);
+    let mut m = 0;
+    while m < 256 {
+        let (mut v, mut j, mut b) = (0u64, 0, 0);
+        while b < 8 {
+            if (m >> b) & 1 == 1 {
+                v |= (b as u64) << (8 * j);
+                j += 1;
+            }
+            b += 1;
         }
+        (t[m], count[m]) = (v, j as u8);
+        m += 1;
     }
-}
+    (t, count)
+};
 
 /// floor(level·w / W) per lane.
 #[inline]
@@ -48,76 +44,134 @@ pub(crate) fn share(level: __m256d, w: __m256d) -> __m256d {
 
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-fn hsum(x: __m256d) -> f64 {
+fn hsum(x: __m256d) -> u64 {
     let mut a = [0.0f64; 4];
     // SAFETY: `a` is 32 writable bytes.
     unsafe { _mm256_storeu_pd(a.as_mut_ptr(), x) };
-    a.iter().sum()
+    a.iter().sum::<f64>() as u64
 }
 
-/// `eval` over whole groups of 4: (items covered, units, weight below cap).
-/// Every cap ≤ `F64_EXACT_CAP` (for exactness, not safety).
+/// `probe_int` over whole groups of 8: (items covered, sums, entries
+/// listed). Every cap ≤ `F64_EXACT_CAP` (for exactness, not safety).
 #[target_feature(enable = "avx2,fma")]
-pub(crate) fn eval(level: u64, caps: &[u32], weights: &[u16], tier: Tier) -> (usize, u64, u64) {
-    assert!(weights.len() >= caps.len());
-    let n = caps.len() / 4 * 4;
-    let l = _mm256_set1_pd(level as f64);
-    let (mut s, mut ws) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+pub(crate) fn probe(level: u64, caps: &[u32], weights: &[u16], tier: Tier, list: &mut [u32]) -> (usize, Pair, usize) {
+    let n = caps.len() / 8 * 8;
+    assert!(weights.len() >= caps.len() && list.len() >= n);
+    let (l0, l1) = (_mm256_set1_pd(level as f64), _mm256_set1_pd((level + 1) as f64));
+    let z = _mm256_setzero_pd();
+    let (mut s0, mut s1, mut w0) = (z, z, z);
+    let mut k = 0usize;
+    // `i + 8 ≤ n ≤` the lengths of `caps`, `weights` and `list` (asserted
+    // above), and the list takes at most one entry per item, so `k ≤ i`.
     let mut i = 0;
     while i < n {
-        // SAFETY: `i + 4 ≤ n ≤ caps.len() ≤ weights.len()` (asserted above).
-        let (c, w, _) = unsafe { load(caps, weights, tier, i) };
-        let x = share(l, w);
-        let below = _mm256_cmp_pd::<_CMP_LT_OQ>(x, c);
-        s = _mm256_add_pd(s, _mm256_min_pd(x, c));
-        ws = _mm256_add_pd(ws, _mm256_and_pd(below, w));
-        i += 4;
-    }
-    (n, hsum(s) as u64, hsum(ws) as u64)
-}
-
-/// `handout_int` over whole groups of 4, in place: (items covered, units
-/// given). Every cap ≤ `F64_EXACT_CAP` (for exactness, not safety).
-#[target_feature(enable = "avx2,fma")]
-pub(crate) fn handout(
-    lo: u64,
-    caps_out: &mut [u32],
-    weights: &[u16],
-    tier: Tier,
-    keys: &mut [u32],
-    k: &mut usize,
-) -> (usize, u64) {
-    let n = caps_out.len() / 4 * 4;
-    assert!(weights.len() >= caps_out.len() && keys.len() >= n && *k == 0);
-    let (l0, l1) = (_mm256_set1_pd(lo as f64), _mm256_set1_pd((lo + 1) as f64));
-    let mut given = _mm256_setzero_pd();
-    // `i + 4 ≤ n ≤` the lengths of `caps_out`, `weights` and `keys`
-    // (asserted above), and `keys` takes at most one entry per item, so
-    // `*k ≤ i`.
-    let mut i = 0;
-    while i < n {
-        // SAFETY: `i + 4 ≤ n`, within `caps_out` and `weights`.
-        let (c, w, full) = unsafe { load(caps_out, weights, tier, i) };
-        let x = _mm256_min_pd(share(l0, w), c);
-        let o = _mm256_cvttpd_epi32(_mm256_blendv_pd(x, c, full));
-        // SAFETY: `i + 4 ≤ n`, within `caps_out`.
-        unsafe { _mm_storeu_si128(caps_out.as_mut_ptr().add(i).cast(), o) };
-        given = _mm256_add_pd(given, _mm256_andnot_pd(full, x));
-        let step = _mm256_andnot_pd(
-            full,
-            _mm256_and_pd(
-                _mm256_cmp_pd::<_CMP_LT_OQ>(x, c),
-                _mm256_cmp_pd::<_CMP_GT_OQ>(share(l1, w), x),
+        // SAFETY: `weights[i..i + 8]` is in bounds.
+        let w8 = _mm256_cvtepu16_epi32(unsafe { _mm_loadu_si128(weights.as_ptr().add(i).cast()) });
+        let w8 = match tier {
+            Tier::Positive => w8,
+            Tier::Zero => _mm256_and_si256(
+                _mm256_cmpeq_epi32(w8, _mm256_setzero_si256()),
+                _mm256_set1_epi32(WEIGHT_SCALE as i32),
             ),
-        );
-        // Append the stepping items' positions, branch-free.
-        let bits = _mm256_movemask_pd(step) as usize;
-        for j in 0..4 {
-            // SAFETY: `*k ≤ i + j < n ≤ keys.len()`.
-            unsafe { *keys.get_unchecked_mut(*k) = (i + j) as u32 };
-            *k += (bits >> j) & 1;
+        };
+        let mut bits = 0usize;
+        for (h, wh) in [_mm256_castsi256_si128(w8), _mm256_extracti128_si256::<1>(w8)]
+            .into_iter()
+            .enumerate()
+        {
+            // SAFETY: `caps[i + 4h..i + 4h + 4]` is in bounds.
+            let c = _mm256_cvtepi32_pd(unsafe { _mm_loadu_si128(caps.as_ptr().add(i + 4 * h).cast()) });
+            let w = _mm256_cvtepi32_pd(wh);
+            let x0 = _mm256_min_pd(share(l0, w), c);
+            let x1 = _mm256_min_pd(share(l1, w), c);
+            s0 = _mm256_add_pd(s0, x0);
+            s1 = _mm256_add_pd(s1, x1);
+            w0 = _mm256_add_pd(w0, _mm256_and_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(x0, c), w));
+            bits |= (_mm256_movemask_pd(_mm256_cmp_pd::<_CMP_GT_OQ>(x1, x0)) as usize) << (4 * h);
         }
-        i += 4;
+        // The stepping items' weights, packed to the front, branch-free.
+        let perm = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(PACK.0[bits] as i64));
+        // SAFETY: `k ≤ i` and `i + 8 ≤ n ≤ list.len()`: 8 entries from `k` are in bounds.
+        unsafe { _mm256_storeu_si256(list.as_mut_ptr().add(k).cast(), _mm256_permutevar8x32_epi32(w8, perm)) };
+        k += PACK.1[bits] as usize;
+        i += 8;
     }
-    (n, hsum(given) as u64)
+    let sums = Pair {
+        s0: hsum(s0),
+        w0: hsum(w0),
+        s1: hsum(s1),
+    };
+    (n, sums, k)
+}
+
+/// `min(cap, floor(level·w / W))` at the levels `l0` and `l1`, for 4 caps
+/// and weights in i32 lanes (caps < 2^31), as i32 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn shares_at(l0: __m256d, l1: __m256d, c: __m128i, w: __m128i) -> (__m128i, __m128i) {
+    let (c, w) = (_mm256_cvtepi32_pd(c), _mm256_cvtepi32_pd(w));
+    (
+        _mm256_cvttpd_epi32(_mm256_min_pd(share(l0, w), c)),
+        _mm256_cvttpd_epi32(_mm256_min_pd(share(l1, w), c)),
+    )
+}
+
+/// `finish_int` over whole groups of 8, in place: (items covered, stepping
+/// items of the cut weight seen). The shares in f64 lanes, the rest in u32
+/// lanes (both shares capped at the cap first, so below 2^31). Every cap ≤
+/// `F64_EXACT_CAP` (for exactness, not safety).
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn finish(lo: u64, caps_out: &mut [u32], weights: &[u16], tier: Tier, cut: Cut) -> (usize, u64) {
+    let n = caps_out.len() / 8 * 8;
+    assert!(weights.len() >= caps_out.len());
+    let (l0, l1) = (_mm256_set1_pd(lo as f64), _mm256_set1_pd((lo + 1) as f64));
+    // (Above every weight when none is cut.)
+    let cut_w = _mm256_set1_epi32(cut.cut.min(WEIGHT_SCALE + 1) as i32);
+    let lane_bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    let zero = _mm256_setzero_si256();
+    let mut seen = 0u64;
+    let mut i = 0;
+    while i < n {
+        // SAFETY: `i + 8 ≤ n`, within `caps_out` and `weights`.
+        let (c8, w8) = unsafe {
+            (
+                _mm256_loadu_si256(caps_out.as_ptr().add(i).cast()),
+                _mm256_cvtepu16_epi32(_mm_loadu_si128(weights.as_ptr().add(i).cast())),
+            )
+        };
+        // The tier weights, and the full items (positive ones in the weight-0 tier).
+        let (w8, full) = match tier {
+            Tier::Positive => (w8, zero),
+            Tier::Zero => {
+                let free = _mm256_cmpeq_epi32(w8, zero);
+                (
+                    _mm256_and_si256(free, _mm256_set1_epi32(WEIGHT_SCALE as i32)),
+                    _mm256_xor_si256(free, _mm256_set1_epi32(-1)),
+                )
+            }
+        };
+        let (x_a, y_a) = shares_at(l0, l1, _mm256_castsi256_si128(c8), _mm256_castsi256_si128(w8));
+        let (x_b, y_b) = shares_at(
+            l0,
+            l1,
+            _mm256_extracti128_si256::<1>(c8),
+            _mm256_extracti128_si256::<1>(w8),
+        );
+        let x = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(x_a), x_b);
+        let y = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(y_a), y_b);
+        // (A full item has weight 0 here: it never steps.)
+        let step = _mm256_cmpgt_epi32(y, x);
+        let mut bonus = _mm256_and_si256(step, _mm256_cmpgt_epi32(w8, cut_w));
+        let ties = _mm256_and_si256(step, _mm256_cmpeq_epi32(w8, cut_w));
+        let tie_bits = _mm256_movemask_ps(_mm256_castsi256_ps(ties)) as u32;
+        if tie_bits != 0 {
+            let taken = _mm256_set1_epi32(take_ties(tie_bits, &mut seen, cut.ties) as i32);
+            bonus = _mm256_or_si256(bonus, _mm256_cmpeq_epi32(_mm256_and_si256(taken, lane_bits), lane_bits));
+        }
+        let o = _mm256_blendv_epi8(_mm256_sub_epi32(x, bonus), c8, full);
+        // SAFETY: `i + 8 ≤ n`, within `caps_out`.
+        unsafe { _mm256_storeu_si256(caps_out.as_mut_ptr().add(i).cast(), o) };
+        i += 8;
+    }
+    (n, seen)
 }

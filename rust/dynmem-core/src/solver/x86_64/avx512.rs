@@ -10,6 +10,7 @@
 //! those features. `unsafe` is left to the loads and stores.
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
+use crate::solver::scalar::{take_ties, Cut, Pair};
 use crate::solver::{Tier, WEIGHT_SCALE};
 use std::arch::x86_64::*;
 
@@ -45,62 +46,81 @@ pub(crate) fn share(level: __m512d, w: __m512d) -> __m512d {
     _mm512_roundscale_pd::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(y)
 }
 
-/// `eval` over whole groups of 8: (items covered, units, weight below cap).
-/// Every cap ≤ `F64_EXACT_CAP` (for exactness, not safety).
+/// `probe_int` over whole groups of 8: (items covered, sums, entries
+/// listed). Every cap ≤ `F64_EXACT_CAP` (for exactness, not safety).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-pub(crate) fn eval(level: u64, caps: &[u32], weights: &[u16], tier: Tier) -> (usize, u64, u64) {
-    assert!(weights.len() >= caps.len());
+pub(crate) fn probe(level: u64, caps: &[u32], weights: &[u16], tier: Tier, list: &mut [u32]) -> (usize, Pair, usize) {
     let n = caps.len() / 8 * 8;
-    let l = _mm512_set1_pd(level as f64);
-    let (mut s, mut ws) = (_mm512_setzero_pd(), _mm512_setzero_pd());
+    assert!(weights.len() >= caps.len() && list.len() >= n);
+    let (l0, l1) = (_mm512_set1_pd(level as f64), _mm512_set1_pd((level + 1) as f64));
+    let z = _mm512_setzero_pd();
+    let (mut s0, mut s1, mut w0) = (z, z, z);
+    let mut k = 0usize;
+    // `i + 8 ≤ n ≤` the lengths of `caps`, `weights` and `list` (asserted
+    // above), and the list takes at most one entry per item, so `k ≤ i`.
     let mut i = 0;
     while i < n {
-        // SAFETY: `i + 8 ≤ n ≤ caps.len() ≤ weights.len()` (asserted above).
-        let (c, w, _) = unsafe { load(caps, weights, tier, i) };
-        let x = share(l, w);
-        let below = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(x, c);
-        s = _mm512_add_pd(s, _mm512_min_pd(x, c));
-        ws = _mm512_mask_add_pd(ws, below, ws, w);
+        // SAFETY: `caps[i..i + 8]` is in bounds.
+        let c = _mm512_cvtepu32_pd(unsafe { _mm256_loadu_si256(caps.as_ptr().add(i).cast()) });
+        // SAFETY: `weights[i..i + 8]` is in bounds.
+        let w8 = _mm256_cvtepu16_epi32(unsafe { _mm_loadu_si128(weights.as_ptr().add(i).cast()) });
+        let w8 = match tier {
+            Tier::Positive => w8,
+            Tier::Zero => _mm256_maskz_mov_epi32(
+                _mm256_cmpeq_epi32_mask(w8, _mm256_setzero_si256()),
+                _mm256_set1_epi32(WEIGHT_SCALE as i32),
+            ),
+        };
+        let w = _mm512_cvtepu32_pd(w8);
+        let x0 = _mm512_min_pd(share(l0, w), c);
+        let x1 = _mm512_min_pd(share(l1, w), c);
+        s0 = _mm512_add_pd(s0, x0);
+        s1 = _mm512_add_pd(s1, x1);
+        w0 = _mm512_mask_add_pd(w0, _mm512_cmp_pd_mask::<_CMP_LT_OQ>(x0, c), w0, w);
+        let step = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(x1, x0);
+        // The stepping items' weights, packed to the front (compressed in a
+        // register: a compressing store is slow on Zen 4).
+        // SAFETY: `k ≤ i` and `i + 8 ≤ n ≤ list.len()`: 8 entries from `k` are in bounds.
+        unsafe { _mm256_storeu_si256(list.as_mut_ptr().add(k).cast(), _mm256_maskz_compress_epi32(step, w8)) };
+        k += step.count_ones() as usize;
         i += 8;
     }
-    (n, _mm512_reduce_add_pd(s) as u64, _mm512_reduce_add_pd(ws) as u64)
+    let sums = Pair {
+        s0: _mm512_reduce_add_pd(s0) as u64,
+        w0: _mm512_reduce_add_pd(w0) as u64,
+        s1: _mm512_reduce_add_pd(s1) as u64,
+    };
+    (n, sums, k)
 }
 
-/// `handout_int` over whole groups of 8, in place: (items covered, units
-/// given). Every cap ≤ `F64_EXACT_CAP` (for exactness, not safety).
+/// `finish_int` over whole groups of 8, in place: (items covered, stepping
+/// items of the cut weight seen). Every cap ≤ `F64_EXACT_CAP` (for
+/// exactness, not safety).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-pub(crate) fn handout(
-    lo: u64,
-    caps_out: &mut [u32],
-    weights: &[u16],
-    tier: Tier,
-    keys: &mut [u32],
-    k: &mut usize,
-) -> (usize, u64) {
+pub(crate) fn finish(lo: u64, caps_out: &mut [u32], weights: &[u16], tier: Tier, cut: Cut) -> (usize, u64) {
     let n = caps_out.len() / 8 * 8;
-    assert!(weights.len() >= caps_out.len() && keys.len() >= n && *k == 0);
+    assert!(weights.len() >= caps_out.len());
     let (l0, l1) = (_mm512_set1_pd(lo as f64), _mm512_set1_pd((lo + 1) as f64));
-    let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    let mut given = _mm512_setzero_pd();
-    // `i + 8 ≤ n ≤` the lengths of `caps_out`, `weights` and `keys`
-    // (asserted above), and `keys` takes at most one entry per item, so
-    // `*k ≤ i`.
+    let cut_w = _mm512_set1_pd(cut.cut as f64); // (above every weight when none is cut)
+    let one = _mm512_set1_pd(1.0);
+    let mut seen = 0u64;
     let mut i = 0;
     while i < n {
         // SAFETY: `i + 8 ≤ n`, within `caps_out` and `weights`.
         let (c, w, full) = unsafe { load(caps_out, weights, tier, i) };
         let x = _mm512_min_pd(share(l0, w), c);
+        // (A full item has weight 0 here: it never steps.)
+        let step = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(x, c) & _mm512_cmp_pd_mask::<_CMP_GT_OQ>(share(l1, w), x);
+        let mut bonus = step & _mm512_cmp_pd_mask::<_CMP_GT_OQ>(w, cut_w);
+        let ties = step & _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(w, cut_w);
+        if ties != 0 {
+            bonus |= take_ties(ties as u32, &mut seen, cut.ties) as u8;
+        }
+        let x = _mm512_mask_add_pd(x, bonus, x, one);
         let o = _mm512_cvttpd_epu32(_mm512_mask_blend_pd(full, x, c));
         // SAFETY: `i + 8 ≤ n`, within `caps_out`.
         unsafe { _mm256_storeu_si256(caps_out.as_mut_ptr().add(i).cast(), o) };
-        given = _mm512_mask_add_pd(given, !full, given, x);
-        let step = !full & _mm512_cmp_pd_mask::<_CMP_LT_OQ>(x, c) & _mm512_cmp_pd_mask::<_CMP_GT_OQ>(share(l1, w), x);
-        let idx = _mm256_add_epi32(lanes, _mm256_set1_epi32(i as i32));
-        // SAFETY: the compress-store writes `step.count_ones() ≤ 8` entries
-        // from `*k ≤ i`, so below `i + 8 ≤ n ≤ keys.len()`.
-        unsafe { _mm256_mask_compressstoreu_epi32(keys.as_mut_ptr().add(*k).cast(), step, idx) };
-        *k += step.count_ones() as usize;
         i += 8;
     }
-    (n, _mm512_reduce_add_pd(given) as u64)
+    (n, seen)
 }
