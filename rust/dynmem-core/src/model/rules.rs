@@ -81,13 +81,39 @@ pub(crate) fn demand_cap_of(demand: u32, minimum: u32, maximum: u32, u: u64) -> 
 #[inline(always)]
 pub(crate) fn target_u32(demand: u32, buffer_pct: u16, minimum: u32, maximum: u32, up: u32) -> u32 {
     let t = (demand.min(maximum) * (100 + buffer_pct as u32) + 99) / 100;
-    ((t + up) & !up).max(minimum).min(maximum)
+    ((t + up) & !up).max31(minimum).min31(maximum)
 }
 
 /// [`demand_cap_of`] in u32 arithmetic, as [`target_u32`] (`up` is `u − 1`).
 #[inline(always)]
 pub(crate) fn demand_cap_u32(demand: u32, minimum: u32, maximum: u32, up: u32) -> u32 {
-    ((demand.min(maximum) + up) & !up).max(minimum).min(maximum)
+    ((demand.min(maximum) + up) & !up).max31(minimum).min31(maximum)
+}
+
+/// Order of values below 2^31 (MB and balloon units under the 1 TB
+/// maximum, once a demand is capped at the maximum), compared as i32: the
+/// same order, and the compare that SSE2 (x86-64's baseline) has for 32-bit
+/// lanes (it has no unsigned one), so the tick's portable loops vectorize
+/// without flipping sign bits.
+pub(crate) trait Below31: Copy {
+    fn gt31(self, other: Self) -> bool;
+    fn min31(self, other: Self) -> Self;
+    fn max31(self, other: Self) -> Self;
+}
+
+impl Below31 for u32 {
+    #[inline(always)]
+    fn gt31(self, other: u32) -> bool {
+        (self as i32) > (other as i32)
+    }
+    #[inline(always)]
+    fn min31(self, other: u32) -> u32 {
+        (self as i32).min(other as i32) as u32
+    }
+    #[inline(always)]
+    fn max31(self, other: u32) -> u32 {
+        (self as i32).max(other as i32) as u32
+    }
 }
 
 /// Visible memory after an add to `a`: unchanged while the guest already

@@ -15,24 +15,13 @@
 //! statistics only for a block with a VM that is marked or moved.
 
 use super::{Alloc, Lanes, Pass1, Pass2};
-use crate::model::rules::{demand_cap_u32, target_u32, visible_after_add, Stage};
+use crate::model::rules::{demand_cap_u32, target_u32, visible_after_add, Below31, Stage};
 use crate::model::{in_solver, pressure_of, pressure_step, Counter, View, VmState, STATE_MASK};
 use crate::solver::{Scan, WEIGHT_SCALE};
 use std::ops::Range;
 
-/// VMs per block (pass 2's blocks are at most half of one: a u32 of marks).
+/// VMs per block; pass 2's blocks end where a word of marks (`Vms::dirty`) does.
 const BLOCK: usize = 64;
-
-/// Bit `k` at `k`: pass 2's marks of VM `k` of a block, as a lane-wise AND.
-const BITS: [u32; 32] = {
-    let mut b = [0; 32];
-    let mut k = 0;
-    while k < 32 {
-        b[k] = 1 << k;
-        k += 1;
-    }
-    b
-};
 
 /// All ones if `c`, else all zeros.
 #[inline(always)]
@@ -247,7 +236,7 @@ fn pass1_block<const GUESS: bool>(
         sum_d += d_cap & solver;
         sum_m += mn & solver;
         sum_a += a & solver;
-        need_t += (t.max(a) - a) & solver;
+        need_t += (t.max31(a) - a) & solver;
         if GUESS {
             let c = room(stage, t, d_cap, mn, unit.shift) & solver;
             caps[i] = c;
@@ -316,8 +305,8 @@ pub(crate) fn pass2_scalar(v: &mut View, range: Range<usize>, m: &Pass2, g_of: i
 }
 
 /// [`pass2_scalar`] with `g = g_of(src[i], demand, minimum, maximum)`, in
-/// blocks that end where a u32 of marks does (`Vms::dirty`: bit `i % 64` of
-/// word `i / 64` marks VM `i` of the view).
+/// blocks that end where a word of marks does (`Vms::dirty`: bit `i % 64`
+/// of word `i / 64` marks VM `i` of the view).
 #[inline(always)]
 fn pass2_blocks(
     v: &mut View,
@@ -328,12 +317,13 @@ fn pass2_blocks(
 ) -> (u64, bool) {
     debug_assert!(m.lazy_step >= 1, "a lazy removal takes at least a unit");
     let (mut total, mut active) = (0u64, false);
-    let mut samples = [0u32; BLOCK / 2];
+    let (mut samples, mut a_in) = ([0u32; BLOCK], [0u32; BLOCK]);
     let mut lo = range.start;
     while lo < range.end {
-        let r = lo..range.end.min((lo / 32 + 1) * 32);
+        let r = lo..range.end.min((lo / 64 + 1) * 64);
         let n = r.len();
-        let marks = (v.dirty[lo / 64] >> (lo % 64)) as u32 & (u32::MAX >> (32 - n));
+        let (marks, all) = (v.dirty[lo / 64] >> (lo % 64), u64::MAX >> (64 - n));
+        let marks = marks & all;
         let out = pass2_block(
             cols!(v, r),
             (&v.visible[r.clone()], &src[r.clone()]),
@@ -344,17 +334,20 @@ fn pass2_blocks(
             &mut v.remove_ops[r.clone()],
             &mut v.added[r.clone()],
             &mut v.add_ops[r.clone()],
-            marks,
-            &mut samples[..n],
+            marks == all,
+            (&mut samples[..n], &mut a_in[..n]),
             m,
         );
+        // Some VMs marked, not all (a sparse tick): those few one by one.
+        let sample =
+            out.sample | (marks != all && marks != 0 && mark_samples(&v.flags[r.clone()], &mut samples[..n], marks));
         if out.carry {
-            carry_block(v, r.clone(), &out.a_in[..n]);
+            carry_block(v, r.clone(), &a_in[..n]);
         }
         if out.hot_add {
             hot_add_block(v, r.clone());
         }
-        if out.sample {
+        if sample {
             let (demand, assigned) = (&v.demand[r.clone()], &v.assigned[r.clone()]);
             let (p_sum, p_min) = (&mut v.p_sum[r.clone()], &mut v.p_min[r.clone()]);
             let (p_max, p_now) = (&mut v.p_max[r.clone()], &mut v.p_now[r.clone()]);
@@ -367,17 +360,16 @@ fn pass2_blocks(
     (total, active)
 }
 
-/// What one block of pass 2 found: Σ assigned (u32: at most 32 × 2^20),
+/// What one block of pass 2 found: Σ assigned (u32: at most 64 × 2^20),
 /// whether a VM is not at rest, and whether a VM's statistics take a
 /// sample, a counter carried or a solver VM has more than it sees (a
-/// hot-add); and each VM's assigned memory before (for the carries).
+/// hot-add).
 struct Block2 {
     total: u32,
     active: bool,
     sample: bool,
     carry: bool,
     hot_add: bool,
-    a_in: [u32; BLOCK / 2],
 }
 
 /// What a VM's counters (Removed, RemoveOps, Added, AddOps) add when pass 2
@@ -386,7 +378,7 @@ struct Block2 {
 /// since the lazy step is), after which it is not below `g`, or an add.
 #[inline(always)]
 fn increments(a0: u32, a: u32) -> [u32; 4] {
-    let (down, up) = (a < a0, a > a0);
+    let (down, up) = (a0.gt31(a), a.gt31(a0));
     [
         a0.wrapping_sub(a) & mask32(down),
         down as u32,
@@ -398,7 +390,9 @@ fn increments(a0: u32, a: u32) -> [u32; 4] {
 /// Pass 2's mechanics over one block: prompt and lazy removal and the adds
 /// for the solver VMs, each moving toward its `g` (`g_of`), the excess
 /// clocks and the counters' low words; and which VMs the statistics sample
-/// (`samples`; `marks`: bit `i` marks VM `i`). (Not inlined, each written
+/// (`samples`, here those whose memory moved, or all on VMs if
+/// `all_marked`), and each VM's assigned
+/// memory before (`a_in`, for the carries). (Not inlined, each written
 /// column its own argument: the compiler knows that they do not overlap,
 /// and vectorizes without checking.)
 #[allow(clippy::too_many_arguments)]
@@ -413,8 +407,8 @@ fn pass2_block(
     remove_ops: &mut [u32],
     added: &mut [u32],
     add_ops: &mut [u32],
-    marks: u32,
-    samples: &mut [u32],
+    all_marked: bool,
+    (samples, a_in): (&mut [u32], &mut [u32]),
     m: &Pass2,
 ) -> Block2 {
     // Every slice sliced to the block's length: no bounds checks below.
@@ -426,9 +420,7 @@ fn pass2_block(
         &visible[..n],
         &src[..n],
     );
-    let (assigned, clock_s, samples, bits) = (&mut assigned[..n], &mut clock_s[..n], &mut samples[..n], &BITS[..n]);
-    let mut a_in_block = [0u32; BLOCK / 2];
-    let a_in = &mut a_in_block[..n];
+    let (assigned, clock_s, samples, a_in) = (&mut assigned[..n], &mut clock_s[..n], &mut samples[..n], &mut a_in[..n]);
     let (removed, remove_ops, added, add_ops) = (
         &mut removed[..n],
         &mut remove_ops[..n],
@@ -438,13 +430,14 @@ fn pass2_block(
     // The excess clocks are f64 lanes, in loops of their own before and
     // after (a loop that mixed them with the u32 lanes would run at the
     // f64's width): whether a clock is due, and whether it runs on.
-    let (mut due, mut runs) = ([0u32; BLOCK / 2], [0u32; BLOCK / 2]);
+    let (mut due, mut runs) = ([0u32; BLOCK], [0u32; BLOCK]);
     let (due, runs) = (&mut due[..n], &mut runs[..n]);
-    for i in 0..n {
-        due[i] = mask32(clock_s[i] + m.dt_s >= m.remove_delay_s);
+    let (dt_s, delay_s) = (m.dt_s, m.remove_delay_s);
+    for (due, &clock) in due.iter_mut().zip(clock_s.iter()) {
+        *due = mask32(clock + dt_s >= delay_s);
     }
-    // min(excess, step) is the same with the step capped at 2^32 − 1.
-    let step = m.lazy_step.min(u32::MAX as u64) as u32;
+    // min(excess, step) is the same with the step capped at 2^31 − 1.
+    let step = m.lazy_step.min(i32::MAX as u64) as u32;
     let (mut total, mut active, mut sample, mut hot_add) = (0u32, false, false, false);
     // Bit 31 of old & !new of a counter: set where it carried (its
     // increment is below 2^31, so a carry clears bit 31, which was set).
@@ -456,15 +449,15 @@ fn pass2_block(
         a_in[i] = a0;
         let g = g_of(src[i], demand[i], minimum[i], maximum[i]);
         // Whether a VM grows, shrinks or holds is data, not control flow.
-        let prompt = solver & m.prompt_all & (a0 > g);
+        let prompt = solver & m.prompt_all & a0.gt31(g);
         let a = a0 - (a0.wrapping_sub(g) & mask32(prompt));
-        let over = solver & (a > g);
+        let over = solver & a.gt31(g);
         let excess = a.wrapping_sub(g) & mask32(over);
         let lazy = over & (due[i] != 0);
-        let take = excess.min(step) & mask32(lazy);
+        let take = excess.min31(step) & mask32(lazy);
         // No excess left after this step: a new excess waits the delay again.
         runs[i] = mask32(over & (take != excess));
-        let under = solver & (g > a);
+        let under = solver & g.gt31(a);
         let a = a - take + (g.wrapping_sub(a) & mask32(under));
         assigned[i] = a;
         // Counters: u32 low words; a carry past 2^32 is rare.
@@ -480,16 +473,16 @@ fn pass2_block(
         [removed[i], remove_ops[i], added[i], add_ops[i]] = new;
         active |= (f & STATE_MASK == VmState::Starting as u8) | prompt | over | under;
         // The statistics sample an on VM that is marked or whose memory moved.
-        let sampled = is_on(f) & ((a != a0) | (marks & bits[i] != 0));
+        let sampled = is_on(f) & ((a != a0) | all_marked);
         samples[i] = mask32(sampled);
         sample |= sampled;
-        hot_add |= solver & (a > visible[i]);
+        hot_add |= solver & a.gt31(visible[i]);
         total += a & mask32(is_on(f));
     }
     for i in 0..n {
         // The excess clock runs while over (0 bits are +0.0); a VM outside
         // the solver set keeps its clock (a booting VM's).
-        let clock = f64::from_bits((clock_s[i] + m.dt_s).to_bits() & mask(runs[i] != 0));
+        let clock = f64::from_bits((clock_s[i] + dt_s).to_bits() & mask(runs[i] != 0));
         clock_s[i] = if in_solver(flags[i]) { clock } else { clock_s[i] };
     }
     let carry = carried >> 31 != 0;
@@ -499,8 +492,21 @@ fn pass2_block(
         sample,
         carry,
         hot_add,
-        a_in: a_in_block,
     }
+}
+
+/// Adds the marked on VMs (`marks`: bit `i` for VM `i`) to `samples`;
+/// returns whether there was one. (Out of the loop: O(marked VMs).)
+#[inline(never)]
+fn mark_samples(flags: &[u8], samples: &mut [u32], mut marks: u64) -> bool {
+    let mut any = false;
+    while marks != 0 {
+        let i = marks.trailing_zeros() as usize;
+        samples[i] |= mask32(is_on(flags[i]));
+        any |= is_on(flags[i]);
+        marks &= marks - 1;
+    }
+    any
 }
 
 /// The carries of a block whose counters carried: each counter whose new
