@@ -159,8 +159,8 @@ pub(crate) fn pass1_scalar(v: &mut View, p: &mut Pass1, range: Range<usize>) {
 }
 
 /// [`pass1_scalar`] with the guess known: with `GUESS`, also each solver
-/// VM's room in `stage` and its scan. A block with a starting VM runs
-/// again after the boot clocks (its first run's results are dropped).
+/// VM's room in `stage` and its scan. A block with a starting VM has its
+/// boot clocks run first (out of the loop).
 #[inline(always)]
 fn pass1_range<const GUESS: bool>(v: &mut View, p: &mut Pass1, range: Range<usize>, stage: Stage) {
     let unit = Unit::of(p.u);
@@ -172,17 +172,25 @@ fn pass1_range<const GUESS: bool>(v: &mut View, p: &mut Pass1, range: Range<usiz
             let (assigned, target) = (&v.assigned[r.clone()], &mut p.target[r.clone()]);
             pass1_block::<GUESS>(cols!(v, r), assigned, target, caps, unit, stage)
         };
-        let (mut sums, mut scan, booting) = run(v, p);
-        if booting {
+        if any_starting(&v.flags[r.clone()]) {
             boot_clocks(v, p.dt_s, r.clone());
-            (sums, scan, _) = run(v, p);
         }
+        let (sums, scan) = run(v, p);
         p.sums.add(sums.map(u64::from));
         if GUESS {
             scan.merge_into(&mut p.scan);
         }
         lo = r.end;
     }
+}
+
+/// Whether a VM of `flags` is starting (a byte-wide scan: 16 VMs per SSE2
+/// step, kept out of the passes' loops).
+#[inline(always)]
+fn any_starting(flags: &[u8]) -> bool {
+    flags
+        .iter()
+        .fold(false, |b, &f| b | (f & STATE_MASK == VmState::Starting as u8))
 }
 
 /// The boot clocks of the starting VMs in `r`: a VM whose clock reaches its
@@ -204,8 +212,8 @@ fn boot_clocks(v: &mut View, dt_s: f64, r: Range<usize>) {
 /// Pass 1 over one block: each VM's target (written for every VM), the
 /// sums in `Sums`' order (held by starting and static VMs; of the solver
 /// VMs: target, demand cap, minimum, assigned, max(0, target − assigned))
-/// and, with `GUESS`, the rooms (0 outside the solver set) and their scan;
-/// and whether a VM is starting. Starting VMs count as held. (Not inlined:
+/// and, with `GUESS`, the rooms (0 outside the solver set) and their scan.
+/// Starting VMs count as held. (Not inlined:
 /// the compiler knows that the written columns do not overlap the others.)
 #[inline(never)]
 fn pass1_block<const GUESS: bool>(
@@ -215,17 +223,16 @@ fn pass1_block<const GUESS: bool>(
     caps: &mut [u32],
     unit: Unit,
     stage: Stage,
-) -> ([u32; 6], BlockScan, bool) {
+) -> ([u32; 6], BlockScan) {
     // Every slice sliced to the block's length: no bounds checks below.
     let (flags, n) = (c.flags, c.flags.len());
     let (demand, assigned, minimum, maximum) = (&c.demand[..n], &assigned[..n], &c.minimum[..n], &c.maximum[..n]);
     let (buffer, weight, target) = (&c.buffer[..n], &c.weight[..n], &mut target[..n]);
     let caps = if GUESS { &mut caps[..n] } else { caps };
     let [mut held, mut sum_t, mut sum_d, mut sum_m, mut sum_a, mut need_t] = [0u32; 6];
-    let (mut scan, mut booting) = (BlockScan::new(), false);
+    let mut scan = BlockScan::new();
     for i in 0..n {
         let f = flags[i];
-        booting |= f & STATE_MASK == VmState::Starting as u8;
         let solver = mask32(in_solver(f));
         let (a, d, mn, mx) = (assigned[i], demand[i], minimum[i], maximum[i]);
         let t = target_u32(d, buffer[i], mn, mx, unit.up);
@@ -243,7 +250,7 @@ fn pass1_block<const GUESS: bool>(
             scan.add(c, weight[i]);
         }
     }
-    ([held, sum_t, sum_d, sum_m, sum_a, need_t], scan, booting)
+    ([held, sum_t, sum_d, sum_m, sum_a, need_t], scan)
 }
 
 #[inline(always)]
@@ -354,7 +361,7 @@ fn pass2_blocks(
             stats_block((demand, assigned, &samples[..n]), p_sum, p_min, p_max, p_now, m.time_s);
         }
         total += out.total as u64;
-        active |= out.active;
+        active |= out.active | any_starting(&v.flags[r.clone()]);
         lo = r.end;
     }
     (total, active)
@@ -429,7 +436,8 @@ fn pass2_block(
     );
     // The excess clocks are f64 lanes, in loops of their own before and
     // after (a loop that mixed them with the u32 lanes would run at the
-    // f64's width): whether a clock is due, and whether it runs on.
+    // f64's width): whether a clock is due (then: whether it stays, for VMs
+    // outside the solver set), and whether it runs on.
     let (mut due, mut runs) = ([0u32; BLOCK], [0u32; BLOCK]);
     let (due, runs) = (&mut due[..n], &mut runs[..n]);
     let (dt_s, delay_s) = (m.dt_s, m.remove_delay_s);
@@ -454,6 +462,7 @@ fn pass2_block(
         let over = solver & a.gt31(g);
         let excess = a.wrapping_sub(g) & mask32(over);
         let lazy = over & (due[i] != 0);
+        due[i] = mask32(!solver);
         let take = excess.min31(step) & mask32(lazy);
         // No excess left after this step: a new excess waits the delay again.
         runs[i] = mask32(over & (take != excess));
@@ -471,7 +480,8 @@ fn pass2_block(
         ];
         carried |= (old[0] & !new[0]) | (old[1] & !new[1]) | (old[2] & !new[2]) | (old[3] & !new[3]);
         [removed[i], remove_ops[i], added[i], add_ops[i]] = new;
-        active |= (f & STATE_MASK == VmState::Starting as u8) | prompt | over | under;
+        // (A prompt removal or an add moves the memory; booting VMs: the caller.)
+        active |= over | (a != a0);
         // The statistics sample an on VM that is marked or whose memory moved.
         let sampled = is_on(f) & ((a != a0) | all_marked);
         samples[i] = mask32(sampled);
@@ -483,7 +493,7 @@ fn pass2_block(
         // The excess clock runs while over (0 bits are +0.0); a VM outside
         // the solver set keeps its clock (a booting VM's).
         let clock = f64::from_bits((clock_s[i] + dt_s).to_bits() & mask(runs[i] != 0));
-        clock_s[i] = if in_solver(flags[i]) { clock } else { clock_s[i] };
+        clock_s[i] = if due[i] != 0 { clock_s[i] } else { clock };
     }
     let carry = carried >> 31 != 0;
     Block2 {
