@@ -4,15 +4,18 @@
 //!
 //! Portable, but shaped for the compiler's loop vectorizer (SSE2 on every
 //! x86-64, NEON on aarch64; `benches/ISA.md`): the passes walk blocks of at
-//! most 64 VMs, and a block's loop has no branch, call or push. What a VM
-//! does is data (all-ones/all-zeros masks and selects, as in the vector
+//! most 256 VMs, and a block's loops have no branch, call or push. What a
+//! VM does is data (all-ones/all-zeros masks and selects, as in the vector
 //! forms), in u32 arithmetic (every quantity but the demand is at most the
 //! maximum, 2^20 MB, and the demand is capped at the maximum first:
-//! `rules::target_u32`), and a block's sums are u32 (at most 64 × 2^20).
-//! What is rare runs per block, out of the loop: the boot clocks of starting
-//! VMs (pass 1, then the block again), a counter's carry past 2^32 and a
-//! hot-add (pass 2, found by or-ing flags in the loop), and pass 2's
-//! statistics only for a block with a VM that is marked or moved.
+//! `rules::target_u32`; compared as i32, `rules::Below31`), and a block's
+//! sums are u32 (at most 256 × 2^20). Pass 2's f64 columns (excess clocks,
+//! statistics) have loops of their own, so that the u32 loop runs 4 VMs per
+//! SSE2 step, not 2. What is rare runs per block, out of the loops: the
+//! boot clocks of starting VMs (found by a byte-wide scan of the flags), a
+//! counter's carry past 2^32 and a hot-add (found by or-ing lanes), the
+//! marks of a partly marked block (one by one), and no statistics for a
+//! block where no VM is marked or moved.
 
 use super::{Alloc, Lanes, Pass1, Pass2};
 use crate::model::rules::{demand_cap_u32, target_u32, visible_after_add, Below31, Stage};
@@ -20,8 +23,10 @@ use crate::model::{in_solver, pressure_of, pressure_step, Counter, View, VmState
 use crate::solver::{Scan, WEIGHT_SCALE};
 use std::ops::Range;
 
-/// VMs per block; pass 2's blocks end where a word of marks (`Vms::dirty`) does.
-const BLOCK: usize = 64;
+/// VMs per block (pass 2's blocks end where a word of marks, `Vms::dirty`,
+/// does): enough to spread a block's set-up, few enough for u32 sums (at
+/// most 256 × 2^20) and local arrays in L1.
+const BLOCK: usize = 256;
 
 /// All ones if `c`, else all zeros.
 #[inline(always)]
@@ -51,7 +56,7 @@ fn room(stage: Stage, t: u32, d_cap: u32, mn: u32, shift: u32) -> u32 {
 }
 
 /// [`Scan::add`] as selects, over one block: the sums in u32 (a room is at
-/// most 2^20 units, a weight 10^4, a block 64 items).
+/// most 2^20 units, a weight 10^4, a block 256 items).
 #[derive(Clone, Copy)]
 struct BlockScan {
     total: u32,
@@ -327,10 +332,12 @@ fn pass2_blocks(
     let (mut samples, mut a_in) = ([0u32; BLOCK], [0u32; BLOCK]);
     let mut lo = range.start;
     while lo < range.end {
-        let r = lo..range.end.min((lo / 64 + 1) * 64);
+        let r = lo..range.end.min((lo / BLOCK + 1) * BLOCK);
         let n = r.len();
-        let (marks, all) = (v.dirty[lo / 64] >> (lo % 64), u64::MAX >> (64 - n));
-        let marks = marks & all;
+        let (all_marked, some_marked) = marks(v.dirty, r.clone())
+            .fold((true, false), |(all, some), (_, bits, full)| {
+                (all & (bits == full), some | (bits != 0))
+            });
         let out = pass2_block(
             cols!(v, r),
             (&v.visible[r.clone()], &src[r.clone()]),
@@ -341,13 +348,15 @@ fn pass2_blocks(
             &mut v.remove_ops[r.clone()],
             &mut v.added[r.clone()],
             &mut v.add_ops[r.clone()],
-            marks == all,
+            all_marked,
             (&mut samples[..n], &mut a_in[..n]),
             m,
         );
         // Some VMs marked, not all (a sparse tick): those few one by one.
-        let sample =
-            out.sample | (marks != all && marks != 0 && mark_samples(&v.flags[r.clone()], &mut samples[..n], marks));
+        let sample = out.sample
+            | (!all_marked
+                && some_marked
+                && mark_samples(&v.flags[r.clone()], &mut samples[..n], marks(v.dirty, r.clone())));
         if out.carry {
             carry_block(v, r.clone(), &a_in[..n]);
         }
@@ -367,7 +376,7 @@ fn pass2_blocks(
     (total, active)
 }
 
-/// What one block of pass 2 found: Σ assigned (u32: at most 64 × 2^20),
+/// What one block of pass 2 found: Σ assigned (u32: at most 256 × 2^20),
 /// whether a VM is not at rest, and whether a VM's statistics take a
 /// sample, a counter carried or a solver VM has more than it sees (a
 /// hot-add).
@@ -505,16 +514,29 @@ fn pass2_block(
     }
 }
 
-/// Adds the marked on VMs (`marks`: bit `i` for VM `i`) to `samples`;
-/// returns whether there was one. (Out of the loop: O(marked VMs).)
+/// The marks of VMs `r` of a view (`Vms::dirty`: bit `i % 64` of word
+/// `i / 64` marks VM `i`), a word at a time: (the position in `r` of the
+/// word's first VM there, its bits for VMs of `r`, all of those bits).
+fn marks(dirty: &[u64], r: Range<usize>) -> impl Iterator<Item = (usize, u64, u64)> + '_ {
+    (r.start / 64..r.end.div_ceil(64)).map(move |w| {
+        let (lo, hi) = ((w * 64).max(r.start), ((w + 1) * 64).min(r.end));
+        let full = u64::MAX >> (64 - (hi - lo));
+        (lo - r.start, dirty[w] >> (lo % 64) & full, full)
+    })
+}
+
+/// Adds the marked on VMs (`marks`, see [`marks`]) to `samples`; returns
+/// whether there was one. (Out of the loop: O(marked VMs).)
 #[inline(never)]
-fn mark_samples(flags: &[u8], samples: &mut [u32], mut marks: u64) -> bool {
+fn mark_samples(flags: &[u8], samples: &mut [u32], marks: impl Iterator<Item = (usize, u64, u64)>) -> bool {
     let mut any = false;
-    while marks != 0 {
-        let i = marks.trailing_zeros() as usize;
-        samples[i] |= mask32(is_on(flags[i]));
-        any |= is_on(flags[i]);
-        marks &= marks - 1;
+    for (at, mut bits, _) in marks {
+        while bits != 0 {
+            let i = at + bits.trailing_zeros() as usize;
+            samples[i] |= mask32(is_on(flags[i]));
+            any |= is_on(flags[i]);
+            bits &= bits - 1;
+        }
     }
     any
 }
