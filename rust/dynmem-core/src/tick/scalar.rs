@@ -90,9 +90,22 @@ impl BlockScan {
         self.positive += c & mask32(w_pos);
         self.w_pos += w & mask32(counted);
         self.n_zero += (!w_pos & c_pos) as u32;
-        self.max_pos = self.max_pos.max(c & mask32(w_pos));
-        self.min_w = self.min_w.min(w | mask32(!counted));
-        self.max_zero = self.max_zero.max(c & mask32(!w_pos));
+        // (Rooms and weights are below 2^31: `Below31`.)
+        self.max_pos = self.max_pos.max31(c & mask32(w_pos));
+        self.min_w = self.min_w.min31(if counted { w } else { WEIGHT_SCALE as u32 });
+        self.max_zero = self.max_zero.max31(c & mask32(!w_pos));
+    }
+
+    /// The scan of a block's rooms `caps` with their weights, in a loop of
+    /// its own (beside the rooms' loop, its seven lanes would not all fit
+    /// in registers).
+    #[inline(always)]
+    fn of(caps: &[u32], weight: &[u16]) -> BlockScan {
+        let mut scan = BlockScan::new();
+        for (&c, &w) in caps.iter().zip(weight) {
+            scan.add(c, w);
+        }
+        scan
     }
 
     /// Adds the block's scan to `scan`.
@@ -235,7 +248,6 @@ fn pass1_block<const GUESS: bool>(
     let (buffer, weight, target) = (&c.buffer[..n], &c.weight[..n], &mut target[..n]);
     let caps = if GUESS { &mut caps[..n] } else { caps };
     let [mut held, mut sum_t, mut sum_d, mut sum_m, mut sum_a, mut need_t] = [0u32; 6];
-    let mut scan = BlockScan::new();
     for i in 0..n {
         let f = flags[i];
         let solver = mask32(in_solver(f));
@@ -250,11 +262,14 @@ fn pass1_block<const GUESS: bool>(
         sum_a += a & solver;
         need_t += (t.max31(a) - a) & solver;
         if GUESS {
-            let c = room(stage, t, d_cap, mn, unit.shift) & solver;
-            caps[i] = c;
-            scan.add(c, weight[i]);
+            caps[i] = room(stage, t, d_cap, mn, unit.shift) & solver;
         }
     }
+    let scan = if GUESS {
+        BlockScan::of(caps, weight)
+    } else {
+        BlockScan::new()
+    };
     ([held, sum_t, sum_d, sum_m, sum_a, need_t], scan)
 }
 
@@ -285,15 +300,12 @@ fn floors_block(c: Cols, target: &[u32], caps: &mut [u32], unit: Unit, stage: St
     let (flags, n) = (c.flags, c.flags.len());
     let (demand, minimum, maximum, weight) = (&c.demand[..n], &c.minimum[..n], &c.maximum[..n], &c.weight[..n]);
     let (target, caps) = (&target[..n], &mut caps[..n]);
-    let mut scan = BlockScan::new();
     for i in 0..n {
         let (d, mn, mx) = (demand[i], minimum[i], maximum[i]);
         let d_cap = demand_cap_u32(d, mn, mx, unit.up);
-        let c = room(stage, target[i], d_cap, mn, unit.shift) & mask32(in_solver(flags[i]));
-        caps[i] = c;
-        scan.add(c, weight[i]);
+        caps[i] = room(stage, target[i], d_cap, mn, unit.shift) & mask32(in_solver(flags[i]));
     }
-    scan
+    BlockScan::of(caps, weight)
 }
 
 /// Pass 2 over the VMs in `range`; returns their Σ assigned afterwards and
