@@ -80,6 +80,7 @@ pub(crate) fn demand_cap_of(demand: u32, minimum: u32, maximum: u32, u: u64) -> 
 /// unit), so that the product stays below 2^31 (2^20 MB × 2100 %).
 #[inline(always)]
 pub(crate) fn target_u32(demand: u32, buffer_pct: u16, minimum: u32, maximum: u32, up: u32) -> u32 {
+    #[allow(clippy::manual_div_ceil)] // (as `target_of`: div_ceil computes the remainder too)
     let t = (demand.min(maximum) * (100 + buffer_pct as u32) + 99) / 100;
     ((t + up) & !up).max31(minimum).min31(maximum)
 }

@@ -217,13 +217,15 @@ fn any_starting(flags: &[u8]) -> bool {
 #[inline(never)]
 fn boot_clocks(v: &mut View, dt_s: f64, r: Range<usize>) {
     for i in r {
-        if v.flags[i] & STATE_MASK == VmState::Starting as u8 {
-            v.clock_s[i] += dt_s;
-            if !(v.clock_s[i] < v.guests.delay_s(i)) {
-                v.flags[i] = (v.flags[i] & !STATE_MASK) | VmState::Running as u8;
-                v.clock_s[i] = 0.0;
-            }
+        if v.flags[i] & STATE_MASK != VmState::Starting as u8 {
+            continue;
         }
+        v.clock_s[i] += dt_s;
+        if v.clock_s[i] < v.guests.delay_s(i) {
+            continue; // still booting
+        }
+        v.flags[i] = (v.flags[i] & !STATE_MASK) | VmState::Running as u8;
+        v.clock_s[i] = 0.0;
     }
 }
 
