@@ -74,6 +74,49 @@ pub(crate) fn demand_cap_of(demand: u32, minimum: u32, maximum: u32, u: u64) -> 
     ceil_u(demand as u64, u).max(minimum as u64).min(maximum as u64)
 }
 
+/// [`target_of`] in u32 arithmetic, the form the tick's passes compute
+/// (`up` is `u − 1`): the demand is first capped at the maximum, which
+/// changes neither value (both are clamped to the maximum, a multiple of the
+/// unit), so that the product stays below 2^31 (2^20 MB × 2100 %).
+#[inline(always)]
+pub(crate) fn target_u32(demand: u32, buffer_pct: u16, minimum: u32, maximum: u32, up: u32) -> u32 {
+    #[allow(clippy::manual_div_ceil)] // (as `target_of`: div_ceil computes the remainder too)
+    let t = (demand.min(maximum) * (100 + buffer_pct as u32) + 99) / 100;
+    ((t + up) & !up).max31(minimum).min31(maximum)
+}
+
+/// [`demand_cap_of`] in u32 arithmetic, as [`target_u32`] (`up` is `u − 1`).
+#[inline(always)]
+pub(crate) fn demand_cap_u32(demand: u32, minimum: u32, maximum: u32, up: u32) -> u32 {
+    ((demand.min(maximum) + up) & !up).max31(minimum).min31(maximum)
+}
+
+/// Order of values below 2^31 (MB and balloon units under the 1 TB
+/// maximum, once a demand is capped at the maximum), compared as i32: the
+/// same order, and the compare that SSE2 (x86-64's baseline) has for 32-bit
+/// lanes (it has no unsigned one), so the tick's portable loops vectorize
+/// without flipping sign bits.
+pub(crate) trait Below31: Copy {
+    fn gt31(self, other: Self) -> bool;
+    fn min31(self, other: Self) -> Self;
+    fn max31(self, other: Self) -> Self;
+}
+
+impl Below31 for u32 {
+    #[inline(always)]
+    fn gt31(self, other: u32) -> bool {
+        (self as i32) > (other as i32)
+    }
+    #[inline(always)]
+    fn min31(self, other: u32) -> u32 {
+        (self as i32).min(other as i32) as u32
+    }
+    #[inline(always)]
+    fn max31(self, other: u32) -> u32 {
+        (self as i32).max(other as i32) as u32
+    }
+}
+
 /// Visible memory after an add to `a`: unchanged while the guest already
 /// sees `a`; else it grows by whole hot-add chunks (up to the maximum, and
 /// at least to `a`).
@@ -246,6 +289,51 @@ mod tests {
         for (d, a, ma, rd) in cases {
             assert_eq!(memory_available_pct(d, a), ma, "demand {d} assigned {a}");
             assert_eq!(reported_demand_mb(d, a), rd, "demand {d} assigned {a}");
+        }
+    }
+
+    /// The u32 forms the tick computes equal the u64 definitions at the
+    /// extremes of every input (maximum a multiple of the unit, at most 1 TB).
+    #[test]
+    fn u32_target_and_demand_cap_match_the_definitions() {
+        use crate::config::MAX_MAXIMUM_MB;
+        let demands = [
+            0u32,
+            1,
+            2,
+            99,
+            100,
+            101,
+            511,
+            512,
+            4095,
+            1 << 20,
+            (1 << 20) + 1,
+            1 << 31,
+            u32::MAX,
+        ];
+        for u in [1u64, 2, 64, 1024] {
+            let up = (u - 1) as u32;
+            for mx in [u as u32, 512, 8192, MAX_MAXIMUM_MB - 1024, MAX_MAXIMUM_MB] {
+                let mx = mx / u as u32 * u as u32;
+                for mn in [0u32, 1, 32, 511, mx / 2, mx, mx + 1] {
+                    for b in [0u16, 1, 5, 20, 99, 100, 1999, MAX_BUFFER_PCT] {
+                        for d in demands {
+                            let case = format!("d {d} b {b} mn {mn} mx {mx} u {u}");
+                            assert_eq!(
+                                target_u32(d, b, mn, mx, up) as u64,
+                                target_of(d, b, mn, mx, u),
+                                "{case}"
+                            );
+                            assert_eq!(
+                                demand_cap_u32(d, mn, mx, up) as u64,
+                                demand_cap_of(d, mn, mx, u),
+                                "{case}"
+                            );
+                        }
+                    }
+                }
+            }
         }
     }
 

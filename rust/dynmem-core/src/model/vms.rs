@@ -376,11 +376,14 @@ pub(crate) fn pressure_of(demand: u32, assigned: u32) -> f64 {
 /// "Statistics"): if it differs from the open interval's `now` (NaN: none
 /// open), that interval closes and `new`'s opens, `p_sum = p_sum + p_old ×
 /// T − new × T` (`p_old` 0 when none was open), and `new` is a candidate
-/// for the minimum and the maximum. Returns `(p_sum, p_min, p_max, p_now)`.
+/// for the minimum and the maximum. Returns `(p_sum, p_min, p_max, p_now)`;
+/// the same `stats` unless `sample` (the VM is on, and its demand or
+/// assigned memory may have changed: one condition with the other, so that
+/// a loop over VMs selects once).
 #[inline]
-pub(crate) fn pressure_step(stats: (f64, f64, f64, f64), new: f64, time_s: f64) -> (f64, f64, f64, f64) {
+pub(crate) fn pressure_step(stats: (f64, f64, f64, f64), new: f64, time_s: f64, sample: bool) -> (f64, f64, f64, f64) {
     let (p_sum, p_min, p_max, now) = stats;
-    if new == now {
+    if !sample || new == now {
         return stats;
     }
     let old = if now.is_nan() { 0.0 } else { now };
