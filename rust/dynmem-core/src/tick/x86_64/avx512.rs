@@ -185,7 +185,7 @@ unsafe fn store_u32x16_in(p: &mut [u32], i: usize, m: u16, x: V) {
 unsafe fn count16(col: &mut [u32], i: usize, m: u16, inc: V) -> (V, u16) {
     // SAFETY: `i + 16` is within the column (the caller's contract).
     let lo = unsafe { u32x16(col, i) };
-    let sum = _mm512_mask_add_epi32(lo, m, lo, inc);
+    let sum = _mm512_add_epi32(lo, inc);
     // SAFETY: as for `lo`.
     unsafe { store_u32x16_in(col, i, m, sum) };
     (lo, _mm512_mask_cmplt_epu32_mask(m, sum, lo))
@@ -238,9 +238,9 @@ const FOLD: usize = 2048;
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
 pub(crate) fn pass2(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (usize, u64, bool) {
     if m.prompt_all {
-        pass2_as::<true>(v, m, g_of.lanes())
+        pass2_as::<true>(v, m, g_of)
     } else {
-        pass2_as::<false>(v, m, g_of.lanes())
+        pass2_as::<false>(v, m, g_of)
     }
 }
 
@@ -250,8 +250,9 @@ pub(crate) fn pass2(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (usize, u64, b
 /// the counters where a VM's memory moved, the excess clock where it ran
 /// or stopped, the statistics where the pressure moved.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-fn pass2_as<const PROMPT: bool>(v: &mut View, m: &Pass2, g_lanes: Lanes) -> (usize, u64, bool) {
+fn pass2_as<const PROMPT: bool>(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (usize, u64, bool) {
     v.assert_columns();
+    let g_lanes = g_of.lanes();
     g_lanes.check(v.len());
     let n = v.len() / 16 * 16;
     let (ids, first, guests) = (v.ids, v.start, v.guests);
@@ -318,17 +319,17 @@ fn pass2_as<const PROMPT: bool>(v: &mut View, m: &Pass2, g_lanes: Lanes) -> (usi
                 // in halves); past the delay a step of the excess goes.
                 let over = _mm512_mask_cmpgt_epu32_mask(solver, a0, g);
                 ad = _mm512_mask_cmplt_epu32_mask(solver, a0, g);
-                let c_lo0 = _mm512_maskz_add_pd(over as u8, c0_lo, dt);
-                let c_hi0 = _mm512_maskz_add_pd((over >> 8) as u8, c0_hi, dt);
+                let c_lo0 = _mm512_add_pd(c0_lo, dt);
+                let c_hi0 = _mm512_add_pd(c0_hi, dt);
                 let lazy_lo = _mm512_mask_cmp_pd_mask::<_CMP_GE_OQ>(over as u8, c_lo0, delay);
                 let lazy_hi = _mm512_mask_cmp_pd_mask::<_CMP_GE_OQ>((over >> 8) as u8, c_hi0, delay);
                 let lazy = lazy_lo as u16 | (lazy_hi as u16) << 8;
                 let excess = _mm512_sub_epi32(a0, g);
                 let take = _mm512_maskz_min_epu32(lazy, excess, step);
-                // The clock resets when no excess is left.
-                let spent = _mm512_mask_cmpeq_epi32_mask(lazy, take, excess);
-                c_lo = _mm512_mask_mov_pd(c_lo0, spent as u8, zero_pd);
-                c_hi = _mm512_mask_mov_pd(c_hi0, (spent >> 8) as u8, zero_pd);
+                // The clock runs on while excess is left, else it is 0.
+                let runs = over & !_mm512_mask_cmpeq_epi32_mask(lazy, take, excess);
+                c_lo = _mm512_maskz_mov_pd(runs as u8, c_lo0);
+                c_hi = _mm512_maskz_mov_pd((runs >> 8) as u8, c_hi0);
                 rm = _mm512_mask_test_epi32_mask(lazy, take, take);
                 // Adds go up to g.
                 (busy, a1) = (over | ad, _mm512_mask_mov_epi32(_mm512_sub_epi32(a0, take), ad, g));
@@ -395,8 +396,7 @@ fn pass2_as<const PROMPT: bool>(v: &mut View, m: &Pass2, g_lanes: Lanes) -> (usi
 /// `changed` of the group at `i`, whose assigned memory is now `a`: where
 /// the pressure differs from the open interval's, that interval closes and
 /// the new one opens; the same f64 operations, in the same order, as the
-/// scalar form (`maskz_mul` of a closed interval's NaN is the `0 × T` of
-/// `old = 0`: +0 for the host clock `T ≥ 0`).
+/// scalar form.
 ///
 /// # Safety
 /// `i + 16 ≤` the length of `demand` and of every column of `s`.
@@ -404,6 +404,9 @@ fn pass2_as<const PROMPT: bool>(v: &mut View, m: &Pass2, g_lanes: Lanes) -> (usi
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
 unsafe fn resample16(s: &mut Stats, demand: &[u32], i: usize, changed: u16, a: V, time_s: f64) {
     let (t, hundred) = (_mm512_set1_pd(time_s), _mm512_set1_pd(100.0));
+    // `vfixupimmpd`'s table: NaN (tokens 0, 1) to +0 (8), every other
+    // class (tokens 2..=7) to the value itself (1).
+    let nan_to_zero = _mm512_set1_epi64(0x1111_1188);
     let halves = [_mm512_castsi512_si256(a), _mm512_extracti64x4_epi64::<1>(a)];
     for (h, ah) in halves.into_iter().enumerate() {
         let (k, lanes) = (i + 8 * h, (changed >> (8 * h)) as u8);
@@ -420,8 +423,9 @@ unsafe fn resample16(s: &mut Stats, demand: &[u32], i: usize, changed: u16, a: V
             if moved == 0 {
                 continue;
             }
-            let open = _mm512_cmp_pd_mask::<_CMP_ORD_Q>(now, now); // NaN: none open, old = 0
-            let sum = _mm512_add_pd(f64x8(s.p_sum, k), _mm512_maskz_mul_pd(open, now, t));
+            // old = now, or +0 where it is NaN (none open).
+            let old = _mm512_fixupimm_pd::<0>(now, now, nan_to_zero);
+            let sum = _mm512_add_pd(f64x8(s.p_sum, k), _mm512_mul_pd(old, t));
             store_f64x8(s.p_sum, k, moved, _mm512_sub_pd(sum, _mm512_mul_pd(p, t)));
             store_f64x8(s.p_now, k, moved, p);
             let lower = _mm512_mask_cmp_pd_mask::<_CMP_LT_OQ>(moved, p, f64x8(s.p_min, k));
