@@ -112,23 +112,26 @@ struct GCols<'a> {
 }
 
 /// `g` of VMs `i..i + 16` in u32 lanes (any value in non-solver lanes;
-/// every `g` is at most the maximum, 2^20 MB).
+/// every `g` is at most the maximum, 2^20 MB); `BUFFERS`: a [`Filled`]
+/// allocation's stage is `Stage::Buffers` (a constant, so that the loops
+/// do not test the stage every step).
 ///
 /// # Safety
 /// `i + 16 ≤` the length of every column of `c`, and `g.check` has passed
 /// for that length.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-unsafe fn g16(g: Lanes, c: GCols, i: usize) -> V {
+unsafe fn g16<const BUFFERS: bool>(g: Lanes, c: GCols, i: usize) -> V {
     match g {
         // SAFETY: `i + 16 ≤ target.len()` (the caller's contract).
         Lanes::Targets(target) => unsafe { u32x16(target, i) },
         // SAFETY: the caller's contract is `filled16`'s.
-        Lanes::Filled(f) => unsafe { filled16(c, &f, i) },
+        Lanes::Filled(f) => unsafe { filled16::<BUFFERS>(c, &f, i) },
     }
 }
 
-/// [`Filled`]'s `g` for VMs `i..i + 16`, in u32 lanes.
+/// [`Filled`]'s `g` for VMs `i..i + 16`, in u32 lanes (`BUFFERS`: its
+/// stage is `Stage::Buffers`).
 /// The demand cap is `clamp(ceil_u(min(d, max)), min, max)`: equal to
 /// `demand_cap_of` (the maximum is a multiple of `u`), and no lane can
 /// overflow (everything is at most the maximum, 2^20).
@@ -137,10 +140,11 @@ unsafe fn g16(g: Lanes, c: GCols, i: usize) -> V {
 /// `i + 16 ≤` the length of every column of `c` and of `g.extra`.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-unsafe fn filled16(c: GCols, g: &Filled, i: usize) -> V {
+unsafe fn filled16<const BUFFERS: bool>(c: GCols, g: &Filled, i: usize) -> V {
+    debug_assert_eq!(BUFFERS, g.stage == Stage::Buffers);
     // SAFETY: `i + 16` is within the columns (the caller's contract).
     let mn = unsafe { u32x16(c.minimum, i) };
-    let floor = if g.stage == Stage::Buffers {
+    let floor = if BUFFERS {
         // SAFETY: as for `mn`.
         let (d, mx) = unsafe { (u32x16(c.demand, i), u32x16(c.maximum, i)) };
         let d = _mm512_min_epu32(d, mx);
@@ -234,23 +238,32 @@ const FOLD: usize = 2048;
 /// is in u32 lanes (16 VMs per register: every quantity here is at most
 /// 2^32 − 1, and `g`, assigned and visible at most 2^20), the clock and
 /// the statistics in two halves of 8 f64 lanes. One loop per kind of
-/// removal ([`pass2_as`]).
+/// removal and stage ([`pass2_as`]).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
 pub(crate) fn pass2(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (usize, u64, bool) {
-    if m.prompt_all {
-        pass2_as::<true>(v, m, g_of)
-    } else {
-        pass2_as::<false>(v, m, g_of)
+    if m.lazy_step == 0 {
+        // (Never from the balancer, whose step is at least the unit.) The
+        // loops take every lazily removing lane to remove something; with
+        // a step of 0 the scalar form does all.
+        return (0, 0, false);
+    }
+    let buffers = matches!(g_of.lanes(), Lanes::Filled(f) if f.stage == Stage::Buffers);
+    match (m.prompt_all, buffers) {
+        (true, true) => pass2_as::<true, true>(v, m, g_of),
+        (true, false) => pass2_as::<true, false>(v, m, g_of),
+        (false, true) => pass2_as::<false, true>(v, m, g_of),
+        (false, false) => pass2_as::<false, false>(v, m, g_of),
     }
 }
 
-/// [`pass2`] with `m.prompt_all == PROMPT`. The columns are taken apart
+/// [`pass2`] with `m.prompt_all == PROMPT` and, for a [`Filled`]
+/// allocation, its stage `Stage::Buffers` when `BUFFERS`. The columns are taken apart
 /// into locals first (no reloads through the view after each store); each
 /// column is written only in the lanes that changed: assigned memory and
 /// the counters where a VM's memory moved, the excess clock where it ran
 /// or stopped, the statistics where the pressure moved.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-fn pass2_as<const PROMPT: bool>(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (usize, u64, bool) {
+fn pass2_as<const PROMPT: bool, const BUFFERS: bool>(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (usize, u64, bool) {
     v.assert_columns();
     let g_lanes = g_of.lanes();
     g_lanes.check(v.len());
@@ -274,7 +287,7 @@ fn pass2_as<const PROMPT: bool>(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (u
     };
     let state8 = _mm_set1_epi8(STATE_MASK as i8);
     let solver8 = _mm_set1_epi8((VmState::Running as u8 | DYNAMIC) as i8);
-    let starting8 = _mm_set1_epi8(VmState::Starting as i8);
+    let one8 = _mm_set1_epi8(1);
     let (dt, delay) = (_mm512_set1_pd(m.dt_s), _mm512_set1_pd(m.remove_delay_s));
     // min(excess, step) is the same with the step capped at 2^32 − 1.
     let step = _mm512_set1_epi32(m.lazy_step.min(u32::MAX as u64) as u32 as i32);
@@ -283,9 +296,12 @@ fn pass2_as<const PROMPT: bool>(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (u
     // Σ assigned: u32 lanes for runs of up to FOLD groups, then folded
     // into u64 lanes.
     let mut total = _mm512_setzero_si512();
-    // Lanes whose VM is not at rest (see `tick::pass2`): booting, or its
-    // memory moved or is above `g` (its excess clock runs).
-    let mut active = 0u16;
+    // Whether some VM is not at rest (see `tick::pass2`), kept in vectors
+    // (no mask work per step): `unrest`'s lanes or in `a0 ^ g` of solver
+    // VMs (whose memory moves or is above `g`, its excess clock running),
+    // `booting`'s bytes the least `(f & 3) ^ 1`, 0 for a starting VM.
+    let (mut unrest, mut booting) = (_mm512_setzero_si512(), _mm_set1_epi8(-1));
+
     // The loads and stores at `i` below touch VMs `i..i + 16` ("the
     // group"), with `i + 16 ≤ n`: within every column and what `g_lanes`
     // reads (asserted above; the loop changes entries, never a slice).
@@ -294,102 +310,109 @@ fn pass2_as<const PROMPT: bool>(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (u
         let end = n.min(i + 16 * FOLD);
         let mut part = _mm512_setzero_si512();
         while i < end {
-            // SAFETY: the group is in bounds.
-            let fx = unsafe { _mm_loadu_si128(flags.as_ptr().add(i).cast()) };
-            let on = _mm_test_epi8_mask(fx, state8);
-            let solver = _mm_cmpeq_epi8_mask(fx, solver8);
-            let starting = _mm_cmpeq_epi8_mask(_mm_and_si128(fx, state8), starting8);
-            // SAFETY: the group is in bounds.
-            let (g, a0) = unsafe { (g16(g_lanes, cols, i), u32x16(assigned, i)) };
-            // SAFETY: the group is in bounds.
-            let (c0_lo, c0_hi) = unsafe { (f64x8(clock_s, i), f64x8(clock_s, i + 8)) };
-            // Where memory is removed (`rm`) or added (`ad`), the new
-            // assigned memory `a1`, the excess clock, and the lanes not
-            // at rest (`busy`, solver VMs not at `g`).
-            let (rm, ad, busy, a1, c_lo, c_hi);
-            if PROMPT {
-                // Prompt removal of all excess: every solver VM goes to `g`
-                // at once; no excess is left, so its clock is 0.
-                rm = _mm512_mask_cmpgt_epu32_mask(solver, a0, g);
-                ad = _mm512_mask_cmplt_epu32_mask(solver, a0, g);
-                (busy, a1) = (rm | ad, _mm512_mask_mov_epi32(a0, solver, g));
-                (c_lo, c_hi) = (zero_pd, zero_pd);
-            } else {
-                // Lazy removal: the excess clock runs while above g (f64,
-                // in halves); past the delay a step of the excess goes.
-                let over = _mm512_mask_cmpgt_epu32_mask(solver, a0, g);
-                ad = _mm512_mask_cmplt_epu32_mask(solver, a0, g);
-                let c_lo0 = _mm512_add_pd(c0_lo, dt);
-                let c_hi0 = _mm512_add_pd(c0_hi, dt);
-                let lazy_lo = _mm512_mask_cmp_pd_mask::<_CMP_GE_OQ>(over as u8, c_lo0, delay);
-                let lazy_hi = _mm512_mask_cmp_pd_mask::<_CMP_GE_OQ>((over >> 8) as u8, c_hi0, delay);
-                let lazy = lazy_lo as u16 | (lazy_hi as u16) << 8;
-                let excess = _mm512_sub_epi32(a0, g);
-                let take = _mm512_maskz_min_epu32(lazy, excess, step);
-                // The clock runs on while excess is left, else it is 0.
-                let runs = over & !_mm512_mask_cmpeq_epi32_mask(lazy, take, excess);
-                c_lo = _mm512_maskz_mov_pd(runs as u8, c_lo0);
-                c_hi = _mm512_maskz_mov_pd((runs >> 8) as u8, c_hi0);
-                rm = _mm512_mask_test_epi32_mask(lazy, take, take);
-                // Adds go up to g.
-                (busy, a1) = (over | ad, _mm512_mask_mov_epi32(_mm512_sub_epi32(a0, take), ad, g));
-            }
-            active |= busy | starting;
-            // The clock, stored only where it changed (a clock that stays 0
-            // leaves its line clean).
-            let (b_lo, b0_lo) = (_mm512_castpd_si512(c_lo), _mm512_castpd_si512(c0_lo));
-            let (b_hi, b0_hi) = (_mm512_castpd_si512(c_hi), _mm512_castpd_si512(c0_hi));
-            let ran_lo = _mm512_mask_cmpneq_epi64_mask(solver as u8, b_lo, b0_lo);
-            let ran_hi = _mm512_mask_cmpneq_epi64_mask((solver >> 8) as u8, b_hi, b0_hi);
-            let moved = rm | ad;
-            // SAFETY: the group is in bounds.
-            unsafe {
-                store_f64x8(clock_s, i, ran_lo, c_lo);
-                store_f64x8(clock_s, i + 8, ran_hi, c_hi);
-                store_u32x16_in(assigned, i, moved, a1);
-            }
-            // Counters, in the lanes that moved.
-            if rm != 0 {
-                let inc = _mm512_sub_epi32(a0, a1);
-                // SAFETY: the group is in bounds.
-                let ((lo, c), (lo_ops, c_ops)) =
-                    unsafe { (count16(removed, i, rm, inc), count16(remove_ops, i, rm, one)) };
-                if c | c_ops != 0 {
-                    carry16(carries, ids, first + i, Counter::Removed, (lo, inc, c));
-                    carry16(carries, ids, first + i, Counter::RemoveOps, (lo_ops, one, c_ops));
-                }
-            }
-            if ad != 0 {
-                let inc = _mm512_sub_epi32(a1, a0);
-                // SAFETY: the group is in bounds.
-                let ((lo, c), (lo_ops, c_ops)) = unsafe { (count16(added, i, ad, inc), count16(add_ops, i, ad, one)) };
-                if c | c_ops != 0 {
-                    carry16(carries, ids, first + i, Counter::Added, (lo, inc, c));
-                    carry16(carries, ids, first + i, Counter::AddOps, (lo_ops, one, c_ops));
-                }
-                // Hot-add where the VM now holds more than its guest sees.
-                // SAFETY: the group is in bounds.
-                let grow = _mm512_mask_cmpgt_epu32_mask(ad, a1, unsafe { u32x16(visible, i) });
-                if grow != 0 {
-                    hot_add((assigned, visible, maximum), &guests, i, grow);
-                }
-            }
-            // Statistics, only in the lanes of VMs that are on whose demand
-            // or assigned memory may have changed (marked, or moved here):
-            // no division and no f64 write for a VM whose pressure held.
+            // The marks of the 64 VMs from `i` (a multiple of 64: a part
+            // starts at one), 16 bits per group.
             // SAFETY: `i < n ≤ 64 × dirty.len()` (`assert_columns`).
-            let marks = (unsafe { *dirty.get_unchecked(i / 64) } >> (i % 64)) as u16;
-            let changed = on & (marks | moved);
-            if changed != 0 {
+            let mut marks = unsafe { *dirty.get_unchecked(i / 64) } >> (i % 64);
+            let word_end = end.min((i / 64 + 1) * 64);
+            while i < word_end {
                 // SAFETY: the group is in bounds.
-                unsafe { resample16(&mut stats, demand, i, changed, a1, m.time_s) };
+                let fx = unsafe { _mm_loadu_si128(flags.as_ptr().add(i).cast()) };
+                let on = _mm_test_epi8_mask(fx, state8);
+                let solver = _mm_cmpeq_epi8_mask(fx, solver8);
+                booting = _mm_min_epu8(booting, _mm_ternarylogic_epi32::<0x6A>(fx, state8, one8));
+                // SAFETY: the group is in bounds.
+                let (g, a0) = unsafe { (g16::<BUFFERS>(g_lanes, cols, i), u32x16(assigned, i)) };
+                // SAFETY: the group is in bounds.
+                let (c0_lo, c0_hi) = unsafe { (f64x8(clock_s, i), f64x8(clock_s, i + 8)) };
+                // Where memory is removed (`rm`) or added (`ad`), the new
+                // assigned memory `a1` and the excess clock.
+                let (rm, ad, a1, c_lo, c_hi);
+                if PROMPT {
+                    // Prompt removal of all excess: every solver VM goes to `g`
+                    // at once; no excess is left, so its clock is 0.
+                    rm = _mm512_mask_cmpgt_epu32_mask(solver, a0, g);
+                    ad = _mm512_mask_cmplt_epu32_mask(solver, a0, g);
+                    a1 = _mm512_mask_mov_epi32(a0, solver, g);
+                    (c_lo, c_hi) = (zero_pd, zero_pd);
+                } else {
+                    // Lazy removal: the excess clock runs while above g (f64,
+                    // in halves); past the delay a step of the excess goes.
+                    let over = _mm512_mask_cmpgt_epu32_mask(solver, a0, g);
+                    ad = _mm512_mask_cmplt_epu32_mask(solver, a0, g);
+                    let c_lo0 = _mm512_add_pd(c0_lo, dt);
+                    let c_hi0 = _mm512_add_pd(c0_hi, dt);
+                    let lazy_lo = _mm512_mask_cmp_pd_mask::<_CMP_GE_OQ>(over as u8, c_lo0, delay);
+                    let lazy_hi = _mm512_mask_cmp_pd_mask::<_CMP_GE_OQ>((over >> 8) as u8, c_hi0, delay);
+                    let lazy = lazy_lo as u16 | (lazy_hi as u16) << 8;
+                    let excess = _mm512_sub_epi32(a0, g);
+                    let take = _mm512_maskz_min_epu32(lazy, excess, step);
+                    // The clock runs on while excess is left, else it is 0.
+                    let runs = over & !_mm512_mask_cmpeq_epi32_mask(lazy, take, excess);
+                    c_lo = _mm512_maskz_mov_pd(runs as u8, c_lo0);
+                    c_hi = _mm512_maskz_mov_pd((runs >> 8) as u8, c_hi0);
+                    rm = lazy; // (a step of at least 1: see `pass2`)
+                               // Adds go up to g.
+                    a1 = _mm512_mask_mov_epi32(_mm512_sub_epi32(a0, take), ad, g);
+                }
+                // (0xF6: A | (B ^ C).)
+                unrest = _mm512_mask_ternarylogic_epi32::<0xF6>(unrest, solver, a0, g);
+                // The clock, stored only where it changed (a clock that stays 0
+                // leaves its line clean).
+                let (b_lo, b0_lo) = (_mm512_castpd_si512(c_lo), _mm512_castpd_si512(c0_lo));
+                let (b_hi, b0_hi) = (_mm512_castpd_si512(c_hi), _mm512_castpd_si512(c0_hi));
+                let ran_lo = _mm512_mask_cmpneq_epi64_mask(solver as u8, b_lo, b0_lo);
+                let ran_hi = _mm512_mask_cmpneq_epi64_mask((solver >> 8) as u8, b_hi, b0_hi);
+                let moved = rm | ad;
+                // SAFETY: the group is in bounds.
+                unsafe {
+                    store_f64x8(clock_s, i, ran_lo, c_lo);
+                    store_f64x8(clock_s, i + 8, ran_hi, c_hi);
+                    store_u32x16_in(assigned, i, moved, a1);
+                }
+                // Counters, in the lanes that moved.
+                if rm != 0 {
+                    let inc = _mm512_sub_epi32(a0, a1);
+                    // SAFETY: the group is in bounds.
+                    let ((lo, c), (lo_ops, c_ops)) =
+                        unsafe { (count16(removed, i, rm, inc), count16(remove_ops, i, rm, one)) };
+                    if c | c_ops != 0 {
+                        carry16(carries, ids, first + i, Counter::Removed, (lo, inc, c));
+                        carry16(carries, ids, first + i, Counter::RemoveOps, (lo_ops, one, c_ops));
+                    }
+                }
+                if ad != 0 {
+                    let inc = _mm512_sub_epi32(a1, a0);
+                    // SAFETY: the group is in bounds.
+                    let ((lo, c), (lo_ops, c_ops)) =
+                        unsafe { (count16(added, i, ad, inc), count16(add_ops, i, ad, one)) };
+                    if c | c_ops != 0 {
+                        carry16(carries, ids, first + i, Counter::Added, (lo, inc, c));
+                        carry16(carries, ids, first + i, Counter::AddOps, (lo_ops, one, c_ops));
+                    }
+                    // Hot-add where the VM now holds more than its guest sees.
+                    // SAFETY: the group is in bounds.
+                    let grow = _mm512_mask_cmpgt_epu32_mask(ad, a1, unsafe { u32x16(visible, i) });
+                    if grow != 0 {
+                        hot_add((assigned, visible, maximum), &guests, i, grow);
+                    }
+                }
+                // Statistics, only in the lanes of VMs that are on whose demand
+                // or assigned memory may have changed (marked, or moved here):
+                // no division and no f64 write for a VM whose pressure held.
+                let changed = on & (marks as u16 | moved);
+                if changed != 0 {
+                    // SAFETY: the group is in bounds.
+                    unsafe { resample16(&mut stats, demand, i, changed, a1, m.time_s) };
+                }
+                part = _mm512_mask_add_epi32(part, on, part, a1);
+                (marks, i) = (marks >> 16, i + 16);
             }
-            part = _mm512_mask_add_epi32(part, on, part, a1);
-            i += 16;
         }
         total = _mm512_add_epi64(total, widen_sum(part));
     }
-    (n, hsum(total), active != 0)
+    let booted = _mm_cmpeq_epi8_mask(booting, _mm_setzero_si128()) == 0;
+    (n, hsum(total), _mm512_test_epi32_mask(unrest, unrest) != 0 || !booted)
 }
 
 /// The statistics' step (`model::vms::pressure_step`) in the lanes of
@@ -419,10 +442,8 @@ unsafe fn resample16(s: &mut Stats, demand: &[u32], i: usize, changed: u16, a: V
         // SAFETY: `k + 8 ≤ i + 16`: in bounds.
         unsafe {
             let now = f64x8(s.p_now, k);
+            // (No branch on `moved`: masked stores of no lane are no-ops.)
             let moved = _mm512_mask_cmp_pd_mask::<_CMP_NEQ_UQ>(lanes, p, now);
-            if moved == 0 {
-                continue;
-            }
             // old = now, or +0 where it is NaN (none open).
             let old = _mm512_fixupimm_pd::<0>(now, now, nan_to_zero);
             let sum = _mm512_add_pd(f64x8(s.p_sum, k), _mm512_mul_pd(old, t));
