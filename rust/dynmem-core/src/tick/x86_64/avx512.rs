@@ -195,6 +195,34 @@ unsafe fn count16(col: &mut [u32], i: usize, m: u16, inc: V) -> (V, u16) {
     (lo, _mm512_mask_cmplt_epu32_mask(m, sum, lo))
 }
 
+/// One kind of move's two counters (MB, operations) of VMs `i..i + 16`:
+/// `inc` MB and one operation in the lanes of `m`; carries to `to` (the
+/// carries, the ids and the position of the view's first VM).
+///
+/// # Safety
+/// `i + 16 ≤` the length of both columns.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn count_move(
+    (mb, ops): (&mut [u32], &mut [u32]),
+    (k_mb, k_ops): (Counter, Counter),
+    (i, m, inc): (usize, u16, V),
+    (to, ids, first): (&mut Carries, &Ids, usize),
+) {
+    let first = first + i;
+    let one = _mm512_set1_epi32(1);
+    // SAFETY: the caller's contract is `count16`'s.
+    let ((lo, c), (lo_ops, c_ops)) = unsafe { (count16(mb, i, m, inc), count16(ops, i, m, one)) };
+    if c | c_ops != 0 {
+        carry16(to, ids, first, k_mb, (lo, inc, c));
+        carry16(to, ids, first, k_ops, (lo_ops, one, c_ops));
+    }
+}
+
+/// The counters of removals and of adds.
+const REMOVES: (Counter, Counter) = (Counter::Removed, Counter::RemoveOps);
+const ADDS: (Counter, Counter) = (Counter::Added, Counter::AddOps);
+
 /// Where a counter's low words carried (rare: once per 2^32): the lanes of
 /// `carried` of VMs `first..first + 16`, whose low words were `lo` and
 /// grew by `inc`, go to `to` (as `View::carry` notes one).
@@ -291,7 +319,6 @@ fn pass2_as<const PROMPT: bool, const BUFFERS: bool>(v: &mut View, m: &Pass2, g_
     let (dt, delay) = (_mm512_set1_pd(m.dt_s), _mm512_set1_pd(m.remove_delay_s));
     // min(excess, step) is the same with the step capped at 2^32 − 1.
     let step = _mm512_set1_epi32(m.lazy_step.min(u32::MAX as u64) as u32 as i32);
-    let one = _mm512_set1_epi32(1);
     let zero_pd = _mm512_setzero_pd();
     // Σ assigned: u32 lanes for runs of up to FOLD groups, then folded
     // into u64 lanes.
@@ -372,24 +399,14 @@ fn pass2_as<const PROMPT: bool, const BUFFERS: bool>(v: &mut View, m: &Pass2, g_
                 }
                 // Counters, in the lanes that moved.
                 if rm != 0 {
-                    let inc = _mm512_sub_epi32(a0, a1);
+                    let (cols, moves) = ((&mut *removed, &mut *remove_ops), (i, rm, _mm512_sub_epi32(a0, a1)));
                     // SAFETY: the group is in bounds.
-                    let ((lo, c), (lo_ops, c_ops)) =
-                        unsafe { (count16(removed, i, rm, inc), count16(remove_ops, i, rm, one)) };
-                    if c | c_ops != 0 {
-                        carry16(carries, ids, first + i, Counter::Removed, (lo, inc, c));
-                        carry16(carries, ids, first + i, Counter::RemoveOps, (lo_ops, one, c_ops));
-                    }
+                    unsafe { count_move(cols, REMOVES, moves, (carries, ids, first)) };
                 }
                 if ad != 0 {
-                    let inc = _mm512_sub_epi32(a1, a0);
+                    let (cols, moves) = ((&mut *added, &mut *add_ops), (i, ad, _mm512_sub_epi32(a1, a0)));
                     // SAFETY: the group is in bounds.
-                    let ((lo, c), (lo_ops, c_ops)) =
-                        unsafe { (count16(added, i, ad, inc), count16(add_ops, i, ad, one)) };
-                    if c | c_ops != 0 {
-                        carry16(carries, ids, first + i, Counter::Added, (lo, inc, c));
-                        carry16(carries, ids, first + i, Counter::AddOps, (lo_ops, one, c_ops));
-                    }
+                    unsafe { count_move(cols, ADDS, moves, (carries, ids, first)) };
                     // Hot-add where the VM now holds more than its guest sees.
                     // SAFETY: the group is in bounds.
                     let grow = _mm512_mask_cmpgt_epu32_mask(ad, a1, unsafe { u32x16(visible, i) });
