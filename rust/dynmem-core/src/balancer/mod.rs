@@ -201,7 +201,8 @@ impl Balancer {
     /// of its VMs and their allocations, already checked.
     ///
     /// A quiet tick is `O(1)`: when the last tick left every VM at rest
-    /// (none booting, none above or below its `g`, none whose memory moved)
+    /// (none booting, none above its `g` after its step: adds and prompt
+    /// removal end at `g`)
     /// and since then no VM was marked (demand or memory changed, started,
     /// stopped, configured: `Vms::touch`) and the usable memory, mechanics
     /// and (built-in) policy are the same, every pass would find the same

@@ -230,16 +230,6 @@ impl<'a> View<'a> {
         (left, right)
     }
 
-    /// The low words of counter `k`.
-    pub(crate) fn counter_mut(&mut self, k: Counter) -> &mut [u32] {
-        match k {
-            Counter::Added => self.added,
-            Counter::Removed => self.removed,
-            Counter::AddOps => self.add_ops,
-            Counter::RemoveOps => self.remove_ops,
-        }
-    }
-
     /// Notes the carry out of counter `k`'s low word of VM `pos`, whose new
     /// value before truncation to 32 bits is `sum` (rare: once per 2^32).
     #[cold]

@@ -147,6 +147,21 @@ fn a_host_at_rest_ticks_quietly_and_wakes_on_a_change() {
     assert!(hosts[0].quiet_ticks() > q, "at rest again, quiet again");
     assert!(hosts[0].quiet_ticks() < q + 20, "the excess clock ran first");
     assert_eq!(hosts[0].at(0).counters(), hosts[2].at(0).counters());
+    // A demand rise: the add reaches the target at once, so the VM is at
+    // rest after that tick and the next one is quiet (the sparse hosts).
+    step_every_form(&mut hosts, "rise", |h| {
+        h.set_demand(ids[9], 2500).unwrap();
+        h.tick(1.0).unwrap();
+    });
+    let quiet = [0, 1].map(|k| hosts[k].quiet_ticks());
+    step_every_form(&mut hosts, "after the rise", |h| h.tick(1.0).unwrap());
+    for (k, before) in [0, 1].into_iter().zip(quiet) {
+        assert_eq!(
+            hosts[k].quiet_ticks(),
+            before + 1,
+            "host {k}: the tick after an add is quiet"
+        );
+    }
 }
 
 /// Ticks that visit only the blocks of VMs not at rest (`balancer/blocks.rs`)

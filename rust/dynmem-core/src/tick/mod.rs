@@ -278,10 +278,11 @@ fn floors_part(v: &View, target: &[u32], caps: &mut [u32], u: u64, stage: Stage,
 pub(crate) struct Pass2Out {
     /// Σ assigned afterwards.
     pub total: u64,
-    /// Some VM is not at rest: it is booting, or its memory moved this
-    /// tick, or it is above `g` (its excess clock runs). A host whose last
-    /// tick left every VM at rest, ticked again with the same inputs,
-    /// changes nothing but its clock (`balancer.rs`, the quiet tick).
+    /// Some VM is not at rest: it is booting, or it is still above `g`
+    /// after this tick's step (its excess clock runs; adds and prompt
+    /// removal end at `g`). A host whose last tick left every VM at rest,
+    /// ticked again with the same inputs, changes nothing but its clock
+    /// (`balancer/`, the quiet tick and the block ticks).
     pub active: bool,
     pub carries: Carries,
 }

@@ -503,8 +503,9 @@ fn pass2_block(
         ];
         carried |= (old[0] & !new[0]) | (old[1] & !new[1]) | (old[2] & !new[2]) | (old[3] & !new[3]);
         [removed[i], remove_ops[i], added[i], add_ops[i]] = new;
-        // (A prompt removal or an add moves the memory; booting VMs: the caller.)
-        active |= over | (a != a0);
+        // Still above g after the step (its excess clock runs); adds and
+        // prompt removal end at g. (Booting VMs: the caller.)
+        active |= over & (take != excess);
         // The statistics sample an on VM that is marked or whose memory moved.
         let sampled = is_on(f) & ((a != a0) | all_marked);
         samples[i] = mask32(sampled);

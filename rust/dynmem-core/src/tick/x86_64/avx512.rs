@@ -324,8 +324,8 @@ fn pass2_as<const PROMPT: bool, const BUFFERS: bool>(v: &mut View, m: &Pass2, g_
     // into u64 lanes.
     let mut total = _mm512_setzero_si512();
     // Whether some VM is not at rest (see `tick::pass2`), kept in vectors
-    // (no mask work per step): `unrest`'s lanes or in `a0 ^ g` of solver
-    // VMs (whose memory moves or is above `g`, its excess clock running),
+    // (no mask work per step): `unrest`'s lanes or in `a1 ^ g` of solver
+    // VMs (still above `g` after the step, its excess clock running),
     // `booting`'s bytes the least `(f & 3) ^ 1`, 0 for a starting VM.
     let (mut unrest, mut booting) = (_mm512_setzero_si512(), _mm_set1_epi8(-1));
 
@@ -383,7 +383,7 @@ fn pass2_as<const PROMPT: bool, const BUFFERS: bool>(v: &mut View, m: &Pass2, g_
                     a1 = _mm512_mask_mov_epi32(_mm512_sub_epi32(a0, take), ad, g);
                 }
                 // (0xF6: A | (B ^ C).)
-                unrest = _mm512_mask_ternarylogic_epi32::<0xF6>(unrest, solver, a0, g);
+                unrest = _mm512_mask_ternarylogic_epi32::<0xF6>(unrest, solver, a1, g);
                 // The clock, stored only where it changed (a clock that stays 0
                 // leaves its line clean).
                 let (b_lo, b0_lo) = (_mm512_castpd_si512(c_lo), _mm512_castpd_si512(c0_lo));
