@@ -140,10 +140,12 @@ def start_failure_types():
     return tuple(types)
 
 
-def try_start(vm) -> bool:
-    """Start `vm`; True on success, False on an insufficient-memory failure."""
+def try_start(vm, action: str = "start") -> bool:
+    """Start `vm` (or ``action="restart"`` it); True on success, False on an
+    insufficient-memory failure (a restart on a NUMA host with spanning off
+    whose startup memory fits no node fails so, changing nothing)."""
     try:
-        vm.start()
+        getattr(vm, action)()
     except start_failure_types():
         return False
     return True

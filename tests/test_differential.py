@@ -228,8 +228,10 @@ class Pair:
             if i is None:
                 return
             self.log.append(f"vms[{i}].restart()")
-            real.vms[i].restart()
-            ref.vms[i].restart()
+            ok_real = H.try_start(real.vms[i], "restart")
+            ok_ref = H.try_start(ref.vms[i], "restart")
+            assert ok_real == ok_ref, f"restart success differs: real={ok_real} ref={ok_ref}\n" + \
+                "\n".join(self.log)
         elif op == "configure":
             i = self.index_where(data, lambda v: True)
             if i is None:
