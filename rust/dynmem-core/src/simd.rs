@@ -8,10 +8,11 @@
 /// the standard library).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum VectorCap {
-    /// The portable scalar loops (the definition).
+    /// The portable loops (the definition): straight-line blocks that the
+    /// compiler vectorises for the baseline (SSE2 on x86-64, NEON on aarch64).
     Scalar = 0,
-    /// x86-64 AVX2 + FMA: 8 VMs per step in the tick's pass 1 and floors
-    /// (u32 lanes), 4 VMs (or solver items) elsewhere (64-bit lanes).
+    /// x86-64 AVX2 + FMA: 8 VMs per step in the tick's passes (u32 lanes;
+    /// f64 work in halves of 4) and 8 solver items (two halves of 4 f64 lanes).
     Avx2 = 1,
     /// x86-64 AVX-512 F/BW/VL/DQ: 16 VMs per step in the tick's passes
     /// (u32 lanes), 8 in the solver (64-bit lanes).
