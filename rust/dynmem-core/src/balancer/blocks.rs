@@ -24,11 +24,16 @@
 //!
 //! The blocks are kept only after a tick that went block by block (the
 //! first visits every block) and only while the inputs (usable memory,
-//! mechanics, policy) and the number of VMs stay the same. A tick in which
-//! more than one block in [`DENSE_SHARE`] is marked (churn: demand moving
-//! everywhere), or after a contended one, ticks densely and keeps none, at
-//! no cost. Block by block, the passes run in parts on several threads as
-//! a dense tick's do, when enough blocks are visited.
+//! mechanics, policy) and the number of VMs stay the same. Visiting a block
+//! costs a few hundred instructions besides its VMs' own work, so a tick
+//! goes block by block only where that pays: when at most one block in
+//! [`VISIT_SHARE`] is visited, or (to find the blocks at rest) when at most
+//! one in [`REBUILD_SHARE`] is marked; a tick that would visit more ticks
+//! densely and keeps none, and then waits a while (doubling, up to
+//! [`MAX_WAIT`] ticks) before visiting every block again. Churn (demand
+//! moving everywhere) and contended hosts therefore tick densely at no cost.
+//! Block by block, the passes run in parts on several threads as a dense
+//! tick's do, when enough blocks are visited.
 
 use super::{pass2_of, pool_and_free, Balancer, Inputs, Tick};
 use crate::model::{Carries, View, Vms};
@@ -43,9 +48,15 @@ const WORDS: usize = 2;
 /// call is a few instructions per VM.
 const BLOCK: usize = 64 * WORDS;
 
-/// A tick in which more than one block in `DENSE_SHARE` is marked ticks
-/// densely.
-const DENSE_SHARE: usize = 4;
+/// A tick goes block by block when at most one block in `VISIT_SHARE` is
+/// to be visited (marked, or not at rest).
+const VISIT_SHARE: usize = 8;
+/// With no blocks kept, a tick visits every block (to find those at rest)
+/// when at most one block in `REBUILD_SHARE` is marked.
+const REBUILD_SHARE: usize = 16;
+/// The longest wait, in ticks, before visiting every block again after a
+/// tick found too many blocks to visit.
+const MAX_WAIT: u32 = 256;
 
 /// What pass 1 adds up over a block at rest.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -112,6 +123,9 @@ pub(super) struct Blocks {
     /// The last tick was contended (stage 1 or 2): no block is at rest then,
     /// so none are kept until a tick is stage 0 again.
     contended: bool,
+    /// Ticks to wait before visiting every block again, and the next wait.
+    wait: u32,
+    backoff: u32,
     /// Scratch: the blocks this tick visits, in increasing order.
     visit: Vec<u32>,
     /// Ticks so far that visited only some blocks (tests check that they ran).
@@ -147,20 +161,32 @@ impl Blocks {
                 self.visit.push(b as u32);
             }
         }
-        if marked * DENSE_SHARE > nb {
+        if kept {
+            if self.visit.len() * VISIT_SHARE <= nb {
+                self.ticks += 1;
+                self.backoff = (self.backoff / 2).max(8);
+                return true;
+            }
+            // Too many to visit: densely, and wait before visiting all again.
+            self.backoff = (self.backoff.max(4) * 2).min(MAX_WAIT);
+            self.wait = self.backoff;
+            self.visit.clear();
             return false;
         }
-        if kept {
-            self.ticks += 1;
-        } else {
-            // Not kept: visit every block, to find those at rest.
-            self.sums.clear();
-            self.sums.resize(nb, Rest::default());
-            self.at_rest.clear();
-            self.at_rest.resize(nb, false);
-            self.rest = Rest::default();
-            self.visit.extend(0..nb as u32);
+        if self.wait > 0 {
+            self.wait -= 1;
+            return false;
         }
+        if marked * REBUILD_SHARE > nb {
+            return false;
+        }
+        // Not kept: visit every block, to find those at rest.
+        self.sums.clear();
+        self.sums.resize(nb, Rest::default());
+        self.at_rest.clear();
+        self.at_rest.resize(nb, false);
+        self.rest = Rest::default();
+        self.visit.extend(0..nb as u32);
         true
     }
 }
