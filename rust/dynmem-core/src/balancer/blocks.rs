@@ -120,9 +120,6 @@ pub(super) struct Blocks {
     rest: Rest,
     /// The inputs under which `sums` and `at_rest` hold (`None`: not kept).
     kept: Option<Inputs>,
-    /// The last tick was contended (stage 1 or 2): no block is at rest then,
-    /// so none are kept until a tick is stage 0 again.
-    contended: bool,
     /// Ticks to wait before visiting every block again, and the next wait.
     wait: u32,
     backoff: u32,
@@ -138,16 +135,19 @@ impl Blocks {
         self.kept = None;
     }
 
+    /// Heap bytes (capacities).
     pub(super) fn heap_bytes(&self) -> usize {
         self.sums.capacity() * std::mem::size_of::<Rest>() + self.at_rest.capacity() + self.visit.capacity() * 4
     }
 
     /// Which blocks a tick of `v` under `inputs` visits (into `visit`):
-    /// `true` when it goes block by block, `false` when it ticks densely.
-    fn plan(&mut self, v: &Vms, inputs: &Inputs) -> bool {
+    /// `true` when it goes block by block, `false` when it ticks densely
+    /// (always after a `contended` tick: no block is at rest then, so none
+    /// are kept until a tick is stage 0 again).
+    fn plan(&mut self, v: &Vms, inputs: &Inputs, contended: bool) -> bool {
         let nb = v.len().div_ceil(BLOCK);
         self.visit.clear();
-        if self.contended {
+        if contended {
             return false;
         }
         let kept = self.kept.as_ref() == Some(inputs) && self.sums.len() == nb;
@@ -195,11 +195,10 @@ impl Balancer {
     /// A Hyper-V tick under `inputs`: block by block unless many blocks are
     /// marked or the last tick was contended (see the module).
     pub(super) fn tick_blocks(&mut self, v: &mut Vms, t: &Tick, inputs: &Inputs) -> Pass2Out {
-        if !self.blocks.plan(v, inputs) {
+        // (The last Hyper-V tick's stage: `Some` when it was contended.)
+        if !self.blocks.plan(v, inputs, self.scratch.stage.is_some()) {
             self.blocks.kept = None;
-            let out = self.tick_dense(v, t);
-            self.blocks.contended = self.scratch.stage.is_some();
-            return out;
+            return self.tick_dense(v, t);
         }
         let u = t.mech.balloon_unit_mb as u64;
         let vector_cap = self.vector_cap;
@@ -229,13 +228,10 @@ impl Balancer {
         if sums.sum_t > pool || sums.need_t > free {
             // Contended, or prompt removal: the rest over every VM.
             (b.kept, b.visit) = (None, visit);
-            let out = self.finish(v, t, sums, Scan::default(), None);
-            self.blocks.contended = self.scratch.stage.is_some();
-            return out;
+            return self.finish(v, t, sums, Scan::default(), None);
         }
         // Stage 0, no prompt removal: pass 2 over the visited blocks.
         self.scratch.stage = None;
-        b.contended = false;
         let p2 = pass2_of(t);
         let part = Part::new(v, &mut self.scratch.target, b, &visit);
         let pass2 = |p: Part| p.pass2(&p2, vector_cap);

@@ -112,7 +112,7 @@ pub(crate) struct Balancer {
     pub(crate) sparse: bool,
     /// Quiet ticks so far (tests check that they ran).
     pub(crate) quiet_ticks: u64,
-    /// The 64-VM blocks at rest, for ticks that visit only the others
+    /// The 128-VM blocks at rest, for ticks that visit only the others
     /// (`blocks.rs`).
     blocks: blocks::Blocks,
 }
@@ -202,11 +202,13 @@ impl Balancer {
     ///
     /// A quiet tick is `O(1)`: when the last tick left every VM at rest
     /// (none booting, none above its `g` after its step: adds and prompt
-    /// removal end at `g`)
-    /// and since then no VM was marked (demand or memory changed, started,
-    /// stopped, configured: `Vms::touch`) and the usable memory, mechanics
-    /// and (built-in) policy are the same, every pass would find the same
-    /// `g` and change nothing: only the host clock moves (the caller's).
+    /// removal end at `g`) and since then no VM was marked (demand or
+    /// memory changed, started, stopped, configured: `Vms::touch`) and the
+    /// usable memory, mechanics and (built-in) policy are the same, every
+    /// pass would find the same `g` and change nothing: only the host clock
+    /// moves (the caller's). Between that and a full tick, a Hyper-V tick in
+    /// which every target fits visits only the blocks of VMs marked or not at
+    /// rest (`blocks.rs`).
     pub(crate) fn tick(&mut self, v: &mut Vms, t: &Tick) -> u64 {
         // The quiet tick: O(1) (see `settled`). VMs added since mark
         // themselves here (`fit_dirty`).
