@@ -103,8 +103,8 @@ class StateFloor:
 
     def run(self) -> int:
         acc = 0
-        for a in self.read:
-            acc ^= int(np.bitwise_or.reduce(a)) if a.dtype.kind != "f" else int(a.sum() > 0)
+        for a in self.read:  # f64 columns as their bits: one load and one OR per element, as Floor's
+            acc ^= int(np.bitwise_or.reduce(a.view(f"u{a.itemsize}")))
         for a in self.write:
             np.add(a, 1, out=a)
         return acc
