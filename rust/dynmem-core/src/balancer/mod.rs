@@ -10,8 +10,8 @@ use crate::mechanics::Mechanics;
 use crate::model::rules::{floor_u, Stage};
 use crate::model::{in_solver, View, Vms};
 use crate::policy::{self, Policy, PolicyScratch};
-use crate::solver::{self, Scan};
-use crate::tick::{self, Alloc, Filled, Pass2, Pass2Out, Sums, Targets};
+use crate::solver::{self, Scan, Solved};
+use crate::tick::{self, Alloc, Filled, Level, Pass2, Pass2Out, Sums, Targets};
 use crate::VectorCap;
 
 mod blocks;
@@ -327,29 +327,57 @@ impl Balancer {
             // Pass 1's rooms and scan if it guessed this stage; else the floors pass.
             let scan = (guess == Some(stage)).then_some(pre_scan);
             s.stage = Some(stage);
-            let shift = allocate(v, s, pool, u, stage, (sum_d, sum_m), scan, (vector_cap, parts));
-            let g = Filled {
-                stage,
-                u,
-                extra: &s.caps,
-                shift,
-            };
-            // The water-filling hands out the whole pool (Σ g = pool), so the
-            // adds need exactly free memory plus all the excess: prompt removal
-            // takes all of it, in pass 2. Only when the solver set already
-            // holds more than the pool (free = 0 < Σ assigned − pool) do the
-            // adds need less than the excess: then lowest weight first, here.
-            let mut prompt_all = true;
-            if sum_a > pool {
-                let need = need_under(v, g);
-                if need > 0 {
-                    prompt_removal(v, &mut s.excess_by_weight, need, g);
+            let (shift, solved) = allocate(v, s, pool, u, stage, (sum_d, sum_m), scan, (vector_cap, parts));
+            // The units above the floors: written in the scratch, or pass 2
+            // computes them from the rooms there (one pass fewer).
+            match solved {
+                Solved::Written(_) => {
+                    let g = Filled {
+                        stage,
+                        u,
+                        extra: &s.caps,
+                        shift,
+                    };
+                    contended_pass2(v, &mut s.excess_by_weight, g, (sum_a, pool), &pass2, (vector_cap, parts))
                 }
-                prompt_all = false;
+                Solved::Hand(hand) => {
+                    let g = Level {
+                        stage,
+                        u,
+                        shift,
+                        rooms: &s.caps,
+                        hand,
+                    };
+                    contended_pass2(v, &mut s.excess_by_weight, g, (sum_a, pool), &pass2, (vector_cap, parts))
+                }
             }
-            v.pass2(&Pass2 { prompt_all, ..pass2 }, g, vector_cap, parts)
         }
     }
+}
+
+/// Pass 2 of a contended Hyper-V tick whose water-filling gave `g`. The
+/// water-filling hands out the whole pool (Σ g = pool), so the adds need
+/// exactly free memory plus all the excess: prompt removal takes all of it,
+/// in pass 2. Only when the solver set already holds more than the pool
+/// (free = 0 < Σ assigned − pool) do the adds need less than the excess:
+/// then lowest weight first, here.
+fn contended_pass2(
+    v: &mut Vms,
+    by_weight: &mut Vec<u64>,
+    g: impl Alloc,
+    (sum_a, pool): (u64, u64),
+    pass2: &Pass2,
+    (vector_cap, parts): (VectorCap, usize),
+) -> Pass2Out {
+    let mut prompt_all = true;
+    if sum_a > pool {
+        let need = need_under(v, g);
+        if need > 0 {
+            prompt_removal(v, by_weight, need, g);
+        }
+        prompt_all = false;
+    }
+    v.pass2(&Pass2 { prompt_all, ..*pass2 }, g, vector_cap, parts)
 }
 
 impl Vms {
@@ -384,10 +412,12 @@ fn pass2_of(t: &Tick) -> Pass2 {
 /// Stages 1 and 2 (targets do not fit): for every VM the room above the
 /// stage's floor (`caps`, units; 0 outside the solver set) and its scan, from
 /// pass 1 (`scan` is `Some`) or a pass of its own; then water-fills the pool
-/// above the floors into `extra`, and returns `log2 u`: solver VM `i` gets
-/// `floor_i + (extra[i] << log2 u)` ([`Filled`]). At most one pass here, then
-/// the solver's probes and hand-out (see `solver/`): `O(N · passes)`, no
-/// allocation once the scratch has grown to `N`.
+/// above the floors, and returns `log2 u` and what the solver found: the
+/// units above the floors written into `caps` (solver VM `i` gets
+/// `floor_i + (caps[i] << log2 u)`, [`Filled`]), or the hand-out that gives
+/// them from the rooms left in `caps` ([`Level`]). At most one pass here, then
+/// the solver's probes (and, for the weight-0 tier, its hand-out; see
+/// `solver/`): `O(N · passes)`, no allocation once the scratch has grown to `N`.
 #[allow(clippy::too_many_arguments)]
 fn allocate(
     v: &mut Vms,
@@ -398,7 +428,7 @@ fn allocate(
     (sum_d, sum_m): (u64, u64),
     scan: Option<Scan>,
     (vector_cap, parts): (VectorCap, usize),
-) -> u32 {
+) -> (u32, Solved) {
     let n = v.len();
     let shift = u.trailing_zeros();
     s.caps.resize(n, 0);
@@ -413,10 +443,9 @@ fn allocate(
     };
     let budget = pool.saturating_sub(base_sum) >> shift;
     let level = &mut s.levels[stage as usize];
-    // In place: each room becomes the units given above the floor. The
-    // solver's list of items stepping up at L + 1 takes the targets' buffer
-    // (no longer needed this tick: pass 2 computes g from the floors).
-    solver::fill_scanned_with(
+    // The solver's list of items stepping up at L + 1 takes the targets'
+    // buffer (no longer needed this tick: pass 2 computes g from the floors).
+    let solved = solver::solve_scanned(
         budget,
         &mut s.caps,
         &v.weight,
@@ -425,7 +454,7 @@ fn allocate(
         level,
         (vector_cap, parts),
     );
-    shift
+    (shift, solved)
 }
 
 /// Prompt removal for an allocation `g` that fits the pool, when the adds

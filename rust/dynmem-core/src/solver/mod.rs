@@ -70,14 +70,15 @@ mod search;
 #[cfg(test)]
 pub(crate) mod tests;
 #[cfg(target_arch = "x86_64")]
-mod x86_64;
+pub(crate) mod x86_64;
 #[cfg(target_arch = "x86_64")]
 use x86_64::{avx2, avx512};
 
 use crate::par::{in_parts, split_point};
 use crate::simd::vector_prefix;
 use crate::VectorCap;
-use scalar::{finish_int, probe_int, Cut, Pair};
+pub(crate) use scalar::{Cut, Handout};
+use scalar::{finish_int, probe_int, Pair};
 use search::find_level_paired;
 pub(crate) use search::{find_level, End};
 
@@ -88,7 +89,7 @@ pub const WEIGHT_SCALE: u64 = 10_000;
 /// positive weights first, weight 0 only once every positive item is
 /// capped. (Not the balancer's stages: a tier is inside one fill.)
 #[derive(Clone, Copy)]
-enum Tier {
+pub(crate) enum Tier {
     /// Items of positive weight, by their weight.
     Positive,
     /// Items of weight 0, with equal weights (the others are capped).
@@ -190,41 +191,37 @@ fn for_each_listed(list: &[u32], n: usize, parts: usize, k: Option<usize>, mut f
     });
 }
 
-/// The hand-out at level `lo`, in parts, in place: each cap in `caps_out`
-/// becomes `min(cap, floor(lo·w/W))` plus the unit `cut` gives it (see
-/// [`Cut`]; `list`: the stepping weights at `lo`, as [`probe`] left them, to
-/// count the ties each part's predecessors take).
-fn finish(lo: u64, caps_out: &mut [u32], weights: &[u16], tier: Tier, cut: Cut, list: &[u32], ex: Exec) {
+/// The hand-out `h`, in parts, in place: each cap in `caps_out` becomes
+/// its units ([`Handout::units`]; full items of the weight-0 tier keep
+/// their cap).
+fn finish(h: Handout, caps_out: &mut [u32], weights: &[u16], tier: Tier, ex: Exec) {
     let n = caps_out.len();
-    let mid = split_point(n, ex.parts);
-    if ex.parts > 1 && mid > 0 {
-        let (lp, rp) = (ex.parts / 2, ex.parts - ex.parts / 2);
-        // The ties the left part's items take first (in position order).
-        let mut left_ties = 0u64;
-        if cut.ties > 0 {
-            for_each_listed(&list[..mid], mid, lp, None, |w| {
-                left_ties += (w as u64 == cut.cut) as u64
-            });
-        }
-        let right_cut = Cut {
-            ties: cut.ties.saturating_sub(left_ties),
-            ..cut
+    let part = |(caps_out, weights, start): (&mut [u32], &[u16], Offset)| {
+        let h = Handout {
+            cut: h.cut.from(start.0),
+            ..h
         };
-        let (co1, co2) = caps_out.split_at_mut(mid);
-        let ((w1, w2), (l1, l2)) = (weights.split_at(mid), list.split_at(mid));
-        crate::par::join(
-            || finish(lo, co1, w1, tier, cut, l1, Exec { parts: lp, ..ex }),
-            || finish(lo, co2, w2, tier, right_cut, l2, Exec { parts: rp, ..ex }),
-        );
-        return;
-    }
-    // (The caller lowered the cap to scalar unless every cap is small.)
-    let (done, mut seen): (usize, u64) = vector_prefix!(ex.vector_cap, finish(lo, caps_out, weights, tier, cut));
-    finish_int(lo, caps_out, weights, tier, cut, &mut seen, done..n);
+        let n = caps_out.len();
+        // (The caller lowered the cap to scalar unless every cap is small.)
+        let done: usize = vector_prefix!(ex.vector_cap, finish(h, caps_out, weights, tier));
+        finish_int(h, caps_out, weights, tier, done..n);
+    };
+    in_parts((caps_out, weights, Offset(0)), n, ex.parts, &part, &|_, _, _| ());
 }
 
-/// Water-fills `budget` units over the items the tier serves, in place
-/// (each cap in `caps_out` becomes the units given), and returns the level. Precondition: their
+/// Where a part starts among the items (what [`in_parts`] cuts).
+#[derive(Clone, Copy)]
+struct Offset(usize);
+
+impl crate::par::Split for Offset {
+    fn split_at(self, mid: usize) -> (Offset, Offset) {
+        (self, Offset(self.0 + mid))
+    }
+}
+
+/// Water-fills `budget` units over the items the tier serves: the level and
+/// the remainder's cut ([`Handout`]; `caps_out` is left as it was, scratch
+/// for [`finish`] to hand out in place). Precondition: their
 /// capacities sum to more than `budget`. `hint` (e.g. the previous tick's
 /// level) is probed first: when the level has not moved, that one probe
 /// (at the hint and the level above) finds it.
@@ -243,7 +240,7 @@ fn level_fill(
     w_lo: u64,
     hi: (u64, u64),
     ex: Exec,
-) -> u64 {
+) -> Handout {
     let n = caps_out.len();
     if list.len() < n {
         list.resize(n, 0); // once per size, so that ticks do not allocate
@@ -282,8 +279,8 @@ fn level_fill(
     // each to the items stepping up at lo + 1: the highest weights, then
     // the earliest positions.
     let rest = budget - s_lo;
-    let (cut, _k) = if rest == 0 {
-        (Cut { cut: u64::MAX, ties: 0 }, 0)
+    let cut = if rest == 0 {
+        Cut::NONE
     } else {
         let sums = match listed {
             Some((l, p)) if l == lo => p,
@@ -291,18 +288,17 @@ fn level_fill(
         };
         debug_assert!(sums.s0 == s_lo && (rest as usize) < sums.stepping());
         let k = sums.stepping();
-        (remainder_cut(list, n, ex.parts, k, rest as usize), k)
-    };
-    #[cfg(test)]
-    if rest > 0 {
+        let (cut, ties) = remainder_cut(list, n, ex.parts, k, rest as usize);
+        #[cfg(test)]
         assert_eq!(
-            cut,
-            remainder_cut_with(list, n, ex.parts, _k, rest as usize, 0),
+            (cut, ties),
+            remainder_cut_with(list, n, ex.parts, k, rest as usize, 0),
             "selection = histogram"
         );
-    }
-    finish(lo, caps_out, weights, tier, cut, list, ex);
-    lo
+        let tie_end = tie_end(lo, caps_out, weights, tier, cut, ties);
+        Cut { cut, tie_end }
+    };
+    Handout { level: lo, cut }
 }
 
 /// Stepping items up to which the remainder's cut weight is found by a
@@ -314,13 +310,14 @@ const SMALL_CUT: usize = 512;
 /// Which stepping items get the remainder's units: the `rest`-th largest
 /// of the `k` stepping weights listed in `list` (`1 ≤ rest < k`; as
 /// [`probe`] left them over `n` items in `parts` parts) is the cut weight,
-/// and the earliest items of that weight get what those above leave.
-fn remainder_cut(list: &[u32], n: usize, parts: usize, k: usize, rest: usize) -> Cut {
+/// and the earliest items of that weight get what those above leave: how
+/// many ([`tie_end`] finds where they end).
+fn remainder_cut(list: &[u32], n: usize, parts: usize, k: usize, rest: usize) -> (u64, u64) {
     remainder_cut_with(list, n, parts, k, rest, SMALL_CUT)
 }
 
 /// [`remainder_cut`], selecting up to `small` items (tests compare both ways).
-fn remainder_cut_with(list: &[u32], n: usize, parts: usize, k: usize, rest: usize, small: usize) -> Cut {
+fn remainder_cut_with(list: &[u32], n: usize, parts: usize, k: usize, rest: usize, small: usize) -> (u64, u64) {
     if k <= small.min(SMALL_CUT) {
         let mut buf = [0u16; SMALL_CUT];
         let mut m = 0;
@@ -332,10 +329,7 @@ fn remainder_cut_with(list: &[u32], n: usize, parts: usize, k: usize, rest: usiz
         ws.select_nth_unstable_by(rest - 1, |a, b| b.cmp(a)); // descending
         let cut = ws[rest - 1] as usize;
         let above = ws.iter().filter(|&&w| w as usize > cut).count();
-        return Cut {
-            cut: cut as u64,
-            ties: (rest - above) as u64,
-        };
+        return (cut as u64, (rest - above) as u64);
     }
     let mut counts = [0u32; WEIGHT_SCALE as usize + 1];
     for_each_listed(list, n, parts, Some(k), |w| counts[w as usize] += 1);
@@ -353,15 +347,58 @@ fn remainder_cut_with(list: &[u32], n: usize, parts: usize, k: usize, rest: usiz
         }
         for (w, &c) in chunk.iter().enumerate().rev() {
             if acc + c as usize >= rest {
-                return Cut {
-                    cut: (base + w) as u64,
-                    ties: (rest - acc) as u64,
-                };
+                return ((base + w) as u64, (rest - acc) as u64);
             }
             acc += c as usize;
         }
     }
     unreachable!("the remainder is smaller than the number of stepping items")
+}
+
+/// Where the `ties` earliest items of tier weight `cut` that step up at
+/// `level + 1` end: the position after the last of them (0 if `ties` is
+/// 0). All have the same shares, `s0` at `level` and `s1 > s0` above, so
+/// one steps exactly when its cap is above `s0`: a count over both columns
+/// (which the compiler vectorizes), 64 items at a time, until the chunk
+/// that holds the last, walked item by item.
+fn tie_end(level: u64, caps: &[u32], weights: &[u16], tier: Tier, cut: u64, ties: u64) -> usize {
+    if ties == 0 {
+        return 0;
+    }
+    let s0 = level * cut / WEIGHT_SCALE;
+    debug_assert!((level + 1) * cut / WEIGHT_SCALE > s0, "items of the cut weight step");
+    // Items of tier weight `cut`: of that weight (positive tier), or of
+    // weight 0 when `cut` is the weight-0 tier's (W).
+    let key = match tier {
+        Tier::Positive => cut as u16, // (≤ W: some stepping item has it)
+        Tier::Zero => 0,
+    };
+    let s0 = s0.min(u32::MAX as u64) as u32;
+    let tie = |c: u32, w: u16| (w == key) & (c > s0);
+    const CHUNK: usize = 64;
+    let mut seen = 0u64;
+    let mut start = 0;
+    while start < caps.len() {
+        let end = caps.len().min(start + CHUNK);
+        let (c, w) = (&caps[start..end], &weights[start..end]);
+        let mut here = 0u32;
+        for (&c, &w) in c.iter().zip(w) {
+            here += tie(c, w) as u32;
+        }
+        if seen + (here as u64) < ties {
+            seen += here as u64;
+            start = end;
+            continue;
+        }
+        for (p, (&c, &w)) in c.iter().zip(w).enumerate() {
+            seen += tie(c, w) as u64;
+            if seen == ties {
+                return start + p + 1;
+            }
+        }
+        unreachable!("the chunk holds the last tie");
+    }
+    unreachable!("fewer items of the cut weight step up than get a unit")
 }
 
 /// Hands `budget` units to items by weighted water-filling (see the module
@@ -491,6 +528,39 @@ pub(crate) fn fill_scanned_with(
     level: &mut Option<(bool, u64)>,
     (simd, parts): (VectorCap, usize),
 ) -> u64 {
+    match solve_scanned(budget, caps_out, weights, scan, keys, level, (simd, parts)) {
+        Solved::Written(left) => left,
+        Solved::Hand(h) => {
+            finish(h, caps_out, weights, Tier::Positive, Exec { vector_cap: simd, parts });
+            0
+        }
+    }
+}
+
+/// What [`solve_scanned`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Solved {
+    /// The caps are the units given (the units left over: non-zero only
+    /// when every item is at its cap).
+    Written(u64),
+    /// The items of positive weight share the budget: each gets its
+    /// [`Handout::units`] at its cap and weight (the caps are unchanged; every
+    /// cap ≤ `F64_EXACT_CAP`, so the vector forms may compute it).
+    Hand(Handout),
+}
+
+/// [`fill_scanned_with`], except that when the positive items share the
+/// budget and every cap is small, the hand-out is returned rather than
+/// written ([`Solved::Hand`]: pass 2 applies it on its way, saving a pass).
+pub(crate) fn solve_scanned(
+    budget: u64,
+    caps_out: &mut [u32],
+    weights: &[u16],
+    scan: Scan,
+    keys: &mut Vec<u32>,
+    level: &mut Option<(bool, u64)>,
+    (simd, parts): (VectorCap, usize),
+) -> Solved {
     assert_eq!(caps_out.len(), weights.len());
     let Scan {
         total,
@@ -504,41 +574,29 @@ pub(crate) fn fill_scanned_with(
     if total <= budget {
         // Everyone gets their cap: `caps_out` already says so.
         *level = None;
-        return budget - total;
+        return Solved::Written(budget - total);
     }
     // Every positive item is capped at level ceil(max cap·W / min weight):
     // a bound for the search that needs no division per item.
     // The vector forms' f64 arithmetic is exact for small caps only.
-    let vector_cap = if max_pos.max(max_zero) as u64 <= F64_EXACT_CAP {
-        simd
-    } else {
-        VectorCap::Scalar
-    };
+    let small = max_pos.max(max_zero) as u64 <= F64_EXACT_CAP;
+    let vector_cap = if small { simd } else { VectorCap::Scalar };
     let ex = Exec { vector_cap, parts };
     if positive > budget {
         let hint = level.and_then(|(zero, l)| (!zero).then_some(l));
         let hi = ((max_pos as u64 * WEIGHT_SCALE).div_ceil(min_w as u64), positive);
-        *level = Some((
-            false,
-            level_fill(budget, caps_out, weights, Tier::Positive, keys, hint, w_pos, hi, ex),
-        ));
+        let h = level_fill(budget, caps_out, weights, Tier::Positive, keys, hint, w_pos, hi, ex);
+        *level = Some((false, h.level));
+        if small {
+            return Solved::Hand(h);
+        }
+        finish(h, caps_out, weights, Tier::Positive, ex);
     } else {
         let hint = level.and_then(|(zero, l)| zero.then_some(l));
         let (w0, hi0) = (n_zero * WEIGHT_SCALE, (max_zero as u64, total - positive));
-        *level = Some((
-            true,
-            level_fill(
-                budget - positive,
-                caps_out,
-                weights,
-                Tier::Zero,
-                keys,
-                hint,
-                w0,
-                hi0,
-                ex,
-            ),
-        ));
+        let h = level_fill(budget - positive, caps_out, weights, Tier::Zero, keys, hint, w0, hi0, ex);
+        *level = Some((true, h.level));
+        finish(h, caps_out, weights, Tier::Zero, ex);
     }
-    0
+    Solved::Written(0)
 }

@@ -62,60 +62,64 @@ pub(crate) fn probe_int(
 }
 
 /// Which of the items stepping up at `L + 1` get the remainder's units: all
-/// those of tier weight above `cut`, and the first `ties` (in position
-/// order) of weight `cut`. `cut > W`: none.
+/// those of tier weight above `cut`, and those of weight `cut` at positions
+/// before `tie_end` (the first so many of them, in position order). `cut >
+/// W`: none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Cut {
     pub cut: u64,
-    pub ties: u64,
+    pub tie_end: usize,
 }
 
-/// The hand-out at level `lo` over `range`, in place: replaces each cap in
-/// `caps_out` by `min(cap, floor(lo·w/W))`, plus one unit if it steps up at
-/// `lo + 1` and `cut` picks it (`*seen`: the stepping items of the cut
-/// weight met so far in this part). In the weight-0 tier, positive items
-/// are full and keep their cap.
+impl Cut {
+    /// No remainder: no item gets a unit above its share.
+    pub(crate) const NONE: Cut = Cut {
+        cut: u64::MAX,
+        tie_end: 0,
+    };
+
+    /// The cut for the items from `mid` on, positions counted from `mid`.
+    pub(crate) fn from(self, mid: usize) -> Cut {
+        Cut {
+            tie_end: self.tie_end.saturating_sub(mid),
+            ..self
+        }
+    }
+}
+
+/// The water-filling's answer at level `level` with the remainder's `cut`:
+/// item `i` of cap `c` and tier weight `w` gets `min(c, floor(level·w/W))`
+/// units, plus one if it steps up at `level + 1` and the cut picks it.
+/// Pass 2 applies it on its way (`tick::Level`), or [`finish_int`] writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Handout {
+    pub level: u64,
+    pub cut: Cut,
+}
+
+impl Handout {
+    /// The units of the item at position `pos` with cap `c` and tier weight `w`.
+    #[inline(always)]
+    pub(crate) fn units(&self, c: u64, w: u64, pos: usize) -> u64 {
+        let Handout { level, cut } = *self;
+        let x = (level * w / WEIGHT_SCALE).min(c);
+        let step = x < c && (level + 1) * w / WEIGHT_SCALE > x;
+        let bonus = step && (w > cut.cut || (w == cut.cut && pos < cut.tie_end));
+        x + bonus as u64
+    }
+}
+
+/// The hand-out `h` over `range`, in place: replaces each cap in
+/// `caps_out` by its units ([`Handout::units`]). In the weight-0 tier,
+/// positive items are full and keep their cap.
 #[inline(always)]
-pub(crate) fn finish_int(
-    lo: u64,
-    caps_out: &mut [u32],
-    weights: &[u16],
-    tier: Tier,
-    cut: Cut,
-    seen: &mut u64,
-    range: std::ops::Range<usize>,
-) {
+pub(crate) fn finish_int(h: Handout, caps_out: &mut [u32], weights: &[u16], tier: Tier, range: std::ops::Range<usize>) {
     let zero_tier = matches!(tier, Tier::Zero);
     for i in range {
         let (c, w0) = (caps_out[i] as u64, weights[i]);
         if zero_tier && w0 > 0 {
             continue; // full: keeps its cap
         }
-        let w = tier.weight(w0);
-        let x = (lo * w / WEIGHT_SCALE).min(c);
-        let step = x < c && (lo + 1) * w / WEIGHT_SCALE > x;
-        let tie = step && w == cut.cut;
-        let bonus = (step && w > cut.cut) || (tie && *seen < cut.ties);
-        *seen += tie as u64;
-        caps_out[i] = (x + bonus as u64) as u32;
+        caps_out[i] = h.units(c, tier.weight(w0), i) as u32;
     }
-}
-
-/// Of the lanes `bits` of a vector step whose items step up at the cut
-/// weight, those that get a unit: the first of them while fewer than
-/// `ties` such items were `seen` before (all are counted in `seen`).
-#[inline(always)]
-pub(crate) fn take_ties(bits: u32, seen: &mut u64, ties: u64) -> u32 {
-    let avail = ties.saturating_sub(*seen);
-    let count = bits.count_ones() as u64;
-    *seen += count;
-    if count <= avail {
-        return bits;
-    }
-    let (mut rest, mut taken) = (bits, 0u32);
-    for _ in 0..avail {
-        taken |= rest & rest.wrapping_neg(); // the lowest lane left
-        rest &= rest - 1;
-    }
-    taken
 }

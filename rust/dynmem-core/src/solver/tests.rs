@@ -190,12 +190,13 @@ fn vector_passes_equal_integer_passes() {
                 // The hand-out at this level, for some cut.
                 let cut = Cut {
                     cut: [r.next(10_002), 10_000, 1, u64::MAX][r.next(4) as usize],
-                    ties: r.next(n as u64 + 2),
+                    tie_end: r.next(n as u64 + 2) as usize,
                 };
+                let h = Handout { level, cut };
                 let mut out = caps.clone();
-                finish(level, &mut out, &weights, tier, cut, &list, ex);
-                let (mut want_out, mut seen) = (caps.clone(), 0);
-                finish_int(level, &mut want_out, &weights, tier, cut, &mut seen, 0..n);
+                finish(h, &mut out, &weights, tier, ex);
+                let mut want_out = caps.clone();
+                finish_int(h, &mut want_out, &weights, tier, 0..n);
                 assert_eq!(out, want_out, "{cap:?} in {parts} parts: level {level} {cut:?}");
             }
         }
@@ -398,16 +399,43 @@ fn remainder_cut_is_the_rest_th_largest_weight() {
         sorted.sort_unstable_by(|a, b| b.cmp(a));
         let cut = sorted[rest - 1] as u64;
         let above = sorted.iter().filter(|&&w| w as u64 > cut).count();
-        let want = Cut {
-            cut,
-            ties: (rest - above) as u64,
-        };
         for small in [0, SMALL_CUT] {
             assert_eq!(
                 remainder_cut_with(&list, k, 1, k, rest, small),
-                want,
+                (cut, (rest - above) as u64),
                 "k {k} rest {rest}"
             );
         }
     }
+}
+
+/// Where the ties end: after the `ties`-th item (in position order) of
+/// the cut weight that steps up at `level + 1`, by the definition, in both
+/// tiers.
+#[cfg_attr(miri, ignore)] // too large for Miri
+#[test]
+fn tie_end_is_after_the_last_tie_taken() {
+    let mut r = Rng(0x71e5_e4d5_0000_0001);
+    let mut checked = 0;
+    for _ in 0..400 {
+        let n = 1 + r.next(300) as usize;
+        let caps: Vec<u32> = (0..n).map(|_| r.next(5000) as u32).collect();
+        let weights: Vec<u16> = (0..n).map(|_| [0, 1, 100, 5000, 10_000][r.next(5) as usize]).collect();
+        let level = r.next(20_000);
+        for tier in [Tier::Positive, Tier::Zero] {
+            let cut = tier.weight([1, 100, 5000, 10_000][r.next(4) as usize] as u16).max(1);
+            let ties: Vec<usize> = (0..n)
+                .filter(|&i| {
+                    let (c, w) = (caps[i] as u64, tier.weight(weights[i]));
+                    w == cut && (level * w / WEIGHT_SCALE).min(c) < ((level + 1) * w / WEIGHT_SCALE).min(c)
+                })
+                .collect();
+            assert_eq!(tie_end(level, &caps, &weights, tier, cut, 0), 0);
+            for (t, &i) in ties.iter().enumerate() {
+                assert_eq!(tie_end(level, &caps, &weights, tier, cut, t as u64 + 1), i + 1);
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 500, "only {checked} ties");
 }

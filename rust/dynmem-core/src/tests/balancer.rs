@@ -173,3 +173,54 @@ fn static_vm_holds_startup() {
     assert_eq!(h.at(0).available_buffer_pct(), 0);
     assert_eq!(h.at(0).reported_demand_mb(), 4014); // 2048 × (100 + 96) / 100, rounded down
 }
+
+/// Pass 2's `g` from the solver's hand-out (`tick::Level`: what prompt
+/// removal also reads VM by VM, at any position) equals the units the
+/// solver writes, at every position, and in each half of a split.
+#[test]
+fn level_g_equals_the_written_hand_out() {
+    use crate::model::rules::Stage;
+    use crate::par::Split;
+    use crate::solver::{fill_scanned_with, solve_scanned, Scan, Solved};
+    use crate::tick::{Alloc, Level};
+    let mut seed = 0x1e7e_15ee_d5u64;
+    let mut next = |m: u64| {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) % m
+    };
+    let mut hands = 0;
+    for round in 0..200 {
+        let n = 1 + next(700) as usize;
+        let caps: Vec<u32> = (0..n).map(|_| next(3000) as u32).collect();
+        // Few distinct weights: many ties at the cut.
+        let weights: Vec<u16> = (0..n).map(|_| [1, 100, 5000, 10_000][next(4) as usize]).collect();
+        let scan = Scan::of(&caps, &weights);
+        let budget = next(scan.total.max(1));
+        let cap = if round % 2 == 0 { VectorCap::Avx512 } else { VectorCap::Scalar };
+        let mut rooms = caps.clone();
+        let solved = solve_scanned(budget, &mut rooms, &weights, scan, &mut Vec::new(), &mut None, (cap, 1));
+        assert_eq!(rooms, caps, "the solver leaves the rooms as they were");
+        let Solved::Hand(hand) = solved else { continue };
+        hands += 1;
+        let mut written = caps.clone();
+        fill_scanned_with(budget, &mut written, &weights, scan, &mut Vec::new(), &mut None, (cap, 1));
+        let level = Level {
+            stage: Stage::Demand,
+            u: 1,
+            shift: 0,
+            rooms: &rooms,
+            hand,
+        };
+        let g = |l: &Level, i: usize, w: u16| l.g_of(i, 0, 0, u32::MAX, w);
+        for i in 0..n {
+            assert_eq!(g(&level, i, weights[i]), written[i] as u64, "VM {i} of {n}, {hand:?}");
+        }
+        let mid = next(n as u64 + 1) as usize;
+        let (left, right) = level.split_at(mid);
+        for i in 0..n {
+            let got = if i < mid { g(&left, i, weights[i]) } else { g(&right, i - mid, weights[i]) };
+            assert_eq!(got, written[i] as u64, "VM {i} of {n} split at {mid}, {hand:?}");
+        }
+    }
+    assert!(hands > 100, "only {hands} hand-outs");
+}

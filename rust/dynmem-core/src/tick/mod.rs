@@ -31,18 +31,18 @@ use crate::model::rules::{demand_cap_of, Stage};
 use crate::model::{Carries, View, Vms};
 use crate::par::{in_parts, Split};
 use crate::simd::vector_prefix;
-use crate::solver::Scan;
+use crate::solver::{Handout, Scan};
 use crate::VectorCap;
 
 /// What the allocation `g` of a solver VM is this tick.
 pub(crate) trait Alloc: Copy + Send + Sync + Split {
-    /// `g` of VM `i`, given its demand, buffer, minimum and maximum (only
+    /// `g` of VM `i`, given its demand, minimum, maximum and weight (only
     /// called for solver VMs).
-    fn g_of(&self, i: usize, demand: u32, buffer: u16, minimum: u32, maximum: u32) -> u64;
+    fn g_of(&self, i: usize, demand: u32, minimum: u32, maximum: u32, weight: u16) -> u64;
     /// `g` of VM `i` (only called for solver VMs).
     #[inline(always)]
     fn g(&self, v: &Vms, i: usize) -> u64 {
-        self.g_of(i, v.demand[i], v.buffer[i], v.minimum[i], v.maximum[i])
+        self.g_of(i, v.demand[i], v.minimum[i], v.maximum[i], v.weight[i])
     }
     /// How the vector forms compute `g`: they match on it (a constant once
     /// inlined) and do the vector work in their own `#[target_feature]`
@@ -61,6 +61,9 @@ pub(crate) enum Lanes<'a> {
     Targets(&'a [u32]),
     /// [`Filled`]: `g = floor + (extra[i] << shift)`.
     Filled(Filled<'a>),
+    /// [`Level`]: `g = floor + (units << shift)`, the units from the room
+    /// and the weight.
+    Level(Level<'a>),
 }
 
 impl Lanes<'_> {
@@ -70,6 +73,7 @@ impl Lanes<'_> {
         match self {
             Lanes::Targets(target) => assert!(target.len() >= n, "target scratch shorter than the host"),
             Lanes::Filled(f) => assert!(f.extra.len() >= n, "solver scratch shorter than the host"),
+            Lanes::Level(l) => assert!(l.rooms.len() >= n, "solver scratch shorter than the host"),
         }
     }
 }
@@ -83,7 +87,7 @@ pub(crate) struct Targets<'a> {
 
 impl Alloc for Targets<'_> {
     #[inline(always)]
-    fn g_of(&self, i: usize, _: u32, _: u16, _: u32, _: u32) -> u64 {
+    fn g_of(&self, i: usize, _: u32, _: u32, _: u32, _: u16) -> u64 {
         self.target[i] as u64
     }
     #[inline(always)]
@@ -105,17 +109,51 @@ pub(crate) struct Filled<'a> {
 
 impl Alloc for Filled<'_> {
     #[inline(always)]
-    fn g_of(&self, i: usize, demand: u32, _: u16, minimum: u32, maximum: u32) -> u64 {
-        let floor = if self.stage == Stage::Buffers {
-            demand_cap_of(demand, minimum, maximum, self.u)
-        } else {
-            minimum as u64
-        };
-        floor + ((self.extra[i] as u64) << self.shift)
+    fn g_of(&self, i: usize, demand: u32, minimum: u32, maximum: u32, _: u16) -> u64 {
+        floor_of(self.stage, self.u, demand, minimum, maximum) + ((self.extra[i] as u64) << self.shift)
     }
     #[inline(always)]
     fn lanes(&self) -> Lanes<'_> {
         Lanes::Filled(*self)
+    }
+}
+
+/// The floor of a solver VM's `g` in a contended stage: the demand cap in
+/// stage 1 (`Stage::Buffers`), the minimum in stage 2.
+#[inline(always)]
+fn floor_of(stage: Stage, u: u64, demand: u32, minimum: u32, maximum: u32) -> u64 {
+    if stage == Stage::Buffers {
+        demand_cap_of(demand, minimum, maximum, u)
+    } else {
+        minimum as u64
+    }
+}
+
+/// `g = floor + (units << shift)`: the water-filling's hand-out applied to
+/// each VM's room above the floor (`rooms`, in balloon units, as the
+/// solver saw them) and its weight ([`Handout::units`]), so that pass 2
+/// computes the units on its way instead of a pass writing them. Only
+/// for the positive tier, with every room ≤ the solver's `F64_EXACT_CAP`
+/// (`solver::Solved::Hand`).
+#[derive(Clone, Copy)]
+pub(crate) struct Level<'a> {
+    pub stage: Stage,
+    pub u: u64,
+    pub shift: u32,
+    pub rooms: &'a [u32],
+    /// The hand-out; positions in it count from `rooms`' first VM.
+    pub hand: Handout,
+}
+
+impl Alloc for Level<'_> {
+    #[inline(always)]
+    fn g_of(&self, i: usize, demand: u32, minimum: u32, maximum: u32, weight: u16) -> u64 {
+        let units = self.hand.units(self.rooms[i] as u64, weight as u64, i);
+        floor_of(self.stage, self.u, demand, minimum, maximum) + (units << self.shift)
+    }
+    #[inline(always)]
+    fn lanes(&self) -> Lanes<'_> {
+        Lanes::Level(*self)
     }
 }
 
@@ -181,6 +219,17 @@ impl Split for Filled<'_> {
     fn split_at(self, mid: usize) -> (Self, Self) {
         let (a, b) = self.extra.split_at(mid);
         (Filled { extra: a, ..self }, Filled { extra: b, ..self })
+    }
+}
+
+impl Split for Level<'_> {
+    fn split_at(self, mid: usize) -> (Self, Self) {
+        let (a, b) = self.rooms.split_at(mid);
+        let hand = Handout {
+            cut: self.hand.cut.from(mid),
+            ..self.hand
+        };
+        (Level { rooms: a, ..self }, Level { rooms: b, hand, ..self })
     }
 }
 

@@ -317,20 +317,47 @@ pub(crate) fn pass2_scalar(v: &mut View, range: Range<usize>, m: &Pass2, g_of: i
     // `g` from one u32 per VM and the VM's columns (wrapping: outside the
     // solver set `extra` may be any value, and the lane is masked).
     match g_of.lanes() {
-        Lanes::Targets(target) => pass2_blocks(v, range, m, target, |t, _, _, _| t),
-        Lanes::Filled(f) => {
-            let (up, shift) = (Unit::of(f.u).up, f.shift);
-            match f.stage {
-                Stage::Buffers => pass2_blocks(v, range, m, f.extra, move |x, d, mn, mx| {
-                    demand_cap_u32(d, mn, mx, up).wrapping_add(x << shift)
-                }),
-                Stage::Demand => pass2_blocks(v, range, m, f.extra, move |x, _, mn, _| mn.wrapping_add(x << shift)),
+        Lanes::Targets(target) => pass2_blocks(v, range, m, (target, 0), |t, _, _, _| t),
+        Lanes::Filled(f) => pass2_filled(v, range, m, (f.extra, 0), (f.stage, f.u, f.shift)),
+        Lanes::Level(l) => {
+            // Each block's units first (a loop of their own), then as Filled.
+            let (mut units, mut total, mut active) = ([0u32; BLOCK], 0, false);
+            let mut lo = range.start;
+            while lo < range.end {
+                let r = lo..range.end.min((lo / BLOCK + 1) * BLOCK);
+                let (rooms, weights) = (&l.rooms[r.clone()], &v.weight[r.clone()]);
+                for (j, x) in units[..r.len()].iter_mut().enumerate() {
+                    *x = l.hand.units(rooms[j] as u64, weights[j] as u64, r.start + j) as u32;
+                }
+                let (t, a) = pass2_filled(v, r.clone(), m, (&units[..r.len()], r.start), (l.stage, l.u, l.shift));
+                (total, active) = (total + t, active | a);
+                lo = r.end;
             }
+            (total, active)
         }
     }
 }
 
-/// [`pass2_scalar`] with `g = g_of(src[i], demand, minimum, maximum)`, in
+/// [`pass2_blocks`] with `g = floor + (x << shift)` (the floor: the stage's, see `Filled`).
+#[inline(always)]
+fn pass2_filled(
+    v: &mut View,
+    range: Range<usize>,
+    m: &Pass2,
+    src: (&[u32], usize),
+    (stage, u, shift): (Stage, u64, u32),
+) -> (u64, bool) {
+    let up = Unit::of(u).up;
+    match stage {
+        Stage::Buffers => pass2_blocks(v, range, m, src, move |x, d, mn, mx| {
+            demand_cap_u32(d, mn, mx, up).wrapping_add(x << shift)
+        }),
+        Stage::Demand => pass2_blocks(v, range, m, src, move |x, _, mn, _| mn.wrapping_add(x << shift)),
+    }
+}
+
+/// [`pass2_scalar`] with `g = g_of(src[i − start], demand, minimum, maximum)`
+/// (`src`: the slice and the VM its first entry is for), in
 /// blocks that end where a word of marks does (`Vms::dirty`: bit `i % 64`
 /// of word `i / 64` marks VM `i` of the view).
 #[inline(always)]
@@ -338,7 +365,7 @@ fn pass2_blocks(
     v: &mut View,
     range: Range<usize>,
     m: &Pass2,
-    src: &[u32],
+    (src, start): (&[u32], usize),
     g_of: impl Fn(u32, u32, u32, u32) -> u32 + Copy,
 ) -> (u64, bool) {
     debug_assert!(m.lazy_step >= 1, "a lazy removal takes at least a unit");
@@ -354,7 +381,7 @@ fn pass2_blocks(
             });
         let out = pass2_block(
             cols!(v, r),
-            (&v.visible[r.clone()], &src[r.clone()]),
+            (&v.visible[r.clone()], &src[r.start - start..r.end - start]),
             g_of,
             &mut v.assigned[r.clone()],
             &mut v.clock_s[r.clone()],

@@ -9,7 +9,7 @@
 //! left to the loads and stores.
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
-use crate::solver::scalar::{take_ties, Cut, Pair};
+use crate::solver::scalar::{Handout, Pair};
 use crate::solver::{Tier, WEIGHT_SCALE};
 use std::arch::x86_64::*;
 
@@ -116,20 +116,67 @@ fn shares_at(l0: __m256d, l1: __m256d, c: __m128i, w: __m128i) -> (__m128i, __m1
     )
 }
 
-/// `finish_int` over whole groups of 8, in place: (items covered, stepping
-/// items of the cut weight seen). The shares in f64 lanes, the rest in u32
-/// lanes (both shares capped at the cap first, so below 2^31). Every cap ≤
-/// `F64_EXACT_CAP` (for exactness, not safety).
+/// A [`Handout`] in lanes, for [`Hand8::units`].
+#[derive(Clone, Copy)]
+pub(crate) struct Hand8 {
+    l0: __m256d,
+    l1: __m256d,
+    cut: __m256i,
+    tie_end: usize,
+}
+
+impl Hand8 {
+    /// `h` in lanes (every cap ≤ `F64_EXACT_CAP`, for exactness).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) fn of(h: Handout) -> Hand8 {
+        Hand8 {
+            l0: _mm256_set1_pd(h.level as f64),
+            l1: _mm256_set1_pd((h.level + 1) as f64),
+            // (Above every weight when none is cut.)
+            cut: _mm256_set1_epi32(h.cut.cut.min(WEIGHT_SCALE + 1) as i32),
+            tie_end: h.cut.tie_end,
+        }
+    }
+
+    /// [`Handout::units`] of the items at positions `i..i + 8` with caps
+    /// `c` (each < 2^31) and tier weights `w`, in u32 lanes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) fn units(&self, i: usize, c: __m256i, w: __m256i) -> __m256i {
+        let (x_a, y_a) = shares_at(self.l0, self.l1, _mm256_castsi256_si128(c), _mm256_castsi256_si128(w));
+        let (x_b, y_b) = shares_at(
+            self.l0,
+            self.l1,
+            _mm256_extracti128_si256::<1>(c),
+            _mm256_extracti128_si256::<1>(w),
+        );
+        let x = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(x_a), x_b);
+        let y = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(y_a), y_b);
+        // (A weight-0 item never steps.)
+        let step = _mm256_cmpgt_epi32(y, x);
+        let mut bonus = _mm256_cmpgt_epi32(w, self.cut);
+        if i < self.tie_end {
+            // The lanes before `tie_end` take a unit at the cut weight too.
+            let before = _mm256_set1_epi32((self.tie_end - i).min(8) as i32);
+            let early = _mm256_cmpgt_epi32(before, _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            bonus = _mm256_or_si256(bonus, _mm256_and_si256(early, _mm256_cmpeq_epi32(w, self.cut)));
+        }
+        // (bonus: −1 where a unit is added.)
+        _mm256_sub_epi32(x, _mm256_and_si256(step, bonus))
+    }
+}
+
+/// `finish_int` over whole groups of 8, in place: how many items it
+/// covered. The shares in f64 lanes, the rest in u32 lanes (both shares
+/// capped at the cap first, so below 2^31). Every cap ≤ `F64_EXACT_CAP`
+/// (for exactness, not safety).
 #[target_feature(enable = "avx2,fma")]
-pub(crate) fn finish(lo: u64, caps_out: &mut [u32], weights: &[u16], tier: Tier, cut: Cut) -> (usize, u64) {
+pub(crate) fn finish(h: Handout, caps_out: &mut [u32], weights: &[u16], tier: Tier) -> usize {
     let n = caps_out.len() / 8 * 8;
     assert!(weights.len() >= caps_out.len());
-    let (l0, l1) = (_mm256_set1_pd(lo as f64), _mm256_set1_pd((lo + 1) as f64));
-    // (Above every weight when none is cut.)
-    let cut_w = _mm256_set1_epi32(cut.cut.min(WEIGHT_SCALE + 1) as i32);
-    let lane_bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    let hand = Hand8::of(h);
     let zero = _mm256_setzero_si256();
-    let mut seen = 0u64;
     let mut i = 0;
     while i < n {
         // SAFETY: `i + 8 ≤ n`, within `caps_out` and `weights`.
@@ -150,28 +197,10 @@ pub(crate) fn finish(lo: u64, caps_out: &mut [u32], weights: &[u16], tier: Tier,
                 )
             }
         };
-        let (x_a, y_a) = shares_at(l0, l1, _mm256_castsi256_si128(c8), _mm256_castsi256_si128(w8));
-        let (x_b, y_b) = shares_at(
-            l0,
-            l1,
-            _mm256_extracti128_si256::<1>(c8),
-            _mm256_extracti128_si256::<1>(w8),
-        );
-        let x = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(x_a), x_b);
-        let y = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(y_a), y_b);
-        // (A full item has weight 0 here: it never steps.)
-        let step = _mm256_cmpgt_epi32(y, x);
-        let mut bonus = _mm256_and_si256(step, _mm256_cmpgt_epi32(w8, cut_w));
-        let ties = _mm256_and_si256(step, _mm256_cmpeq_epi32(w8, cut_w));
-        let tie_bits = _mm256_movemask_ps(_mm256_castsi256_ps(ties)) as u32;
-        if tie_bits != 0 {
-            let taken = _mm256_set1_epi32(take_ties(tie_bits, &mut seen, cut.ties) as i32);
-            bonus = _mm256_or_si256(bonus, _mm256_cmpeq_epi32(_mm256_and_si256(taken, lane_bits), lane_bits));
-        }
-        let o = _mm256_blendv_epi8(_mm256_sub_epi32(x, bonus), c8, full);
+        let o = _mm256_blendv_epi8(hand.units(i, c8, w8), c8, full);
         // SAFETY: `i + 8 ≤ n`, within `caps_out`.
         unsafe { _mm256_storeu_si256(caps_out.as_mut_ptr().add(i).cast(), o) };
         i += 8;
     }
-    (n, seen)
+    n
 }

@@ -10,7 +10,7 @@
 //! those features. `unsafe` is left to the loads and stores.
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
-use crate::solver::scalar::{take_ties, Cut, Pair};
+use crate::solver::scalar::{Handout, Pair};
 use crate::solver::{Tier, WEIGHT_SCALE};
 use std::arch::x86_64::*;
 
@@ -93,34 +93,63 @@ pub(crate) fn probe(level: u64, caps: &[u32], weights: &[u16], tier: Tier, list:
     (n, sums, k)
 }
 
-/// `finish_int` over whole groups of 8, in place: (items covered, stepping
-/// items of the cut weight seen). Every cap ≤ `F64_EXACT_CAP` (for
-/// exactness, not safety).
+/// A [`Handout`] in lanes, for [`Hand8::units`].
+#[derive(Clone, Copy)]
+pub(crate) struct Hand8 {
+    l0: __m512d,
+    l1: __m512d,
+    cut: __m512d,
+    one: __m512d,
+    tie_end: usize,
+}
+
+impl Hand8 {
+    /// `h` in lanes (every cap ≤ `F64_EXACT_CAP`, for exactness).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+    pub(crate) fn of(h: Handout) -> Hand8 {
+        Hand8 {
+            l0: _mm512_set1_pd(h.level as f64),
+            l1: _mm512_set1_pd((h.level + 1) as f64),
+            cut: _mm512_set1_pd(h.cut.cut as f64), // (above every weight when none is cut)
+            one: _mm512_set1_pd(1.0),
+            tie_end: h.cut.tie_end,
+        }
+    }
+
+    /// [`Handout::units`] of the items at positions `i..i + 8` with caps `c`
+    /// and tier weights `w`, in f64 lanes.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+    pub(crate) fn units(&self, i: usize, c: __m512d, w: __m512d) -> __m512d {
+        let x = _mm512_min_pd(share(self.l0, w), c);
+        // (A weight-0 item never steps.)
+        let step = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(x, c) & _mm512_cmp_pd_mask::<_CMP_GT_OQ>(share(self.l1, w), x);
+        let mut bonus = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(w, self.cut);
+        if i < self.tie_end {
+            // The lanes before `tie_end` take a unit at the cut weight too.
+            let early = (1u32 << (self.tie_end - i).min(8)).wrapping_sub(1) as u8;
+            bonus |= early & _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(w, self.cut);
+        }
+        _mm512_mask_add_pd(x, step & bonus, x, self.one)
+    }
+}
+
+/// `finish_int` over whole groups of 8, in place: how many items it
+/// covered. Every cap ≤ `F64_EXACT_CAP` (for exactness, not safety).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-pub(crate) fn finish(lo: u64, caps_out: &mut [u32], weights: &[u16], tier: Tier, cut: Cut) -> (usize, u64) {
+pub(crate) fn finish(h: Handout, caps_out: &mut [u32], weights: &[u16], tier: Tier) -> usize {
     let n = caps_out.len() / 8 * 8;
     assert!(weights.len() >= caps_out.len());
-    let (l0, l1) = (_mm512_set1_pd(lo as f64), _mm512_set1_pd((lo + 1) as f64));
-    let cut_w = _mm512_set1_pd(cut.cut as f64); // (above every weight when none is cut)
-    let one = _mm512_set1_pd(1.0);
-    let mut seen = 0u64;
+    let hand = Hand8::of(h);
     let mut i = 0;
     while i < n {
         // SAFETY: `i + 8 ≤ n`, within `caps_out` and `weights`.
         let (c, w, full) = unsafe { load(caps_out, weights, tier, i) };
-        let x = _mm512_min_pd(share(l0, w), c);
-        // (A full item has weight 0 here: it never steps.)
-        let step = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(x, c) & _mm512_cmp_pd_mask::<_CMP_GT_OQ>(share(l1, w), x);
-        let mut bonus = step & _mm512_cmp_pd_mask::<_CMP_GT_OQ>(w, cut_w);
-        let ties = step & _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(w, cut_w);
-        if ties != 0 {
-            bonus |= take_ties(ties as u32, &mut seen, cut.ties) as u8;
-        }
-        let x = _mm512_mask_add_pd(x, bonus, x, one);
-        let o = _mm512_cvttpd_epu32(_mm512_mask_blend_pd(full, x, c));
+        let o = _mm512_cvttpd_epu32(_mm512_mask_blend_pd(full, hand.units(i, c, w), c));
         // SAFETY: `i + 8 ≤ n`, within `caps_out`.
         unsafe { _mm256_storeu_si256(caps_out.as_mut_ptr().add(i).cast(), o) };
         i += 8;
     }
-    (n, seen)
+    n
 }

@@ -28,12 +28,14 @@ use crate::model::guests::GuestCols;
 use crate::model::rules::Stage;
 use crate::model::View;
 use crate::model::{Counter, VmState, DYNAMIC, STATE_MASK};
+use crate::solver::x86_64::avx2::Hand8;
+use crate::solver::{Cut, Handout};
 use crate::tick::{Alloc, Lanes, Pass2};
 use std::arch::x86_64::*;
 
 mod pass1;
 pub(crate) use pass1::{floors, pass1};
-use pass1::{hsum64, s32, store_u32x8, u32_lanes, u32x8, u8x8, widen_sum, FOLD};
+use pass1::{hsum64, s32, store_u32x8, u16x8, u32_lanes, u32x8, u8x8, widen_sum, FOLD};
 
 type V = __m256i;
 type D = __m256d;
@@ -136,10 +138,13 @@ fn lanes4(b: u32) -> D {
 
 /// Which `g` the loop computes (a constant of each loop, as [`Lanes`] and
 /// the stage are of a tick): [`Lanes::Targets`], or [`Lanes::Filled`] over
-/// the minimum (stage 2) or over the demand cap (stage 1).
+/// the minimum (stage 2) or over the demand cap (stage 1), or
+/// [`Lanes::Level`] over either.
 const TARGETS: u8 = 0;
 const OVER_MINIMUM: u8 = 1;
 const OVER_DEMAND_CAP: u8 = 2;
+const LEVEL_OVER_MINIMUM: u8 = 3;
+const LEVEL_OVER_DEMAND_CAP: u8 = 4;
 
 /// The constants of the steps below.
 struct Consts {
@@ -154,14 +159,18 @@ struct Consts {
     dt: D,
     delay: D,
     time_s: f64,
+    /// The hand-out ([`Lanes::Level`]; none for the other kinds).
+    hand: Hand8,
 }
 
 /// The columns the steps touch, borrowed out of the view for the loop (in
 /// locals, the optimizer keeps their addresses in registers, where through
 /// the view it reloads them after every store).
 struct Cols<'a> {
-    /// The targets ([`TARGETS`]) or the extra above the floor, in balloon units.
+    /// The targets ([`TARGETS`]), the extra above the floor or (`LEVEL_*`)
+    /// the rooms above it, in balloon units.
     src: &'a [u32],
+    weight: &'a [u16],
     flags: &'a [u8],
     demand: &'a [u32],
     minimum: &'a [u32],
@@ -204,13 +213,18 @@ const fn col(c: Counter) -> usize {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn g8<const G: u8>(c: &Cols, k: &Consts, i: usize) -> V {
     // SAFETY: `i + 8` is within the columns (the caller's contract).
-    let src = unsafe { u32x8(c.src, i) };
+    let mut src = unsafe { u32x8(c.src, i) };
     if G == TARGETS {
         return src;
     }
+    if G >= LEVEL_OVER_MINIMUM {
+        // (Rooms ≤ the solver's F64_EXACT_CAP: `Solved::Hand`.)
+        // SAFETY: as for `src`.
+        src = k.hand.units(i, src, unsafe { u16x8(c.weight, i) });
+    }
     // SAFETY: as for `src`.
     let mn = unsafe { u32x8(c.minimum, i) };
-    let floor = if G == OVER_DEMAND_CAP {
+    let floor = if G == OVER_DEMAND_CAP || G == LEVEL_OVER_DEMAND_CAP {
         // SAFETY: as for `src`.
         let (d, mx) = unsafe { (u32x8(c.demand, i), u32x8(c.maximum, i)) };
         let d = _mm256_min_epu32(d, mx);
@@ -378,9 +392,14 @@ pub(crate) fn pass2(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (usize, u64, b
     let g_lanes = g_of.lanes();
     g_lanes.check(v.len());
     let n = v.len() / 8 * 8;
-    let (src, u, shift, stage) = match g_lanes {
-        Lanes::Targets(target) => (target, 1, 0, None),
-        Lanes::Filled(f) => (f.extra, f.u, f.shift, Some(f.stage)),
+    let none = Handout {
+        level: 0,
+        cut: Cut::NONE,
+    };
+    let (src, u, shift, stage, hand) = match g_lanes {
+        Lanes::Targets(target) => (target, 1, 0, None, None),
+        Lanes::Filled(f) => (f.extra, f.u, f.shift, Some(f.stage), None),
+        Lanes::Level(l) => (l.rooms, l.u, l.shift, Some(l.stage), Some(l.hand)),
     };
     let k = Consts {
         up: s32((u - 1) as u32),
@@ -392,11 +411,13 @@ pub(crate) fn pass2(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (usize, u64, b
         dt: _mm256_set1_pd(m.dt_s),
         delay: _mm256_set1_pd(m.remove_delay_s),
         time_s: m.time_s,
+        hand: Hand8::of(hand.unwrap_or(none)),
     };
     let guests = v.guests;
     let mut carried = Vec::new();
     let mut c = Cols {
         src,
+        weight: v.weight,
         flags: v.flags,
         demand: v.demand,
         minimum: v.minimum,
@@ -415,13 +436,24 @@ pub(crate) fn pass2(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (usize, u64, b
     };
     let hot_add = |c: &mut Cols, i: usize, grow: u32| hot_add(c, guests, i, grow);
     // One loop per (prompt removal, kind of g): no test of either per step.
-    let (total, active) = match (m.prompt_all, stage) {
-        (false, None) => steps::<false, TARGETS>(&mut c, &k, n, &mut carried, hot_add),
-        (true, None) => steps::<true, TARGETS>(&mut c, &k, n, &mut carried, hot_add),
-        (false, Some(Stage::Demand)) => steps::<false, OVER_MINIMUM>(&mut c, &k, n, &mut carried, hot_add),
-        (true, Some(Stage::Demand)) => steps::<true, OVER_MINIMUM>(&mut c, &k, n, &mut carried, hot_add),
-        (false, Some(Stage::Buffers)) => steps::<false, OVER_DEMAND_CAP>(&mut c, &k, n, &mut carried, hot_add),
-        (true, Some(Stage::Buffers)) => steps::<true, OVER_DEMAND_CAP>(&mut c, &k, n, &mut carried, hot_add),
+    let g = match (stage, hand.is_some()) {
+        (None, _) => TARGETS,
+        (Some(Stage::Demand), false) => OVER_MINIMUM,
+        (Some(Stage::Buffers), false) => OVER_DEMAND_CAP,
+        (Some(Stage::Demand), true) => LEVEL_OVER_MINIMUM,
+        (Some(Stage::Buffers), true) => LEVEL_OVER_DEMAND_CAP,
+    };
+    let (total, active) = match (m.prompt_all, g) {
+        (false, TARGETS) => steps::<false, TARGETS>(&mut c, &k, n, &mut carried, hot_add),
+        (true, TARGETS) => steps::<true, TARGETS>(&mut c, &k, n, &mut carried, hot_add),
+        (false, OVER_MINIMUM) => steps::<false, OVER_MINIMUM>(&mut c, &k, n, &mut carried, hot_add),
+        (true, OVER_MINIMUM) => steps::<true, OVER_MINIMUM>(&mut c, &k, n, &mut carried, hot_add),
+        (false, OVER_DEMAND_CAP) => steps::<false, OVER_DEMAND_CAP>(&mut c, &k, n, &mut carried, hot_add),
+        (true, OVER_DEMAND_CAP) => steps::<true, OVER_DEMAND_CAP>(&mut c, &k, n, &mut carried, hot_add),
+        (false, LEVEL_OVER_MINIMUM) => steps::<false, LEVEL_OVER_MINIMUM>(&mut c, &k, n, &mut carried, hot_add),
+        (true, LEVEL_OVER_MINIMUM) => steps::<true, LEVEL_OVER_MINIMUM>(&mut c, &k, n, &mut carried, hot_add),
+        (false, _) => steps::<false, LEVEL_OVER_DEMAND_CAP>(&mut c, &k, n, &mut carried, hot_add),
+        (true, _) => steps::<true, LEVEL_OVER_DEMAND_CAP>(&mut c, &k, n, &mut carried, hot_add),
     };
     for (pos, counter, sum) in carried {
         v.carry(counter, pos, sum);

@@ -13,7 +13,8 @@ use crate::model::ids::Ids;
 use crate::model::rules::Stage;
 use crate::model::View;
 use crate::model::{Carries, Counter, VmState, DYNAMIC, STATE_MASK};
-use crate::tick::{Alloc, Filled, Lanes, Pass2};
+use crate::solver::x86_64::avx512::Hand8;
+use crate::tick::{Alloc, Filled, Lanes, Level, Pass2};
 use std::arch::x86_64::*;
 
 mod pass1;
@@ -103,12 +104,13 @@ fn u32_lanes(x: V) -> [u32; 16] {
     a
 }
 
-/// The columns a [`Filled`] allocation's `g` is computed from.
+/// The columns a [`Filled`] or [`Level`] allocation's `g` is computed from.
 #[derive(Clone, Copy)]
 struct GCols<'a> {
     minimum: &'a [u32],
     demand: &'a [u32],
     maximum: &'a [u32],
+    weight: &'a [u16],
 }
 
 /// `g` of VMs `i..i + 16` in u32 lanes (any value in non-solver lanes;
@@ -127,7 +129,62 @@ unsafe fn g16<const BUFFERS: bool>(g: Lanes, c: GCols, i: usize) -> V {
         Lanes::Targets(target) => unsafe { u32x16(target, i) },
         // SAFETY: the caller's contract is `filled16`'s.
         Lanes::Filled(f) => unsafe { filled16::<BUFFERS>(c, &f, i) },
+        // SAFETY: the caller's contract is `level16`'s.
+        Lanes::Level(l) => unsafe { level16::<BUFFERS>(c, &l, i) },
     }
+}
+
+/// The floor of VMs `i..i + 16` in a contended stage (`BUFFERS`: stage 1's,
+/// the demand cap; else the minimum), in u32 lanes. The demand cap is
+/// `clamp(ceil_u(min(d, max)), min, max)`: equal to `demand_cap_of` (the
+/// maximum is a multiple of `u`), and no lane can overflow (everything is
+/// at most the maximum, 2^20).
+///
+/// # Safety
+/// `i + 16 ≤` the length of every column of `c`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn floor16<const BUFFERS: bool>(c: GCols, u: u64, i: usize) -> V {
+    // SAFETY: `i + 16` is within the columns (the caller's contract).
+    let mn = unsafe { u32x16(c.minimum, i) };
+    if !BUFFERS {
+        return mn;
+    }
+    // SAFETY: as for `mn`.
+    let (d, mx) = unsafe { (u32x16(c.demand, i), u32x16(c.maximum, i)) };
+    let d = _mm512_min_epu32(d, mx);
+    let up = _mm512_set1_epi32((u - 1) as i32);
+    let d = _mm512_andnot_si512(up, _mm512_add_epi32(d, up));
+    _mm512_min_epu32(_mm512_max_epu32(d, mn), mx)
+}
+
+/// [`Level`]'s `g` for VMs `i..i + 16`, in u32 lanes (`BUFFERS`: its
+/// stage is `Stage::Buffers`): the floor plus the hand-out's units, computed
+/// in two halves of 8 f64 lanes (rooms ≤ the solver's `F64_EXACT_CAP`).
+///
+/// # Safety
+/// `i + 16 ≤` the length of every column of `c` and of `g.rooms`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn level16<const BUFFERS: bool>(c: GCols, g: &Level, i: usize) -> V {
+    debug_assert_eq!(BUFFERS, g.stage == Stage::Buffers);
+    let hand = Hand8::of(g.hand);
+    // SAFETY: `i + 16` is within the columns and `g.rooms` (the caller's contract).
+    let (rooms, w) = unsafe { (u32x16(g.rooms, i), u16x16(c.weight, i)) };
+    let lo = hand.units(
+        i,
+        _mm512_cvtepu32_pd(_mm512_castsi512_si256(rooms)),
+        _mm512_cvtepu32_pd(_mm512_castsi512_si256(w)),
+    );
+    let hi = hand.units(
+        i + 8,
+        _mm512_cvtepu32_pd(_mm512_extracti64x4_epi64::<1>(rooms)),
+        _mm512_cvtepu32_pd(_mm512_extracti64x4_epi64::<1>(w)),
+    );
+    let units = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(_mm512_cvttpd_epu32(lo)), _mm512_cvttpd_epu32(hi));
+    // SAFETY: as above.
+    let floor = unsafe { floor16::<BUFFERS>(c, g.u, i) };
+    _mm512_add_epi32(floor, _mm512_sllv_epi32(units, _mm512_set1_epi32(g.shift as i32)))
 }
 
 /// [`Filled`]'s `g` for VMs `i..i + 16`, in u32 lanes (`BUFFERS`: its
@@ -142,20 +199,8 @@ unsafe fn g16<const BUFFERS: bool>(g: Lanes, c: GCols, i: usize) -> V {
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
 unsafe fn filled16<const BUFFERS: bool>(c: GCols, g: &Filled, i: usize) -> V {
     debug_assert_eq!(BUFFERS, g.stage == Stage::Buffers);
-    // SAFETY: `i + 16` is within the columns (the caller's contract).
-    let mn = unsafe { u32x16(c.minimum, i) };
-    let floor = if BUFFERS {
-        // SAFETY: as for `mn`.
-        let (d, mx) = unsafe { (u32x16(c.demand, i), u32x16(c.maximum, i)) };
-        let d = _mm512_min_epu32(d, mx);
-        let up = _mm512_set1_epi32((g.u - 1) as i32);
-        let d = _mm512_andnot_si512(up, _mm512_add_epi32(d, up));
-        _mm512_min_epu32(_mm512_max_epu32(d, mn), mx)
-    } else {
-        mn
-    };
-    // SAFETY: `i + 16 ≤ g.extra.len()` (the caller's contract).
-    let extra = unsafe { u32x16(g.extra, i) };
+    // SAFETY: `i + 16` is within the columns and `g.extra` (the caller's contract).
+    let (floor, extra) = unsafe { (floor16::<BUFFERS>(c, g.u, i), u32x16(g.extra, i)) };
     _mm512_add_epi32(floor, _mm512_sllv_epi32(extra, _mm512_set1_epi32(g.shift as i32)))
 }
 
@@ -275,7 +320,11 @@ pub(crate) fn pass2(v: &mut View, m: &Pass2, g_of: impl Alloc) -> (usize, u64, b
         // a step of 0 the scalar form does all.
         return (0, 0, false);
     }
-    let buffers = matches!(g_of.lanes(), Lanes::Filled(f) if f.stage == Stage::Buffers);
+    let buffers = match g_of.lanes() {
+        Lanes::Targets(_) => false,
+        Lanes::Filled(f) => f.stage == Stage::Buffers,
+        Lanes::Level(l) => l.stage == Stage::Buffers,
+    };
     match (m.prompt_all, buffers) {
         (true, true) => pass2_as::<true, true>(v, m, g_of),
         (true, false) => pass2_as::<true, false>(v, m, g_of),
@@ -301,6 +350,7 @@ fn pass2_as<const PROMPT: bool, const BUFFERS: bool>(v: &mut View, m: &Pass2, g_
         minimum: v.minimum,
         demand: v.demand,
         maximum: v.maximum,
+        weight: v.weight,
     };
     let (flags, demand, maximum, dirty) = (&*v.flags, v.demand, v.maximum, &*v.dirty);
     let (assigned, visible, clock_s) = (&mut *v.assigned, &mut *v.visible, &mut *v.clock_s);

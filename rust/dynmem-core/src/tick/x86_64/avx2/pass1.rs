@@ -46,7 +46,7 @@ pub(super) unsafe fn u32x8(p: &[u32], i: usize) -> V {
 /// `i + 8 ≤ p.len()`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn u16x8(p: &[u16], i: usize) -> V {
+pub(super) unsafe fn u16x8(p: &[u16], i: usize) -> V {
     debug_assert!(i + 8 <= p.len());
     // SAFETY: `p[i..i + 8]` is in bounds (the caller's contract).
     _mm256_cvtepu16_epi32(unsafe { _mm_loadu_si128(p.as_ptr().add(i).cast()) })
