@@ -188,8 +188,9 @@ impl Balancer {
     /// (full-length columns, 0 outside the solver set) comes from pass 1,
     /// when the last tick was contended in the same stage, or else from one
     /// more pass; then the solver's probes (one when the level did not move,
-    /// each evaluating two levels) and its finishing pass (see `solver/`),
-    /// then pass 2. `O(N)` per pass, no allocation in steady
+    /// each evaluating two levels; see `solver/`), then pass 2, which
+    /// computes each VM's share of the pool from its room, its weight and the
+    /// level the solver found (`tick::Level`). `O(N)` per pass, no allocation in steady
     /// state; hosts of [`PARALLEL_MIN_VMS`] or more run every pass in parts
     /// on several threads (`par/`).
     ///
@@ -338,7 +339,14 @@ impl Balancer {
                         extra: &s.caps,
                         shift,
                     };
-                    contended_pass2(v, &mut s.excess_by_weight, g, (sum_a, pool), &pass2, (vector_cap, parts))
+                    contended_pass2(
+                        v,
+                        &mut s.excess_by_weight,
+                        g,
+                        (sum_a, pool),
+                        &pass2,
+                        (vector_cap, parts),
+                    )
                 }
                 Solved::Hand(hand) => {
                     let g = Level {
@@ -348,7 +356,14 @@ impl Balancer {
                         rooms: &s.caps,
                         hand,
                     };
-                    contended_pass2(v, &mut s.excess_by_weight, g, (sum_a, pool), &pass2, (vector_cap, parts))
+                    contended_pass2(
+                        v,
+                        &mut s.excess_by_weight,
+                        g,
+                        (sum_a, pool),
+                        &pass2,
+                        (vector_cap, parts),
+                    )
                 }
             }
         }

@@ -47,23 +47,27 @@
 //!
 //! The remainder goes to the `k` items stepping at `L + 1`: from the listed
 //! weights (a selection among few, a histogram of them when many) come the
-//! cut weight and how many items of it get a unit, in position order
-//! (`scalar::Cut`); then one last pass writes every item's
-//! `min(cap, floor(L·w/W))` plus its unit, counting the items of the cut
-//! weight as it goes. (When the last probe was not at the answer, one more
-//! probe there lists them.) Overall `O(N·passes + W)`, and no allocation
-//! beyond the caller's scratch (the list takes the `keys` buffer).
+//! cut weight and how many items of it get a unit, in position order, and
+//! a count over the items (64 at a time, stopping there) finds the position
+//! where those ties end (`Cut`). (When the last probe was not at the
+//! answer, one more probe there lists them.) The level and the cut are the
+//! answer (`Handout`: each item's units follow from its cap, its weight and
+//! its position alone, so parts need nothing from each other). The host's
+//! tick hands it to pass 2, which computes each VM's units on its way
+//! (`solve_scanned`, `tick::Level`); [`fill`] writes them in one last
+//! pass. Overall `O(N·passes + W)`, and no allocation beyond the caller's
+//! scratch (the list takes the `keys` buffer).
 //!
-//! The passes (probe and finish) have AVX-512 (8 items per step, f64
+//! The passes (probe and hand-out) have AVX-512 (8 items per step, f64
 //! lanes) and AVX2 (8 per step: two halves of 4 f64 lanes, lists packed by
-//! a permute from a table, the finish's comparisons in u32 lanes) forms
-//! (`x86_64/`), used when the CPU has them and every cap is ≤ 2^22 units:
-//! `floor(L·w/W)` is computed exactly in f64 lanes; results are identical
-//! to the integer forms (`scalar.rs`; tested). On large hosts each pass
-//! runs in parts on the pool (`par/`): sums merged, each part's list kept
-//! in its own stretch of the buffer (ended by [`LIST_END`]), each part's
-//! finish told how many ties the parts before it take, so results do not
-//! depend on the number of threads.
+//! a permute from a table, the hand-out's comparisons in u32 lanes) forms
+//! (`x86_64/`; pass 2 uses their `Hand8::units`), used when the CPU has
+//! them and every cap is ≤ 2^22 units: `floor(L·w/W)` is computed exactly
+//! in f64 lanes; results are identical to the integer forms (`scalar.rs`;
+//! tested). On large hosts each pass runs in parts on the pool (`par/`):
+//! sums merged, each part's list kept in its own stretch of the buffer
+//! (ended by [`LIST_END`]), so results do not depend on the number of
+//! threads.
 
 mod scalar;
 mod search;
@@ -77,8 +81,8 @@ use x86_64::{avx2, avx512};
 use crate::par::{in_parts, split_point};
 use crate::simd::vector_prefix;
 use crate::VectorCap;
-pub(crate) use scalar::{Cut, Handout};
 use scalar::{finish_int, probe_int, Pair};
+pub(crate) use scalar::{Cut, Handout};
 use search::find_level_paired;
 pub(crate) use search::{find_level, End};
 
@@ -531,7 +535,16 @@ pub(crate) fn fill_scanned_with(
     match solve_scanned(budget, caps_out, weights, scan, keys, level, (simd, parts)) {
         Solved::Written(left) => left,
         Solved::Hand(h) => {
-            finish(h, caps_out, weights, Tier::Positive, Exec { vector_cap: simd, parts });
+            finish(
+                h,
+                caps_out,
+                weights,
+                Tier::Positive,
+                Exec {
+                    vector_cap: simd,
+                    parts,
+                },
+            );
             0
         }
     }
@@ -594,7 +607,17 @@ pub(crate) fn solve_scanned(
     } else {
         let hint = level.and_then(|(zero, l)| zero.then_some(l));
         let (w0, hi0) = (n_zero * WEIGHT_SCALE, (max_zero as u64, total - positive));
-        let h = level_fill(budget - positive, caps_out, weights, Tier::Zero, keys, hint, w0, hi0, ex);
+        let h = level_fill(
+            budget - positive,
+            caps_out,
+            weights,
+            Tier::Zero,
+            keys,
+            hint,
+            w0,
+            hi0,
+            ex,
+        );
         *level = Some((true, h.level));
         finish(h, caps_out, weights, Tier::Zero, ex);
     }

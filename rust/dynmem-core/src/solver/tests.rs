@@ -221,9 +221,13 @@ fn vector_passes_equal_integer_passes() {
     }
 }
 
-/// `floor(L·w/W)` in f64 lanes (both vector forms' `share`) at the top
-/// of the range the search can probe, for every weight, at the levels
-/// where `L·w mod W` is 0, 1, W/2 or W − 1 (closest to an integer).
+/// `floor(L·w/W)` in AVX-512's f64 lanes (`share`) and AVX2's i32 lanes
+/// (`Shares8`, with the cap and the step at `L + 1`) at the top of the range
+/// the search can probe, for every weight, at the levels where `L·w mod W`
+/// is 0, 1, W/2 or W − 1 (closest to an integer), and for AVX2 at low
+/// levels around each carry. (`Shares8` was also checked once for every
+/// remainder `L mod W` and every weight at four quotients, 4·10^8 cases:
+/// too slow for every test run.)
 #[cfg_attr(miri, ignore)] // too large for Miri
 #[test]
 #[cfg(target_arch = "x86_64")]
@@ -255,13 +259,80 @@ fn float_share_is_exact_at_the_top_for_every_weight() {
                     _mm512_storeu_pd(got.as_mut_ptr(), x);
                     assert_eq!(got, [want; 8], "AVX-512: weight {w} level {l}");
                 }
-                if narrow {
-                    let x = avx2::share(_mm256_set1_pd(l as f64), _mm256_set1_pd(w as f64));
-                    _mm256_storeu_pd(got.as_mut_ptr(), x);
-                    assert_eq!(got[..4], [want; 4], "AVX2: weight {w} level {l}");
-                }
+            }
+            if narrow {
+                // SAFETY: the CPU has AVX2.
+                unsafe { check_shares8(l, w) };
             }
         }
+        // AVX2's integer lanes at low levels too (every remainder r = L mod W
+        // near 0, W/2 and W: where r·w mod W is close to a carry).
+        if narrow {
+            for l in [
+                0,
+                1,
+                2,
+                4_999,
+                5_000,
+                5_001,
+                9_998,
+                9_999,
+                10_000,
+                10_001,
+                19_999,
+                123_456_789,
+            ] {
+                // SAFETY: the CPU has AVX2.
+                unsafe { check_shares8(l, w) };
+            }
+        }
+    }
+}
+
+/// AVX2's `Shares8` at level `l` for weight `w` and caps around the share:
+/// `min(c, floor(l·w/W))` and whether it steps up at `l + 1`, as integers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn check_shares8(l: u64, w: u64) {
+    use std::arch::x86_64::*;
+    let s0 = l * w / WEIGHT_SCALE;
+    let s1 = (l + 1) * w / WEIGHT_SCALE;
+    let near = s0.min(F64_EXACT_CAP);
+    let caps: [u64; 8] = [
+        0,
+        1,
+        near.saturating_sub(1),
+        near,
+        near + 1,
+        F64_EXACT_CAP - 1,
+        F64_EXACT_CAP,
+        (s0 / 2).min(F64_EXACT_CAP),
+    ];
+    let c = _mm256_setr_epi32(
+        caps[0] as i32,
+        caps[1] as i32,
+        caps[2] as i32,
+        caps[3] as i32,
+        caps[4] as i32,
+        caps[5] as i32,
+        caps[6] as i32,
+        caps[7] as i32,
+    );
+    let (x, step) = avx2::Shares8::of(l).at(c, _mm256_set1_epi32(w as i32));
+    let (mut xs, mut steps) = ([0u32; 8], [0u32; 8]);
+    // SAFETY: each array is 32 writable bytes.
+    unsafe {
+        _mm256_storeu_si256(xs.as_mut_ptr().cast(), x);
+        _mm256_storeu_si256(steps.as_mut_ptr().cast(), step);
+    }
+    for (j, &c) in caps.iter().enumerate() {
+        let want = s0.min(c);
+        let rises = s1.min(c) > want;
+        assert_eq!(
+            (xs[j] as u64, steps[j] != 0),
+            (want, rises),
+            "AVX2: weight {w} level {l} cap {c}"
+        );
     }
 }
 

@@ -183,7 +183,7 @@ fn level_g_equals_the_written_hand_out() {
     use crate::par::Split;
     use crate::solver::{fill_scanned_with, solve_scanned, Scan, Solved};
     use crate::tick::{Alloc, Level};
-    let mut seed = 0x1e7e_15ee_d5u64;
+    let mut seed = 0x001e_7e15_eed5_u64;
     let mut next = |m: u64| {
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (seed >> 33) % m
@@ -196,14 +196,26 @@ fn level_g_equals_the_written_hand_out() {
         let weights: Vec<u16> = (0..n).map(|_| [1, 100, 5000, 10_000][next(4) as usize]).collect();
         let scan = Scan::of(&caps, &weights);
         let budget = next(scan.total.max(1));
-        let cap = if round % 2 == 0 { VectorCap::Avx512 } else { VectorCap::Scalar };
+        let cap = if round % 2 == 0 {
+            VectorCap::Avx512
+        } else {
+            VectorCap::Scalar
+        };
         let mut rooms = caps.clone();
         let solved = solve_scanned(budget, &mut rooms, &weights, scan, &mut Vec::new(), &mut None, (cap, 1));
         assert_eq!(rooms, caps, "the solver leaves the rooms as they were");
         let Solved::Hand(hand) = solved else { continue };
         hands += 1;
         let mut written = caps.clone();
-        fill_scanned_with(budget, &mut written, &weights, scan, &mut Vec::new(), &mut None, (cap, 1));
+        fill_scanned_with(
+            budget,
+            &mut written,
+            &weights,
+            scan,
+            &mut Vec::new(),
+            &mut None,
+            (cap, 1),
+        );
         let level = Level {
             stage: Stage::Demand,
             u: 1,
@@ -218,7 +230,11 @@ fn level_g_equals_the_written_hand_out() {
         let mid = next(n as u64 + 1) as usize;
         let (left, right) = level.split_at(mid);
         for i in 0..n {
-            let got = if i < mid { g(&left, i, weights[i]) } else { g(&right, i - mid, weights[i]) };
+            let got = if i < mid {
+                g(&left, i, weights[i])
+            } else {
+                g(&right, i - mid, weights[i])
+            };
             assert_eq!(got, written[i] as u64, "VM {i} of {n} split at {mid}, {hand:?}");
         }
     }

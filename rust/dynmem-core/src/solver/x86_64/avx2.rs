@@ -1,7 +1,8 @@
-//! AVX2 forms of the probe and the hand-out: as the AVX-512 ones, in 4
-//! f64 lanes (caps ≤ `F64_EXACT_CAP` < 2^31, so i32 conversions are exact);
-//! the probe covers 8 items per step so that its list of stepping weights
-//! is one left-packing permute per step.
+//! AVX2 forms of the probe and the hand-out, 8 items per step in i32
+//! lanes (caps ≤ `F64_EXACT_CAP` = 2^22): `floor(level·w/W)` and whether it
+//! steps up at `level + 1` come from [`Shares8`], exactly, without f64 lanes
+//! (which AVX2 has only 4 of); the probe's list of stepping weights is one
+//! left-packing permute per step.
 //!
 //! Every function here that executes vector instructions enables AVX2 and
 //! FMA and is safe to call from another such function; `vector_prefix!`
@@ -34,22 +35,86 @@ static PACK: ([u64; 256], [u8; 256]) = {
     (t, count)
 };
 
-/// floor(level·w / W) per lane.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-pub(crate) fn share(level: __m256d, w: __m256d) -> __m256d {
-    let y = _mm256_mul_pd(_mm256_fmadd_pd(level, w, _mm256_set1_pd(0.5)), _mm256_set1_pd(1e-4));
-    _mm256_round_pd::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(y)
+/// `floor(level·w/W)` for one level in 8 i32 lanes, exactly. With
+/// `level = q·W + r` (`r < W`): `q·w + floor(r·w/W)`. `r·w < 10^8` is an
+/// exact i32 product, and `floor(r·w/W) = floor(floor(r·w/16)/625)`, where
+/// `floor(r·w/16) < 2^23` is exact in f32 and a correctly rounded f32
+/// division by 625 lands within half an ulp (≤ 2^-11 below 2^14) of a
+/// quotient that is either an integer or at least 1/625 from one, so its
+/// truncation is the floor. `q·w` is exact in f32 up to 2^24; above 2^23 it
+/// is clamped to 2^23, beyond every cap. The step at `level + 1` is
+/// `floor(((r·w mod W) + w)/W)`, 0 or 1 (`w ≤ W`).
+#[derive(Clone, Copy)]
+pub(crate) struct Shares8 {
+    r: __m256i,
+    q: __m256,
 }
 
+impl Shares8 {
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) fn of(level: u64) -> Shares8 {
+        Shares8 {
+            r: _mm256_set1_epi32((level % WEIGHT_SCALE) as i32),
+            // (Exact: at most 2^24.)
+            q: _mm256_set1_ps((level / WEIGHT_SCALE).min(1 << 24) as f32),
+        }
+    }
+
+    /// For caps `c` (each ≤ 2^22) and tier weights `w` (each ≤ W): each
+    /// item's `x = min(c, floor(level·w/W))`, and the lanes (all ones) of the
+    /// items that step up at `level + 1` (`x < c` and the share rises).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) fn at(&self, c: __m256i, w: __m256i) -> (__m256i, __m256i) {
+        let rw = _mm256_mullo_epi32(self.r, w);
+        let y = _mm256_cvtepi32_ps(_mm256_srli_epi32::<4>(rw));
+        let f = _mm256_cvttps_epi32(_mm256_div_ps(y, _mm256_set1_ps(625.0)));
+        // r·w mod W, and whether adding w carries past W.
+        let m = _mm256_sub_epi32(rw, _mm256_mullo_epi32(f, _mm256_set1_epi32(WEIGHT_SCALE as i32)));
+        let rises = _mm256_cmpgt_epi32(_mm256_add_epi32(m, w), _mm256_set1_epi32(WEIGHT_SCALE as i32 - 1));
+        let qw = _mm256_mul_ps(self.q, _mm256_cvtepi32_ps(w));
+        let qw = _mm256_cvttps_epi32(_mm256_min_ps(qw, _mm256_set1_ps((1u32 << 23) as f32)));
+        let x = _mm256_min_epi32(c, _mm256_add_epi32(qw, f));
+        (x, _mm256_and_si256(rises, _mm256_cmpgt_epi32(c, x)))
+    }
+}
+
+/// The u32 lanes of `x` added pairwise into 4 u64 lanes, added to `acc`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-fn hsum(x: __m256d) -> u64 {
-    let mut a = [0.0f64; 4];
-    // SAFETY: `a` is 32 writable bytes.
-    unsafe { _mm256_storeu_pd(a.as_mut_ptr(), x) };
-    a.iter().sum::<f64>() as u64
+fn widen_into(acc: __m256i, x: __m256i) -> __m256i {
+    let lo = _mm256_cvtepu32_epi64(_mm256_castsi256_si128(x));
+    let hi = _mm256_cvtepu32_epi64(_mm256_extracti128_si256::<1>(x));
+    _mm256_add_epi64(acc, _mm256_add_epi64(lo, hi))
 }
+
+/// The sum of the 4 u64 lanes of `x`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn hsum(x: __m256i) -> u64 {
+    let mut a = [0u64; 4];
+    // SAFETY: `a` is 32 writable bytes.
+    unsafe { _mm256_storeu_si256(a.as_mut_ptr().cast(), x) };
+    a.iter().sum()
+}
+
+/// The tier weights of 8 items (u32 lanes) from their weights.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn tier_weights(w8: __m256i, tier: Tier) -> __m256i {
+    match tier {
+        Tier::Positive => w8,
+        Tier::Zero => _mm256_and_si256(
+            _mm256_cmpeq_epi32(w8, _mm256_setzero_si256()),
+            _mm256_set1_epi32(WEIGHT_SCALE as i32),
+        ),
+    }
+}
+
+/// Steps whose u32 lane sums are widened at once: each adds at most 2^22
+/// per lane (a cap, or a weight), so 256 of them stay below 2^31.
+const FOLD: usize = 256;
 
 /// `probe_int` over whole groups of 8: (items covered, sums, entries
 /// listed). Every cap ≤ `F64_EXACT_CAP` (for exactness, not safety).
@@ -57,44 +122,38 @@ fn hsum(x: __m256d) -> u64 {
 pub(crate) fn probe(level: u64, caps: &[u32], weights: &[u16], tier: Tier, list: &mut [u32]) -> (usize, Pair, usize) {
     let n = caps.len() / 8 * 8;
     assert!(weights.len() >= caps.len() && list.len() >= n);
-    let (l0, l1) = (_mm256_set1_pd(level as f64), _mm256_set1_pd((level + 1) as f64));
-    let z = _mm256_setzero_pd();
+    let shares = Shares8::of(level);
+    let z = _mm256_setzero_si256();
     let (mut s0, mut s1, mut w0) = (z, z, z);
     let mut k = 0usize;
     // `i + 8 ≤ n ≤` the lengths of `caps`, `weights` and `list` (asserted
     // above), and the list takes at most one entry per item, so `k ≤ i`.
     let mut i = 0;
     while i < n {
-        // SAFETY: `weights[i..i + 8]` is in bounds.
-        let w8 = _mm256_cvtepu16_epi32(unsafe { _mm_loadu_si128(weights.as_ptr().add(i).cast()) });
-        let w8 = match tier {
-            Tier::Positive => w8,
-            Tier::Zero => _mm256_and_si256(
-                _mm256_cmpeq_epi32(w8, _mm256_setzero_si256()),
-                _mm256_set1_epi32(WEIGHT_SCALE as i32),
-            ),
-        };
-        let mut bits = 0usize;
-        for (h, wh) in [_mm256_castsi256_si128(w8), _mm256_extracti128_si256::<1>(w8)]
-            .into_iter()
-            .enumerate()
-        {
-            // SAFETY: `caps[i + 4h..i + 4h + 4]` is in bounds.
-            let c = _mm256_cvtepi32_pd(unsafe { _mm_loadu_si128(caps.as_ptr().add(i + 4 * h).cast()) });
-            let w = _mm256_cvtepi32_pd(wh);
-            let x0 = _mm256_min_pd(share(l0, w), c);
-            let x1 = _mm256_min_pd(share(l1, w), c);
-            s0 = _mm256_add_pd(s0, x0);
-            s1 = _mm256_add_pd(s1, x1);
-            w0 = _mm256_add_pd(w0, _mm256_and_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(x0, c), w));
-            bits |= (_mm256_movemask_pd(_mm256_cmp_pd::<_CMP_GT_OQ>(x1, x0)) as usize) << (4 * h);
+        let end = n.min(i + 8 * FOLD);
+        let (mut p0, mut p1, mut pw) = (z, z, z);
+        while i < end {
+            // SAFETY: `weights[i..i + 8]` and `caps[i..i + 8]` are in bounds.
+            let (w8, c8) = unsafe {
+                (
+                    _mm256_cvtepu16_epi32(_mm_loadu_si128(weights.as_ptr().add(i).cast())),
+                    _mm256_loadu_si256(caps.as_ptr().add(i).cast()),
+                )
+            };
+            let w8 = tier_weights(w8, tier);
+            let (x0, step) = shares.at(c8, w8);
+            p0 = _mm256_add_epi32(p0, x0);
+            p1 = _mm256_sub_epi32(_mm256_add_epi32(p1, x0), step); // x1 = x0 + 1 where it steps
+            pw = _mm256_add_epi32(pw, _mm256_and_si256(_mm256_cmpgt_epi32(c8, x0), w8));
+            let bits = _mm256_movemask_ps(_mm256_castsi256_ps(step)) as usize;
+            // The stepping items' weights, packed to the front, branch-free.
+            let perm = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(PACK.0[bits] as i64));
+            // SAFETY: `k ≤ i` and `i + 8 ≤ n ≤ list.len()`: 8 entries from `k` are in bounds.
+            unsafe { _mm256_storeu_si256(list.as_mut_ptr().add(k).cast(), _mm256_permutevar8x32_epi32(w8, perm)) };
+            k += PACK.1[bits] as usize;
+            i += 8;
         }
-        // The stepping items' weights, packed to the front, branch-free.
-        let perm = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(PACK.0[bits] as i64));
-        // SAFETY: `k ≤ i` and `i + 8 ≤ n ≤ list.len()`: 8 entries from `k` are in bounds.
-        unsafe { _mm256_storeu_si256(list.as_mut_ptr().add(k).cast(), _mm256_permutevar8x32_epi32(w8, perm)) };
-        k += PACK.1[bits] as usize;
-        i += 8;
+        (s0, s1, w0) = (widen_into(s0, p0), widen_into(s1, p1), widen_into(w0, pw));
     }
     let sums = Pair {
         s0: hsum(s0),
@@ -104,23 +163,10 @@ pub(crate) fn probe(level: u64, caps: &[u32], weights: &[u16], tier: Tier, list:
     (n, sums, k)
 }
 
-/// `min(cap, floor(level·w / W))` at the levels `l0` and `l1`, for 4 caps
-/// and weights in i32 lanes (caps < 2^31), as i32 lanes.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn shares_at(l0: __m256d, l1: __m256d, c: __m128i, w: __m128i) -> (__m128i, __m128i) {
-    let (c, w) = (_mm256_cvtepi32_pd(c), _mm256_cvtepi32_pd(w));
-    (
-        _mm256_cvttpd_epi32(_mm256_min_pd(share(l0, w), c)),
-        _mm256_cvttpd_epi32(_mm256_min_pd(share(l1, w), c)),
-    )
-}
-
 /// A [`Handout`] in lanes, for [`Hand8::units`].
 #[derive(Clone, Copy)]
 pub(crate) struct Hand8 {
-    l0: __m256d,
-    l1: __m256d,
+    shares: Shares8,
     cut: __m256i,
     tie_end: usize,
 }
@@ -131,8 +177,7 @@ impl Hand8 {
     #[target_feature(enable = "avx2,fma")]
     pub(crate) fn of(h: Handout) -> Hand8 {
         Hand8 {
-            l0: _mm256_set1_pd(h.level as f64),
-            l1: _mm256_set1_pd((h.level + 1) as f64),
+            shares: Shares8::of(h.level),
             // (Above every weight when none is cut.)
             cut: _mm256_set1_epi32(h.cut.cut.min(WEIGHT_SCALE + 1) as i32),
             tie_end: h.cut.tie_end,
@@ -140,21 +185,11 @@ impl Hand8 {
     }
 
     /// [`Handout::units`] of the items at positions `i..i + 8` with caps
-    /// `c` (each < 2^31) and tier weights `w`, in u32 lanes.
+    /// `c` (each ≤ 2^22) and tier weights `w`, in u32 lanes.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     pub(crate) fn units(&self, i: usize, c: __m256i, w: __m256i) -> __m256i {
-        let (x_a, y_a) = shares_at(self.l0, self.l1, _mm256_castsi256_si128(c), _mm256_castsi256_si128(w));
-        let (x_b, y_b) = shares_at(
-            self.l0,
-            self.l1,
-            _mm256_extracti128_si256::<1>(c),
-            _mm256_extracti128_si256::<1>(w),
-        );
-        let x = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(x_a), x_b);
-        let y = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(y_a), y_b);
-        // (A weight-0 item never steps.)
-        let step = _mm256_cmpgt_epi32(y, x);
+        let (x, step) = self.shares.at(c, w);
         let mut bonus = _mm256_cmpgt_epi32(w, self.cut);
         if i < self.tie_end {
             // The lanes before `tie_end` take a unit at the cut weight too.
@@ -162,15 +197,13 @@ impl Hand8 {
             let early = _mm256_cmpgt_epi32(before, _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
             bonus = _mm256_or_si256(bonus, _mm256_and_si256(early, _mm256_cmpeq_epi32(w, self.cut)));
         }
-        // (bonus: −1 where a unit is added.)
+        // (step and bonus: −1 where a unit is added.)
         _mm256_sub_epi32(x, _mm256_and_si256(step, bonus))
     }
 }
 
 /// `finish_int` over whole groups of 8, in place: how many items it
-/// covered. The shares in f64 lanes, the rest in u32 lanes (both shares
-/// capped at the cap first, so below 2^31). Every cap ≤ `F64_EXACT_CAP`
-/// (for exactness, not safety).
+/// covered. Every cap ≤ `F64_EXACT_CAP` (for exactness, not safety).
 #[target_feature(enable = "avx2,fma")]
 pub(crate) fn finish(h: Handout, caps_out: &mut [u32], weights: &[u16], tier: Tier) -> usize {
     let n = caps_out.len() / 8 * 8;
@@ -186,17 +219,12 @@ pub(crate) fn finish(h: Handout, caps_out: &mut [u32], weights: &[u16], tier: Ti
                 _mm256_cvtepu16_epi32(_mm_loadu_si128(weights.as_ptr().add(i).cast())),
             )
         };
-        // The tier weights, and the full items (positive ones in the weight-0 tier).
-        let (w8, full) = match tier {
-            Tier::Positive => (w8, zero),
-            Tier::Zero => {
-                let free = _mm256_cmpeq_epi32(w8, zero);
-                (
-                    _mm256_and_si256(free, _mm256_set1_epi32(WEIGHT_SCALE as i32)),
-                    _mm256_xor_si256(free, _mm256_set1_epi32(-1)),
-                )
-            }
+        // The full items: positive ones in the weight-0 tier.
+        let full = match tier {
+            Tier::Positive => zero,
+            Tier::Zero => _mm256_xor_si256(_mm256_cmpeq_epi32(w8, zero), _mm256_set1_epi32(-1)),
         };
+        let w8 = tier_weights(w8, tier);
         let o = _mm256_blendv_epi8(hand.units(i, c8, w8), c8, full);
         // SAFETY: `i + 8 ≤ n`, within `caps_out`.
         unsafe { _mm256_storeu_si256(caps_out.as_mut_ptr().add(i).cast(), o) };
