@@ -226,7 +226,8 @@ fn vector_passes_equal_integer_passes() {
 /// the search can probe, for every weight, at the levels where `L·w mod W`
 /// is 0, 1, W/2 or W − 1 (closest to an integer), and for AVX2 at low
 /// levels around each carry. (`Shares8` was also checked once for every
-/// remainder `L mod W` and every weight at four quotients, 4·10^8 cases:
+/// remainder `L mod W` and every weight at four quotients, 4·10^8 cases,
+/// both with an f32 division and with the product by `DIV_W_MAGIC`:
 /// too slow for every test run.)
 #[cfg_attr(miri, ignore)] // too large for Miri
 #[test]
@@ -509,4 +510,21 @@ fn tie_end_is_after_the_last_tie_taken() {
         }
     }
     assert!(checked > 500, "only {checked} ties");
+}
+
+/// AVX2's division by W as a multiplication: exact for every `x < 2^27`
+/// (`r·w < 10^8`) at each side of every multiple of W, where a floor
+/// changes, and at the top.
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn division_by_w_as_a_product_is_exact() {
+    let m = avx2::DIV_W_MAGIC;
+    let top = 1u64 << 27;
+    for x in (0..top / WEIGHT_SCALE + 1)
+        .flat_map(|k| [k * WEIGHT_SCALE, (k * WEIGHT_SCALE).saturating_sub(1)])
+        .chain([top - 1, 99_999_999, 100_000_000])
+        .filter(|&x| x < top)
+    {
+        assert_eq!((x * m) >> 45, x / WEIGHT_SCALE, "x {x}");
+    }
 }

@@ -36,14 +36,17 @@ static PACK: ([u64; 256], [u8; 256]) = {
 };
 
 /// `floor(level·w/W)` for one level in 8 i32 lanes, exactly. With
-/// `level = q·W + r` (`r < W`): `q·w + floor(r·w/W)`. `r·w < 10^8` is an
-/// exact i32 product, and `floor(r·w/W) = floor(floor(r·w/16)/625)`, where
-/// `floor(r·w/16) < 2^23` is exact in f32 and a correctly rounded f32
-/// division by 625 lands within half an ulp (≤ 2^-11 below 2^14) of a
-/// quotient that is either an integer or at least 1/625 from one, so its
-/// truncation is the floor. `q·w` is exact in f32 up to 2^24; above 2^23 it
-/// is clamped to 2^23, beyond every cap. The step at `level + 1` is
-/// `floor(((r·w mod W) + w)/W)`, 0 or 1 (`w ≤ W`).
+/// `level = q·W + r` (`r < W`): `q·w + floor(r·w/W)`. `r·w < 10^8 < 2^27`
+/// is an exact i32 product, and `floor(r·w/W)` its product with
+/// [`DIV_W_MAGIC`] shifted right by 45. `q·w` is exact in f32 up to 2^24;
+/// above 2^23 it is clamped to 2^23, beyond every cap. The step at
+/// `level + 1` is `floor(((r·w mod W) + w)/W)`, 0 or 1 (`w ≤ W`).
+/// `ceil(2^45 / W)`: `floor(x / W) = (x · DIV_W_MAGIC) >> 45` for every
+/// `x < 2^27`, since `DIV_W_MAGIC · W − 2^45 = 1168 ≤ 2^(45 − 27)`
+/// (Granlund and Montgomery's condition for an exact division by invariant
+/// integers); checked in the tests.
+pub(crate) const DIV_W_MAGIC: u64 = (1u64 << 45).div_ceil(WEIGHT_SCALE);
+
 #[derive(Clone, Copy)]
 pub(crate) struct Shares8 {
     r: __m256i,
@@ -68,8 +71,12 @@ impl Shares8 {
     #[target_feature(enable = "avx2,fma")]
     pub(crate) fn at(&self, c: __m256i, w: __m256i) -> (__m256i, __m256i) {
         let rw = _mm256_mullo_epi32(self.r, w);
-        let y = _mm256_cvtepi32_ps(_mm256_srli_epi32::<4>(rw));
-        let f = _mm256_cvttps_epi32(_mm256_div_ps(y, _mm256_set1_ps(625.0)));
+        // floor(rw / W) = rw·M >> 45 for rw < 2^27, in the even and the odd
+        // lanes' 64-bit products (no divider: pass 2's statistics use it).
+        let magic = _mm256_set1_epi64x(DIV_W_MAGIC as i64);
+        let even = _mm256_srli_epi64::<45>(_mm256_mul_epu32(rw, magic));
+        let odd = _mm256_srli_epi64::<45>(_mm256_mul_epu32(_mm256_srli_epi64::<32>(rw), magic));
+        let f = _mm256_or_si256(even, _mm256_slli_epi64::<32>(odd));
         // r·w mod W, and whether adding w carries past W.
         let m = _mm256_sub_epi32(rw, _mm256_mullo_epi32(f, _mm256_set1_epi32(WEIGHT_SCALE as i32)));
         let rises = _mm256_cmpgt_epi32(_mm256_add_epi32(m, w), _mm256_set1_epi32(WEIGHT_SCALE as i32 - 1));
