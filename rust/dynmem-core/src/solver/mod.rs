@@ -58,16 +58,17 @@
 //! pass. Overall `O(N·passes + W)`, and no allocation beyond the caller's
 //! scratch (the list takes the `keys` buffer).
 //!
-//! The passes (probe and hand-out) have AVX-512 (8 items per step, f64
-//! lanes) and AVX2 (8 per step: two halves of 4 f64 lanes, lists packed by
-//! a permute from a table, the hand-out's comparisons in u32 lanes) forms
-//! (`x86_64/`; pass 2 uses their `Hand8::units`), used when the CPU has
-//! them and every cap is ≤ 2^22 units: `floor(L·w/W)` is computed exactly
-//! in f64 lanes; results are identical to the integer forms (`scalar.rs`;
-//! tested). On large hosts each pass runs in parts on the pool (`par/`):
-//! sums merged, each part's list kept in its own stretch of the buffer
-//! (ended by [`LIST_END`]), so results do not depend on the number of
-//! threads.
+//! The passes (probe and hand-out) have AVX-512 (8 items per step in f64
+//! lanes) and AVX2 (8 per step in i32 lanes, `Shares8`: `L·w/W` split at
+//! `L = q·W + r`, the division a multiplication; lists packed by a permute
+//! from a table) forms (`x86_64/`; pass 2 uses their `Hand8::units`), used
+//! when the CPU has them and every cap is ≤ 2^22 units: `floor(L·w/W)` is
+//! computed exactly in either; results are identical to the integer forms
+//! (`scalar.rs`; tested). On large hosts each pass runs in parts on the
+//! pool (`par/`): sums merged, each part's list kept in its own stretch of
+//! the buffer (ended by [`LIST_END`]), so results do not depend on the
+//! number of threads. (The count for `tie_end` runs on one thread: it
+//! reads two columns, once at most.)
 
 mod scalar;
 mod search;
