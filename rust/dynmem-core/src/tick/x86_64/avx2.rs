@@ -34,8 +34,9 @@ use crate::tick::{Alloc, Lanes, Pass2};
 use std::arch::x86_64::*;
 
 mod pass1;
+use super::pass1::FOLD;
 pub(crate) use pass1::{floors, pass1};
-use pass1::{hsum64, s32, store_u32x8, u16x8, u32_lanes, u32x8, u8x8, widen_sum, FOLD};
+use pass1::{hsum64, s32, store_u32x8, u16x8, u32_lanes, u32x8, u8x8, widen_sum};
 
 type V = __m256i;
 type D = __m256d;

@@ -2,6 +2,7 @@
 
 pub(crate) mod avx2;
 pub(crate) mod avx512;
+mod pass1;
 
 use crate::solver::Scan;
 
