@@ -82,7 +82,7 @@ use x86_64::{avx2, avx512};
 use crate::par::{in_parts, split_point};
 use crate::simd::vector_prefix;
 use crate::VectorCap;
-use scalar::{finish_int, probe_int, Pair};
+use scalar::{finish_int, probe_int, probe_small, Pair};
 pub(crate) use scalar::{Cut, Handout};
 use search::find_level_paired;
 pub(crate) use search::{find_level, End};
@@ -117,6 +117,13 @@ impl Tier {
 /// of `((level·w) + ½)·10⁻⁴` is exact enough that its floor is `level·w / W`.
 const F64_EXACT_CAP: u64 = 1 << 22;
 
+/// `ceil(2^45 / W)`: `floor(x / W) = (x · DIV_W_MAGIC) >> 45` for every
+/// `x < 2^27`, since `DIV_W_MAGIC · W − 2^45 = 1168 ≤ 2^(45 − 27)`
+/// (Granlund and Montgomery's condition for an exact division by invariant
+/// integers); checked in the tests. (`r·w < W² = 10^8 < 2^27`: AVX2's
+/// `Shares8` and the portable `Shares32` divide it so.)
+pub(crate) const DIV_W_MAGIC: u64 = (1u64 << 45).div_ceil(WEIGHT_SCALE);
+
 /// Ends a part's list of stepping weights when it is shorter than the part
 /// (weights are at most [`WEIGHT_SCALE`]).
 const LIST_END: u32 = u32::MAX;
@@ -129,6 +136,9 @@ const LIST_END: u32 = u32::MAX;
 struct Exec {
     vector_cap: VectorCap,
     parts: usize,
+    /// Every cap ≤ [`F64_EXACT_CAP`]: the portable passes may take
+    /// 32-bit lanes ([`scalar::Shares32`]).
+    small: bool,
 }
 
 /// One probe pass at `level`, in parts: `S` and the rising weight at
@@ -144,7 +154,11 @@ fn probe(level: u64, caps: &[u32], weights: &[u16], tier: Tier, list: &mut [u32]
         // (The caller lowered the cap to scalar unless every cap is small.)
         let (done, mut sums, mut k): (usize, Pair, usize) =
             vector_prefix!(ex.vector_cap, probe(level, caps, weights, tier, list));
-        probe_int(level, caps, weights, tier, list, &mut k, &mut sums, done..n);
+        if ex.small {
+            probe_small(level, caps, weights, tier, list, &mut k, &mut sums, done..n);
+        } else {
+            probe_int(level, caps, weights, tier, list, &mut k, &mut sums, done..n);
+        }
         if k < n {
             list[k] = LIST_END;
         }
@@ -544,6 +558,7 @@ pub(crate) fn fill_scanned_with(
                 Exec {
                     vector_cap: simd,
                     parts,
+                    small: true, // (a hand-out: every cap is small)
                 },
             );
             0
@@ -595,7 +610,11 @@ pub(crate) fn solve_scanned(
     // The vector forms' f64 arithmetic is exact for small caps only.
     let small = max_pos.max(max_zero) as u64 <= F64_EXACT_CAP;
     let vector_cap = if small { simd } else { VectorCap::Scalar };
-    let ex = Exec { vector_cap, parts };
+    let ex = Exec {
+        vector_cap,
+        parts,
+        small,
+    };
     if positive > budget {
         let hint = level.and_then(|(zero, l)| (!zero).then_some(l));
         let hi = ((max_pos as u64 * WEIGHT_SCALE).div_ceil(min_w as u64), positive);

@@ -174,10 +174,14 @@ fn vector_passes_equal_integer_passes() {
         ] {
             for (tier, cap) in [Tier::Positive, Tier::Zero]
                 .into_iter()
-                .flat_map(|s| [(s, VectorCap::Avx512), (s, VectorCap::Avx2)])
+                .flat_map(|s| [(s, VectorCap::Avx512), (s, VectorCap::Avx2), (s, VectorCap::Scalar)])
             {
                 let parts = 1 + round % 3;
-                let ex = Exec { vector_cap: cap, parts };
+                let ex = Exec {
+                    vector_cap: cap,
+                    parts,
+                    small: true,
+                };
                 let (mut list, mut want_list) = (vec![7u32; n], vec![9u32; n]);
                 let got = probe(level, &caps, &weights, tier, &mut list, ex);
                 let (mut k, mut want) = (0, Pair::default());
@@ -288,6 +292,84 @@ fn float_share_is_exact_at_the_top_for_every_weight() {
             }
         }
     }
+}
+
+/// The portable form's `Shares32` (and its hand-out, `HandSmall`) against
+/// the integer definition, on every CPU: for every weight (0 too) at the
+/// top of the range the search can probe (where `L·w mod W` is 0, 1, W/2 or
+/// W − 1) and at low levels around each carry, for caps around the share.
+#[cfg_attr(miri, ignore)] // too large for Miri
+#[test]
+fn portable_shares_are_exact_for_every_weight() {
+    use super::scalar::Shares32;
+    let top = F64_EXACT_CAP * WEIGHT_SCALE;
+    let mut checked = 0u64;
+    for w in 0..=WEIGHT_SCALE {
+        let mut levels = vec![
+            top,
+            top - 1,
+            top - 2,
+            0,
+            1,
+            2,
+            4_999,
+            5_000,
+            5_001,
+            9_998,
+            9_999,
+            10_000,
+            10_001,
+            19_999,
+        ];
+        for target in [WEIGHT_SCALE - 1, 0, 1, WEIGHT_SCALE / 2] {
+            if let Some(l) = (top - WEIGHT_SCALE..=top)
+                .rev()
+                .find(|l| l * w % WEIGHT_SCALE == target)
+            {
+                levels.push(l);
+            }
+        }
+        for l in levels {
+            let (s0, s1) = (l * w / WEIGHT_SCALE, (l + 1) * w / WEIGHT_SCALE);
+            let near = s0.min(F64_EXACT_CAP);
+            let shares = Shares32::of(l);
+            for c in [
+                0,
+                1,
+                near.saturating_sub(1),
+                near,
+                near + 1,
+                F64_EXACT_CAP - 1,
+                F64_EXACT_CAP,
+                s0 / 2,
+            ] {
+                let c = c.min(F64_EXACT_CAP);
+                let (x, step) = shares.at(c as u32, w as u32);
+                assert_eq!(
+                    (x as u64, step),
+                    (s0.min(c), s1.min(c) > s0.min(c)),
+                    "weight {w} level {l} cap {c}"
+                );
+                // The hand-out for cuts at, below and above this weight.
+                for cut in [w, w.saturating_sub(1), w + 1, u64::MAX] {
+                    for (tie_end, pos) in [(5, 4), (5, 5)] {
+                        let h = Handout {
+                            level: l,
+                            cut: Cut { cut, tie_end },
+                        };
+                        let early = pos < h.small().tie_end();
+                        assert_eq!(
+                            h.small().units(c as u32, w as u32, early) as u64,
+                            h.units(c, w, pos),
+                            "weight {w} level {l} cap {c} cut {cut} at {pos}"
+                        );
+                    }
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 100_000);
 }
 
 /// AVX2's `Shares8` at level `l` for weight `w` and caps around the share:
@@ -512,13 +594,12 @@ fn tie_end_is_after_the_last_tie_taken() {
     assert!(checked > 500, "only {checked} ties");
 }
 
-/// AVX2's division by W as a multiplication: exact for every `x < 2^27`
-/// (`r·w < 10^8`) at each side of every multiple of W, where a floor
-/// changes, and at the top.
+/// The division by W as a multiplication (AVX2's and the portable form's
+/// shares): exact for every `x < 2^27` (`r·w < 10^8`) at each side of every
+/// multiple of W, where a floor changes, and at the top.
 #[test]
-#[cfg(target_arch = "x86_64")]
 fn division_by_w_as_a_product_is_exact() {
-    let m = avx2::DIV_W_MAGIC;
+    let m = super::DIV_W_MAGIC;
     let top = 1u64 << 27;
     for x in (0..top / WEIGHT_SCALE + 1)
         .flat_map(|k| [k * WEIGHT_SCALE, (k * WEIGHT_SCALE).saturating_sub(1)])

@@ -322,12 +322,16 @@ pub(crate) fn pass2_scalar(v: &mut View, range: Range<usize>, m: &Pass2, g_of: i
         Lanes::Level(l) => {
             // Each block's units first (a loop of their own), then as Filled.
             let (mut units, mut total, mut active) = ([0u32; BLOCK], 0, false);
+            // (Every room ≤ 2^22: the hand-out in 32-bit operations.)
+            let hand = l.hand.small();
             let mut lo = range.start;
             while lo < range.end {
                 let r = lo..range.end.min((lo / BLOCK + 1) * BLOCK);
                 let (rooms, weights) = (&l.rooms[r.clone()], &v.weight[r.clone()]);
+                // The block's items before the cut's tie_end.
+                let early = hand.tie_end().saturating_sub(r.start).min(r.len()) as u32;
                 for (j, x) in units[..r.len()].iter_mut().enumerate() {
-                    *x = l.hand.units(rooms[j] as u64, weights[j] as u64, r.start + j) as u32;
+                    *x = hand.units(rooms[j], weights[j] as u32, (j as u32) < early);
                 }
                 let (t, a) = pass2_filled(v, r.clone(), m, (&units[..r.len()], r.start), (l.stage, l.u, l.shift));
                 (total, active) = (total + t, active | a);

@@ -11,7 +11,7 @@
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 use crate::solver::scalar::{Handout, Pair};
-use crate::solver::{Tier, WEIGHT_SCALE};
+use crate::solver::{Tier, DIV_W_MAGIC, WEIGHT_SCALE};
 use std::arch::x86_64::*;
 
 /// For each 8-bit mask, the indices of its set bits in order, one per
@@ -41,11 +41,6 @@ static PACK: ([u64; 256], [u8; 256]) = {
 /// [`DIV_W_MAGIC`] shifted right by 45. `q·w` is exact in f32 up to 2^24;
 /// above 2^23 it is clamped to 2^23, beyond every cap. The step at
 /// `level + 1` is `floor(((r·w mod W) + w)/W)`, 0 or 1 (`w ≤ W`).
-/// `ceil(2^45 / W)`: `floor(x / W) = (x · DIV_W_MAGIC) >> 45` for every
-/// `x < 2^27`, since `DIV_W_MAGIC · W − 2^45 = 1168 ≤ 2^(45 − 27)`
-/// (Granlund and Montgomery's condition for an exact division by invariant
-/// integers); checked in the tests.
-pub(crate) const DIV_W_MAGIC: u64 = (1u64 << 45).div_ceil(WEIGHT_SCALE);
 
 #[derive(Clone, Copy)]
 pub(crate) struct Shares8 {
