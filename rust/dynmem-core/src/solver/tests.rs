@@ -225,6 +225,20 @@ fn vector_passes_equal_integer_passes() {
     }
 }
 
+/// The highest levels `L ≤ top` (within one W of it) at which `L·w mod W`
+/// is W − 1, 0, 1 and W/2: where `L·w/W` is closest to an integer, and a
+/// floor computed inexactly would show it.
+fn near_integer_shares(top: u64, w: u64) -> Vec<u64> {
+    [WEIGHT_SCALE - 1, 0, 1, WEIGHT_SCALE / 2]
+        .into_iter()
+        .filter_map(|target| {
+            (top - WEIGHT_SCALE..=top)
+                .rev()
+                .find(|l| l * w % WEIGHT_SCALE == target)
+        })
+        .collect()
+}
+
 /// `floor(L·w/W)` in AVX-512's f64 lanes (`share`) and AVX2's i32 lanes
 /// (`Shares8`, with the cap and the step at `L + 1`) at the top of the range
 /// the search can probe, for every weight, at the levels where `L·w mod W`
@@ -246,14 +260,7 @@ fn float_share_is_exact_at_the_top_for_every_weight() {
     );
     for w in 1..=WEIGHT_SCALE {
         let mut levels = vec![top, top - 1, top - 2];
-        for target in [WEIGHT_SCALE - 1, 0, 1, WEIGHT_SCALE / 2] {
-            if let Some(l) = (top - WEIGHT_SCALE..=top)
-                .rev()
-                .find(|l| l * w % WEIGHT_SCALE == target)
-            {
-                levels.push(l);
-            }
-        }
+        levels.extend(near_integer_shares(top, w));
         for l in levels {
             let want = (l * w / WEIGHT_SCALE) as f64;
             let mut got = [0.0f64; 8];
@@ -321,14 +328,7 @@ fn portable_shares_are_exact_for_every_weight() {
             10_001,
             19_999,
         ];
-        for target in [WEIGHT_SCALE - 1, 0, 1, WEIGHT_SCALE / 2] {
-            if let Some(l) = (top - WEIGHT_SCALE..=top)
-                .rev()
-                .find(|l| l * w % WEIGHT_SCALE == target)
-            {
-                levels.push(l);
-            }
-        }
+        levels.extend(near_integer_shares(top, w));
         for l in levels {
             let (s0, s1) = (l * w / WEIGHT_SCALE, (l + 1) * w / WEIGHT_SCALE);
             let near = s0.min(F64_EXACT_CAP);
