@@ -417,6 +417,17 @@ def best_ns(fn: Callable[[], Any], *, reps: int, budget_s: float, setup: Callabl
     Stops early once ``budget_s`` seconds have been spent (at least 1 call
     after the warm-up). ``setup`` runs untimed before each call.
     """
+    return summary(samples_ns(fn, reps=reps, budget_s=budget_s, setup=setup, warmup=warmup))
+
+
+def summary(times: list[int]) -> tuple[int, int, int]:
+    """(min, median, count) of wall times in ns."""
+    times = sorted(times)
+    return times[0], times[len(times) // 2], len(times)
+
+
+def samples_ns(fn: Callable[[], Any], *, reps: int, budget_s: float, setup: Callable[[], Any] | None = None, warmup: int = 1) -> list[int]:
+    """``fn``'s wall times in ns, as [`best_ns`] measures them, unsorted."""
     for _ in range(warmup):
         if setup is not None:
             setup()
@@ -432,5 +443,4 @@ def best_ns(fn: Callable[[], Any], *, reps: int, budget_s: float, setup: Callabl
         dt = clock() - t0
         times.append(dt)
         spent += dt
-    times.sort()
-    return times[0], times[len(times) // 2], len(times)
+    return times

@@ -162,13 +162,22 @@ def log(msg: str) -> None:
 
 def time_ticks(d: C.Driver, reps: int, budget_s: float, warmup: int = 1) -> tuple[int, int, int]:
     """One tick of ``d``; the next demand row is set (untimed) before each."""
+    return C.summary(tick_samples(d, reps, budget_s, warmup))
+
+
+def tick_samples(d: C.Driver, reps: int, budget_s: float, warmup: int = 1) -> list[int]:
+    """[`time_ticks`]'s wall times in ns."""
     h = d.host
 
     def setup() -> None:
         h.set_demand_mb(d.rows[d.k % C.ROWS])
         d.k += 1
 
-    return C.best_ns(lambda: h.tick(1.0), reps=reps, budget_s=budget_s, setup=setup, warmup=warmup)
+    return C.samples_ns(lambda: h.tick(1.0), reps=reps, budget_s=budget_s, setup=setup, warmup=warmup)
+
+
+#: Rounds over the one-tick rows of a size and regime (see `measure`).
+ROUNDS = 3
 
 
 def time_storm(d: C.Driver, reps: int, budget_s: float) -> tuple[int, int, int]:
@@ -229,27 +238,43 @@ def measure(mode: Mode, quick: bool, reference: str) -> Report:
                 if drv.spec is not spec:
                     drv.use(spec)
                     drv.warm()
-            rep.tick[("dynmem", regime, n)] = time_ticks(d, mode.tick_reps, budget)
+            # Each row's repeats in ROUNDS rounds over all the rows, so that a
+            # few seconds in which the machine is slower (the other vCPU
+            # taken, on a shared host) cannot make a whole row's minimum.
+            rows: list[tuple[tuple[str, str, int], Callable[[int, float], list[int]]]] = []
+
+            def dynmem_row(threads: int, cap: str) -> Callable[[int, float], list[int]]:
+                def run(reps: int, budget_s: float) -> list[int]:
+                    d.host.threads = threads
+                    d.host._core._set_vector_cap(cap)
+                    try:
+                        return tick_samples(d, reps, budget_s)
+                    finally:
+                        d.host.threads = 0
+                        d.host._core._set_vector_cap("avx512")
+
+                return run
+
+            rows.append((("dynmem", regime, n), dynmem_row(0, "avx512")))
             # Large hosts tick on every CPU by default: the same host on one
             # thread, for the single-threaded comparison.
             if n >= _dynmem.PARALLEL_MIN_VMS:
-                d.host.threads = 1
-                rep.tick[("1 thread", regime, n)] = time_ticks(d, mode.tick_reps, budget)
-                d.host.threads = 0
-            else:
-                rep.tick[("1 thread", regime, n)] = rep.tick[("dynmem", regime, n)]
+                rows.append((("1 thread", regime, n), dynmem_row(1, "avx512")))
             # The same host capped to the AVX2 forms (what an x86 CPU without
             # AVX-512 runs) and to the portable scalar forms (any other CPU).
             for cap in ("avx2", "scalar"):
-                d.host._core._set_vector_cap(cap)
-                rep.tick[(cap, regime, n)] = time_ticks(d, mode.tick_reps, budget)
+                rows.append(((cap, regime, n), dynmem_row(0, cap)))
             if n == mode.target_size:  # issue 17's goals: the AVX2 forms on one thread
-                d.host._core._set_vector_cap("avx2")
-                d.host.threads = 1
-                rep.tick[(R.AVX2_1T, regime, n)] = time_ticks(d, mode.tick_reps, budget)
-                d.host.threads = 0
-            d.host._core._set_vector_cap("avx512")
-            rep.tick[("numpy", regime, n)] = time_ticks(npd, mode.tick_reps, mode.numpy_budget_s)
+                rows.append(((R.AVX2_1T, regime, n), dynmem_row(1, "avx2")))
+            rows.append((("numpy", regime, n), lambda reps, _b: tick_samples(npd, reps, mode.numpy_budget_s / ROUNDS)))
+            samples: dict[tuple[str, str, int], list[int]] = {key: [] for key, _ in rows}
+            for _ in range(ROUNDS):
+                for key, row in rows:
+                    samples[key] += row(-(-mode.tick_reps // ROUNDS), budget / ROUNDS)
+            for key, times in samples.items():
+                rep.tick[key] = C.summary(times)
+            if n < _dynmem.PARALLEL_MIN_VMS:
+                rep.tick[("1 thread", regime, n)] = rep.tick[("dynmem", regime, n)]
             rep.stages[(regime, n)] = {0: "target", 1: "demand + buffer fill", 2: "minimum + demand fill"}.get(npd.host.last_stage, "?")
             rep.tick[("floor", regime, n)] = C.best_ns(floor.run, reps=1000, budget_s=0.5, warmup=3)
             if regime == "plentiful" and n == mode.target_size:
@@ -310,11 +335,17 @@ def measure(mode: Mode, quick: bool, reference: str) -> Report:
         d.warm()
         demand = np.tile(spec.rows, (ticks // C.ROWS + 1, 1))[:ticks]
         h = d.host
-        r = C.best_ns(lambda: h.run(demand, dt_s=1.0, record_every=mode.record_every), reps=10, budget_s=3.0)
-        rep.run[regime] = r
-        h._core._set_vector_cap("avx2")
-        rep.run["avx2 " + regime] = C.best_ns(lambda: h.run(demand, dt_s=1.0, record_every=mode.record_every), reps=10, budget_s=3.0)
+        # Both forms in rounds, as the one-tick rows.
+        runs: dict[str, list[int]] = {regime: [], "avx2 " + regime: []}
+        for _ in range(ROUNDS):
+            for key, cap in ((regime, "avx512"), ("avx2 " + regime, "avx2")):
+                h._core._set_vector_cap(cap)
+                runs[key] += C.samples_ns(lambda: h.run(demand, dt_s=1.0, record_every=mode.record_every),
+                                          reps=-(-10 // ROUNDS), budget_s=3.0 / ROUNDS)
         h._core._set_vector_cap("avx512")
+        for key, times in runs.items():
+            rep.run[key] = C.summary(times)
+        r = rep.run[regime]
         log(f"Host.run {regime}: {n * ticks / r[0] * 1e9 / 1e6:.0f} M VM-ticks/s, "
             f"AVX2 {n * ticks / rep.run['avx2 ' + regime][0] * 1e9 / 1e6:.0f} M")
         # numpy peer: the same loop in Python, recording the same series
@@ -527,7 +558,8 @@ def render(rep: Report, info: dict[str, str], elapsed_s: float) -> str:
     L.append(
         f"Written by `python benches/run.py{' --quick' if rep.quick else ''}` in {elapsed_s:.0f} s. "
         "Every number below was measured in that one run, on this machine, with the same inputs for every "
-        "implementation; times are the minimum over repeats after warm-up (see `benches/README.md`)."
+        "implementation; times are the minimum over repeats after warm-up, the repeats of each one-tick row and "
+        f"of `Host.run` taken in {ROUNDS} rounds over the rows (see `benches/README.md`)."
     )
     if rep.quick:
         L.append("")
