@@ -267,6 +267,16 @@ def measure(mode: Mode, quick: bool, reference: str) -> Report:
             if n == mode.target_size:  # issue 17's goals: the AVX2 forms on one thread
                 rows.append(((R.AVX2_1T, regime, n), dynmem_row(1, "avx2")))
             rows.append((("numpy", regime, n), lambda reps, _b: tick_samples(npd, reps, mode.numpy_budget_s / ROUNDS)))
+            # The floors too: a ratio's two sides from the same rounds.
+            rows.append((("floor", regime, n), lambda _r, _b: C.samples_ns(floor.run, reps=334, budget_s=0.5 / ROUNDS, warmup=3)))
+            state = None
+            if regime == "plentiful" and n == mode.target_size:
+                from floor import StateFloor
+
+                state = StateFloor(n)
+                rep.state_bytes = (state.bytes_read, state.bytes_written)
+                run_state = state.run
+                rows.append((("state floor", regime, n), lambda _r, _b: C.samples_ns(run_state, reps=100, budget_s=0.5 / ROUNDS, warmup=3)))
             samples: dict[tuple[str, str, int], list[int]] = {key: [] for key, _ in rows}
             for _ in range(ROUNDS):
                 for key, row in rows:
@@ -276,14 +286,7 @@ def measure(mode: Mode, quick: bool, reference: str) -> Report:
             if n < _dynmem.PARALLEL_MIN_VMS:
                 rep.tick[("1 thread", regime, n)] = rep.tick[("dynmem", regime, n)]
             rep.stages[(regime, n)] = {0: "target", 1: "demand + buffer fill", 2: "minimum + demand fill"}.get(npd.host.last_stage, "?")
-            rep.tick[("floor", regime, n)] = C.best_ns(floor.run, reps=1000, budget_s=0.5, warmup=3)
-            if regime == "plentiful" and n == mode.target_size:
-                from floor import StateFloor
-
-                state = StateFloor(n)
-                rep.tick[("state floor", regime, n)] = C.best_ns(state.run, reps=300, budget_s=0.5, warmup=3)
-                rep.state_bytes = (state.bytes_read, state.bytes_written)
-                del state
+            del state
             log(f"n={n} {regime}: dynmem {rep.per_vm('dynmem', regime, n):.2f} ns/VM, numpy {rep.per_vm('numpy', regime, n):.2f}, floor {rep.per_vm('floor', regime, n):.3f}")
         rep.tick[("floor", "storm", n)] = rep.tick[("floor", "contended", n)]
         rep.heap[n] = d.host.heap_bytes  # after contended ticks: the solver's scratch is grown
