@@ -225,6 +225,23 @@ fn vector_passes_equal_integer_passes() {
     }
 }
 
+/// Low levels whose remainder `r = L mod W` is near 0, W/2 and W: where
+/// `r·w mod W` is close to a carry, for the shares' tests.
+const NEAR_CARRIES: [u64; 12] = [
+    0,
+    1,
+    2,
+    4_999,
+    5_000,
+    5_001,
+    9_998,
+    9_999,
+    10_000,
+    10_001,
+    19_999,
+    123_456_789,
+];
+
 /// The highest levels `L ≤ top` (within one W of it) at which `L·w mod W`
 /// is W − 1, 0, 1 and W/2: where `L·w/W` is closest to an integer, and a
 /// floor computed inexactly would show it.
@@ -280,20 +297,7 @@ fn float_share_is_exact_at_the_top_for_every_weight() {
         // AVX2's integer lanes at low levels too (every remainder r = L mod W
         // near 0, W/2 and W: where r·w mod W is close to a carry).
         if narrow {
-            for l in [
-                0,
-                1,
-                2,
-                4_999,
-                5_000,
-                5_001,
-                9_998,
-                9_999,
-                10_000,
-                10_001,
-                19_999,
-                123_456_789,
-            ] {
+            for l in NEAR_CARRIES {
                 // SAFETY: the CPU has AVX2.
                 unsafe { check_shares8(l, w) };
             }
@@ -312,22 +316,8 @@ fn portable_shares_are_exact_for_every_weight() {
     let top = F64_EXACT_CAP * WEIGHT_SCALE;
     let mut checked = 0u64;
     for w in 0..=WEIGHT_SCALE {
-        let mut levels = vec![
-            top,
-            top - 1,
-            top - 2,
-            0,
-            1,
-            2,
-            4_999,
-            5_000,
-            5_001,
-            9_998,
-            9_999,
-            10_000,
-            10_001,
-            19_999,
-        ];
+        let mut levels = vec![top, top - 1, top - 2];
+        levels.extend(NEAR_CARRIES);
         levels.extend(near_integer_shares(top, w));
         for l in levels {
             let (s0, s1) = (l * w / WEIGHT_SCALE, (l + 1) * w / WEIGHT_SCALE);
